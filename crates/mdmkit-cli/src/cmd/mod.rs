@@ -1,0 +1,8 @@
+//! One module per top-level subcommand.
+
+pub(crate) mod ca;
+pub(crate) mod cert;
+pub(crate) mod compile;
+pub(crate) mod inspect;
+pub(crate) mod policy;
+pub(crate) mod queue;
