@@ -40,7 +40,6 @@ impl fmt::Display for CliError {
 }
 
 /// Renders an error and its chain of sources as `outer: inner: innermost`.
-#[allow(dead_code)] // used by subcommands as they land
 pub(crate) fn chain(e: &(dyn std::error::Error + 'static)) -> String {
     let mut out = e.to_string();
     let mut src = e.source();
@@ -56,7 +55,6 @@ pub(crate) fn chain(e: &(dyn std::error::Error + 'static)) -> String {
 }
 
 /// Adds context to any error on its way to the user.
-#[allow(dead_code)]
 pub(crate) trait Context<T> {
     /// Maps the error to a [`CliError`] reading `context: error chain`.
     fn context(self, context: impl fmt::Display) -> Result<T, CliError>;

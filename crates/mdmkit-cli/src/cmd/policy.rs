@@ -1,15 +1,254 @@
-//! `mdmkit policy ...`
+//! `mdmkit policy ...`: check policy documents and tenant directories, print
+//! a device's effective policy, diff two policies.
 
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::Subcommand;
+use mdmkit::DeviceId;
+use mdmkit::policy::{
+    self, EffectiveCache, Error as PolicyError, FileKind, Issues, Policy, SettingPath, Tenant,
+};
+use serde_json::{Map, Value, json};
 
-use crate::error::CliError;
+use crate::error::{CliError, Context};
 
 /// The `policy` subcommands.
 #[derive(Debug, Subcommand)]
-pub(crate) enum PolicyCommand {}
+pub(crate) enum PolicyCommand {
+    /// Validate policy files, tree or inventory files, or tenant directories
+    /// (tree.toml, devices.toml, policies/); print every error with its
+    /// file, line and setting path. Exit 1 on any error.
+    Check {
+        /// Files (.toml, .json) or tenant directories.
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+    },
+    /// Print a device's effective policy as JSON.
+    Effective {
+        /// A tenant directory (tree.toml, devices.toml, policies/).
+        tree_dir: PathBuf,
+        /// The device id.
+        #[arg(long)]
+        device: String,
+        /// Include provenance (who set each value, what was overridden
+        /// and why) and conflicts.
+        #[arg(long)]
+        explain: bool,
+        /// With --explain: only explain this setting path
+        /// (`restrictions.camera`, `wifi["ECOLE"]`).
+        #[arg(long, requires = "explain")]
+        path: Option<String>,
+    },
+    /// Print the change set from OLD to NEW as JSON: two policy files, or two
+    /// tenant directories (then one change set per changed device).
+    Diff {
+        /// The old policy file or tenant directory.
+        old: PathBuf,
+        /// The new policy file or tenant directory.
+        new: PathBuf,
+    },
+}
 
 pub(crate) fn run(cmd: PolicyCommand) -> Result<ExitCode, CliError> {
-    match cmd {}
+    match cmd {
+        PolicyCommand::Check { paths } => check(&paths),
+        PolicyCommand::Effective {
+            tree_dir,
+            device,
+            explain,
+            path,
+        } => effective(&tree_dir, &device, explain, path.as_deref()),
+        PolicyCommand::Diff { old, new } => diff(&old, &new),
+    }
+}
+
+fn print_json(v: &Value) -> Result<(), CliError> {
+    let text = serde_json::to_string_pretty(v).context("cannot render JSON")?;
+    println!("{text}");
+    Ok(())
+}
+
+/// Loads a tenant directory; an invalid one prints its issues and fails.
+fn load(dir: &Path) -> Result<Tenant, CliError> {
+    match policy::load_dir(dir) {
+        Ok(t) => Ok(t),
+        Err(PolicyError::Invalid(issues)) => Err(report(&issues, dir)),
+        Err(e) => Err(CliError::new(format!(
+            "{}: {}",
+            dir.display(),
+            crate::error::chain(&e)
+        ))),
+    }
+}
+
+fn report(issues: &Issues, what: &Path) -> CliError {
+    for i in issues.iter() {
+        println!("{i}");
+    }
+    CliError::new(format!(
+        "{}: {} error{}",
+        what.display(),
+        issues.len(),
+        if issues.len() == 1 { "" } else { "s" }
+    ))
+}
+
+fn check(paths: &[PathBuf]) -> Result<ExitCode, CliError> {
+    let mut errors = 0usize;
+    let mut summaries = Vec::new();
+    for path in paths {
+        if path.is_dir() {
+            let tenant = match policy::load_dir(path) {
+                Ok(t) => t,
+                Err(PolicyError::Invalid(issues)) => {
+                    for i in issues.iter() {
+                        println!("{i}");
+                    }
+                    errors += issues.len();
+                    continue;
+                }
+                Err(e) => {
+                    println!("{}: {}", path.display(), crate::error::chain(&e));
+                    errors += 1;
+                    continue;
+                }
+            };
+            let issues = tenant.check();
+            for i in issues.iter() {
+                println!("{}: {i}", path.display());
+            }
+            errors += issues.len();
+            if issues.is_empty() {
+                summaries.push(format!(
+                    "{}: tenant {}, {} nodes, {} devices, {} policies",
+                    path.display(),
+                    tenant.id(),
+                    tenant.nodes().len(),
+                    tenant.devices().count(),
+                    tenant.policies().count()
+                ));
+            }
+        } else if path.is_file() {
+            let (kind, issues) = policy::check_file(path);
+            for i in issues.iter() {
+                println!("{i}");
+            }
+            errors += issues.len();
+            if issues.is_empty() {
+                let what = match kind {
+                    FileKind::Tree => "tree",
+                    FileKind::Devices => "device inventory",
+                    _ => "policy",
+                };
+                summaries.push(format!("{}: {what}", path.display()));
+            }
+        } else {
+            println!("{}: no such file or directory", path.display());
+            errors += 1;
+        }
+    }
+    if errors > 0 {
+        return Err(CliError::new(format!(
+            "{errors} error{} found",
+            if errors == 1 { "" } else { "s" }
+        )));
+    }
+    for s in &summaries {
+        println!("ok: {s}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn effective(
+    dir: &Path,
+    device: &str,
+    explain: bool,
+    path: Option<&str>,
+) -> Result<ExitCode, CliError> {
+    let tenant = load(dir)?;
+    let id = DeviceId::new(device).context("invalid --device")?;
+    let eff = tenant
+        .effective(&id)
+        .context(format!("{}", dir.display()))?;
+    let out = match (explain, path) {
+        (false, _) => eff.to_json(),
+        (true, None) => {
+            let mut v = eff.to_json_explained();
+            if let Value::Object(map) = &mut v {
+                let mut head = Map::new();
+                head.insert("device".into(), json!(id.as_str()));
+                if let Some(d) = tenant.device(&id) {
+                    head.insert("node".into(), json!(d.node.as_str()));
+                    head.insert("platform".into(), json!(d.platform.as_str()));
+                }
+                head.extend(std::mem::take(map));
+                *map = head;
+            }
+            v
+        }
+        (true, Some(p)) => {
+            let p: SettingPath = p.parse().context("invalid --path")?;
+            serde_json::to_value(eff.explain(&p)).context("cannot render the explanation")?
+        }
+    };
+    print_json(&out)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn load_policy(path: &Path) -> Result<Policy, CliError> {
+    match Policy::from_path(path) {
+        Ok(p) => Ok(p),
+        Err(PolicyError::Invalid(issues)) => Err(report(&issues, path)),
+        Err(e) => Err(CliError::new(crate::error::chain(&e))),
+    }
+}
+
+fn diff(old: &Path, new: &Path) -> Result<ExitCode, CliError> {
+    match (old.is_dir(), new.is_dir()) {
+        (false, false) => {
+            let a = load_policy(old)?;
+            let b = load_policy(new)?;
+            let changes = policy::diff(&a.settings, &b.settings);
+            print_json(&serde_json::to_value(&changes).context("cannot render the change set")?)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        (true, true) => {
+            let a = load(old)?;
+            let b = load(new)?;
+            let ca = EffectiveCache::build(&a).context(format!("{}", old.display()))?;
+            let cb = EffectiveCache::build(&b).context(format!("{}", new.display()))?;
+            let mut ids: Vec<&DeviceId> = a
+                .devices()
+                .map(|d| &d.id)
+                .chain(b.devices().map(|d| &d.id))
+                .collect();
+            ids.sort();
+            ids.dedup();
+            let empty = policy::flat::FlatSettings::new();
+            let mut out = Map::new();
+            for id in ids {
+                let fa = ca
+                    .get(id)
+                    .map(|e| e.flatten())
+                    .unwrap_or_else(|| empty.clone());
+                let fb = cb
+                    .get(id)
+                    .map(|e| e.flatten())
+                    .unwrap_or_else(|| empty.clone());
+                let changes = policy::diff::diff_flat(&fa, &fb);
+                if !changes.is_empty() {
+                    out.insert(
+                        id.to_string(),
+                        serde_json::to_value(&changes).context("cannot render the change set")?,
+                    );
+                }
+            }
+            print_json(&Value::Object(out))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        _ => Err(CliError::new(
+            "diff compares two policy files or two tenant directories, not one of each",
+        )),
+    }
 }

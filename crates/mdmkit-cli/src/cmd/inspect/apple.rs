@@ -1,8 +1,10 @@
-//! Detection and decoding of apple artefacts.
+//! Detection and decoding of Apple artefacts: profiles (plain and signed),
+//! commands, check-in messages and command reports.
 
-use crate::error::CliError;
+use crate::error::{CliError, chain};
 
-/// Recognises and decodes apple artefacts.
-pub(super) fn detect(_bytes: &[u8]) -> Option<Result<serde_json::Value, CliError>> {
-    None
+/// Recognises and decodes Apple artefacts; `None` leaves the bytes to the
+/// other detectors.
+pub(super) fn detect(bytes: &[u8]) -> Option<Result<serde_json::Value, CliError>> {
+    mdmkit::apple::inspect::detect(bytes).map(|r| r.map_err(|e| CliError::new(chain(&e))))
 }

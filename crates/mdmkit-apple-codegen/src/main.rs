@@ -1,0 +1,28 @@
+//! Writes the generated files; see the library docs.
+
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let schema = mdmkit_apple_codegen::default_schema_dir();
+    let out = mdmkit_apple_codegen::default_output_dir();
+    let files = match mdmkit_apple_codegen::generate(&schema) {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("mdmkit-apple-codegen: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if let Err(e) = std::fs::create_dir_all(&out) {
+        eprintln!("mdmkit-apple-codegen: {}: {e}", out.display());
+        return ExitCode::FAILURE;
+    }
+    for (name, text) in &files {
+        let path = out.join(name);
+        if let Err(e) = std::fs::write(&path, text) {
+            eprintln!("mdmkit-apple-codegen: {}: {e}", path.display());
+            return ExitCode::FAILURE;
+        }
+    }
+    println!("wrote {} files to {}", files.len(), out.display());
+    ExitCode::SUCCESS
+}

@@ -1,0 +1,155 @@
+//! Recognising and decoding any Apple MDM artefact, for `mdmkit inspect`.
+//!
+//! [`detect`] returns `None` for bytes that are not Apple's (so other
+//! vendors' detectors get their turn) and otherwise one JSON object with a
+//! `"kind"` (`profile`, `signed-profile`, `command`, `checkin`,
+//! `command-response`) and the content under Apple's own key names.
+
+use plist::{Dictionary, Value};
+
+use crate::error::Error;
+use crate::json::dict_to_json;
+use crate::plist_io::{self, Format, Limits};
+use crate::{Checkin, Command, CommandReport, Profile};
+
+/// What kind of Apple artefact some bytes are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Kind {
+    /// A configuration profile.
+    Profile,
+    /// A CMS-signed configuration profile.
+    SignedProfile,
+    /// An MDM command.
+    Command,
+    /// A check-in message.
+    Checkin,
+    /// A command report.
+    CommandResponse,
+}
+
+impl Kind {
+    /// The `"kind"` value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Profile => "profile",
+            Self::SignedProfile => "signed-profile",
+            Self::Command => "command",
+            Self::Checkin => "checkin",
+            Self::CommandResponse => "command-response",
+        }
+    }
+}
+
+/// Whether the bytes are a property list (binary, or XML with a `<plist`
+/// element near the start), as opposed to other XML.
+pub fn is_plist(bytes: &[u8]) -> bool {
+    match plist_io::sniff(bytes) {
+        Some(Format::Binary) => true,
+        Some(Format::Xml) => {
+            let head = &bytes[..bytes.len().min(4096)];
+            head.windows(6).any(|w| w == b"<plist")
+        }
+        None => false,
+    }
+}
+
+/// Classifies a plist dictionary.
+pub fn classify(d: &Dictionary) -> Option<Kind> {
+    if d.get("PayloadType").and_then(Value::as_string) == Some("Configuration") {
+        Some(Kind::Profile)
+    } else if d.get("Command").is_some_and(|c| c.as_dictionary().is_some()) {
+        Some(Kind::Command)
+    } else if d.contains_key("MessageType") {
+        Some(Kind::Checkin)
+    } else if d.contains_key("Status") {
+        Some(Kind::CommandResponse)
+    } else {
+        None
+    }
+}
+
+/// Why inspect refuses bytes it recognised as Apple's.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum InspectError {
+    /// The artefact failed to decode.
+    #[error(transparent)]
+    Decode(#[from] Error),
+    /// A property list that is none of the known kinds.
+    #[error("a property list, but not a profile, command, check-in message or command report")]
+    Unrecognised,
+}
+
+fn object(kind: Kind, d: &Dictionary) -> serde_json::Value {
+    let mut map = serde_json::Map::new();
+    map.insert("kind".into(), kind.as_str().into());
+    map.extend(dict_to_json(d));
+    serde_json::Value::Object(map)
+}
+
+/// Decodes a plist artefact into its JSON object.
+pub fn decode_plist(bytes: &[u8], limits: &Limits) -> Result<serde_json::Value, InspectError> {
+    let (d, _) = plist_io::read_dict(bytes, limits).map_err(Error::from)?;
+    let kind = classify(&d).ok_or(InspectError::Unrecognised)?;
+    // Decode through the typed readers so malformed input is refused with
+    // the same errors a server would see; print what was read.
+    let dict = match kind {
+        Kind::Profile => Profile::from_dict(d)?.to_dict(),
+        Kind::Command => Command::from_dict(d)?.to_dict(),
+        Kind::Checkin => Checkin::from_dict(d)?.to_dict(),
+        Kind::CommandResponse => CommandReport::from_dict(d)?.to_dict(),
+        Kind::SignedProfile => return Err(InspectError::Unrecognised),
+    };
+    Ok(object(kind, &dict))
+}
+
+/// Verifies and decodes a signed profile: its keys plus
+/// `signer_certificate` (base64 DER) and `certificates`.
+pub fn decode_signed(bytes: &[u8], limits: &Limits) -> Result<serde_json::Value, InspectError> {
+    use base64::Engine as _;
+    let signed = crate::SignedProfile::from_bytes(bytes, limits)?;
+    let b64 = |d: &Vec<u8>| serde_json::Value::String(base64::engine::general_purpose::STANDARD.encode(d));
+    let mut value = object(Kind::SignedProfile, &signed.profile.to_dict());
+    if let serde_json::Value::Object(map) = &mut value {
+        map.insert("signer_certificate".into(), b64(&signed.signer_certificate));
+        map.insert(
+            "certificates".into(),
+            serde_json::Value::Array(signed.certificates.iter().map(b64).collect()),
+        );
+    }
+    Ok(value)
+}
+
+/// Recognises and decodes Apple artefacts; `None` when the bytes are not
+/// Apple's.
+pub fn detect(bytes: &[u8]) -> Option<Result<serde_json::Value, InspectError>> {
+    let limits = Limits::DEFAULT;
+    if crate::cms::looks_signed(bytes) {
+        return Some(decode_signed(bytes, &limits));
+    }
+    if is_plist(bytes) {
+        return Some(decode_plist(bytes, &limits));
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn other_xml_and_json_are_left_to_other_detectors() {
+        assert!(detect(b"<SyncML xmlns=\"SYNCML:SYNCML1.2\"></SyncML>").is_none());
+        assert!(detect(b"{\"name\": \"enterprises/x\"}").is_none());
+    }
+
+    #[test]
+    fn a_command_is_shown_with_its_kind_and_apple_keys() {
+        let cmd = crate::command::everyday::remove_profile("com.example.a");
+        let json = detect(&cmd.to_bytes(Format::Xml)).unwrap().unwrap();
+        assert_eq!(json["kind"], "command");
+        assert_eq!(json["Command"]["RequestType"], "RemoveProfile");
+        assert_eq!(json["Command"]["Identifier"], "com.example.a");
+    }
+}

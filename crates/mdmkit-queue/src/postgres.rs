@@ -1,0 +1,846 @@
+//! The hosted store: PostgreSQL, several server processes on one database.
+//!
+//! Rows are locked with `SELECT ... FOR UPDATE` in a fixed order; a batch
+//! delivery (Windows) uses `FOR UPDATE SKIP LOCKED`, so two nodes never hand
+//! out the same command, and an exclusive delivery (Apple) first takes a
+//! transaction-scoped advisory lock on the enrollment
+//! (`pg_advisory_xact_lock`), so two nodes serving the same device cannot
+//! both put a command in flight. Deadlocks and serialisation failures are
+//! retried. Every key starts with the tenant, so
+//! the tables can be distributed by `tenant` (Citus); see `docs/queue.md`.
+
+use std::collections::{BTreeMap, HashSet};
+use std::str::FromStr;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use mdmkit_core::TenantId;
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::{Postgres, Row, Transaction};
+use uuid::Uuid;
+
+use crate::error::{DbContext, QueueError};
+use crate::ids::{CommandId, EnrollmentId};
+use crate::machine::{self, Change, Slot};
+use crate::model::{
+    CommandState, DeliverOptions, Delivered, Enqueued, HistoryEvent, NewCommand, QueueEntry,
+    Reason, Report, ReportOutcome, StateCounts,
+};
+use crate::sql::{self, slot_columns};
+use crate::store::{QueueStore, prepare_targets};
+use crate::time::{Clock, SystemClock, Timestamp};
+
+/// How to open a PostgreSQL store.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct PostgresOptions {
+    /// The connection URL (`postgres://user@host:port/db`).
+    pub url: String,
+    /// A schema to keep the tables in (created if missing); `None` uses the
+    /// connection's default `search_path`.
+    pub schema: Option<String>,
+    /// Connections in the pool of this process.
+    pub max_connections: u32,
+    /// Where time comes from.
+    pub clock: Arc<dyn Clock>,
+}
+
+impl PostgresOptions {
+    /// Defaults for `url`: default schema, 10 connections, system clock.
+    pub fn new(url: impl Into<String>) -> Self {
+        Self {
+            url: url.into(),
+            schema: None,
+            max_connections: 10,
+            clock: Arc::new(SystemClock),
+        }
+    }
+
+    /// Keeps the tables in `schema` (1 to 63 bytes of `a-z`, `0-9`, `_`,
+    /// not starting with a digit).
+    pub fn with_schema(mut self, schema: impl Into<String>) -> Self {
+        self.schema = Some(schema.into());
+        self
+    }
+
+    /// Sets the clock.
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Sets the pool size.
+    pub fn with_max_connections(mut self, n: u32) -> Self {
+        self.max_connections = n.max(1);
+        self
+    }
+}
+
+fn check_schema(s: &str) -> Result<(), QueueError> {
+    let ok = !s.is_empty()
+        && s.len() <= 63
+        && !s.starts_with(|c: char| c.is_ascii_digit())
+        && s.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+    if ok {
+        Ok(())
+    } else {
+        Err(QueueError::InvalidLocation {
+            location: s.chars().take(80).collect(),
+            reason: "a schema name is 1 to 63 bytes of a-z, 0-9 and _, not starting with a digit"
+                .into(),
+        })
+    }
+}
+
+/// The schema, one entry per version. Never edit a released entry: append.
+///
+/// Every primary key starts with `tenant`, the distribution column when the
+/// tables are sharded.
+const MIGRATIONS: &[&str] = &[r#"
+CREATE TABLE mdmkit_commands (
+    tenant     TEXT   NOT NULL,
+    id         UUID   NOT NULL,
+    seq        BIGSERIAL,
+    kind       TEXT   NOT NULL,
+    payload    BYTEA  NOT NULL,
+    created_at BIGINT NOT NULL,
+    PRIMARY KEY (tenant, id)
+);
+CREATE TABLE mdmkit_queue (
+    tenant        TEXT   NOT NULL,
+    device        TEXT   NOT NULL,
+    channel       TEXT   NOT NULL,
+    command_id    UUID   NOT NULL,
+    seq           BIGINT NOT NULL,
+    priority      BIGINT NOT NULL,
+    created_at    BIGINT NOT NULL,
+    not_before    BIGINT,
+    expires_at    BIGINT,
+    supersede_key TEXT,
+    max_attempts  BIGINT,
+    state         BIGINT NOT NULL,
+    attempts      BIGINT NOT NULL,
+    lease_until   BIGINT,
+    updated_at    BIGINT NOT NULL,
+    PRIMARY KEY (tenant, device, channel, command_id)
+);
+CREATE INDEX mdmkit_queue_pending ON mdmkit_queue (tenant, device, channel, state)
+    WHERE state IN (0, 1, 2);
+CREATE INDEX mdmkit_queue_by_command ON mdmkit_queue (tenant, command_id);
+CREATE INDEX mdmkit_queue_by_state ON mdmkit_queue (tenant, state, updated_at);
+CREATE TABLE mdmkit_events (
+    tenant     TEXT   NOT NULL,
+    id         BIGSERIAL,
+    device     TEXT   NOT NULL,
+    channel    TEXT   NOT NULL,
+    command_id UUID   NOT NULL,
+    at         BIGINT NOT NULL,
+    from_state BIGINT,
+    to_state   BIGINT NOT NULL,
+    reason     TEXT   NOT NULL,
+    by_command UUID,
+    result     BYTEA,
+    PRIMARY KEY (tenant, id)
+);
+CREATE INDEX mdmkit_events_by_row ON mdmkit_events (tenant, device, channel, command_id);
+"#];
+
+/// The advisory lock key serialising migrations across processes.
+const MIGRATION_LOCK: i64 = 0x6d64_6d6b_6974_7131;
+
+/// A queue store in a PostgreSQL database.
+#[derive(Debug, Clone)]
+pub struct PostgresStore {
+    pool: PgPool,
+    clock: Arc<dyn Clock>,
+}
+
+type Tx = Transaction<'static, Postgres>;
+
+fn retryable(e: &QueueError) -> bool {
+    let QueueError::Database { source, .. } = e else {
+        return false;
+    };
+    source
+        .downcast_ref::<sqlx::Error>()
+        .and_then(|e| e.as_database_error())
+        .and_then(|d| d.code())
+        .is_some_and(|c| c == "40P01" || c == "40001")
+}
+
+/// Runs a transaction body again after a deadlock or serialisation failure.
+macro_rules! retrying {
+    ($e:expr) => {{
+        let mut tries = 0;
+        loop {
+            match $e {
+                Err(err) if tries < 8 && retryable(&err) => tries += 1,
+                r => break r,
+            }
+        }
+    }};
+}
+
+impl PostgresStore {
+    /// Connects and migrates the database.
+    pub async fn open(opts: PostgresOptions) -> Result<Self, QueueError> {
+        let mut connect =
+            PgConnectOptions::from_str(&opts.url).map_err(|e| QueueError::InvalidLocation {
+                location: "postgres url".into(),
+                reason: e.to_string(),
+            })?;
+        if let Some(schema) = &opts.schema {
+            check_schema(schema)?;
+            connect = connect.options([("search_path", schema.as_str())]);
+        }
+        // One plain connection first: its error says what is wrong
+        // (refused, authentication) where the pool would only time out.
+        use sqlx::Connection as _;
+        sqlx::PgConnection::connect_with(&connect)
+            .await
+            .db("connect to postgresql")?
+            .close()
+            .await
+            .db("connect to postgresql")?;
+        let pool = PgPoolOptions::new()
+            .max_connections(opts.max_connections)
+            .acquire_timeout(std::time::Duration::from_secs(30))
+            .connect_with(connect)
+            .await
+            .db("connect to postgresql")?;
+        let store = Self {
+            pool,
+            clock: opts.clock,
+        };
+        store.migrate(opts.schema.as_deref()).await?;
+        Ok(store)
+    }
+
+    /// Closes the pool, waiting for calls in progress.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    async fn begin(&self) -> Result<Tx, QueueError> {
+        self.pool.begin().await.db("begin a transaction")
+    }
+
+    async fn migrate(&self, schema: Option<&str>) -> Result<(), QueueError> {
+        let mut tx = self.begin().await?;
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(MIGRATION_LOCK)
+            .execute(&mut *tx)
+            .await
+            .db("lock for migration")?;
+        if let Some(schema) = schema {
+            // The name was checked against [a-z0-9_]: safe to splice.
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "CREATE SCHEMA IF NOT EXISTS \"{schema}\""
+            )))
+            .execute(&mut *tx)
+            .await
+            .db("create the schema")?;
+        }
+        sqlx::query(
+            "CREATE TABLE IF NOT EXISTS mdmkit_queue_migrations \
+             (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)",
+        )
+        .execute(&mut *tx)
+        .await
+        .db("create the migrations table")?;
+        let current: i64 =
+            sqlx::query_scalar("SELECT COALESCE(MAX(version), 0) FROM mdmkit_queue_migrations")
+                .fetch_one(&mut *tx)
+                .await
+                .db("read the schema version")?;
+        let latest = MIGRATIONS.len() as i64;
+        if current > latest {
+            return Err(QueueError::SchemaTooNew {
+                found: current,
+                supported: latest,
+            });
+        }
+        for (i, m) in MIGRATIONS.iter().enumerate().skip(current as usize) {
+            sqlx::raw_sql(*m)
+                .execute(&mut *tx)
+                .await
+                .db("migrate the schema")?;
+            sqlx::query("INSERT INTO mdmkit_queue_migrations (version, applied_at) VALUES ($1, $2)")
+                .bind(i as i64 + 1)
+                .bind(self.clock.now().as_millis())
+                .execute(&mut *tx)
+                .await
+                .db("record a migration")?;
+        }
+        tx.commit().await.db("commit the migration")
+    }
+}
+
+/// How to lock an enrollment's rows.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Lock {
+    /// Wait for other transactions.
+    Wait,
+    /// Skip rows other transactions hold.
+    Skip,
+}
+
+async fn load_slots(
+    tx: &mut Tx,
+    tenant: &TenantId,
+    e: &EnrollmentId,
+    also: Option<CommandId>,
+    lock: Lock,
+) -> Result<Vec<Slot>, QueueError> {
+    let q = match lock {
+        Lock::Wait => concat!(
+            "SELECT ",
+            slot_columns!(),
+            " FROM mdmkit_queue q WHERE q.tenant = $1 AND q.device = $2 AND q.channel = $3 \
+             AND q.state IN (0, 1, 2) ORDER BY q.command_id FOR UPDATE"
+        ),
+        Lock::Skip => concat!(
+            "SELECT ",
+            slot_columns!(),
+            " FROM mdmkit_queue q WHERE q.tenant = $1 AND q.device = $2 AND q.channel = $3 \
+             AND q.state IN (0, 1, 2) ORDER BY q.command_id FOR UPDATE SKIP LOCKED"
+        ),
+    };
+    let rows = sqlx::query(q)
+        .bind(tenant.as_str())
+        .bind(e.device_id().as_str())
+        .bind(e.channel_key())
+        .fetch_all(&mut **tx)
+        .await
+        .db("read a queue")?;
+    let mut slots = rows
+        .iter()
+        .map(|r| sql::raw_slot(r, 0).db("read a queue row")?.into_slot())
+        .collect::<Result<Vec<_>, QueueError>>()?;
+    // A report may name a finished command: read it too (a final row never
+    // changes, so it needs no lock).
+    if let Some(c) = also.filter(|c| slots.iter().all(|s| s.command != *c)) {
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            slot_columns!(),
+            " FROM mdmkit_queue q WHERE q.tenant = $1 AND q.device = $2 AND q.channel = $3 \
+             AND q.command_id = $4"
+        ))
+        .bind(tenant.as_str())
+        .bind(e.device_id().as_str())
+        .bind(e.channel_key())
+        .bind(c.as_uuid())
+        .fetch_optional(&mut **tx)
+        .await
+        .db("read a queue row")?;
+        if let Some(r) = row {
+            slots.push(sql::raw_slot(&r, 0).db("read a queue row")?.into_slot()?);
+        }
+    }
+    Ok(slots)
+}
+
+async fn write_changes(
+    tx: &mut Tx,
+    tenant: &TenantId,
+    e: &EnrollmentId,
+    changes: &[Change],
+) -> Result<(), QueueError> {
+    for c in changes {
+        sqlx::query(
+            "UPDATE mdmkit_queue SET state = $5, attempts = $6, lease_until = $7, updated_at = $8 \
+             WHERE tenant = $1 AND device = $2 AND channel = $3 AND command_id = $4",
+        )
+        .bind(tenant.as_str())
+        .bind(e.device_id().as_str())
+        .bind(e.channel_key())
+        .bind(c.command.as_uuid())
+        .bind(i64::from(c.to.code()))
+        .bind(i64::from(c.attempts))
+        .bind(c.lease_until.map(Timestamp::as_millis))
+        .bind(c.at.as_millis())
+        .execute(&mut **tx)
+        .await
+        .db("update a queue row")?;
+        sqlx::query(
+            "INSERT INTO mdmkit_events (tenant, device, channel, command_id, at, from_state, \
+             to_state, reason, by_command, result) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        )
+        .bind(tenant.as_str())
+        .bind(e.device_id().as_str())
+        .bind(e.channel_key())
+        .bind(c.command.as_uuid())
+        .bind(c.at.as_millis())
+        .bind(i64::from(c.from.code()))
+        .bind(i64::from(c.to.code()))
+        .bind(c.reason.as_str())
+        .bind(c.by.map(|b| b.as_uuid()))
+        .bind(c.result.as_deref())
+        .execute(&mut **tx)
+        .await
+        .db("record a transition")?;
+    }
+    Ok(())
+}
+
+impl PostgresStore {
+    async fn enqueue_once(
+        &self,
+        tenant: &TenantId,
+        command: &NewCommand,
+        targets: &[EnrollmentId],
+    ) -> Result<Enqueued, QueueError> {
+        let now = self.clock.now();
+        let devices: Vec<&str> = targets.iter().map(|e| e.device_id().as_str()).collect();
+        let channels: Vec<&str> = targets.iter().map(|e| e.channel_key()).collect();
+        let mut tx = self.begin().await?;
+        let seq: Option<i64> = sqlx::query_scalar(
+            "INSERT INTO mdmkit_commands (tenant, id, kind, payload, created_at) \
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (tenant, id) DO NOTHING RETURNING seq",
+        )
+        .bind(tenant.as_str())
+        .bind(command.id.as_uuid())
+        .bind(command.kind.as_str())
+        .bind(command.payload.as_slice())
+        .bind(now.as_millis())
+        .fetch_optional(&mut *tx)
+        .await
+        .db("store a command")?;
+        let Some(seq) = seq else {
+            return Err(QueueError::DuplicateCommand {
+                command: command.id,
+            });
+        };
+
+        let busy: HashSet<(String, String)> = sqlx::query(
+            "SELECT DISTINCT q.device, q.channel FROM unnest($2::text[], $3::text[]) AS t(device, channel) \
+             JOIN mdmkit_queue q ON q.tenant = $1 AND q.device = t.device AND q.channel = t.channel \
+             WHERE q.state IN (0, 1, 2)",
+        )
+        .bind(tenant.as_str())
+        .bind(&devices)
+        .bind(&channels)
+        .fetch_all(&mut *tx)
+        .await
+        .db("find busy enrollments")?
+        .iter()
+        .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+        .collect::<Result<_, sqlx::Error>>()
+        .db("read busy enrollments")?;
+
+        let mut superseded = Vec::new();
+        if let Some(key) = &command.supersede_key {
+            let rows = sqlx::query(concat!(
+                "SELECT q.device, q.channel, ",
+                slot_columns!(),
+                " FROM unnest($2::text[], $3::text[]) AS t(device, channel) \
+                 JOIN mdmkit_queue q ON q.tenant = $1 AND q.device = t.device \
+                 AND q.channel = t.channel WHERE q.supersede_key = $4 AND q.state IN (0, 2) \
+                 ORDER BY q.device, q.channel, q.command_id FOR UPDATE OF q"
+            ))
+            .bind(tenant.as_str())
+            .bind(&devices)
+            .bind(&channels)
+            .bind(key.as_str())
+            .fetch_all(&mut *tx)
+            .await
+            .db("find superseded commands")?;
+            let mut by_enrollment: BTreeMap<EnrollmentId, Vec<Slot>> = BTreeMap::new();
+            for r in &rows {
+                let device: String = r.try_get(0).db("read a queue row")?;
+                let channel: String = r.try_get(1).db("read a queue row")?;
+                let slot = sql::raw_slot(r, 2).db("read a queue row")?.into_slot()?;
+                by_enrollment
+                    .entry(EnrollmentId::from_parts(&device, &channel)?)
+                    .or_default()
+                    .push(slot);
+            }
+            for (e, mut slots) in by_enrollment {
+                let ch = machine::supersede(&mut slots, key, command.id, now)?;
+                superseded.extend(ch.iter().map(|c| (e.clone(), c.command)));
+                write_changes(&mut tx, tenant, &e, &ch).await?;
+            }
+        }
+
+        let queued = sqlx::query(
+            "INSERT INTO mdmkit_queue (tenant, device, channel, command_id, seq, priority, \
+             created_at, not_before, expires_at, supersede_key, max_attempts, state, attempts, \
+             lease_until, updated_at) \
+             SELECT $1, t.device, t.channel, $4, $5, $6, $7, $8, $9, $10, $11, 0, 0, NULL, $7 \
+             FROM unnest($2::text[], $3::text[]) AS t(device, channel)",
+        )
+        .bind(tenant.as_str())
+        .bind(&devices)
+        .bind(&channels)
+        .bind(command.id.as_uuid())
+        .bind(seq)
+        .bind(i64::from(command.priority))
+        .bind(now.as_millis())
+        .bind(command.not_before.map(Timestamp::as_millis))
+        .bind(command.expires_at.map(Timestamp::as_millis))
+        .bind(command.supersede_key.as_deref())
+        .bind(command.max_attempts.map(i64::from))
+        .execute(&mut *tx)
+        .await
+        .db("queue a command")?
+        .rows_affected();
+        tx.commit().await.db("commit an enqueue")?;
+        let wake = targets
+            .iter()
+            .filter(|e| {
+                !busy.contains(&(e.device_id().as_str().to_owned(), e.channel_key().to_owned()))
+            })
+            .cloned()
+            .collect();
+        Ok(Enqueued {
+            id: command.id,
+            queued,
+            wake,
+            superseded,
+        })
+    }
+
+    async fn deliver_once(
+        &self,
+        tenant: &TenantId,
+        enrollment: &EnrollmentId,
+        opts: &DeliverOptions,
+    ) -> Result<Vec<Delivered>, QueueError> {
+        let now = self.clock.now();
+        let mut tx = self.begin().await?;
+        let lock = if opts.exclusive {
+            // Serialise exclusive deliveries of one enrollment across nodes.
+            // Taken before any row lock and only here, so it cannot be part
+            // of a deadlock; the schema is part of the key because advisory
+            // locks are database-wide.
+            sqlx::query(
+                "SELECT pg_advisory_xact_lock(hashtextextended(\
+                 concat_ws(chr(31), current_schema(), $1::text, $2::text, $3::text), 0))",
+            )
+            .bind(tenant.as_str())
+            .bind(enrollment.device_id().as_str())
+            .bind(enrollment.channel_key())
+            .execute(&mut *tx)
+            .await
+            .db("lock an enrollment")?;
+            Lock::Wait
+        } else {
+            Lock::Skip
+        };
+        let mut slots = load_slots(&mut tx, tenant, enrollment, None, lock).await?;
+        let changes = machine::deliver(&mut slots, now, opts)?;
+        if changes.is_empty() {
+            tx.commit().await.db("end a delivery")?;
+            return Ok(Vec::new());
+        }
+        write_changes(&mut tx, tenant, enrollment, &changes).await?;
+        let mut out = Vec::new();
+        for c in changes.iter().filter(|c| c.reason == Reason::Delivered) {
+            let row = sqlx::query(
+                "SELECT kind, payload FROM mdmkit_commands WHERE tenant = $1 AND id = $2",
+            )
+            .bind(tenant.as_str())
+            .bind(c.command.as_uuid())
+            .fetch_one(&mut *tx)
+            .await
+            .db("read a command")?;
+            out.push(Delivered {
+                id: c.command,
+                kind: row.try_get(0).db("read a command")?,
+                payload: row.try_get(1).db("read a command")?,
+                attempt: c.attempts,
+                lease_until: c.lease_until.unwrap_or(now),
+            });
+        }
+        tx.commit().await.db("commit a delivery")?;
+        Ok(out)
+    }
+
+    async fn report_once(
+        &self,
+        tenant: &TenantId,
+        enrollment: &EnrollmentId,
+        command: CommandId,
+        report: &Report,
+    ) -> Result<ReportOutcome, QueueError> {
+        let now = self.clock.now();
+        let mut tx = self.begin().await?;
+        let mut slots = load_slots(&mut tx, tenant, enrollment, Some(command), Lock::Wait).await?;
+        let (outcome, changes) = machine::report(&mut slots, command, report, now)?;
+        write_changes(&mut tx, tenant, enrollment, &changes).await?;
+        tx.commit().await.db("commit a report")?;
+        Ok(outcome)
+    }
+
+    async fn per_enrollment_once(
+        &self,
+        tenant: &TenantId,
+        enrollment: &EnrollmentId,
+        clear: bool,
+    ) -> Result<u64, QueueError> {
+        let now = self.clock.now();
+        let mut tx = self.begin().await?;
+        let mut slots = load_slots(&mut tx, tenant, enrollment, None, Lock::Wait).await?;
+        let changes = if clear {
+            let mut ch = Vec::new();
+            for s in &mut slots {
+                ch.extend(machine::cancel(s, now, true)?);
+            }
+            ch
+        } else {
+            machine::idle(&mut slots, now)?
+        };
+        write_changes(&mut tx, tenant, enrollment, &changes).await?;
+        tx.commit().await.db("commit a queue change")?;
+        Ok(changes.len() as u64)
+    }
+
+    async fn cancel_once(&self, tenant: &TenantId, command: CommandId) -> Result<u64, QueueError> {
+        let now = self.clock.now();
+        let mut tx = self.begin().await?;
+        let exists: Option<i64> =
+            sqlx::query_scalar("SELECT seq FROM mdmkit_commands WHERE tenant = $1 AND id = $2")
+                .bind(tenant.as_str())
+                .bind(command.as_uuid())
+                .fetch_optional(&mut *tx)
+                .await
+                .db("find a command")?;
+        if exists.is_none() {
+            return Err(QueueError::UnknownCommand { command });
+        }
+        let rows = sqlx::query(concat!(
+            "SELECT q.device, q.channel, ",
+            slot_columns!(),
+            " FROM mdmkit_queue q WHERE q.tenant = $1 AND q.command_id = $2 AND q.state IN (0, 1, 2) \
+             ORDER BY q.device, q.channel FOR UPDATE"
+        ))
+        .bind(tenant.as_str())
+        .bind(command.as_uuid())
+        .fetch_all(&mut *tx)
+        .await
+        .db("find a command's rows")?;
+        let mut n = 0;
+        for r in &rows {
+            let device: String = r.try_get(0).db("read a queue row")?;
+            let channel: String = r.try_get(1).db("read a queue row")?;
+            let e = EnrollmentId::from_parts(&device, &channel)?;
+            let mut slot = sql::raw_slot(r, 2).db("read a queue row")?.into_slot()?;
+            if let Some(c) = machine::cancel(&mut slot, now, false)? {
+                write_changes(&mut tx, tenant, &e, &[c]).await?;
+                n += 1;
+            }
+        }
+        tx.commit().await.db("commit a cancel")?;
+        Ok(n)
+    }
+
+    async fn purge_once(&self, tenant: &TenantId, before: Timestamp) -> Result<u64, QueueError> {
+        let mut tx = self.begin().await?;
+        sqlx::query(
+            "DELETE FROM mdmkit_events AS e WHERE e.tenant = $1 AND EXISTS (SELECT 1 FROM \
+             mdmkit_queue q WHERE q.tenant = e.tenant AND q.device = e.device AND \
+             q.channel = e.channel AND q.command_id = e.command_id AND q.state >= 3 \
+             AND q.updated_at < $2)",
+        )
+        .bind(tenant.as_str())
+        .bind(before.as_millis())
+        .execute(&mut *tx)
+        .await
+        .db("purge history")?;
+        let n = sqlx::query(
+            "DELETE FROM mdmkit_queue WHERE tenant = $1 AND state >= 3 AND updated_at < $2",
+        )
+        .bind(tenant.as_str())
+        .bind(before.as_millis())
+        .execute(&mut *tx)
+        .await
+        .db("purge finished rows")?
+        .rows_affected();
+        sqlx::query(
+            "DELETE FROM mdmkit_commands AS c WHERE c.tenant = $1 AND NOT EXISTS \
+             (SELECT 1 FROM mdmkit_queue q WHERE q.tenant = c.tenant AND q.command_id = c.id)",
+        )
+        .bind(tenant.as_str())
+        .execute(&mut *tx)
+        .await
+        .db("purge commands")?;
+        tx.commit().await.db("commit a purge")?;
+        Ok(n)
+    }
+}
+
+#[async_trait]
+impl QueueStore for PostgresStore {
+    async fn enqueue(
+        &self,
+        tenant: &TenantId,
+        command: &NewCommand,
+        targets: &[EnrollmentId],
+    ) -> Result<Enqueued, QueueError> {
+        command.validate()?;
+        let targets = prepare_targets(targets)?;
+        retrying!(self.enqueue_once(tenant, command, &targets).await)
+    }
+
+    async fn deliver(
+        &self,
+        tenant: &TenantId,
+        enrollment: &EnrollmentId,
+        opts: &DeliverOptions,
+    ) -> Result<Vec<Delivered>, QueueError> {
+        retrying!(self.deliver_once(tenant, enrollment, opts).await)
+    }
+
+    async fn report(
+        &self,
+        tenant: &TenantId,
+        enrollment: &EnrollmentId,
+        command: CommandId,
+        report: &Report,
+    ) -> Result<ReportOutcome, QueueError> {
+        crate::memory::check_result(report)?;
+        retrying!(self.report_once(tenant, enrollment, command, report).await)
+    }
+
+    async fn idle(&self, tenant: &TenantId, enrollment: &EnrollmentId) -> Result<(), QueueError> {
+        retrying!(self.per_enrollment_once(tenant, enrollment, false).await).map(|_| ())
+    }
+
+    async fn cancel(&self, tenant: &TenantId, command: CommandId) -> Result<u64, QueueError> {
+        retrying!(self.cancel_once(tenant, command).await)
+    }
+
+    async fn clear_enrollment(
+        &self,
+        tenant: &TenantId,
+        enrollment: &EnrollmentId,
+    ) -> Result<u64, QueueError> {
+        retrying!(self.per_enrollment_once(tenant, enrollment, true).await)
+    }
+
+    async fn list(
+        &self,
+        tenant: &TenantId,
+        enrollment: &EnrollmentId,
+    ) -> Result<Vec<QueueEntry>, QueueError> {
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            slot_columns!(),
+            ", c.kind, q.updated_at FROM mdmkit_queue q JOIN mdmkit_commands c \
+             ON c.tenant = q.tenant AND c.id = q.command_id \
+             WHERE q.tenant = $1 AND q.device = $2 AND q.channel = $3 \
+             ORDER BY q.priority DESC, q.created_at, q.seq"
+        ))
+        .bind(tenant.as_str())
+        .bind(enrollment.device_id().as_str())
+        .bind(enrollment.channel_key())
+        .fetch_all(&self.pool)
+        .await
+        .db("list a queue")?;
+        rows.iter()
+            .map(|r| {
+                let slot = sql::raw_slot(r, 0).db("read a queue row")?.into_slot()?;
+                let kind: String = r.try_get(11).db("read a queue row")?;
+                let updated: i64 = r.try_get(12).db("read a queue row")?;
+                Ok(sql::entry(slot, kind, updated))
+            })
+            .collect()
+    }
+
+    async fn history(
+        &self,
+        tenant: &TenantId,
+        enrollment: &EnrollmentId,
+        command: Option<CommandId>,
+    ) -> Result<Vec<HistoryEvent>, QueueError> {
+        let filter = command.map(|c| c.as_uuid());
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            .await
+            .db("begin a read")?;
+        let created = sqlx::query(
+            "SELECT created_at, seq, command_id FROM mdmkit_queue \
+             WHERE tenant = $1 AND device = $2 AND channel = $3 \
+             AND ($4::uuid IS NULL OR command_id = $4)",
+        )
+        .bind(tenant.as_str())
+        .bind(enrollment.device_id().as_str())
+        .bind(enrollment.channel_key())
+        .bind(filter)
+        .fetch_all(&mut *tx)
+        .await
+        .db("read a history")?
+        .iter()
+        .map(|r| {
+            Ok((
+                Timestamp::from_millis(r.try_get(0)?),
+                r.try_get::<i64, _>(1)?,
+                CommandId::from_uuid(r.try_get::<Uuid, _>(2)?),
+            ))
+        })
+        .collect::<Result<Vec<_>, sqlx::Error>>()
+        .db("read a history")?;
+        let rows = sqlx::query(
+            "SELECT id, command_id, at, from_state, to_state, reason, by_command, result \
+             FROM mdmkit_events WHERE tenant = $1 AND device = $2 AND channel = $3 \
+             AND ($4::uuid IS NULL OR command_id = $4) ORDER BY id",
+        )
+        .bind(tenant.as_str())
+        .bind(enrollment.device_id().as_str())
+        .bind(enrollment.channel_key())
+        .bind(filter)
+        .fetch_all(&mut *tx)
+        .await
+        .db("read a history")?;
+        tx.commit().await.db("end a read")?;
+        let events = rows
+            .iter()
+            .map(|r| sql::history_event(r).db("read a history event")?)
+            .collect::<Result<Vec<_>, QueueError>>()?;
+        Ok(crate::history::merge(created.into_iter(), events.into_iter()))
+    }
+
+    async fn counts(&self, tenant: &TenantId) -> Result<StateCounts, QueueError> {
+        let rows = sqlx::query(
+            "SELECT state, COUNT(*) FROM mdmkit_queue WHERE tenant = $1 GROUP BY state",
+        )
+        .bind(tenant.as_str())
+        .fetch_all(&self.pool)
+        .await
+        .db("count a tenant's queue")?;
+        let mut c = StateCounts::default();
+        for r in &rows {
+            let state: i64 = r.try_get(0).db("read counts")?;
+            let n: i64 = r.try_get(1).db("read counts")?;
+            c.add(CommandState::from_code(state)?, n.unsigned_abs());
+        }
+        Ok(c)
+    }
+
+    async fn counts_by_tenant(&self) -> Result<BTreeMap<TenantId, StateCounts>, QueueError> {
+        let rows = sqlx::query(
+            "SELECT tenant, state, COUNT(*) FROM mdmkit_queue GROUP BY tenant, state",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .db("count queues")?;
+        let mut out: BTreeMap<TenantId, StateCounts> = BTreeMap::new();
+        for r in &rows {
+            let tenant: String = r.try_get(0).db("read counts")?;
+            let state: i64 = r.try_get(1).db("read counts")?;
+            let n: i64 = r.try_get(2).db("read counts")?;
+            let tenant = TenantId::new(tenant.as_str()).map_err(|e| QueueError::Corrupt {
+                what: format!("stored tenant id {tenant:?}: {e}"),
+            })?;
+            out.entry(tenant)
+                .or_default()
+                .add(CommandState::from_code(state)?, n.unsigned_abs());
+        }
+        Ok(out)
+    }
+
+    async fn purge(&self, tenant: &TenantId, before: Timestamp) -> Result<u64, QueueError> {
+        retrying!(self.purge_once(tenant, before).await)
+    }
+}

@@ -1,0 +1,153 @@
+//! What the SQLite and PostgreSQL stores share: row decoding and the
+//! column list.
+
+use uuid::Uuid;
+
+use crate::error::QueueError;
+use crate::ids::CommandId;
+use crate::machine::Slot;
+use crate::model::{CommandState, QueueEntry};
+use crate::time::Timestamp;
+
+/// The columns of a queue row (aliased `q`) the planners need, in the
+/// order [`RawSlot`] reads them.
+macro_rules! slot_columns {
+    () => {
+        "q.command_id, q.state, q.attempts, q.lease_until, q.priority, q.created_at, q.seq, \
+         q.not_before, q.expires_at, q.max_attempts, q.supersede_key"
+    };
+}
+pub(crate) use slot_columns;
+
+/// A queue row as read from either database.
+#[derive(Debug)]
+pub(crate) struct RawSlot {
+    pub(crate) command_id: Uuid,
+    pub(crate) state: i64,
+    pub(crate) attempts: i64,
+    pub(crate) lease_until: Option<i64>,
+    pub(crate) priority: i64,
+    pub(crate) created_at: i64,
+    pub(crate) seq: i64,
+    pub(crate) not_before: Option<i64>,
+    pub(crate) expires_at: Option<i64>,
+    pub(crate) max_attempts: Option<i64>,
+    pub(crate) supersede_key: Option<String>,
+}
+
+fn small(what: &str, v: i64) -> Result<u32, QueueError> {
+    u32::try_from(v).map_err(|_| QueueError::Corrupt {
+        what: format!("{what} is {v}"),
+    })
+}
+
+impl RawSlot {
+    pub(crate) fn into_slot(self) -> Result<Slot, QueueError> {
+        let priority = i32::try_from(self.priority).map_err(|_| QueueError::Corrupt {
+            what: format!("priority is {}", self.priority),
+        })?;
+        let mut s = Slot::queued(
+            CommandId::from_uuid(self.command_id),
+            priority,
+            Timestamp::from_millis(self.created_at),
+            self.seq,
+        );
+        s.state = CommandState::from_code(self.state)?;
+        s.attempts = small("attempts", self.attempts)?;
+        s.lease_until = self.lease_until.map(Timestamp::from_millis);
+        s.not_before = self.not_before.map(Timestamp::from_millis);
+        s.expires_at = self.expires_at.map(Timestamp::from_millis);
+        s.max_attempts = self.max_attempts.map(|m| small("max attempts", m)).transpose()?;
+        s.supersede_key = self.supersede_key;
+        Ok(s)
+    }
+}
+
+/// A slot plus what a console sees.
+pub(crate) fn entry(slot: Slot, kind: String, updated_at: i64) -> QueueEntry {
+    QueueEntry {
+        id: slot.command,
+        kind,
+        priority: slot.priority,
+        state: slot.state,
+        attempts: slot.attempts,
+        created_at: slot.created_at,
+        not_before: slot.not_before,
+        expires_at: slot.expires_at,
+        lease_until: slot.lease_until,
+        supersede_key: slot.supersede_key,
+        max_attempts: slot.max_attempts,
+        updated_at: Timestamp::from_millis(updated_at),
+    }
+}
+
+/// The JSON array of `[device, channel]` pairs the fan-out statements read.
+#[cfg(feature = "sqlite")]
+pub(crate) fn targets_json(targets: &[crate::ids::EnrollmentId]) -> String {
+    let pairs: Vec<[&str; 2]> = targets
+        .iter()
+        .map(|e| [e.device_id().as_str(), e.channel_key()])
+        .collect();
+    serde_json::to_string(&pairs).unwrap_or_else(|_| "[]".into())
+}
+
+/// Reads the [`slot_columns!`] starting at column `at`.
+pub(crate) fn raw_slot<'r, R>(row: &'r R, at: usize) -> Result<RawSlot, sqlx::Error>
+where
+    R: sqlx::Row,
+    usize: sqlx::ColumnIndex<R>,
+    i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    Uuid: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+{
+    Ok(RawSlot {
+        command_id: row.try_get(at)?,
+        state: row.try_get(at + 1)?,
+        attempts: row.try_get(at + 2)?,
+        lease_until: row.try_get(at + 3)?,
+        priority: row.try_get(at + 4)?,
+        created_at: row.try_get(at + 5)?,
+        seq: row.try_get(at + 6)?,
+        not_before: row.try_get(at + 7)?,
+        expires_at: row.try_get(at + 8)?,
+        max_attempts: row.try_get(at + 9)?,
+        supersede_key: row.try_get(at + 10)?,
+    })
+}
+
+/// Reads a stored history event: `id, command_id, at, from_state,
+/// to_state, reason, by_command, result`.
+pub(crate) fn history_event<'r, R>(
+    row: &'r R,
+) -> Result<Result<(crate::model::HistoryEvent, u64), QueueError>, sqlx::Error>
+where
+    R: sqlx::Row,
+    usize: sqlx::ColumnIndex<R>,
+    i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    Uuid: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    Vec<u8>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+{
+    let id: i64 = row.try_get(0)?;
+    let command: Uuid = row.try_get(1)?;
+    let at: i64 = row.try_get(2)?;
+    let from: Option<i64> = row.try_get(3)?;
+    let to: i64 = row.try_get(4)?;
+    let reason: String = row.try_get(5)?;
+    let by: Option<Uuid> = row.try_get(6)?;
+    let result: Option<Vec<u8>> = row.try_get(7)?;
+    Ok((|| {
+        Ok((
+            crate::model::HistoryEvent {
+                command: CommandId::from_uuid(command),
+                at: Timestamp::from_millis(at),
+                from: from.map(CommandState::from_code).transpose()?,
+                to: CommandState::from_code(to)?,
+                reason: crate::model::Reason::parse(&reason)?,
+                by: by.map(CommandId::from_uuid),
+                result,
+            },
+            u64::try_from(id).unwrap_or(0),
+        ))
+    })())
+}

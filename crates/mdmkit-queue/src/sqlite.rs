@@ -1,0 +1,696 @@
+//! The embedded store: one SQLite file in WAL mode, migrations built in.
+//!
+//! Every writing call is one `BEGIN IMMEDIATE` transaction, so concurrent
+//! writers (tasks, or processes sharing the file) queue on SQLite's write
+//! lock instead of failing on a lock upgrade. Several processes may share a
+//! file; throughput is that of one writer.
+
+use std::collections::{BTreeMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use mdmkit_core::TenantId;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+use sqlx::{Row, Sqlite, Transaction};
+use uuid::Uuid;
+
+use crate::error::{DbContext, QueueError};
+use crate::ids::{CommandId, EnrollmentId};
+use crate::machine::{self, Change, Slot};
+use crate::model::{
+    CommandState, DeliverOptions, Delivered, Enqueued, HistoryEvent, NewCommand, QueueEntry,
+    Reason, Report, ReportOutcome, StateCounts,
+};
+use crate::sql::{self, slot_columns};
+use crate::store::{QueueStore, prepare_targets};
+use crate::time::{Clock, SystemClock, Timestamp};
+
+/// SQLite's `synchronous` setting: how hard a commit waits for the disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Synchronous {
+    /// Every commit reaches the disk before it returns (survives power
+    /// loss). The default.
+    #[default]
+    Full,
+    /// Commits survive a crash of the process but the last ones may be lost
+    /// on power loss; several times faster.
+    Normal,
+    /// No syncing at all: for tests and throwaway queues.
+    Off,
+}
+
+/// How to open an SQLite store.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct SqliteOptions {
+    /// The database file (created if missing).
+    pub path: PathBuf,
+    /// The durability of commits.
+    pub synchronous: Synchronous,
+    /// Connections in the pool.
+    pub max_connections: u32,
+    /// How long a call waits for another writer before failing.
+    pub busy_timeout: Duration,
+    /// Where time comes from.
+    pub clock: Arc<dyn Clock>,
+}
+
+impl SqliteOptions {
+    /// Defaults for the file at `path`: `synchronous=FULL`, 4 connections,
+    /// 30 s busy timeout, system clock.
+    pub fn new(path: impl AsRef<Path>) -> Self {
+        Self {
+            path: path.as_ref().to_path_buf(),
+            synchronous: Synchronous::Full,
+            max_connections: 4,
+            busy_timeout: Duration::from_secs(30),
+            clock: Arc::new(SystemClock),
+        }
+    }
+
+    /// Sets the durability.
+    pub fn with_synchronous(mut self, s: Synchronous) -> Self {
+        self.synchronous = s;
+        self
+    }
+
+    /// Sets the clock.
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Sets the pool size.
+    pub fn with_max_connections(mut self, n: u32) -> Self {
+        self.max_connections = n.max(1);
+        self
+    }
+}
+
+/// The schema, one entry per version. Never edit a released entry: append.
+const MIGRATIONS: &[&str] = &[r#"
+CREATE TABLE mdmkit_commands (
+    seq        INTEGER PRIMARY KEY AUTOINCREMENT,
+    tenant     TEXT    NOT NULL,
+    id         BLOB    NOT NULL,
+    kind       TEXT    NOT NULL,
+    payload    BLOB    NOT NULL,
+    created_at INTEGER NOT NULL,
+    UNIQUE (tenant, id)
+);
+CREATE TABLE mdmkit_queue (
+    tenant        TEXT    NOT NULL,
+    device        TEXT    NOT NULL,
+    channel       TEXT    NOT NULL,
+    command_id    BLOB    NOT NULL,
+    seq           INTEGER NOT NULL,
+    priority      INTEGER NOT NULL,
+    created_at    INTEGER NOT NULL,
+    not_before    INTEGER,
+    expires_at    INTEGER,
+    supersede_key TEXT,
+    max_attempts  INTEGER,
+    state         INTEGER NOT NULL,
+    attempts      INTEGER NOT NULL,
+    lease_until   INTEGER,
+    updated_at    INTEGER NOT NULL,
+    PRIMARY KEY (tenant, device, channel, command_id)
+) WITHOUT ROWID;
+CREATE INDEX mdmkit_queue_pending ON mdmkit_queue (tenant, device, channel, state)
+    WHERE state IN (0, 1, 2);
+CREATE INDEX mdmkit_queue_by_command ON mdmkit_queue (tenant, command_id);
+CREATE INDEX mdmkit_queue_by_state ON mdmkit_queue (tenant, state, updated_at);
+CREATE TABLE mdmkit_events (
+    id         INTEGER PRIMARY KEY AUTOINCREMENT,
+    tenant     TEXT    NOT NULL,
+    device     TEXT    NOT NULL,
+    channel    TEXT    NOT NULL,
+    command_id BLOB    NOT NULL,
+    at         INTEGER NOT NULL,
+    from_state INTEGER,
+    to_state   INTEGER NOT NULL,
+    reason     TEXT    NOT NULL,
+    by_command BLOB,
+    result     BLOB
+);
+CREATE INDEX mdmkit_events_by_row ON mdmkit_events (tenant, device, channel, command_id);
+"#];
+
+/// A queue store in one SQLite file.
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+    clock: Arc<dyn Clock>,
+}
+
+type Tx = Transaction<'static, Sqlite>;
+
+impl SqliteStore {
+    /// Opens (creating if needed) and migrates the database.
+    pub async fn open(opts: SqliteOptions) -> Result<Self, QueueError> {
+        let sync = match opts.synchronous {
+            Synchronous::Full => SqliteSynchronous::Full,
+            Synchronous::Normal => SqliteSynchronous::Normal,
+            Synchronous::Off => SqliteSynchronous::Off,
+        };
+        let connect = SqliteConnectOptions::new()
+            .filename(&opts.path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(sync)
+            .busy_timeout(opts.busy_timeout);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(opts.max_connections)
+            .connect_with(connect)
+            .await
+            .db("open the sqlite database")?;
+        let store = Self {
+            pool,
+            clock: opts.clock,
+        };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    /// Closes the pool, waiting for calls in progress.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    async fn begin(&self) -> Result<Tx, QueueError> {
+        self.pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .db("begin a transaction")
+    }
+
+    async fn migrate(&self) -> Result<(), QueueError> {
+        let mut tx = self.begin().await?;
+        sqlx::query(
+            "CREATE TABLE IF NOT EXISTS mdmkit_queue_migrations \
+             (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)",
+        )
+        .execute(&mut *tx)
+        .await
+        .db("create the migrations table")?;
+        let current: i64 =
+            sqlx::query_scalar("SELECT COALESCE(MAX(version), 0) FROM mdmkit_queue_migrations")
+                .fetch_one(&mut *tx)
+                .await
+                .db("read the schema version")?;
+        let latest = MIGRATIONS.len() as i64;
+        if current > latest {
+            return Err(QueueError::SchemaTooNew {
+                found: current,
+                supported: latest,
+            });
+        }
+        for (i, m) in MIGRATIONS.iter().enumerate().skip(current as usize) {
+            sqlx::raw_sql(*m)
+                .execute(&mut *tx)
+                .await
+                .db("migrate the schema")?;
+            sqlx::query("INSERT INTO mdmkit_queue_migrations (version, applied_at) VALUES (?1, ?2)")
+                .bind(i as i64 + 1)
+                .bind(self.clock.now().as_millis())
+                .execute(&mut *tx)
+                .await
+                .db("record a migration")?;
+        }
+        tx.commit().await.db("commit the migration")
+    }
+}
+
+async fn load_slots(
+    tx: &mut Tx,
+    tenant: &TenantId,
+    e: &EnrollmentId,
+    also: Option<CommandId>,
+) -> Result<Vec<Slot>, QueueError> {
+    let rows = sqlx::query(concat!(
+        "SELECT ",
+        slot_columns!(),
+        " FROM mdmkit_queue q WHERE q.tenant = ?1 AND q.device = ?2 AND q.channel = ?3 \
+         AND q.state IN (0, 1, 2)"
+    ))
+    .bind(tenant.as_str())
+    .bind(e.device_id().as_str())
+    .bind(e.channel_key())
+    .fetch_all(&mut **tx)
+    .await
+    .db("read a queue")?;
+    let mut slots = rows
+        .iter()
+        .map(|r| sql::raw_slot(r, 0).db("read a queue row")?.into_slot())
+        .collect::<Result<Vec<_>, QueueError>>()?;
+    // A report may name a finished command: read it too (it cannot change).
+    if let Some(c) = also.filter(|c| slots.iter().all(|s| s.command != *c)) {
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            slot_columns!(),
+            " FROM mdmkit_queue q WHERE q.tenant = ?1 AND q.device = ?2 AND q.channel = ?3 \
+             AND q.command_id = ?4"
+        ))
+        .bind(tenant.as_str())
+        .bind(e.device_id().as_str())
+        .bind(e.channel_key())
+        .bind(c.as_uuid())
+        .fetch_optional(&mut **tx)
+        .await
+        .db("read a queue row")?;
+        if let Some(r) = row {
+            slots.push(sql::raw_slot(&r, 0).db("read a queue row")?.into_slot()?);
+        }
+    }
+    Ok(slots)
+}
+
+async fn write_changes(
+    tx: &mut Tx,
+    tenant: &TenantId,
+    e: &EnrollmentId,
+    changes: &[Change],
+) -> Result<(), QueueError> {
+    for c in changes {
+        sqlx::query(
+            "UPDATE mdmkit_queue SET state = ?5, attempts = ?6, lease_until = ?7, updated_at = ?8 \
+             WHERE tenant = ?1 AND device = ?2 AND channel = ?3 AND command_id = ?4",
+        )
+        .bind(tenant.as_str())
+        .bind(e.device_id().as_str())
+        .bind(e.channel_key())
+        .bind(c.command.as_uuid())
+        .bind(i64::from(c.to.code()))
+        .bind(i64::from(c.attempts))
+        .bind(c.lease_until.map(Timestamp::as_millis))
+        .bind(c.at.as_millis())
+        .execute(&mut **tx)
+        .await
+        .db("update a queue row")?;
+        sqlx::query(
+            "INSERT INTO mdmkit_events (tenant, device, channel, command_id, at, from_state, \
+             to_state, reason, by_command, result) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+        )
+        .bind(tenant.as_str())
+        .bind(e.device_id().as_str())
+        .bind(e.channel_key())
+        .bind(c.command.as_uuid())
+        .bind(c.at.as_millis())
+        .bind(i64::from(c.from.code()))
+        .bind(i64::from(c.to.code()))
+        .bind(c.reason.as_str())
+        .bind(c.by.map(|b| b.as_uuid()))
+        .bind(c.result.as_deref())
+        .execute(&mut **tx)
+        .await
+        .db("record a transition")?;
+    }
+    Ok(())
+}
+
+#[async_trait]
+impl QueueStore for SqliteStore {
+    async fn enqueue(
+        &self,
+        tenant: &TenantId,
+        command: &NewCommand,
+        targets: &[EnrollmentId],
+    ) -> Result<Enqueued, QueueError> {
+        command.validate()?;
+        let targets = prepare_targets(targets)?;
+        let now = self.clock.now();
+        let json = sql::targets_json(&targets);
+        let mut tx = self.begin().await?;
+        let inserted = sqlx::query(
+            "INSERT INTO mdmkit_commands (tenant, id, kind, payload, created_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (tenant, id) DO NOTHING",
+        )
+        .bind(tenant.as_str())
+        .bind(command.id.as_uuid())
+        .bind(command.kind.as_str())
+        .bind(command.payload.as_slice())
+        .bind(now.as_millis())
+        .execute(&mut *tx)
+        .await
+        .db("store a command")?;
+        if inserted.rows_affected() == 0 {
+            return Err(QueueError::DuplicateCommand {
+                command: command.id,
+            });
+        }
+        let seq = inserted.last_insert_rowid();
+
+        let busy: HashSet<(String, String)> = sqlx::query(
+            "SELECT DISTINCT q.device, q.channel FROM json_each(?2) AS t CROSS JOIN mdmkit_queue q \
+             WHERE q.tenant = ?1 AND q.device = json_extract(t.value, '$[0]') \
+             AND q.channel = json_extract(t.value, '$[1]') AND q.state IN (0, 1, 2)",
+        )
+        .bind(tenant.as_str())
+        .bind(json.as_str())
+        .fetch_all(&mut *tx)
+        .await
+        .db("find busy enrollments")?
+        .iter()
+        .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+        .collect::<Result<_, sqlx::Error>>()
+        .db("read busy enrollments")?;
+
+        let mut superseded = Vec::new();
+        if let Some(key) = &command.supersede_key {
+            let rows = sqlx::query(concat!(
+                "SELECT q.device, q.channel, ",
+                slot_columns!(),
+                " FROM json_each(?2) AS t CROSS JOIN mdmkit_queue q \
+                 WHERE q.tenant = ?1 AND q.device = json_extract(t.value, '$[0]') \
+                 AND q.channel = json_extract(t.value, '$[1]') AND q.supersede_key = ?3 \
+                 AND q.state IN (0, 2)"
+            ))
+            .bind(tenant.as_str())
+            .bind(json.as_str())
+            .bind(key.as_str())
+            .fetch_all(&mut *tx)
+            .await
+            .db("find superseded commands")?;
+            let mut by_enrollment: BTreeMap<EnrollmentId, Vec<Slot>> = BTreeMap::new();
+            for r in &rows {
+                let device: String = r.try_get(0).db("read a queue row")?;
+                let channel: String = r.try_get(1).db("read a queue row")?;
+                let slot = sql::raw_slot(r, 2).db("read a queue row")?.into_slot()?;
+                by_enrollment
+                    .entry(EnrollmentId::from_parts(&device, &channel)?)
+                    .or_default()
+                    .push(slot);
+            }
+            for (e, mut slots) in by_enrollment {
+                let ch = machine::supersede(&mut slots, key, command.id, now)?;
+                superseded.extend(ch.iter().map(|c| (e.clone(), c.command)));
+                write_changes(&mut tx, tenant, &e, &ch).await?;
+            }
+        }
+
+        let queued = sqlx::query(
+            "INSERT INTO mdmkit_queue (tenant, device, channel, command_id, seq, priority, \
+             created_at, not_before, expires_at, supersede_key, max_attempts, state, attempts, \
+             lease_until, updated_at) \
+             SELECT ?1, json_extract(value, '$[0]'), json_extract(value, '$[1]'), ?3, ?4, ?5, ?6, \
+             ?7, ?8, ?9, ?10, 0, 0, NULL, ?6 FROM json_each(?2)",
+        )
+        .bind(tenant.as_str())
+        .bind(json.as_str())
+        .bind(command.id.as_uuid())
+        .bind(seq)
+        .bind(i64::from(command.priority))
+        .bind(now.as_millis())
+        .bind(command.not_before.map(Timestamp::as_millis))
+        .bind(command.expires_at.map(Timestamp::as_millis))
+        .bind(command.supersede_key.as_deref())
+        .bind(command.max_attempts.map(i64::from))
+        .execute(&mut *tx)
+        .await
+        .db("queue a command")?
+        .rows_affected();
+        tx.commit().await.db("commit an enqueue")?;
+        let wake = targets
+            .into_iter()
+            .filter(|e| {
+                !busy.contains(&(e.device_id().as_str().to_owned(), e.channel_key().to_owned()))
+            })
+            .collect();
+        Ok(Enqueued {
+            id: command.id,
+            queued,
+            wake,
+            superseded,
+        })
+    }
+
+    async fn deliver(
+        &self,
+        tenant: &TenantId,
+        enrollment: &EnrollmentId,
+        opts: &DeliverOptions,
+    ) -> Result<Vec<Delivered>, QueueError> {
+        let now = self.clock.now();
+        let mut tx = self.begin().await?;
+        let mut slots = load_slots(&mut tx, tenant, enrollment, None).await?;
+        let changes = machine::deliver(&mut slots, now, opts)?;
+        write_changes(&mut tx, tenant, enrollment, &changes).await?;
+        let mut out = Vec::new();
+        for c in changes.iter().filter(|c| c.reason == Reason::Delivered) {
+            let row = sqlx::query(
+                "SELECT kind, payload FROM mdmkit_commands WHERE tenant = ?1 AND id = ?2",
+            )
+            .bind(tenant.as_str())
+            .bind(c.command.as_uuid())
+            .fetch_one(&mut *tx)
+            .await
+            .db("read a command")?;
+            out.push(Delivered {
+                id: c.command,
+                kind: row.try_get(0).db("read a command")?,
+                payload: row.try_get(1).db("read a command")?,
+                attempt: c.attempts,
+                lease_until: c.lease_until.unwrap_or(now),
+            });
+        }
+        tx.commit().await.db("commit a delivery")?;
+        Ok(out)
+    }
+
+    async fn report(
+        &self,
+        tenant: &TenantId,
+        enrollment: &EnrollmentId,
+        command: CommandId,
+        report: &Report,
+    ) -> Result<ReportOutcome, QueueError> {
+        crate::memory::check_result(report)?;
+        let now = self.clock.now();
+        let mut tx = self.begin().await?;
+        let mut slots = load_slots(&mut tx, tenant, enrollment, Some(command)).await?;
+        let (outcome, changes) = machine::report(&mut slots, command, report, now)?;
+        write_changes(&mut tx, tenant, enrollment, &changes).await?;
+        tx.commit().await.db("commit a report")?;
+        Ok(outcome)
+    }
+
+    async fn idle(&self, tenant: &TenantId, enrollment: &EnrollmentId) -> Result<(), QueueError> {
+        let now = self.clock.now();
+        let mut tx = self.begin().await?;
+        let mut slots = load_slots(&mut tx, tenant, enrollment, None).await?;
+        let changes = machine::idle(&mut slots, now)?;
+        write_changes(&mut tx, tenant, enrollment, &changes).await?;
+        tx.commit().await.db("commit an idle report")
+    }
+
+    async fn cancel(&self, tenant: &TenantId, command: CommandId) -> Result<u64, QueueError> {
+        let now = self.clock.now();
+        let mut tx = self.begin().await?;
+        let exists: Option<i64> =
+            sqlx::query_scalar("SELECT 1 FROM mdmkit_commands WHERE tenant = ?1 AND id = ?2")
+                .bind(tenant.as_str())
+                .bind(command.as_uuid())
+                .fetch_optional(&mut *tx)
+                .await
+                .db("find a command")?;
+        if exists.is_none() {
+            return Err(QueueError::UnknownCommand { command });
+        }
+        let rows = sqlx::query(concat!(
+            "SELECT q.device, q.channel, ",
+            slot_columns!(),
+            " FROM mdmkit_queue q WHERE q.tenant = ?1 AND q.command_id = ?2 AND q.state IN (0, 1, 2)"
+        ))
+        .bind(tenant.as_str())
+        .bind(command.as_uuid())
+        .fetch_all(&mut *tx)
+        .await
+        .db("find a command's rows")?;
+        let mut n = 0;
+        for r in &rows {
+            let device: String = r.try_get(0).db("read a queue row")?;
+            let channel: String = r.try_get(1).db("read a queue row")?;
+            let e = EnrollmentId::from_parts(&device, &channel)?;
+            let mut slot = sql::raw_slot(r, 2).db("read a queue row")?.into_slot()?;
+            if let Some(c) = machine::cancel(&mut slot, now, false)? {
+                write_changes(&mut tx, tenant, &e, &[c]).await?;
+                n += 1;
+            }
+        }
+        tx.commit().await.db("commit a cancel")?;
+        Ok(n)
+    }
+
+    async fn clear_enrollment(
+        &self,
+        tenant: &TenantId,
+        enrollment: &EnrollmentId,
+    ) -> Result<u64, QueueError> {
+        let now = self.clock.now();
+        let mut tx = self.begin().await?;
+        let mut slots = load_slots(&mut tx, tenant, enrollment, None).await?;
+        let mut changes = Vec::new();
+        for s in &mut slots {
+            changes.extend(machine::cancel(s, now, true)?);
+        }
+        write_changes(&mut tx, tenant, enrollment, &changes).await?;
+        tx.commit().await.db("commit a clear")?;
+        Ok(changes.len() as u64)
+    }
+
+    async fn list(
+        &self,
+        tenant: &TenantId,
+        enrollment: &EnrollmentId,
+    ) -> Result<Vec<QueueEntry>, QueueError> {
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            slot_columns!(),
+            ", c.kind, q.updated_at FROM mdmkit_queue q JOIN mdmkit_commands c \
+             ON c.tenant = q.tenant AND c.id = q.command_id \
+             WHERE q.tenant = ?1 AND q.device = ?2 AND q.channel = ?3 \
+             ORDER BY q.priority DESC, q.created_at, q.seq"
+        ))
+        .bind(tenant.as_str())
+        .bind(enrollment.device_id().as_str())
+        .bind(enrollment.channel_key())
+        .fetch_all(&self.pool)
+        .await
+        .db("list a queue")?;
+        rows.iter()
+            .map(|r| {
+                let slot = sql::raw_slot(r, 0).db("read a queue row")?.into_slot()?;
+                let kind: String = r.try_get(11).db("read a queue row")?;
+                let updated: i64 = r.try_get(12).db("read a queue row")?;
+                Ok(sql::entry(slot, kind, updated))
+            })
+            .collect()
+    }
+
+    async fn history(
+        &self,
+        tenant: &TenantId,
+        enrollment: &EnrollmentId,
+        command: Option<CommandId>,
+    ) -> Result<Vec<HistoryEvent>, QueueError> {
+        let filter = command.map(|c| c.as_uuid());
+        let mut tx = self.pool.begin().await.db("begin a read")?;
+        let created = sqlx::query(
+            "SELECT created_at, seq, command_id FROM mdmkit_queue \
+             WHERE tenant = ?1 AND device = ?2 AND channel = ?3 AND (?4 IS NULL OR command_id = ?4)",
+        )
+        .bind(tenant.as_str())
+        .bind(enrollment.device_id().as_str())
+        .bind(enrollment.channel_key())
+        .bind(filter)
+        .fetch_all(&mut *tx)
+        .await
+        .db("read a history")?
+        .iter()
+        .map(|r| {
+            Ok((
+                Timestamp::from_millis(r.try_get(0)?),
+                r.try_get::<i64, _>(1)?,
+                CommandId::from_uuid(r.try_get::<Uuid, _>(2)?),
+            ))
+        })
+        .collect::<Result<Vec<_>, sqlx::Error>>()
+        .db("read a history")?;
+        let rows = sqlx::query(
+            "SELECT id, command_id, at, from_state, to_state, reason, by_command, result \
+             FROM mdmkit_events WHERE tenant = ?1 AND device = ?2 AND channel = ?3 \
+             AND (?4 IS NULL OR command_id = ?4) ORDER BY id",
+        )
+        .bind(tenant.as_str())
+        .bind(enrollment.device_id().as_str())
+        .bind(enrollment.channel_key())
+        .bind(filter)
+        .fetch_all(&mut *tx)
+        .await
+        .db("read a history")?;
+        tx.commit().await.db("end a read")?;
+        let events = rows
+            .iter()
+            .map(|r| sql::history_event(r).db("read a history event")?)
+            .collect::<Result<Vec<_>, QueueError>>()?;
+        Ok(crate::history::merge(created.into_iter(), events.into_iter()))
+    }
+
+    async fn counts(&self, tenant: &TenantId) -> Result<StateCounts, QueueError> {
+        let rows = sqlx::query(
+            "SELECT state, COUNT(*) FROM mdmkit_queue WHERE tenant = ?1 GROUP BY state",
+        )
+        .bind(tenant.as_str())
+        .fetch_all(&self.pool)
+        .await
+        .db("count a tenant's queue")?;
+        let mut c = StateCounts::default();
+        for r in &rows {
+            let state: i64 = r.try_get(0).db("read counts")?;
+            let n: i64 = r.try_get(1).db("read counts")?;
+            c.add(CommandState::from_code(state)?, n.unsigned_abs());
+        }
+        Ok(c)
+    }
+
+    async fn counts_by_tenant(&self) -> Result<BTreeMap<TenantId, StateCounts>, QueueError> {
+        let rows = sqlx::query(
+            "SELECT tenant, state, COUNT(*) FROM mdmkit_queue GROUP BY tenant, state",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .db("count queues")?;
+        let mut out: BTreeMap<TenantId, StateCounts> = BTreeMap::new();
+        for r in &rows {
+            let tenant: String = r.try_get(0).db("read counts")?;
+            let state: i64 = r.try_get(1).db("read counts")?;
+            let n: i64 = r.try_get(2).db("read counts")?;
+            let tenant = TenantId::new(tenant.as_str()).map_err(|e| QueueError::Corrupt {
+                what: format!("stored tenant id {tenant:?}: {e}"),
+            })?;
+            out.entry(tenant)
+                .or_default()
+                .add(CommandState::from_code(state)?, n.unsigned_abs());
+        }
+        Ok(out)
+    }
+
+    async fn purge(&self, tenant: &TenantId, before: Timestamp) -> Result<u64, QueueError> {
+        let mut tx = self.begin().await?;
+        sqlx::query(
+            "DELETE FROM mdmkit_events AS e WHERE e.tenant = ?1 AND EXISTS (SELECT 1 FROM \
+             mdmkit_queue q WHERE q.tenant = e.tenant AND q.device = e.device AND \
+             q.channel = e.channel AND q.command_id = e.command_id AND q.state >= 3 \
+             AND q.updated_at < ?2)",
+        )
+        .bind(tenant.as_str())
+        .bind(before.as_millis())
+        .execute(&mut *tx)
+        .await
+        .db("purge history")?;
+        let n = sqlx::query(
+            "DELETE FROM mdmkit_queue WHERE tenant = ?1 AND state >= 3 AND updated_at < ?2",
+        )
+        .bind(tenant.as_str())
+        .bind(before.as_millis())
+        .execute(&mut *tx)
+        .await
+        .db("purge finished rows")?
+        .rows_affected();
+        sqlx::query(
+            "DELETE FROM mdmkit_commands AS c WHERE c.tenant = ?1 AND NOT EXISTS \
+             (SELECT 1 FROM mdmkit_queue q WHERE q.tenant = c.tenant AND q.command_id = c.id)",
+        )
+        .bind(tenant.as_str())
+        .execute(&mut *tx)
+        .await
+        .db("purge commands")?;
+        tx.commit().await.db("commit a purge")?;
+        Ok(n)
+    }
+}

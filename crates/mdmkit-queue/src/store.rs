@@ -1,0 +1,135 @@
+//! The storage trait every backend implements.
+
+use std::collections::BTreeMap;
+
+use async_trait::async_trait;
+use mdmkit_core::TenantId;
+
+use crate::error::QueueError;
+use crate::ids::{CommandId, EnrollmentId};
+use crate::model::{
+    DeliverOptions, Delivered, Enqueued, HistoryEvent, NewCommand, QueueEntry, Report,
+    ReportOutcome, StateCounts,
+};
+use crate::time::Timestamp;
+
+/// A store of per-enrollment command queues.
+///
+/// Every call names its tenant first and touches nothing outside it. Each
+/// call is one transaction: it happens completely or not at all. Calls take
+/// `&self` and may run concurrently from many tasks (and, for PostgreSQL,
+/// many processes).
+#[async_trait]
+pub trait QueueStore: Send + Sync {
+    /// Queues one command for every enrollment in `targets` (duplicates
+    /// ignored), storing the payload once. Undelivered commands of the same
+    /// targets with the same supersede key become superseded.
+    async fn enqueue(
+        &self,
+        tenant: &TenantId,
+        command: &NewCommand,
+        targets: &[EnrollmentId],
+    ) -> Result<Enqueued, QueueError>;
+
+    /// Delivers per `opts`: ended leases and expiries are applied first.
+    async fn deliver(
+        &self,
+        tenant: &TenantId,
+        enrollment: &EnrollmentId,
+        opts: &DeliverOptions,
+    ) -> Result<Vec<Delivered>, QueueError>;
+
+    /// Records a device's report on a command delivered to `enrollment`.
+    async fn report(
+        &self,
+        tenant: &TenantId,
+        enrollment: &EnrollmentId,
+        command: CommandId,
+        report: &Report,
+    ) -> Result<ReportOutcome, QueueError>;
+
+    /// Records an Apple Idle report: in-flight and NotNow'd commands become
+    /// queued again.
+    async fn idle(&self, tenant: &TenantId, enrollment: &EnrollmentId) -> Result<(), QueueError>;
+
+    /// Cancels a command for every enrollment it is still pending for;
+    /// returns how many rows were cancelled.
+    async fn cancel(&self, tenant: &TenantId, command: CommandId) -> Result<u64, QueueError>;
+
+    /// Clears an enrollment's queue at re-enrollment: every pending command
+    /// is cancelled (reason `cleared`); returns how many. Never called
+    /// implicitly (certificate renewal must not lose a queue).
+    async fn clear_enrollment(
+        &self,
+        tenant: &TenantId,
+        enrollment: &EnrollmentId,
+    ) -> Result<u64, QueueError>;
+
+    /// An enrollment's queue, pending and finished (until purged), in queue
+    /// order.
+    async fn list(
+        &self,
+        tenant: &TenantId,
+        enrollment: &EnrollmentId,
+    ) -> Result<Vec<QueueEntry>, QueueError>;
+
+    /// Every transition of an enrollment's commands (one command's when
+    /// `command` is set), oldest first.
+    async fn history(
+        &self,
+        tenant: &TenantId,
+        enrollment: &EnrollmentId,
+        command: Option<CommandId>,
+    ) -> Result<Vec<HistoryEvent>, QueueError>;
+
+    /// A tenant's queue rows counted by state.
+    async fn counts(&self, tenant: &TenantId) -> Result<StateCounts, QueueError>;
+
+    /// Every tenant's counts: for the operator of a hosted deployment.
+    async fn counts_by_tenant(&self) -> Result<BTreeMap<TenantId, StateCounts>, QueueError>;
+
+    /// Deletes a tenant's finished rows (and their history) whose last
+    /// transition is older than `before`, and commands left without rows;
+    /// returns how many rows were deleted.
+    async fn purge(&self, tenant: &TenantId, before: Timestamp) -> Result<u64, QueueError>;
+
+    /// Apple: the next command, unless one is already in flight.
+    async fn next(
+        &self,
+        tenant: &TenantId,
+        enrollment: &EnrollmentId,
+    ) -> Result<Option<Delivered>, QueueError> {
+        let mut v = self
+            .deliver(tenant, enrollment, &DeliverOptions::single())
+            .await?;
+        Ok(v.pop())
+    }
+
+    /// Windows: up to `max` commands for one session.
+    async fn next_batch(
+        &self,
+        tenant: &TenantId,
+        enrollment: &EnrollmentId,
+        max: usize,
+    ) -> Result<Vec<Delivered>, QueueError> {
+        self.deliver(tenant, enrollment, &DeliverOptions::batch(max))
+            .await
+    }
+}
+
+/// Sorts and deduplicates targets, refusing too many.
+pub(crate) fn prepare_targets(targets: &[EnrollmentId]) -> Result<Vec<EnrollmentId>, QueueError> {
+    if targets.len() > crate::model::MAX_TARGETS {
+        return Err(QueueError::InvalidCommand {
+            reason: format!(
+                "{} targets, at most {} per call",
+                targets.len(),
+                crate::model::MAX_TARGETS
+            ),
+        });
+    }
+    let mut t = targets.to_vec();
+    t.sort();
+    t.dedup();
+    Ok(t)
+}

@@ -1,0 +1,475 @@
+//! The server side of an OMA-DM management session.
+//!
+//! A Windows device opens each session (Alert 1201, its login status in
+//! Alert 1224, a Replace of `./DevInfo/*`) and the server answers every
+//! message with:
+//!
+//! 1. a `Status` for the header (`MsgRef`, `CmdRef` 0, `Cmd` `SyncHdr`),
+//! 2. a `Status` for each of the device's commands (`MsgRef`, `CmdRef`,
+//!    `Cmd`; 400 for a command without `CmdID`),
+//! 3. queued commands, in order, as many as fit the byte budget (the
+//!    smaller of the configured size and the device's `MaxMsgSize`),
+//! 4. `Final` once every queued command has gone out.
+//!
+//! When the device's message has no `Final` (it has more to say) the server
+//! only answers statuses and asks for the next message with Alert 1222; when
+//! the server's reply has no `Final` (commands left over) the device answers
+//! with its statuses and the session continues. Statuses and results the
+//! device sends back are matched to the queued commands by
+//! (`MsgRef`, `CmdRef`), including commands nested in `Atomic` and
+//! `Sequence`.
+//!
+//! Queued commands are this module's own input type, [`QueuedCommand`]: a
+//! caller's reference (a queue row id) and a [`Command`]. The session
+//! assigns the `CmdID`s.
+
+use std::collections::{HashMap, HashSet};
+
+use serde::Serialize;
+
+use crate::error::SessionError;
+use crate::status::{AlertCode, StatusCode};
+use crate::syncml::{
+    Alert, CmdId, Command, Item, Location, Meta, MsgId, SessionId, Status, SyncHdr, SyncMl,
+};
+
+/// The caller's reference to a queued command (a queue row id, a UUID).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(transparent)]
+pub struct QueueRef(String);
+
+impl QueueRef {
+    /// Wraps a reference.
+    pub fn new(s: impl Into<String>) -> Self {
+        Self(s.into())
+    }
+    /// The reference.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<&str> for QueueRef {
+    fn from(s: &str) -> Self {
+        Self::new(s)
+    }
+}
+
+impl From<String> for QueueRef {
+    fn from(s: String) -> Self {
+        Self::new(s)
+    }
+}
+
+/// A command waiting for the device: the caller's reference and the
+/// command (its `CmdID`s are replaced when it is sent).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueuedCommand {
+    /// The caller's reference.
+    pub queue_ref: QueueRef,
+    /// The command.
+    pub command: Command,
+}
+
+impl QueuedCommand {
+    /// A queued command.
+    pub fn new(queue_ref: impl Into<QueueRef>, command: Command) -> Self {
+        Self {
+            queue_ref: queue_ref.into(),
+            command,
+        }
+    }
+}
+
+/// How the server side answers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SessionConfig {
+    /// The server's URL, written as the reply's `Source`.
+    pub server_uri: String,
+    /// The largest reply in bytes (default 64 KiB); the device's
+    /// `MaxMsgSize` lowers it.
+    pub max_msg_size: usize,
+    /// The status for the device's header (200; 212 once the device's
+    /// `Cred` was checked and accepted).
+    pub header_status: StatusCode,
+}
+
+impl SessionConfig {
+    /// The defaults for a server at `server_uri`.
+    pub fn new(server_uri: impl Into<String>) -> Self {
+        Self {
+            server_uri: server_uri.into(),
+            max_msg_size: 64 * 1024,
+            header_status: StatusCode::OK,
+        }
+    }
+
+    /// Sets the byte budget of a reply.
+    pub fn with_max_msg_size(mut self, n: usize) -> Self {
+        self.max_msg_size = n;
+        self
+    }
+
+    /// Sets the status answered for the device's header.
+    pub fn with_header_status(mut self, code: StatusCode) -> Self {
+        self.header_status = code;
+        self
+    }
+}
+
+/// A device's status for a command the server sent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct MatchedStatus {
+    /// The queued command it belongs to.
+    pub queue_ref: QueueRef,
+    /// The `CmdID` the command (or the nested command) was sent with.
+    pub cmd_id: CmdId,
+    /// The command name.
+    pub cmd: String,
+    /// Whether this is a command nested in an `Atomic` or `Sequence`.
+    pub nested: bool,
+    /// The status code.
+    pub code: StatusCode,
+    /// The status's items.
+    pub items: Vec<Item>,
+}
+
+/// A device's results for a `Get` the server sent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct MatchedResults {
+    /// The queued command it belongs to.
+    pub queue_ref: QueueRef,
+    /// The `CmdID` the `Get` was sent with.
+    pub cmd_id: CmdId,
+    /// The values read.
+    pub items: Vec<Item>,
+}
+
+/// The server's reply to one device message, and what the device's message
+/// told.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct Reply {
+    /// The reply to send.
+    pub message: SyncMl,
+    /// The queued commands in this reply, in order.
+    pub sent: Vec<QueueRef>,
+    /// Queued commands larger than an empty reply's budget: not sent.
+    pub too_large: Vec<QueueRef>,
+    /// The device's statuses for commands sent earlier.
+    pub statuses: Vec<MatchedStatus>,
+    /// The device's results for `Get`s sent earlier.
+    pub results: Vec<MatchedResults>,
+    /// The device's status for the server's last header, if sent.
+    pub header_status: Option<StatusCode>,
+    /// Statuses and results that refer to nothing this session sent.
+    pub unmatched: Vec<Command>,
+    /// The device's alerts (1201, 1224 login status, 1226 generic, 1222).
+    pub alerts: Vec<Alert>,
+    /// The device's other commands (the Replace of `./DevInfo/*`, ...).
+    pub device_commands: Vec<Command>,
+    /// Whether the reply ends the session: it has `Final` and no command
+    /// but statuses, so the device will not answer.
+    pub session_complete: bool,
+}
+
+#[derive(Debug, Clone)]
+struct Sent {
+    queue_ref: QueueRef,
+    cmd: &'static str,
+    nested: bool,
+}
+
+/// The server side of one management session with one device.
+#[derive(Debug, Clone)]
+pub struct ServerSession {
+    config: SessionConfig,
+    session_id: Option<SessionId>,
+    next_msg: u64,
+    seen: HashSet<String>,
+    sent: HashMap<(String, String), Sent>,
+    sent_refs: HashSet<QueueRef>,
+    last_msg: Option<MsgId>,
+    ended: bool,
+}
+
+const FINAL: &str = "<Final/>";
+
+impl ServerSession {
+    /// A new session.
+    pub fn new(config: SessionConfig) -> Self {
+        Self {
+            config,
+            session_id: None,
+            next_msg: 1,
+            seen: HashSet::new(),
+            sent: HashMap::new(),
+            sent_refs: HashSet::new(),
+            last_msg: None,
+            ended: false,
+        }
+    }
+
+    /// The session's id, once the first message arrived.
+    pub fn session_id(&self) -> Option<&SessionId> {
+        self.session_id.as_ref()
+    }
+
+    /// Whether the queued command went out in this session.
+    pub fn has_sent(&self, queue_ref: &QueueRef) -> bool {
+        self.sent_refs.contains(queue_ref)
+    }
+
+    /// Answers one device message. `queued` lists the device's pending
+    /// commands in order; the ones already sent in this session are
+    /// skipped.
+    pub fn respond(&mut self, incoming: &SyncMl, queued: &[QueuedCommand]) -> Result<Reply, SessionError> {
+        if self.ended {
+            return Err(SessionError::Ended);
+        }
+        let h = &incoming.header;
+        if h.ver_dtd.trim() != "1.2" || !h.ver_proto.trim().eq_ignore_ascii_case("DM/1.2") {
+            return Err(SessionError::UnsupportedProtocol {
+                ver_dtd: crate::error::cut(&h.ver_dtd),
+                ver_proto: crate::error::cut(&h.ver_proto),
+            });
+        }
+        match &self.session_id {
+            Some(id) if *id != h.session_id => {
+                return Err(SessionError::WrongSession {
+                    expected: id.as_str().to_owned(),
+                    found: crate::error::cut(h.session_id.as_str()),
+                });
+            }
+            Some(_) => {}
+            None => self.session_id = Some(h.session_id.clone()),
+        }
+        if !self.seen.insert(h.msg_id.as_str().to_owned()) {
+            return Err(SessionError::RepeatedMessage {
+                msg_id: crate::error::cut(h.msg_id.as_str()),
+            });
+        }
+
+        let msg_id = MsgId::from(self.next_msg);
+        self.next_msg += 1;
+        let mut next_cmd = 1u64;
+        let mut cmd_id = || {
+            let id = CmdId::from(next_cmd);
+            next_cmd += 1;
+            id
+        };
+
+        let mut reply = Reply {
+            message: SyncMl {
+                header: SyncHdr::new(
+                    h.session_id.clone(),
+                    msg_id.clone(),
+                    h.source.loc_uri.clone(),
+                    self.config.server_uri.as_str(),
+                ),
+                commands: Vec::new(),
+                final_: false,
+            },
+            sent: Vec::new(),
+            too_large: Vec::new(),
+            statuses: Vec::new(),
+            results: Vec::new(),
+            header_status: None,
+            unmatched: Vec::new(),
+            alerts: Vec::new(),
+            device_commands: Vec::new(),
+            session_complete: false,
+        };
+
+        // 1. The header.
+        let mut hs = Status::new(
+            cmd_id(),
+            h.msg_id.clone(),
+            Some(CmdId::new("0")),
+            "SyncHdr",
+            self.config.header_status,
+        );
+        hs.target_refs.push(h.target.loc_uri.as_str().to_owned());
+        hs.source_refs.push(h.source.loc_uri.as_str().to_owned());
+        reply.message.commands.push(Command::Status(hs));
+
+        // 2. The device's commands.
+        for c in &incoming.commands {
+            self.take_in(c, &h.msg_id, &mut reply, &mut cmd_id);
+        }
+
+        if !incoming.final_ {
+            // The device has more to send: ask for it, send nothing new.
+            let mut a = Alert::new(cmd_id(), AlertCode::NEXT_MESSAGE);
+            a.items.push(Item {
+                target: Some(Location::new(h.source.loc_uri.clone())),
+                source: Some(Location::new(self.config.server_uri.as_str())),
+                ..Item::default()
+            });
+            reply.message.commands.push(Command::Alert(a));
+            self.last_msg = Some(msg_id);
+            return Ok(reply);
+        }
+
+        // 3. Queued commands up to the budget.
+        let budget = self.budget(h.meta.as_ref());
+        let mut size = reply.message.to_xml().len() + FINAL.len();
+        let base = size;
+        let mut all_out = true;
+        for q in queued {
+            if self.sent_refs.contains(&q.queue_ref) {
+                continue;
+            }
+            let mut cmd = q.command.clone();
+            let mut assigned = Vec::new();
+            assign_ids(&mut cmd, &mut cmd_id, &mut assigned, false);
+            let len = cmd.to_xml().len();
+            if base + len > budget {
+                reply.too_large.push(q.queue_ref.clone());
+                continue;
+            }
+            if size + len > budget {
+                all_out = false;
+                break;
+            }
+            size += len;
+            for (id, name, nested) in assigned {
+                self.sent.insert(
+                    (msg_id.as_str().to_owned(), id.as_str().to_owned()),
+                    Sent {
+                        queue_ref: q.queue_ref.clone(),
+                        cmd: name,
+                        nested,
+                    },
+                );
+            }
+            self.sent_refs.insert(q.queue_ref.clone());
+            reply.sent.push(q.queue_ref.clone());
+            reply.message.commands.push(cmd);
+        }
+        reply.message.final_ = all_out;
+        reply.session_complete = all_out
+            && reply
+                .message
+                .commands
+                .iter()
+                .all(|c| matches!(c, Command::Status(_)));
+        if reply.session_complete {
+            self.ended = true;
+        }
+        self.last_msg = Some(msg_id);
+        Ok(reply)
+    }
+
+    fn budget(&self, meta: Option<&Meta>) -> usize {
+        let device = meta
+            .and_then(|m| m.max_msg_size.as_deref())
+            .and_then(|s| s.trim().parse::<usize>().ok())
+            .filter(|&n| n >= 1024);
+        match device {
+            Some(n) => n.min(self.config.max_msg_size),
+            None => self.config.max_msg_size,
+        }
+    }
+
+    fn take_in(
+        &mut self,
+        c: &Command,
+        msg_ref: &MsgId,
+        reply: &mut Reply,
+        cmd_id: &mut impl FnMut() -> CmdId,
+    ) {
+        match c {
+            Command::Status(s) => {
+                if s.cmd_ref.as_ref().is_some_and(|r| r.as_str() == "0") && s.cmd == "SyncHdr" {
+                    reply.header_status = Some(s.code);
+                    return;
+                }
+                match self.lookup(Some(&s.msg_ref), s.cmd_ref.as_ref()) {
+                    Some((sent, id)) => reply.statuses.push(MatchedStatus {
+                        queue_ref: sent.queue_ref.clone(),
+                        cmd_id: id,
+                        cmd: sent.cmd.to_owned(),
+                        nested: sent.nested,
+                        code: s.code,
+                        items: s.items.clone(),
+                    }),
+                    None => reply.unmatched.push(c.clone()),
+                }
+            }
+            Command::Results(r) => {
+                match self.lookup(r.msg_ref.as_ref(), r.cmd_ref.as_ref()) {
+                    Some((sent, id)) => reply.results.push(MatchedResults {
+                        queue_ref: sent.queue_ref.clone(),
+                        cmd_id: id,
+                        items: r.items.clone(),
+                    }),
+                    None => reply.unmatched.push(c.clone()),
+                }
+                self.answer(c, msg_ref, reply, cmd_id);
+            }
+            Command::Alert(a) => {
+                reply.alerts.push(a.clone());
+                self.answer(c, msg_ref, reply, cmd_id);
+            }
+            Command::Atomic(k) | Command::Sequence(k) => {
+                self.answer(c, msg_ref, reply, cmd_id);
+                for child in &k.commands {
+                    self.take_in(child, msg_ref, reply, cmd_id);
+                }
+            }
+            _ => {
+                reply.device_commands.push(c.clone());
+                self.answer(c, msg_ref, reply, cmd_id);
+            }
+        }
+    }
+
+    fn answer(&self, c: &Command, msg_ref: &MsgId, reply: &mut Reply, cmd_id: &mut impl FnMut() -> CmdId) {
+        if c.no_resp() {
+            return;
+        }
+        let bad_uri = c
+            .items()
+            .iter()
+            .filter_map(Item::uri)
+            .any(|u| !u.is_absolute() && u.as_str().starts_with('/'));
+        let code = if c.cmd_id().is_none() || bad_uri {
+            StatusCode::BAD_REQUEST
+        } else {
+            StatusCode::OK
+        };
+        reply.message.commands.push(Command::Status(Status::new(
+            cmd_id(),
+            msg_ref.clone(),
+            c.cmd_id().cloned(),
+            c.name(),
+            code,
+        )));
+    }
+
+    fn lookup(&self, msg_ref: Option<&MsgId>, cmd_ref: Option<&CmdId>) -> Option<(&Sent, CmdId)> {
+        let cmd_ref = cmd_ref?;
+        let msg = msg_ref.or(self.last_msg.as_ref())?;
+        self.sent
+            .get(&(msg.as_str().to_owned(), cmd_ref.as_str().to_owned()))
+            .map(|s| (s, cmd_ref.clone()))
+    }
+}
+
+fn assign_ids(
+    cmd: &mut Command,
+    next: &mut impl FnMut() -> CmdId,
+    out: &mut Vec<(CmdId, &'static str, bool)>,
+    nested: bool,
+) {
+    let id = next();
+    cmd.set_cmd_id(id.clone());
+    out.push((id, cmd.name(), nested));
+    if let Command::Atomic(k) | Command::Sequence(k) = cmd {
+        for child in &mut k.commands {
+            assign_ids(child, next, out, true);
+        }
+    }
+}

@@ -1,0 +1,34 @@
+//! OMA-DM SyncML 1.2: the message model, a streaming reader for untrusted
+//! input and a writer.
+//!
+//! ```
+//! use mdmkit_windows::syncml::{Command, Item, ItemCommand, Meta, Format, SyncHdr, SyncMl};
+//!
+//! let msg = SyncMl {
+//!     header: SyncHdr::new("0", "1", "device-1", "https://mdm.example/omadm"),
+//!     commands: vec![Command::Replace(ItemCommand::new(
+//!         "2",
+//!         Item::target("./Device/Vendor/MSFT/Policy/Config/Camera/AllowCamera")
+//!             .with_meta(Meta::format(Format::Int))
+//!             .with_data("0"),
+//!     ))],
+//!     final_: true,
+//! };
+//! let xml = msg.to_xml();
+//! assert_eq!(SyncMl::read(xml.as_bytes())?, msg);
+//! # Ok::<(), mdmkit_windows::ReadError>(())
+//! ```
+
+mod model;
+mod read;
+mod write;
+
+pub use model::{
+    Alert, CmdId, Command, Container, Cred, Data, DataForm, Format, Item, ItemCommand, Location,
+    Meta, MsgId, Results, SessionId, Status, SyncHdr, SyncMl,
+};
+pub use read::Limits;
+pub use write::{METINF_NS, SYNCML_NS};
+
+/// The HTTP content type of SyncML over HTTP.
+pub const CONTENT_TYPE: &str = "application/vnd.syncml.dm+xml";
