@@ -66,32 +66,36 @@ impl Limits {
 }
 
 /// Scans for the nesting depth of arrays and objects outside strings.
+/// String contents (most of a JSON body) are skipped with `memchr`.
 fn check_depth(bytes: &[u8], max: usize) -> Result<(), Error> {
     let mut depth = 0usize;
-    let mut in_string = false;
-    let mut escaped = false;
-    for (offset, &b) in bytes.iter().enumerate() {
-        if in_string {
-            if escaped {
-                escaped = false;
-            } else if b == b'\\' {
-                escaped = true;
-            } else if b == b'"' {
-                in_string = false;
+    let mut i = 0usize;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'"' => {
+                // Skip to the closing quote, stepping over escapes.
+                i += 1;
+                loop {
+                    match memchr::memchr2(b'"', b'\\', &bytes[i.min(bytes.len())..]) {
+                        Some(k) if bytes[i + k] == b'\\' => i += k + 2,
+                        Some(k) => {
+                            i += k;
+                            break;
+                        }
+                        None => return Ok(()),
+                    }
+                }
             }
-            continue;
-        }
-        match b {
-            b'"' => in_string = true,
             b'[' | b'{' => {
                 depth += 1;
                 if depth > max {
-                    return Err(Error::TooDeep { max, offset });
+                    return Err(Error::TooDeep { max, offset: i });
                 }
             }
             b']' | b'}' => depth = depth.saturating_sub(1),
             _ => {}
         }
+        i += 1;
     }
     Ok(())
 }
@@ -115,7 +119,10 @@ fn parse_unchecked<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
             let path = e.path().to_string();
             Err(json_error::<T>(path, e.into_inner()))
         }
-        Ok(_) => Err(json_error::<T>(".".to_owned(), de.end().err().unwrap_or(plain))),
+        Ok(_) => Err(json_error::<T>(
+            ".".to_owned(),
+            de.end().err().unwrap_or(plain),
+        )),
     }
 }
 
@@ -222,9 +229,50 @@ mod tests {
             ),
             "{e}"
         );
-        // Brackets inside strings do not count.
-        let quoted = format!("{{\"name\": \"{}\"}}", "[".repeat(100));
-        assert!(policy(quoted.as_bytes()).is_ok());
+        // Brackets inside strings do not count, escaped quotes or not.
+        let quoted = format!("{{\"name\": \"\\\"{}\\\\\"}}", "[".repeat(100));
+        assert!(policy(quoted.as_bytes()).is_ok(), "{quoted}");
+        assert!(Limits::DEFAULT.check(b"\"unterminated \\").is_ok());
+    }
+
+    /// The obvious byte-by-byte scan, as an oracle for the fast one.
+    fn naive_depth_error(bytes: &[u8], max: usize) -> Option<usize> {
+        let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+        for (offset, &b) in bytes.iter().enumerate() {
+            if in_string {
+                if escaped {
+                    escaped = false;
+                } else if b == b'\\' {
+                    escaped = true;
+                } else if b == b'"' {
+                    in_string = false;
+                }
+                continue;
+            }
+            match b {
+                b'"' => in_string = true,
+                b'[' | b'{' => {
+                    depth += 1;
+                    if depth > max {
+                        return Some(offset);
+                    }
+                }
+                b']' | b'}' => depth = depth.saturating_sub(1),
+                _ => {}
+            }
+        }
+        None
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn the_fast_depth_scan_agrees_with_the_naive_one(s in "[\\[\\]{}\"\\\\a]{0,64}", max in 0usize..6) {
+            let fast = match check_depth(s.as_bytes(), max) {
+                Err(Error::TooDeep { offset, .. }) => Some(offset),
+                _ => None,
+            };
+            proptest::prop_assert_eq!(fast, naive_depth_error(s.as_bytes(), max));
+        }
     }
 
     #[test]

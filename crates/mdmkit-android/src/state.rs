@@ -155,9 +155,11 @@ pub enum PolicySync {
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub enum SettingStatus {
-    /// Applied: the device runs the desired version and reports no problem.
+    /// Applied: the device runs the desired version and reports no problem
+    /// with the setting.
     Applied,
-    /// Not yet known: the device has not applied the desired version.
+    /// Not yet known: the device has not applied the desired version (or
+    /// no desired version is known to compare with).
     Pending,
     /// The device reports it could not apply the setting.
     NonCompliant {
@@ -249,17 +251,19 @@ pub fn verify(device: &Device, desired: &DesiredPolicy) -> Verification {
             .or_default()
             .push(d.clone());
     }
-    // A report about the whole `applications` setting applies to every app.
-    let current = sync == PolicySync::Current || sync == PolicySync::Unknown;
+    // Reports describe the applied version: they count when that is the
+    // desired one (or when no desired version is known); "applied" needs
+    // the desired version to be confirmed.
+    let reports_count = matches!(sync, PolicySync::Current | PolicySync::Unknown);
     let mut keys: BTreeSet<SettingKey> = desired.settings.clone();
-    if current {
+    if reports_count {
         keys.extend(by_key.keys().cloned());
     }
     let settings = keys
         .into_iter()
         .map(|key| {
             let status = match by_key.get(&key) {
-                Some(details) if current => SettingStatus::NonCompliant {
+                Some(details) if reports_count => SettingStatus::NonCompliant {
                     remedy: details
                         .iter()
                         .map(detail_remedy)
@@ -267,7 +271,7 @@ pub fn verify(device: &Device, desired: &DesiredPolicy) -> Verification {
                         .unwrap_or(Remedy::Wait),
                     details: details.clone(),
                 },
-                _ if current => SettingStatus::Applied,
+                _ if sync == PolicySync::Current => SettingStatus::Applied,
                 _ => SettingStatus::Pending,
             };
             SettingResult { key, status }
@@ -532,6 +536,27 @@ mod tests {
             verify(&d, &desired()).sync,
             PolicySync::OtherPolicy { .. }
         ));
+    }
+
+    #[test]
+    fn without_a_desired_version_reports_count_but_nothing_is_called_applied() {
+        let d = device(
+            r#"{"appliedPolicyName":"school","appliedPolicyVersion":"3",
+                "nonComplianceDetails":[{"settingName":"cameraDisabled","nonComplianceReason":"PENDING"}]}"#,
+        );
+        let desired = DesiredPolicy::new(Some("school".into()), None)
+            .with_setting(SettingKey::field("cameraDisabled"))
+            .with_setting(SettingKey::field("screenCaptureDisabled"));
+        let v = verify(&d, &desired);
+        assert_eq!(v.sync, PolicySync::Unknown);
+        assert!(matches!(
+            v.settings[0].status,
+            SettingStatus::NonCompliant {
+                remedy: Remedy::Wait,
+                ..
+            }
+        ));
+        assert_eq!(v.settings[1].status, SettingStatus::Pending);
     }
 
     #[test]

@@ -143,6 +143,21 @@ fn assert_round_trips(schema: &str, seed: u64) {
     let out = round_trip(schema, &bytes)
         .unwrap_or_else(|| panic!("{schema} has no Rust type"))
         .unwrap_or_else(|e| panic!("{schema} (seed {seed}): {e}\n{value}"));
+    // The schema checker flags exactly what the generator made up.
+    for p in crate::schema::check(&value, schema).unwrap() {
+        let made_up = match &p.kind {
+            crate::schema::ViolationKind::UnknownKey => {
+                p.path.ends_with(|c: char| c.is_ascii_digit())
+                    && p.path
+                        .rsplit('.')
+                        .next()
+                        .is_some_and(|k| k.starts_with("zzAddedLater"))
+            }
+            crate::schema::ViolationKind::UnknownEnumValue(v) => v.starts_with("ADDED_LATER_"),
+            _ => false,
+        };
+        assert!(made_up, "{schema} (seed {seed}): {p}");
+    }
     let back: Value = serde_json::from_slice(&out).unwrap();
     assert_eq!(
         back, value,
