@@ -21,7 +21,9 @@ fn corpus_files() -> Vec<PathBuf> {
     for dir in ["profile", "response", "checkin", "command"] {
         for e in std::fs::read_dir(root.join(dir)).unwrap() {
             let p = e.unwrap().path();
-            if p.extension().is_some_and(|x| x == "plist" || x == "mobileconfig") {
+            if p.extension()
+                .is_some_and(|x| x == "plist" || x == "mobileconfig")
+            {
                 out.push(p);
             }
         }
@@ -39,7 +41,11 @@ fn python(script: &str, iters: u64, args: &[String]) -> Duration {
         .args(args)
         .output()
         .expect("python3");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let secs: f64 = String::from_utf8_lossy(&out.stdout).trim().parse().unwrap();
     Duration::from_secs_f64(secs)
 }
@@ -83,7 +89,10 @@ print(time.perf_counter() - t)
 
 fn plist_codec(c: &mut Criterion) {
     let files = corpus_files();
-    let args: Vec<String> = files.iter().map(|p| p.to_string_lossy().into_owned()).collect();
+    let args: Vec<String> = files
+        .iter()
+        .map(|p| p.to_string_lossy().into_owned())
+        .collect();
     let blobs: Vec<Vec<u8>> = files.iter().map(|p| std::fs::read(p).unwrap()).collect();
     let total: u64 = blobs.iter().map(|b| b.len() as u64).sum();
     let values: Vec<_> = blobs
@@ -152,7 +161,12 @@ fn plist_codec(c: &mut Criterion) {
 }
 
 fn openssl(args: &[&str]) {
-    let ok = Command::new("openssl").args(args).output().unwrap().status.success();
+    let ok = Command::new("openssl")
+        .args(args)
+        .output()
+        .unwrap()
+        .status
+        .success();
     assert!(ok, "openssl {args:?}");
 }
 
@@ -193,7 +207,9 @@ fn signing(c: &mut Criterion) {
         )
         .unwrap();
         let mut g = c.benchmark_group(format!("apple_profile_sign_{name}"));
-        g.bench_function("mdmkit", |b| b.iter(|| std::hint::black_box(profile.sign(&id).unwrap())));
+        g.bench_function("mdmkit", |b| {
+            b.iter(|| std::hint::black_box(profile.sign(&id).unwrap()))
+        });
         let py_args = [
             cert.to_string_lossy().into_owned(),
             key.to_string_lossy().into_owned(),

@@ -300,7 +300,10 @@ fn os_facts(facts: &[OsFacts]) -> String {
             ));
         }
         if !f.allowed_scopes.is_empty() {
-            parts.push(format!("allowed_scopes: {}", list(&f.allowed_scopes, scope)));
+            parts.push(format!(
+                "allowed_scopes: {}",
+                list(&f.allowed_scopes, scope)
+            ));
         }
         if let Some(s) = &f.shared_ipad {
             let m = s.mode.as_deref().and_then(mode);
@@ -315,7 +318,10 @@ fn os_facts(facts: &[OsFacts]) -> String {
         if let Some(m) = f.user_enrollment.as_deref().and_then(mode) {
             parts.push(format!("user_enrollment: Some({m})"));
         }
-        items.push(format!("OsFacts {{ {}, ..OsFacts::EMPTY }}", parts.join(", ")));
+        items.push(format!(
+            "OsFacts {{ {}, ..OsFacts::EMPTY }}",
+            parts.join(", ")
+        ));
     }
     format!("&[{}]", items.join(", "))
 }
@@ -409,7 +415,11 @@ fn key_spec(k: &Key) -> String {
 
 fn field_doc(k: &Key, ty: &RType, names: &HashMap<usize, String>) -> String {
     let mut s = format!("`{}`: {}", k.name, ty.describe(names));
-    s.push_str(if k.required { ", required" } else { ", optional" });
+    s.push_str(if k.required {
+        ", required"
+    } else {
+        ", optional"
+    });
     if let Some(d) = &k.default {
         let d = match d {
             Scalar::Str(v) => format!("{v:?}"),
@@ -603,7 +613,7 @@ fn types_file(model: &Model, cat: usize, entries: &[&Entry]) -> String {
     let mut out = String::from(HEADER);
     let _ = writeln!(
         out,
-        "\n//! Typed keys of `{module}` in Apple's device-management schema.\n\n#[allow(unused_imports)]\nuse std::collections::BTreeMap;\n\n#[allow(unused_imports)]\nuse plist::{{Date, Dictionary, Value}};\n\nuse super::{module}_meta as meta;\nuse crate::error::DecodeError;\nuse crate::schema::KeySpec;\n#[allow(unused_imports)]\nuse crate::typed::{{KeyPath, PlistDict, put, put_extra, take}};\n"
+        "\n//! Typed keys of `{module}` in Apple's device-management schema.\n\n#[allow(unused_imports)]\nuse std::collections::BTreeMap;\n\n#[allow(unused_imports)]\nuse plist::{{Date, Dictionary, Value}};\n\nuse super::{module}_meta as meta;\nuse crate::error::DecodeError;\nuse crate::schema::KeySpec;\n#[allow(unused_imports)]\nuse crate::typed::{{KeyPath, PlistDict, field, put, put_extra}};\n"
     );
     for s in &structs {
         let _ = writeln!(
@@ -624,25 +634,33 @@ fn types_file(model: &Model, cat: usize, entries: &[&Entry]) -> String {
             );
         }
         out.push_str("    /// Keys the schema does not list, kept as they came.\n    pub extra: Dictionary,\n}\n\n");
-        let (d_arg, p_arg) = if s.fields.is_empty() {
-            ("d", "_p")
-        } else {
-            ("mut d", "p")
-        };
         let _ = writeln!(
             out,
-            "impl PlistDict for {} {{\n    const KEYS: &'static [KeySpec] = &meta::K{};\n\n    fn from_dict({d_arg}: Dictionary, {p_arg}: &KeyPath<'_>) -> Result<Self, DecodeError> {{\n        Ok(Self {{",
+            "impl PlistDict for {} {{\n    const KEYS: &'static [KeySpec] = &meta::K{};\n",
             s.name, s.shape
         );
-        for f in &s.fields {
-            let _ = writeln!(
-                out,
-                "            {}: take(&mut d, {}, p)?,",
-                f.ident,
-                lit(&f.key.name)
-            );
+        if s.fields.is_empty() {
+            out.push_str("    fn from_dict(d: Dictionary, _p: &KeyPath<'_>) -> Result<Self, DecodeError> {\n        Ok(Self { extra: d })\n    }\n\n");
+        } else {
+            // One pass in document order: unknown keys keep their order.
+            out.push_str("    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {\n        let mut s = Self::default();\n        for (k, v) in d {\n            match k.as_str() {\n");
+            let mut seen = HashSet::new();
+            for f in &s.fields {
+                if seen.insert(f.key.name.clone()) {
+                    let _ = writeln!(
+                        out,
+                        "                {} => s.{} = field(v, {}, p)?,",
+                        lit(&f.key.name),
+                        f.ident,
+                        lit(&f.key.name)
+                    );
+                }
+            }
+            out.push_str("                _ => {\n                    s.extra.insert(k, v);\n                }\n            }\n        }\n        Ok(s)\n    }\n\n");
         }
-        out.push_str("            extra: d,\n        })\n    }\n\n    fn to_dict(&self) -> Dictionary {\n        let mut d = Dictionary::new();\n");
+        out.push_str(
+            "    fn to_dict(&self) -> Dictionary {\n        let mut d = Dictionary::new();\n",
+        );
         for f in &s.fields {
             let _ = writeln!(
                 out,
@@ -692,12 +710,17 @@ fn kind_impls(cat: usize, entries: &[&Entry]) -> String {
                 "AnyCheckin",
                 "Every check-in message, by `MessageType`.",
                 "message_type",
-                with_keys.iter().map(|e| (e.name.as_str(), camel(&e.name), e.rust_type.as_str())),
+                with_keys
+                    .iter()
+                    .map(|e| (e.name.as_str(), camel(&e.name), e.rust_type.as_str())),
             ));
         }
         1 => {
             for e in &with_keys {
-                let resp = e.response_type.as_deref().unwrap_or("crate::typed::EmptyResponse");
+                let resp = e
+                    .response_type
+                    .as_deref()
+                    .unwrap_or("crate::typed::EmptyResponse");
                 let _ = writeln!(
                     out,
                     "impl crate::typed::Request for {} {{\n    const REQUEST_TYPE: &'static str = {};\n    type Response = {resp};\n}}\n",
@@ -709,10 +732,14 @@ fn kind_impls(cat: usize, entries: &[&Entry]) -> String {
                 "AnyCommand",
                 "Every command's request keys, by `RequestType`.",
                 "request_type",
-                with_keys.iter().map(|e| (e.name.as_str(), camel(&e.name), e.rust_type.as_str())),
+                with_keys
+                    .iter()
+                    .map(|e| (e.name.as_str(), camel(&e.name), e.rust_type.as_str())),
             ));
-            let with_resp: Vec<&&Entry> =
-                entries.iter().filter(|e| e.response_type.is_some()).collect();
+            let with_resp: Vec<&&Entry> = entries
+                .iter()
+                .filter(|e| e.response_type.is_some())
+                .collect();
             out.push_str(&any_enum(
                 "AnyResponse",
                 "Every command's response keys, by the `RequestType` of the command answered.",

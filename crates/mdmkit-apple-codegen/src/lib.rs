@@ -57,8 +57,7 @@ pub fn read_schema(dir: &Path) -> Result<Vec<(String, String)>, String> {
                     .map_err(|e| e.to_string())?
                     .to_string_lossy()
                     .replace('\\', "/");
-                let text =
-                    std::fs::read_to_string(&path).map_err(|e| format!("{rel}: {e}"))?;
+                let text = std::fs::read_to_string(&path).map_err(|e| format!("{rel}: {e}"))?;
                 out.push((rel, text));
             }
         }

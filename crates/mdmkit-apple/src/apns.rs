@@ -73,8 +73,7 @@ fn printable(s: &str, what: &'static str) -> Result<(), PushError> {
     if s.is_empty() {
         return Err(PushError::Missing(what));
     }
-    if s
-        .bytes()
+    if s.bytes()
         .all(|b| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\')
     {
         Ok(())
@@ -107,7 +106,9 @@ impl PushRequest {
     pub fn from_token_update(t: &TokenUpdate) -> Result<Self, PushError> {
         Self::new(
             t.topic.clone().ok_or(PushError::Missing("Topic"))?,
-            t.push_magic.clone().ok_or(PushError::Missing("PushMagic"))?,
+            t.push_magic
+                .clone()
+                .ok_or(PushError::Missing("PushMagic"))?,
             t.token.clone().ok_or(PushError::Missing("Token"))?,
         )
     }
@@ -166,8 +167,14 @@ mod tests {
             ..Default::default()
         };
         let p = PushRequest::from_token_update(&t).unwrap();
-        assert_eq!(p.url(Gateway::Production), "https://api.push.apple.com/3/device/0aff");
-        assert_eq!(p.headers()[0], ("apns-topic", "com.apple.mgmt.External.1".into()));
+        assert_eq!(
+            p.url(Gateway::Production),
+            "https://api.push.apple.com/3/device/0aff"
+        );
+        assert_eq!(
+            p.headers()[0],
+            ("apns-topic", "com.apple.mgmt.External.1".into())
+        );
         let body: serde_json::Value = serde_json::from_str(&p.body()).unwrap();
         assert_eq!(body["mdm"], "ABC-1");
     }

@@ -2,7 +2,8 @@
 //! header.
 //!
 //! Signing takes a PEM certificate and private key (RSA, PKCS#1 or PKCS#8,
-//! or P-256, SEC1 or PKCS#8) and writes DER SignedData with the content
+//! signed with aws-lc-rs; or P-256, SEC1 or PKCS#8, signed with RustCrypto
+//! `p256`) and writes DER SignedData with the content
 //! encapsulated, SHA-256 digests and the `contentType` and `messageDigest`
 //! signed attributes. No signing time is added, so RSA signatures (which are
 //! deterministic) of unchanged content are byte for byte the same.
@@ -31,8 +32,7 @@ use crate::error::CmsError;
 const ID_DATA: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.7.1");
 const ID_SIGNED_DATA: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.7.2");
 const ID_CONTENT_TYPE: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.3");
-const ID_MESSAGE_DIGEST: ObjectIdentifier =
-    ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.4");
+const ID_MESSAGE_DIGEST: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.4");
 const ID_SHA1: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.14.3.2.26");
 const ID_SHA256: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.16.840.1.101.3.4.2.1");
 const ID_SHA384: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.16.840.1.101.3.4.2.2");
@@ -47,7 +47,7 @@ const SECP256R1: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.
 pub const MAX_SIGNED_LEN: usize = 16 * 1024 * 1024;
 
 enum Key {
-    Rsa(Box<rsa::pkcs1v15::SigningKey<sha2::Sha256>>),
+    Rsa(Box<aws_lc_rs::signature::RsaKeyPair>),
     P256(Box<p256::ecdsa::SigningKey>),
 }
 
@@ -61,7 +61,10 @@ pub struct SigningIdentity {
 impl std::fmt::Debug for SigningIdentity {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SigningIdentity")
-            .field("subject", &self.cert.tbs_certificate().subject().to_string())
+            .field(
+                "subject",
+                &self.cert.tbs_certificate().subject().to_string(),
+            )
             .finish_non_exhaustive()
     }
 }
@@ -90,18 +93,20 @@ fn pem_blocks(pem: &[u8]) -> Result<Vec<(String, Vec<u8>)>, CmsError> {
 }
 
 fn parse_key(pem: &[u8]) -> Result<Key, CmsError> {
+    use aws_lc_rs::signature::RsaKeyPair;
     use p256::pkcs8::DecodePrivateKey as _;
-    use rsa::pkcs1::DecodeRsaPrivateKey as _;
     let blocks = pem_blocks(pem)?;
     let (label, der) = blocks
         .into_iter()
         .find(|(l, _)| l.ends_with("PRIVATE KEY"))
-        .ok_or(CmsError::Unsupported("key file without a PRIVATE KEY block".into()))?;
+        .ok_or(CmsError::Unsupported(
+            "key file without a PRIVATE KEY block".into(),
+        ))?;
     match label.as_str() {
         "RSA PRIVATE KEY" => {
-            let k = rsa::PrivateKey::from_pkcs1_der(&der)
+            let k = RsaKeyPair::from_der(&der)
                 .map_err(|e| CmsError::malformed("RSA private key", e))?;
-            Ok(Key::Rsa(Box::new(rsa::pkcs1v15::SigningKey::new(k))))
+            Ok(Key::Rsa(Box::new(k)))
         }
         "EC PRIVATE KEY" => {
             let k = p256::SecretKey::from_sec1_der(&der)
@@ -109,12 +114,14 @@ fn parse_key(pem: &[u8]) -> Result<Key, CmsError> {
             Ok(Key::P256(Box::new(p256::ecdsa::SigningKey::from(k))))
         }
         "PRIVATE KEY" => {
-            if let Ok(k) = rsa::PrivateKey::from_pkcs8_der(&der) {
-                return Ok(Key::Rsa(Box::new(rsa::pkcs1v15::SigningKey::new(k))));
+            if let Ok(k) = RsaKeyPair::from_pkcs8(&der) {
+                return Ok(Key::Rsa(Box::new(k)));
             }
             p256::ecdsa::SigningKey::from_pkcs8_der(&der)
                 .map(|k| Key::P256(Box::new(k)))
-                .map_err(|_| CmsError::Unsupported("private key type (RSA or P-256 expected)".into()))
+                .map_err(|_| {
+                    CmsError::Unsupported("private key type (RSA or P-256 expected)".into())
+                })
         }
         other => Err(CmsError::Unsupported(format!("key PEM label {other:?}"))),
     }
@@ -129,7 +136,9 @@ fn parse_certs(pem_or_der: &[u8]) -> Result<Vec<Certificate>, CmsError> {
     let mut out = Vec::new();
     for (label, der) in pem_blocks(pem_or_der)? {
         if label == "CERTIFICATE" {
-            out.push(Certificate::from_der(&der).map_err(|e| CmsError::malformed("certificate", e))?);
+            out.push(
+                Certificate::from_der(&der).map_err(|e| CmsError::malformed("certificate", e))?,
+            );
         }
     }
     Ok(out)
@@ -152,14 +161,11 @@ impl SigningIdentity {
         }
         let cert = certs.remove(0);
         let key = parse_key(key_pem)?;
-        let public = match &key {
+        let matches = match &key {
             Key::Rsa(k) => {
-                use rsa::pkcs8::EncodePublicKey as _;
-                let p: &rsa::PrivateKey = (**k).as_ref();
-                rsa::PublicKey::from(p)
-                    .to_public_key_der()
-                    .map_err(|e| CmsError::malformed("RSA public key", e))?
-                    .into_vec()
+                use aws_lc_rs::signature::KeyPair as _;
+                let spki = cert.tbs_certificate().subject_public_key_info();
+                k.public_key().as_ref() == spki.subject_public_key.raw_bytes()
             }
             Key::P256(k) => {
                 use p256::pkcs8::EncodePublicKey as _;
@@ -167,9 +173,10 @@ impl SigningIdentity {
                     .to_public_key_der()
                     .map_err(|e| CmsError::malformed("P-256 public key", e))?
                     .into_vec()
+                    == spki_der(&cert)?
             }
         };
-        if public != spki_der(&cert)? {
+        if !matches {
             return Err(CmsError::KeyMismatch);
         }
         Ok(Self {
@@ -215,7 +222,10 @@ pub fn sign(content: &[u8], id: &SigningIdentity) -> Result<Vec<u8>, CmsError> {
     let digest = sha2::Sha256::digest(content);
     let mut attrs = SetOfVec::new();
     attrs
-        .insert(attr(ID_CONTENT_TYPE, Any::encode_from(&ID_DATA).map_err(enc)?)?)
+        .insert(attr(
+            ID_CONTENT_TYPE,
+            Any::encode_from(&ID_DATA).map_err(enc)?,
+        )?)
         .map_err(enc)?;
     attrs
         .insert(attr(
@@ -226,13 +236,23 @@ pub fn sign(content: &[u8], id: &SigningIdentity) -> Result<Vec<u8>, CmsError> {
     let signed_bytes = attrs.to_der().map_err(enc)?;
     let (signature, sig_alg) = match &id.key {
         Key::Rsa(k) => {
-            use rsa::signature::{SignatureEncoding as _, Signer as _};
-            (k.sign(&signed_bytes).to_vec(), alg(SHA256_WITH_RSA, true))
+            let mut sig = vec![0u8; k.public_modulus_len()];
+            k.sign(
+                &aws_lc_rs::signature::RSA_PKCS1_SHA256,
+                &aws_lc_rs::rand::SystemRandom::new(),
+                &signed_bytes,
+                &mut sig,
+            )
+            .map_err(|_| CmsError::Unsupported("RSA key for signing".into()))?;
+            (sig, alg(SHA256_WITH_RSA, true))
         }
         Key::P256(k) => {
             use p256::ecdsa::signature::Signer as _;
             let s: p256::ecdsa::Signature = k.sign(&signed_bytes);
-            (s.to_der().as_bytes().to_vec(), alg(ECDSA_WITH_SHA256, false))
+            (
+                s.to_der().as_bytes().to_vec(),
+                alg(ECDSA_WITH_SHA256, false),
+            )
         }
     };
     let tbs = id.cert.tbs_certificate();
@@ -249,7 +269,12 @@ pub fn sign(content: &[u8], id: &SigningIdentity) -> Result<Vec<u8>, CmsError> {
         unsigned_attrs: None,
     };
     let mut certs = vec![CertificateChoices::Certificate(id.cert.clone())];
-    certs.extend(id.chain.iter().cloned().map(CertificateChoices::Certificate));
+    certs.extend(
+        id.chain
+            .iter()
+            .cloned()
+            .map(CertificateChoices::Certificate),
+    );
     let mut digests = SetOfVec::new();
     digests.insert(alg(ID_SHA256, false)).map_err(enc)?;
     let sd = SignedData {
@@ -258,8 +283,7 @@ pub fn sign(content: &[u8], id: &SigningIdentity) -> Result<Vec<u8>, CmsError> {
         encap_content_info: EncapsulatedContentInfo {
             econtent_type: ID_DATA,
             econtent: Some(
-                Any::encode_from(&OctetString::new(content.to_vec()).map_err(enc)?)
-                    .map_err(enc)?,
+                Any::encode_from(&OctetString::new(content.to_vec()).map_err(enc)?).map_err(enc)?,
             ),
         },
         certificates: Some(CertificateSet::try_from(certs).map_err(enc)?),
@@ -293,7 +317,9 @@ pub fn looks_signed(bytes: &[u8]) -> bool {
         return true;
     }
     // SEQUENCE { OID 1.2.840.113549.1.7.2 ...
-    let oid = [0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x07, 0x02];
+    let oid = [
+        0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x07, 0x02,
+    ];
     head.first() == Some(&0x30) && head.windows(oid.len()).take(8).any(|w| w == oid)
 }
 
@@ -304,7 +330,9 @@ fn to_der_input(bytes: &[u8]) -> Result<Vec<u8>, CmsError> {
             .into_iter()
             .find(|(l, _)| l == "PKCS7" || l == "CMS")
             .map(|(_, d)| d)
-            .ok_or(CmsError::Unsupported("PEM label (PKCS7 or CMS expected)".into()));
+            .ok_or(CmsError::Unsupported(
+                "PEM label (PKCS7 or CMS expected)".into(),
+            ));
     }
     Ok(bytes.to_vec())
 }
@@ -365,28 +393,18 @@ fn verify_signature(
     signature: &[u8],
 ) -> Result<(), CmsError> {
     let spki = cert.tbs_certificate().subject_public_key_info();
-    let spki_bytes = spki_der(cert)?;
     if spki.algorithm.oid == RSA_ENCRYPTION {
-        use rsa::pkcs8::DecodePublicKey as _;
-        use rsa::signature::Verifier as _;
-        let key = rsa::PublicKey::from_public_key_der(&spki_bytes)
-            .map_err(|e| CmsError::malformed("RSA public key", e))?;
-        let sig = rsa::pkcs1v15::Signature::try_from(signature)
-            .map_err(|_| CmsError::BadSignature)?;
-        let ok = match digest_oid {
-            ID_SHA1 => rsa::pkcs1v15::VerifyingKey::<sha1::Sha1>::new(key).verify(message, &sig),
-            ID_SHA256 => {
-                rsa::pkcs1v15::VerifyingKey::<sha2::Sha256>::new(key).verify(message, &sig)
-            }
-            ID_SHA384 => {
-                rsa::pkcs1v15::VerifyingKey::<sha2::Sha384>::new(key).verify(message, &sig)
-            }
-            ID_SHA512 => {
-                rsa::pkcs1v15::VerifyingKey::<sha2::Sha512>::new(key).verify(message, &sig)
-            }
+        use aws_lc_rs::signature as sig;
+        let params: &'static sig::RsaParameters = match digest_oid {
+            ID_SHA1 => &sig::RSA_PKCS1_2048_8192_SHA1_FOR_LEGACY_USE_ONLY,
+            ID_SHA256 => &sig::RSA_PKCS1_2048_8192_SHA256,
+            ID_SHA384 => &sig::RSA_PKCS1_2048_8192_SHA384,
+            ID_SHA512 => &sig::RSA_PKCS1_2048_8192_SHA512,
             other => return Err(CmsError::Unsupported(format!("digest algorithm {other}"))),
         };
-        return ok.map_err(|_| CmsError::BadSignature);
+        return sig::UnparsedPublicKey::new(params, spki.subject_public_key.raw_bytes())
+            .verify(message, signature)
+            .map_err(|_| CmsError::BadSignature);
     }
     if spki.algorithm.oid == EC_PUBLIC_KEY {
         use p256::ecdsa::signature::hazmat::PrehashVerifier as _;
@@ -399,9 +417,10 @@ fn verify_signature(
         if curve != Some(SECP256R1) {
             return Err(CmsError::Unsupported("EC curve (P-256 expected)".into()));
         }
-        let key = p256::ecdsa::VerifyingKey::from_public_key_der(&spki_bytes)
+        let key = p256::ecdsa::VerifyingKey::from_public_key_der(&spki_der(cert)?)
             .map_err(|e| CmsError::malformed("P-256 public key", e))?;
-        let sig = p256::ecdsa::Signature::from_der(signature).map_err(|_| CmsError::BadSignature)?;
+        let sig =
+            p256::ecdsa::Signature::from_der(signature).map_err(|_| CmsError::BadSignature)?;
         let hash = digest(digest_oid, message)?;
         return key
             .verify_prehash(&hash, &sig)

@@ -172,8 +172,8 @@ pub mod everyday {
 
     use super::Command;
     use crate::generated::commands::*;
-    use crate::profile::Profile;
     use crate::plist_io::Format;
+    use crate::profile::Profile;
 
     /// `InstallProfile` with a profile's bytes (plain or signed).
     pub fn install_profile(profile: Vec<u8>) -> Command {
@@ -356,7 +356,10 @@ mod tests {
         assert_eq!(back, cmd);
         let lock: DeviceLockCommand = back.decode().unwrap();
         assert_eq!(lock.message.as_deref(), Some("Call the office"));
-        assert!(matches!(back.typed().unwrap(), Some(AnyCommand::DeviceLock(_))));
+        assert!(matches!(
+            back.typed().unwrap(),
+            Some(AnyCommand::DeviceLock(_))
+        ));
     }
 
     #[test]

@@ -58,7 +58,10 @@ pub fn is_plist(bytes: &[u8]) -> bool {
 pub fn classify(d: &Dictionary) -> Option<Kind> {
     if d.get("PayloadType").and_then(Value::as_string) == Some("Configuration") {
         Some(Kind::Profile)
-    } else if d.get("Command").is_some_and(|c| c.as_dictionary().is_some()) {
+    } else if d
+        .get("Command")
+        .is_some_and(|c| c.as_dictionary().is_some())
+    {
         Some(Kind::Command)
     } else if d.contains_key("MessageType") {
         Some(Kind::Checkin)
@@ -109,7 +112,9 @@ pub fn decode_plist(bytes: &[u8], limits: &Limits) -> Result<serde_json::Value, 
 pub fn decode_signed(bytes: &[u8], limits: &Limits) -> Result<serde_json::Value, InspectError> {
     use base64::Engine as _;
     let signed = crate::SignedProfile::from_bytes(bytes, limits)?;
-    let b64 = |d: &Vec<u8>| serde_json::Value::String(base64::engine::general_purpose::STANDARD.encode(d));
+    let b64 = |d: &Vec<u8>| {
+        serde_json::Value::String(base64::engine::general_purpose::STANDARD.encode(d))
+    };
     let mut value = object(Kind::SignedProfile, &signed.profile.to_dict());
     if let serde_json::Value::Object(map) = &mut value {
         map.insert("signer_certificate".into(), b64(&signed.signer_certificate));

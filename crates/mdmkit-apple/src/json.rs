@@ -12,16 +12,13 @@ pub fn to_json(value: &Value) -> serde_json::Value {
     use serde_json::Value as J;
     match value {
         Value::Array(a) => J::Array(a.iter().map(to_json).collect()),
-        Value::Dictionary(d) => J::Object(
-            d.iter()
-                .map(|(k, v)| (k.clone(), to_json(v)))
-                .collect(),
-        ),
+        Value::Dictionary(d) => J::Object(d.iter().map(|(k, v)| (k.clone(), to_json(v))).collect()),
         Value::Boolean(b) => J::Bool(*b),
         Value::Data(d) => J::String(base64::engine::general_purpose::STANDARD.encode(d)),
         Value::Date(d) => J::String(d.to_xml_format()),
-        Value::Real(r) => serde_json::Number::from_f64(*r)
-            .map_or_else(|| J::String(r.to_string()), J::Number),
+        Value::Real(r) => {
+            serde_json::Number::from_f64(*r).map_or_else(|| J::String(r.to_string()), J::Number)
+        }
         Value::Integer(i) => match (i.as_signed(), i.as_unsigned()) {
             (Some(s), _) => J::from(s),
             (None, Some(u)) => J::from(u),

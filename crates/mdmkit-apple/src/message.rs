@@ -81,7 +81,9 @@ impl EnrollmentIds {
 
     /// Whether the message comes from a user channel.
     pub fn is_user_channel(&self) -> bool {
-        self.user_id.is_some() || self.enrollment_user_id.is_some() || self.user_short_name.is_some()
+        self.user_id.is_some()
+            || self.enrollment_user_id.is_some()
+            || self.user_short_name.is_some()
     }
 }
 
@@ -272,10 +274,8 @@ impl CommandReport {
     /// Reads a report from its dictionary.
     pub fn from_dict(mut d: Dictionary) -> Result<Self, Error> {
         let root = KeyPath::ROOT;
-        let status_text: String =
-            take(&mut d, "Status", &root)?.ok_or(MessageError::NoStatus)?;
-        let status =
-            Status::parse(&status_text).ok_or(MessageError::UnknownStatus(status_text))?;
+        let status_text: String = take(&mut d, "Status", &root)?.ok_or(MessageError::NoStatus)?;
+        let status = Status::parse(&status_text).ok_or(MessageError::UnknownStatus(status_text))?;
         let ids = EnrollmentIds::read(&d, &root)?;
         for k in ID_KEYS {
             d.remove(k);
@@ -391,9 +391,7 @@ mod tests {
         let c = Checkin::from_bytes(&msg, &Limits::DEFAULT).unwrap();
         assert_eq!(c.ids.device(), "00008030-001A2B3C4D5E802E");
         assert!(!c.ids.is_user_channel());
-        let CheckinBody::Known(AnyCheckin::TokenUpdate(TokenUpdate {
-            token, extra, ..
-        })) = &c.body
+        let CheckinBody::Known(AnyCheckin::TokenUpdate(TokenUpdate { token, extra, .. })) = &c.body
         else {
             panic!("{c:?}")
         };
@@ -410,7 +408,10 @@ mod tests {
              <key>UDID</key><string>X</string><key>Token</key><string>not data</string>",
         );
         let err = Checkin::from_bytes(&msg, &Limits::DEFAULT).unwrap_err();
-        assert_eq!(err.to_string(), "decoding: Token: expected data, found string");
+        assert_eq!(
+            err.to_string(),
+            "decoding: Token: expected data, found string"
+        );
     }
 
     #[test]
@@ -420,7 +421,10 @@ mod tests {
             &Limits::DEFAULT,
         )
         .unwrap_err();
-        assert!(matches!(err, Error::Message(MessageError::UnknownMessageType(_))));
+        assert!(matches!(
+            err,
+            Error::Message(MessageError::UnknownMessageType(_))
+        ));
         let err = Checkin::from_bytes(
             &plist("<key>MessageType</key><string>CheckOut</string>"),
             &Limits::DEFAULT,
@@ -448,10 +452,7 @@ mod tests {
         assert_eq!(r.status, Status::Error);
         assert_eq!(r.error_chain[0].error_code, Some(4001));
         assert!(r.body.is_empty());
-        assert_eq!(
-            CommandReport::from_dict(r.to_dict()).unwrap(),
-            r
-        );
+        assert_eq!(CommandReport::from_dict(r.to_dict()).unwrap(), r);
     }
 
     #[test]

@@ -150,7 +150,9 @@ fn screen_xml(bytes: &[u8]) -> Result<(), PlistError> {
                     .take(40)
                     .position(|&b| b == b';')
                     .map(|p| p + i);
-                let name = end.map(|e| &bytes[i + 1..e]).unwrap_or(&bytes[i + 1..i + 1]);
+                let name = end
+                    .map(|e| &bytes[i + 1..e])
+                    .unwrap_or(&bytes[i + 1..i + 1]);
                 let predefined = matches!(name, b"lt" | b"gt" | b"amp" | b"apos" | b"quot");
                 let numeric = name.first() == Some(&b'#') && name.len() > 1;
                 if !(predefined || numeric) {
@@ -160,6 +162,13 @@ fn screen_xml(bytes: &[u8]) -> Result<(), PlistError> {
                     });
                 }
                 i = end.map_or(i + 1, |e| e + 1);
+            }
+            // XML 1.0 forbids these; the reader would pass them through into
+            // strings that no XML writer can put back.
+            b if b < 0x20 && !matches!(b, b'\t' | b'\n' | b'\r') => {
+                return Err(PlistError::Syntax {
+                    message: format!("control character 0x{b:02x} at byte {i}"),
+                });
             }
             _ => i += 1,
         }
@@ -309,10 +318,9 @@ pub fn value_kind(v: &Value) -> &'static str {
 pub fn write(value: &Value, format: Format) -> Vec<u8> {
     let mut out = Vec::new();
     let result = match format {
-        Format::Xml => value.to_writer_xml_with_options(
-            &mut out,
-            &XmlWriteOptions::default().indent(b'\t', 1),
-        ),
+        Format::Xml => {
+            value.to_writer_xml_with_options(&mut out, &XmlWriteOptions::default().indent(b'\t', 1))
+        }
         Format::Binary => value.to_writer_binary(&mut out),
     };
     // Writing to a Vec cannot fail for any value this crate builds; plist
@@ -336,7 +344,11 @@ mod tests {
 
     #[test]
     fn deep_nesting_is_refused_before_it_can_exhaust_the_stack() {
-        let body = format!("{}{}", "<array>".repeat(100_000), "</array>".repeat(100_000));
+        let body = format!(
+            "{}{}",
+            "<array>".repeat(100_000),
+            "</array>".repeat(100_000)
+        );
         let err = read(&xml(&body), &Limits::DEFAULT).unwrap_err();
         assert!(matches!(err, PlistError::TooDeep { max: 64 }));
     }
@@ -365,16 +377,24 @@ mod tests {
 ]>
 <plist version="1.0"><dict><key>k</key><string>&c;</string><key>f</key><string>&x;</string></dict></plist>"#;
         let err = read(doc.as_bytes(), &Limits::DEFAULT).unwrap_err();
-        assert!(matches!(err, PlistError::EntityDeclaration { .. }), "{err:?}");
+        assert!(
+            matches!(err, PlistError::EntityDeclaration { .. }),
+            "{err:?}"
+        );
         // A reference to an entity nobody declared is refused, not dropped.
-        let err = read(&xml("<dict><key>k</key><string>a&x;b</string></dict>"), &Limits::DEFAULT)
-            .unwrap_err();
+        let err = read(
+            &xml("<dict><key>k</key><string>a&x;b</string></dict>"),
+            &Limits::DEFAULT,
+        )
+        .unwrap_err();
         assert!(
             matches!(err, PlistError::UnknownEntity { ref name, .. } if name == "x"),
             "{err:?}"
         );
         let err = read(&xml("<string><![CDATA[x]]></string>"), &Limits::DEFAULT).unwrap_err();
         assert!(matches!(err, PlistError::Cdata { .. }));
+        let err = read(&xml("<string>a\u{0}b</string>"), &Limits::DEFAULT).unwrap_err();
+        assert!(matches!(err, PlistError::Syntax { .. }));
     }
 
     #[test]
@@ -423,7 +443,10 @@ mod tests {
         bin.extend_from_slice(&trailer);
         let err = read(&bin, &Limits::DEFAULT).unwrap_err();
         assert!(
-            matches!(err, PlistError::TooManyValues { .. } | PlistError::TooDeep { .. }),
+            matches!(
+                err,
+                PlistError::TooManyValues { .. } | PlistError::TooDeep { .. }
+            ),
             "{err:?}"
         );
     }

@@ -51,8 +51,7 @@ fn check_part(s: &str) -> Result<(), ProfileError> {
         && !s.starts_with('.')
         && !s.ends_with('.')
         && !s.contains("..")
-        && s
-            .chars()
+        && s.chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
     if ok {
         Ok(())
@@ -130,13 +129,31 @@ impl Payload {
                 d.insert(k.to_owned(), v);
             }
         };
-        put("PayloadDescription", self.description.clone().map(Value::String));
-        put("PayloadDisplayName", self.display_name.clone().map(Value::String));
-        put("PayloadIdentifier", Some(Value::String(self.identifier.clone())));
-        put("PayloadOrganization", self.organization.clone().map(Value::String));
-        put("PayloadType", Some(Value::String(self.payload_type.clone())));
+        put(
+            "PayloadDescription",
+            self.description.clone().map(Value::String),
+        );
+        put(
+            "PayloadDisplayName",
+            self.display_name.clone().map(Value::String),
+        );
+        put(
+            "PayloadIdentifier",
+            Some(Value::String(self.identifier.clone())),
+        );
+        put(
+            "PayloadOrganization",
+            self.organization.clone().map(Value::String),
+        );
+        put(
+            "PayloadType",
+            Some(Value::String(self.payload_type.clone())),
+        );
         put("PayloadUUID", Some(Value::String(self.uuid.clone())));
-        put("PayloadVersion", self.version.map(|v| Value::Integer(v.into())));
+        put(
+            "PayloadVersion",
+            self.version.map(|v| Value::Integer(v.into())),
+        );
         d
     }
 
@@ -205,8 +222,7 @@ impl Profile {
         }
         let identifier = take_string(&mut d, "PayloadIdentifier", &root)?;
         let uuid = take_string(&mut d, "PayloadUUID", &root)?;
-        let content: Option<Vec<Dictionary>> =
-            crate::typed::take(&mut d, "PayloadContent", &root)?;
+        let content: Option<Vec<Dictionary>> = crate::typed::take(&mut d, "PayloadContent", &root)?;
         let content_path = root.key("PayloadContent");
         let mut payloads = Vec::new();
         for (i, p) in content.unwrap_or_default().into_iter().enumerate() {
@@ -243,15 +259,33 @@ impl Profile {
                 d.insert(k.to_owned(), v);
             }
         };
-        put("PayloadDescription", self.description.clone().map(Value::String));
-        put("PayloadDisplayName", self.display_name.clone().map(Value::String));
-        put("PayloadIdentifier", Some(Value::String(self.identifier.clone())));
-        put("PayloadOrganization", self.organization.clone().map(Value::String));
-        put("PayloadRemovalDisallowed", self.removal_disallowed.map(Value::Boolean));
+        put(
+            "PayloadDescription",
+            self.description.clone().map(Value::String),
+        );
+        put(
+            "PayloadDisplayName",
+            self.display_name.clone().map(Value::String),
+        );
+        put(
+            "PayloadIdentifier",
+            Some(Value::String(self.identifier.clone())),
+        );
+        put(
+            "PayloadOrganization",
+            self.organization.clone().map(Value::String),
+        );
+        put(
+            "PayloadRemovalDisallowed",
+            self.removal_disallowed.map(Value::Boolean),
+        );
         put("PayloadScope", self.scope.clone().map(Value::String));
         put("PayloadType", Some(Value::String("Configuration".into())));
         put("PayloadUUID", Some(Value::String(self.uuid.clone())));
-        put("PayloadVersion", self.version.map(|v| Value::Integer(v.into())));
+        put(
+            "PayloadVersion",
+            self.version.map(|v| Value::Integer(v.into())),
+        );
         for (k, v) in &self.extra {
             d.insert(k.clone(), v.clone());
         }
@@ -454,7 +488,10 @@ impl ProfileBuilder {
         for (ty, slug, name, mut content) in self.payloads {
             check_part(&slug)?;
             let identifier = format!("{}.{slug}", self.id.as_str());
-            if payloads.iter().any(|p: &Payload| p.identifier == identifier) {
+            if payloads
+                .iter()
+                .any(|p: &Payload| p.identifier == identifier)
+            {
                 return Err(ProfileError::DuplicatePayload(identifier));
             }
             for k in COMMON_KEYS {
@@ -485,7 +522,10 @@ impl ProfileBuilder {
             payloads,
             extra: self.extra,
         };
-        profile.uuid = derive_uuid(&["profile", &tenant, &profile.identifier], &profile.to_dict());
+        profile.uuid = derive_uuid(
+            &["profile", &tenant, &profile.identifier],
+            &profile.to_dict(),
+        );
         Ok(profile)
     }
 }
@@ -528,7 +568,10 @@ mod tests {
         assert_ne!(a.uuid, b.uuid);
         assert_ne!(a.payloads[0].uuid, b.payloads[0].uuid);
         assert_eq!(a.identifier, "com.example.mdm.town-a.wifi");
-        assert_eq!(a.payloads[0].identifier, "com.example.mdm.town-a.wifi.staff");
+        assert_eq!(
+            a.payloads[0].identifier,
+            "com.example.mdm.town-a.wifi.staff"
+        );
     }
 
     #[test]
@@ -601,7 +644,10 @@ mod tests {
             .build()
             .unwrap();
         assert_eq!(p.payloads[0].payload_type, "com.apple.homescreenlayout");
-        assert_eq!(p.payloads[0].decode::<HomescreenlayoutPayload>().unwrap(), layout);
+        assert_eq!(
+            p.payloads[0].decode::<HomescreenlayoutPayload>().unwrap(),
+            layout
+        );
     }
 
     #[test]
@@ -620,7 +666,10 @@ mod tests {
     #[test]
     fn a_plist_that_is_not_a_configuration_is_refused() {
         let mut d = Dictionary::new();
-        d.insert("PayloadType".into(), Value::String("com.apple.wifi.managed".into()));
+        d.insert(
+            "PayloadType".into(),
+            Value::String("com.apple.wifi.managed".into()),
+        );
         assert!(matches!(
             Profile::from_dict(d),
             Err(Error::Profile(ProfileError::NotAConfiguration(_)))

@@ -439,3 +439,35 @@ pub fn find_all(kind: SchemaKind, name: &str) -> impl Iterator<Item = &'static S
         .iter()
         .filter(move |e| e.kind == kind && e.name == name)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn count(kind: SchemaKind) -> usize {
+        SCHEMAS.iter().filter(|e| e.kind == kind).count()
+    }
+
+    #[test]
+    fn every_part_of_the_schema_is_present() {
+        assert_eq!(count(SchemaKind::Checkin), 8);
+        assert_eq!(count(SchemaKind::Command), 66);
+        assert_eq!(count(SchemaKind::Profile), 128);
+        assert_eq!(count(SchemaKind::StatusItem), 45);
+        assert_eq!(count(SchemaKind::Declaration), 39);
+        assert!(
+            find(SchemaKind::Command, "DeviceInformation")
+                .is_some_and(|e| !e.response_keys.is_empty())
+        );
+    }
+
+    #[test]
+    fn recursive_sub_schemas_are_shared_not_copied() {
+        let home = find(SchemaKind::Profile, "com.apple.homescreenlayout").unwrap();
+        let dock_item = &home.key("Dock").unwrap().subkeys[0];
+        let folder_pages = dock_item.subkey("Pages").unwrap();
+        // Pages -> array of pages -> array of icons: the same icon table.
+        let icon = &folder_pages.subkeys[0].subkeys[0];
+        assert!(std::ptr::eq(icon.subkeys, dock_item.subkeys));
+    }
+}

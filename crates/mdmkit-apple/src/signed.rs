@@ -55,7 +55,10 @@ impl Profile {
 /// over a request body and returns the signer certificate's DER, for the
 /// caller to check against the enrollment (`mdmkit-identity`).
 pub fn verify_mdm_signature(header: &str, body: &[u8]) -> Result<Vec<u8>, CmsError> {
-    let compact: String = header.chars().filter(|c| !c.is_ascii_whitespace()).collect();
+    let compact: String = header
+        .chars()
+        .filter(|c| !c.is_ascii_whitespace())
+        .collect();
     let der = base64::engine::general_purpose::STANDARD
         .decode(compact.as_bytes())
         .map_err(|_| CmsError::NotBase64)?;

@@ -225,7 +225,9 @@ fn check(top: &[OsFacts], key: Option<&[OsFacts]>, ctx: &DeviceContext) -> Vec<U
     if channel_ok == Some(false) {
         out.push(Unsupported::WrongChannel(ctx.channel));
     }
-    let ue = key.and_then(|f| f.user_enrollment).or(top_f.user_enrollment);
+    let ue = key
+        .and_then(|f| f.user_enrollment)
+        .or(top_f.user_enrollment);
     match (ue, ctx.user_enrollment) {
         (Some(Mode::Forbidden), true) => out.push(Unsupported::ForbiddenUnderUserEnrollment),
         (Some(Mode::Required), false) => out.push(Unsupported::NeedsUserEnrollment),
@@ -252,11 +254,17 @@ mod tests {
     fn a_supervised_only_payload_is_refused_on_an_unsupervised_ipad() {
         let home = find(SchemaKind::Profile, "com.apple.homescreenlayout").unwrap();
         let ipad = DeviceContext::new(Os::Ios, OsVersion(18, 1, 0), false);
-        assert_eq!(check_entry(home, &ipad), vec![Unsupported::NeedsSupervision]);
+        assert_eq!(
+            check_entry(home, &ipad),
+            vec![Unsupported::NeedsSupervision]
+        );
         let supervised = DeviceContext::new(Os::Ios, OsVersion(18, 1, 0), true);
         assert!(check_entry(home, &supervised).is_empty());
         let mac = DeviceContext::new(Os::MacOs, OsVersion(15, 1, 0), true);
-        assert_eq!(check_entry(home, &mac), vec![Unsupported::NotOnOs { os: Os::MacOs }]);
+        assert_eq!(
+            check_entry(home, &mac),
+            vec![Unsupported::NotOnOs { os: Os::MacOs }]
+        );
     }
 
     #[test]
@@ -276,8 +284,8 @@ mod tests {
     #[test]
     fn user_enrollment_forbids_what_the_schema_forbids() {
         let lock = find(SchemaKind::Command, "DeviceLock").unwrap();
-        let byod_mac = DeviceContext::new(Os::MacOs, OsVersion(15, 0, 0), false)
-            .with_user_enrollment(true);
+        let byod_mac =
+            DeviceContext::new(Os::MacOs, OsVersion(15, 0, 0), false).with_user_enrollment(true);
         assert!(check_entry(lock, &byod_mac).contains(&Unsupported::ForbiddenUnderUserEnrollment));
     }
 

@@ -367,10 +367,36 @@ pub(crate) fn take<T: FieldValue>(
     key: &str,
     path: &KeyPath<'_>,
 ) -> Result<Option<T>, DecodeError> {
-    match dict.remove(key) {
+    match remove_ordered(dict, key) {
         None => Ok(None),
         Some(v) => T::from_value(v, &path.key(key)).map(Some),
     }
+}
+
+/// Removes a key keeping the order of the others (`Dictionary::remove`
+/// swaps the last key into the hole, which would reorder what a device sent).
+pub(crate) fn remove_ordered(dict: &mut Dictionary, key: &str) -> Option<Value> {
+    if !dict.contains_key(key) {
+        return None;
+    }
+    let mut found = None;
+    for (k, v) in std::mem::take(dict) {
+        if found.is_none() && k == key {
+            found = Some(v);
+        } else {
+            dict.insert(k, v);
+        }
+    }
+    found
+}
+
+/// Decodes one field's value found under `key`.
+pub(crate) fn field<T: FieldValue>(
+    value: Value,
+    key: &str,
+    path: &KeyPath<'_>,
+) -> Result<Option<T>, DecodeError> {
+    T::from_value(value, &path.key(key)).map(Some)
 }
 
 /// Inserts `value` under `key` when it is set.

@@ -173,10 +173,12 @@ fn scalar_matches(allowed: &Scalar, v: &Value) -> bool {
     match (allowed, v) {
         (Scalar::Str(a), Value::String(s)) => a == s,
         (Scalar::Bool(a), Value::Boolean(b)) => a == b,
-        (Scalar::Int(a), _) => number(v) == {
-            #[allow(clippy::cast_precision_loss)]
-            Some(*a as f64)
-        },
+        (Scalar::Int(a), _) => {
+            number(v) == {
+                #[allow(clippy::cast_precision_loss)]
+                Some(*a as f64)
+            }
+        }
         (Scalar::Real(a), _) => number(v) == Some(*a),
         // A rangelist of strings for a number key: compare the text.
         (Scalar::Str(a), _) => number(v).is_some_and(|n| a.parse::<f64>().ok() == Some(n)),

@@ -12,11 +12,16 @@ use mdmkit_apple::{
 };
 
 fn files(kind: &str) -> Vec<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(kind);
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(kind);
     let mut out: Vec<PathBuf> = std::fs::read_dir(dir)
         .unwrap()
         .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "plist" || e == "mobileconfig"))
+        .filter(|p| {
+            p.extension()
+                .is_some_and(|e| e == "plist" || e == "mobileconfig")
+        })
         .collect();
     out.sort();
     assert!(!out.is_empty());
@@ -83,10 +88,19 @@ fn every_report_status_is_covered_and_results_are_typed() {
         }
         if r.status == Status::Error {
             assert_eq!(r.error_chain.len(), 2);
-            assert_eq!(r.error_chain[0].error_domain.as_deref(), Some("MCProfileErrorDomain"));
+            assert_eq!(
+                r.error_chain[0].error_domain.as_deref(),
+                Some("MCProfileErrorDomain")
+            );
         }
     }
-    for s in ["Idle", "Acknowledged", "Error", "CommandFormatError", "NotNow"] {
+    for s in [
+        "Idle",
+        "Acknowledged",
+        "Error",
+        "CommandFormatError",
+        "NotNow",
+    ] {
         assert!(seen.contains(s), "no fixture with Status {s}");
     }
 }
@@ -142,5 +156,7 @@ fn x509_der_from_pem(pem: &[u8]) -> Vec<u8> {
     use base64::Engine as _;
     let text = std::str::from_utf8(pem).unwrap();
     let body: String = text.lines().filter(|l| !l.starts_with("-----")).collect();
-    base64::engine::general_purpose::STANDARD.decode(body).unwrap()
+    base64::engine::general_purpose::STANDARD
+        .decode(body)
+        .unwrap()
 }

@@ -90,10 +90,7 @@ fn profile() -> mdmkit_apple::Profile {
 
 fn cert_der(path: &Path) -> Vec<u8> {
     let pem = std::fs::read_to_string(path).unwrap();
-    let body: String = pem
-        .lines()
-        .filter(|l| !l.starts_with("-----"))
-        .collect();
+    let body: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
     base64::engine::general_purpose::STANDARD
         .decode(body)
         .unwrap()
@@ -157,8 +154,8 @@ fn mdmkit_verifies_what_openssl_signs(kind: &str, outform: &str) {
         "-out",
         out.to_str().unwrap(),
     ]);
-    let signed = SignedProfile::from_bytes(&std::fs::read(&out).unwrap(), &Limits::DEFAULT)
-        .unwrap();
+    let signed =
+        SignedProfile::from_bytes(&std::fs::read(&out).unwrap(), &Limits::DEFAULT).unwrap();
     assert_eq!(signed.profile, p);
     assert_eq!(signed.signer_certificate, cert_der(&k.cert));
 }
@@ -218,13 +215,13 @@ fn a_tampered_signed_profile_is_refused() {
     let p = profile();
     let mut signed = p.sign(&identity(&k)).unwrap();
     // Flip a byte inside the encapsulated XML (the SSID).
-    let pos = signed
-        .windows(5)
-        .position(|w| w == b"Staff")
-        .unwrap();
+    let pos = signed.windows(5).position(|w| w == b"Staff").unwrap();
     signed[pos] = b's';
     let err = SignedProfile::from_bytes(&signed, &Limits::DEFAULT).unwrap_err();
-    assert!(matches!(err, Error::Cms(CmsError::DigestMismatch)), "{err:?}");
+    assert!(
+        matches!(err, Error::Cms(CmsError::DigestMismatch)),
+        "{err:?}"
+    );
 }
 
 #[test]

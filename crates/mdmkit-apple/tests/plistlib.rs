@@ -52,11 +52,17 @@ fn python(script: &str, args: &[String]) -> serde_json::Value {
 fn samples() -> Vec<(&'static str, Value)> {
     let tenant = TenantId::new("school-7").unwrap();
     let mut wifi = Dictionary::new();
-    wifi.insert("SSID_STR".into(), Value::String("Staff & Guests <5G>".into()));
+    wifi.insert(
+        "SSID_STR".into(),
+        Value::String("Staff & Guests <5G>".into()),
+    );
     wifi.insert("AutoJoin".into(), Value::Boolean(true));
     wifi.insert("Priority".into(), Value::Real(0.25));
     wifi.insert("ProxyServerPort".into(), Value::Integer(8080.into()));
-    wifi.insert("PayloadCertificateUUID".into(), Value::Data(vec![0, 1, 254, 255]));
+    wifi.insert(
+        "PayloadCertificateUUID".into(),
+        Value::Data(vec![0, 1, 254, 255]),
+    );
     wifi.insert(
         "Expiry".into(),
         Value::Date(Date::from_xml_format("2027-01-31T08:00:00Z").unwrap()),

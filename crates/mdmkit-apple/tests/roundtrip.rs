@@ -12,6 +12,22 @@ use mdmkit_core::TenantId;
 use plist::{Date, Dictionary, Value};
 use proptest::prelude::*;
 
+fn fixtures() -> Vec<Vec<u8>> {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    let mut out = Vec::new();
+    for dir in ["checkin", "response", "profile", "command", "signed"] {
+        for e in std::fs::read_dir(root.join(dir)).unwrap() {
+            let p = e.unwrap().path();
+            if p.extension()
+                .is_some_and(|x| x == "plist" || x == "mobileconfig")
+            {
+                out.push(std::fs::read(p).unwrap());
+            }
+        }
+    }
+    out
+}
+
 fn leaf() -> impl Strategy<Value = Value> {
     prop_oneof![
         any::<bool>().prop_map(Value::Boolean),
@@ -29,9 +45,8 @@ fn value() -> impl Strategy<Value = Value> {
     leaf().prop_recursive(4, 48, 6, |inner| {
         prop_oneof![
             proptest::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
-            proptest::collection::vec(("[A-Za-z][A-Za-z0-9_]{0,8}", inner), 0..6).prop_map(
-                |kv| Value::Dictionary(kv.into_iter().collect::<Dictionary>())
-            ),
+            proptest::collection::vec(("[A-Za-z][A-Za-z0-9_]{0,8}", inner), 0..6)
+                .prop_map(|kv| Value::Dictionary(kv.into_iter().collect::<Dictionary>())),
         ]
     })
 }
@@ -130,6 +145,36 @@ proptest! {
         };
         let c = Checkin::from_dict(t.to_dict()).unwrap();
         prop_assert_eq!(c.to_dict(), t.to_dict());
+    }
+
+    #[test]
+    fn mutated_fixtures_are_refused_or_re_encode_stably(
+        pick in any::<prop::sample::Index>(),
+        edits in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..8),
+        cut in any::<prop::sample::Index>(),
+    ) {
+        let files = fixtures();
+        let mut bytes = files[pick.index(files.len())].clone();
+        for (at, b) in edits {
+            let i = at.index(bytes.len());
+            bytes[i] = b;
+        }
+        if cut.index(4) == 0 {
+            bytes.truncate(cut.index(bytes.len()));
+        }
+        if let Ok(c) = Checkin::from_bytes(&bytes, &Limits::DEFAULT) {
+            let out = c.to_bytes(Format::Xml);
+            prop_assert_eq!(Checkin::from_bytes(&out, &Limits::DEFAULT).unwrap().to_bytes(Format::Xml), out);
+        }
+        if let Ok(r) = CommandReport::from_bytes(&bytes, &Limits::DEFAULT) {
+            let out = r.to_bytes(Format::Binary);
+            prop_assert_eq!(CommandReport::from_bytes(&out, &Limits::DEFAULT).unwrap().to_bytes(Format::Binary), out);
+        }
+        if let Ok(p) = Profile::from_bytes(&bytes, &Limits::DEFAULT) {
+            let _ = p.validate();
+        }
+        let _ = mdmkit_apple::SignedProfile::from_bytes(&bytes, &Limits::DEFAULT);
+        let _ = mdmkit_apple::inspect::detect(&bytes);
     }
 
     #[test]

@@ -48,7 +48,12 @@ fn inspect_shows_apple_key_names_with_data_as_base64() {
     );
     let (_, json, _) = inspect(&fixture("signed/wifi_signed.mobileconfig"));
     assert_eq!(json["PayloadContent"][0]["SSID_STR"], "Staff");
-    assert!(json["signer_certificate"].as_str().unwrap().starts_with("MII"));
+    assert!(
+        json["signer_certificate"]
+            .as_str()
+            .unwrap()
+            .starts_with("MII")
+    );
     let (_, json, _) = inspect(&fixture("response/error_install_profile.plist"));
     assert_eq!(json["ErrorChain"][0]["ErrorCode"], 4001);
 }

@@ -31,36 +31,47 @@ const LIMITS: Limits = Limits::DEFAULT
     .with_max_depth(32)
     .with_max_values(20_000);
 
-/// A check-in message is rejected or re-encodes (XML and binary) to a
-/// message that parses to the same value.
+/// A check-in message is rejected or its encoding is stable: parsing what
+/// was written and writing it again gives the same bytes (XML and binary).
+/// Bytes, not values, are compared so a NaN real does not fail the law.
 pub fn checkin(data: &[u8]) {
     if let Ok(c) = Checkin::from_bytes(data, &LIMITS) {
         for f in [Format::Xml, Format::Binary] {
-            let again = Checkin::from_bytes(&c.to_bytes(f), &Limits::DEFAULT);
-            assert_eq!(again.ok().as_ref(), Some(&c));
+            let bytes = c.to_bytes(f);
+            let again = Checkin::from_bytes(&bytes, &Limits::DEFAULT).map(|a| a.to_bytes(f));
+            assert_eq!(again.ok(), Some(bytes));
         }
     }
 }
 
-/// A command report is rejected or re-encodes to the same report; typing
-/// its result by any request type never panics.
+/// A command report is rejected or its encoding is stable; typing its
+/// result by any request type never panics.
 pub fn command_response(data: &[u8]) {
     if let Ok(r) = CommandReport::from_bytes(data, &LIMITS) {
-        let again = CommandReport::from_bytes(&r.to_bytes(Format::Xml), &Limits::DEFAULT);
-        assert_eq!(again.ok().as_ref(), Some(&r));
-        for t in ["DeviceInformation", "ProfileList", "InstalledApplicationList", "SecurityInfo"] {
+        let bytes = r.to_bytes(Format::Xml);
+        let again =
+            CommandReport::from_bytes(&bytes, &Limits::DEFAULT).map(|a| a.to_bytes(Format::Xml));
+        assert_eq!(again.ok(), Some(bytes));
+        for t in [
+            "DeviceInformation",
+            "ProfileList",
+            "InstalledApplicationList",
+            "SecurityInfo",
+        ] {
             let _ = r.typed_result(t);
         }
     }
 }
 
-/// A profile is rejected or validates without panicking and re-encodes to
-/// the same profile.
+/// A profile is rejected or validates without panicking and its encoding
+/// is stable.
 pub fn profile(data: &[u8]) {
     if let Ok(p) = Profile::from_bytes(data, &LIMITS) {
         let _ = p.validate();
-        let again = Profile::from_bytes(&p.to_bytes(Format::Binary), &Limits::DEFAULT);
-        assert_eq!(again.ok().as_ref(), Some(&p));
+        let bytes = p.to_bytes(Format::Binary);
+        let again =
+            Profile::from_bytes(&bytes, &Limits::DEFAULT).map(|a| a.to_bytes(Format::Binary));
+        assert_eq!(again.ok(), Some(bytes));
     }
 }
 

@@ -14,7 +14,7 @@ use super::checkin_meta as meta;
 use crate::error::DecodeError;
 use crate::schema::KeySpec;
 #[allow(unused_imports)]
-use crate::typed::{KeyPath, PlistDict, put, put_extra, take};
+use crate::typed::{KeyPath, PlistDict, field, put, put_extra};
 
 /// The `Authenticate` check-in message.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -52,23 +52,29 @@ pub struct Authenticate {
 impl PlistDict for Authenticate {
     const KEYS: &'static [KeySpec] = &meta::K229;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            device_name: take(&mut d, "DeviceName", p)?,
-            model_name: take(&mut d, "ModelName", p)?,
-            model: take(&mut d, "Model", p)?,
-            message_type: take(&mut d, "MessageType", p)?,
-            topic: take(&mut d, "Topic", p)?,
-            udid: take(&mut d, "UDID", p)?,
-            enrollment_id: take(&mut d, "EnrollmentID", p)?,
-            os_version: take(&mut d, "OSVersion", p)?,
-            build_version: take(&mut d, "BuildVersion", p)?,
-            product_name: take(&mut d, "ProductName", p)?,
-            serial_number: take(&mut d, "SerialNumber", p)?,
-            imei: take(&mut d, "IMEI", p)?,
-            meid: take(&mut d, "MEID", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "DeviceName" => s.device_name = field(v, "DeviceName", p)?,
+                "ModelName" => s.model_name = field(v, "ModelName", p)?,
+                "Model" => s.model = field(v, "Model", p)?,
+                "MessageType" => s.message_type = field(v, "MessageType", p)?,
+                "Topic" => s.topic = field(v, "Topic", p)?,
+                "UDID" => s.udid = field(v, "UDID", p)?,
+                "EnrollmentID" => s.enrollment_id = field(v, "EnrollmentID", p)?,
+                "OSVersion" => s.os_version = field(v, "OSVersion", p)?,
+                "BuildVersion" => s.build_version = field(v, "BuildVersion", p)?,
+                "ProductName" => s.product_name = field(v, "ProductName", p)?,
+                "SerialNumber" => s.serial_number = field(v, "SerialNumber", p)?,
+                "IMEI" => s.imei = field(v, "IMEI", p)?,
+                "MEID" => s.meid = field(v, "MEID", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -109,14 +115,20 @@ pub struct CheckOut {
 impl PlistDict for CheckOut {
     const KEYS: &'static [KeySpec] = &meta::K230;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            message_type: take(&mut d, "MessageType", p)?,
-            topic: take(&mut d, "Topic", p)?,
-            udid: take(&mut d, "UDID", p)?,
-            enrollment_id: take(&mut d, "EnrollmentID", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "MessageType" => s.message_type = field(v, "MessageType", p)?,
+                "Topic" => s.topic = field(v, "Topic", p)?,
+                "UDID" => s.udid = field(v, "UDID", p)?,
+                "EnrollmentID" => s.enrollment_id = field(v, "EnrollmentID", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -158,19 +170,25 @@ pub struct DeclarativeManagement {
 impl PlistDict for DeclarativeManagement {
     const KEYS: &'static [KeySpec] = &meta::K231;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            message_type: take(&mut d, "MessageType", p)?,
-            endpoint: take(&mut d, "Endpoint", p)?,
-            data: take(&mut d, "Data", p)?,
-            udid: take(&mut d, "UDID", p)?,
-            enrollment_id: take(&mut d, "EnrollmentID", p)?,
-            enrollment_user_id: take(&mut d, "EnrollmentUserID", p)?,
-            user_short_name: take(&mut d, "UserShortName", p)?,
-            user_id: take(&mut d, "UserID", p)?,
-            user_long_name: take(&mut d, "UserLongName", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "MessageType" => s.message_type = field(v, "MessageType", p)?,
+                "Endpoint" => s.endpoint = field(v, "Endpoint", p)?,
+                "Data" => s.data = field(v, "Data", p)?,
+                "UDID" => s.udid = field(v, "UDID", p)?,
+                "EnrollmentID" => s.enrollment_id = field(v, "EnrollmentID", p)?,
+                "EnrollmentUserID" => s.enrollment_user_id = field(v, "EnrollmentUserID", p)?,
+                "UserShortName" => s.user_short_name = field(v, "UserShortName", p)?,
+                "UserID" => s.user_id = field(v, "UserID", p)?,
+                "UserLongName" => s.user_long_name = field(v, "UserLongName", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -203,12 +221,18 @@ pub struct GetBootstrapToken {
 impl PlistDict for GetBootstrapToken {
     const KEYS: &'static [KeySpec] = &meta::K232;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            message_type: take(&mut d, "MessageType", p)?,
-            awaiting_configuration: take(&mut d, "AwaitingConfiguration", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "MessageType" => s.message_type = field(v, "MessageType", p)?,
+                "AwaitingConfiguration" => s.awaiting_configuration = field(v, "AwaitingConfiguration", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -232,11 +256,17 @@ pub struct GetBootstrapTokenResponse {
 impl PlistDict for GetBootstrapTokenResponse {
     const KEYS: &'static [KeySpec] = &meta::K233;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            bootstrap_token: take(&mut d, "BootstrapToken", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "BootstrapToken" => s.bootstrap_token = field(v, "BootstrapToken", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -275,19 +305,25 @@ pub struct GetToken {
 impl PlistDict for GetToken {
     const KEYS: &'static [KeySpec] = &meta::K234;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            message_type: take(&mut d, "MessageType", p)?,
-            token_service_type: take(&mut d, "TokenServiceType", p)?,
-            token_parameters: take(&mut d, "TokenParameters", p)?,
-            udid: take(&mut d, "UDID", p)?,
-            enrollment_id: take(&mut d, "EnrollmentID", p)?,
-            enrollment_user_id: take(&mut d, "EnrollmentUserID", p)?,
-            user_short_name: take(&mut d, "UserShortName", p)?,
-            user_id: take(&mut d, "UserID", p)?,
-            user_long_name: take(&mut d, "UserLongName", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "MessageType" => s.message_type = field(v, "MessageType", p)?,
+                "TokenServiceType" => s.token_service_type = field(v, "TokenServiceType", p)?,
+                "TokenParameters" => s.token_parameters = field(v, "TokenParameters", p)?,
+                "UDID" => s.udid = field(v, "UDID", p)?,
+                "EnrollmentID" => s.enrollment_id = field(v, "EnrollmentID", p)?,
+                "EnrollmentUserID" => s.enrollment_user_id = field(v, "EnrollmentUserID", p)?,
+                "UserShortName" => s.user_short_name = field(v, "UserShortName", p)?,
+                "UserID" => s.user_id = field(v, "UserID", p)?,
+                "UserLongName" => s.user_long_name = field(v, "UserLongName", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -322,13 +358,19 @@ pub struct GetTokenTokenParameters {
 impl PlistDict for GetTokenTokenParameters {
     const KEYS: &'static [KeySpec] = &meta::K235;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            security_token: take(&mut d, "SecurityToken", p)?,
-            phone_udid: take(&mut d, "PhoneUDID", p)?,
-            watch_udid: take(&mut d, "WatchUDID", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "SecurityToken" => s.security_token = field(v, "SecurityToken", p)?,
+                "PhoneUDID" => s.phone_udid = field(v, "PhoneUDID", p)?,
+                "WatchUDID" => s.watch_udid = field(v, "WatchUDID", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -353,11 +395,17 @@ pub struct GetTokenResponse {
 impl PlistDict for GetTokenResponse {
     const KEYS: &'static [KeySpec] = &meta::K236;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            token_data: take(&mut d, "TokenData", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "TokenData" => s.token_data = field(v, "TokenData", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -384,13 +432,19 @@ pub struct SetBootstrapToken {
 impl PlistDict for SetBootstrapToken {
     const KEYS: &'static [KeySpec] = &meta::K237;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            message_type: take(&mut d, "MessageType", p)?,
-            bootstrap_token: take(&mut d, "BootstrapToken", p)?,
-            awaiting_configuration: take(&mut d, "AwaitingConfiguration", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "MessageType" => s.message_type = field(v, "MessageType", p)?,
+                "BootstrapToken" => s.bootstrap_token = field(v, "BootstrapToken", p)?,
+                "AwaitingConfiguration" => s.awaiting_configuration = field(v, "AwaitingConfiguration", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -439,23 +493,29 @@ pub struct TokenUpdate {
 impl PlistDict for TokenUpdate {
     const KEYS: &'static [KeySpec] = &meta::K238;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            not_on_console: take(&mut d, "NotOnConsole", p)?,
-            message_type: take(&mut d, "MessageType", p)?,
-            topic: take(&mut d, "Topic", p)?,
-            udid: take(&mut d, "UDID", p)?,
-            enrollment_id: take(&mut d, "EnrollmentID", p)?,
-            enrollment_user_id: take(&mut d, "EnrollmentUserID", p)?,
-            user_short_name: take(&mut d, "UserShortName", p)?,
-            user_id: take(&mut d, "UserID", p)?,
-            user_long_name: take(&mut d, "UserLongName", p)?,
-            token: take(&mut d, "Token", p)?,
-            push_magic: take(&mut d, "PushMagic", p)?,
-            unlock_token: take(&mut d, "UnlockToken", p)?,
-            awaiting_configuration: take(&mut d, "AwaitingConfiguration", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "NotOnConsole" => s.not_on_console = field(v, "NotOnConsole", p)?,
+                "MessageType" => s.message_type = field(v, "MessageType", p)?,
+                "Topic" => s.topic = field(v, "Topic", p)?,
+                "UDID" => s.udid = field(v, "UDID", p)?,
+                "EnrollmentID" => s.enrollment_id = field(v, "EnrollmentID", p)?,
+                "EnrollmentUserID" => s.enrollment_user_id = field(v, "EnrollmentUserID", p)?,
+                "UserShortName" => s.user_short_name = field(v, "UserShortName", p)?,
+                "UserID" => s.user_id = field(v, "UserID", p)?,
+                "UserLongName" => s.user_long_name = field(v, "UserLongName", p)?,
+                "Token" => s.token = field(v, "Token", p)?,
+                "PushMagic" => s.push_magic = field(v, "PushMagic", p)?,
+                "UnlockToken" => s.unlock_token = field(v, "UnlockToken", p)?,
+                "AwaitingConfiguration" => s.awaiting_configuration = field(v, "AwaitingConfiguration", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -496,14 +556,20 @@ pub struct UserAuthenticate {
 impl PlistDict for UserAuthenticate {
     const KEYS: &'static [KeySpec] = &meta::K239;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            message_type: take(&mut d, "MessageType", p)?,
-            udid: take(&mut d, "UDID", p)?,
-            user_id: take(&mut d, "UserID", p)?,
-            digest_response: take(&mut d, "DigestResponse", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "MessageType" => s.message_type = field(v, "MessageType", p)?,
+                "UDID" => s.udid = field(v, "UDID", p)?,
+                "UserID" => s.user_id = field(v, "UserID", p)?,
+                "DigestResponse" => s.digest_response = field(v, "DigestResponse", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {

@@ -14,7 +14,7 @@ use super::commands_meta as meta;
 use crate::error::DecodeError;
 use crate::schema::KeySpec;
 #[allow(unused_imports)]
-use crate::typed::{KeyPath, PlistDict, put, put_extra, take};
+use crate::typed::{KeyPath, PlistDict, field, put, put_extra};
 
 /// Request keys of the `AccountConfiguration` command.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -42,18 +42,24 @@ pub struct AccountConfigurationCommand {
 impl PlistDict for AccountConfigurationCommand {
     const KEYS: &'static [KeySpec] = &meta::K240;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            skip_primary_setup_account_creation: take(&mut d, "SkipPrimarySetupAccountCreation", p)?,
-            set_primary_setup_account_as_regular_user: take(&mut d, "SetPrimarySetupAccountAsRegularUser", p)?,
-            primary_account_full_name: take(&mut d, "PrimaryAccountFullName", p)?,
-            primary_account_user_name: take(&mut d, "PrimaryAccountUserName", p)?,
-            dont_auto_populate_primary_account_info: take(&mut d, "DontAutoPopulatePrimaryAccountInfo", p)?,
-            lock_primary_account_info: take(&mut d, "LockPrimaryAccountInfo", p)?,
-            auto_setup_admin_accounts: take(&mut d, "AutoSetupAdminAccounts", p)?,
-            managed_local_user_short_name: take(&mut d, "ManagedLocalUserShortName", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "SkipPrimarySetupAccountCreation" => s.skip_primary_setup_account_creation = field(v, "SkipPrimarySetupAccountCreation", p)?,
+                "SetPrimarySetupAccountAsRegularUser" => s.set_primary_setup_account_as_regular_user = field(v, "SetPrimarySetupAccountAsRegularUser", p)?,
+                "PrimaryAccountFullName" => s.primary_account_full_name = field(v, "PrimaryAccountFullName", p)?,
+                "PrimaryAccountUserName" => s.primary_account_user_name = field(v, "PrimaryAccountUserName", p)?,
+                "DontAutoPopulatePrimaryAccountInfo" => s.dont_auto_populate_primary_account_info = field(v, "DontAutoPopulatePrimaryAccountInfo", p)?,
+                "LockPrimaryAccountInfo" => s.lock_primary_account_info = field(v, "LockPrimaryAccountInfo", p)?,
+                "AutoSetupAdminAccounts" => s.auto_setup_admin_accounts = field(v, "AutoSetupAdminAccounts", p)?,
+                "ManagedLocalUserShortName" => s.managed_local_user_short_name = field(v, "ManagedLocalUserShortName", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -89,14 +95,20 @@ pub struct AccountConfigurationAutoSetupAdminAccountItem {
 impl PlistDict for AccountConfigurationAutoSetupAdminAccountItem {
     const KEYS: &'static [KeySpec] = &meta::K242;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            short_name: take(&mut d, "shortName", p)?,
-            full_name: take(&mut d, "fullName", p)?,
-            password_hash: take(&mut d, "passwordHash", p)?,
-            hidden: take(&mut d, "hidden", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "shortName" => s.short_name = field(v, "shortName", p)?,
+                "fullName" => s.full_name = field(v, "fullName", p)?,
+                "passwordHash" => s.password_hash = field(v, "passwordHash", p)?,
+                "hidden" => s.hidden = field(v, "hidden", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -122,11 +134,17 @@ pub struct ActiveNSExtensionsCommand {
 impl PlistDict for ActiveNSExtensionsCommand {
     const KEYS: &'static [KeySpec] = &meta::K243;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            filter_extension_points: take(&mut d, "FilterExtensionPoints", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "FilterExtensionPoints" => s.filter_extension_points = field(v, "FilterExtensionPoints", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -149,11 +167,17 @@ pub struct ActiveNSExtensionsResponse {
 impl PlistDict for ActiveNSExtensionsResponse {
     const KEYS: &'static [KeySpec] = &meta::K245;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            extensions: take(&mut d, "Extensions", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "Extensions" => s.extensions = field(v, "Extensions", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -190,18 +214,24 @@ pub struct ActiveNSExtensionsExtensionsItem {
 impl PlistDict for ActiveNSExtensionsExtensionsItem {
     const KEYS: &'static [KeySpec] = &meta::K247;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            identifier: take(&mut d, "Identifier", p)?,
-            extension_point: take(&mut d, "ExtensionPoint", p)?,
-            display_name: take(&mut d, "DisplayName", p)?,
-            container_display_name: take(&mut d, "ContainerDisplayName", p)?,
-            container_identifier: take(&mut d, "ContainerIdentifier", p)?,
-            path: take(&mut d, "Path", p)?,
-            version: take(&mut d, "Version", p)?,
-            user_election: take(&mut d, "UserElection", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "Identifier" => s.identifier = field(v, "Identifier", p)?,
+                "ExtensionPoint" => s.extension_point = field(v, "ExtensionPoint", p)?,
+                "DisplayName" => s.display_name = field(v, "DisplayName", p)?,
+                "ContainerDisplayName" => s.container_display_name = field(v, "ContainerDisplayName", p)?,
+                "ContainerIdentifier" => s.container_identifier = field(v, "ContainerIdentifier", p)?,
+                "Path" => s.path = field(v, "Path", p)?,
+                "Version" => s.version = field(v, "Version", p)?,
+                "UserElection" => s.user_election = field(v, "UserElection", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -230,9 +260,7 @@ impl PlistDict for NSExtensionMappingsCommand {
     const KEYS: &'static [KeySpec] = &meta::K248;
 
     fn from_dict(d: Dictionary, _p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            extra: d,
-        })
+        Ok(Self { extra: d })
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -254,11 +282,17 @@ pub struct NSExtensionMappingsResponse {
 impl PlistDict for NSExtensionMappingsResponse {
     const KEYS: &'static [KeySpec] = &meta::K249;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            extensions: take(&mut d, "Extensions", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "Extensions" => s.extensions = field(v, "Extensions", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -285,13 +319,19 @@ pub struct NSExtensionMappingsExtensionsItem {
 impl PlistDict for NSExtensionMappingsExtensionsItem {
     const KEYS: &'static [KeySpec] = &meta::K251;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            identifier: take(&mut d, "Identifier", p)?,
-            extension_point: take(&mut d, "ExtensionPoint", p)?,
-            display_name: take(&mut d, "DisplayName", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "Identifier" => s.identifier = field(v, "Identifier", p)?,
+                "ExtensionPoint" => s.extension_point = field(v, "ExtensionPoint", p)?,
+                "DisplayName" => s.display_name = field(v, "DisplayName", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -332,19 +372,25 @@ pub struct InstallEnterpriseApplicationCommand {
 impl PlistDict for InstallEnterpriseApplicationCommand {
     const KEYS: &'static [KeySpec] = &meta::K252;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            manifest: take(&mut d, "Manifest", p)?,
-            manifest_url: take(&mut d, "ManifestURL", p)?,
-            manifest_url_pinning_certs: take(&mut d, "ManifestURLPinningCerts", p)?,
-            pinning_revocation_check_required: take(&mut d, "PinningRevocationCheckRequired", p)?,
-            install_as_managed: take(&mut d, "InstallAsManaged", p)?,
-            management_flags: take(&mut d, "ManagementFlags", p)?,
-            configuration: take(&mut d, "Configuration", p)?,
-            change_management_state: take(&mut d, "ChangeManagementState", p)?,
-            ios_app: take(&mut d, "iOSApp", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "Manifest" => s.manifest = field(v, "Manifest", p)?,
+                "ManifestURL" => s.manifest_url = field(v, "ManifestURL", p)?,
+                "ManifestURLPinningCerts" => s.manifest_url_pinning_certs = field(v, "ManifestURLPinningCerts", p)?,
+                "PinningRevocationCheckRequired" => s.pinning_revocation_check_required = field(v, "PinningRevocationCheckRequired", p)?,
+                "InstallAsManaged" => s.install_as_managed = field(v, "InstallAsManaged", p)?,
+                "ManagementFlags" => s.management_flags = field(v, "ManagementFlags", p)?,
+                "Configuration" => s.configuration = field(v, "Configuration", p)?,
+                "ChangeManagementState" => s.change_management_state = field(v, "ChangeManagementState", p)?,
+                "iOSApp" => s.ios_app = field(v, "iOSApp", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -393,20 +439,26 @@ pub struct InstallApplicationCommand {
 impl PlistDict for InstallApplicationCommand {
     const KEYS: &'static [KeySpec] = &meta::K256;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            itunes_store_id: take(&mut d, "iTunesStoreID", p)?,
-            identifier: take(&mut d, "Identifier", p)?,
-            options: take(&mut d, "Options", p)?,
-            manifest_url: take(&mut d, "ManifestURL", p)?,
-            management_flags: take(&mut d, "ManagementFlags", p)?,
-            configuration: take(&mut d, "Configuration", p)?,
-            attributes: take(&mut d, "Attributes", p)?,
-            change_management_state: take(&mut d, "ChangeManagementState", p)?,
-            install_as_managed: take(&mut d, "InstallAsManaged", p)?,
-            ios_app: take(&mut d, "iOSApp", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "iTunesStoreID" => s.itunes_store_id = field(v, "iTunesStoreID", p)?,
+                "Identifier" => s.identifier = field(v, "Identifier", p)?,
+                "Options" => s.options = field(v, "Options", p)?,
+                "ManifestURL" => s.manifest_url = field(v, "ManifestURL", p)?,
+                "ManagementFlags" => s.management_flags = field(v, "ManagementFlags", p)?,
+                "Configuration" => s.configuration = field(v, "Configuration", p)?,
+                "Attributes" => s.attributes = field(v, "Attributes", p)?,
+                "ChangeManagementState" => s.change_management_state = field(v, "ChangeManagementState", p)?,
+                "InstallAsManaged" => s.install_as_managed = field(v, "InstallAsManaged", p)?,
+                "iOSApp" => s.ios_app = field(v, "iOSApp", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -438,11 +490,17 @@ pub struct InstallApplicationOptions {
 impl PlistDict for InstallApplicationOptions {
     const KEYS: &'static [KeySpec] = &meta::K257;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            purchase_method: take(&mut d, "PurchaseMethod", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "PurchaseMethod" => s.purchase_method = field(v, "PurchaseMethod", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -485,21 +543,27 @@ pub struct InstallApplicationAttributes {
 impl PlistDict for InstallApplicationAttributes {
     const KEYS: &'static [KeySpec] = &meta::K259;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            vpnuuid: take(&mut d, "VPNUUID", p)?,
-            content_filter_uuid: take(&mut d, "ContentFilterUUID", p)?,
-            dns_proxy_uuid: take(&mut d, "DNSProxyUUID", p)?,
-            relay_uuid: take(&mut d, "RelayUUID", p)?,
-            associated_domains: take(&mut d, "AssociatedDomains", p)?,
-            associated_domains_enable_direct_downloads: take(&mut d, "AssociatedDomainsEnableDirectDownloads", p)?,
-            removable: take(&mut d, "Removable", p)?,
-            tap_to_pay_screen_lock: take(&mut d, "TapToPayScreenLock", p)?,
-            cellular_slice_uuid: take(&mut d, "CellularSliceUUID", p)?,
-            hideable: take(&mut d, "Hideable", p)?,
-            lockable: take(&mut d, "Lockable", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "VPNUUID" => s.vpnuuid = field(v, "VPNUUID", p)?,
+                "ContentFilterUUID" => s.content_filter_uuid = field(v, "ContentFilterUUID", p)?,
+                "DNSProxyUUID" => s.dns_proxy_uuid = field(v, "DNSProxyUUID", p)?,
+                "RelayUUID" => s.relay_uuid = field(v, "RelayUUID", p)?,
+                "AssociatedDomains" => s.associated_domains = field(v, "AssociatedDomains", p)?,
+                "AssociatedDomainsEnableDirectDownloads" => s.associated_domains_enable_direct_downloads = field(v, "AssociatedDomainsEnableDirectDownloads", p)?,
+                "Removable" => s.removable = field(v, "Removable", p)?,
+                "TapToPayScreenLock" => s.tap_to_pay_screen_lock = field(v, "TapToPayScreenLock", p)?,
+                "CellularSliceUUID" => s.cellular_slice_uuid = field(v, "CellularSliceUUID", p)?,
+                "Hideable" => s.hideable = field(v, "Hideable", p)?,
+                "Lockable" => s.lockable = field(v, "Lockable", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -536,13 +600,19 @@ pub struct InstallApplicationResponse {
 impl PlistDict for InstallApplicationResponse {
     const KEYS: &'static [KeySpec] = &meta::K261;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            identifier: take(&mut d, "Identifier", p)?,
-            state: take(&mut d, "State", p)?,
-            rejection_reason: take(&mut d, "RejectionReason", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "Identifier" => s.identifier = field(v, "Identifier", p)?,
+                "State" => s.state = field(v, "State", p)?,
+                "RejectionReason" => s.rejection_reason = field(v, "RejectionReason", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -571,13 +641,19 @@ pub struct InstalledApplicationListCommand {
 impl PlistDict for InstalledApplicationListCommand {
     const KEYS: &'static [KeySpec] = &meta::K262;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            identifiers: take(&mut d, "Identifiers", p)?,
-            managed_apps_only: take(&mut d, "ManagedAppsOnly", p)?,
-            items: take(&mut d, "Items", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "Identifiers" => s.identifiers = field(v, "Identifiers", p)?,
+                "ManagedAppsOnly" => s.managed_apps_only = field(v, "ManagedAppsOnly", p)?,
+                "Items" => s.items = field(v, "Items", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -602,11 +678,17 @@ pub struct InstalledApplicationListResponse {
 impl PlistDict for InstalledApplicationListResponse {
     const KEYS: &'static [KeySpec] = &meta::K265;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            installed_application_list: take(&mut d, "InstalledApplicationList", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "InstalledApplicationList" => s.installed_application_list = field(v, "InstalledApplicationList", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -669,31 +751,37 @@ pub struct InstalledApplicationListInstalledApplicationListItem {
 impl PlistDict for InstalledApplicationListInstalledApplicationListItem {
     const KEYS: &'static [KeySpec] = &meta::K267;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            identifier: take(&mut d, "Identifier", p)?,
-            external_version_identifier: take(&mut d, "ExternalVersionIdentifier", p)?,
-            distributor_identifier: take(&mut d, "DistributorIdentifier", p)?,
-            version: take(&mut d, "Version", p)?,
-            short_version: take(&mut d, "ShortVersion", p)?,
-            name: take(&mut d, "Name", p)?,
-            bundle_size: take(&mut d, "BundleSize", p)?,
-            dynamic_size: take(&mut d, "DynamicSize", p)?,
-            is_validated: take(&mut d, "IsValidated", p)?,
-            installing: take(&mut d, "Installing", p)?,
-            app_store_vendable: take(&mut d, "AppStoreVendable", p)?,
-            device_based_vpp: take(&mut d, "DeviceBasedVPP", p)?,
-            beta_app: take(&mut d, "BetaApp", p)?,
-            ad_hoc_code_signed: take(&mut d, "AdHocCodeSigned", p)?,
-            has_update_available: take(&mut d, "HasUpdateAvailable", p)?,
-            download_failed: take(&mut d, "DownloadFailed", p)?,
-            download_waiting: take(&mut d, "DownloadWaiting", p)?,
-            download_paused: take(&mut d, "DownloadPaused", p)?,
-            download_cancelled: take(&mut d, "DownloadCancelled", p)?,
-            is_app_clip: take(&mut d, "IsAppClip", p)?,
-            source: take(&mut d, "Source", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "Identifier" => s.identifier = field(v, "Identifier", p)?,
+                "ExternalVersionIdentifier" => s.external_version_identifier = field(v, "ExternalVersionIdentifier", p)?,
+                "DistributorIdentifier" => s.distributor_identifier = field(v, "DistributorIdentifier", p)?,
+                "Version" => s.version = field(v, "Version", p)?,
+                "ShortVersion" => s.short_version = field(v, "ShortVersion", p)?,
+                "Name" => s.name = field(v, "Name", p)?,
+                "BundleSize" => s.bundle_size = field(v, "BundleSize", p)?,
+                "DynamicSize" => s.dynamic_size = field(v, "DynamicSize", p)?,
+                "IsValidated" => s.is_validated = field(v, "IsValidated", p)?,
+                "Installing" => s.installing = field(v, "Installing", p)?,
+                "AppStoreVendable" => s.app_store_vendable = field(v, "AppStoreVendable", p)?,
+                "DeviceBasedVPP" => s.device_based_vpp = field(v, "DeviceBasedVPP", p)?,
+                "BetaApp" => s.beta_app = field(v, "BetaApp", p)?,
+                "AdHocCodeSigned" => s.ad_hoc_code_signed = field(v, "AdHocCodeSigned", p)?,
+                "HasUpdateAvailable" => s.has_update_available = field(v, "HasUpdateAvailable", p)?,
+                "DownloadFailed" => s.download_failed = field(v, "DownloadFailed", p)?,
+                "DownloadWaiting" => s.download_waiting = field(v, "DownloadWaiting", p)?,
+                "DownloadPaused" => s.download_paused = field(v, "DownloadPaused", p)?,
+                "DownloadCancelled" => s.download_cancelled = field(v, "DownloadCancelled", p)?,
+                "IsAppClip" => s.is_app_clip = field(v, "IsAppClip", p)?,
+                "Source" => s.source = field(v, "Source", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -738,12 +826,18 @@ pub struct InviteToProgramCommand {
 impl PlistDict for InviteToProgramCommand {
     const KEYS: &'static [KeySpec] = &meta::K268;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            program_id: take(&mut d, "ProgramID", p)?,
-            invitation_url: take(&mut d, "InvitationURL", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "ProgramID" => s.program_id = field(v, "ProgramID", p)?,
+                "InvitationURL" => s.invitation_url = field(v, "InvitationURL", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -767,11 +861,17 @@ pub struct InviteToProgramResponse {
 impl PlistDict for InviteToProgramResponse {
     const KEYS: &'static [KeySpec] = &meta::K269;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            invitation_result: take(&mut d, "InvitationResult", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "InvitationResult" => s.invitation_result = field(v, "InvitationResult", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -794,11 +894,17 @@ pub struct ManagedApplicationListCommand {
 impl PlistDict for ManagedApplicationListCommand {
     const KEYS: &'static [KeySpec] = &meta::K270;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            identifiers: take(&mut d, "Identifiers", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "Identifiers" => s.identifiers = field(v, "Identifiers", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -821,11 +927,17 @@ pub struct ManagedApplicationListResponse {
 impl PlistDict for ManagedApplicationListResponse {
     const KEYS: &'static [KeySpec] = &meta::K272;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            managed_application_list: take(&mut d, "ManagedApplicationList", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "ManagedApplicationList" => s.managed_application_list = field(v, "ManagedApplicationList", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -860,17 +972,23 @@ pub struct ManagedApplicationListManagedApplicationItem {
 impl PlistDict for ManagedApplicationListManagedApplicationItem {
     const KEYS: &'static [KeySpec] = &meta::K274;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            status: take(&mut d, "Status", p)?,
-            management_flags: take(&mut d, "ManagementFlags", p)?,
-            unused_redemption_code: take(&mut d, "UnusedRedemptionCode", p)?,
-            has_configuration: take(&mut d, "HasConfiguration", p)?,
-            has_feedback: take(&mut d, "HasFeedback", p)?,
-            is_validated: take(&mut d, "IsValidated", p)?,
-            external_version_identifier: take(&mut d, "ExternalVersionIdentifier", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "Status" => s.status = field(v, "Status", p)?,
+                "ManagementFlags" => s.management_flags = field(v, "ManagementFlags", p)?,
+                "UnusedRedemptionCode" => s.unused_redemption_code = field(v, "UnusedRedemptionCode", p)?,
+                "HasConfiguration" => s.has_configuration = field(v, "HasConfiguration", p)?,
+                "HasFeedback" => s.has_feedback = field(v, "HasFeedback", p)?,
+                "IsValidated" => s.is_validated = field(v, "IsValidated", p)?,
+                "ExternalVersionIdentifier" => s.external_version_identifier = field(v, "ExternalVersionIdentifier", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -901,12 +1019,18 @@ pub struct ApplyRedemptionCodeCommand {
 impl PlistDict for ApplyRedemptionCodeCommand {
     const KEYS: &'static [KeySpec] = &meta::K275;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            identifier: take(&mut d, "Identifier", p)?,
-            redemption_code: take(&mut d, "RedemptionCode", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "Identifier" => s.identifier = field(v, "Identifier", p)?,
+                "RedemptionCode" => s.redemption_code = field(v, "RedemptionCode", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -930,11 +1054,17 @@ pub struct RemoveApplicationCommand {
 impl PlistDict for RemoveApplicationCommand {
     const KEYS: &'static [KeySpec] = &meta::K276;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            identifier: take(&mut d, "Identifier", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "Identifier" => s.identifier = field(v, "Identifier", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -957,11 +1087,17 @@ pub struct ValidateApplicationsCommand {
 impl PlistDict for ValidateApplicationsCommand {
     const KEYS: &'static [KeySpec] = &meta::K277;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            identifiers: take(&mut d, "Identifiers", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "Identifiers" => s.identifiers = field(v, "Identifiers", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -984,11 +1120,17 @@ pub struct CertificateListCommand {
 impl PlistDict for CertificateListCommand {
     const KEYS: &'static [KeySpec] = &meta::K279;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            managed_only: take(&mut d, "ManagedOnly", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "ManagedOnly" => s.managed_only = field(v, "ManagedOnly", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -1011,11 +1153,17 @@ pub struct CertificateListResponse {
 impl PlistDict for CertificateListResponse {
     const KEYS: &'static [KeySpec] = &meta::K280;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            certificate_list: take(&mut d, "CertificateList", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "CertificateList" => s.certificate_list = field(v, "CertificateList", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -1042,13 +1190,19 @@ pub struct CertificateListCertificateListItem {
 impl PlistDict for CertificateListCertificateListItem {
     const KEYS: &'static [KeySpec] = &meta::K282;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            common_name: take(&mut d, "CommonName", p)?,
-            is_identity: take(&mut d, "IsIdentity", p)?,
-            data: take(&mut d, "Data", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "CommonName" => s.common_name = field(v, "CommonName", p)?,
+                "IsIdentity" => s.is_identity = field(v, "IsIdentity", p)?,
+                "Data" => s.data = field(v, "Data", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -1073,11 +1227,17 @@ pub struct DeclarativeManagementCommand {
 impl PlistDict for DeclarativeManagementCommand {
     const KEYS: &'static [KeySpec] = &meta::K283;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            data: take(&mut d, "Data", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "Data" => s.data = field(v, "Data", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -1099,9 +1259,7 @@ impl PlistDict for ActivationLockBypassCodeCommand {
     const KEYS: &'static [KeySpec] = &meta::K284;
 
     fn from_dict(d: Dictionary, _p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            extra: d,
-        })
+        Ok(Self { extra: d })
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -1123,11 +1281,17 @@ pub struct ActivationLockBypassCodeResponse {
 impl PlistDict for ActivationLockBypassCodeResponse {
     const KEYS: &'static [KeySpec] = &meta::K285;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            activation_lock_bypass_code: take(&mut d, "ActivationLockBypassCode", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "ActivationLockBypassCode" => s.activation_lock_bypass_code = field(v, "ActivationLockBypassCode", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -1149,9 +1313,7 @@ impl PlistDict for ClearActivationLockBypassCodeCommand {
     const KEYS: &'static [KeySpec] = &meta::K286;
 
     fn from_dict(d: Dictionary, _p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            extra: d,
-        })
+        Ok(Self { extra: d })
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -1172,9 +1334,7 @@ impl PlistDict for DeviceConfiguredCommand {
     const KEYS: &'static [KeySpec] = &meta::K287;
 
     fn from_dict(d: Dictionary, _p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            extra: d,
-        })
+        Ok(Self { extra: d })
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -1204,15 +1364,21 @@ pub struct EraseDeviceCommand {
 impl PlistDict for EraseDeviceCommand {
     const KEYS: &'static [KeySpec] = &meta::K288;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            preserve_data_plan: take(&mut d, "PreserveDataPlan", p)?,
-            disallow_proximity_setup: take(&mut d, "DisallowProximitySetup", p)?,
-            pin: take(&mut d, "PIN", p)?,
-            obliteration_behavior: take(&mut d, "ObliterationBehavior", p)?,
-            return_to_service: take(&mut d, "ReturnToService", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "PreserveDataPlan" => s.preserve_data_plan = field(v, "PreserveDataPlan", p)?,
+                "DisallowProximitySetup" => s.disallow_proximity_setup = field(v, "DisallowProximitySetup", p)?,
+                "PIN" => s.pin = field(v, "PIN", p)?,
+                "ObliterationBehavior" => s.obliteration_behavior = field(v, "ObliterationBehavior", p)?,
+                "ReturnToService" => s.return_to_service = field(v, "ReturnToService", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -1243,13 +1409,19 @@ pub struct EraseDeviceReturnToService {
 impl PlistDict for EraseDeviceReturnToService {
     const KEYS: &'static [KeySpec] = &meta::K289;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            enabled: take(&mut d, "Enabled", p)?,
-            wi_fi_profile_data: take(&mut d, "WiFiProfileData", p)?,
-            mdm_profile_data: take(&mut d, "MDMProfileData", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "Enabled" => s.enabled = field(v, "Enabled", p)?,
+                "WiFiProfileData" => s.wi_fi_profile_data = field(v, "WiFiProfileData", p)?,
+                "MDMProfileData" => s.mdm_profile_data = field(v, "MDMProfileData", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -1274,11 +1446,17 @@ pub struct RefreshCellularPlansCommand {
 impl PlistDict for RefreshCellularPlansCommand {
     const KEYS: &'static [KeySpec] = &meta::K290;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            esim_server_url: take(&mut d, "eSIMServerURL", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "eSIMServerURL" => s.esim_server_url = field(v, "eSIMServerURL", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -1305,13 +1483,19 @@ pub struct DeviceLockCommand {
 impl PlistDict for DeviceLockCommand {
     const KEYS: &'static [KeySpec] = &meta::K291;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            message: take(&mut d, "Message", p)?,
-            phone_number: take(&mut d, "PhoneNumber", p)?,
-            pin: take(&mut d, "PIN", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "Message" => s.message = field(v, "Message", p)?,
+                "PhoneNumber" => s.phone_number = field(v, "PhoneNumber", p)?,
+                "PIN" => s.pin = field(v, "PIN", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -1336,11 +1520,17 @@ pub struct DeviceLockResponse {
 impl PlistDict for DeviceLockResponse {
     const KEYS: &'static [KeySpec] = &meta::K292;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            message_result: take(&mut d, "MessageResult", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "MessageResult" => s.message_result = field(v, "MessageResult", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -1362,9 +1552,7 @@ impl PlistDict for DisableLostModeCommand {
     const KEYS: &'static [KeySpec] = &meta::K293;
 
     fn from_dict(d: Dictionary, _p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            extra: d,
-        })
+        Ok(Self { extra: d })
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -1390,13 +1578,19 @@ pub struct EnableLostModeCommand {
 impl PlistDict for EnableLostModeCommand {
     const KEYS: &'static [KeySpec] = &meta::K294;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            message: take(&mut d, "Message", p)?,
-            phone_number: take(&mut d, "PhoneNumber", p)?,
-            footnote: take(&mut d, "Footnote", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "Message" => s.message = field(v, "Message", p)?,
+                "PhoneNumber" => s.phone_number = field(v, "PhoneNumber", p)?,
+                "Footnote" => s.footnote = field(v, "Footnote", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -1420,9 +1614,7 @@ impl PlistDict for DeviceLocationCommand {
     const KEYS: &'static [KeySpec] = &meta::K295;
 
     fn from_dict(d: Dictionary, _p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            extra: d,
-        })
+        Ok(Self { extra: d })
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -1458,18 +1650,24 @@ pub struct DeviceLocationResponse {
 impl PlistDict for DeviceLocationResponse {
     const KEYS: &'static [KeySpec] = &meta::K296;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            latitude: take(&mut d, "Latitude", p)?,
-            longitude: take(&mut d, "Longitude", p)?,
-            horizontal_accuracy: take(&mut d, "HorizontalAccuracy", p)?,
-            vertical_accuracy: take(&mut d, "VerticalAccuracy", p)?,
-            altitude: take(&mut d, "Altitude", p)?,
-            speed: take(&mut d, "Speed", p)?,
-            course: take(&mut d, "Course", p)?,
-            timestamp: take(&mut d, "Timestamp", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "Latitude" => s.latitude = field(v, "Latitude", p)?,
+                "Longitude" => s.longitude = field(v, "Longitude", p)?,
+                "HorizontalAccuracy" => s.horizontal_accuracy = field(v, "HorizontalAccuracy", p)?,
+                "VerticalAccuracy" => s.vertical_accuracy = field(v, "VerticalAccuracy", p)?,
+                "Altitude" => s.altitude = field(v, "Altitude", p)?,
+                "Speed" => s.speed = field(v, "Speed", p)?,
+                "Course" => s.course = field(v, "Course", p)?,
+                "Timestamp" => s.timestamp = field(v, "Timestamp", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -1498,9 +1696,7 @@ impl PlistDict for PlayLostModeSoundCommand {
     const KEYS: &'static [KeySpec] = &meta::K297;
 
     fn from_dict(d: Dictionary, _p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            extra: d,
-        })
+        Ok(Self { extra: d })
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -1526,13 +1722,19 @@ pub struct RestartDeviceCommand {
 impl PlistDict for RestartDeviceCommand {
     const KEYS: &'static [KeySpec] = &meta::K298;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            rebuild_kernel_cache: take(&mut d, "RebuildKernelCache", p)?,
-            kext_paths: take(&mut d, "KextPaths", p)?,
-            notify_user: take(&mut d, "NotifyUser", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "RebuildKernelCache" => s.rebuild_kernel_cache = field(v, "RebuildKernelCache", p)?,
+                "KextPaths" => s.kext_paths = field(v, "KextPaths", p)?,
+                "NotifyUser" => s.notify_user = field(v, "NotifyUser", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -1556,9 +1758,7 @@ impl PlistDict for ClearRestrictionsPasswordCommand {
     const KEYS: &'static [KeySpec] = &meta::K300;
 
     fn from_dict(d: Dictionary, _p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            extra: d,
-        })
+        Ok(Self { extra: d })
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -1580,11 +1780,17 @@ pub struct RestrictionsCommand {
 impl PlistDict for RestrictionsCommand {
     const KEYS: &'static [KeySpec] = &meta::K301;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            profile_restrictions: take(&mut d, "ProfileRestrictions", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "ProfileRestrictions" => s.profile_restrictions = field(v, "ProfileRestrictions", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -1609,12 +1815,18 @@ pub struct RestrictionsResponse {
 impl PlistDict for RestrictionsResponse {
     const KEYS: &'static [KeySpec] = &meta::K302;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            global_restrictions: take(&mut d, "GlobalRestrictions", p)?,
-            profile_restrictions: take(&mut d, "ProfileRestrictions", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "GlobalRestrictions" => s.global_restrictions = field(v, "GlobalRestrictions", p)?,
+                "ProfileRestrictions" => s.profile_restrictions = field(v, "ProfileRestrictions", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -1644,14 +1856,20 @@ pub struct RestrictionsRestrictionsDictionary {
 impl PlistDict for RestrictionsRestrictionsDictionary {
     const KEYS: &'static [KeySpec] = &meta::K303;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            restricted_bool: take(&mut d, "restrictedBool", p)?,
-            restricted_value: take(&mut d, "restrictedValue", p)?,
-            intersection: take(&mut d, "intersection", p)?,
-            union: take(&mut d, "union", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "restrictedBool" => s.restricted_bool = field(v, "restrictedBool", p)?,
+                "restrictedValue" => s.restricted_value = field(v, "restrictedValue", p)?,
+                "intersection" => s.intersection = field(v, "intersection", p)?,
+                "union" => s.union = field(v, "union", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -1677,11 +1895,17 @@ pub struct RestrictionsRestrictedBoolValue {
 impl PlistDict for RestrictionsRestrictedBoolValue {
     const KEYS: &'static [KeySpec] = &meta::K305;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            value: take(&mut d, "value", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "value" => s.value = field(v, "value", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -1704,11 +1928,17 @@ pub struct RestrictionsRestrictedValueValue {
 impl PlistDict for RestrictionsRestrictedValueValue {
     const KEYS: &'static [KeySpec] = &meta::K307;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            value: take(&mut d, "value", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "value" => s.value = field(v, "value", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -1731,11 +1961,17 @@ pub struct RestrictionsIntersectionValue {
 impl PlistDict for RestrictionsIntersectionValue {
     const KEYS: &'static [KeySpec] = &meta::K309;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            values: take(&mut d, "values", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "values" => s.values = field(v, "values", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -1758,11 +1994,17 @@ pub struct RestrictionsUnionValue {
 impl PlistDict for RestrictionsUnionValue {
     const KEYS: &'static [KeySpec] = &meta::K312;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            values: take(&mut d, "values", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "values" => s.values = field(v, "values", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -1784,9 +2026,7 @@ impl PlistDict for ShutDownDeviceCommand {
     const KEYS: &'static [KeySpec] = &meta::K315;
 
     fn from_dict(d: Dictionary, _p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            extra: d,
-        })
+        Ok(Self { extra: d })
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -1807,9 +2047,7 @@ impl PlistDict for ContentCachingInformationCommand {
     const KEYS: &'static [KeySpec] = &meta::K316;
 
     fn from_dict(d: Dictionary, _p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            extra: d,
-        })
+        Ok(Self { extra: d })
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -1831,11 +2069,17 @@ pub struct ContentCachingInformationResponse {
 impl PlistDict for ContentCachingInformationResponse {
     const KEYS: &'static [KeySpec] = &meta::K317;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            status_response: take(&mut d, "StatusResponse", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "StatusResponse" => s.status_response = field(v, "StatusResponse", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -1934,49 +2178,55 @@ pub struct ContentCachingInformationStatusResponse {
 impl PlistDict for ContentCachingInformationStatusResponse {
     const KEYS: &'static [KeySpec] = &meta::K318;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            activated: take(&mut d, "Activated", p)?,
-            active: take(&mut d, "Active", p)?,
-            actual_cache_used: take(&mut d, "ActualCacheUsed", p)?,
-            alerts_for_peer_filter_ranges: take(&mut d, "AlertsForPeerFilterRanges", p)?,
-            alerts: take(&mut d, "Alerts", p)?,
-            cache_details: take(&mut d, "CacheDetails", p)?,
-            cache_free: take(&mut d, "CacheFree", p)?,
-            cache_limit: take(&mut d, "CacheLimit", p)?,
-            cache_status: take(&mut d, "CacheStatus", p)?,
-            cache_used: take(&mut d, "CacheUsed", p)?,
-            data_migration_completed: take(&mut d, "DataMigrationCompleted", p)?,
-            data_migration_error: take(&mut d, "DataMigrationError", p)?,
-            data_migration_progress: take(&mut d, "DataMigrationProgress", p)?,
-            max_cache_pressure_last1_hour: take(&mut d, "MaxCachePressureLast1Hour", p)?,
-            parents: take(&mut d, "Parents", p)?,
-            peers: take(&mut d, "Peers", p)?,
-            personal_cache_free: take(&mut d, "PersonalCacheFree", p)?,
-            personal_cache_limit: take(&mut d, "PersonalCacheLimit", p)?,
-            personal_cache_used: take(&mut d, "PersonalCacheUsed", p)?,
-            port: take(&mut d, "Port", p)?,
-            private_addresses: take(&mut d, "PrivateAddresses", p)?,
-            public_address: take(&mut d, "PublicAddress", p)?,
-            registration_error: take(&mut d, "RegistrationError", p)?,
-            registration_response_code: take(&mut d, "RegistrationResponseCode", p)?,
-            registration_started: take(&mut d, "RegistrationStarted", p)?,
-            registration_status: take(&mut d, "RegistrationStatus", p)?,
-            restricted_media: take(&mut d, "RestrictedMedia", p)?,
-            server_guid: take(&mut d, "ServerGUID", p)?,
-            startup_status: take(&mut d, "StartupStatus", p)?,
-            tetherator_status: take(&mut d, "TetheratorStatus", p)?,
-            total_bytes_are_since: take(&mut d, "TotalBytesAreSince", p)?,
-            total_bytes_dropped: take(&mut d, "TotalBytesDropped", p)?,
-            total_bytes_imported: take(&mut d, "TotalBytesImported", p)?,
-            total_bytes_returned_to_children: take(&mut d, "TotalBytesReturnedToChildren", p)?,
-            total_bytes_returned_to_clients: take(&mut d, "TotalBytesReturnedToClients", p)?,
-            total_bytes_returned_to_peers: take(&mut d, "TotalBytesReturnedToPeers", p)?,
-            total_bytes_stored_from_origin: take(&mut d, "TotalBytesStoredFromOrigin", p)?,
-            total_bytes_stored_from_parents: take(&mut d, "TotalBytesStoredFromParents", p)?,
-            total_bytes_stored_from_peers: take(&mut d, "TotalBytesStoredFromPeers", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "Activated" => s.activated = field(v, "Activated", p)?,
+                "Active" => s.active = field(v, "Active", p)?,
+                "ActualCacheUsed" => s.actual_cache_used = field(v, "ActualCacheUsed", p)?,
+                "AlertsForPeerFilterRanges" => s.alerts_for_peer_filter_ranges = field(v, "AlertsForPeerFilterRanges", p)?,
+                "Alerts" => s.alerts = field(v, "Alerts", p)?,
+                "CacheDetails" => s.cache_details = field(v, "CacheDetails", p)?,
+                "CacheFree" => s.cache_free = field(v, "CacheFree", p)?,
+                "CacheLimit" => s.cache_limit = field(v, "CacheLimit", p)?,
+                "CacheStatus" => s.cache_status = field(v, "CacheStatus", p)?,
+                "CacheUsed" => s.cache_used = field(v, "CacheUsed", p)?,
+                "DataMigrationCompleted" => s.data_migration_completed = field(v, "DataMigrationCompleted", p)?,
+                "DataMigrationError" => s.data_migration_error = field(v, "DataMigrationError", p)?,
+                "DataMigrationProgress" => s.data_migration_progress = field(v, "DataMigrationProgress", p)?,
+                "MaxCachePressureLast1Hour" => s.max_cache_pressure_last1_hour = field(v, "MaxCachePressureLast1Hour", p)?,
+                "Parents" => s.parents = field(v, "Parents", p)?,
+                "Peers" => s.peers = field(v, "Peers", p)?,
+                "PersonalCacheFree" => s.personal_cache_free = field(v, "PersonalCacheFree", p)?,
+                "PersonalCacheLimit" => s.personal_cache_limit = field(v, "PersonalCacheLimit", p)?,
+                "PersonalCacheUsed" => s.personal_cache_used = field(v, "PersonalCacheUsed", p)?,
+                "Port" => s.port = field(v, "Port", p)?,
+                "PrivateAddresses" => s.private_addresses = field(v, "PrivateAddresses", p)?,
+                "PublicAddress" => s.public_address = field(v, "PublicAddress", p)?,
+                "RegistrationError" => s.registration_error = field(v, "RegistrationError", p)?,
+                "RegistrationResponseCode" => s.registration_response_code = field(v, "RegistrationResponseCode", p)?,
+                "RegistrationStarted" => s.registration_started = field(v, "RegistrationStarted", p)?,
+                "RegistrationStatus" => s.registration_status = field(v, "RegistrationStatus", p)?,
+                "RestrictedMedia" => s.restricted_media = field(v, "RestrictedMedia", p)?,
+                "ServerGUID" => s.server_guid = field(v, "ServerGUID", p)?,
+                "StartupStatus" => s.startup_status = field(v, "StartupStatus", p)?,
+                "TetheratorStatus" => s.tetherator_status = field(v, "TetheratorStatus", p)?,
+                "TotalBytesAreSince" => s.total_bytes_are_since = field(v, "TotalBytesAreSince", p)?,
+                "TotalBytesDropped" => s.total_bytes_dropped = field(v, "TotalBytesDropped", p)?,
+                "TotalBytesImported" => s.total_bytes_imported = field(v, "TotalBytesImported", p)?,
+                "TotalBytesReturnedToChildren" => s.total_bytes_returned_to_children = field(v, "TotalBytesReturnedToChildren", p)?,
+                "TotalBytesReturnedToClients" => s.total_bytes_returned_to_clients = field(v, "TotalBytesReturnedToClients", p)?,
+                "TotalBytesReturnedToPeers" => s.total_bytes_returned_to_peers = field(v, "TotalBytesReturnedToPeers", p)?,
+                "TotalBytesStoredFromOrigin" => s.total_bytes_stored_from_origin = field(v, "TotalBytesStoredFromOrigin", p)?,
+                "TotalBytesStoredFromParents" => s.total_bytes_stored_from_parents = field(v, "TotalBytesStoredFromParents", p)?,
+                "TotalBytesStoredFromPeers" => s.total_bytes_stored_from_peers = field(v, "TotalBytesStoredFromPeers", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -2043,14 +2293,20 @@ pub struct ContentCachingInformationAlertsForPeerFilterRangesValue {
 impl PlistDict for ContentCachingInformationAlertsForPeerFilterRangesValue {
     const KEYS: &'static [KeySpec] = &meta::K320;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            class_name: take(&mut d, "className", p)?,
-            post_date: take(&mut d, "postDate", p)?,
-            peer_filter_range_index: take(&mut d, "peerFilterRangeIndex", p)?,
-            addresses: take(&mut d, "addresses", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "className" => s.class_name = field(v, "className", p)?,
+                "postDate" => s.post_date = field(v, "postDate", p)?,
+                "peerFilterRangeIndex" => s.peer_filter_range_index = field(v, "peerFilterRangeIndex", p)?,
+                "addresses" => s.addresses = field(v, "addresses", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -2086,16 +2342,22 @@ pub struct ContentCachingInformationAlertsItem {
 impl PlistDict for ContentCachingInformationAlertsItem {
     const KEYS: &'static [KeySpec] = &meta::K323;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            class_name: take(&mut d, "className", p)?,
-            post_date: take(&mut d, "postDate", p)?,
-            cache_limit: take(&mut d, "cacheLimit", p)?,
-            reserved_volume_space: take(&mut d, "reservedVolumeSpace", p)?,
-            resource: take(&mut d, "resource", p)?,
-            path_preventing_access: take(&mut d, "pathPreventingAccess", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "className" => s.class_name = field(v, "className", p)?,
+                "postDate" => s.post_date = field(v, "postDate", p)?,
+                "cacheLimit" => s.cache_limit = field(v, "cacheLimit", p)?,
+                "reservedVolumeSpace" => s.reserved_volume_space = field(v, "reservedVolumeSpace", p)?,
+                "resource" => s.resource = field(v, "resource", p)?,
+                "pathPreventingAccess" => s.path_preventing_access = field(v, "pathPreventingAccess", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -2123,11 +2385,17 @@ pub struct ContentCachingInformationCacheDetails {
 impl PlistDict for ContentCachingInformationCacheDetails {
     const KEYS: &'static [KeySpec] = &meta::K324;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            category_name: take(&mut d, "Category Name", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "Category Name" => s.category_name = field(v, "Category Name", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -2154,13 +2422,19 @@ pub struct ContentCachingInformationDataMigrationError {
 impl PlistDict for ContentCachingInformationDataMigrationError {
     const KEYS: &'static [KeySpec] = &meta::K325;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            domain: take(&mut d, "domain", p)?,
-            code: take(&mut d, "code", p)?,
-            user_info: take(&mut d, "userInfo", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "domain" => s.domain = field(v, "domain", p)?,
+                "code" => s.code = field(v, "code", p)?,
+                "userInfo" => s.user_info = field(v, "userInfo", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -2197,17 +2471,23 @@ pub struct ContentCachingInformationParentsItem {
 impl PlistDict for ContentCachingInformationParentsItem {
     const KEYS: &'static [KeySpec] = &meta::K328;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            address: take(&mut d, "address", p)?,
-            alert: take(&mut d, "alert", p)?,
-            details: take(&mut d, "details", p)?,
-            guid: take(&mut d, "guid", p)?,
-            healthy: take(&mut d, "healthy", p)?,
-            port: take(&mut d, "port", p)?,
-            version: take(&mut d, "version", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "address" => s.address = field(v, "address", p)?,
+                "alert" => s.alert = field(v, "alert", p)?,
+                "details" => s.details = field(v, "details", p)?,
+                "guid" => s.guid = field(v, "guid", p)?,
+                "healthy" => s.healthy = field(v, "healthy", p)?,
+                "port" => s.port = field(v, "port", p)?,
+                "version" => s.version = field(v, "version", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -2240,13 +2520,19 @@ pub struct ContentCachingInformationAlert {
 impl PlistDict for ContentCachingInformationAlert {
     const KEYS: &'static [KeySpec] = &meta::K329;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            class_name: take(&mut d, "className", p)?,
-            post_date: take(&mut d, "postDate", p)?,
-            addresses: take(&mut d, "addresses", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "className" => s.class_name = field(v, "className", p)?,
+                "postDate" => s.post_date = field(v, "postDate", p)?,
+                "addresses" => s.addresses = field(v, "addresses", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -2279,15 +2565,21 @@ pub struct ContentCachingInformationDetails {
 impl PlistDict for ContentCachingInformationDetails {
     const KEYS: &'static [KeySpec] = &meta::K331;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            ac_power: take(&mut d, "ac-power", p)?,
-            cache_size: take(&mut d, "cache-size", p)?,
-            capabilities: take(&mut d, "capabilities", p)?,
-            is_portable: take(&mut d, "is-portable", p)?,
-            local_network: take(&mut d, "local-network", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "ac-power" => s.ac_power = field(v, "ac-power", p)?,
+                "cache-size" => s.cache_size = field(v, "cache-size", p)?,
+                "capabilities" => s.capabilities = field(v, "capabilities", p)?,
+                "is-portable" => s.is_portable = field(v, "is-portable", p)?,
+                "local-network" => s.local_network = field(v, "local-network", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -2324,16 +2616,22 @@ pub struct ContentCachingInformationCapabilities {
 impl PlistDict for ContentCachingInformationCapabilities {
     const KEYS: &'static [KeySpec] = &meta::K332;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            im: take(&mut d, "im", p)?,
-            ns: take(&mut d, "ns", p)?,
-            pc: take(&mut d, "pc", p)?,
-            query_parameters: take(&mut d, "query-parameters", p)?,
-            sc: take(&mut d, "sc", p)?,
-            ur: take(&mut d, "ur", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "im" => s.im = field(v, "im", p)?,
+                "ns" => s.ns = field(v, "ns", p)?,
+                "pc" => s.pc = field(v, "pc", p)?,
+                "query-parameters" => s.query_parameters = field(v, "query-parameters", p)?,
+                "sc" => s.sc = field(v, "sc", p)?,
+                "ur" => s.ur = field(v, "ur", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -2363,12 +2661,18 @@ pub struct ContentCachingInformationLocalNetwork {
 impl PlistDict for ContentCachingInformationLocalNetwork {
     const KEYS: &'static [KeySpec] = &meta::K333;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            speed: take(&mut d, "speed", p)?,
-            wired: take(&mut d, "wired", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "speed" => s.speed = field(v, "speed", p)?,
+                "wired" => s.wired = field(v, "wired", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -2406,18 +2710,24 @@ pub struct ContentCachingInformationPeersItem {
 impl PlistDict for ContentCachingInformationPeersItem {
     const KEYS: &'static [KeySpec] = &meta::K335;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            address: take(&mut d, "address", p)?,
-            alert: take(&mut d, "alert", p)?,
-            details: take(&mut d, "details", p)?,
-            friendly: take(&mut d, "friendly", p)?,
-            guid: take(&mut d, "guid", p)?,
-            healthy: take(&mut d, "healthy", p)?,
-            port: take(&mut d, "port", p)?,
-            version: take(&mut d, "version", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "address" => s.address = field(v, "address", p)?,
+                "alert" => s.alert = field(v, "alert", p)?,
+                "details" => s.details = field(v, "details", p)?,
+                "friendly" => s.friendly = field(v, "friendly", p)?,
+                "guid" => s.guid = field(v, "guid", p)?,
+                "healthy" => s.healthy = field(v, "healthy", p)?,
+                "port" => s.port = field(v, "port", p)?,
+                "version" => s.version = field(v, "version", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -2453,14 +2763,20 @@ pub struct ContentCachingInformationPeersItemAlert {
 impl PlistDict for ContentCachingInformationPeersItemAlert {
     const KEYS: &'static [KeySpec] = &meta::K336;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            class_name: take(&mut d, "className", p)?,
-            post_date: take(&mut d, "postDate", p)?,
-            addresses: take(&mut d, "addresses", p)?,
-            peer_address: take(&mut d, "peerAddress", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "className" => s.class_name = field(v, "className", p)?,
+                "postDate" => s.post_date = field(v, "postDate", p)?,
+                "addresses" => s.addresses = field(v, "addresses", p)?,
+                "peerAddress" => s.peer_address = field(v, "peerAddress", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -2494,15 +2810,21 @@ pub struct ContentCachingInformationPeersItemDetails {
 impl PlistDict for ContentCachingInformationPeersItemDetails {
     const KEYS: &'static [KeySpec] = &meta::K338;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            ac_power: take(&mut d, "ac-power", p)?,
-            cache_size: take(&mut d, "cache-size", p)?,
-            capabilities: take(&mut d, "capabilities", p)?,
-            is_portable: take(&mut d, "is-portable", p)?,
-            local_network: take(&mut d, "local-network", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "ac-power" => s.ac_power = field(v, "ac-power", p)?,
+                "cache-size" => s.cache_size = field(v, "cache-size", p)?,
+                "capabilities" => s.capabilities = field(v, "capabilities", p)?,
+                "is-portable" => s.is_portable = field(v, "is-portable", p)?,
+                "local-network" => s.local_network = field(v, "local-network", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -2539,16 +2861,22 @@ pub struct ContentCachingInformationPeersItemDetailsCapabilities {
 impl PlistDict for ContentCachingInformationPeersItemDetailsCapabilities {
     const KEYS: &'static [KeySpec] = &meta::K339;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            im: take(&mut d, "im", p)?,
-            ns: take(&mut d, "ns", p)?,
-            pc: take(&mut d, "pc", p)?,
-            query_parameters: take(&mut d, "query-parameters", p)?,
-            sc: take(&mut d, "sc", p)?,
-            ur: take(&mut d, "ur", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "im" => s.im = field(v, "im", p)?,
+                "ns" => s.ns = field(v, "ns", p)?,
+                "pc" => s.pc = field(v, "pc", p)?,
+                "query-parameters" => s.query_parameters = field(v, "query-parameters", p)?,
+                "sc" => s.sc = field(v, "sc", p)?,
+                "ur" => s.ur = field(v, "ur", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -2578,12 +2906,18 @@ pub struct ContentCachingInformationPeersItemDetailsLocalNetwork {
 impl PlistDict for ContentCachingInformationPeersItemDetailsLocalNetwork {
     const KEYS: &'static [KeySpec] = &meta::K340;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            speed: take(&mut d, "speed", p)?,
-            wired: take(&mut d, "wired", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "speed" => s.speed = field(v, "speed", p)?,
+                "wired" => s.wired = field(v, "wired", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -2609,12 +2943,18 @@ pub struct DeviceInformationCommand {
 impl PlistDict for DeviceInformationCommand {
     const KEYS: &'static [KeySpec] = &meta::K342;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            queries: take(&mut d, "Queries", p)?,
-            device_attestation_nonce: take(&mut d, "DeviceAttestationNonce", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "Queries" => s.queries = field(v, "Queries", p)?,
+                "DeviceAttestationNonce" => s.device_attestation_nonce = field(v, "DeviceAttestationNonce", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -2638,11 +2978,17 @@ pub struct DeviceInformationResponse {
 impl PlistDict for DeviceInformationResponse {
     const KEYS: &'static [KeySpec] = &meta::K345;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            query_responses: take(&mut d, "QueryResponses", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "QueryResponses" => s.query_responses = field(v, "QueryResponses", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -2837,97 +3183,103 @@ pub struct DeviceInformationQueryResponses {
 impl PlistDict for DeviceInformationQueryResponses {
     const KEYS: &'static [KeySpec] = &meta::K346;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            udid: take(&mut d, "UDID", p)?,
-            provisioning_udid: take(&mut d, "ProvisioningUDID", p)?,
-            organization_info: take(&mut d, "OrganizationInfo", p)?,
-            mdm_options: take(&mut d, "MDMOptions", p)?,
-            last_cloud_backup_date: take(&mut d, "LastCloudBackupDate", p)?,
-            awaiting_configuration: take(&mut d, "AwaitingConfiguration", p)?,
-            itunes_store_account_is_active: take(&mut d, "iTunesStoreAccountIsActive", p)?,
-            itunes_store_account_hash: take(&mut d, "iTunesStoreAccountHash", p)?,
-            device_name: take(&mut d, "DeviceName", p)?,
-            os_version: take(&mut d, "OSVersion", p)?,
-            supplemental_os_version_extra: take(&mut d, "SupplementalOSVersionExtra", p)?,
-            build_version: take(&mut d, "BuildVersion", p)?,
-            supplemental_build_version: take(&mut d, "SupplementalBuildVersion", p)?,
-            model_name: take(&mut d, "ModelName", p)?,
-            model: take(&mut d, "Model", p)?,
-            model_number: take(&mut d, "ModelNumber", p)?,
-            is_apple_silicon: take(&mut d, "IsAppleSilicon", p)?,
-            product_name: take(&mut d, "ProductName", p)?,
-            serial_number: take(&mut d, "SerialNumber", p)?,
-            device_capacity: take(&mut d, "DeviceCapacity", p)?,
-            available_device_capacity: take(&mut d, "AvailableDeviceCapacity", p)?,
-            imei: take(&mut d, "IMEI", p)?,
-            meid: take(&mut d, "MEID", p)?,
-            modem_firmware_version: take(&mut d, "ModemFirmwareVersion", p)?,
-            cellular_technology: take(&mut d, "CellularTechnology", p)?,
-            battery_level: take(&mut d, "BatteryLevel", p)?,
-            has_battery: take(&mut d, "HasBattery", p)?,
-            is_supervised: take(&mut d, "IsSupervised", p)?,
-            is_multi_user: take(&mut d, "IsMultiUser", p)?,
-            is_device_locator_service_enabled: take(&mut d, "IsDeviceLocatorServiceEnabled", p)?,
-            is_activation_lock_enabled: take(&mut d, "IsActivationLockEnabled", p)?,
-            is_activation_lock_supported: take(&mut d, "IsActivationLockSupported", p)?,
-            is_do_not_disturb_in_effect: take(&mut d, "IsDoNotDisturbInEffect", p)?,
-            supports_lom_device: take(&mut d, "SupportsLOMDevice", p)?,
-            device_id: take(&mut d, "DeviceID", p)?,
-            eas_device_identifier: take(&mut d, "EASDeviceIdentifier", p)?,
-            is_cloud_backup_enabled: take(&mut d, "IsCloudBackupEnabled", p)?,
-            active_managed_users: take(&mut d, "ActiveManagedUsers", p)?,
-            os_update_settings: take(&mut d, "OSUpdateSettings", p)?,
-            local_host_name: take(&mut d, "LocalHostName", p)?,
-            host_name: take(&mut d, "HostName", p)?,
-            auto_setup_admin_accounts: take(&mut d, "AutoSetupAdminAccounts", p)?,
-            system_integrity_protection_enabled: take(&mut d, "SystemIntegrityProtectionEnabled", p)?,
-            is_mdm_lost_mode_enabled: take(&mut d, "IsMDMLostModeEnabled", p)?,
-            maximum_resident_users: take(&mut d, "MaximumResidentUsers", p)?,
-            estimated_resident_users: take(&mut d, "EstimatedResidentUsers", p)?,
-            quota_size: take(&mut d, "QuotaSize", p)?,
-            resident_users: take(&mut d, "ResidentUsers", p)?,
-            user_session_timeout: take(&mut d, "UserSessionTimeout", p)?,
-            temporary_session_timeout: take(&mut d, "TemporarySessionTimeout", p)?,
-            temporary_session_only: take(&mut d, "TemporarySessionOnly", p)?,
-            managed_apple_id_default_domains: take(&mut d, "ManagedAppleIDDefaultDomains", p)?,
-            online_authentication_grace_period: take(&mut d, "OnlineAuthenticationGracePeriod", p)?,
-            skip_language_and_locale_setup_for_new_users: take(&mut d, "SkipLanguageAndLocaleSetupForNewUsers", p)?,
-            push_token: take(&mut d, "PushToken", p)?,
-            diagnostic_submission_enabled: take(&mut d, "DiagnosticSubmissionEnabled", p)?,
-            app_analytics_enabled: take(&mut d, "AppAnalyticsEnabled", p)?,
-            time_zone: take(&mut d, "TimeZone", p)?,
-            iccid: take(&mut d, "ICCID", p)?,
-            bluetooth_mac: take(&mut d, "BluetoothMAC", p)?,
-            wi_fi_mac: take(&mut d, "WiFiMAC", p)?,
-            ethernet_mac: take(&mut d, "EthernetMAC", p)?,
-            current_carrier_network: take(&mut d, "CurrentCarrierNetwork", p)?,
-            sim_carrier_network: take(&mut d, "SIMCarrierNetwork", p)?,
-            subscriber_carrier_network: take(&mut d, "SubscriberCarrierNetwork", p)?,
-            carrier_settings_version: take(&mut d, "CarrierSettingsVersion", p)?,
-            phone_number: take(&mut d, "PhoneNumber", p)?,
-            data_roaming_enabled: take(&mut d, "DataRoamingEnabled", p)?,
-            voice_roaming_enabled: take(&mut d, "VoiceRoamingEnabled", p)?,
-            personal_hotspot_enabled: take(&mut d, "PersonalHotspotEnabled", p)?,
-            is_network_tethered: take(&mut d, "IsNetworkTethered", p)?,
-            is_roaming: take(&mut d, "IsRoaming", p)?,
-            simmcc: take(&mut d, "SIMMCC", p)?,
-            simmnc: take(&mut d, "SIMMNC", p)?,
-            subscriber_mcc: take(&mut d, "SubscriberMCC", p)?,
-            subscriber_mnc: take(&mut d, "SubscriberMNC", p)?,
-            current_mcc: take(&mut d, "CurrentMCC", p)?,
-            current_mnc: take(&mut d, "CurrentMNC", p)?,
-            service_subscriptions: take(&mut d, "ServiceSubscriptions", p)?,
-            pin_required_for_erase_device: take(&mut d, "PINRequiredForEraseDevice", p)?,
-            pin_required_for_device_lock: take(&mut d, "PINRequiredForDeviceLock", p)?,
-            supportsi_os_app_installs: take(&mut d, "SupportsiOSAppInstalls", p)?,
-            software_update_device_id: take(&mut d, "SoftwareUpdateDeviceID", p)?,
-            software_update_settings: take(&mut d, "SoftwareUpdateSettings", p)?,
-            accessibility_settings: take(&mut d, "AccessibilitySettings", p)?,
-            device_properties_attestation: take(&mut d, "DevicePropertiesAttestation", p)?,
-            eacs_preflight: take(&mut d, "EACSPreflight", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "UDID" => s.udid = field(v, "UDID", p)?,
+                "ProvisioningUDID" => s.provisioning_udid = field(v, "ProvisioningUDID", p)?,
+                "OrganizationInfo" => s.organization_info = field(v, "OrganizationInfo", p)?,
+                "MDMOptions" => s.mdm_options = field(v, "MDMOptions", p)?,
+                "LastCloudBackupDate" => s.last_cloud_backup_date = field(v, "LastCloudBackupDate", p)?,
+                "AwaitingConfiguration" => s.awaiting_configuration = field(v, "AwaitingConfiguration", p)?,
+                "iTunesStoreAccountIsActive" => s.itunes_store_account_is_active = field(v, "iTunesStoreAccountIsActive", p)?,
+                "iTunesStoreAccountHash" => s.itunes_store_account_hash = field(v, "iTunesStoreAccountHash", p)?,
+                "DeviceName" => s.device_name = field(v, "DeviceName", p)?,
+                "OSVersion" => s.os_version = field(v, "OSVersion", p)?,
+                "SupplementalOSVersionExtra" => s.supplemental_os_version_extra = field(v, "SupplementalOSVersionExtra", p)?,
+                "BuildVersion" => s.build_version = field(v, "BuildVersion", p)?,
+                "SupplementalBuildVersion" => s.supplemental_build_version = field(v, "SupplementalBuildVersion", p)?,
+                "ModelName" => s.model_name = field(v, "ModelName", p)?,
+                "Model" => s.model = field(v, "Model", p)?,
+                "ModelNumber" => s.model_number = field(v, "ModelNumber", p)?,
+                "IsAppleSilicon" => s.is_apple_silicon = field(v, "IsAppleSilicon", p)?,
+                "ProductName" => s.product_name = field(v, "ProductName", p)?,
+                "SerialNumber" => s.serial_number = field(v, "SerialNumber", p)?,
+                "DeviceCapacity" => s.device_capacity = field(v, "DeviceCapacity", p)?,
+                "AvailableDeviceCapacity" => s.available_device_capacity = field(v, "AvailableDeviceCapacity", p)?,
+                "IMEI" => s.imei = field(v, "IMEI", p)?,
+                "MEID" => s.meid = field(v, "MEID", p)?,
+                "ModemFirmwareVersion" => s.modem_firmware_version = field(v, "ModemFirmwareVersion", p)?,
+                "CellularTechnology" => s.cellular_technology = field(v, "CellularTechnology", p)?,
+                "BatteryLevel" => s.battery_level = field(v, "BatteryLevel", p)?,
+                "HasBattery" => s.has_battery = field(v, "HasBattery", p)?,
+                "IsSupervised" => s.is_supervised = field(v, "IsSupervised", p)?,
+                "IsMultiUser" => s.is_multi_user = field(v, "IsMultiUser", p)?,
+                "IsDeviceLocatorServiceEnabled" => s.is_device_locator_service_enabled = field(v, "IsDeviceLocatorServiceEnabled", p)?,
+                "IsActivationLockEnabled" => s.is_activation_lock_enabled = field(v, "IsActivationLockEnabled", p)?,
+                "IsActivationLockSupported" => s.is_activation_lock_supported = field(v, "IsActivationLockSupported", p)?,
+                "IsDoNotDisturbInEffect" => s.is_do_not_disturb_in_effect = field(v, "IsDoNotDisturbInEffect", p)?,
+                "SupportsLOMDevice" => s.supports_lom_device = field(v, "SupportsLOMDevice", p)?,
+                "DeviceID" => s.device_id = field(v, "DeviceID", p)?,
+                "EASDeviceIdentifier" => s.eas_device_identifier = field(v, "EASDeviceIdentifier", p)?,
+                "IsCloudBackupEnabled" => s.is_cloud_backup_enabled = field(v, "IsCloudBackupEnabled", p)?,
+                "ActiveManagedUsers" => s.active_managed_users = field(v, "ActiveManagedUsers", p)?,
+                "OSUpdateSettings" => s.os_update_settings = field(v, "OSUpdateSettings", p)?,
+                "LocalHostName" => s.local_host_name = field(v, "LocalHostName", p)?,
+                "HostName" => s.host_name = field(v, "HostName", p)?,
+                "AutoSetupAdminAccounts" => s.auto_setup_admin_accounts = field(v, "AutoSetupAdminAccounts", p)?,
+                "SystemIntegrityProtectionEnabled" => s.system_integrity_protection_enabled = field(v, "SystemIntegrityProtectionEnabled", p)?,
+                "IsMDMLostModeEnabled" => s.is_mdm_lost_mode_enabled = field(v, "IsMDMLostModeEnabled", p)?,
+                "MaximumResidentUsers" => s.maximum_resident_users = field(v, "MaximumResidentUsers", p)?,
+                "EstimatedResidentUsers" => s.estimated_resident_users = field(v, "EstimatedResidentUsers", p)?,
+                "QuotaSize" => s.quota_size = field(v, "QuotaSize", p)?,
+                "ResidentUsers" => s.resident_users = field(v, "ResidentUsers", p)?,
+                "UserSessionTimeout" => s.user_session_timeout = field(v, "UserSessionTimeout", p)?,
+                "TemporarySessionTimeout" => s.temporary_session_timeout = field(v, "TemporarySessionTimeout", p)?,
+                "TemporarySessionOnly" => s.temporary_session_only = field(v, "TemporarySessionOnly", p)?,
+                "ManagedAppleIDDefaultDomains" => s.managed_apple_id_default_domains = field(v, "ManagedAppleIDDefaultDomains", p)?,
+                "OnlineAuthenticationGracePeriod" => s.online_authentication_grace_period = field(v, "OnlineAuthenticationGracePeriod", p)?,
+                "SkipLanguageAndLocaleSetupForNewUsers" => s.skip_language_and_locale_setup_for_new_users = field(v, "SkipLanguageAndLocaleSetupForNewUsers", p)?,
+                "PushToken" => s.push_token = field(v, "PushToken", p)?,
+                "DiagnosticSubmissionEnabled" => s.diagnostic_submission_enabled = field(v, "DiagnosticSubmissionEnabled", p)?,
+                "AppAnalyticsEnabled" => s.app_analytics_enabled = field(v, "AppAnalyticsEnabled", p)?,
+                "TimeZone" => s.time_zone = field(v, "TimeZone", p)?,
+                "ICCID" => s.iccid = field(v, "ICCID", p)?,
+                "BluetoothMAC" => s.bluetooth_mac = field(v, "BluetoothMAC", p)?,
+                "WiFiMAC" => s.wi_fi_mac = field(v, "WiFiMAC", p)?,
+                "EthernetMAC" => s.ethernet_mac = field(v, "EthernetMAC", p)?,
+                "CurrentCarrierNetwork" => s.current_carrier_network = field(v, "CurrentCarrierNetwork", p)?,
+                "SIMCarrierNetwork" => s.sim_carrier_network = field(v, "SIMCarrierNetwork", p)?,
+                "SubscriberCarrierNetwork" => s.subscriber_carrier_network = field(v, "SubscriberCarrierNetwork", p)?,
+                "CarrierSettingsVersion" => s.carrier_settings_version = field(v, "CarrierSettingsVersion", p)?,
+                "PhoneNumber" => s.phone_number = field(v, "PhoneNumber", p)?,
+                "DataRoamingEnabled" => s.data_roaming_enabled = field(v, "DataRoamingEnabled", p)?,
+                "VoiceRoamingEnabled" => s.voice_roaming_enabled = field(v, "VoiceRoamingEnabled", p)?,
+                "PersonalHotspotEnabled" => s.personal_hotspot_enabled = field(v, "PersonalHotspotEnabled", p)?,
+                "IsNetworkTethered" => s.is_network_tethered = field(v, "IsNetworkTethered", p)?,
+                "IsRoaming" => s.is_roaming = field(v, "IsRoaming", p)?,
+                "SIMMCC" => s.simmcc = field(v, "SIMMCC", p)?,
+                "SIMMNC" => s.simmnc = field(v, "SIMMNC", p)?,
+                "SubscriberMCC" => s.subscriber_mcc = field(v, "SubscriberMCC", p)?,
+                "SubscriberMNC" => s.subscriber_mnc = field(v, "SubscriberMNC", p)?,
+                "CurrentMCC" => s.current_mcc = field(v, "CurrentMCC", p)?,
+                "CurrentMNC" => s.current_mnc = field(v, "CurrentMNC", p)?,
+                "ServiceSubscriptions" => s.service_subscriptions = field(v, "ServiceSubscriptions", p)?,
+                "PINRequiredForEraseDevice" => s.pin_required_for_erase_device = field(v, "PINRequiredForEraseDevice", p)?,
+                "PINRequiredForDeviceLock" => s.pin_required_for_device_lock = field(v, "PINRequiredForDeviceLock", p)?,
+                "SupportsiOSAppInstalls" => s.supportsi_os_app_installs = field(v, "SupportsiOSAppInstalls", p)?,
+                "SoftwareUpdateDeviceID" => s.software_update_device_id = field(v, "SoftwareUpdateDeviceID", p)?,
+                "SoftwareUpdateSettings" => s.software_update_settings = field(v, "SoftwareUpdateSettings", p)?,
+                "AccessibilitySettings" => s.accessibility_settings = field(v, "AccessibilitySettings", p)?,
+                "DevicePropertiesAttestation" => s.device_properties_attestation = field(v, "DevicePropertiesAttestation", p)?,
+                "EACSPreflight" => s.eacs_preflight = field(v, "EACSPreflight", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -3044,15 +3396,21 @@ pub struct DeviceInformationOrganizationInfo {
 impl PlistDict for DeviceInformationOrganizationInfo {
     const KEYS: &'static [KeySpec] = &meta::K347;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            organization_name: take(&mut d, "OrganizationName", p)?,
-            organization_address: take(&mut d, "OrganizationAddress", p)?,
-            organization_phone: take(&mut d, "OrganizationPhone", p)?,
-            organization_email: take(&mut d, "OrganizationEmail", p)?,
-            organization_magic: take(&mut d, "OrganizationMagic", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "OrganizationName" => s.organization_name = field(v, "OrganizationName", p)?,
+                "OrganizationAddress" => s.organization_address = field(v, "OrganizationAddress", p)?,
+                "OrganizationPhone" => s.organization_phone = field(v, "OrganizationPhone", p)?,
+                "OrganizationEmail" => s.organization_email = field(v, "OrganizationEmail", p)?,
+                "OrganizationMagic" => s.organization_magic = field(v, "OrganizationMagic", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -3083,13 +3441,19 @@ pub struct DeviceInformationMDMOptions {
 impl PlistDict for DeviceInformationMDMOptions {
     const KEYS: &'static [KeySpec] = &meta::K348;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            activation_lock_allowed_while_supervised: take(&mut d, "ActivationLockAllowedWhileSupervised", p)?,
-            bootstrap_token_allowed: take(&mut d, "BootstrapTokenAllowed", p)?,
-            prompt_user_to_allow_bootstrap_token_for_authentication: take(&mut d, "PromptUserToAllowBootstrapTokenForAuthentication", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "ActivationLockAllowedWhileSupervised" => s.activation_lock_allowed_while_supervised = field(v, "ActivationLockAllowedWhileSupervised", p)?,
+                "BootstrapTokenAllowed" => s.bootstrap_token_allowed = field(v, "BootstrapTokenAllowed", p)?,
+                "PromptUserToAllowBootstrapTokenForAuthentication" => s.prompt_user_to_allow_bootstrap_token_for_authentication = field(v, "PromptUserToAllowBootstrapTokenForAuthentication", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -3132,20 +3496,26 @@ pub struct DeviceInformationOSUpdateSettings {
 impl PlistDict for DeviceInformationOSUpdateSettings {
     const KEYS: &'static [KeySpec] = &meta::K350;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            catalog_url: take(&mut d, "CatalogURL", p)?,
-            is_default_catalog: take(&mut d, "IsDefaultCatalog", p)?,
-            previous_scan_date: take(&mut d, "PreviousScanDate", p)?,
-            previous_scan_result: take(&mut d, "PreviousScanResult", p)?,
-            perform_periodic_check: take(&mut d, "PerformPeriodicCheck", p)?,
-            auto_check_enabled: take(&mut d, "AutoCheckEnabled", p)?,
-            background_download_enabled: take(&mut d, "BackgroundDownloadEnabled", p)?,
-            automatic_app_installation_enabled: take(&mut d, "AutomaticAppInstallationEnabled", p)?,
-            automatic_os_installation_enabled: take(&mut d, "AutomaticOSInstallationEnabled", p)?,
-            automatic_security_updates_enabled: take(&mut d, "AutomaticSecurityUpdatesEnabled", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "CatalogURL" => s.catalog_url = field(v, "CatalogURL", p)?,
+                "IsDefaultCatalog" => s.is_default_catalog = field(v, "IsDefaultCatalog", p)?,
+                "PreviousScanDate" => s.previous_scan_date = field(v, "PreviousScanDate", p)?,
+                "PreviousScanResult" => s.previous_scan_result = field(v, "PreviousScanResult", p)?,
+                "PerformPeriodicCheck" => s.perform_periodic_check = field(v, "PerformPeriodicCheck", p)?,
+                "AutoCheckEnabled" => s.auto_check_enabled = field(v, "AutoCheckEnabled", p)?,
+                "BackgroundDownloadEnabled" => s.background_download_enabled = field(v, "BackgroundDownloadEnabled", p)?,
+                "AutomaticAppInstallationEnabled" => s.automatic_app_installation_enabled = field(v, "AutomaticAppInstallationEnabled", p)?,
+                "AutomaticOSInstallationEnabled" => s.automatic_os_installation_enabled = field(v, "AutomaticOSInstallationEnabled", p)?,
+                "AutomaticSecurityUpdatesEnabled" => s.automatic_security_updates_enabled = field(v, "AutomaticSecurityUpdatesEnabled", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -3179,12 +3549,18 @@ pub struct DeviceInformationAutoSetupAdminAccountsItem {
 impl PlistDict for DeviceInformationAutoSetupAdminAccountsItem {
     const KEYS: &'static [KeySpec] = &meta::K352;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            guid: take(&mut d, "GUID", p)?,
-            short_name: take(&mut d, "shortName", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "GUID" => s.guid = field(v, "GUID", p)?,
+                "shortName" => s.short_name = field(v, "shortName", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -3238,26 +3614,32 @@ pub struct DeviceInformationServiceSubscriptionProperty {
 impl PlistDict for DeviceInformationServiceSubscriptionProperty {
     const KEYS: &'static [KeySpec] = &meta::K355;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            carrier_settings_version: take(&mut d, "CarrierSettingsVersion", p)?,
-            current_carrier_network: take(&mut d, "CurrentCarrierNetwork", p)?,
-            current_mcc: take(&mut d, "CurrentMCC", p)?,
-            current_mnc: take(&mut d, "CurrentMNC", p)?,
-            iccid: take(&mut d, "ICCID", p)?,
-            eid: take(&mut d, "EID", p)?,
-            imei: take(&mut d, "IMEI", p)?,
-            is_data_preferred: take(&mut d, "IsDataPreferred", p)?,
-            is_roaming: take(&mut d, "IsRoaming", p)?,
-            is_voice_preferred: take(&mut d, "IsVoicePreferred", p)?,
-            label: take(&mut d, "Label", p)?,
-            label_id: take(&mut d, "LabelID", p)?,
-            meid: take(&mut d, "MEID", p)?,
-            phone_number: take(&mut d, "PhoneNumber", p)?,
-            slot: take(&mut d, "Slot", p)?,
-            subscriber_carrier_network: take(&mut d, "SubscriberCarrierNetwork", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "CarrierSettingsVersion" => s.carrier_settings_version = field(v, "CarrierSettingsVersion", p)?,
+                "CurrentCarrierNetwork" => s.current_carrier_network = field(v, "CurrentCarrierNetwork", p)?,
+                "CurrentMCC" => s.current_mcc = field(v, "CurrentMCC", p)?,
+                "CurrentMNC" => s.current_mnc = field(v, "CurrentMNC", p)?,
+                "ICCID" => s.iccid = field(v, "ICCID", p)?,
+                "EID" => s.eid = field(v, "EID", p)?,
+                "IMEI" => s.imei = field(v, "IMEI", p)?,
+                "IsDataPreferred" => s.is_data_preferred = field(v, "IsDataPreferred", p)?,
+                "IsRoaming" => s.is_roaming = field(v, "IsRoaming", p)?,
+                "IsVoicePreferred" => s.is_voice_preferred = field(v, "IsVoicePreferred", p)?,
+                "Label" => s.label = field(v, "Label", p)?,
+                "LabelID" => s.label_id = field(v, "LabelID", p)?,
+                "MEID" => s.meid = field(v, "MEID", p)?,
+                "PhoneNumber" => s.phone_number = field(v, "PhoneNumber", p)?,
+                "Slot" => s.slot = field(v, "Slot", p)?,
+                "SubscriberCarrierNetwork" => s.subscriber_carrier_network = field(v, "SubscriberCarrierNetwork", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -3295,11 +3677,17 @@ pub struct DeviceInformationSoftwareUpdateSettings {
 impl PlistDict for DeviceInformationSoftwareUpdateSettings {
     const KEYS: &'static [KeySpec] = &meta::K356;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            recommendations_cadence: take(&mut d, "RecommendationsCadence", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "RecommendationsCadence" => s.recommendations_cadence = field(v, "RecommendationsCadence", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -3338,19 +3726,25 @@ pub struct DeviceInformationAccessibilitySettings {
 impl PlistDict for DeviceInformationAccessibilitySettings {
     const KEYS: &'static [KeySpec] = &meta::K357;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            bold_text_enabled: take(&mut d, "BoldTextEnabled", p)?,
-            increase_contrast_enabled: take(&mut d, "IncreaseContrastEnabled", p)?,
-            reduce_motion_enabled: take(&mut d, "ReduceMotionEnabled", p)?,
-            reduce_transparency_enabled: take(&mut d, "ReduceTransparencyEnabled", p)?,
-            text_size: take(&mut d, "TextSize", p)?,
-            touch_accommodations_enabled: take(&mut d, "TouchAccommodationsEnabled", p)?,
-            voice_over_enabled: take(&mut d, "VoiceOverEnabled", p)?,
-            zoom_enabled: take(&mut d, "ZoomEnabled", p)?,
-            grayscale_enabled: take(&mut d, "GrayscaleEnabled", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "BoldTextEnabled" => s.bold_text_enabled = field(v, "BoldTextEnabled", p)?,
+                "IncreaseContrastEnabled" => s.increase_contrast_enabled = field(v, "IncreaseContrastEnabled", p)?,
+                "ReduceMotionEnabled" => s.reduce_motion_enabled = field(v, "ReduceMotionEnabled", p)?,
+                "ReduceTransparencyEnabled" => s.reduce_transparency_enabled = field(v, "ReduceTransparencyEnabled", p)?,
+                "TextSize" => s.text_size = field(v, "TextSize", p)?,
+                "TouchAccommodationsEnabled" => s.touch_accommodations_enabled = field(v, "TouchAccommodationsEnabled", p)?,
+                "VoiceOverEnabled" => s.voice_over_enabled = field(v, "VoiceOverEnabled", p)?,
+                "ZoomEnabled" => s.zoom_enabled = field(v, "ZoomEnabled", p)?,
+                "GrayscaleEnabled" => s.grayscale_enabled = field(v, "GrayscaleEnabled", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -3380,9 +3774,7 @@ impl PlistDict for SecurityInfoCommand {
     const KEYS: &'static [KeySpec] = &meta::K359;
 
     fn from_dict(d: Dictionary, _p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            extra: d,
-        })
+        Ok(Self { extra: d })
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -3404,11 +3796,17 @@ pub struct SecurityInfoResponse {
 impl PlistDict for SecurityInfoResponse {
     const KEYS: &'static [KeySpec] = &meta::K360;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            security_info: take(&mut d, "SecurityInfo", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "SecurityInfo" => s.security_info = field(v, "SecurityInfo", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -3475,33 +3873,39 @@ pub struct SecurityInfoSecurityInfo {
 impl PlistDict for SecurityInfoSecurityInfo {
     const KEYS: &'static [KeySpec] = &meta::K361;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            hardware_encryption_caps: take(&mut d, "HardwareEncryptionCaps", p)?,
-            passcode_present: take(&mut d, "PasscodePresent", p)?,
-            passcode_compliant: take(&mut d, "PasscodeCompliant", p)?,
-            passcode_compliant_with_profiles: take(&mut d, "PasscodeCompliantWithProfiles", p)?,
-            passcode_lock_grace_period: take(&mut d, "PasscodeLockGracePeriod", p)?,
-            passcode_lock_grace_period_enforced: take(&mut d, "PasscodeLockGracePeriodEnforced", p)?,
-            auto_lock_time: take(&mut d, "AutoLockTime", p)?,
-            fde_enabled: take(&mut d, "FDE_Enabled", p)?,
-            fde_has_personal_recovery_key: take(&mut d, "FDE_HasPersonalRecoveryKey", p)?,
-            fde_has_institutional_recovery_key: take(&mut d, "FDE_HasInstitutionalRecoveryKey", p)?,
-            fde_personal_recovery_key_cms: take(&mut d, "FDE_PersonalRecoveryKeyCMS", p)?,
-            fde_personal_recovery_key_device_key: take(&mut d, "FDE_PersonalRecoveryKeyDeviceKey", p)?,
-            system_integrity_protection_enabled: take(&mut d, "SystemIntegrityProtectionEnabled", p)?,
-            firewall_settings: take(&mut d, "FirewallSettings", p)?,
-            firmware_password_status: take(&mut d, "FirmwarePasswordStatus", p)?,
-            management_status: take(&mut d, "ManagementStatus", p)?,
-            secure_boot: take(&mut d, "SecureBoot", p)?,
-            remote_desktop_enabled: take(&mut d, "RemoteDesktopEnabled", p)?,
-            authenticated_root_volume_enabled: take(&mut d, "AuthenticatedRootVolumeEnabled", p)?,
-            bootstrap_token_allowed_for_authentication: take(&mut d, "BootstrapTokenAllowedForAuthentication", p)?,
-            bootstrap_token_required_for_software_update: take(&mut d, "BootstrapTokenRequiredForSoftwareUpdate", p)?,
-            bootstrap_token_required_for_kernel_extension_approval: take(&mut d, "BootstrapTokenRequiredForKernelExtensionApproval", p)?,
-            is_recovery_lock_enabled: take(&mut d, "IsRecoveryLockEnabled", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "HardwareEncryptionCaps" => s.hardware_encryption_caps = field(v, "HardwareEncryptionCaps", p)?,
+                "PasscodePresent" => s.passcode_present = field(v, "PasscodePresent", p)?,
+                "PasscodeCompliant" => s.passcode_compliant = field(v, "PasscodeCompliant", p)?,
+                "PasscodeCompliantWithProfiles" => s.passcode_compliant_with_profiles = field(v, "PasscodeCompliantWithProfiles", p)?,
+                "PasscodeLockGracePeriod" => s.passcode_lock_grace_period = field(v, "PasscodeLockGracePeriod", p)?,
+                "PasscodeLockGracePeriodEnforced" => s.passcode_lock_grace_period_enforced = field(v, "PasscodeLockGracePeriodEnforced", p)?,
+                "AutoLockTime" => s.auto_lock_time = field(v, "AutoLockTime", p)?,
+                "FDE_Enabled" => s.fde_enabled = field(v, "FDE_Enabled", p)?,
+                "FDE_HasPersonalRecoveryKey" => s.fde_has_personal_recovery_key = field(v, "FDE_HasPersonalRecoveryKey", p)?,
+                "FDE_HasInstitutionalRecoveryKey" => s.fde_has_institutional_recovery_key = field(v, "FDE_HasInstitutionalRecoveryKey", p)?,
+                "FDE_PersonalRecoveryKeyCMS" => s.fde_personal_recovery_key_cms = field(v, "FDE_PersonalRecoveryKeyCMS", p)?,
+                "FDE_PersonalRecoveryKeyDeviceKey" => s.fde_personal_recovery_key_device_key = field(v, "FDE_PersonalRecoveryKeyDeviceKey", p)?,
+                "SystemIntegrityProtectionEnabled" => s.system_integrity_protection_enabled = field(v, "SystemIntegrityProtectionEnabled", p)?,
+                "FirewallSettings" => s.firewall_settings = field(v, "FirewallSettings", p)?,
+                "FirmwarePasswordStatus" => s.firmware_password_status = field(v, "FirmwarePasswordStatus", p)?,
+                "ManagementStatus" => s.management_status = field(v, "ManagementStatus", p)?,
+                "SecureBoot" => s.secure_boot = field(v, "SecureBoot", p)?,
+                "RemoteDesktopEnabled" => s.remote_desktop_enabled = field(v, "RemoteDesktopEnabled", p)?,
+                "AuthenticatedRootVolumeEnabled" => s.authenticated_root_volume_enabled = field(v, "AuthenticatedRootVolumeEnabled", p)?,
+                "BootstrapTokenAllowedForAuthentication" => s.bootstrap_token_allowed_for_authentication = field(v, "BootstrapTokenAllowedForAuthentication", p)?,
+                "BootstrapTokenRequiredForSoftwareUpdate" => s.bootstrap_token_required_for_software_update = field(v, "BootstrapTokenRequiredForSoftwareUpdate", p)?,
+                "BootstrapTokenRequiredForKernelExtensionApproval" => s.bootstrap_token_required_for_kernel_extension_approval = field(v, "BootstrapTokenRequiredForKernelExtensionApproval", p)?,
+                "IsRecoveryLockEnabled" => s.is_recovery_lock_enabled = field(v, "IsRecoveryLockEnabled", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -3556,16 +3960,22 @@ pub struct SecurityInfoFirewallSettings {
 impl PlistDict for SecurityInfoFirewallSettings {
     const KEYS: &'static [KeySpec] = &meta::K362;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            firewall_enabled: take(&mut d, "FirewallEnabled", p)?,
-            block_all_incoming: take(&mut d, "BlockAllIncoming", p)?,
-            stealth_mode: take(&mut d, "StealthMode", p)?,
-            applications: take(&mut d, "Applications", p)?,
-            logging_enabled: take(&mut d, "LoggingEnabled", p)?,
-            logging_option: take(&mut d, "LoggingOption", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "FirewallEnabled" => s.firewall_enabled = field(v, "FirewallEnabled", p)?,
+                "BlockAllIncoming" => s.block_all_incoming = field(v, "BlockAllIncoming", p)?,
+                "StealthMode" => s.stealth_mode = field(v, "StealthMode", p)?,
+                "Applications" => s.applications = field(v, "Applications", p)?,
+                "LoggingEnabled" => s.logging_enabled = field(v, "LoggingEnabled", p)?,
+                "LoggingOption" => s.logging_option = field(v, "LoggingOption", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -3597,13 +4007,19 @@ pub struct SecurityInfoApplicationsItem {
 impl PlistDict for SecurityInfoApplicationsItem {
     const KEYS: &'static [KeySpec] = &meta::K364;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            allowed: take(&mut d, "Allowed", p)?,
-            bundle_id: take(&mut d, "BundleID", p)?,
-            name: take(&mut d, "Name", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "Allowed" => s.allowed = field(v, "Allowed", p)?,
+                "BundleID" => s.bundle_id = field(v, "BundleID", p)?,
+                "Name" => s.name = field(v, "Name", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -3632,13 +4048,19 @@ pub struct SecurityInfoFirmwarePasswordStatus {
 impl PlistDict for SecurityInfoFirmwarePasswordStatus {
     const KEYS: &'static [KeySpec] = &meta::K365;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            password_exists: take(&mut d, "PasswordExists", p)?,
-            change_pending: take(&mut d, "ChangePending", p)?,
-            allow_oroms: take(&mut d, "AllowOroms", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "PasswordExists" => s.password_exists = field(v, "PasswordExists", p)?,
+                "ChangePending" => s.change_pending = field(v, "ChangePending", p)?,
+                "AllowOroms" => s.allow_oroms = field(v, "AllowOroms", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -3669,14 +4091,20 @@ pub struct SecurityInfoManagementStatus {
 impl PlistDict for SecurityInfoManagementStatus {
     const KEYS: &'static [KeySpec] = &meta::K366;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            enrolled_via_dep: take(&mut d, "EnrolledViaDEP", p)?,
-            user_approved_enrollment: take(&mut d, "UserApprovedEnrollment", p)?,
-            is_user_enrollment: take(&mut d, "IsUserEnrollment", p)?,
-            is_activation_lock_manageable: take(&mut d, "IsActivationLockManageable", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "EnrolledViaDEP" => s.enrolled_via_dep = field(v, "EnrolledViaDEP", p)?,
+                "UserApprovedEnrollment" => s.user_approved_enrollment = field(v, "UserApprovedEnrollment", p)?,
+                "IsUserEnrollment" => s.is_user_enrollment = field(v, "IsUserEnrollment", p)?,
+                "IsActivationLockManageable" => s.is_activation_lock_manageable = field(v, "IsActivationLockManageable", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -3706,13 +4134,19 @@ pub struct SecurityInfoSecureBoot {
 impl PlistDict for SecurityInfoSecureBoot {
     const KEYS: &'static [KeySpec] = &meta::K367;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            secure_boot_level: take(&mut d, "SecureBootLevel", p)?,
-            external_boot_level: take(&mut d, "ExternalBootLevel", p)?,
-            reduced_security: take(&mut d, "ReducedSecurity", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "SecureBootLevel" => s.secure_boot_level = field(v, "SecureBootLevel", p)?,
+                "ExternalBootLevel" => s.external_boot_level = field(v, "ExternalBootLevel", p)?,
+                "ReducedSecurity" => s.reduced_security = field(v, "ReducedSecurity", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -3737,11 +4171,17 @@ pub struct LOMDeviceRequestCommand {
 impl PlistDict for LOMDeviceRequestCommand {
     const KEYS: &'static [KeySpec] = &meta::K370;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            request_list: take(&mut d, "RequestList", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "RequestList" => s.request_list = field(v, "RequestList", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -3774,16 +4214,22 @@ pub struct LOMDeviceRequestRequestListItem {
 impl PlistDict for LOMDeviceRequestRequestListItem {
     const KEYS: &'static [KeySpec] = &meta::K372;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            device_request_type: take(&mut d, "DeviceRequestType", p)?,
-            device_request_uuid: take(&mut d, "DeviceRequestUUID", p)?,
-            device_dns_name: take(&mut d, "DeviceDNSName", p)?,
-            primary_i_pv6_address_list: take(&mut d, "PrimaryIPv6AddressList", p)?,
-            secondary_i_pv6_address_list: take(&mut d, "SecondaryIPv6AddressList", p)?,
-            lom_protocol_version: take(&mut d, "LOMProtocolVersion", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "DeviceRequestType" => s.device_request_type = field(v, "DeviceRequestType", p)?,
+                "DeviceRequestUUID" => s.device_request_uuid = field(v, "DeviceRequestUUID", p)?,
+                "DeviceDNSName" => s.device_dns_name = field(v, "DeviceDNSName", p)?,
+                "PrimaryIPv6AddressList" => s.primary_i_pv6_address_list = field(v, "PrimaryIPv6AddressList", p)?,
+                "SecondaryIPv6AddressList" => s.secondary_i_pv6_address_list = field(v, "SecondaryIPv6AddressList", p)?,
+                "LOMProtocolVersion" => s.lom_protocol_version = field(v, "LOMProtocolVersion", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -3811,11 +4257,17 @@ pub struct LOMDeviceRequestResponse {
 impl PlistDict for LOMDeviceRequestResponse {
     const KEYS: &'static [KeySpec] = &meta::K375;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            response_list: take(&mut d, "ResponseList", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "ResponseList" => s.response_list = field(v, "ResponseList", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -3842,13 +4294,19 @@ pub struct LOMDeviceRequestResponseListItem {
 impl PlistDict for LOMDeviceRequestResponseListItem {
     const KEYS: &'static [KeySpec] = &meta::K377;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            device_request_success: take(&mut d, "DeviceRequestSuccess", p)?,
-            device_request_uuid: take(&mut d, "DeviceRequestUUID", p)?,
-            device_request_return_error: take(&mut d, "DeviceRequestReturnError", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "DeviceRequestSuccess" => s.device_request_success = field(v, "DeviceRequestSuccess", p)?,
+                "DeviceRequestUUID" => s.device_request_uuid = field(v, "DeviceRequestUUID", p)?,
+                "DeviceRequestReturnError" => s.device_request_return_error = field(v, "DeviceRequestReturnError", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -3872,9 +4330,7 @@ impl PlistDict for LOMSetupRequestCommand {
     const KEYS: &'static [KeySpec] = &meta::K378;
 
     fn from_dict(d: Dictionary, _p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            extra: d,
-        })
+        Ok(Self { extra: d })
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -3900,13 +4356,19 @@ pub struct LOMSetupRequestResponse {
 impl PlistDict for LOMSetupRequestResponse {
     const KEYS: &'static [KeySpec] = &meta::K379;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            primary_i_pv6_address_list: take(&mut d, "PrimaryIPv6AddressList", p)?,
-            secondary_i_pv6_address_list: take(&mut d, "SecondaryIPv6AddressList", p)?,
-            lom_protocol_version: take(&mut d, "LOMProtocolVersion", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "PrimaryIPv6AddressList" => s.primary_i_pv6_address_list = field(v, "PrimaryIPv6AddressList", p)?,
+                "SecondaryIPv6AddressList" => s.secondary_i_pv6_address_list = field(v, "SecondaryIPv6AddressList", p)?,
+                "LOMProtocolVersion" => s.lom_protocol_version = field(v, "LOMProtocolVersion", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -3931,11 +4393,17 @@ pub struct ManagedApplicationAttributesCommand {
 impl PlistDict for ManagedApplicationAttributesCommand {
     const KEYS: &'static [KeySpec] = &meta::K382;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            identifiers: take(&mut d, "Identifiers", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "Identifiers" => s.identifiers = field(v, "Identifiers", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -3958,11 +4426,17 @@ pub struct ManagedApplicationAttributesResponse {
 impl PlistDict for ManagedApplicationAttributesResponse {
     const KEYS: &'static [KeySpec] = &meta::K384;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            application_attributes: take(&mut d, "ApplicationAttributes", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "ApplicationAttributes" => s.application_attributes = field(v, "ApplicationAttributes", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -3987,12 +4461,18 @@ pub struct ManagedApplicationAttributesApplicationAttributesItem {
 impl PlistDict for ManagedApplicationAttributesApplicationAttributesItem {
     const KEYS: &'static [KeySpec] = &meta::K386;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            identifier: take(&mut d, "Identifier", p)?,
-            attributes: take(&mut d, "Attributes", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "Identifier" => s.identifier = field(v, "Identifier", p)?,
+                "Attributes" => s.attributes = field(v, "Attributes", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -4036,21 +4516,27 @@ pub struct ManagedApplicationAttributesAttributes {
 impl PlistDict for ManagedApplicationAttributesAttributes {
     const KEYS: &'static [KeySpec] = &meta::K387;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            vpnuuid: take(&mut d, "VPNUUID", p)?,
-            content_filter_uuid: take(&mut d, "ContentFilterUUID", p)?,
-            dns_proxy_uuid: take(&mut d, "DNSProxyUUID", p)?,
-            relay_uuid: take(&mut d, "RelayUUID", p)?,
-            associated_domains: take(&mut d, "AssociatedDomains", p)?,
-            associated_domains_enable_direct_downloads: take(&mut d, "AssociatedDomainsEnableDirectDownloads", p)?,
-            removable: take(&mut d, "Removable", p)?,
-            tap_to_pay_screen_lock: take(&mut d, "TapToPayScreenLock", p)?,
-            cellular_slice_uuid: take(&mut d, "CellularSliceUUID", p)?,
-            hideable: take(&mut d, "Hideable", p)?,
-            lockable: take(&mut d, "Lockable", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "VPNUUID" => s.vpnuuid = field(v, "VPNUUID", p)?,
+                "ContentFilterUUID" => s.content_filter_uuid = field(v, "ContentFilterUUID", p)?,
+                "DNSProxyUUID" => s.dns_proxy_uuid = field(v, "DNSProxyUUID", p)?,
+                "RelayUUID" => s.relay_uuid = field(v, "RelayUUID", p)?,
+                "AssociatedDomains" => s.associated_domains = field(v, "AssociatedDomains", p)?,
+                "AssociatedDomainsEnableDirectDownloads" => s.associated_domains_enable_direct_downloads = field(v, "AssociatedDomainsEnableDirectDownloads", p)?,
+                "Removable" => s.removable = field(v, "Removable", p)?,
+                "TapToPayScreenLock" => s.tap_to_pay_screen_lock = field(v, "TapToPayScreenLock", p)?,
+                "CellularSliceUUID" => s.cellular_slice_uuid = field(v, "CellularSliceUUID", p)?,
+                "Hideable" => s.hideable = field(v, "Hideable", p)?,
+                "Lockable" => s.lockable = field(v, "Lockable", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -4083,11 +4569,17 @@ pub struct ManagedApplicationConfigurationCommand {
 impl PlistDict for ManagedApplicationConfigurationCommand {
     const KEYS: &'static [KeySpec] = &meta::K389;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            identifiers: take(&mut d, "Identifiers", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "Identifiers" => s.identifiers = field(v, "Identifiers", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -4110,11 +4602,17 @@ pub struct ManagedApplicationConfigurationResponse {
 impl PlistDict for ManagedApplicationConfigurationResponse {
     const KEYS: &'static [KeySpec] = &meta::K391;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            application_configurations: take(&mut d, "ApplicationConfigurations", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "ApplicationConfigurations" => s.application_configurations = field(v, "ApplicationConfigurations", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -4139,12 +4637,18 @@ pub struct ManagedApplicationConfigurationApplicationConfigurationsItem {
 impl PlistDict for ManagedApplicationConfigurationApplicationConfigurationsItem {
     const KEYS: &'static [KeySpec] = &meta::K393;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            identifier: take(&mut d, "Identifier", p)?,
-            configuration: take(&mut d, "Configuration", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "Identifier" => s.identifier = field(v, "Identifier", p)?,
+                "Configuration" => s.configuration = field(v, "Configuration", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -4170,12 +4674,18 @@ pub struct ManagedApplicationFeedbackCommand {
 impl PlistDict for ManagedApplicationFeedbackCommand {
     const KEYS: &'static [KeySpec] = &meta::K395;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            identifiers: take(&mut d, "Identifiers", p)?,
-            delete_feedback: take(&mut d, "DeleteFeedback", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "Identifiers" => s.identifiers = field(v, "Identifiers", p)?,
+                "DeleteFeedback" => s.delete_feedback = field(v, "DeleteFeedback", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -4199,11 +4709,17 @@ pub struct ManagedApplicationFeedbackResponse {
 impl PlistDict for ManagedApplicationFeedbackResponse {
     const KEYS: &'static [KeySpec] = &meta::K397;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            managed_application_feedback: take(&mut d, "ManagedApplicationFeedback", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "ManagedApplicationFeedback" => s.managed_application_feedback = field(v, "ManagedApplicationFeedback", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -4228,12 +4744,18 @@ pub struct ManagedApplicationFeedbackManagedApplicationFeedbackItem {
 impl PlistDict for ManagedApplicationFeedbackManagedApplicationFeedbackItem {
     const KEYS: &'static [KeySpec] = &meta::K399;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            identifier: take(&mut d, "Identifier", p)?,
-            feedback: take(&mut d, "Feedback", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "Identifier" => s.identifier = field(v, "Identifier", p)?,
+                "Feedback" => s.feedback = field(v, "Feedback", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -4271,18 +4793,24 @@ pub struct InstallMediaCommand {
 impl PlistDict for InstallMediaCommand {
     const KEYS: &'static [KeySpec] = &meta::K401;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            itunes_store_id: take(&mut d, "iTunesStoreID", p)?,
-            media_url: take(&mut d, "MediaURL", p)?,
-            media_type: take(&mut d, "MediaType", p)?,
-            persistent_id: take(&mut d, "PersistentID", p)?,
-            kind: take(&mut d, "Kind", p)?,
-            version: take(&mut d, "Version", p)?,
-            author: take(&mut d, "Author", p)?,
-            title: take(&mut d, "Title", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "iTunesStoreID" => s.itunes_store_id = field(v, "iTunesStoreID", p)?,
+                "MediaURL" => s.media_url = field(v, "MediaURL", p)?,
+                "MediaType" => s.media_type = field(v, "MediaType", p)?,
+                "PersistentID" => s.persistent_id = field(v, "PersistentID", p)?,
+                "Kind" => s.kind = field(v, "Kind", p)?,
+                "Version" => s.version = field(v, "Version", p)?,
+                "Author" => s.author = field(v, "Author", p)?,
+                "Title" => s.title = field(v, "Title", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -4322,16 +4850,22 @@ pub struct InstallMediaResponse {
 impl PlistDict for InstallMediaResponse {
     const KEYS: &'static [KeySpec] = &meta::K402;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            itunes_store_id: take(&mut d, "iTunesStoreID", p)?,
-            media_url: take(&mut d, "MediaURL", p)?,
-            persistent_id: take(&mut d, "PersistentID", p)?,
-            media_type: take(&mut d, "MediaType", p)?,
-            state: take(&mut d, "State", p)?,
-            rejection_reason: take(&mut d, "RejectionReason", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "iTunesStoreID" => s.itunes_store_id = field(v, "iTunesStoreID", p)?,
+                "MediaURL" => s.media_url = field(v, "MediaURL", p)?,
+                "PersistentID" => s.persistent_id = field(v, "PersistentID", p)?,
+                "MediaType" => s.media_type = field(v, "MediaType", p)?,
+                "State" => s.state = field(v, "State", p)?,
+                "RejectionReason" => s.rejection_reason = field(v, "RejectionReason", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -4358,9 +4892,7 @@ impl PlistDict for ManagedMediaListCommand {
     const KEYS: &'static [KeySpec] = &meta::K403;
 
     fn from_dict(d: Dictionary, _p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            extra: d,
-        })
+        Ok(Self { extra: d })
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -4382,11 +4914,17 @@ pub struct ManagedMediaListResponse {
 impl PlistDict for ManagedMediaListResponse {
     const KEYS: &'static [KeySpec] = &meta::K404;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            books: take(&mut d, "Books", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "Books" => s.books = field(v, "Books", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -4421,17 +4959,23 @@ pub struct ManagedMediaListBooksItem {
 impl PlistDict for ManagedMediaListBooksItem {
     const KEYS: &'static [KeySpec] = &meta::K406;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            itunes_store_id: take(&mut d, "iTunesStoreID", p)?,
-            state: take(&mut d, "State", p)?,
-            persistent_id: take(&mut d, "PersistentID", p)?,
-            kind: take(&mut d, "Kind", p)?,
-            version: take(&mut d, "Version", p)?,
-            author: take(&mut d, "Author", p)?,
-            title: take(&mut d, "Title", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "iTunesStoreID" => s.itunes_store_id = field(v, "iTunesStoreID", p)?,
+                "State" => s.state = field(v, "State", p)?,
+                "PersistentID" => s.persistent_id = field(v, "PersistentID", p)?,
+                "Kind" => s.kind = field(v, "Kind", p)?,
+                "Version" => s.version = field(v, "Version", p)?,
+                "Author" => s.author = field(v, "Author", p)?,
+                "Title" => s.title = field(v, "Title", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -4464,13 +5008,19 @@ pub struct RemoveMediaCommand {
 impl PlistDict for RemoveMediaCommand {
     const KEYS: &'static [KeySpec] = &meta::K407;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            media_type: take(&mut d, "MediaType", p)?,
-            itunes_store_id: take(&mut d, "iTunesStoreID", p)?,
-            persistent_id: take(&mut d, "PersistentID", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "MediaType" => s.media_type = field(v, "MediaType", p)?,
+                "iTunesStoreID" => s.itunes_store_id = field(v, "iTunesStoreID", p)?,
+                "PersistentID" => s.persistent_id = field(v, "PersistentID", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -4501,14 +5051,20 @@ pub struct RequestMirroringCommand {
 impl PlistDict for RequestMirroringCommand {
     const KEYS: &'static [KeySpec] = &meta::K408;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            destination_name: take(&mut d, "DestinationName", p)?,
-            destination_device_id: take(&mut d, "DestinationDeviceID", p)?,
-            scan_time: take(&mut d, "ScanTime", p)?,
-            password: take(&mut d, "Password", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "DestinationName" => s.destination_name = field(v, "DestinationName", p)?,
+                "DestinationDeviceID" => s.destination_device_id = field(v, "DestinationDeviceID", p)?,
+                "ScanTime" => s.scan_time = field(v, "ScanTime", p)?,
+                "Password" => s.password = field(v, "Password", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -4534,11 +5090,17 @@ pub struct RequestMirroringResponse {
 impl PlistDict for RequestMirroringResponse {
     const KEYS: &'static [KeySpec] = &meta::K409;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            mirroring_result: take(&mut d, "MirroringResult", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "MirroringResult" => s.mirroring_result = field(v, "MirroringResult", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -4560,9 +5122,7 @@ impl PlistDict for StopMirroringCommand {
     const KEYS: &'static [KeySpec] = &meta::K410;
 
     fn from_dict(d: Dictionary, _p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            extra: d,
-        })
+        Ok(Self { extra: d })
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -4584,11 +5144,17 @@ pub struct ClearPasscodeCommand {
 impl PlistDict for ClearPasscodeCommand {
     const KEYS: &'static [KeySpec] = &meta::K411;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            unlock_token: take(&mut d, "UnlockToken", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "UnlockToken" => s.unlock_token = field(v, "UnlockToken", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -4615,13 +5181,19 @@ pub struct SetFirmwarePasswordCommand {
 impl PlistDict for SetFirmwarePasswordCommand {
     const KEYS: &'static [KeySpec] = &meta::K412;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            current_password: take(&mut d, "CurrentPassword", p)?,
-            new_password: take(&mut d, "NewPassword", p)?,
-            allow_oroms: take(&mut d, "AllowOroms", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "CurrentPassword" => s.current_password = field(v, "CurrentPassword", p)?,
+                "NewPassword" => s.new_password = field(v, "NewPassword", p)?,
+                "AllowOroms" => s.allow_oroms = field(v, "AllowOroms", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -4646,11 +5218,17 @@ pub struct SetFirmwarePasswordResponse {
 impl PlistDict for SetFirmwarePasswordResponse {
     const KEYS: &'static [KeySpec] = &meta::K413;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            set_firmware_password: take(&mut d, "SetFirmwarePassword", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "SetFirmwarePassword" => s.set_firmware_password = field(v, "SetFirmwarePassword", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -4673,11 +5251,17 @@ pub struct SetFirmwarePasswordSetFirmwarePassword {
 impl PlistDict for SetFirmwarePasswordSetFirmwarePassword {
     const KEYS: &'static [KeySpec] = &meta::K414;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            password_changed: take(&mut d, "PasswordChanged", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "PasswordChanged" => s.password_changed = field(v, "PasswordChanged", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -4700,11 +5284,17 @@ pub struct VerifyFirmwarePasswordCommand {
 impl PlistDict for VerifyFirmwarePasswordCommand {
     const KEYS: &'static [KeySpec] = &meta::K415;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            password: take(&mut d, "Password", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "Password" => s.password = field(v, "Password", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -4727,11 +5317,17 @@ pub struct VerifyFirmwarePasswordResponse {
 impl PlistDict for VerifyFirmwarePasswordResponse {
     const KEYS: &'static [KeySpec] = &meta::K416;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            verify_firmware_password: take(&mut d, "VerifyFirmwarePassword", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "VerifyFirmwarePassword" => s.verify_firmware_password = field(v, "VerifyFirmwarePassword", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -4754,11 +5350,17 @@ pub struct VerifyFirmwarePasswordVerifyFirmwarePassword {
 impl PlistDict for VerifyFirmwarePasswordVerifyFirmwarePassword {
     const KEYS: &'static [KeySpec] = &meta::K417;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            password_verified: take(&mut d, "PasswordVerified", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "PasswordVerified" => s.password_verified = field(v, "PasswordVerified", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -4783,12 +5385,18 @@ pub struct SetRecoveryLockCommand {
 impl PlistDict for SetRecoveryLockCommand {
     const KEYS: &'static [KeySpec] = &meta::K418;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            current_password: take(&mut d, "CurrentPassword", p)?,
-            new_password: take(&mut d, "NewPassword", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "CurrentPassword" => s.current_password = field(v, "CurrentPassword", p)?,
+                "NewPassword" => s.new_password = field(v, "NewPassword", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -4812,11 +5420,17 @@ pub struct VerifyRecoveryLockCommand {
 impl PlistDict for VerifyRecoveryLockCommand {
     const KEYS: &'static [KeySpec] = &meta::K419;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            password: take(&mut d, "Password", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "Password" => s.password = field(v, "Password", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -4839,11 +5453,17 @@ pub struct VerifyRecoveryLockResponse {
 impl PlistDict for VerifyRecoveryLockResponse {
     const KEYS: &'static [KeySpec] = &meta::K420;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            password_verified: take(&mut d, "PasswordVerified", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "PasswordVerified" => s.password_verified = field(v, "PasswordVerified", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -4865,9 +5485,7 @@ impl PlistDict for RequestUnlockTokenCommand {
     const KEYS: &'static [KeySpec] = &meta::K421;
 
     fn from_dict(d: Dictionary, _p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            extra: d,
-        })
+        Ok(Self { extra: d })
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -4889,11 +5507,17 @@ pub struct RequestUnlockTokenResponse {
 impl PlistDict for RequestUnlockTokenResponse {
     const KEYS: &'static [KeySpec] = &meta::K422;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            unlock_token: take(&mut d, "UnlockToken", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "UnlockToken" => s.unlock_token = field(v, "UnlockToken", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -4916,11 +5540,17 @@ pub struct InstallProfileCommand {
 impl PlistDict for InstallProfileCommand {
     const KEYS: &'static [KeySpec] = &meta::K423;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            payload: take(&mut d, "Payload", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "Payload" => s.payload = field(v, "Payload", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -4943,11 +5573,17 @@ pub struct ProfileListCommand {
 impl PlistDict for ProfileListCommand {
     const KEYS: &'static [KeySpec] = &meta::K424;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            managed_only: take(&mut d, "ManagedOnly", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "ManagedOnly" => s.managed_only = field(v, "ManagedOnly", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -4970,11 +5606,17 @@ pub struct ProfileListResponse {
 impl PlistDict for ProfileListResponse {
     const KEYS: &'static [KeySpec] = &meta::K425;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            profile_list: take(&mut d, "ProfileList", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "ProfileList" => s.profile_list = field(v, "ProfileList", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -5021,23 +5663,29 @@ pub struct ProfileListProfileListItem {
 impl PlistDict for ProfileListProfileListItem {
     const KEYS: &'static [KeySpec] = &meta::K427;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            payload_uuid: take(&mut d, "PayloadUUID", p)?,
-            payload_identifier: take(&mut d, "PayloadIdentifier", p)?,
-            payload_version: take(&mut d, "PayloadVersion", p)?,
-            payload_display_name: take(&mut d, "PayloadDisplayName", p)?,
-            payload_organization: take(&mut d, "PayloadOrganization", p)?,
-            payload_description: take(&mut d, "PayloadDescription", p)?,
-            payload_removal_disallowed: take(&mut d, "PayloadRemovalDisallowed", p)?,
-            has_removal_passcode: take(&mut d, "HasRemovalPasscode", p)?,
-            is_encrypted: take(&mut d, "IsEncrypted", p)?,
-            signer_certificates: take(&mut d, "SignerCertificates", p)?,
-            is_managed: take(&mut d, "IsManaged", p)?,
-            source: take(&mut d, "Source", p)?,
-            payload_content: take(&mut d, "PayloadContent", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "PayloadUUID" => s.payload_uuid = field(v, "PayloadUUID", p)?,
+                "PayloadIdentifier" => s.payload_identifier = field(v, "PayloadIdentifier", p)?,
+                "PayloadVersion" => s.payload_version = field(v, "PayloadVersion", p)?,
+                "PayloadDisplayName" => s.payload_display_name = field(v, "PayloadDisplayName", p)?,
+                "PayloadOrganization" => s.payload_organization = field(v, "PayloadOrganization", p)?,
+                "PayloadDescription" => s.payload_description = field(v, "PayloadDescription", p)?,
+                "PayloadRemovalDisallowed" => s.payload_removal_disallowed = field(v, "PayloadRemovalDisallowed", p)?,
+                "HasRemovalPasscode" => s.has_removal_passcode = field(v, "HasRemovalPasscode", p)?,
+                "IsEncrypted" => s.is_encrypted = field(v, "IsEncrypted", p)?,
+                "SignerCertificates" => s.signer_certificates = field(v, "SignerCertificates", p)?,
+                "IsManaged" => s.is_managed = field(v, "IsManaged", p)?,
+                "Source" => s.source = field(v, "Source", p)?,
+                "PayloadContent" => s.payload_content = field(v, "PayloadContent", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -5084,17 +5732,23 @@ pub struct ProfileListPayloadContentItem {
 impl PlistDict for ProfileListPayloadContentItem {
     const KEYS: &'static [KeySpec] = &meta::K430;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            payload_type: take(&mut d, "PayloadType", p)?,
-            payload_version: take(&mut d, "PayloadVersion", p)?,
-            payload_identifier: take(&mut d, "PayloadIdentifier", p)?,
-            payload_uuid: take(&mut d, "PayloadUUID", p)?,
-            payload_display_name: take(&mut d, "PayloadDisplayName", p)?,
-            payload_description: take(&mut d, "PayloadDescription", p)?,
-            payload_organization: take(&mut d, "PayloadOrganization", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "PayloadType" => s.payload_type = field(v, "PayloadType", p)?,
+                "PayloadVersion" => s.payload_version = field(v, "PayloadVersion", p)?,
+                "PayloadIdentifier" => s.payload_identifier = field(v, "PayloadIdentifier", p)?,
+                "PayloadUUID" => s.payload_uuid = field(v, "PayloadUUID", p)?,
+                "PayloadDisplayName" => s.payload_display_name = field(v, "PayloadDisplayName", p)?,
+                "PayloadDescription" => s.payload_description = field(v, "PayloadDescription", p)?,
+                "PayloadOrganization" => s.payload_organization = field(v, "PayloadOrganization", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -5123,11 +5777,17 @@ pub struct InstallProvisioningProfileCommand {
 impl PlistDict for InstallProvisioningProfileCommand {
     const KEYS: &'static [KeySpec] = &meta::K431;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            provisioning_profile: take(&mut d, "ProvisioningProfile", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "ProvisioningProfile" => s.provisioning_profile = field(v, "ProvisioningProfile", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -5150,11 +5810,17 @@ pub struct ProvisioningProfileListCommand {
 impl PlistDict for ProvisioningProfileListCommand {
     const KEYS: &'static [KeySpec] = &meta::K432;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            managed_only: take(&mut d, "ManagedOnly", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "ManagedOnly" => s.managed_only = field(v, "ManagedOnly", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -5177,11 +5843,17 @@ pub struct ProvisioningProfileListResponse {
 impl PlistDict for ProvisioningProfileListResponse {
     const KEYS: &'static [KeySpec] = &meta::K433;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            provisioning_profile_list: take(&mut d, "ProvisioningProfileList", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "ProvisioningProfileList" => s.provisioning_profile_list = field(v, "ProvisioningProfileList", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -5208,13 +5880,19 @@ pub struct ProvisioningProfileListProvisioningProfileListItem {
 impl PlistDict for ProvisioningProfileListProvisioningProfileListItem {
     const KEYS: &'static [KeySpec] = &meta::K435;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            name: take(&mut d, "Name", p)?,
-            uuid: take(&mut d, "UUID", p)?,
-            expiry_date: take(&mut d, "ExpiryDate", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "Name" => s.name = field(v, "Name", p)?,
+                "UUID" => s.uuid = field(v, "UUID", p)?,
+                "ExpiryDate" => s.expiry_date = field(v, "ExpiryDate", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -5239,11 +5917,17 @@ pub struct RemoveProvisioningProfileCommand {
 impl PlistDict for RemoveProvisioningProfileCommand {
     const KEYS: &'static [KeySpec] = &meta::K436;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            uuid: take(&mut d, "UUID", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "UUID" => s.uuid = field(v, "UUID", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -5266,11 +5950,17 @@ pub struct RemoveProfileCommand {
 impl PlistDict for RemoveProfileCommand {
     const KEYS: &'static [KeySpec] = &meta::K437;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            identifier: take(&mut d, "Identifier", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "Identifier" => s.identifier = field(v, "Identifier", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -5292,9 +5982,7 @@ impl PlistDict for DisableRemoteDesktopCommand {
     const KEYS: &'static [KeySpec] = &meta::K438;
 
     fn from_dict(d: Dictionary, _p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            extra: d,
-        })
+        Ok(Self { extra: d })
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -5315,9 +6003,7 @@ impl PlistDict for EnableRemoteDesktopCommand {
     const KEYS: &'static [KeySpec] = &meta::K439;
 
     fn from_dict(d: Dictionary, _p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            extra: d,
-        })
+        Ok(Self { extra: d })
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -5345,14 +6031,20 @@ pub struct RotateFileVaultKeyCommand {
 impl PlistDict for RotateFileVaultKeyCommand {
     const KEYS: &'static [KeySpec] = &meta::K440;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            key_type: take(&mut d, "KeyType", p)?,
-            file_vault_unlock: take(&mut d, "FileVaultUnlock", p)?,
-            new_certificate: take(&mut d, "NewCertificate", p)?,
-            reply_encryption_certificate: take(&mut d, "ReplyEncryptionCertificate", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "KeyType" => s.key_type = field(v, "KeyType", p)?,
+                "FileVaultUnlock" => s.file_vault_unlock = field(v, "FileVaultUnlock", p)?,
+                "NewCertificate" => s.new_certificate = field(v, "NewCertificate", p)?,
+                "ReplyEncryptionCertificate" => s.reply_encryption_certificate = field(v, "ReplyEncryptionCertificate", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -5382,13 +6074,19 @@ pub struct RotateFileVaultKeyFileVaultUnlock {
 impl PlistDict for RotateFileVaultKeyFileVaultUnlock {
     const KEYS: &'static [KeySpec] = &meta::K441;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            password: take(&mut d, "Password", p)?,
-            private_key_export: take(&mut d, "PrivateKeyExport", p)?,
-            private_key_export_password: take(&mut d, "PrivateKeyExportPassword", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "Password" => s.password = field(v, "Password", p)?,
+                "PrivateKeyExport" => s.private_key_export = field(v, "PrivateKeyExport", p)?,
+                "PrivateKeyExportPassword" => s.private_key_export_password = field(v, "PrivateKeyExportPassword", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -5413,11 +6111,17 @@ pub struct RotateFileVaultKeyResponse {
 impl PlistDict for RotateFileVaultKeyResponse {
     const KEYS: &'static [KeySpec] = &meta::K442;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            rotate_result: take(&mut d, "RotateResult", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "RotateResult" => s.rotate_result = field(v, "RotateResult", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -5440,11 +6144,17 @@ pub struct RotateFileVaultKeyRotateResultItem {
 impl PlistDict for RotateFileVaultKeyRotateResultItem {
     const KEYS: &'static [KeySpec] = &meta::K443;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            encrypted_new_recovery_key: take(&mut d, "EncryptedNewRecoveryKey", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "EncryptedNewRecoveryKey" => s.encrypted_new_recovery_key = field(v, "EncryptedNewRecoveryKey", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -5469,12 +6179,18 @@ pub struct SetAutoAdminPasswordCommand {
 impl PlistDict for SetAutoAdminPasswordCommand {
     const KEYS: &'static [KeySpec] = &meta::K444;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            guid: take(&mut d, "GUID", p)?,
-            password_hash: take(&mut d, "passwordHash", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "GUID" => s.guid = field(v, "GUID", p)?,
+                "passwordHash" => s.password_hash = field(v, "passwordHash", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -5498,11 +6214,17 @@ pub struct SettingsCommand {
 impl PlistDict for SettingsCommand {
     const KEYS: &'static [KeySpec] = &meta::K445;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            settings: take(&mut d, "Settings", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "Settings" => s.settings = field(v, "Settings", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -5525,11 +6247,17 @@ pub struct SettingsResponse {
 impl PlistDict for SettingsResponse {
     const KEYS: &'static [KeySpec] = &meta::K474;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            settings: take(&mut d, "Settings", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "Settings" => s.settings = field(v, "Settings", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -5556,13 +6284,19 @@ pub struct SettingsSettings {
 impl PlistDict for SettingsSettings {
     const KEYS: &'static [KeySpec] = &meta::K475;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            status: take(&mut d, "Status", p)?,
-            error_chain: take(&mut d, "ErrorChain", p)?,
-            identifier: take(&mut d, "Identifier", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "Status" => s.status = field(v, "Status", p)?,
+                "ErrorChain" => s.error_chain = field(v, "ErrorChain", p)?,
+                "Identifier" => s.identifier = field(v, "Identifier", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -5586,9 +6320,7 @@ impl PlistDict for AvailableOSUpdatesCommand {
     const KEYS: &'static [KeySpec] = &meta::K478;
 
     fn from_dict(d: Dictionary, _p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            extra: d,
-        })
+        Ok(Self { extra: d })
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -5610,11 +6342,17 @@ pub struct AvailableOSUpdatesResponse {
 impl PlistDict for AvailableOSUpdatesResponse {
     const KEYS: &'static [KeySpec] = &meta::K479;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            available_os_updates: take(&mut d, "AvailableOSUpdates", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "AvailableOSUpdates" => s.available_os_updates = field(v, "AvailableOSUpdates", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -5677,31 +6415,37 @@ pub struct AvailableOSUpdatesAvailableOSUpdatesItem {
 impl PlistDict for AvailableOSUpdatesAvailableOSUpdatesItem {
     const KEYS: &'static [KeySpec] = &meta::K481;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            product_key: take(&mut d, "ProductKey", p)?,
-            human_readable_name: take(&mut d, "HumanReadableName", p)?,
-            human_readable_name_locale: take(&mut d, "HumanReadableNameLocale", p)?,
-            metadata_url: take(&mut d, "MetadataURL", p)?,
-            product_name: take(&mut d, "ProductName", p)?,
-            version: take(&mut d, "Version", p)?,
-            build: take(&mut d, "Build", p)?,
-            download_size: take(&mut d, "DownloadSize", p)?,
-            install_size: take(&mut d, "InstallSize", p)?,
-            app_identifiers_to_close: take(&mut d, "AppIdentifiersToClose", p)?,
-            is_critical: take(&mut d, "IsCritical", p)?,
-            is_config_data_update: take(&mut d, "IsConfigDataUpdate", p)?,
-            is_firmware_update: take(&mut d, "IsFirmwareUpdate", p)?,
-            is_major_os_update: take(&mut d, "IsMajorOSUpdate", p)?,
-            restart_required: take(&mut d, "RestartRequired", p)?,
-            allows_install_later: take(&mut d, "AllowsInstallLater", p)?,
-            deferred_until: take(&mut d, "DeferredUntil", p)?,
-            requires_bootstrap_token: take(&mut d, "RequiresBootstrapToken", p)?,
-            is_security_response: take(&mut d, "IsSecurityResponse", p)?,
-            supplemental_build_version: take(&mut d, "SupplementalBuildVersion", p)?,
-            supplemental_os_version_extra: take(&mut d, "SupplementalOSVersionExtra", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "ProductKey" => s.product_key = field(v, "ProductKey", p)?,
+                "HumanReadableName" => s.human_readable_name = field(v, "HumanReadableName", p)?,
+                "HumanReadableNameLocale" => s.human_readable_name_locale = field(v, "HumanReadableNameLocale", p)?,
+                "MetadataURL" => s.metadata_url = field(v, "MetadataURL", p)?,
+                "ProductName" => s.product_name = field(v, "ProductName", p)?,
+                "Version" => s.version = field(v, "Version", p)?,
+                "Build" => s.build = field(v, "Build", p)?,
+                "DownloadSize" => s.download_size = field(v, "DownloadSize", p)?,
+                "InstallSize" => s.install_size = field(v, "InstallSize", p)?,
+                "AppIdentifiersToClose" => s.app_identifiers_to_close = field(v, "AppIdentifiersToClose", p)?,
+                "IsCritical" => s.is_critical = field(v, "IsCritical", p)?,
+                "IsConfigDataUpdate" => s.is_config_data_update = field(v, "IsConfigDataUpdate", p)?,
+                "IsFirmwareUpdate" => s.is_firmware_update = field(v, "IsFirmwareUpdate", p)?,
+                "IsMajorOSUpdate" => s.is_major_os_update = field(v, "IsMajorOSUpdate", p)?,
+                "RestartRequired" => s.restart_required = field(v, "RestartRequired", p)?,
+                "AllowsInstallLater" => s.allows_install_later = field(v, "AllowsInstallLater", p)?,
+                "DeferredUntil" => s.deferred_until = field(v, "DeferredUntil", p)?,
+                "RequiresBootstrapToken" => s.requires_bootstrap_token = field(v, "RequiresBootstrapToken", p)?,
+                "IsSecurityResponse" => s.is_security_response = field(v, "IsSecurityResponse", p)?,
+                "SupplementalBuildVersion" => s.supplemental_build_version = field(v, "SupplementalBuildVersion", p)?,
+                "SupplementalOSVersionExtra" => s.supplemental_os_version_extra = field(v, "SupplementalOSVersionExtra", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -5744,11 +6488,17 @@ pub struct ScheduleOSUpdateScanCommand {
 impl PlistDict for ScheduleOSUpdateScanCommand {
     const KEYS: &'static [KeySpec] = &meta::K483;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            force: take(&mut d, "Force", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "Force" => s.force = field(v, "Force", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -5771,11 +6521,17 @@ pub struct ScheduleOSUpdateScanResponse {
 impl PlistDict for ScheduleOSUpdateScanResponse {
     const KEYS: &'static [KeySpec] = &meta::K484;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            scan_initiated: take(&mut d, "ScanInitiated", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "ScanInitiated" => s.scan_initiated = field(v, "ScanInitiated", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -5798,11 +6554,17 @@ pub struct ScheduleOSUpdateCommand {
 impl PlistDict for ScheduleOSUpdateCommand {
     const KEYS: &'static [KeySpec] = &meta::K485;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            updates: take(&mut d, "Updates", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "Updates" => s.updates = field(v, "Updates", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -5833,15 +6595,21 @@ pub struct ScheduleOSUpdateUpdatesItem {
 impl PlistDict for ScheduleOSUpdateUpdatesItem {
     const KEYS: &'static [KeySpec] = &meta::K487;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            product_key: take(&mut d, "ProductKey", p)?,
-            product_version: take(&mut d, "ProductVersion", p)?,
-            install_action: take(&mut d, "InstallAction", p)?,
-            max_user_deferrals: take(&mut d, "MaxUserDeferrals", p)?,
-            priority: take(&mut d, "Priority", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "ProductKey" => s.product_key = field(v, "ProductKey", p)?,
+                "ProductVersion" => s.product_version = field(v, "ProductVersion", p)?,
+                "InstallAction" => s.install_action = field(v, "InstallAction", p)?,
+                "MaxUserDeferrals" => s.max_user_deferrals = field(v, "MaxUserDeferrals", p)?,
+                "Priority" => s.priority = field(v, "Priority", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -5868,11 +6636,17 @@ pub struct ScheduleOSUpdateResponse {
 impl PlistDict for ScheduleOSUpdateResponse {
     const KEYS: &'static [KeySpec] = &meta::K488;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            update_results: take(&mut d, "UpdateResults", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "UpdateResults" => s.update_results = field(v, "UpdateResults", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -5901,14 +6675,20 @@ pub struct ScheduleOSUpdateUpdateResultsItem {
 impl PlistDict for ScheduleOSUpdateUpdateResultsItem {
     const KEYS: &'static [KeySpec] = &meta::K490;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            product_key: take(&mut d, "ProductKey", p)?,
-            install_action: take(&mut d, "InstallAction", p)?,
-            status: take(&mut d, "Status", p)?,
-            error_chain: take(&mut d, "ErrorChain", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "ProductKey" => s.product_key = field(v, "ProductKey", p)?,
+                "InstallAction" => s.install_action = field(v, "InstallAction", p)?,
+                "Status" => s.status = field(v, "Status", p)?,
+                "ErrorChain" => s.error_chain = field(v, "ErrorChain", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -5933,9 +6713,7 @@ impl PlistDict for OSUpdateStatusCommand {
     const KEYS: &'static [KeySpec] = &meta::K493;
 
     fn from_dict(d: Dictionary, _p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            extra: d,
-        })
+        Ok(Self { extra: d })
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -5957,11 +6735,17 @@ pub struct OSUpdateStatusResponse {
 impl PlistDict for OSUpdateStatusResponse {
     const KEYS: &'static [KeySpec] = &meta::K494;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            os_update_status: take(&mut d, "OSUpdateStatus", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "OSUpdateStatus" => s.os_update_status = field(v, "OSUpdateStatus", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -5998,18 +6782,24 @@ pub struct OSUpdateOSUpdateStatusItem {
 impl PlistDict for OSUpdateOSUpdateStatusItem {
     const KEYS: &'static [KeySpec] = &meta::K496;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            product_key: take(&mut d, "ProductKey", p)?,
-            is_downloaded: take(&mut d, "IsDownloaded", p)?,
-            download_percent_complete: take(&mut d, "DownloadPercentComplete", p)?,
-            status: take(&mut d, "Status", p)?,
-            max_deferrals: take(&mut d, "MaxDeferrals", p)?,
-            deferrals_remaining: take(&mut d, "DeferralsRemaining", p)?,
-            next_scheduled_install: take(&mut d, "NextScheduledInstall", p)?,
-            past_notifications: take(&mut d, "PastNotifications", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "ProductKey" => s.product_key = field(v, "ProductKey", p)?,
+                "IsDownloaded" => s.is_downloaded = field(v, "IsDownloaded", p)?,
+                "DownloadPercentComplete" => s.download_percent_complete = field(v, "DownloadPercentComplete", p)?,
+                "Status" => s.status = field(v, "Status", p)?,
+                "MaxDeferrals" => s.max_deferrals = field(v, "MaxDeferrals", p)?,
+                "DeferralsRemaining" => s.deferrals_remaining = field(v, "DeferralsRemaining", p)?,
+                "NextScheduledInstall" => s.next_scheduled_install = field(v, "NextScheduledInstall", p)?,
+                "PastNotifications" => s.past_notifications = field(v, "PastNotifications", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -6038,9 +6828,7 @@ impl PlistDict for UserConfiguredCommand {
     const KEYS: &'static [KeySpec] = &meta::K498;
 
     fn from_dict(d: Dictionary, _p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            extra: d,
-        })
+        Ok(Self { extra: d })
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -6066,13 +6854,19 @@ pub struct DeleteUserCommand {
 impl PlistDict for DeleteUserCommand {
     const KEYS: &'static [KeySpec] = &meta::K499;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            user_name: take(&mut d, "UserName", p)?,
-            force_deletion: take(&mut d, "ForceDeletion", p)?,
-            delete_all_users: take(&mut d, "DeleteAllUsers", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "UserName" => s.user_name = field(v, "UserName", p)?,
+                "ForceDeletion" => s.force_deletion = field(v, "ForceDeletion", p)?,
+                "DeleteAllUsers" => s.delete_all_users = field(v, "DeleteAllUsers", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -6096,9 +6890,7 @@ impl PlistDict for UserListCommand {
     const KEYS: &'static [KeySpec] = &meta::K500;
 
     fn from_dict(d: Dictionary, _p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            extra: d,
-        })
+        Ok(Self { extra: d })
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -6120,11 +6912,17 @@ pub struct UserListResponse {
 impl PlistDict for UserListResponse {
     const KEYS: &'static [KeySpec] = &meta::K501;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            users: take(&mut d, "Users", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "Users" => s.users = field(v, "Users", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -6165,20 +6963,26 @@ pub struct UserListUsersItem {
 impl PlistDict for UserListUsersItem {
     const KEYS: &'static [KeySpec] = &meta::K503;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            user_name: take(&mut d, "UserName", p)?,
-            full_name: take(&mut d, "FullName", p)?,
-            uid: take(&mut d, "UID", p)?,
-            user_guid: take(&mut d, "UserGUID", p)?,
-            is_logged_in: take(&mut d, "IsLoggedIn", p)?,
-            has_data_to_sync: take(&mut d, "HasDataToSync", p)?,
-            data_quota: take(&mut d, "DataQuota", p)?,
-            data_used: take(&mut d, "DataUsed", p)?,
-            mobile_account: take(&mut d, "MobileAccount", p)?,
-            has_secure_token: take(&mut d, "HasSecureToken", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "UserName" => s.user_name = field(v, "UserName", p)?,
+                "FullName" => s.full_name = field(v, "FullName", p)?,
+                "UID" => s.uid = field(v, "UID", p)?,
+                "UserGUID" => s.user_guid = field(v, "UserGUID", p)?,
+                "IsLoggedIn" => s.is_logged_in = field(v, "IsLoggedIn", p)?,
+                "HasDataToSync" => s.has_data_to_sync = field(v, "HasDataToSync", p)?,
+                "DataQuota" => s.data_quota = field(v, "DataQuota", p)?,
+                "DataUsed" => s.data_used = field(v, "DataUsed", p)?,
+                "MobileAccount" => s.mobile_account = field(v, "MobileAccount", p)?,
+                "HasSecureToken" => s.has_secure_token = field(v, "HasSecureToken", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -6209,9 +7013,7 @@ impl PlistDict for LogOutUserCommand {
     const KEYS: &'static [KeySpec] = &meta::K504;
 
     fn from_dict(d: Dictionary, _p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            extra: d,
-        })
+        Ok(Self { extra: d })
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -6233,11 +7035,17 @@ pub struct UnlockUserAccountCommand {
 impl PlistDict for UnlockUserAccountCommand {
     const KEYS: &'static [KeySpec] = &meta::K505;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            user_name: take(&mut d, "UserName", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "UserName" => s.user_name = field(v, "UserName", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {

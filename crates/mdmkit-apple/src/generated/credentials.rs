@@ -14,7 +14,7 @@ use super::credentials_meta as meta;
 use crate::error::DecodeError;
 use crate::schema::KeySpec;
 #[allow(unused_imports)]
-use crate::typed::{KeyPath, PlistDict, put, put_extra, take};
+use crate::typed::{KeyPath, PlistDict, field, put, put_extra};
 
 /// The `com.apple.credential.acme` credential asset data.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -46,20 +46,26 @@ pub struct CredentialAcme {
 impl PlistDict for CredentialAcme {
     const KEYS: &'static [KeySpec] = &meta::K17;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            directory_url: take(&mut d, "DirectoryURL", p)?,
-            client_identifier: take(&mut d, "ClientIdentifier", p)?,
-            key_size: take(&mut d, "KeySize", p)?,
-            key_type: take(&mut d, "KeyType", p)?,
-            hardware_bound: take(&mut d, "HardwareBound", p)?,
-            subject: take(&mut d, "Subject", p)?,
-            subject_alt_name: take(&mut d, "SubjectAltName", p)?,
-            usage_flags: take(&mut d, "UsageFlags", p)?,
-            extended_key_usage: take(&mut d, "ExtendedKeyUsage", p)?,
-            attest: take(&mut d, "Attest", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "DirectoryURL" => s.directory_url = field(v, "DirectoryURL", p)?,
+                "ClientIdentifier" => s.client_identifier = field(v, "ClientIdentifier", p)?,
+                "KeySize" => s.key_size = field(v, "KeySize", p)?,
+                "KeyType" => s.key_type = field(v, "KeyType", p)?,
+                "HardwareBound" => s.hardware_bound = field(v, "HardwareBound", p)?,
+                "Subject" => s.subject = field(v, "Subject", p)?,
+                "SubjectAltName" => s.subject_alt_name = field(v, "SubjectAltName", p)?,
+                "UsageFlags" => s.usage_flags = field(v, "UsageFlags", p)?,
+                "ExtendedKeyUsage" => s.extended_key_usage = field(v, "ExtendedKeyUsage", p)?,
+                "Attest" => s.attest = field(v, "Attest", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -97,14 +103,20 @@ pub struct CredentialAcmeSubjectAltName {
 impl PlistDict for CredentialAcmeSubjectAltName {
     const KEYS: &'static [KeySpec] = &meta::K21;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            rfc822_name: take(&mut d, "rfc822Name", p)?,
-            dns_name: take(&mut d, "dNSName", p)?,
-            uniform_resource_identifier: take(&mut d, "uniformResourceIdentifier", p)?,
-            nt_principal_name: take(&mut d, "ntPrincipalName", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "rfc822Name" => s.rfc822_name = field(v, "rfc822Name", p)?,
+                "dNSName" => s.dns_name = field(v, "dNSName", p)?,
+                "uniformResourceIdentifier" => s.uniform_resource_identifier = field(v, "uniformResourceIdentifier", p)?,
+                "ntPrincipalName" => s.nt_principal_name = field(v, "ntPrincipalName", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -132,12 +144,18 @@ pub struct CredentialIdentity {
 impl PlistDict for CredentialIdentity {
     const KEYS: &'static [KeySpec] = &meta::K23;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            password: take(&mut d, "Password", p)?,
-            identity: take(&mut d, "Identity", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "Password" => s.password = field(v, "Password", p)?,
+                "Identity" => s.identity = field(v, "Identity", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -181,21 +199,27 @@ pub struct CredentialScep {
 impl PlistDict for CredentialScep {
     const KEYS: &'static [KeySpec] = &meta::K24;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            url: take(&mut d, "URL", p)?,
-            name: take(&mut d, "Name", p)?,
-            subject: take(&mut d, "Subject", p)?,
-            challenge: take(&mut d, "Challenge", p)?,
-            keysize: take(&mut d, "Keysize", p)?,
-            key_type: take(&mut d, "Key Type", p)?,
-            key_usage: take(&mut d, "Key Usage", p)?,
-            ca_fingerprint: take(&mut d, "CAFingerprint", p)?,
-            retries: take(&mut d, "Retries", p)?,
-            retry_delay: take(&mut d, "RetryDelay", p)?,
-            subject_alt_name: take(&mut d, "SubjectAltName", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "URL" => s.url = field(v, "URL", p)?,
+                "Name" => s.name = field(v, "Name", p)?,
+                "Subject" => s.subject = field(v, "Subject", p)?,
+                "Challenge" => s.challenge = field(v, "Challenge", p)?,
+                "Keysize" => s.keysize = field(v, "Keysize", p)?,
+                "Key Type" => s.key_type = field(v, "Key Type", p)?,
+                "Key Usage" => s.key_usage = field(v, "Key Usage", p)?,
+                "CAFingerprint" => s.ca_fingerprint = field(v, "CAFingerprint", p)?,
+                "Retries" => s.retries = field(v, "Retries", p)?,
+                "RetryDelay" => s.retry_delay = field(v, "RetryDelay", p)?,
+                "SubjectAltName" => s.subject_alt_name = field(v, "SubjectAltName", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -234,14 +258,20 @@ pub struct CredentialScepSubjectAltName {
 impl PlistDict for CredentialScepSubjectAltName {
     const KEYS: &'static [KeySpec] = &meta::K28;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            rfc822_name: take(&mut d, "rfc822Name", p)?,
-            dns_name: take(&mut d, "dNSName", p)?,
-            uniform_resource_identifier: take(&mut d, "uniformResourceIdentifier", p)?,
-            nt_principal_name: take(&mut d, "ntPrincipalName", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "rfc822Name" => s.rfc822_name = field(v, "rfc822Name", p)?,
+                "dNSName" => s.dns_name = field(v, "dNSName", p)?,
+                "uniformResourceIdentifier" => s.uniform_resource_identifier = field(v, "uniformResourceIdentifier", p)?,
+                "ntPrincipalName" => s.nt_principal_name = field(v, "ntPrincipalName", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -269,12 +299,18 @@ pub struct CredentialUsernameandpassword {
 impl PlistDict for CredentialUsernameandpassword {
     const KEYS: &'static [KeySpec] = &meta::K29;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            user_name: take(&mut d, "UserName", p)?,
-            password: take(&mut d, "Password", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "UserName" => s.user_name = field(v, "UserName", p)?,
+                "Password" => s.password = field(v, "Password", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {

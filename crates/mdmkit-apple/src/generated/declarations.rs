@@ -14,7 +14,7 @@ use super::declarations_meta as meta;
 use crate::error::DecodeError;
 use crate::schema::KeySpec;
 #[allow(unused_imports)]
-use crate::typed::{KeyPath, PlistDict, put, put_extra, take};
+use crate::typed::{KeyPath, PlistDict, field, put, put_extra};
 
 /// The `com.apple.activation.simple` declaration's payload.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -30,12 +30,18 @@ pub struct ActivationSimple {
 impl PlistDict for ActivationSimple {
     const KEYS: &'static [KeySpec] = &meta::K0;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            standard_configurations: take(&mut d, "StandardConfigurations", p)?,
-            predicate: take(&mut d, "Predicate", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "StandardConfigurations" => s.standard_configurations = field(v, "StandardConfigurations", p)?,
+                "Predicate" => s.predicate = field(v, "Predicate", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -63,13 +69,19 @@ pub struct AssetCredentialAcme {
 impl PlistDict for AssetCredentialAcme {
     const KEYS: &'static [KeySpec] = &meta::K2;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            reference: take(&mut d, "Reference", p)?,
-            authentication: take(&mut d, "Authentication", p)?,
-            accessible: take(&mut d, "Accessible", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "Reference" => s.reference = field(v, "Reference", p)?,
+                "Authentication" => s.authentication = field(v, "Authentication", p)?,
+                "Accessible" => s.accessible = field(v, "Accessible", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -100,14 +112,20 @@ pub struct AssetCredentialAcmeReference {
 impl PlistDict for AssetCredentialAcmeReference {
     const KEYS: &'static [KeySpec] = &meta::K3;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            data_url: take(&mut d, "DataURL", p)?,
-            content_type: take(&mut d, "ContentType", p)?,
-            size: take(&mut d, "Size", p)?,
-            hash_sha_256: take(&mut d, "Hash-SHA-256", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "DataURL" => s.data_url = field(v, "DataURL", p)?,
+                "ContentType" => s.content_type = field(v, "ContentType", p)?,
+                "Size" => s.size = field(v, "Size", p)?,
+                "Hash-SHA-256" => s.hash_sha_256 = field(v, "Hash-SHA-256", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -133,11 +151,17 @@ pub struct AssetCredentialAcmeAuthentication {
 impl PlistDict for AssetCredentialAcmeAuthentication {
     const KEYS: &'static [KeySpec] = &meta::K4;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            type_key: take(&mut d, "Type", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "Type" => s.type_key = field(v, "Type", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -162,12 +186,18 @@ pub struct AssetCredentialCertificate {
 impl PlistDict for AssetCredentialCertificate {
     const KEYS: &'static [KeySpec] = &meta::K5;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            reference: take(&mut d, "Reference", p)?,
-            authentication: take(&mut d, "Authentication", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "Reference" => s.reference = field(v, "Reference", p)?,
+                "Authentication" => s.authentication = field(v, "Authentication", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -197,14 +227,20 @@ pub struct AssetCredentialCertificateReference {
 impl PlistDict for AssetCredentialCertificateReference {
     const KEYS: &'static [KeySpec] = &meta::K6;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            data_url: take(&mut d, "DataURL", p)?,
-            content_type: take(&mut d, "ContentType", p)?,
-            size: take(&mut d, "Size", p)?,
-            hash_sha_256: take(&mut d, "Hash-SHA-256", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "DataURL" => s.data_url = field(v, "DataURL", p)?,
+                "ContentType" => s.content_type = field(v, "ContentType", p)?,
+                "Size" => s.size = field(v, "Size", p)?,
+                "Hash-SHA-256" => s.hash_sha_256 = field(v, "Hash-SHA-256", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -230,11 +266,17 @@ pub struct AssetCredentialCertificateAuthentication {
 impl PlistDict for AssetCredentialCertificateAuthentication {
     const KEYS: &'static [KeySpec] = &meta::K7;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            type_key: take(&mut d, "Type", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "Type" => s.type_key = field(v, "Type", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -261,13 +303,19 @@ pub struct AssetCredentialIdentity {
 impl PlistDict for AssetCredentialIdentity {
     const KEYS: &'static [KeySpec] = &meta::K8;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            reference: take(&mut d, "Reference", p)?,
-            authentication: take(&mut d, "Authentication", p)?,
-            accessible: take(&mut d, "Accessible", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "Reference" => s.reference = field(v, "Reference", p)?,
+                "Authentication" => s.authentication = field(v, "Authentication", p)?,
+                "Accessible" => s.accessible = field(v, "Accessible", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -298,14 +346,20 @@ pub struct AssetCredentialIdentityReference {
 impl PlistDict for AssetCredentialIdentityReference {
     const KEYS: &'static [KeySpec] = &meta::K9;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            data_url: take(&mut d, "DataURL", p)?,
-            content_type: take(&mut d, "ContentType", p)?,
-            size: take(&mut d, "Size", p)?,
-            hash_sha_256: take(&mut d, "Hash-SHA-256", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "DataURL" => s.data_url = field(v, "DataURL", p)?,
+                "ContentType" => s.content_type = field(v, "ContentType", p)?,
+                "Size" => s.size = field(v, "Size", p)?,
+                "Hash-SHA-256" => s.hash_sha_256 = field(v, "Hash-SHA-256", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -331,11 +385,17 @@ pub struct AssetCredentialIdentityAuthentication {
 impl PlistDict for AssetCredentialIdentityAuthentication {
     const KEYS: &'static [KeySpec] = &meta::K10;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            type_key: take(&mut d, "Type", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "Type" => s.type_key = field(v, "Type", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -362,13 +422,19 @@ pub struct AssetCredentialScep {
 impl PlistDict for AssetCredentialScep {
     const KEYS: &'static [KeySpec] = &meta::K11;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            reference: take(&mut d, "Reference", p)?,
-            authentication: take(&mut d, "Authentication", p)?,
-            accessible: take(&mut d, "Accessible", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "Reference" => s.reference = field(v, "Reference", p)?,
+                "Authentication" => s.authentication = field(v, "Authentication", p)?,
+                "Accessible" => s.accessible = field(v, "Accessible", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -399,14 +465,20 @@ pub struct AssetCredentialScepReference {
 impl PlistDict for AssetCredentialScepReference {
     const KEYS: &'static [KeySpec] = &meta::K12;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            data_url: take(&mut d, "DataURL", p)?,
-            content_type: take(&mut d, "ContentType", p)?,
-            size: take(&mut d, "Size", p)?,
-            hash_sha_256: take(&mut d, "Hash-SHA-256", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "DataURL" => s.data_url = field(v, "DataURL", p)?,
+                "ContentType" => s.content_type = field(v, "ContentType", p)?,
+                "Size" => s.size = field(v, "Size", p)?,
+                "Hash-SHA-256" => s.hash_sha_256 = field(v, "Hash-SHA-256", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -432,11 +504,17 @@ pub struct AssetCredentialScepAuthentication {
 impl PlistDict for AssetCredentialScepAuthentication {
     const KEYS: &'static [KeySpec] = &meta::K13;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            type_key: take(&mut d, "Type", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "Type" => s.type_key = field(v, "Type", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -461,12 +539,18 @@ pub struct AssetCredentialUserpassword {
 impl PlistDict for AssetCredentialUserpassword {
     const KEYS: &'static [KeySpec] = &meta::K14;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            reference: take(&mut d, "Reference", p)?,
-            authentication: take(&mut d, "Authentication", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "Reference" => s.reference = field(v, "Reference", p)?,
+                "Authentication" => s.authentication = field(v, "Authentication", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -496,14 +580,20 @@ pub struct AssetCredentialUserpasswordReference {
 impl PlistDict for AssetCredentialUserpasswordReference {
     const KEYS: &'static [KeySpec] = &meta::K15;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            data_url: take(&mut d, "DataURL", p)?,
-            content_type: take(&mut d, "ContentType", p)?,
-            size: take(&mut d, "Size", p)?,
-            hash_sha_256: take(&mut d, "Hash-SHA-256", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "DataURL" => s.data_url = field(v, "DataURL", p)?,
+                "ContentType" => s.content_type = field(v, "ContentType", p)?,
+                "Size" => s.size = field(v, "Size", p)?,
+                "Hash-SHA-256" => s.hash_sha_256 = field(v, "Hash-SHA-256", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -529,11 +619,17 @@ pub struct AssetCredentialUserpasswordAuthentication {
 impl PlistDict for AssetCredentialUserpasswordAuthentication {
     const KEYS: &'static [KeySpec] = &meta::K16;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            type_key: take(&mut d, "Type", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "Type" => s.type_key = field(v, "Type", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -558,12 +654,18 @@ pub struct AssetData {
 impl PlistDict for AssetData {
     const KEYS: &'static [KeySpec] = &meta::K30;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            reference: take(&mut d, "Reference", p)?,
-            authentication: take(&mut d, "Authentication", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "Reference" => s.reference = field(v, "Reference", p)?,
+                "Authentication" => s.authentication = field(v, "Authentication", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -593,14 +695,20 @@ pub struct AssetDataReference {
 impl PlistDict for AssetDataReference {
     const KEYS: &'static [KeySpec] = &meta::K31;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            data_url: take(&mut d, "DataURL", p)?,
-            content_type: take(&mut d, "ContentType", p)?,
-            size: take(&mut d, "Size", p)?,
-            hash_sha_256: take(&mut d, "Hash-SHA-256", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "DataURL" => s.data_url = field(v, "DataURL", p)?,
+                "ContentType" => s.content_type = field(v, "ContentType", p)?,
+                "Size" => s.size = field(v, "Size", p)?,
+                "Hash-SHA-256" => s.hash_sha_256 = field(v, "Hash-SHA-256", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -626,11 +734,17 @@ pub struct AssetDataAuthentication {
 impl PlistDict for AssetDataAuthentication {
     const KEYS: &'static [KeySpec] = &meta::K32;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            type_key: take(&mut d, "Type", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "Type" => s.type_key = field(v, "Type", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -655,12 +769,18 @@ pub struct AssetUseridentity {
 impl PlistDict for AssetUseridentity {
     const KEYS: &'static [KeySpec] = &meta::K33;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            full_name: take(&mut d, "FullName", p)?,
-            email_address: take(&mut d, "EmailAddress", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "FullName" => s.full_name = field(v, "FullName", p)?,
+                "EmailAddress" => s.email_address = field(v, "EmailAddress", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -692,15 +812,21 @@ pub struct ConfigurationAccountCaldav {
 impl PlistDict for ConfigurationAccountCaldav {
     const KEYS: &'static [KeySpec] = &meta::K34;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            visible_name: take(&mut d, "VisibleName", p)?,
-            host_name: take(&mut d, "HostName", p)?,
-            port: take(&mut d, "Port", p)?,
-            path: take(&mut d, "Path", p)?,
-            authentication_credentials_asset_reference: take(&mut d, "AuthenticationCredentialsAssetReference", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "VisibleName" => s.visible_name = field(v, "VisibleName", p)?,
+                "HostName" => s.host_name = field(v, "HostName", p)?,
+                "Port" => s.port = field(v, "Port", p)?,
+                "Path" => s.path = field(v, "Path", p)?,
+                "AuthenticationCredentialsAssetReference" => s.authentication_credentials_asset_reference = field(v, "AuthenticationCredentialsAssetReference", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -735,15 +861,21 @@ pub struct ConfigurationAccountCarddav {
 impl PlistDict for ConfigurationAccountCarddav {
     const KEYS: &'static [KeySpec] = &meta::K35;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            visible_name: take(&mut d, "VisibleName", p)?,
-            host_name: take(&mut d, "HostName", p)?,
-            port: take(&mut d, "Port", p)?,
-            path: take(&mut d, "Path", p)?,
-            authentication_credentials_asset_reference: take(&mut d, "AuthenticationCredentialsAssetReference", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "VisibleName" => s.visible_name = field(v, "VisibleName", p)?,
+                "HostName" => s.host_name = field(v, "HostName", p)?,
+                "Port" => s.port = field(v, "Port", p)?,
+                "Path" => s.path = field(v, "Path", p)?,
+                "AuthenticationCredentialsAssetReference" => s.authentication_credentials_asset_reference = field(v, "AuthenticationCredentialsAssetReference", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -814,33 +946,39 @@ pub struct ConfigurationAccountExchange {
 impl PlistDict for ConfigurationAccountExchange {
     const KEYS: &'static [KeySpec] = &meta::K36;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            visible_name: take(&mut d, "VisibleName", p)?,
-            enabled_protocol_types: take(&mut d, "EnabledProtocolTypes", p)?,
-            user_identity_asset_reference: take(&mut d, "UserIdentityAssetReference", p)?,
-            host_name: take(&mut d, "HostName", p)?,
-            port: take(&mut d, "Port", p)?,
-            path: take(&mut d, "Path", p)?,
-            external_host_name: take(&mut d, "ExternalHostName", p)?,
-            external_port: take(&mut d, "ExternalPort", p)?,
-            external_path: take(&mut d, "External Path", p)?,
-            o_auth: take(&mut d, "OAuth", p)?,
-            authentication_credentials_asset_reference: take(&mut d, "AuthenticationCredentialsAssetReference", p)?,
-            authentication_identity_asset_reference: take(&mut d, "AuthenticationIdentityAssetReference", p)?,
-            smime: take(&mut d, "SMIME", p)?,
-            mail_service_active: take(&mut d, "MailServiceActive", p)?,
-            lock_mail_service: take(&mut d, "LockMailService", p)?,
-            contacts_service_active: take(&mut d, "ContactsServiceActive", p)?,
-            lock_contacts_service: take(&mut d, "LockContactsService", p)?,
-            calendar_service_active: take(&mut d, "CalendarServiceActive", p)?,
-            lock_calendar_service: take(&mut d, "LockCalendarService", p)?,
-            reminders_service_active: take(&mut d, "RemindersServiceActive", p)?,
-            lock_reminders_service: take(&mut d, "LockRemindersService", p)?,
-            notes_service_active: take(&mut d, "NotesServiceActive", p)?,
-            lock_notes_service: take(&mut d, "LockNotesService", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "VisibleName" => s.visible_name = field(v, "VisibleName", p)?,
+                "EnabledProtocolTypes" => s.enabled_protocol_types = field(v, "EnabledProtocolTypes", p)?,
+                "UserIdentityAssetReference" => s.user_identity_asset_reference = field(v, "UserIdentityAssetReference", p)?,
+                "HostName" => s.host_name = field(v, "HostName", p)?,
+                "Port" => s.port = field(v, "Port", p)?,
+                "Path" => s.path = field(v, "Path", p)?,
+                "ExternalHostName" => s.external_host_name = field(v, "ExternalHostName", p)?,
+                "ExternalPort" => s.external_port = field(v, "ExternalPort", p)?,
+                "External Path" => s.external_path = field(v, "External Path", p)?,
+                "OAuth" => s.o_auth = field(v, "OAuth", p)?,
+                "AuthenticationCredentialsAssetReference" => s.authentication_credentials_asset_reference = field(v, "AuthenticationCredentialsAssetReference", p)?,
+                "AuthenticationIdentityAssetReference" => s.authentication_identity_asset_reference = field(v, "AuthenticationIdentityAssetReference", p)?,
+                "SMIME" => s.smime = field(v, "SMIME", p)?,
+                "MailServiceActive" => s.mail_service_active = field(v, "MailServiceActive", p)?,
+                "LockMailService" => s.lock_mail_service = field(v, "LockMailService", p)?,
+                "ContactsServiceActive" => s.contacts_service_active = field(v, "ContactsServiceActive", p)?,
+                "LockContactsService" => s.lock_contacts_service = field(v, "LockContactsService", p)?,
+                "CalendarServiceActive" => s.calendar_service_active = field(v, "CalendarServiceActive", p)?,
+                "LockCalendarService" => s.lock_calendar_service = field(v, "LockCalendarService", p)?,
+                "RemindersServiceActive" => s.reminders_service_active = field(v, "RemindersServiceActive", p)?,
+                "LockRemindersService" => s.lock_reminders_service = field(v, "LockRemindersService", p)?,
+                "NotesServiceActive" => s.notes_service_active = field(v, "NotesServiceActive", p)?,
+                "LockNotesService" => s.lock_notes_service = field(v, "LockNotesService", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -889,13 +1027,19 @@ pub struct ConfigurationAccountExchangeOAuth {
 impl PlistDict for ConfigurationAccountExchangeOAuth {
     const KEYS: &'static [KeySpec] = &meta::K38;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            enabled: take(&mut d, "Enabled", p)?,
-            sign_in_url: take(&mut d, "SignInURL", p)?,
-            token_request_url: take(&mut d, "TokenRequestURL", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "Enabled" => s.enabled = field(v, "Enabled", p)?,
+                "SignInURL" => s.sign_in_url = field(v, "SignInURL", p)?,
+                "TokenRequestURL" => s.token_request_url = field(v, "TokenRequestURL", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -922,12 +1066,18 @@ pub struct ConfigurationAccountExchangeSMIME {
 impl PlistDict for ConfigurationAccountExchangeSMIME {
     const KEYS: &'static [KeySpec] = &meta::K39;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            signing: take(&mut d, "Signing", p)?,
-            encryption: take(&mut d, "Encryption", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "Signing" => s.signing = field(v, "Signing", p)?,
+                "Encryption" => s.encryption = field(v, "Encryption", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -957,14 +1107,20 @@ pub struct ConfigurationAccountExchangeSigning {
 impl PlistDict for ConfigurationAccountExchangeSigning {
     const KEYS: &'static [KeySpec] = &meta::K40;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            enabled: take(&mut d, "Enabled", p)?,
-            identity_asset_reference: take(&mut d, "IdentityAssetReference", p)?,
-            user_overrideable: take(&mut d, "UserOverrideable", p)?,
-            identity_user_overrideable: take(&mut d, "IdentityUserOverrideable", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "Enabled" => s.enabled = field(v, "Enabled", p)?,
+                "IdentityAssetReference" => s.identity_asset_reference = field(v, "IdentityAssetReference", p)?,
+                "UserOverrideable" => s.user_overrideable = field(v, "UserOverrideable", p)?,
+                "IdentityUserOverrideable" => s.identity_user_overrideable = field(v, "IdentityUserOverrideable", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -998,15 +1154,21 @@ pub struct ConfigurationAccountExchangeEncryption {
 impl PlistDict for ConfigurationAccountExchangeEncryption {
     const KEYS: &'static [KeySpec] = &meta::K41;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            enabled: take(&mut d, "Enabled", p)?,
-            identity_asset_reference: take(&mut d, "IdentityAssetReference", p)?,
-            user_overrideable: take(&mut d, "UserOverrideable", p)?,
-            identity_user_overrideable: take(&mut d, "IdentityUserOverrideable", p)?,
-            per_message_switch_enabled: take(&mut d, "PerMessageSwitchEnabled", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "Enabled" => s.enabled = field(v, "Enabled", p)?,
+                "IdentityAssetReference" => s.identity_asset_reference = field(v, "IdentityAssetReference", p)?,
+                "UserOverrideable" => s.user_overrideable = field(v, "UserOverrideable", p)?,
+                "IdentityUserOverrideable" => s.identity_user_overrideable = field(v, "IdentityUserOverrideable", p)?,
+                "PerMessageSwitchEnabled" => s.per_message_switch_enabled = field(v, "PerMessageSwitchEnabled", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -1035,12 +1197,18 @@ pub struct ConfigurationAccountGoogle {
 impl PlistDict for ConfigurationAccountGoogle {
     const KEYS: &'static [KeySpec] = &meta::K42;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            visible_name: take(&mut d, "VisibleName", p)?,
-            user_identity_asset_reference: take(&mut d, "UserIdentityAssetReference", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "VisibleName" => s.visible_name = field(v, "VisibleName", p)?,
+                "UserIdentityAssetReference" => s.user_identity_asset_reference = field(v, "UserIdentityAssetReference", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -1072,15 +1240,21 @@ pub struct ConfigurationAccountLdap {
 impl PlistDict for ConfigurationAccountLdap {
     const KEYS: &'static [KeySpec] = &meta::K43;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            visible_name: take(&mut d, "VisibleName", p)?,
-            host_name: take(&mut d, "HostName", p)?,
-            port: take(&mut d, "Port", p)?,
-            authentication_credentials_asset_reference: take(&mut d, "AuthenticationCredentialsAssetReference", p)?,
-            search_settings: take(&mut d, "SearchSettings", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "VisibleName" => s.visible_name = field(v, "VisibleName", p)?,
+                "HostName" => s.host_name = field(v, "HostName", p)?,
+                "Port" => s.port = field(v, "Port", p)?,
+                "AuthenticationCredentialsAssetReference" => s.authentication_credentials_asset_reference = field(v, "AuthenticationCredentialsAssetReference", p)?,
+                "SearchSettings" => s.search_settings = field(v, "SearchSettings", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -1111,13 +1285,19 @@ pub struct ConfigurationAccountLdapSearchSettingsItem {
 impl PlistDict for ConfigurationAccountLdapSearchSettingsItem {
     const KEYS: &'static [KeySpec] = &meta::K45;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            visible_description: take(&mut d, "VisibleDescription", p)?,
-            search_base: take(&mut d, "SearchBase", p)?,
-            scope: take(&mut d, "Scope", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "VisibleDescription" => s.visible_description = field(v, "VisibleDescription", p)?,
+                "SearchBase" => s.search_base = field(v, "SearchBase", p)?,
+                "Scope" => s.scope = field(v, "Scope", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -1150,15 +1330,21 @@ pub struct ConfigurationAccountMail {
 impl PlistDict for ConfigurationAccountMail {
     const KEYS: &'static [KeySpec] = &meta::K46;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            visible_name: take(&mut d, "VisibleName", p)?,
-            user_identity_asset_reference: take(&mut d, "UserIdentityAssetReference", p)?,
-            incoming_server: take(&mut d, "IncomingServer", p)?,
-            outgoing_server: take(&mut d, "OutgoingServer", p)?,
-            smime: take(&mut d, "SMIME", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "VisibleName" => s.visible_name = field(v, "VisibleName", p)?,
+                "UserIdentityAssetReference" => s.user_identity_asset_reference = field(v, "UserIdentityAssetReference", p)?,
+                "IncomingServer" => s.incoming_server = field(v, "IncomingServer", p)?,
+                "OutgoingServer" => s.outgoing_server = field(v, "OutgoingServer", p)?,
+                "SMIME" => s.smime = field(v, "SMIME", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -1195,16 +1381,22 @@ pub struct ConfigurationAccountMailIncomingServer {
 impl PlistDict for ConfigurationAccountMailIncomingServer {
     const KEYS: &'static [KeySpec] = &meta::K47;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            server_type: take(&mut d, "ServerType", p)?,
-            host_name: take(&mut d, "HostName", p)?,
-            port: take(&mut d, "Port", p)?,
-            authentication_method: take(&mut d, "AuthenticationMethod", p)?,
-            authentication_credentials_asset_reference: take(&mut d, "AuthenticationCredentialsAssetReference", p)?,
-            imap_path_prefix: take(&mut d, "IMAPPathPrefix", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "ServerType" => s.server_type = field(v, "ServerType", p)?,
+                "HostName" => s.host_name = field(v, "HostName", p)?,
+                "Port" => s.port = field(v, "Port", p)?,
+                "AuthenticationMethod" => s.authentication_method = field(v, "AuthenticationMethod", p)?,
+                "AuthenticationCredentialsAssetReference" => s.authentication_credentials_asset_reference = field(v, "AuthenticationCredentialsAssetReference", p)?,
+                "IMAPPathPrefix" => s.imap_path_prefix = field(v, "IMAPPathPrefix", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -1238,14 +1430,20 @@ pub struct ConfigurationAccountMailOutgoingServer {
 impl PlistDict for ConfigurationAccountMailOutgoingServer {
     const KEYS: &'static [KeySpec] = &meta::K48;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            host_name: take(&mut d, "HostName", p)?,
-            port: take(&mut d, "Port", p)?,
-            authentication_method: take(&mut d, "AuthenticationMethod", p)?,
-            authentication_credentials_asset_reference: take(&mut d, "AuthenticationCredentialsAssetReference", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "HostName" => s.host_name = field(v, "HostName", p)?,
+                "Port" => s.port = field(v, "Port", p)?,
+                "AuthenticationMethod" => s.authentication_method = field(v, "AuthenticationMethod", p)?,
+                "AuthenticationCredentialsAssetReference" => s.authentication_credentials_asset_reference = field(v, "AuthenticationCredentialsAssetReference", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -1273,12 +1471,18 @@ pub struct ConfigurationAccountMailSMIME {
 impl PlistDict for ConfigurationAccountMailSMIME {
     const KEYS: &'static [KeySpec] = &meta::K49;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            signing: take(&mut d, "Signing", p)?,
-            encryption: take(&mut d, "Encryption", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "Signing" => s.signing = field(v, "Signing", p)?,
+                "Encryption" => s.encryption = field(v, "Encryption", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -1308,14 +1512,20 @@ pub struct ConfigurationAccountMailSigning {
 impl PlistDict for ConfigurationAccountMailSigning {
     const KEYS: &'static [KeySpec] = &meta::K50;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            enabled: take(&mut d, "Enabled", p)?,
-            identity_asset_reference: take(&mut d, "IdentityAssetReference", p)?,
-            user_overrideable: take(&mut d, "UserOverrideable", p)?,
-            identity_user_overrideable: take(&mut d, "IdentityUserOverrideable", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "Enabled" => s.enabled = field(v, "Enabled", p)?,
+                "IdentityAssetReference" => s.identity_asset_reference = field(v, "IdentityAssetReference", p)?,
+                "UserOverrideable" => s.user_overrideable = field(v, "UserOverrideable", p)?,
+                "IdentityUserOverrideable" => s.identity_user_overrideable = field(v, "IdentityUserOverrideable", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -1349,15 +1559,21 @@ pub struct ConfigurationAccountMailEncryption {
 impl PlistDict for ConfigurationAccountMailEncryption {
     const KEYS: &'static [KeySpec] = &meta::K51;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            enabled: take(&mut d, "Enabled", p)?,
-            identity_asset_reference: take(&mut d, "IdentityAssetReference", p)?,
-            user_overrideable: take(&mut d, "UserOverrideable", p)?,
-            identity_user_overrideable: take(&mut d, "IdentityUserOverrideable", p)?,
-            per_message_switch_enabled: take(&mut d, "PerMessageSwitchEnabled", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "Enabled" => s.enabled = field(v, "Enabled", p)?,
+                "IdentityAssetReference" => s.identity_asset_reference = field(v, "IdentityAssetReference", p)?,
+                "UserOverrideable" => s.user_overrideable = field(v, "UserOverrideable", p)?,
+                "IdentityUserOverrideable" => s.identity_user_overrideable = field(v, "IdentityUserOverrideable", p)?,
+                "PerMessageSwitchEnabled" => s.per_message_switch_enabled = field(v, "PerMessageSwitchEnabled", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -1388,13 +1604,19 @@ pub struct ConfigurationAccountSubscribedCalendar {
 impl PlistDict for ConfigurationAccountSubscribedCalendar {
     const KEYS: &'static [KeySpec] = &meta::K52;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            visible_name: take(&mut d, "VisibleName", p)?,
-            calendar_url: take(&mut d, "CalendarURL", p)?,
-            authentication_credentials_asset_reference: take(&mut d, "AuthenticationCredentialsAssetReference", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "VisibleName" => s.visible_name = field(v, "VisibleName", p)?,
+                "CalendarURL" => s.calendar_url = field(v, "CalendarURL", p)?,
+                "AuthenticationCredentialsAssetReference" => s.authentication_credentials_asset_reference = field(v, "AuthenticationCredentialsAssetReference", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -1429,16 +1651,22 @@ pub struct ConfigurationAppManaged {
 impl PlistDict for ConfigurationAppManaged {
     const KEYS: &'static [KeySpec] = &meta::K53;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            app_store_id: take(&mut d, "AppStoreID", p)?,
-            bundle_id: take(&mut d, "BundleID", p)?,
-            manifest_url: take(&mut d, "ManifestURL", p)?,
-            install_behavior: take(&mut d, "InstallBehavior", p)?,
-            include_in_backup: take(&mut d, "IncludeInBackup", p)?,
-            attributes: take(&mut d, "Attributes", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "AppStoreID" => s.app_store_id = field(v, "AppStoreID", p)?,
+                "BundleID" => s.bundle_id = field(v, "BundleID", p)?,
+                "ManifestURL" => s.manifest_url = field(v, "ManifestURL", p)?,
+                "InstallBehavior" => s.install_behavior = field(v, "InstallBehavior", p)?,
+                "IncludeInBackup" => s.include_in_backup = field(v, "IncludeInBackup", p)?,
+                "Attributes" => s.attributes = field(v, "Attributes", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -1468,12 +1696,18 @@ pub struct ConfigurationAppManagedInstallBehavior {
 impl PlistDict for ConfigurationAppManagedInstallBehavior {
     const KEYS: &'static [KeySpec] = &meta::K54;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            install: take(&mut d, "Install", p)?,
-            license: take(&mut d, "License", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "Install" => s.install = field(v, "Install", p)?,
+                "License" => s.license = field(v, "License", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -1499,12 +1733,18 @@ pub struct ConfigurationAppManagedLicense {
 impl PlistDict for ConfigurationAppManagedLicense {
     const KEYS: &'static [KeySpec] = &meta::K55;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            assignment: take(&mut d, "Assignment", p)?,
-            vpp_type: take(&mut d, "VPPType", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "Assignment" => s.assignment = field(v, "Assignment", p)?,
+                "VPPType" => s.vpp_type = field(v, "VPPType", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -1542,18 +1782,24 @@ pub struct ConfigurationAppManagedAttributes {
 impl PlistDict for ConfigurationAppManagedAttributes {
     const KEYS: &'static [KeySpec] = &meta::K56;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            associated_domains: take(&mut d, "AssociatedDomains", p)?,
-            associated_domains_enable_direct_downloads: take(&mut d, "AssociatedDomainsEnableDirectDownloads", p)?,
-            cellular_slice_uuid: take(&mut d, "CellularSliceUUID", p)?,
-            content_filter_uuid: take(&mut d, "ContentFilterUUID", p)?,
-            dns_proxy_uuid: take(&mut d, "DNSProxyUUID", p)?,
-            relay_uuid: take(&mut d, "RelayUUID", p)?,
-            tap_to_pay_screen_lock: take(&mut d, "TapToPayScreenLock", p)?,
-            vpnuuid: take(&mut d, "VPNUUID", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "AssociatedDomains" => s.associated_domains = field(v, "AssociatedDomains", p)?,
+                "AssociatedDomainsEnableDirectDownloads" => s.associated_domains_enable_direct_downloads = field(v, "AssociatedDomainsEnableDirectDownloads", p)?,
+                "CellularSliceUUID" => s.cellular_slice_uuid = field(v, "CellularSliceUUID", p)?,
+                "ContentFilterUUID" => s.content_filter_uuid = field(v, "ContentFilterUUID", p)?,
+                "DNSProxyUUID" => s.dns_proxy_uuid = field(v, "DNSProxyUUID", p)?,
+                "RelayUUID" => s.relay_uuid = field(v, "RelayUUID", p)?,
+                "TapToPayScreenLock" => s.tap_to_pay_screen_lock = field(v, "TapToPayScreenLock", p)?,
+                "VPNUUID" => s.vpnuuid = field(v, "VPNUUID", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -1583,11 +1829,17 @@ pub struct ConfigurationDiskmanagementSettings {
 impl PlistDict for ConfigurationDiskmanagementSettings {
     const KEYS: &'static [KeySpec] = &meta::K58;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            restrictions: take(&mut d, "Restrictions", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "Restrictions" => s.restrictions = field(v, "Restrictions", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -1612,12 +1864,18 @@ pub struct ConfigurationDiskmanagementSettingsRestrictions {
 impl PlistDict for ConfigurationDiskmanagementSettingsRestrictions {
     const KEYS: &'static [KeySpec] = &meta::K59;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            external_storage: take(&mut d, "ExternalStorage", p)?,
-            network_storage: take(&mut d, "NetworkStorage", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "ExternalStorage" => s.external_storage = field(v, "ExternalStorage", p)?,
+                "NetworkStorage" => s.network_storage = field(v, "NetworkStorage", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -1643,12 +1901,18 @@ pub struct ConfigurationLegacyInteractive {
 impl PlistDict for ConfigurationLegacyInteractive {
     const KEYS: &'static [KeySpec] = &meta::K60;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            profile_url: take(&mut d, "ProfileURL", p)?,
-            visible_name: take(&mut d, "VisibleName", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "ProfileURL" => s.profile_url = field(v, "ProfileURL", p)?,
+                "VisibleName" => s.visible_name = field(v, "VisibleName", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -1672,11 +1936,17 @@ pub struct ConfigurationLegacy {
 impl PlistDict for ConfigurationLegacy {
     const KEYS: &'static [KeySpec] = &meta::K61;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            profile_url: take(&mut d, "ProfileURL", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "ProfileURL" => s.profile_url = field(v, "ProfileURL", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -1699,11 +1969,17 @@ pub struct ConfigurationManagementStatusSubscriptions {
 impl PlistDict for ConfigurationManagementStatusSubscriptions {
     const KEYS: &'static [KeySpec] = &meta::K62;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            status_items: take(&mut d, "StatusItems", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "StatusItems" => s.status_items = field(v, "StatusItems", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -1726,11 +2002,17 @@ pub struct ConfigurationManagementStatusSubscriptionsStatusItem {
 impl PlistDict for ConfigurationManagementStatusSubscriptionsStatusItem {
     const KEYS: &'static [KeySpec] = &meta::K64;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            name: take(&mut d, "Name", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "Name" => s.name = field(v, "Name", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -1757,13 +2039,19 @@ pub struct ConfigurationManagementTest {
 impl PlistDict for ConfigurationManagementTest {
     const KEYS: &'static [KeySpec] = &meta::K65;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            echo: take(&mut d, "Echo", p)?,
-            echo_data_asset_reference: take(&mut d, "EchoDataAssetReference", p)?,
-            return_status: take(&mut d, "ReturnStatus", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "Echo" => s.echo = field(v, "Echo", p)?,
+                "EchoDataAssetReference" => s.echo_data_asset_reference = field(v, "EchoDataAssetReference", p)?,
+                "ReturnStatus" => s.return_status = field(v, "ReturnStatus", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -1790,12 +2078,18 @@ pub struct ConfigurationMathSettings {
 impl PlistDict for ConfigurationMathSettings {
     const KEYS: &'static [KeySpec] = &meta::K66;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            calculator: take(&mut d, "Calculator", p)?,
-            system_behavior: take(&mut d, "SystemBehavior", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "Calculator" => s.calculator = field(v, "Calculator", p)?,
+                "SystemBehavior" => s.system_behavior = field(v, "SystemBehavior", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -1827,15 +2121,21 @@ pub struct ConfigurationMathSettingsCalculator {
 impl PlistDict for ConfigurationMathSettingsCalculator {
     const KEYS: &'static [KeySpec] = &meta::K67;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            basic_mode: take(&mut d, "BasicMode", p)?,
-            scientific_mode: take(&mut d, "ScientificMode", p)?,
-            programmer_mode: take(&mut d, "ProgrammerMode", p)?,
-            math_notes_mode: take(&mut d, "MathNotesMode", p)?,
-            input_modes: take(&mut d, "InputModes", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "BasicMode" => s.basic_mode = field(v, "BasicMode", p)?,
+                "ScientificMode" => s.scientific_mode = field(v, "ScientificMode", p)?,
+                "ProgrammerMode" => s.programmer_mode = field(v, "ProgrammerMode", p)?,
+                "MathNotesMode" => s.math_notes_mode = field(v, "MathNotesMode", p)?,
+                "InputModes" => s.input_modes = field(v, "InputModes", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -1862,11 +2162,17 @@ pub struct ConfigurationMathSettingsBasicMode {
 impl PlistDict for ConfigurationMathSettingsBasicMode {
     const KEYS: &'static [KeySpec] = &meta::K68;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            add_square_root: take(&mut d, "AddSquareRoot", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "AddSquareRoot" => s.add_square_root = field(v, "AddSquareRoot", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -1889,11 +2195,17 @@ pub struct ConfigurationMathSettingsScientificMode {
 impl PlistDict for ConfigurationMathSettingsScientificMode {
     const KEYS: &'static [KeySpec] = &meta::K69;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            enabled: take(&mut d, "Enabled", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "Enabled" => s.enabled = field(v, "Enabled", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -1916,11 +2228,17 @@ pub struct ConfigurationMathSettingsProgrammerMode {
 impl PlistDict for ConfigurationMathSettingsProgrammerMode {
     const KEYS: &'static [KeySpec] = &meta::K70;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            enabled: take(&mut d, "Enabled", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "Enabled" => s.enabled = field(v, "Enabled", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -1943,11 +2261,17 @@ pub struct ConfigurationMathSettingsMathNotesMode {
 impl PlistDict for ConfigurationMathSettingsMathNotesMode {
     const KEYS: &'static [KeySpec] = &meta::K71;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            enabled: take(&mut d, "Enabled", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "Enabled" => s.enabled = field(v, "Enabled", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -1972,12 +2296,18 @@ pub struct ConfigurationMathSettingsInputModes {
 impl PlistDict for ConfigurationMathSettingsInputModes {
     const KEYS: &'static [KeySpec] = &meta::K72;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            unit_conversion: take(&mut d, "UnitConversion", p)?,
-            rpn: take(&mut d, "RPN", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "UnitConversion" => s.unit_conversion = field(v, "UnitConversion", p)?,
+                "RPN" => s.rpn = field(v, "RPN", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -2003,12 +2333,18 @@ pub struct ConfigurationMathSettingsSystemBehavior {
 impl PlistDict for ConfigurationMathSettingsSystemBehavior {
     const KEYS: &'static [KeySpec] = &meta::K73;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            keyboard_suggestions: take(&mut d, "KeyboardSuggestions", p)?,
-            math_notes: take(&mut d, "MathNotes", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "KeyboardSuggestions" => s.keyboard_suggestions = field(v, "KeyboardSuggestions", p)?,
+                "MathNotes" => s.math_notes = field(v, "MathNotes", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -2056,23 +2392,29 @@ pub struct ConfigurationPasscodeSettings {
 impl PlistDict for ConfigurationPasscodeSettings {
     const KEYS: &'static [KeySpec] = &meta::K74;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            require_passcode: take(&mut d, "RequirePasscode", p)?,
-            require_alphanumeric_passcode: take(&mut d, "RequireAlphanumericPasscode", p)?,
-            require_complex_passcode: take(&mut d, "RequireComplexPasscode", p)?,
-            minimum_length: take(&mut d, "MinimumLength", p)?,
-            minimum_complex_characters: take(&mut d, "MinimumComplexCharacters", p)?,
-            maximum_failed_attempts: take(&mut d, "MaximumFailedAttempts", p)?,
-            failed_attempts_reset_in_minutes: take(&mut d, "FailedAttemptsResetInMinutes", p)?,
-            maximum_grace_period_in_minutes: take(&mut d, "MaximumGracePeriodInMinutes", p)?,
-            maximum_inactivity_in_minutes: take(&mut d, "MaximumInactivityInMinutes", p)?,
-            maximum_passcode_age_in_days: take(&mut d, "MaximumPasscodeAgeInDays", p)?,
-            passcode_reuse_limit: take(&mut d, "PasscodeReuseLimit", p)?,
-            change_at_next_auth: take(&mut d, "ChangeAtNextAuth", p)?,
-            custom_regex: take(&mut d, "CustomRegex", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "RequirePasscode" => s.require_passcode = field(v, "RequirePasscode", p)?,
+                "RequireAlphanumericPasscode" => s.require_alphanumeric_passcode = field(v, "RequireAlphanumericPasscode", p)?,
+                "RequireComplexPasscode" => s.require_complex_passcode = field(v, "RequireComplexPasscode", p)?,
+                "MinimumLength" => s.minimum_length = field(v, "MinimumLength", p)?,
+                "MinimumComplexCharacters" => s.minimum_complex_characters = field(v, "MinimumComplexCharacters", p)?,
+                "MaximumFailedAttempts" => s.maximum_failed_attempts = field(v, "MaximumFailedAttempts", p)?,
+                "FailedAttemptsResetInMinutes" => s.failed_attempts_reset_in_minutes = field(v, "FailedAttemptsResetInMinutes", p)?,
+                "MaximumGracePeriodInMinutes" => s.maximum_grace_period_in_minutes = field(v, "MaximumGracePeriodInMinutes", p)?,
+                "MaximumInactivityInMinutes" => s.maximum_inactivity_in_minutes = field(v, "MaximumInactivityInMinutes", p)?,
+                "MaximumPasscodeAgeInDays" => s.maximum_passcode_age_in_days = field(v, "MaximumPasscodeAgeInDays", p)?,
+                "PasscodeReuseLimit" => s.passcode_reuse_limit = field(v, "PasscodeReuseLimit", p)?,
+                "ChangeAtNextAuth" => s.change_at_next_auth = field(v, "ChangeAtNextAuth", p)?,
+                "CustomRegex" => s.custom_regex = field(v, "CustomRegex", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -2109,12 +2451,18 @@ pub struct ConfigurationPasscodeSettingsCustomRegex {
 impl PlistDict for ConfigurationPasscodeSettingsCustomRegex {
     const KEYS: &'static [KeySpec] = &meta::K75;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            regex: take(&mut d, "Regex", p)?,
-            description: take(&mut d, "Description", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "Regex" => s.regex = field(v, "Regex", p)?,
+                "Description" => s.description = field(v, "Description", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -2138,11 +2486,17 @@ pub struct ConfigurationSafariExtensionsSettings {
 impl PlistDict for ConfigurationSafariExtensionsSettings {
     const KEYS: &'static [KeySpec] = &meta::K77;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            managed_extensions: take(&mut d, "ManagedExtensions", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "ManagedExtensions" => s.managed_extensions = field(v, "ManagedExtensions", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -2171,14 +2525,20 @@ pub struct ConfigurationSafariExtensionsSettingsExtensionDictionary {
 impl PlistDict for ConfigurationSafariExtensionsSettingsExtensionDictionary {
     const KEYS: &'static [KeySpec] = &meta::K79;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            state: take(&mut d, "State", p)?,
-            private_browsing: take(&mut d, "PrivateBrowsing", p)?,
-            allowed_domains: take(&mut d, "AllowedDomains", p)?,
-            denied_domains: take(&mut d, "DeniedDomains", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "State" => s.state = field(v, "State", p)?,
+                "PrivateBrowsing" => s.private_browsing = field(v, "PrivateBrowsing", p)?,
+                "AllowedDomains" => s.allowed_domains = field(v, "AllowedDomains", p)?,
+                "DeniedDomains" => s.denied_domains = field(v, "DeniedDomains", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -2208,13 +2568,19 @@ pub struct ConfigurationScreensharingConnectionGroup {
 impl PlistDict for ConfigurationScreensharingConnectionGroup {
     const KEYS: &'static [KeySpec] = &meta::K82;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            connection_group_uuid: take(&mut d, "ConnectionGroupUUID", p)?,
-            group_name: take(&mut d, "GroupName", p)?,
-            members: take(&mut d, "Members", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "ConnectionGroupUUID" => s.connection_group_uuid = field(v, "ConnectionGroupUUID", p)?,
+                "GroupName" => s.group_name = field(v, "GroupName", p)?,
+                "Members" => s.members = field(v, "Members", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -2249,16 +2615,22 @@ pub struct ConfigurationScreensharingConnection {
 impl PlistDict for ConfigurationScreensharingConnection {
     const KEYS: &'static [KeySpec] = &meta::K84;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            connection_uuid: take(&mut d, "ConnectionUUID", p)?,
-            display_name: take(&mut d, "DisplayName", p)?,
-            host_name: take(&mut d, "HostName", p)?,
-            port: take(&mut d, "Port", p)?,
-            display_configuration: take(&mut d, "DisplayConfiguration", p)?,
-            authentication_credentials_asset_reference: take(&mut d, "AuthenticationCredentialsAssetReference", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "ConnectionUUID" => s.connection_uuid = field(v, "ConnectionUUID", p)?,
+                "DisplayName" => s.display_name = field(v, "DisplayName", p)?,
+                "HostName" => s.host_name = field(v, "HostName", p)?,
+                "Port" => s.port = field(v, "Port", p)?,
+                "DisplayConfiguration" => s.display_configuration = field(v, "DisplayConfiguration", p)?,
+                "AuthenticationCredentialsAssetReference" => s.authentication_credentials_asset_reference = field(v, "AuthenticationCredentialsAssetReference", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -2286,11 +2658,17 @@ pub struct ConfigurationScreensharingConnectionDisplayConfiguration {
 impl PlistDict for ConfigurationScreensharingConnectionDisplayConfiguration {
     const KEYS: &'static [KeySpec] = &meta::K85;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            display_type: take(&mut d, "DisplayType", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "DisplayType" => s.display_type = field(v, "DisplayType", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -2321,15 +2699,21 @@ pub struct ConfigurationScreensharingHostSettings {
 impl PlistDict for ConfigurationScreensharingHostSettings {
     const KEYS: &'static [KeySpec] = &meta::K86;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            maximum_virtual_displays: take(&mut d, "MaximumVirtualDisplays", p)?,
-            port_base: take(&mut d, "PortBase", p)?,
-            prevent_copy_files_from_host: take(&mut d, "PreventCopyFilesFromHost", p)?,
-            prevent_copy_files_to_host: take(&mut d, "PreventCopyFilesToHost", p)?,
-            prevent_high_performance_connections: take(&mut d, "PreventHighPerformanceConnections", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "MaximumVirtualDisplays" => s.maximum_virtual_displays = field(v, "MaximumVirtualDisplays", p)?,
+                "PortBase" => s.port_base = field(v, "PortBase", p)?,
+                "PreventCopyFilesFromHost" => s.prevent_copy_files_from_host = field(v, "PreventCopyFilesFromHost", p)?,
+                "PreventCopyFilesToHost" => s.prevent_copy_files_to_host = field(v, "PreventCopyFilesToHost", p)?,
+                "PreventHighPerformanceConnections" => s.prevent_high_performance_connections = field(v, "PreventHighPerformanceConnections", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -2356,11 +2740,17 @@ pub struct ConfigurationSecurityCertificate {
 impl PlistDict for ConfigurationSecurityCertificate {
     const KEYS: &'static [KeySpec] = &meta::K87;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            credential_asset_reference: take(&mut d, "CredentialAssetReference", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "CredentialAssetReference" => s.credential_asset_reference = field(v, "CredentialAssetReference", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -2387,13 +2777,19 @@ pub struct ConfigurationSecurityIdentity {
 impl PlistDict for ConfigurationSecurityIdentity {
     const KEYS: &'static [KeySpec] = &meta::K88;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            credential_asset_reference: take(&mut d, "CredentialAssetReference", p)?,
-            allow_all_apps_access: take(&mut d, "AllowAllAppsAccess", p)?,
-            key_is_extractable: take(&mut d, "KeyIsExtractable", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "CredentialAssetReference" => s.credential_asset_reference = field(v, "CredentialAssetReference", p)?,
+                "AllowAllAppsAccess" => s.allow_all_apps_access = field(v, "AllowAllAppsAccess", p)?,
+                "KeyIsExtractable" => s.key_is_extractable = field(v, "KeyIsExtractable", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -2422,13 +2818,19 @@ pub struct ConfigurationSecurityPasskeyAttestation {
 impl PlistDict for ConfigurationSecurityPasskeyAttestation {
     const KEYS: &'static [KeySpec] = &meta::K89;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            attestation_identity_asset_reference: take(&mut d, "AttestationIdentityAssetReference", p)?,
-            attestation_identity_key_is_extractable: take(&mut d, "AttestationIdentityKeyIsExtractable", p)?,
-            relying_parties: take(&mut d, "RelyingParties", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "AttestationIdentityAssetReference" => s.attestation_identity_asset_reference = field(v, "AttestationIdentityAssetReference", p)?,
+                "AttestationIdentityKeyIsExtractable" => s.attestation_identity_key_is_extractable = field(v, "AttestationIdentityKeyIsExtractable", p)?,
+                "RelyingParties" => s.relying_parties = field(v, "RelyingParties", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -2459,14 +2861,20 @@ pub struct ConfigurationServicesBackgroundTasks {
 impl PlistDict for ConfigurationServicesBackgroundTasks {
     const KEYS: &'static [KeySpec] = &meta::K91;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            task_type: take(&mut d, "TaskType", p)?,
-            task_description: take(&mut d, "TaskDescription", p)?,
-            executable_asset_reference: take(&mut d, "ExecutableAssetReference", p)?,
-            launchd_configurations: take(&mut d, "LaunchdConfigurations", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "TaskType" => s.task_type = field(v, "TaskType", p)?,
+                "TaskDescription" => s.task_description = field(v, "TaskDescription", p)?,
+                "ExecutableAssetReference" => s.executable_asset_reference = field(v, "ExecutableAssetReference", p)?,
+                "LaunchdConfigurations" => s.launchd_configurations = field(v, "LaunchdConfigurations", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -2494,12 +2902,18 @@ pub struct ConfigurationServicesBackgroundTasksLaunchdItem {
 impl PlistDict for ConfigurationServicesBackgroundTasksLaunchdItem {
     const KEYS: &'static [KeySpec] = &meta::K93;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            file_asset_reference: take(&mut d, "FileAssetReference", p)?,
-            context: take(&mut d, "Context", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "FileAssetReference" => s.file_asset_reference = field(v, "FileAssetReference", p)?,
+                "Context" => s.context = field(v, "Context", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -2525,12 +2939,18 @@ pub struct ConfigurationServicesConfigurationFiles {
 impl PlistDict for ConfigurationServicesConfigurationFiles {
     const KEYS: &'static [KeySpec] = &meta::K94;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            service_type: take(&mut d, "ServiceType", p)?,
-            data_asset_reference: take(&mut d, "DataAssetReference", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "ServiceType" => s.service_type = field(v, "ServiceType", p)?,
+                "DataAssetReference" => s.data_asset_reference = field(v, "DataAssetReference", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -2560,14 +2980,20 @@ pub struct ConfigurationSoftwareupdateEnforcementSpecific {
 impl PlistDict for ConfigurationSoftwareupdateEnforcementSpecific {
     const KEYS: &'static [KeySpec] = &meta::K95;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            target_os_version: take(&mut d, "TargetOSVersion", p)?,
-            target_build_version: take(&mut d, "TargetBuildVersion", p)?,
-            target_local_date_time: take(&mut d, "TargetLocalDateTime", p)?,
-            details_url: take(&mut d, "DetailsURL", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "TargetOSVersion" => s.target_os_version = field(v, "TargetOSVersion", p)?,
+                "TargetBuildVersion" => s.target_build_version = field(v, "TargetBuildVersion", p)?,
+                "TargetLocalDateTime" => s.target_local_date_time = field(v, "TargetLocalDateTime", p)?,
+                "DetailsURL" => s.details_url = field(v, "DetailsURL", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -2605,17 +3031,23 @@ pub struct ConfigurationSoftwareupdateSettings {
 impl PlistDict for ConfigurationSoftwareupdateSettings {
     const KEYS: &'static [KeySpec] = &meta::K96;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            notifications: take(&mut d, "Notifications", p)?,
-            deferrals: take(&mut d, "Deferrals", p)?,
-            recommended_cadence: take(&mut d, "RecommendedCadence", p)?,
-            automatic_actions: take(&mut d, "AutomaticActions", p)?,
-            rapid_security_response: take(&mut d, "RapidSecurityResponse", p)?,
-            allow_standard_user_os_updates: take(&mut d, "AllowStandardUserOSUpdates", p)?,
-            beta: take(&mut d, "Beta", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "Notifications" => s.notifications = field(v, "Notifications", p)?,
+                "Deferrals" => s.deferrals = field(v, "Deferrals", p)?,
+                "RecommendedCadence" => s.recommended_cadence = field(v, "RecommendedCadence", p)?,
+                "AutomaticActions" => s.automatic_actions = field(v, "AutomaticActions", p)?,
+                "RapidSecurityResponse" => s.rapid_security_response = field(v, "RapidSecurityResponse", p)?,
+                "AllowStandardUserOSUpdates" => s.allow_standard_user_os_updates = field(v, "AllowStandardUserOSUpdates", p)?,
+                "Beta" => s.beta = field(v, "Beta", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -2650,14 +3082,20 @@ pub struct ConfigurationSoftwareupdateSettingsDeferrals {
 impl PlistDict for ConfigurationSoftwareupdateSettingsDeferrals {
     const KEYS: &'static [KeySpec] = &meta::K97;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            combined_period_in_days: take(&mut d, "CombinedPeriodInDays", p)?,
-            major_period_in_days: take(&mut d, "MajorPeriodInDays", p)?,
-            minor_period_in_days: take(&mut d, "MinorPeriodInDays", p)?,
-            system_period_in_days: take(&mut d, "SystemPeriodInDays", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "CombinedPeriodInDays" => s.combined_period_in_days = field(v, "CombinedPeriodInDays", p)?,
+                "MajorPeriodInDays" => s.major_period_in_days = field(v, "MajorPeriodInDays", p)?,
+                "MinorPeriodInDays" => s.minor_period_in_days = field(v, "MinorPeriodInDays", p)?,
+                "SystemPeriodInDays" => s.system_period_in_days = field(v, "SystemPeriodInDays", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -2687,13 +3125,19 @@ pub struct ConfigurationSoftwareupdateSettingsAutomaticActions {
 impl PlistDict for ConfigurationSoftwareupdateSettingsAutomaticActions {
     const KEYS: &'static [KeySpec] = &meta::K98;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            download: take(&mut d, "Download", p)?,
-            install_os_updates: take(&mut d, "InstallOSUpdates", p)?,
-            install_security_update: take(&mut d, "InstallSecurityUpdate", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "Download" => s.download = field(v, "Download", p)?,
+                "InstallOSUpdates" => s.install_os_updates = field(v, "InstallOSUpdates", p)?,
+                "InstallSecurityUpdate" => s.install_security_update = field(v, "InstallSecurityUpdate", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -2720,12 +3164,18 @@ pub struct ConfigurationSoftwareupdateSettingsRapidSecurityResponse {
 impl PlistDict for ConfigurationSoftwareupdateSettingsRapidSecurityResponse {
     const KEYS: &'static [KeySpec] = &meta::K99;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            enable: take(&mut d, "Enable", p)?,
-            enable_rollback: take(&mut d, "EnableRollback", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "Enable" => s.enable = field(v, "Enable", p)?,
+                "EnableRollback" => s.enable_rollback = field(v, "EnableRollback", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -2753,13 +3203,19 @@ pub struct ConfigurationSoftwareupdateSettingsBeta {
 impl PlistDict for ConfigurationSoftwareupdateSettingsBeta {
     const KEYS: &'static [KeySpec] = &meta::K100;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            program_enrollment: take(&mut d, "ProgramEnrollment", p)?,
-            offer_programs: take(&mut d, "OfferPrograms", p)?,
-            require_program: take(&mut d, "RequireProgram", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "ProgramEnrollment" => s.program_enrollment = field(v, "ProgramEnrollment", p)?,
+                "OfferPrograms" => s.offer_programs = field(v, "OfferPrograms", p)?,
+                "RequireProgram" => s.require_program = field(v, "RequireProgram", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -2786,12 +3242,18 @@ pub struct ConfigurationSoftwareupdateSettingsProgram {
 impl PlistDict for ConfigurationSoftwareupdateSettingsProgram {
     const KEYS: &'static [KeySpec] = &meta::K102;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            description: take(&mut d, "Description", p)?,
-            token: take(&mut d, "Token", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "Description" => s.description = field(v, "Description", p)?,
+                "Token" => s.token = field(v, "Token", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -2817,12 +3279,18 @@ pub struct ConfigurationSoftwareupdateSettingsRequireProgram {
 impl PlistDict for ConfigurationSoftwareupdateSettingsRequireProgram {
     const KEYS: &'static [KeySpec] = &meta::K103;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            description: take(&mut d, "Description", p)?,
-            token: take(&mut d, "Token", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "Description" => s.description = field(v, "Description", p)?,
+                "Token" => s.token = field(v, "Token", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -2848,12 +3316,18 @@ pub struct ConfigurationWatchEnrollment {
 impl PlistDict for ConfigurationWatchEnrollment {
     const KEYS: &'static [KeySpec] = &meta::K104;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            enrollment_profile_url: take(&mut d, "EnrollmentProfileURL", p)?,
-            anchor_certificate_asset_references: take(&mut d, "AnchorCertificateAssetReferences", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "EnrollmentProfileURL" => s.enrollment_profile_url = field(v, "EnrollmentProfileURL", p)?,
+                "AnchorCertificateAssetReferences" => s.anchor_certificate_asset_references = field(v, "AnchorCertificateAssetReferences", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -2883,14 +3357,20 @@ pub struct Declarationbase {
 impl PlistDict for Declarationbase {
     const KEYS: &'static [KeySpec] = &meta::K106;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            type_key: take(&mut d, "Type", p)?,
-            identifier: take(&mut d, "Identifier", p)?,
-            server_token: take(&mut d, "ServerToken", p)?,
-            payload: take(&mut d, "Payload", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "Type" => s.type_key = field(v, "Type", p)?,
+                "Identifier" => s.identifier = field(v, "Identifier", p)?,
+                "ServerToken" => s.server_token = field(v, "ServerToken", p)?,
+                "Payload" => s.payload = field(v, "Payload", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -2922,14 +3402,20 @@ pub struct ManagementOrganizationInfo {
 impl PlistDict for ManagementOrganizationInfo {
     const KEYS: &'static [KeySpec] = &meta::K107;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            name: take(&mut d, "Name", p)?,
-            email: take(&mut d, "Email", p)?,
-            url: take(&mut d, "URL", p)?,
-            proof: take(&mut d, "Proof", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "Name" => s.name = field(v, "Name", p)?,
+                "Email" => s.email = field(v, "Email", p)?,
+                "URL" => s.url = field(v, "URL", p)?,
+                "Proof" => s.proof = field(v, "Proof", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -2955,11 +3441,17 @@ pub struct ManagementOrganizationInfoProof {
 impl PlistDict for ManagementOrganizationInfoProof {
     const KEYS: &'static [KeySpec] = &meta::K108;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            identity_token: take(&mut d, "IdentityToken", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "IdentityToken" => s.identity_token = field(v, "IdentityToken", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -2981,9 +3473,7 @@ impl PlistDict for ManagementProperties {
     const KEYS: &'static [KeySpec] = &meta::K109;
 
     fn from_dict(d: Dictionary, _p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            extra: d,
-        })
+        Ok(Self { extra: d })
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -3007,12 +3497,18 @@ pub struct ManagementServerCapabilities {
 impl PlistDict for ManagementServerCapabilities {
     const KEYS: &'static [KeySpec] = &meta::K110;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            version: take(&mut d, "Version", p)?,
-            supported_features: take(&mut d, "SupportedFeatures", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "Version" => s.version = field(v, "Version", p)?,
+                "SupportedFeatures" => s.supported_features = field(v, "SupportedFeatures", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {

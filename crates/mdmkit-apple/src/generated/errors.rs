@@ -14,7 +14,7 @@ use super::errors_meta as meta;
 use crate::error::DecodeError;
 use crate::schema::KeySpec;
 #[allow(unused_imports)]
-use crate::typed::{KeyPath, PlistDict, put, put_extra, take};
+use crate::typed::{KeyPath, PlistDict, field, put, put_extra};
 
 /// The error document `softwareupdate.required`.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -34,14 +34,20 @@ pub struct SoftwareupdateRequiredError {
 impl PlistDict for SoftwareupdateRequiredError {
     const KEYS: &'static [KeySpec] = &meta::K506;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            code: take(&mut d, "code", p)?,
-            description: take(&mut d, "description", p)?,
-            message: take(&mut d, "message", p)?,
-            details: take(&mut d, "details", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "code" => s.code = field(v, "code", p)?,
+                "description" => s.description = field(v, "description", p)?,
+                "message" => s.message = field(v, "message", p)?,
+                "details" => s.details = field(v, "details", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -71,13 +77,19 @@ pub struct SoftwareupdateRequiredErrorDetails {
 impl PlistDict for SoftwareupdateRequiredErrorDetails {
     const KEYS: &'static [KeySpec] = &meta::K507;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            os_version: take(&mut d, "OSVersion", p)?,
-            build_version: take(&mut d, "BuildVersion", p)?,
-            require_beta_program: take(&mut d, "RequireBetaProgram", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "OSVersion" => s.os_version = field(v, "OSVersion", p)?,
+                "BuildVersion" => s.build_version = field(v, "BuildVersion", p)?,
+                "RequireBetaProgram" => s.require_beta_program = field(v, "RequireBetaProgram", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -104,12 +116,18 @@ pub struct SoftwareupdateRequiredErrorRequireBetaProgram {
 impl PlistDict for SoftwareupdateRequiredErrorRequireBetaProgram {
     const KEYS: &'static [KeySpec] = &meta::K508;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            description: take(&mut d, "Description", p)?,
-            token: take(&mut d, "Token", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "Description" => s.description = field(v, "Description", p)?,
+                "Token" => s.token = field(v, "Token", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -137,13 +155,19 @@ pub struct UnrecognizedDeviceError {
 impl PlistDict for UnrecognizedDeviceError {
     const KEYS: &'static [KeySpec] = &meta::K509;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            code: take(&mut d, "code", p)?,
-            description: take(&mut d, "description", p)?,
-            message: take(&mut d, "message", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "code" => s.code = field(v, "code", p)?,
+                "description" => s.description = field(v, "description", p)?,
+                "message" => s.message = field(v, "message", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -174,14 +198,20 @@ pub struct WatchPairingTokenMissingError {
 impl PlistDict for WatchPairingTokenMissingError {
     const KEYS: &'static [KeySpec] = &meta::K510;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            code: take(&mut d, "code", p)?,
-            description: take(&mut d, "description", p)?,
-            message: take(&mut d, "message", p)?,
-            details: take(&mut d, "details", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "code" => s.code = field(v, "code", p)?,
+                "description" => s.description = field(v, "description", p)?,
+                "message" => s.message = field(v, "message", p)?,
+                "details" => s.details = field(v, "details", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -207,11 +237,17 @@ pub struct WatchPairingTokenMissingErrorDetails {
 impl PlistDict for WatchPairingTokenMissingErrorDetails {
     const KEYS: &'static [KeySpec] = &meta::K511;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            security_token: take(&mut d, "security-token", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "security-token" => s.security_token = field(v, "security-token", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -238,13 +274,19 @@ pub struct WellKnownFailedError {
 impl PlistDict for WellKnownFailedError {
     const KEYS: &'static [KeySpec] = &meta::K512;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            code: take(&mut d, "code", p)?,
-            description: take(&mut d, "description", p)?,
-            message: take(&mut d, "message", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "code" => s.code = field(v, "code", p)?,
+                "description" => s.description = field(v, "description", p)?,
+                "message" => s.message = field(v, "message", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {

@@ -14,7 +14,7 @@ use super::other_meta as meta;
 use crate::error::DecodeError;
 use crate::schema::KeySpec;
 #[allow(unused_imports)]
-use crate::typed::{KeyPath, PlistDict, put, put_extra, take};
+use crate::typed::{KeyPath, PlistDict, field, put, put_extra};
 
 /// The `ESSO` document.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -36,15 +36,21 @@ pub struct Esso {
 impl PlistDict for Esso {
     const KEYS: &'static [KeySpec] = &meta::K933;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            itunes_store_id: take(&mut d, "iTunesStoreID", p)?,
-            app_i_ds: take(&mut d, "AppIDs", p)?,
-            associated_domains: take(&mut d, "AssociatedDomains", p)?,
-            associated_domains_enable_direct_downloads: take(&mut d, "AssociatedDomainsEnableDirectDownloads", p)?,
-            configuration_profile: take(&mut d, "ConfigurationProfile", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "iTunesStoreID" => s.itunes_store_id = field(v, "iTunesStoreID", p)?,
+                "AppIDs" => s.app_i_ds = field(v, "AppIDs", p)?,
+                "AssociatedDomains" => s.associated_domains = field(v, "AssociatedDomains", p)?,
+                "AssociatedDomainsEnableDirectDownloads" => s.associated_domains_enable_direct_downloads = field(v, "AssociatedDomainsEnableDirectDownloads", p)?,
+                "ConfigurationProfile" => s.configuration_profile = field(v, "ConfigurationProfile", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -95,23 +101,29 @@ pub struct Machineinfo {
 impl PlistDict for Machineinfo {
     const KEYS: &'static [KeySpec] = &meta::K936;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            udid: take(&mut d, "UDID", p)?,
-            serial: take(&mut d, "SERIAL", p)?,
-            product: take(&mut d, "PRODUCT", p)?,
-            version: take(&mut d, "VERSION", p)?,
-            os_version: take(&mut d, "OS_VERSION", p)?,
-            supplemental_build_version: take(&mut d, "SUPPLEMENTAL_BUILD_VERSION", p)?,
-            supplemental_os_version_extra: take(&mut d, "SUPPLEMENTAL_OS_VERSION_EXTRA", p)?,
-            imei: take(&mut d, "IMEI", p)?,
-            meid: take(&mut d, "MEID", p)?,
-            language: take(&mut d, "LANGUAGE", p)?,
-            mdm_can_request_software_update: take(&mut d, "MDM_CAN_REQUEST_SOFTWARE_UPDATE", p)?,
-            pairing_token: take(&mut d, "PAIRING_TOKEN", p)?,
-            software_update_device_id: take(&mut d, "SOFTWARE_UPDATE_DEVICE_ID", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "UDID" => s.udid = field(v, "UDID", p)?,
+                "SERIAL" => s.serial = field(v, "SERIAL", p)?,
+                "PRODUCT" => s.product = field(v, "PRODUCT", p)?,
+                "VERSION" => s.version = field(v, "VERSION", p)?,
+                "OS_VERSION" => s.os_version = field(v, "OS_VERSION", p)?,
+                "SUPPLEMENTAL_BUILD_VERSION" => s.supplemental_build_version = field(v, "SUPPLEMENTAL_BUILD_VERSION", p)?,
+                "SUPPLEMENTAL_OS_VERSION_EXTRA" => s.supplemental_os_version_extra = field(v, "SUPPLEMENTAL_OS_VERSION_EXTRA", p)?,
+                "IMEI" => s.imei = field(v, "IMEI", p)?,
+                "MEID" => s.meid = field(v, "MEID", p)?,
+                "LANGUAGE" => s.language = field(v, "LANGUAGE", p)?,
+                "MDM_CAN_REQUEST_SOFTWARE_UPDATE" => s.mdm_can_request_software_update = field(v, "MDM_CAN_REQUEST_SOFTWARE_UPDATE", p)?,
+                "PAIRING_TOKEN" => s.pairing_token = field(v, "PAIRING_TOKEN", p)?,
+                "SOFTWARE_UPDATE_DEVICE_ID" => s.software_update_device_id = field(v, "SOFTWARE_UPDATE_DEVICE_ID", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -146,11 +158,17 @@ pub struct Manifesturl {
 impl PlistDict for Manifesturl {
     const KEYS: &'static [KeySpec] = &meta::K937;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            items: take(&mut d, "items", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "items" => s.items = field(v, "items", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -175,12 +193,18 @@ pub struct ManifesturlItemsItem {
 impl PlistDict for ManifesturlItemsItem {
     const KEYS: &'static [KeySpec] = &meta::K939;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            assets: take(&mut d, "assets", p)?,
-            metadata: take(&mut d, "metadata", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "assets" => s.assets = field(v, "assets", p)?,
+                "metadata" => s.metadata = field(v, "metadata", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -216,17 +240,23 @@ pub struct ManifesturlAssetsItem {
 impl PlistDict for ManifesturlAssetsItem {
     const KEYS: &'static [KeySpec] = &meta::K941;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            kind: take(&mut d, "kind", p)?,
-            md5_size: take(&mut d, "md5-size", p)?,
-            md5s: take(&mut d, "md5s", p)?,
-            sha256_size: take(&mut d, "sha256-size", p)?,
-            sha256s: take(&mut d, "sha256s", p)?,
-            url: take(&mut d, "url", p)?,
-            needs_shine: take(&mut d, "needs-shine", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "kind" => s.kind = field(v, "kind", p)?,
+                "md5-size" => s.md5_size = field(v, "md5-size", p)?,
+                "md5s" => s.md5s = field(v, "md5s", p)?,
+                "sha256-size" => s.sha256_size = field(v, "sha256-size", p)?,
+                "sha256s" => s.sha256s = field(v, "sha256s", p)?,
+                "url" => s.url = field(v, "url", p)?,
+                "needs-shine" => s.needs_shine = field(v, "needs-shine", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -267,17 +297,23 @@ pub struct ManifesturlMetadata {
 impl PlistDict for ManifesturlMetadata {
     const KEYS: &'static [KeySpec] = &meta::K944;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            bundle_identifier: take(&mut d, "bundle-identifier", p)?,
-            bundle_version: take(&mut d, "bundle-version", p)?,
-            kind: take(&mut d, "kind", p)?,
-            size_in_bytes: take(&mut d, "sizeInBytes", p)?,
-            subtitle: take(&mut d, "subtitle", p)?,
-            title: take(&mut d, "title", p)?,
-            items: take(&mut d, "items", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "bundle-identifier" => s.bundle_identifier = field(v, "bundle-identifier", p)?,
+                "bundle-version" => s.bundle_version = field(v, "bundle-version", p)?,
+                "kind" => s.kind = field(v, "kind", p)?,
+                "sizeInBytes" => s.size_in_bytes = field(v, "sizeInBytes", p)?,
+                "subtitle" => s.subtitle = field(v, "subtitle", p)?,
+                "title" => s.title = field(v, "title", p)?,
+                "items" => s.items = field(v, "items", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -308,12 +344,18 @@ pub struct ManifesturlMetadataItemsItem {
 impl PlistDict for ManifesturlMetadataItemsItem {
     const KEYS: &'static [KeySpec] = &meta::K946;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            bundle_identifier: take(&mut d, "bundle-identifier", p)?,
-            bundle_version: take(&mut d, "bundle-version", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "bundle-identifier" => s.bundle_identifier = field(v, "bundle-identifier", p)?,
+                "bundle-version" => s.bundle_version = field(v, "bundle-version", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -337,11 +379,17 @@ pub struct Passwordhash {
 impl PlistDict for Passwordhash {
     const KEYS: &'static [KeySpec] = &meta::K947;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            salted_sha512_pbkdf2: take(&mut d, "SALTED-SHA512-PBKDF2", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "SALTED-SHA512-PBKDF2" => s.salted_sha512_pbkdf2 = field(v, "SALTED-SHA512-PBKDF2", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -368,13 +416,19 @@ pub struct PasswordhashSALTEDSHA512PBKDF2 {
 impl PlistDict for PasswordhashSALTEDSHA512PBKDF2 {
     const KEYS: &'static [KeySpec] = &meta::K948;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            entropy: take(&mut d, "entropy", p)?,
-            iterations: take(&mut d, "iterations", p)?,
-            salt: take(&mut d, "salt", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "entropy" => s.entropy = field(v, "entropy", p)?,
+                "iterations" => s.iterations = field(v, "iterations", p)?,
+                "salt" => s.salt = field(v, "salt", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -487,55 +541,61 @@ pub struct Skipkeys {
 impl PlistDict for Skipkeys {
     const KEYS: &'static [KeySpec] = &meta::K949;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            accessibility: take(&mut d, "Accessibility", p)?,
-            action_button: take(&mut d, "ActionButton", p)?,
-            android: take(&mut d, "Android", p)?,
-            appearance: take(&mut d, "Appearance", p)?,
-            apple_id: take(&mut d, "AppleID", p)?,
-            app_store: take(&mut d, "AppStore", p)?,
-            biometric: take(&mut d, "Biometric", p)?,
-            camera_button: take(&mut d, "CameraButton", p)?,
-            device_to_device_migration: take(&mut d, "DeviceToDeviceMigration", p)?,
-            diagnostics: take(&mut d, "Diagnostics", p)?,
-            display_tone: take(&mut d, "DisplayTone", p)?,
-            enable_lockdown_mode: take(&mut d, "EnableLockdownMode", p)?,
-            file_vault: take(&mut d, "FileVault", p)?,
-            home_button_sensitivity: take(&mut d, "HomeButtonSensitivity", p)?,
-            icloud_diagnostics: take(&mut d, "iCloudDiagnostics", p)?,
-            icloud_storage: take(&mut d, "iCloudStorage", p)?,
-            imessage_and_face_time: take(&mut d, "iMessageAndFaceTime", p)?,
-            intelligence: take(&mut d, "Intelligence", p)?,
-            keyboard: take(&mut d, "Keyboard", p)?,
-            location: take(&mut d, "Location", p)?,
-            messaging_activation_using_phone_number: take(&mut d, "MessagingActivationUsingPhoneNumber", p)?,
-            on_boarding: take(&mut d, "OnBoarding", p)?,
-            passcode: take(&mut d, "Passcode", p)?,
-            payment: take(&mut d, "Payment", p)?,
-            privacy: take(&mut d, "Privacy", p)?,
-            restore: take(&mut d, "Restore", p)?,
-            restore_completed: take(&mut d, "RestoreCompleted", p)?,
-            screen_saver: take(&mut d, "ScreenSaver", p)?,
-            safety: take(&mut d, "Safety", p)?,
-            screen_time: take(&mut d, "ScreenTime", p)?,
-            sim_setup: take(&mut d, "SIMSetup", p)?,
-            siri: take(&mut d, "Siri", p)?,
-            software_update: take(&mut d, "SoftwareUpdate", p)?,
-            spoken_language: take(&mut d, "SpokenLanguage", p)?,
-            tap_to_setup: take(&mut d, "TapToSetup", p)?,
-            terms_of_address: take(&mut d, "TermsOfAddress", p)?,
-            tos: take(&mut d, "TOS", p)?,
-            tv_home_screen_sync: take(&mut d, "TVHomeScreenSync", p)?,
-            tv_provider_sign_in: take(&mut d, "TVProviderSignIn", p)?,
-            tv_room: take(&mut d, "TVRoom", p)?,
-            update_completed: take(&mut d, "UpdateCompleted", p)?,
-            wallpaper: take(&mut d, "Wallpaper", p)?,
-            watch_migration: take(&mut d, "WatchMigration", p)?,
-            welcome: take(&mut d, "Welcome", p)?,
-            zoom: take(&mut d, "Zoom", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "Accessibility" => s.accessibility = field(v, "Accessibility", p)?,
+                "ActionButton" => s.action_button = field(v, "ActionButton", p)?,
+                "Android" => s.android = field(v, "Android", p)?,
+                "Appearance" => s.appearance = field(v, "Appearance", p)?,
+                "AppleID" => s.apple_id = field(v, "AppleID", p)?,
+                "AppStore" => s.app_store = field(v, "AppStore", p)?,
+                "Biometric" => s.biometric = field(v, "Biometric", p)?,
+                "CameraButton" => s.camera_button = field(v, "CameraButton", p)?,
+                "DeviceToDeviceMigration" => s.device_to_device_migration = field(v, "DeviceToDeviceMigration", p)?,
+                "Diagnostics" => s.diagnostics = field(v, "Diagnostics", p)?,
+                "DisplayTone" => s.display_tone = field(v, "DisplayTone", p)?,
+                "EnableLockdownMode" => s.enable_lockdown_mode = field(v, "EnableLockdownMode", p)?,
+                "FileVault" => s.file_vault = field(v, "FileVault", p)?,
+                "HomeButtonSensitivity" => s.home_button_sensitivity = field(v, "HomeButtonSensitivity", p)?,
+                "iCloudDiagnostics" => s.icloud_diagnostics = field(v, "iCloudDiagnostics", p)?,
+                "iCloudStorage" => s.icloud_storage = field(v, "iCloudStorage", p)?,
+                "iMessageAndFaceTime" => s.imessage_and_face_time = field(v, "iMessageAndFaceTime", p)?,
+                "Intelligence" => s.intelligence = field(v, "Intelligence", p)?,
+                "Keyboard" => s.keyboard = field(v, "Keyboard", p)?,
+                "Location" => s.location = field(v, "Location", p)?,
+                "MessagingActivationUsingPhoneNumber" => s.messaging_activation_using_phone_number = field(v, "MessagingActivationUsingPhoneNumber", p)?,
+                "OnBoarding" => s.on_boarding = field(v, "OnBoarding", p)?,
+                "Passcode" => s.passcode = field(v, "Passcode", p)?,
+                "Payment" => s.payment = field(v, "Payment", p)?,
+                "Privacy" => s.privacy = field(v, "Privacy", p)?,
+                "Restore" => s.restore = field(v, "Restore", p)?,
+                "RestoreCompleted" => s.restore_completed = field(v, "RestoreCompleted", p)?,
+                "ScreenSaver" => s.screen_saver = field(v, "ScreenSaver", p)?,
+                "Safety" => s.safety = field(v, "Safety", p)?,
+                "ScreenTime" => s.screen_time = field(v, "ScreenTime", p)?,
+                "SIMSetup" => s.sim_setup = field(v, "SIMSetup", p)?,
+                "Siri" => s.siri = field(v, "Siri", p)?,
+                "SoftwareUpdate" => s.software_update = field(v, "SoftwareUpdate", p)?,
+                "SpokenLanguage" => s.spoken_language = field(v, "SpokenLanguage", p)?,
+                "TapToSetup" => s.tap_to_setup = field(v, "TapToSetup", p)?,
+                "TermsOfAddress" => s.terms_of_address = field(v, "TermsOfAddress", p)?,
+                "TOS" => s.tos = field(v, "TOS", p)?,
+                "TVHomeScreenSync" => s.tv_home_screen_sync = field(v, "TVHomeScreenSync", p)?,
+                "TVProviderSignIn" => s.tv_provider_sign_in = field(v, "TVProviderSignIn", p)?,
+                "TVRoom" => s.tv_room = field(v, "TVRoom", p)?,
+                "UpdateCompleted" => s.update_completed = field(v, "UpdateCompleted", p)?,
+                "Wallpaper" => s.wallpaper = field(v, "Wallpaper", p)?,
+                "WatchMigration" => s.watch_migration = field(v, "WatchMigration", p)?,
+                "Welcome" => s.welcome = field(v, "Welcome", p)?,
+                "Zoom" => s.zoom = field(v, "Zoom", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {

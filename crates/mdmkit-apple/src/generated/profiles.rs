@@ -14,7 +14,7 @@ use super::profiles_meta as meta;
 use crate::error::DecodeError;
 use crate::schema::KeySpec;
 #[allow(unused_imports)]
-use crate::typed::{KeyPath, PlistDict, put, put_extra, take};
+use crate::typed::{KeyPath, PlistDict, field, put, put_extra};
 
 /// The `CommonPayloadKeys` profile payload (`mdm/profiles/CommonPayloadKeys.yaml`).
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -40,17 +40,23 @@ pub struct CommonPayloadKeysPayload {
 impl PlistDict for CommonPayloadKeysPayload {
     const KEYS: &'static [KeySpec] = &meta::K513;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            payload_identifier: take(&mut d, "PayloadIdentifier", p)?,
-            payload_uuid: take(&mut d, "PayloadUUID", p)?,
-            payload_type: take(&mut d, "PayloadType", p)?,
-            payload_version: take(&mut d, "PayloadVersion", p)?,
-            payload_description: take(&mut d, "PayloadDescription", p)?,
-            payload_display_name: take(&mut d, "PayloadDisplayName", p)?,
-            payload_organization: take(&mut d, "PayloadOrganization", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "PayloadIdentifier" => s.payload_identifier = field(v, "PayloadIdentifier", p)?,
+                "PayloadUUID" => s.payload_uuid = field(v, "PayloadUUID", p)?,
+                "PayloadType" => s.payload_type = field(v, "PayloadType", p)?,
+                "PayloadVersion" => s.payload_version = field(v, "PayloadVersion", p)?,
+                "PayloadDescription" => s.payload_description = field(v, "PayloadDescription", p)?,
+                "PayloadDisplayName" => s.payload_display_name = field(v, "PayloadDisplayName", p)?,
+                "PayloadOrganization" => s.payload_organization = field(v, "PayloadOrganization", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -81,12 +87,18 @@ pub struct GlobalPreferencesPayload {
 impl PlistDict for GlobalPreferencesPayload {
     const KEYS: &'static [KeySpec] = &meta::K514;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            multiple_session_enabled: take(&mut d, "MultipleSessionEnabled", p)?,
-            com_apple_autologout_auto_log_out_delay: take(&mut d, "com.apple.autologout.AutoLogOutDelay", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "MultipleSessionEnabled" => s.multiple_session_enabled = field(v, "MultipleSessionEnabled", p)?,
+                "com.apple.autologout.AutoLogOutDelay" => s.com_apple_autologout_auto_log_out_delay = field(v, "com.apple.autologout.AutoLogOutDelay", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -144,28 +156,34 @@ pub struct TopLevelPayload {
 impl PlistDict for TopLevelPayload {
     const KEYS: &'static [KeySpec] = &meta::K515;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            payload_identifier: take(&mut d, "PayloadIdentifier", p)?,
-            payload_uuid: take(&mut d, "PayloadUUID", p)?,
-            payload_type: take(&mut d, "PayloadType", p)?,
-            payload_version: take(&mut d, "PayloadVersion", p)?,
-            is_encrypted: take(&mut d, "IsEncrypted", p)?,
-            payload_content: take(&mut d, "PayloadContent", p)?,
-            encrypted_payload_content: take(&mut d, "EncryptedPayloadContent", p)?,
-            payload_description: take(&mut d, "PayloadDescription", p)?,
-            payload_display_name: take(&mut d, "PayloadDisplayName", p)?,
-            has_removal_passcode: take(&mut d, "HasRemovalPasscode", p)?,
-            payload_organization: take(&mut d, "PayloadOrganization", p)?,
-            payload_removal_disallowed: take(&mut d, "PayloadRemovalDisallowed", p)?,
-            payload_scope: take(&mut d, "PayloadScope", p)?,
-            removal_date: take(&mut d, "RemovalDate", p)?,
-            duration_until_removal: take(&mut d, "DurationUntilRemoval", p)?,
-            payload_expiration_date: take(&mut d, "PayloadExpirationDate", p)?,
-            target_device_type: take(&mut d, "TargetDeviceType", p)?,
-            consent_text: take(&mut d, "ConsentText", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "PayloadIdentifier" => s.payload_identifier = field(v, "PayloadIdentifier", p)?,
+                "PayloadUUID" => s.payload_uuid = field(v, "PayloadUUID", p)?,
+                "PayloadType" => s.payload_type = field(v, "PayloadType", p)?,
+                "PayloadVersion" => s.payload_version = field(v, "PayloadVersion", p)?,
+                "IsEncrypted" => s.is_encrypted = field(v, "IsEncrypted", p)?,
+                "PayloadContent" => s.payload_content = field(v, "PayloadContent", p)?,
+                "EncryptedPayloadContent" => s.encrypted_payload_content = field(v, "EncryptedPayloadContent", p)?,
+                "PayloadDescription" => s.payload_description = field(v, "PayloadDescription", p)?,
+                "PayloadDisplayName" => s.payload_display_name = field(v, "PayloadDisplayName", p)?,
+                "HasRemovalPasscode" => s.has_removal_passcode = field(v, "HasRemovalPasscode", p)?,
+                "PayloadOrganization" => s.payload_organization = field(v, "PayloadOrganization", p)?,
+                "PayloadRemovalDisallowed" => s.payload_removal_disallowed = field(v, "PayloadRemovalDisallowed", p)?,
+                "PayloadScope" => s.payload_scope = field(v, "PayloadScope", p)?,
+                "RemovalDate" => s.removal_date = field(v, "RemovalDate", p)?,
+                "DurationUntilRemoval" => s.duration_until_removal = field(v, "DurationUntilRemoval", p)?,
+                "PayloadExpirationDate" => s.payload_expiration_date = field(v, "PayloadExpirationDate", p)?,
+                "TargetDeviceType" => s.target_device_type = field(v, "TargetDeviceType", p)?,
+                "ConsentText" => s.consent_text = field(v, "ConsentText", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -205,11 +223,17 @@ pub struct TopLevelConsentText {
 impl PlistDict for TopLevelConsentText {
     const KEYS: &'static [KeySpec] = &meta::K518;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            consent_text_item: take(&mut d, "ConsentTextItem", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "ConsentTextItem" => s.consent_text_item = field(v, "ConsentTextItem", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -252,21 +276,27 @@ pub struct ADCertificateManagedPayload {
 impl PlistDict for ADCertificateManagedPayload {
     const KEYS: &'static [KeySpec] = &meta::K520;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            cert_server: take(&mut d, "CertServer", p)?,
-            cert_template: take(&mut d, "CertTemplate", p)?,
-            description: take(&mut d, "Description", p)?,
-            certificate_renewal_time_interval: take(&mut d, "CertificateRenewalTimeInterval", p)?,
-            certificate_authority: take(&mut d, "CertificateAuthority", p)?,
-            certificate_acquisition_mechanism: take(&mut d, "CertificateAcquisitionMechanism", p)?,
-            allow_all_apps_access: take(&mut d, "AllowAllAppsAccess", p)?,
-            prompt_for_credentials: take(&mut d, "PromptForCredentials", p)?,
-            key_is_extractable: take(&mut d, "KeyIsExtractable", p)?,
-            keysize: take(&mut d, "Keysize", p)?,
-            enable_auto_renewal: take(&mut d, "EnableAutoRenewal", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "CertServer" => s.cert_server = field(v, "CertServer", p)?,
+                "CertTemplate" => s.cert_template = field(v, "CertTemplate", p)?,
+                "Description" => s.description = field(v, "Description", p)?,
+                "CertificateRenewalTimeInterval" => s.certificate_renewal_time_interval = field(v, "CertificateRenewalTimeInterval", p)?,
+                "CertificateAuthority" => s.certificate_authority = field(v, "CertificateAuthority", p)?,
+                "CertificateAcquisitionMechanism" => s.certificate_acquisition_mechanism = field(v, "CertificateAcquisitionMechanism", p)?,
+                "AllowAllAppsAccess" => s.allow_all_apps_access = field(v, "AllowAllAppsAccess", p)?,
+                "PromptForCredentials" => s.prompt_for_credentials = field(v, "PromptForCredentials", p)?,
+                "KeyIsExtractable" => s.key_is_extractable = field(v, "KeyIsExtractable", p)?,
+                "Keysize" => s.keysize = field(v, "Keysize", p)?,
+                "EnableAutoRenewal" => s.enable_auto_renewal = field(v, "EnableAutoRenewal", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -311,17 +341,23 @@ pub struct AIMAccountPayload {
 impl PlistDict for AIMAccountPayload {
     const KEYS: &'static [KeySpec] = &meta::K521;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            aim_account_description: take(&mut d, "AIMAccountDescription", p)?,
-            aim_host_name: take(&mut d, "AIMHostName", p)?,
-            aim_user_name: take(&mut d, "AIMUserName", p)?,
-            aim_password: take(&mut d, "AIMPassword", p)?,
-            aim_use_ssl: take(&mut d, "AIMUseSSL", p)?,
-            aim_port: take(&mut d, "AIMPort", p)?,
-            aim_authentication: take(&mut d, "AIMAuthentication", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "AIMAccountDescription" => s.aim_account_description = field(v, "AIMAccountDescription", p)?,
+                "AIMHostName" => s.aim_host_name = field(v, "AIMHostName", p)?,
+                "AIMUserName" => s.aim_user_name = field(v, "AIMUserName", p)?,
+                "AIMPassword" => s.aim_password = field(v, "AIMPassword", p)?,
+                "AIMUseSSL" => s.aim_use_ssl = field(v, "AIMUseSSL", p)?,
+                "AIMPort" => s.aim_port = field(v, "AIMPort", p)?,
+                "AIMAuthentication" => s.aim_authentication = field(v, "AIMAuthentication", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -392,32 +428,38 @@ pub struct AssetCacheManagedPayload {
 impl PlistDict for AssetCacheManagedPayload {
     const KEYS: &'static [KeySpec] = &meta::K522;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            allow_cache_delete: take(&mut d, "AllowCacheDelete", p)?,
-            allow_personal_caching: take(&mut d, "AllowPersonalCaching", p)?,
-            allow_shared_caching: take(&mut d, "AllowSharedCaching", p)?,
-            auto_activation: take(&mut d, "AutoActivation", p)?,
-            auto_enable_tethered_caching: take(&mut d, "AutoEnableTetheredCaching", p)?,
-            cache_limit: take(&mut d, "CacheLimit", p)?,
-            data_path: take(&mut d, "DataPath", p)?,
-            deny_tethered_caching: take(&mut d, "DenyTetheredCaching", p)?,
-            display_alerts: take(&mut d, "DisplayAlerts", p)?,
-            keep_awake: take(&mut d, "KeepAwake", p)?,
-            listen_ranges: take(&mut d, "ListenRanges", p)?,
-            listen_ranges_only: take(&mut d, "ListenRangesOnly", p)?,
-            listen_with_peers_and_parents: take(&mut d, "ListenWithPeersAndParents", p)?,
-            local_subnets_only: take(&mut d, "LocalSubnetsOnly", p)?,
-            log_client_identity: take(&mut d, "LogClientIdentity", p)?,
-            parents: take(&mut d, "Parents", p)?,
-            parent_selection_policy: take(&mut d, "ParentSelectionPolicy", p)?,
-            peer_filter_ranges: take(&mut d, "PeerFilterRanges", p)?,
-            peer_listen_ranges: take(&mut d, "PeerListenRanges", p)?,
-            peer_local_subnets_only: take(&mut d, "PeerLocalSubnetsOnly", p)?,
-            port: take(&mut d, "Port", p)?,
-            public_ranges: take(&mut d, "PublicRanges", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "AllowCacheDelete" => s.allow_cache_delete = field(v, "AllowCacheDelete", p)?,
+                "AllowPersonalCaching" => s.allow_personal_caching = field(v, "AllowPersonalCaching", p)?,
+                "AllowSharedCaching" => s.allow_shared_caching = field(v, "AllowSharedCaching", p)?,
+                "AutoActivation" => s.auto_activation = field(v, "AutoActivation", p)?,
+                "AutoEnableTetheredCaching" => s.auto_enable_tethered_caching = field(v, "AutoEnableTetheredCaching", p)?,
+                "CacheLimit" => s.cache_limit = field(v, "CacheLimit", p)?,
+                "DataPath" => s.data_path = field(v, "DataPath", p)?,
+                "DenyTetheredCaching" => s.deny_tethered_caching = field(v, "DenyTetheredCaching", p)?,
+                "DisplayAlerts" => s.display_alerts = field(v, "DisplayAlerts", p)?,
+                "KeepAwake" => s.keep_awake = field(v, "KeepAwake", p)?,
+                "ListenRanges" => s.listen_ranges = field(v, "ListenRanges", p)?,
+                "ListenRangesOnly" => s.listen_ranges_only = field(v, "ListenRangesOnly", p)?,
+                "ListenWithPeersAndParents" => s.listen_with_peers_and_parents = field(v, "ListenWithPeersAndParents", p)?,
+                "LocalSubnetsOnly" => s.local_subnets_only = field(v, "LocalSubnetsOnly", p)?,
+                "LogClientIdentity" => s.log_client_identity = field(v, "LogClientIdentity", p)?,
+                "Parents" => s.parents = field(v, "Parents", p)?,
+                "ParentSelectionPolicy" => s.parent_selection_policy = field(v, "ParentSelectionPolicy", p)?,
+                "PeerFilterRanges" => s.peer_filter_ranges = field(v, "PeerFilterRanges", p)?,
+                "PeerListenRanges" => s.peer_listen_ranges = field(v, "PeerListenRanges", p)?,
+                "PeerLocalSubnetsOnly" => s.peer_local_subnets_only = field(v, "PeerLocalSubnetsOnly", p)?,
+                "Port" => s.port = field(v, "Port", p)?,
+                "PublicRanges" => s.public_ranges = field(v, "PublicRanges", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -465,13 +507,19 @@ pub struct AssetCacheManagedRangesItem {
 impl PlistDict for AssetCacheManagedRangesItem {
     const KEYS: &'static [KeySpec] = &meta::K524;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            type_key: take(&mut d, "type", p)?,
-            first: take(&mut d, "first", p)?,
-            last: take(&mut d, "last", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "type" => s.type_key = field(v, "type", p)?,
+                "first" => s.first = field(v, "first", p)?,
+                "last" => s.last = field(v, "last", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -496,11 +544,17 @@ pub struct DictionaryPayload {
 impl PlistDict for DictionaryPayload {
     const KEYS: &'static [KeySpec] = &meta::K526;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            parental_control: take(&mut d, "parentalControl", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "parentalControl" => s.parental_control = field(v, "parentalControl", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -599,49 +653,55 @@ pub struct DirectoryServiceManagedPayload {
 impl PlistDict for DirectoryServiceManagedPayload {
     const KEYS: &'static [KeySpec] = &meta::K527;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            host_name: take(&mut d, "HostName", p)?,
-            user_name: take(&mut d, "UserName", p)?,
-            password: take(&mut d, "Password", p)?,
-            client_id: take(&mut d, "ClientID", p)?,
-            description: take(&mut d, "Description", p)?,
-            ad_organizational_unit: take(&mut d, "ADOrganizationalUnit", p)?,
-            ad_mount_style: take(&mut d, "ADMountStyle", p)?,
-            ad_create_mobile_account_at_login_flag: take(&mut d, "ADCreateMobileAccountAtLoginFlag", p)?,
-            ad_create_mobile_account_at_login: take(&mut d, "ADCreateMobileAccountAtLogin", p)?,
-            ad_warn_user_before_creating_ma_flag: take(&mut d, "ADWarnUserBeforeCreatingMAFlag", p)?,
-            ad_warn_user_before_creating_ma: take(&mut d, "ADWarnUserBeforeCreatingMA", p)?,
-            ad_force_home_local_flag: take(&mut d, "ADForceHomeLocalFlag", p)?,
-            ad_force_home_local: take(&mut d, "ADForceHomeLocal", p)?,
-            ad_use_windows_unc_path_flag: take(&mut d, "ADUseWindowsUNCPathFlag", p)?,
-            ad_use_windows_unc_path: take(&mut d, "ADUseWindowsUNCPath", p)?,
-            ad_allow_multi_domain_auth_flag: take(&mut d, "ADAllowMultiDomainAuthFlag", p)?,
-            ad_allow_multi_domain_auth: take(&mut d, "ADAllowMultiDomainAuth", p)?,
-            ad_default_user_shell_flag: take(&mut d, "ADDefaultUserShellFlag", p)?,
-            ad_default_user_shell: take(&mut d, "ADDefaultUserShell", p)?,
-            ad_map_uid_attribute_flag: take(&mut d, "ADMapUIDAttributeFlag", p)?,
-            ad_map_uid_attribute: take(&mut d, "ADMapUIDAttribute", p)?,
-            ad_map_gid_attribute_flag: take(&mut d, "ADMapGIDAttributeFlag", p)?,
-            ad_map_gid_attribute: take(&mut d, "ADMapGIDAttribute", p)?,
-            ad_map_ggid_attribute_flag: take(&mut d, "ADMapGGIDAttributeFlag", p)?,
-            ad_map_ggid_attribute: take(&mut d, "ADMapGGIDAttribute", p)?,
-            ad_preferred_dc_server_flag: take(&mut d, "ADPreferredDCServerFlag", p)?,
-            ad_preferred_dc_server: take(&mut d, "ADPreferredDCServer", p)?,
-            ad_domain_admin_group_list_flag: take(&mut d, "ADDomainAdminGroupListFlag", p)?,
-            ad_domain_admin_group_list: take(&mut d, "ADDomainAdminGroupList", p)?,
-            ad_namespace_flag: take(&mut d, "ADNamespaceFlag", p)?,
-            ad_namespace: take(&mut d, "ADNamespace", p)?,
-            ad_packet_sign_flag: take(&mut d, "ADPacketSignFlag", p)?,
-            ad_packet_sign: take(&mut d, "ADPacketSign", p)?,
-            ad_packet_encrypt_flag: take(&mut d, "ADPacketEncryptFlag", p)?,
-            ad_packet_encrypt: take(&mut d, "ADPacketEncrypt", p)?,
-            ad_restrict_ddns_flag: take(&mut d, "ADRestrictDDNSFlag", p)?,
-            ad_restrict_ddns: take(&mut d, "ADRestrictDDNS", p)?,
-            ad_trust_change_pass_interval_days_flag: take(&mut d, "ADTrustChangePassIntervalDaysFlag", p)?,
-            ad_trust_change_pass_interval_days: take(&mut d, "ADTrustChangePassIntervalDays", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "HostName" => s.host_name = field(v, "HostName", p)?,
+                "UserName" => s.user_name = field(v, "UserName", p)?,
+                "Password" => s.password = field(v, "Password", p)?,
+                "ClientID" => s.client_id = field(v, "ClientID", p)?,
+                "Description" => s.description = field(v, "Description", p)?,
+                "ADOrganizationalUnit" => s.ad_organizational_unit = field(v, "ADOrganizationalUnit", p)?,
+                "ADMountStyle" => s.ad_mount_style = field(v, "ADMountStyle", p)?,
+                "ADCreateMobileAccountAtLoginFlag" => s.ad_create_mobile_account_at_login_flag = field(v, "ADCreateMobileAccountAtLoginFlag", p)?,
+                "ADCreateMobileAccountAtLogin" => s.ad_create_mobile_account_at_login = field(v, "ADCreateMobileAccountAtLogin", p)?,
+                "ADWarnUserBeforeCreatingMAFlag" => s.ad_warn_user_before_creating_ma_flag = field(v, "ADWarnUserBeforeCreatingMAFlag", p)?,
+                "ADWarnUserBeforeCreatingMA" => s.ad_warn_user_before_creating_ma = field(v, "ADWarnUserBeforeCreatingMA", p)?,
+                "ADForceHomeLocalFlag" => s.ad_force_home_local_flag = field(v, "ADForceHomeLocalFlag", p)?,
+                "ADForceHomeLocal" => s.ad_force_home_local = field(v, "ADForceHomeLocal", p)?,
+                "ADUseWindowsUNCPathFlag" => s.ad_use_windows_unc_path_flag = field(v, "ADUseWindowsUNCPathFlag", p)?,
+                "ADUseWindowsUNCPath" => s.ad_use_windows_unc_path = field(v, "ADUseWindowsUNCPath", p)?,
+                "ADAllowMultiDomainAuthFlag" => s.ad_allow_multi_domain_auth_flag = field(v, "ADAllowMultiDomainAuthFlag", p)?,
+                "ADAllowMultiDomainAuth" => s.ad_allow_multi_domain_auth = field(v, "ADAllowMultiDomainAuth", p)?,
+                "ADDefaultUserShellFlag" => s.ad_default_user_shell_flag = field(v, "ADDefaultUserShellFlag", p)?,
+                "ADDefaultUserShell" => s.ad_default_user_shell = field(v, "ADDefaultUserShell", p)?,
+                "ADMapUIDAttributeFlag" => s.ad_map_uid_attribute_flag = field(v, "ADMapUIDAttributeFlag", p)?,
+                "ADMapUIDAttribute" => s.ad_map_uid_attribute = field(v, "ADMapUIDAttribute", p)?,
+                "ADMapGIDAttributeFlag" => s.ad_map_gid_attribute_flag = field(v, "ADMapGIDAttributeFlag", p)?,
+                "ADMapGIDAttribute" => s.ad_map_gid_attribute = field(v, "ADMapGIDAttribute", p)?,
+                "ADMapGGIDAttributeFlag" => s.ad_map_ggid_attribute_flag = field(v, "ADMapGGIDAttributeFlag", p)?,
+                "ADMapGGIDAttribute" => s.ad_map_ggid_attribute = field(v, "ADMapGGIDAttribute", p)?,
+                "ADPreferredDCServerFlag" => s.ad_preferred_dc_server_flag = field(v, "ADPreferredDCServerFlag", p)?,
+                "ADPreferredDCServer" => s.ad_preferred_dc_server = field(v, "ADPreferredDCServer", p)?,
+                "ADDomainAdminGroupListFlag" => s.ad_domain_admin_group_list_flag = field(v, "ADDomainAdminGroupListFlag", p)?,
+                "ADDomainAdminGroupList" => s.ad_domain_admin_group_list = field(v, "ADDomainAdminGroupList", p)?,
+                "ADNamespaceFlag" => s.ad_namespace_flag = field(v, "ADNamespaceFlag", p)?,
+                "ADNamespace" => s.ad_namespace = field(v, "ADNamespace", p)?,
+                "ADPacketSignFlag" => s.ad_packet_sign_flag = field(v, "ADPacketSignFlag", p)?,
+                "ADPacketSign" => s.ad_packet_sign = field(v, "ADPacketSign", p)?,
+                "ADPacketEncryptFlag" => s.ad_packet_encrypt_flag = field(v, "ADPacketEncryptFlag", p)?,
+                "ADPacketEncrypt" => s.ad_packet_encrypt = field(v, "ADPacketEncrypt", p)?,
+                "ADRestrictDDNSFlag" => s.ad_restrict_ddns_flag = field(v, "ADRestrictDDNSFlag", p)?,
+                "ADRestrictDDNS" => s.ad_restrict_ddns = field(v, "ADRestrictDDNS", p)?,
+                "ADTrustChangePassIntervalDaysFlag" => s.ad_trust_change_pass_interval_days_flag = field(v, "ADTrustChangePassIntervalDaysFlag", p)?,
+                "ADTrustChangePassIntervalDays" => s.ad_trust_change_pass_interval_days = field(v, "ADTrustChangePassIntervalDays", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -702,11 +762,17 @@ pub struct DiscRecordingPayload {
 impl PlistDict for DiscRecordingPayload {
     const KEYS: &'static [KeySpec] = &meta::K530;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            burn_support: take(&mut d, "BurnSupport", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "BurnSupport" => s.burn_support = field(v, "BurnSupport", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -731,12 +797,18 @@ pub struct MCXAccountsPayload {
 impl PlistDict for MCXAccountsPayload {
     const KEYS: &'static [KeySpec] = &meta::K531;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            enable_guest_account: take(&mut d, "EnableGuestAccount", p)?,
-            disable_guest_account: take(&mut d, "DisableGuestAccount", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "EnableGuestAccount" => s.enable_guest_account = field(v, "EnableGuestAccount", p)?,
+                "DisableGuestAccount" => s.disable_guest_account = field(v, "DisableGuestAccount", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -770,16 +842,22 @@ pub struct MCXEnergySaverPayload {
 impl PlistDict for MCXEnergySaverPayload {
     const KEYS: &'static [KeySpec] = &meta::K532;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            com_apple_energy_saver_desktop_ac_power: take(&mut d, "com.apple.EnergySaver.desktop.ACPower", p)?,
-            com_apple_energy_saver_portable_ac_power: take(&mut d, "com.apple.EnergySaver.portable.ACPower", p)?,
-            com_apple_energy_saver_portable_battery_power: take(&mut d, "com.apple.EnergySaver.portable.BatteryPower", p)?,
-            com_apple_energy_saver_desktop_schedule: take(&mut d, "com.apple.EnergySaver.desktop.Schedule", p)?,
-            sleep_disabled: take(&mut d, "SleepDisabled", p)?,
-            destroy_fv_key_on_standby: take(&mut d, "DestroyFVKeyOnStandby", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "com.apple.EnergySaver.desktop.ACPower" => s.com_apple_energy_saver_desktop_ac_power = field(v, "com.apple.EnergySaver.desktop.ACPower", p)?,
+                "com.apple.EnergySaver.portable.ACPower" => s.com_apple_energy_saver_portable_ac_power = field(v, "com.apple.EnergySaver.portable.ACPower", p)?,
+                "com.apple.EnergySaver.portable.BatteryPower" => s.com_apple_energy_saver_portable_battery_power = field(v, "com.apple.EnergySaver.portable.BatteryPower", p)?,
+                "com.apple.EnergySaver.desktop.Schedule" => s.com_apple_energy_saver_desktop_schedule = field(v, "com.apple.EnergySaver.desktop.Schedule", p)?,
+                "SleepDisabled" => s.sleep_disabled = field(v, "SleepDisabled", p)?,
+                "DestroyFVKeyOnStandby" => s.destroy_fv_key_on_standby = field(v, "DestroyFVKeyOnStandby", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -821,18 +899,24 @@ pub struct MCXEnergySaverPowerSettings {
 impl PlistDict for MCXEnergySaverPowerSettings {
     const KEYS: &'static [KeySpec] = &meta::K533;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            display_sleep_timer: take(&mut d, "Display Sleep Timer", p)?,
-            disk_sleep_timer: take(&mut d, "Disk Sleep Timer", p)?,
-            system_sleep_timer: take(&mut d, "System Sleep Timer", p)?,
-            reduce_processor_speed: take(&mut d, "Reduce Processor Speed", p)?,
-            dynamic_power_step: take(&mut d, "Dynamic Power Step", p)?,
-            wake_on_lan: take(&mut d, "Wake on LAN", p)?,
-            wake_on_modem_ring: take(&mut d, "Wake On Modem Ring", p)?,
-            automatic_restart_on_power_loss: take(&mut d, "Automatic Restart On Power Loss", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "Display Sleep Timer" => s.display_sleep_timer = field(v, "Display Sleep Timer", p)?,
+                "Disk Sleep Timer" => s.disk_sleep_timer = field(v, "Disk Sleep Timer", p)?,
+                "System Sleep Timer" => s.system_sleep_timer = field(v, "System Sleep Timer", p)?,
+                "Reduce Processor Speed" => s.reduce_processor_speed = field(v, "Reduce Processor Speed", p)?,
+                "Dynamic Power Step" => s.dynamic_power_step = field(v, "Dynamic Power Step", p)?,
+                "Wake on LAN" => s.wake_on_lan = field(v, "Wake on LAN", p)?,
+                "Wake On Modem Ring" => s.wake_on_modem_ring = field(v, "Wake On Modem Ring", p)?,
+                "Automatic Restart On Power Loss" => s.automatic_restart_on_power_loss = field(v, "Automatic Restart On Power Loss", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -864,12 +948,18 @@ pub struct MCXEnergySaverEnergySaverSchedule {
 impl PlistDict for MCXEnergySaverEnergySaverSchedule {
     const KEYS: &'static [KeySpec] = &meta::K534;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            repeating_power_on: take(&mut d, "RepeatingPowerOn", p)?,
-            repeating_power_off: take(&mut d, "RepeatingPowerOff", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "RepeatingPowerOn" => s.repeating_power_on = field(v, "RepeatingPowerOn", p)?,
+                "RepeatingPowerOff" => s.repeating_power_off = field(v, "RepeatingPowerOff", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -897,13 +987,19 @@ pub struct MCXEnergySaverRepeatingPowerItem {
 impl PlistDict for MCXEnergySaverRepeatingPowerItem {
     const KEYS: &'static [KeySpec] = &meta::K535;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            eventtype: take(&mut d, "eventtype", p)?,
-            weekdays: take(&mut d, "weekdays", p)?,
-            time: take(&mut d, "time", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "eventtype" => s.eventtype = field(v, "eventtype", p)?,
+                "weekdays" => s.weekdays = field(v, "weekdays", p)?,
+                "time" => s.time = field(v, "time", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -932,13 +1028,19 @@ pub struct MCXFileVault2Payload {
 impl PlistDict for MCXFileVault2Payload {
     const KEYS: &'static [KeySpec] = &meta::K536;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            dont_allow_fde_disable: take(&mut d, "dontAllowFDEDisable", p)?,
-            dont_allow_fde_enable: take(&mut d, "dontAllowFDEEnable", p)?,
-            destroy_fv_key_on_standby: take(&mut d, "DestroyFVKeyOnStandby", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "dontAllowFDEDisable" => s.dont_allow_fde_disable = field(v, "dontAllowFDEDisable", p)?,
+                "dontAllowFDEEnable" => s.dont_allow_fde_enable = field(v, "dontAllowFDEEnable", p)?,
+                "DestroyFVKeyOnStandby" => s.destroy_fv_key_on_standby = field(v, "DestroyFVKeyOnStandby", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -971,15 +1073,21 @@ pub struct MCXMobililtyPayload {
 impl PlistDict for MCXMobililtyPayload {
     const KEYS: &'static [KeySpec] = &meta::K537;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            com_apple_cachedaccounts_create_at_login: take(&mut d, "com.apple.cachedaccounts.CreateAtLogin", p)?,
-            com_apple_cachedaccounts_warn_on_create: take(&mut d, "com.apple.cachedaccounts.WarnOnCreate", p)?,
-            cachedaccounts_warn_on_create_allow_never: take(&mut d, "cachedaccounts.WarnOnCreate.allowNever", p)?,
-            cachedaccounts_expiry_delete_disused_seconds: take(&mut d, "cachedaccounts.expiry.delete.disusedSeconds", p)?,
-            cachedaccounts_ask_for_secure_token_auth_bypass: take(&mut d, "cachedaccounts.askForSecureTokenAuthBypass", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "com.apple.cachedaccounts.CreateAtLogin" => s.com_apple_cachedaccounts_create_at_login = field(v, "com.apple.cachedaccounts.CreateAtLogin", p)?,
+                "com.apple.cachedaccounts.WarnOnCreate" => s.com_apple_cachedaccounts_warn_on_create = field(v, "com.apple.cachedaccounts.WarnOnCreate", p)?,
+                "cachedaccounts.WarnOnCreate.allowNever" => s.cachedaccounts_warn_on_create_allow_never = field(v, "cachedaccounts.WarnOnCreate.allowNever", p)?,
+                "cachedaccounts.expiry.delete.disusedSeconds" => s.cachedaccounts_expiry_delete_disused_seconds = field(v, "cachedaccounts.expiry.delete.disusedSeconds", p)?,
+                "cachedaccounts.askForSecureTokenAuthBypass" => s.cachedaccounts_ask_for_secure_token_auth_bypass = field(v, "cachedaccounts.askForSecureTokenAuthBypass", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -1008,12 +1116,18 @@ pub struct MCXTimeServerPayload {
 impl PlistDict for MCXTimeServerPayload {
     const KEYS: &'static [KeySpec] = &meta::K538;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            time_server: take(&mut d, "timeServer", p)?,
-            time_zone: take(&mut d, "timeZone", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "timeServer" => s.time_server = field(v, "timeServer", p)?,
+                "timeZone" => s.time_zone = field(v, "timeZone", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -1041,13 +1155,19 @@ pub struct MCXWiFiPayload {
 impl PlistDict for MCXWiFiPayload {
     const KEYS: &'static [KeySpec] = &meta::K539;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            require_admin_for_ibss: take(&mut d, "RequireAdminForIBSS", p)?,
-            require_admin_for_air_port_network_change: take(&mut d, "RequireAdminForAirPortNetworkChange", p)?,
-            require_admin_to_turn_air_port_on_off: take(&mut d, "RequireAdminToTurnAirPortOnOff", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "RequireAdminForIBSS" => s.require_admin_for_ibss = field(v, "RequireAdminForIBSS", p)?,
+                "RequireAdminForAirPortNetworkChange" => s.require_admin_for_air_port_network_change = field(v, "RequireAdminForAirPortNetworkChange", p)?,
+                "RequireAdminToTurnAirPortOnOff" => s.require_admin_to_turn_air_port_on_off = field(v, "RequireAdminToTurnAirPortOnOff", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -1098,24 +1218,30 @@ pub struct MCXFileVault2Payload2 {
 impl PlistDict for MCXFileVault2Payload2 {
     const KEYS: &'static [KeySpec] = &meta::K540;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            enable: take(&mut d, "Enable", p)?,
-            defer: take(&mut d, "Defer", p)?,
-            user_enters_missing_info: take(&mut d, "UserEntersMissingInfo", p)?,
-            use_recovery_key: take(&mut d, "UseRecoveryKey", p)?,
-            show_recovery_key: take(&mut d, "ShowRecoveryKey", p)?,
-            output_path: take(&mut d, "OutputPath", p)?,
-            certificate: take(&mut d, "Certificate", p)?,
-            payload_certificate_uuid: take(&mut d, "PayloadCertificateUUID", p)?,
-            username: take(&mut d, "Username", p)?,
-            password: take(&mut d, "Password", p)?,
-            use_keychain: take(&mut d, "UseKeychain", p)?,
-            defer_force_at_user_login_max_bypass_attempts: take(&mut d, "DeferForceAtUserLoginMaxBypassAttempts", p)?,
-            defer_dont_ask_at_user_logout: take(&mut d, "DeferDontAskAtUserLogout", p)?,
-            force_enable_in_setup_assistant: take(&mut d, "ForceEnableInSetupAssistant", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "Enable" => s.enable = field(v, "Enable", p)?,
+                "Defer" => s.defer = field(v, "Defer", p)?,
+                "UserEntersMissingInfo" => s.user_enters_missing_info = field(v, "UserEntersMissingInfo", p)?,
+                "UseRecoveryKey" => s.use_recovery_key = field(v, "UseRecoveryKey", p)?,
+                "ShowRecoveryKey" => s.show_recovery_key = field(v, "ShowRecoveryKey", p)?,
+                "OutputPath" => s.output_path = field(v, "OutputPath", p)?,
+                "Certificate" => s.certificate = field(v, "Certificate", p)?,
+                "PayloadCertificateUUID" => s.payload_certificate_uuid = field(v, "PayloadCertificateUUID", p)?,
+                "Username" => s.username = field(v, "Username", p)?,
+                "Password" => s.password = field(v, "Password", p)?,
+                "UseKeychain" => s.use_keychain = field(v, "UseKeychain", p)?,
+                "DeferForceAtUserLoginMaxBypassAttempts" => s.defer_force_at_user_login_max_bypass_attempts = field(v, "DeferForceAtUserLoginMaxBypassAttempts", p)?,
+                "DeferDontAskAtUserLogout" => s.defer_dont_ask_at_user_logout = field(v, "DeferDontAskAtUserLogout", p)?,
+                "ForceEnableInSetupAssistant" => s.force_enable_in_setup_assistant = field(v, "ForceEnableInSetupAssistant", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -1165,18 +1291,24 @@ pub struct MCXTimeMachinePayload {
 impl PlistDict for MCXTimeMachinePayload {
     const KEYS: &'static [KeySpec] = &meta::K541;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            auto_backup: take(&mut d, "AutoBackup", p)?,
-            backup_all_volumes: take(&mut d, "BackupAllVolumes", p)?,
-            backup_dest_url: take(&mut d, "BackupDestURL", p)?,
-            backup_size_mb: take(&mut d, "BackupSizeMB", p)?,
-            backup_skip_sys: take(&mut d, "BackupSkipSys", p)?,
-            mobile_backups: take(&mut d, "MobileBackups", p)?,
-            base_paths: take(&mut d, "BasePaths", p)?,
-            skip_paths: take(&mut d, "SkipPaths", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "AutoBackup" => s.auto_backup = field(v, "AutoBackup", p)?,
+                "BackupAllVolumes" => s.backup_all_volumes = field(v, "BackupAllVolumes", p)?,
+                "BackupDestURL" => s.backup_dest_url = field(v, "BackupDestURL", p)?,
+                "BackupSizeMB" => s.backup_size_mb = field(v, "BackupSizeMB", p)?,
+                "BackupSkipSys" => s.backup_skip_sys = field(v, "BackupSkipSys", p)?,
+                "MobileBackups" => s.mobile_backups = field(v, "MobileBackups", p)?,
+                "BasePaths" => s.base_paths = field(v, "BasePaths", p)?,
+                "SkipPaths" => s.skip_paths = field(v, "SkipPaths", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -1206,11 +1338,17 @@ pub struct ManagedClientPreferencesPayload {
 impl PlistDict for ManagedClientPreferencesPayload {
     const KEYS: &'static [KeySpec] = &meta::K544;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            payload_content: take(&mut d, "PayloadContent", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "PayloadContent" => s.payload_content = field(v, "PayloadContent", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -1235,12 +1373,18 @@ pub struct ManagedClientPreferencesPreferenceDomain {
 impl PlistDict for ManagedClientPreferencesPreferenceDomain {
     const KEYS: &'static [KeySpec] = &meta::K546;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            forced: take(&mut d, "Forced", p)?,
-            set_once: take(&mut d, "Set-Once", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "Forced" => s.forced = field(v, "Forced", p)?,
+                "Set-Once" => s.set_once = field(v, "Set-Once", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -1264,11 +1408,17 @@ pub struct ManagedClientPreferencesSettings {
 impl PlistDict for ManagedClientPreferencesSettings {
     const KEYS: &'static [KeySpec] = &meta::K548;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            mcx_preference_settings: take(&mut d, "mcx_preference_settings", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "mcx_preference_settings" => s.mcx_preference_settings = field(v, "mcx_preference_settings", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -1295,13 +1445,19 @@ pub struct NSExtensionPayload {
 impl PlistDict for NSExtensionPayload {
     const KEYS: &'static [KeySpec] = &meta::K550;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            allowed_extensions: take(&mut d, "AllowedExtensions", p)?,
-            denied_extensions: take(&mut d, "DeniedExtensions", p)?,
-            denied_extension_points: take(&mut d, "DeniedExtensionPoints", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "AllowedExtensions" => s.allowed_extensions = field(v, "AllowedExtensions", p)?,
+                "DeniedExtensions" => s.denied_extensions = field(v, "DeniedExtensions", p)?,
+                "DeniedExtensionPoints" => s.denied_extension_points = field(v, "DeniedExtensionPoints", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -1348,22 +1504,28 @@ pub struct SetupAssistantManagedPayload {
 impl PlistDict for SetupAssistantManagedPayload {
     const KEYS: &'static [KeySpec] = &meta::K554;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            skip_cloud_setup: take(&mut d, "SkipCloudSetup", p)?,
-            skip_siri_setup: take(&mut d, "SkipSiriSetup", p)?,
-            skip_privacy_setup: take(&mut d, "SkipPrivacySetup", p)?,
-            skipi_cloud_storage_setup: take(&mut d, "SkipiCloudStorageSetup", p)?,
-            skip_true_tone: take(&mut d, "SkipTrueTone", p)?,
-            skip_appearance: take(&mut d, "SkipAppearance", p)?,
-            skip_touch_id_setup: take(&mut d, "SkipTouchIDSetup", p)?,
-            skip_screen_time: take(&mut d, "SkipScreenTime", p)?,
-            skip_accessibility: take(&mut d, "SkipAccessibility", p)?,
-            skip_setup_items: take(&mut d, "SkipSetupItems", p)?,
-            skip_unlock_with_watch: take(&mut d, "SkipUnlockWithWatch", p)?,
-            skip_wallpaper: take(&mut d, "SkipWallpaper", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "SkipCloudSetup" => s.skip_cloud_setup = field(v, "SkipCloudSetup", p)?,
+                "SkipSiriSetup" => s.skip_siri_setup = field(v, "SkipSiriSetup", p)?,
+                "SkipPrivacySetup" => s.skip_privacy_setup = field(v, "SkipPrivacySetup", p)?,
+                "SkipiCloudStorageSetup" => s.skipi_cloud_storage_setup = field(v, "SkipiCloudStorageSetup", p)?,
+                "SkipTrueTone" => s.skip_true_tone = field(v, "SkipTrueTone", p)?,
+                "SkipAppearance" => s.skip_appearance = field(v, "SkipAppearance", p)?,
+                "SkipTouchIDSetup" => s.skip_touch_id_setup = field(v, "SkipTouchIDSetup", p)?,
+                "SkipScreenTime" => s.skip_screen_time = field(v, "SkipScreenTime", p)?,
+                "SkipAccessibility" => s.skip_accessibility = field(v, "SkipAccessibility", p)?,
+                "SkipSetupItems" => s.skip_setup_items = field(v, "SkipSetupItems", p)?,
+                "SkipUnlockWithWatch" => s.skip_unlock_with_watch = field(v, "SkipUnlockWithWatch", p)?,
+                "SkipWallpaper" => s.skip_wallpaper = field(v, "SkipWallpaper", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -1399,12 +1561,18 @@ pub struct ShareKitHelperPayload {
 impl PlistDict for ShareKitHelperPayload {
     const KEYS: &'static [KeySpec] = &meta::K556;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            shk_allowed_share_services: take(&mut d, "SHKAllowedShareServices", p)?,
-            shk_denied_share_services: take(&mut d, "SHKDeniedShareServices", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "SHKAllowedShareServices" => s.shk_allowed_share_services = field(v, "SHKAllowedShareServices", p)?,
+                "SHKDeniedShareServices" => s.shk_denied_share_services = field(v, "SHKDeniedShareServices", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -1444,19 +1612,25 @@ pub struct SoftwareUpdatePayload {
 impl PlistDict for SoftwareUpdatePayload {
     const KEYS: &'static [KeySpec] = &meta::K559;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            catalog_url: take(&mut d, "CatalogURL", p)?,
-            allow_pre_release_installation: take(&mut d, "AllowPreReleaseInstallation", p)?,
-            restrict_software_update_require_admin_to_install: take(&mut d, "restrict-software-update-require-admin-to-install", p)?,
-            automatically_install_mac_os_updates: take(&mut d, "AutomaticallyInstallMacOSUpdates", p)?,
-            automatically_install_app_updates: take(&mut d, "AutomaticallyInstallAppUpdates", p)?,
-            automatic_check_enabled: take(&mut d, "AutomaticCheckEnabled", p)?,
-            automatic_download: take(&mut d, "AutomaticDownload", p)?,
-            critical_update_install: take(&mut d, "CriticalUpdateInstall", p)?,
-            config_data_install: take(&mut d, "ConfigDataInstall", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "CatalogURL" => s.catalog_url = field(v, "CatalogURL", p)?,
+                "AllowPreReleaseInstallation" => s.allow_pre_release_installation = field(v, "AllowPreReleaseInstallation", p)?,
+                "restrict-software-update-require-admin-to-install" => s.restrict_software_update_require_admin_to_install = field(v, "restrict-software-update-require-admin-to-install", p)?,
+                "AutomaticallyInstallMacOSUpdates" => s.automatically_install_mac_os_updates = field(v, "AutomaticallyInstallMacOSUpdates", p)?,
+                "AutomaticallyInstallAppUpdates" => s.automatically_install_app_updates = field(v, "AutomaticallyInstallAppUpdates", p)?,
+                "AutomaticCheckEnabled" => s.automatic_check_enabled = field(v, "AutomaticCheckEnabled", p)?,
+                "AutomaticDownload" => s.automatic_download = field(v, "AutomaticDownload", p)?,
+                "CriticalUpdateInstall" => s.critical_update_install = field(v, "CriticalUpdateInstall", p)?,
+                "ConfigDataInstall" => s.config_data_install = field(v, "ConfigDataInstall", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -1487,11 +1661,17 @@ pub struct SystemConfigurationPayload {
 impl PlistDict for SystemConfigurationPayload {
     const KEYS: &'static [KeySpec] = &meta::K560;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            proxies: take(&mut d, "Proxies", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "Proxies" => s.proxies = field(v, "Proxies", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -1560,34 +1740,40 @@ pub struct SystemConfigurationProxies {
 impl PlistDict for SystemConfigurationProxies {
     const KEYS: &'static [KeySpec] = &meta::K561;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            ftp_enable: take(&mut d, "FTPEnable", p)?,
-            ftp_passive: take(&mut d, "FTPPassive", p)?,
-            ftp_port: take(&mut d, "FTPPort", p)?,
-            ftp_proxy: take(&mut d, "FTPProxy", p)?,
-            gopher_enable: take(&mut d, "GopherEnable", p)?,
-            gopher_port: take(&mut d, "GopherPort", p)?,
-            gopher_proxy: take(&mut d, "GopherProxy", p)?,
-            http_enable: take(&mut d, "HTTPEnable", p)?,
-            http_port: take(&mut d, "HTTPPort", p)?,
-            http_proxy: take(&mut d, "HTTPProxy", p)?,
-            https_enable: take(&mut d, "HTTPSEnable", p)?,
-            https_port: take(&mut d, "HTTPSPort", p)?,
-            https_proxy: take(&mut d, "HTTPSProxy", p)?,
-            proxy_auto_config_enable: take(&mut d, "ProxyAutoConfigEnable", p)?,
-            proxy_auto_config_url_string: take(&mut d, "ProxyAutoConfigURLString", p)?,
-            proxy_captive_login_allowed: take(&mut d, "ProxyCaptiveLoginAllowed", p)?,
-            rtsp_enable: take(&mut d, "RTSPEnable", p)?,
-            rtsp_port: take(&mut d, "RTSPPort", p)?,
-            rtsp_proxy: take(&mut d, "RTSPProxy", p)?,
-            socks_enable: take(&mut d, "SOCKSEnable", p)?,
-            socks_portinteger: take(&mut d, "SOCKSPortinteger", p)?,
-            socks_proxy: take(&mut d, "SOCKSProxy", p)?,
-            fall_back_allowed: take(&mut d, "FallBackAllowed", p)?,
-            exceptions_list: take(&mut d, "ExceptionsList", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "FTPEnable" => s.ftp_enable = field(v, "FTPEnable", p)?,
+                "FTPPassive" => s.ftp_passive = field(v, "FTPPassive", p)?,
+                "FTPPort" => s.ftp_port = field(v, "FTPPort", p)?,
+                "FTPProxy" => s.ftp_proxy = field(v, "FTPProxy", p)?,
+                "GopherEnable" => s.gopher_enable = field(v, "GopherEnable", p)?,
+                "GopherPort" => s.gopher_port = field(v, "GopherPort", p)?,
+                "GopherProxy" => s.gopher_proxy = field(v, "GopherProxy", p)?,
+                "HTTPEnable" => s.http_enable = field(v, "HTTPEnable", p)?,
+                "HTTPPort" => s.http_port = field(v, "HTTPPort", p)?,
+                "HTTPProxy" => s.http_proxy = field(v, "HTTPProxy", p)?,
+                "HTTPSEnable" => s.https_enable = field(v, "HTTPSEnable", p)?,
+                "HTTPSPort" => s.https_port = field(v, "HTTPSPort", p)?,
+                "HTTPSProxy" => s.https_proxy = field(v, "HTTPSProxy", p)?,
+                "ProxyAutoConfigEnable" => s.proxy_auto_config_enable = field(v, "ProxyAutoConfigEnable", p)?,
+                "ProxyAutoConfigURLString" => s.proxy_auto_config_url_string = field(v, "ProxyAutoConfigURLString", p)?,
+                "ProxyCaptiveLoginAllowed" => s.proxy_captive_login_allowed = field(v, "ProxyCaptiveLoginAllowed", p)?,
+                "RTSPEnable" => s.rtsp_enable = field(v, "RTSPEnable", p)?,
+                "RTSPPort" => s.rtsp_port = field(v, "RTSPPort", p)?,
+                "RTSPProxy" => s.rtsp_proxy = field(v, "RTSPProxy", p)?,
+                "SOCKSEnable" => s.socks_enable = field(v, "SOCKSEnable", p)?,
+                "SOCKSPortinteger" => s.socks_portinteger = field(v, "SOCKSPortinteger", p)?,
+                "SOCKSProxy" => s.socks_proxy = field(v, "SOCKSProxy", p)?,
+                "FallBackAllowed" => s.fall_back_allowed = field(v, "FallBackAllowed", p)?,
+                "ExceptionsList" => s.exceptions_list = field(v, "ExceptionsList", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -1633,11 +1819,17 @@ pub struct TCCConfigurationProfilePolicyPayload {
 impl PlistDict for TCCConfigurationProfilePolicyPayload {
     const KEYS: &'static [KeySpec] = &meta::K563;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            services: take(&mut d, "Services", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "Services" => s.services = field(v, "Services", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -1706,34 +1898,40 @@ pub struct TCCConfigurationProfilePolicyServices {
 impl PlistDict for TCCConfigurationProfilePolicyServices {
     const KEYS: &'static [KeySpec] = &meta::K564;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            address_book: take(&mut d, "AddressBook", p)?,
-            calendar: take(&mut d, "Calendar", p)?,
-            reminders: take(&mut d, "Reminders", p)?,
-            photos: take(&mut d, "Photos", p)?,
-            camera: take(&mut d, "Camera", p)?,
-            microphone: take(&mut d, "Microphone", p)?,
-            accessibility: take(&mut d, "Accessibility", p)?,
-            post_event: take(&mut d, "PostEvent", p)?,
-            system_policy_all_files: take(&mut d, "SystemPolicyAllFiles", p)?,
-            system_policy_sys_admin_files: take(&mut d, "SystemPolicySysAdminFiles", p)?,
-            apple_events: take(&mut d, "AppleEvents", p)?,
-            media_library: take(&mut d, "MediaLibrary", p)?,
-            file_provider_presence: take(&mut d, "FileProviderPresence", p)?,
-            listen_event: take(&mut d, "ListenEvent", p)?,
-            screen_capture: take(&mut d, "ScreenCapture", p)?,
-            speech_recognition: take(&mut d, "SpeechRecognition", p)?,
-            system_policy_desktop_folder: take(&mut d, "SystemPolicyDesktopFolder", p)?,
-            system_policy_documents_folder: take(&mut d, "SystemPolicyDocumentsFolder", p)?,
-            system_policy_downloads_folder: take(&mut d, "SystemPolicyDownloadsFolder", p)?,
-            system_policy_network_volumes: take(&mut d, "SystemPolicyNetworkVolumes", p)?,
-            system_policy_removable_volumes: take(&mut d, "SystemPolicyRemovableVolumes", p)?,
-            system_policy_app_bundles: take(&mut d, "SystemPolicyAppBundles", p)?,
-            system_policy_app_data: take(&mut d, "SystemPolicyAppData", p)?,
-            bluetooth_always: take(&mut d, "BluetoothAlways", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "AddressBook" => s.address_book = field(v, "AddressBook", p)?,
+                "Calendar" => s.calendar = field(v, "Calendar", p)?,
+                "Reminders" => s.reminders = field(v, "Reminders", p)?,
+                "Photos" => s.photos = field(v, "Photos", p)?,
+                "Camera" => s.camera = field(v, "Camera", p)?,
+                "Microphone" => s.microphone = field(v, "Microphone", p)?,
+                "Accessibility" => s.accessibility = field(v, "Accessibility", p)?,
+                "PostEvent" => s.post_event = field(v, "PostEvent", p)?,
+                "SystemPolicyAllFiles" => s.system_policy_all_files = field(v, "SystemPolicyAllFiles", p)?,
+                "SystemPolicySysAdminFiles" => s.system_policy_sys_admin_files = field(v, "SystemPolicySysAdminFiles", p)?,
+                "AppleEvents" => s.apple_events = field(v, "AppleEvents", p)?,
+                "MediaLibrary" => s.media_library = field(v, "MediaLibrary", p)?,
+                "FileProviderPresence" => s.file_provider_presence = field(v, "FileProviderPresence", p)?,
+                "ListenEvent" => s.listen_event = field(v, "ListenEvent", p)?,
+                "ScreenCapture" => s.screen_capture = field(v, "ScreenCapture", p)?,
+                "SpeechRecognition" => s.speech_recognition = field(v, "SpeechRecognition", p)?,
+                "SystemPolicyDesktopFolder" => s.system_policy_desktop_folder = field(v, "SystemPolicyDesktopFolder", p)?,
+                "SystemPolicyDocumentsFolder" => s.system_policy_documents_folder = field(v, "SystemPolicyDocumentsFolder", p)?,
+                "SystemPolicyDownloadsFolder" => s.system_policy_downloads_folder = field(v, "SystemPolicyDownloadsFolder", p)?,
+                "SystemPolicyNetworkVolumes" => s.system_policy_network_volumes = field(v, "SystemPolicyNetworkVolumes", p)?,
+                "SystemPolicyRemovableVolumes" => s.system_policy_removable_volumes = field(v, "SystemPolicyRemovableVolumes", p)?,
+                "SystemPolicyAppBundles" => s.system_policy_app_bundles = field(v, "SystemPolicyAppBundles", p)?,
+                "SystemPolicyAppData" => s.system_policy_app_data = field(v, "SystemPolicyAppData", p)?,
+                "BluetoothAlways" => s.bluetooth_always = field(v, "BluetoothAlways", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -1797,20 +1995,26 @@ pub struct TCCConfigurationProfilePolicyIdentityDict {
 impl PlistDict for TCCConfigurationProfilePolicyIdentityDict {
     const KEYS: &'static [KeySpec] = &meta::K566;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            identifier: take(&mut d, "Identifier", p)?,
-            identifier_type: take(&mut d, "IdentifierType", p)?,
-            code_requirement: take(&mut d, "CodeRequirement", p)?,
-            static_code: take(&mut d, "StaticCode", p)?,
-            allowed: take(&mut d, "Allowed", p)?,
-            authorization: take(&mut d, "Authorization", p)?,
-            comment: take(&mut d, "Comment", p)?,
-            ae_receiver_identifier: take(&mut d, "AEReceiverIdentifier", p)?,
-            ae_receiver_identifier_type: take(&mut d, "AEReceiverIdentifierType", p)?,
-            ae_receiver_code_requirement: take(&mut d, "AEReceiverCodeRequirement", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "Identifier" => s.identifier = field(v, "Identifier", p)?,
+                "IdentifierType" => s.identifier_type = field(v, "IdentifierType", p)?,
+                "CodeRequirement" => s.code_requirement = field(v, "CodeRequirement", p)?,
+                "StaticCode" => s.static_code = field(v, "StaticCode", p)?,
+                "Allowed" => s.allowed = field(v, "Allowed", p)?,
+                "Authorization" => s.authorization = field(v, "Authorization", p)?,
+                "Comment" => s.comment = field(v, "Comment", p)?,
+                "AEReceiverIdentifier" => s.ae_receiver_identifier = field(v, "AEReceiverIdentifier", p)?,
+                "AEReceiverIdentifierType" => s.ae_receiver_identifier_type = field(v, "AEReceiverIdentifierType", p)?,
+                "AEReceiverCodeRequirement" => s.ae_receiver_code_requirement = field(v, "AEReceiverCodeRequirement", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -1846,13 +2050,19 @@ pub struct AirplaySecurityPayload {
 impl PlistDict for AirplaySecurityPayload {
     const KEYS: &'static [KeySpec] = &meta::K567;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            security_type: take(&mut d, "SecurityType", p)?,
-            access_type: take(&mut d, "AccessType", p)?,
-            password: take(&mut d, "Password", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "SecurityType" => s.security_type = field(v, "SecurityType", p)?,
+                "AccessType" => s.access_type = field(v, "AccessType", p)?,
+                "Password" => s.password = field(v, "Password", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -1881,13 +2091,19 @@ pub struct AirplayPayload {
 impl PlistDict for AirplayPayload {
     const KEYS: &'static [KeySpec] = &meta::K568;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            allow_list: take(&mut d, "AllowList", p)?,
-            passwords: take(&mut d, "Passwords", p)?,
-            whitelist: take(&mut d, "Whitelist", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "AllowList" => s.allow_list = field(v, "AllowList", p)?,
+                "Passwords" => s.passwords = field(v, "Passwords", p)?,
+                "Whitelist" => s.whitelist = field(v, "Whitelist", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -1914,12 +2130,18 @@ pub struct AirplayAllowListItem {
 impl PlistDict for AirplayAllowListItem {
     const KEYS: &'static [KeySpec] = &meta::K570;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            device_id: take(&mut d, "DeviceID", p)?,
-            device_name: take(&mut d, "DeviceName", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "DeviceID" => s.device_id = field(v, "DeviceID", p)?,
+                "DeviceName" => s.device_name = field(v, "DeviceName", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -1947,13 +2169,19 @@ pub struct AirplayPasswordsItem {
 impl PlistDict for AirplayPasswordsItem {
     const KEYS: &'static [KeySpec] = &meta::K572;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            device_name: take(&mut d, "DeviceName", p)?,
-            password: take(&mut d, "Password", p)?,
-            device_id: take(&mut d, "DeviceID", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "DeviceName" => s.device_name = field(v, "DeviceName", p)?,
+                "Password" => s.password = field(v, "Password", p)?,
+                "DeviceID" => s.device_id = field(v, "DeviceID", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -1978,11 +2206,17 @@ pub struct AirprintPayload {
 impl PlistDict for AirprintPayload {
     const KEYS: &'static [KeySpec] = &meta::K573;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            air_print: take(&mut d, "AirPrint", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "AirPrint" => s.air_print = field(v, "AirPrint", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -2011,14 +2245,20 @@ pub struct AirprintAirPrintItem {
 impl PlistDict for AirprintAirPrintItem {
     const KEYS: &'static [KeySpec] = &meta::K575;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            ip_address: take(&mut d, "IPAddress", p)?,
-            resource_path: take(&mut d, "ResourcePath", p)?,
-            port: take(&mut d, "Port", p)?,
-            force_tls: take(&mut d, "ForceTLS", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "IPAddress" => s.ip_address = field(v, "IPAddress", p)?,
+                "ResourcePath" => s.resource_path = field(v, "ResourcePath", p)?,
+                "Port" => s.port = field(v, "Port", p)?,
+                "ForceTLS" => s.force_tls = field(v, "ForceTLS", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -2046,12 +2286,18 @@ pub struct ApnManagedPayload {
 impl PlistDict for ApnManagedPayload {
     const KEYS: &'static [KeySpec] = &meta::K576;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            defaults_data: take(&mut d, "DefaultsData", p)?,
-            defaults_domain_name: take(&mut d, "DefaultsDomainName", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "DefaultsData" => s.defaults_data = field(v, "DefaultsData", p)?,
+                "DefaultsDomainName" => s.defaults_domain_name = field(v, "DefaultsDomainName", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -2075,11 +2321,17 @@ pub struct ApnManagedDefaultsData {
 impl PlistDict for ApnManagedDefaultsData {
     const KEYS: &'static [KeySpec] = &meta::K577;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            apns: take(&mut d, "apns", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "apns" => s.apns = field(v, "apns", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -2110,15 +2362,21 @@ pub struct ApnManagedApnsItem {
 impl PlistDict for ApnManagedApnsItem {
     const KEYS: &'static [KeySpec] = &meta::K579;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            apn: take(&mut d, "apn", p)?,
-            username: take(&mut d, "username", p)?,
-            password: take(&mut d, "password", p)?,
-            proxy: take(&mut d, "proxy", p)?,
-            proxy_port: take(&mut d, "proxyPort", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "apn" => s.apn = field(v, "apn", p)?,
+                "username" => s.username = field(v, "username", p)?,
+                "password" => s.password = field(v, "password", p)?,
+                "proxy" => s.proxy = field(v, "proxy", p)?,
+                "proxyPort" => s.proxy_port = field(v, "proxyPort", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -2145,11 +2403,17 @@ pub struct AppLockPayload {
 impl PlistDict for AppLockPayload {
     const KEYS: &'static [KeySpec] = &meta::K580;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            app: take(&mut d, "App", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "App" => s.app = field(v, "App", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -2176,13 +2440,19 @@ pub struct AppLockApp {
 impl PlistDict for AppLockApp {
     const KEYS: &'static [KeySpec] = &meta::K581;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            identifier: take(&mut d, "Identifier", p)?,
-            options: take(&mut d, "Options", p)?,
-            user_enabled_options: take(&mut d, "UserEnabledOptions", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "Identifier" => s.identifier = field(v, "Identifier", p)?,
+                "Options" => s.options = field(v, "Options", p)?,
+                "UserEnabledOptions" => s.user_enabled_options = field(v, "UserEnabledOptions", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -2231,23 +2501,29 @@ pub struct AppLockOptions {
 impl PlistDict for AppLockOptions {
     const KEYS: &'static [KeySpec] = &meta::K582;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            disable_touch: take(&mut d, "DisableTouch", p)?,
-            disable_device_rotation: take(&mut d, "DisableDeviceRotation", p)?,
-            disable_volume_buttons: take(&mut d, "DisableVolumeButtons", p)?,
-            disable_ringer_switch: take(&mut d, "DisableRingerSwitch", p)?,
-            disable_sleep_wake_button: take(&mut d, "DisableSleepWakeButton", p)?,
-            disable_auto_lock: take(&mut d, "DisableAutoLock", p)?,
-            enable_voice_over: take(&mut d, "EnableVoiceOver", p)?,
-            enable_zoom: take(&mut d, "EnableZoom", p)?,
-            enable_invert_colors: take(&mut d, "EnableInvertColors", p)?,
-            enable_assistive_touch: take(&mut d, "EnableAssistiveTouch", p)?,
-            enable_speak_selection: take(&mut d, "EnableSpeakSelection", p)?,
-            enable_mono_audio: take(&mut d, "EnableMonoAudio", p)?,
-            enable_voice_control: take(&mut d, "EnableVoiceControl", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "DisableTouch" => s.disable_touch = field(v, "DisableTouch", p)?,
+                "DisableDeviceRotation" => s.disable_device_rotation = field(v, "DisableDeviceRotation", p)?,
+                "DisableVolumeButtons" => s.disable_volume_buttons = field(v, "DisableVolumeButtons", p)?,
+                "DisableRingerSwitch" => s.disable_ringer_switch = field(v, "DisableRingerSwitch", p)?,
+                "DisableSleepWakeButton" => s.disable_sleep_wake_button = field(v, "DisableSleepWakeButton", p)?,
+                "DisableAutoLock" => s.disable_auto_lock = field(v, "DisableAutoLock", p)?,
+                "EnableVoiceOver" => s.enable_voice_over = field(v, "EnableVoiceOver", p)?,
+                "EnableZoom" => s.enable_zoom = field(v, "EnableZoom", p)?,
+                "EnableInvertColors" => s.enable_invert_colors = field(v, "EnableInvertColors", p)?,
+                "EnableAssistiveTouch" => s.enable_assistive_touch = field(v, "EnableAssistiveTouch", p)?,
+                "EnableSpeakSelection" => s.enable_speak_selection = field(v, "EnableSpeakSelection", p)?,
+                "EnableMonoAudio" => s.enable_mono_audio = field(v, "EnableMonoAudio", p)?,
+                "EnableVoiceControl" => s.enable_voice_control = field(v, "EnableVoiceControl", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -2290,15 +2566,21 @@ pub struct AppLockUserEnabledOptions {
 impl PlistDict for AppLockUserEnabledOptions {
     const KEYS: &'static [KeySpec] = &meta::K583;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            voice_control: take(&mut d, "VoiceControl", p)?,
-            voice_over: take(&mut d, "VoiceOver", p)?,
-            zoom: take(&mut d, "Zoom", p)?,
-            invert_colors: take(&mut d, "InvertColors", p)?,
-            assistive_touch: take(&mut d, "AssistiveTouch", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "VoiceControl" => s.voice_control = field(v, "VoiceControl", p)?,
+                "VoiceOver" => s.voice_over = field(v, "VoiceOver", p)?,
+                "Zoom" => s.zoom = field(v, "Zoom", p)?,
+                "InvertColors" => s.invert_colors = field(v, "InvertColors", p)?,
+                "AssistiveTouch" => s.assistive_touch = field(v, "AssistiveTouch", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -2331,14 +2613,20 @@ pub struct ApplicationaccessNewPayload {
 impl PlistDict for ApplicationaccessNewPayload {
     const KEYS: &'static [KeySpec] = &meta::K584;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            family_controls_enabled: take(&mut d, "familyControlsEnabled", p)?,
-            white_list: take(&mut d, "whiteList", p)?,
-            path_black_list: take(&mut d, "pathBlackList", p)?,
-            path_white_list: take(&mut d, "pathWhiteList", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "familyControlsEnabled" => s.family_controls_enabled = field(v, "familyControlsEnabled", p)?,
+                "whiteList" => s.white_list = field(v, "whiteList", p)?,
+                "pathBlackList" => s.path_black_list = field(v, "pathBlackList", p)?,
+                "pathWhiteList" => s.path_white_list = field(v, "pathWhiteList", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -2374,16 +2662,22 @@ pub struct ApplicationaccessNewWhiteListItem {
 impl PlistDict for ApplicationaccessNewWhiteListItem {
     const KEYS: &'static [KeySpec] = &meta::K586;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            bundle_id: take(&mut d, "bundleID", p)?,
-            app_id: take(&mut d, "appID", p)?,
-            detached_signature: take(&mut d, "detachedSignature", p)?,
-            disabled: take(&mut d, "disabled", p)?,
-            sub_apps: take(&mut d, "subApps", p)?,
-            display_name: take(&mut d, "displayName", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "bundleID" => s.bundle_id = field(v, "bundleID", p)?,
+                "appID" => s.app_id = field(v, "appID", p)?,
+                "detachedSignature" => s.detached_signature = field(v, "detachedSignature", p)?,
+                "disabled" => s.disabled = field(v, "disabled", p)?,
+                "subApps" => s.sub_apps = field(v, "subApps", p)?,
+                "displayName" => s.display_name = field(v, "displayName", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -2785,198 +3079,204 @@ pub struct ApplicationaccessPayload {
 impl PlistDict for ApplicationaccessPayload {
     const KEYS: &'static [KeySpec] = &meta::K589;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            allow_account_modification: take(&mut d, "allowAccountModification", p)?,
-            allow_activity_continuation: take(&mut d, "allowActivityContinuation", p)?,
-            allow_adding_game_center_friends: take(&mut d, "allowAddingGameCenterFriends", p)?,
-            allow_air_drop: take(&mut d, "allowAirDrop", p)?,
-            allow_air_play_incoming_requests: take(&mut d, "allowAirPlayIncomingRequests", p)?,
-            allow_air_print: take(&mut d, "allowAirPrint", p)?,
-            allow_air_print_credentials_storage: take(&mut d, "allowAirPrintCredentialsStorage", p)?,
-            allow_air_printi_beacon_discovery: take(&mut d, "allowAirPrintiBeaconDiscovery", p)?,
-            allow_app_cellular_data_modification: take(&mut d, "allowAppCellularDataModification", p)?,
-            allow_app_clips: take(&mut d, "allowAppClips", p)?,
-            allow_app_installation: take(&mut d, "allowAppInstallation", p)?,
-            allow_apple_personalized_advertising: take(&mut d, "allowApplePersonalizedAdvertising", p)?,
-            allow_app_removal: take(&mut d, "allowAppRemoval", p)?,
-            allow_apps_to_be_hidden: take(&mut d, "allowAppsToBeHidden", p)?,
-            allow_apps_to_be_locked: take(&mut d, "allowAppsToBeLocked", p)?,
-            allow_ard_remote_management_modification: take(&mut d, "allowARDRemoteManagementModification", p)?,
-            allow_assistant: take(&mut d, "allowAssistant", p)?,
-            allow_assistant_user_generated_content: take(&mut d, "allowAssistantUserGeneratedContent", p)?,
-            allow_assistant_while_locked: take(&mut d, "allowAssistantWhileLocked", p)?,
-            allow_auto_correction: take(&mut d, "allowAutoCorrection", p)?,
-            allow_auto_dim: take(&mut d, "allowAutoDim", p)?,
-            allow_automatic_app_downloads: take(&mut d, "allowAutomaticAppDownloads", p)?,
-            allow_automatic_screen_saver: take(&mut d, "allowAutomaticScreenSaver", p)?,
-            allow_auto_unlock: take(&mut d, "allowAutoUnlock", p)?,
-            allow_bluetooth_modification: take(&mut d, "allowBluetoothModification", p)?,
-            allow_bluetooth_sharing_modification: take(&mut d, "allowBluetoothSharingModification", p)?,
-            allow_bookstore: take(&mut d, "allowBookstore", p)?,
-            allow_bookstore_erotica: take(&mut d, "allowBookstoreErotica", p)?,
-            allow_call_recording: take(&mut d, "allowCallRecording", p)?,
-            allow_camera: take(&mut d, "allowCamera", p)?,
-            allow_cellular_plan_modification: take(&mut d, "allowCellularPlanModification", p)?,
-            allow_chat: take(&mut d, "allowChat", p)?,
-            allow_cloud_address_book: take(&mut d, "allowCloudAddressBook", p)?,
-            allow_cloud_backup: take(&mut d, "allowCloudBackup", p)?,
-            allow_cloud_bookmarks: take(&mut d, "allowCloudBookmarks", p)?,
-            allow_cloud_calendar: take(&mut d, "allowCloudCalendar", p)?,
-            allow_cloud_desktop_and_documents: take(&mut d, "allowCloudDesktopAndDocuments", p)?,
-            allow_cloud_document_sync: take(&mut d, "allowCloudDocumentSync", p)?,
-            allow_cloud_freeform: take(&mut d, "allowCloudFreeform", p)?,
-            allow_cloud_keychain_sync: take(&mut d, "allowCloudKeychainSync", p)?,
-            allow_cloud_mail: take(&mut d, "allowCloudMail", p)?,
-            allow_cloud_notes: take(&mut d, "allowCloudNotes", p)?,
-            allow_cloud_photo_library: take(&mut d, "allowCloudPhotoLibrary", p)?,
-            allow_cloud_private_relay: take(&mut d, "allowCloudPrivateRelay", p)?,
-            allow_cloud_reminders: take(&mut d, "allowCloudReminders", p)?,
-            allow_content_caching: take(&mut d, "allowContentCaching", p)?,
-            allow_continuous_path_keyboard: take(&mut d, "allowContinuousPathKeyboard", p)?,
-            allow_definition_lookup: take(&mut d, "allowDefinitionLookup", p)?,
-            allow_device_name_modification: take(&mut d, "allowDeviceNameModification", p)?,
-            allow_device_sleep: take(&mut d, "allowDeviceSleep", p)?,
-            allow_diagnostic_submission: take(&mut d, "allowDiagnosticSubmission", p)?,
-            allow_diagnostic_submission_modification: take(&mut d, "allowDiagnosticSubmissionModification", p)?,
-            allow_dictation: take(&mut d, "allowDictation", p)?,
-            allow_enabling_restrictions: take(&mut d, "allowEnablingRestrictions", p)?,
-            allow_enterprise_app_trust: take(&mut d, "allowEnterpriseAppTrust", p)?,
-            allow_enterprise_book_backup: take(&mut d, "allowEnterpriseBookBackup", p)?,
-            allow_enterprise_book_metadata_sync: take(&mut d, "allowEnterpriseBookMetadataSync", p)?,
-            allow_erase_content_and_settings: take(&mut d, "allowEraseContentAndSettings", p)?,
-            allow_esim_modification: take(&mut d, "allowESIMModification", p)?,
-            allow_esim_outgoing_transfers: take(&mut d, "allowESIMOutgoingTransfers", p)?,
-            allow_explicit_content: take(&mut d, "allowExplicitContent", p)?,
-            allow_file_sharing_modification: take(&mut d, "allowFileSharingModification", p)?,
-            allow_files_network_drive_access: take(&mut d, "allowFilesNetworkDriveAccess", p)?,
-            allow_files_usb_drive_access: take(&mut d, "allowFilesUSBDriveAccess", p)?,
-            allow_find_my_device: take(&mut d, "allowFindMyDevice", p)?,
-            allow_find_my_friends: take(&mut d, "allowFindMyFriends", p)?,
-            allow_find_my_friends_modification: take(&mut d, "allowFindMyFriendsModification", p)?,
-            allow_fingerprint_for_unlock: take(&mut d, "allowFingerprintForUnlock", p)?,
-            allow_fingerprint_modification: take(&mut d, "allowFingerprintModification", p)?,
-            allow_game_center: take(&mut d, "allowGameCenter", p)?,
-            allow_genmoji: take(&mut d, "allowGenmoji", p)?,
-            allow_global_background_fetch_when_roaming: take(&mut d, "allowGlobalBackgroundFetchWhenRoaming", p)?,
-            allow_host_pairing: take(&mut d, "allowHostPairing", p)?,
-            allow_image_playground: take(&mut d, "allowImagePlayground", p)?,
-            allow_image_wand: take(&mut d, "allowImageWand", p)?,
-            allow_in_app_purchases: take(&mut d, "allowInAppPurchases", p)?,
-            allow_internet_sharing_modification: take(&mut d, "allowInternetSharingModification", p)?,
-            allowi_phone_mirroring: take(&mut d, "allowiPhoneMirroring", p)?,
-            allowi_phone_widgets_on_mac: take(&mut d, "allowiPhoneWidgetsOnMac", p)?,
-            allowi_tunes: take(&mut d, "allowiTunes", p)?,
-            allowi_tunes_file_sharing: take(&mut d, "allowiTunesFileSharing", p)?,
-            allow_keyboard_shortcuts: take(&mut d, "allowKeyboardShortcuts", p)?,
-            allow_listed_app_bundle_i_ds: take(&mut d, "allowListedAppBundleIDs", p)?,
-            allow_live_voicemail: take(&mut d, "allowLiveVoicemail", p)?,
-            allow_local_user_creation: take(&mut d, "allowLocalUserCreation", p)?,
-            allow_lock_screen_control_center: take(&mut d, "allowLockScreenControlCenter", p)?,
-            allow_lock_screen_notifications_view: take(&mut d, "allowLockScreenNotificationsView", p)?,
-            allow_lock_screen_today_view: take(&mut d, "allowLockScreenTodayView", p)?,
-            allow_mail_privacy_protection: take(&mut d, "allowMailPrivacyProtection", p)?,
-            allow_mail_summary: take(&mut d, "allowMailSummary", p)?,
-            allow_managed_apps_cloud_sync: take(&mut d, "allowManagedAppsCloudSync", p)?,
-            allow_managed_to_write_unmanaged_contacts: take(&mut d, "allowManagedToWriteUnmanagedContacts", p)?,
-            allow_marketplace_app_installation: take(&mut d, "allowMarketplaceAppInstallation", p)?,
-            allow_media_sharing_modification: take(&mut d, "allowMediaSharingModification", p)?,
-            allow_multiplayer_gaming: take(&mut d, "allowMultiplayerGaming", p)?,
-            allow_music_service: take(&mut d, "allowMusicService", p)?,
-            allow_news: take(&mut d, "allowNews", p)?,
-            allow_nfc: take(&mut d, "allowNFC", p)?,
-            allow_notifications_modification: take(&mut d, "allowNotificationsModification", p)?,
-            allow_open_from_managed_to_unmanaged: take(&mut d, "allowOpenFromManagedToUnmanaged", p)?,
-            allow_open_from_unmanaged_to_managed: take(&mut d, "allowOpenFromUnmanagedToManaged", p)?,
-            allow_otapki_updates: take(&mut d, "allowOTAPKIUpdates", p)?,
-            allow_paired_watch: take(&mut d, "allowPairedWatch", p)?,
-            allow_passbook_while_locked: take(&mut d, "allowPassbookWhileLocked", p)?,
-            allow_passcode_modification: take(&mut d, "allowPasscodeModification", p)?,
-            allow_password_auto_fill: take(&mut d, "allowPasswordAutoFill", p)?,
-            allow_password_proximity_requests: take(&mut d, "allowPasswordProximityRequests", p)?,
-            allow_password_sharing: take(&mut d, "allowPasswordSharing", p)?,
-            allow_personal_hotspot_modification: take(&mut d, "allowPersonalHotspotModification", p)?,
-            allow_personalized_handwriting_results: take(&mut d, "allowPersonalizedHandwritingResults", p)?,
-            allow_photo_stream: take(&mut d, "allowPhotoStream", p)?,
-            allow_podcasts: take(&mut d, "allowPodcasts", p)?,
-            allow_predictive_keyboard: take(&mut d, "allowPredictiveKeyboard", p)?,
-            allow_printer_sharing_modification: take(&mut d, "allowPrinterSharingModification", p)?,
-            allow_proximity_setup_to_new_device: take(&mut d, "allowProximitySetupToNewDevice", p)?,
-            allow_radio_service: take(&mut d, "allowRadioService", p)?,
-            allow_rapid_security_response_installation: take(&mut d, "allowRapidSecurityResponseInstallation", p)?,
-            allow_rapid_security_response_removal: take(&mut d, "allowRapidSecurityResponseRemoval", p)?,
-            allow_rcs_messaging: take(&mut d, "allowRCSMessaging", p)?,
-            allow_remote_apple_events_modification: take(&mut d, "allowRemoteAppleEventsModification", p)?,
-            allow_remote_app_pairing: take(&mut d, "allowRemoteAppPairing", p)?,
-            allow_remote_screen_observation: take(&mut d, "allowRemoteScreenObservation", p)?,
-            allow_safari: take(&mut d, "allowSafari", p)?,
-            allow_screen_shot: take(&mut d, "allowScreenShot", p)?,
-            allow_shared_device_temporary_session: take(&mut d, "allowSharedDeviceTemporarySession", p)?,
-            allow_shared_stream: take(&mut d, "allowSharedStream", p)?,
-            allow_spell_check: take(&mut d, "allowSpellCheck", p)?,
-            allow_spotlight_internet_results: take(&mut d, "allowSpotlightInternetResults", p)?,
-            allow_startup_disk_modification: take(&mut d, "allowStartupDiskModification", p)?,
-            allow_system_app_removal: take(&mut d, "allowSystemAppRemoval", p)?,
-            allow_time_machine_backup: take(&mut d, "allowTimeMachineBackup", p)?,
-            allow_ui_app_installation: take(&mut d, "allowUIAppInstallation", p)?,
-            allow_ui_configuration_profile_installation: take(&mut d, "allowUIConfigurationProfileInstallation", p)?,
-            allow_universal_control: take(&mut d, "allowUniversalControl", p)?,
-            allow_unmanaged_to_read_managed_contacts: take(&mut d, "allowUnmanagedToReadManagedContacts", p)?,
-            allow_unpaired_external_boot_to_recovery: take(&mut d, "allowUnpairedExternalBootToRecovery", p)?,
-            allow_untrusted_tls_prompt: take(&mut d, "allowUntrustedTLSPrompt", p)?,
-            allow_usb_restricted_mode: take(&mut d, "allowUSBRestrictedMode", p)?,
-            allow_video_conferencing: take(&mut d, "allowVideoConferencing", p)?,
-            allow_voice_dialing: take(&mut d, "allowVoiceDialing", p)?,
-            allow_vpn_creation: take(&mut d, "allowVPNCreation", p)?,
-            allow_wallpaper_modification: take(&mut d, "allowWallpaperModification", p)?,
-            allow_web_distribution_app_installation: take(&mut d, "allowWebDistributionAppInstallation", p)?,
-            allow_writing_tools: take(&mut d, "allowWritingTools", p)?,
-            autonomous_single_app_mode_permitted_app_i_ds: take(&mut d, "autonomousSingleAppModePermittedAppIDs", p)?,
-            blacklisted_app_bundle_i_ds: take(&mut d, "blacklistedAppBundleIDs", p)?,
-            blocked_app_bundle_i_ds: take(&mut d, "blockedAppBundleIDs", p)?,
-            enforced_fingerprint_timeout: take(&mut d, "enforcedFingerprintTimeout", p)?,
-            enforced_software_update_delay: take(&mut d, "enforcedSoftwareUpdateDelay", p)?,
-            enforced_software_update_major_os_deferred_install_delay: take(&mut d, "enforcedSoftwareUpdateMajorOSDeferredInstallDelay", p)?,
-            enforced_software_update_minor_os_deferred_install_delay: take(&mut d, "enforcedSoftwareUpdateMinorOSDeferredInstallDelay", p)?,
-            enforced_software_update_non_os_deferred_install_delay: take(&mut d, "enforcedSoftwareUpdateNonOSDeferredInstallDelay", p)?,
-            force_air_drop_unmanaged: take(&mut d, "forceAirDropUnmanaged", p)?,
-            force_air_play_incoming_requests_pairing_password: take(&mut d, "forceAirPlayIncomingRequestsPairingPassword", p)?,
-            force_air_play_outgoing_requests_pairing_password: take(&mut d, "forceAirPlayOutgoingRequestsPairingPassword", p)?,
-            force_air_print_trusted_tls_requirement: take(&mut d, "forceAirPrintTrustedTLSRequirement", p)?,
-            force_assistant_profanity_filter: take(&mut d, "forceAssistantProfanityFilter", p)?,
-            force_authentication_before_auto_fill: take(&mut d, "forceAuthenticationBeforeAutoFill", p)?,
-            force_automatic_date_and_time: take(&mut d, "forceAutomaticDateAndTime", p)?,
-            force_bypass_screen_capture_alert: take(&mut d, "forceBypassScreenCaptureAlert", p)?,
-            force_classroom_automatically_join_classes: take(&mut d, "forceClassroomAutomaticallyJoinClasses", p)?,
-            force_classroom_request_permission_to_leave_classes: take(&mut d, "forceClassroomRequestPermissionToLeaveClasses", p)?,
-            force_classroom_unprompted_app_and_device_lock: take(&mut d, "forceClassroomUnpromptedAppAndDeviceLock", p)?,
-            force_classroom_unprompted_screen_observation: take(&mut d, "forceClassroomUnpromptedScreenObservation", p)?,
-            force_delayed_app_software_updates: take(&mut d, "forceDelayedAppSoftwareUpdates", p)?,
-            force_delayed_major_software_updates: take(&mut d, "forceDelayedMajorSoftwareUpdates", p)?,
-            force_delayed_software_updates: take(&mut d, "forceDelayedSoftwareUpdates", p)?,
-            force_encrypted_backup: take(&mut d, "forceEncryptedBackup", p)?,
-            force_i_tunes_store_password_entry: take(&mut d, "forceITunesStorePasswordEntry", p)?,
-            force_limit_ad_tracking: take(&mut d, "forceLimitAdTracking", p)?,
-            force_on_device_only_dictation: take(&mut d, "forceOnDeviceOnlyDictation", p)?,
-            force_on_device_only_translation: take(&mut d, "forceOnDeviceOnlyTranslation", p)?,
-            force_preserve_esim_on_erase: take(&mut d, "forcePreserveESIMOnErase", p)?,
-            force_watch_wrist_detection: take(&mut d, "forceWatchWristDetection", p)?,
-            force_wi_fi_power_on: take(&mut d, "forceWiFiPowerOn", p)?,
-            force_wi_fi_to_allowed_networks_only: take(&mut d, "forceWiFiToAllowedNetworksOnly", p)?,
-            force_wi_fi_whitelisting: take(&mut d, "forceWiFiWhitelisting", p)?,
-            rating_apps: take(&mut d, "ratingApps", p)?,
-            rating_movies: take(&mut d, "ratingMovies", p)?,
-            rating_region: take(&mut d, "ratingRegion", p)?,
-            rating_tv_shows: take(&mut d, "ratingTVShows", p)?,
-            require_managed_pasteboard: take(&mut d, "requireManagedPasteboard", p)?,
-            safari_accept_cookies: take(&mut d, "safariAcceptCookies", p)?,
-            safari_allow_auto_fill: take(&mut d, "safariAllowAutoFill", p)?,
-            safari_allow_java_script: take(&mut d, "safariAllowJavaScript", p)?,
-            safari_allow_popups: take(&mut d, "safariAllowPopups", p)?,
-            safari_force_fraud_warning: take(&mut d, "safariForceFraudWarning", p)?,
-            whitelisted_app_bundle_i_ds: take(&mut d, "whitelistedAppBundleIDs", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "allowAccountModification" => s.allow_account_modification = field(v, "allowAccountModification", p)?,
+                "allowActivityContinuation" => s.allow_activity_continuation = field(v, "allowActivityContinuation", p)?,
+                "allowAddingGameCenterFriends" => s.allow_adding_game_center_friends = field(v, "allowAddingGameCenterFriends", p)?,
+                "allowAirDrop" => s.allow_air_drop = field(v, "allowAirDrop", p)?,
+                "allowAirPlayIncomingRequests" => s.allow_air_play_incoming_requests = field(v, "allowAirPlayIncomingRequests", p)?,
+                "allowAirPrint" => s.allow_air_print = field(v, "allowAirPrint", p)?,
+                "allowAirPrintCredentialsStorage" => s.allow_air_print_credentials_storage = field(v, "allowAirPrintCredentialsStorage", p)?,
+                "allowAirPrintiBeaconDiscovery" => s.allow_air_printi_beacon_discovery = field(v, "allowAirPrintiBeaconDiscovery", p)?,
+                "allowAppCellularDataModification" => s.allow_app_cellular_data_modification = field(v, "allowAppCellularDataModification", p)?,
+                "allowAppClips" => s.allow_app_clips = field(v, "allowAppClips", p)?,
+                "allowAppInstallation" => s.allow_app_installation = field(v, "allowAppInstallation", p)?,
+                "allowApplePersonalizedAdvertising" => s.allow_apple_personalized_advertising = field(v, "allowApplePersonalizedAdvertising", p)?,
+                "allowAppRemoval" => s.allow_app_removal = field(v, "allowAppRemoval", p)?,
+                "allowAppsToBeHidden" => s.allow_apps_to_be_hidden = field(v, "allowAppsToBeHidden", p)?,
+                "allowAppsToBeLocked" => s.allow_apps_to_be_locked = field(v, "allowAppsToBeLocked", p)?,
+                "allowARDRemoteManagementModification" => s.allow_ard_remote_management_modification = field(v, "allowARDRemoteManagementModification", p)?,
+                "allowAssistant" => s.allow_assistant = field(v, "allowAssistant", p)?,
+                "allowAssistantUserGeneratedContent" => s.allow_assistant_user_generated_content = field(v, "allowAssistantUserGeneratedContent", p)?,
+                "allowAssistantWhileLocked" => s.allow_assistant_while_locked = field(v, "allowAssistantWhileLocked", p)?,
+                "allowAutoCorrection" => s.allow_auto_correction = field(v, "allowAutoCorrection", p)?,
+                "allowAutoDim" => s.allow_auto_dim = field(v, "allowAutoDim", p)?,
+                "allowAutomaticAppDownloads" => s.allow_automatic_app_downloads = field(v, "allowAutomaticAppDownloads", p)?,
+                "allowAutomaticScreenSaver" => s.allow_automatic_screen_saver = field(v, "allowAutomaticScreenSaver", p)?,
+                "allowAutoUnlock" => s.allow_auto_unlock = field(v, "allowAutoUnlock", p)?,
+                "allowBluetoothModification" => s.allow_bluetooth_modification = field(v, "allowBluetoothModification", p)?,
+                "allowBluetoothSharingModification" => s.allow_bluetooth_sharing_modification = field(v, "allowBluetoothSharingModification", p)?,
+                "allowBookstore" => s.allow_bookstore = field(v, "allowBookstore", p)?,
+                "allowBookstoreErotica" => s.allow_bookstore_erotica = field(v, "allowBookstoreErotica", p)?,
+                "allowCallRecording" => s.allow_call_recording = field(v, "allowCallRecording", p)?,
+                "allowCamera" => s.allow_camera = field(v, "allowCamera", p)?,
+                "allowCellularPlanModification" => s.allow_cellular_plan_modification = field(v, "allowCellularPlanModification", p)?,
+                "allowChat" => s.allow_chat = field(v, "allowChat", p)?,
+                "allowCloudAddressBook" => s.allow_cloud_address_book = field(v, "allowCloudAddressBook", p)?,
+                "allowCloudBackup" => s.allow_cloud_backup = field(v, "allowCloudBackup", p)?,
+                "allowCloudBookmarks" => s.allow_cloud_bookmarks = field(v, "allowCloudBookmarks", p)?,
+                "allowCloudCalendar" => s.allow_cloud_calendar = field(v, "allowCloudCalendar", p)?,
+                "allowCloudDesktopAndDocuments" => s.allow_cloud_desktop_and_documents = field(v, "allowCloudDesktopAndDocuments", p)?,
+                "allowCloudDocumentSync" => s.allow_cloud_document_sync = field(v, "allowCloudDocumentSync", p)?,
+                "allowCloudFreeform" => s.allow_cloud_freeform = field(v, "allowCloudFreeform", p)?,
+                "allowCloudKeychainSync" => s.allow_cloud_keychain_sync = field(v, "allowCloudKeychainSync", p)?,
+                "allowCloudMail" => s.allow_cloud_mail = field(v, "allowCloudMail", p)?,
+                "allowCloudNotes" => s.allow_cloud_notes = field(v, "allowCloudNotes", p)?,
+                "allowCloudPhotoLibrary" => s.allow_cloud_photo_library = field(v, "allowCloudPhotoLibrary", p)?,
+                "allowCloudPrivateRelay" => s.allow_cloud_private_relay = field(v, "allowCloudPrivateRelay", p)?,
+                "allowCloudReminders" => s.allow_cloud_reminders = field(v, "allowCloudReminders", p)?,
+                "allowContentCaching" => s.allow_content_caching = field(v, "allowContentCaching", p)?,
+                "allowContinuousPathKeyboard" => s.allow_continuous_path_keyboard = field(v, "allowContinuousPathKeyboard", p)?,
+                "allowDefinitionLookup" => s.allow_definition_lookup = field(v, "allowDefinitionLookup", p)?,
+                "allowDeviceNameModification" => s.allow_device_name_modification = field(v, "allowDeviceNameModification", p)?,
+                "allowDeviceSleep" => s.allow_device_sleep = field(v, "allowDeviceSleep", p)?,
+                "allowDiagnosticSubmission" => s.allow_diagnostic_submission = field(v, "allowDiagnosticSubmission", p)?,
+                "allowDiagnosticSubmissionModification" => s.allow_diagnostic_submission_modification = field(v, "allowDiagnosticSubmissionModification", p)?,
+                "allowDictation" => s.allow_dictation = field(v, "allowDictation", p)?,
+                "allowEnablingRestrictions" => s.allow_enabling_restrictions = field(v, "allowEnablingRestrictions", p)?,
+                "allowEnterpriseAppTrust" => s.allow_enterprise_app_trust = field(v, "allowEnterpriseAppTrust", p)?,
+                "allowEnterpriseBookBackup" => s.allow_enterprise_book_backup = field(v, "allowEnterpriseBookBackup", p)?,
+                "allowEnterpriseBookMetadataSync" => s.allow_enterprise_book_metadata_sync = field(v, "allowEnterpriseBookMetadataSync", p)?,
+                "allowEraseContentAndSettings" => s.allow_erase_content_and_settings = field(v, "allowEraseContentAndSettings", p)?,
+                "allowESIMModification" => s.allow_esim_modification = field(v, "allowESIMModification", p)?,
+                "allowESIMOutgoingTransfers" => s.allow_esim_outgoing_transfers = field(v, "allowESIMOutgoingTransfers", p)?,
+                "allowExplicitContent" => s.allow_explicit_content = field(v, "allowExplicitContent", p)?,
+                "allowFileSharingModification" => s.allow_file_sharing_modification = field(v, "allowFileSharingModification", p)?,
+                "allowFilesNetworkDriveAccess" => s.allow_files_network_drive_access = field(v, "allowFilesNetworkDriveAccess", p)?,
+                "allowFilesUSBDriveAccess" => s.allow_files_usb_drive_access = field(v, "allowFilesUSBDriveAccess", p)?,
+                "allowFindMyDevice" => s.allow_find_my_device = field(v, "allowFindMyDevice", p)?,
+                "allowFindMyFriends" => s.allow_find_my_friends = field(v, "allowFindMyFriends", p)?,
+                "allowFindMyFriendsModification" => s.allow_find_my_friends_modification = field(v, "allowFindMyFriendsModification", p)?,
+                "allowFingerprintForUnlock" => s.allow_fingerprint_for_unlock = field(v, "allowFingerprintForUnlock", p)?,
+                "allowFingerprintModification" => s.allow_fingerprint_modification = field(v, "allowFingerprintModification", p)?,
+                "allowGameCenter" => s.allow_game_center = field(v, "allowGameCenter", p)?,
+                "allowGenmoji" => s.allow_genmoji = field(v, "allowGenmoji", p)?,
+                "allowGlobalBackgroundFetchWhenRoaming" => s.allow_global_background_fetch_when_roaming = field(v, "allowGlobalBackgroundFetchWhenRoaming", p)?,
+                "allowHostPairing" => s.allow_host_pairing = field(v, "allowHostPairing", p)?,
+                "allowImagePlayground" => s.allow_image_playground = field(v, "allowImagePlayground", p)?,
+                "allowImageWand" => s.allow_image_wand = field(v, "allowImageWand", p)?,
+                "allowInAppPurchases" => s.allow_in_app_purchases = field(v, "allowInAppPurchases", p)?,
+                "allowInternetSharingModification" => s.allow_internet_sharing_modification = field(v, "allowInternetSharingModification", p)?,
+                "allowiPhoneMirroring" => s.allowi_phone_mirroring = field(v, "allowiPhoneMirroring", p)?,
+                "allowiPhoneWidgetsOnMac" => s.allowi_phone_widgets_on_mac = field(v, "allowiPhoneWidgetsOnMac", p)?,
+                "allowiTunes" => s.allowi_tunes = field(v, "allowiTunes", p)?,
+                "allowiTunesFileSharing" => s.allowi_tunes_file_sharing = field(v, "allowiTunesFileSharing", p)?,
+                "allowKeyboardShortcuts" => s.allow_keyboard_shortcuts = field(v, "allowKeyboardShortcuts", p)?,
+                "allowListedAppBundleIDs" => s.allow_listed_app_bundle_i_ds = field(v, "allowListedAppBundleIDs", p)?,
+                "allowLiveVoicemail" => s.allow_live_voicemail = field(v, "allowLiveVoicemail", p)?,
+                "allowLocalUserCreation" => s.allow_local_user_creation = field(v, "allowLocalUserCreation", p)?,
+                "allowLockScreenControlCenter" => s.allow_lock_screen_control_center = field(v, "allowLockScreenControlCenter", p)?,
+                "allowLockScreenNotificationsView" => s.allow_lock_screen_notifications_view = field(v, "allowLockScreenNotificationsView", p)?,
+                "allowLockScreenTodayView" => s.allow_lock_screen_today_view = field(v, "allowLockScreenTodayView", p)?,
+                "allowMailPrivacyProtection" => s.allow_mail_privacy_protection = field(v, "allowMailPrivacyProtection", p)?,
+                "allowMailSummary" => s.allow_mail_summary = field(v, "allowMailSummary", p)?,
+                "allowManagedAppsCloudSync" => s.allow_managed_apps_cloud_sync = field(v, "allowManagedAppsCloudSync", p)?,
+                "allowManagedToWriteUnmanagedContacts" => s.allow_managed_to_write_unmanaged_contacts = field(v, "allowManagedToWriteUnmanagedContacts", p)?,
+                "allowMarketplaceAppInstallation" => s.allow_marketplace_app_installation = field(v, "allowMarketplaceAppInstallation", p)?,
+                "allowMediaSharingModification" => s.allow_media_sharing_modification = field(v, "allowMediaSharingModification", p)?,
+                "allowMultiplayerGaming" => s.allow_multiplayer_gaming = field(v, "allowMultiplayerGaming", p)?,
+                "allowMusicService" => s.allow_music_service = field(v, "allowMusicService", p)?,
+                "allowNews" => s.allow_news = field(v, "allowNews", p)?,
+                "allowNFC" => s.allow_nfc = field(v, "allowNFC", p)?,
+                "allowNotificationsModification" => s.allow_notifications_modification = field(v, "allowNotificationsModification", p)?,
+                "allowOpenFromManagedToUnmanaged" => s.allow_open_from_managed_to_unmanaged = field(v, "allowOpenFromManagedToUnmanaged", p)?,
+                "allowOpenFromUnmanagedToManaged" => s.allow_open_from_unmanaged_to_managed = field(v, "allowOpenFromUnmanagedToManaged", p)?,
+                "allowOTAPKIUpdates" => s.allow_otapki_updates = field(v, "allowOTAPKIUpdates", p)?,
+                "allowPairedWatch" => s.allow_paired_watch = field(v, "allowPairedWatch", p)?,
+                "allowPassbookWhileLocked" => s.allow_passbook_while_locked = field(v, "allowPassbookWhileLocked", p)?,
+                "allowPasscodeModification" => s.allow_passcode_modification = field(v, "allowPasscodeModification", p)?,
+                "allowPasswordAutoFill" => s.allow_password_auto_fill = field(v, "allowPasswordAutoFill", p)?,
+                "allowPasswordProximityRequests" => s.allow_password_proximity_requests = field(v, "allowPasswordProximityRequests", p)?,
+                "allowPasswordSharing" => s.allow_password_sharing = field(v, "allowPasswordSharing", p)?,
+                "allowPersonalHotspotModification" => s.allow_personal_hotspot_modification = field(v, "allowPersonalHotspotModification", p)?,
+                "allowPersonalizedHandwritingResults" => s.allow_personalized_handwriting_results = field(v, "allowPersonalizedHandwritingResults", p)?,
+                "allowPhotoStream" => s.allow_photo_stream = field(v, "allowPhotoStream", p)?,
+                "allowPodcasts" => s.allow_podcasts = field(v, "allowPodcasts", p)?,
+                "allowPredictiveKeyboard" => s.allow_predictive_keyboard = field(v, "allowPredictiveKeyboard", p)?,
+                "allowPrinterSharingModification" => s.allow_printer_sharing_modification = field(v, "allowPrinterSharingModification", p)?,
+                "allowProximitySetupToNewDevice" => s.allow_proximity_setup_to_new_device = field(v, "allowProximitySetupToNewDevice", p)?,
+                "allowRadioService" => s.allow_radio_service = field(v, "allowRadioService", p)?,
+                "allowRapidSecurityResponseInstallation" => s.allow_rapid_security_response_installation = field(v, "allowRapidSecurityResponseInstallation", p)?,
+                "allowRapidSecurityResponseRemoval" => s.allow_rapid_security_response_removal = field(v, "allowRapidSecurityResponseRemoval", p)?,
+                "allowRCSMessaging" => s.allow_rcs_messaging = field(v, "allowRCSMessaging", p)?,
+                "allowRemoteAppleEventsModification" => s.allow_remote_apple_events_modification = field(v, "allowRemoteAppleEventsModification", p)?,
+                "allowRemoteAppPairing" => s.allow_remote_app_pairing = field(v, "allowRemoteAppPairing", p)?,
+                "allowRemoteScreenObservation" => s.allow_remote_screen_observation = field(v, "allowRemoteScreenObservation", p)?,
+                "allowSafari" => s.allow_safari = field(v, "allowSafari", p)?,
+                "allowScreenShot" => s.allow_screen_shot = field(v, "allowScreenShot", p)?,
+                "allowSharedDeviceTemporarySession" => s.allow_shared_device_temporary_session = field(v, "allowSharedDeviceTemporarySession", p)?,
+                "allowSharedStream" => s.allow_shared_stream = field(v, "allowSharedStream", p)?,
+                "allowSpellCheck" => s.allow_spell_check = field(v, "allowSpellCheck", p)?,
+                "allowSpotlightInternetResults" => s.allow_spotlight_internet_results = field(v, "allowSpotlightInternetResults", p)?,
+                "allowStartupDiskModification" => s.allow_startup_disk_modification = field(v, "allowStartupDiskModification", p)?,
+                "allowSystemAppRemoval" => s.allow_system_app_removal = field(v, "allowSystemAppRemoval", p)?,
+                "allowTimeMachineBackup" => s.allow_time_machine_backup = field(v, "allowTimeMachineBackup", p)?,
+                "allowUIAppInstallation" => s.allow_ui_app_installation = field(v, "allowUIAppInstallation", p)?,
+                "allowUIConfigurationProfileInstallation" => s.allow_ui_configuration_profile_installation = field(v, "allowUIConfigurationProfileInstallation", p)?,
+                "allowUniversalControl" => s.allow_universal_control = field(v, "allowUniversalControl", p)?,
+                "allowUnmanagedToReadManagedContacts" => s.allow_unmanaged_to_read_managed_contacts = field(v, "allowUnmanagedToReadManagedContacts", p)?,
+                "allowUnpairedExternalBootToRecovery" => s.allow_unpaired_external_boot_to_recovery = field(v, "allowUnpairedExternalBootToRecovery", p)?,
+                "allowUntrustedTLSPrompt" => s.allow_untrusted_tls_prompt = field(v, "allowUntrustedTLSPrompt", p)?,
+                "allowUSBRestrictedMode" => s.allow_usb_restricted_mode = field(v, "allowUSBRestrictedMode", p)?,
+                "allowVideoConferencing" => s.allow_video_conferencing = field(v, "allowVideoConferencing", p)?,
+                "allowVoiceDialing" => s.allow_voice_dialing = field(v, "allowVoiceDialing", p)?,
+                "allowVPNCreation" => s.allow_vpn_creation = field(v, "allowVPNCreation", p)?,
+                "allowWallpaperModification" => s.allow_wallpaper_modification = field(v, "allowWallpaperModification", p)?,
+                "allowWebDistributionAppInstallation" => s.allow_web_distribution_app_installation = field(v, "allowWebDistributionAppInstallation", p)?,
+                "allowWritingTools" => s.allow_writing_tools = field(v, "allowWritingTools", p)?,
+                "autonomousSingleAppModePermittedAppIDs" => s.autonomous_single_app_mode_permitted_app_i_ds = field(v, "autonomousSingleAppModePermittedAppIDs", p)?,
+                "blacklistedAppBundleIDs" => s.blacklisted_app_bundle_i_ds = field(v, "blacklistedAppBundleIDs", p)?,
+                "blockedAppBundleIDs" => s.blocked_app_bundle_i_ds = field(v, "blockedAppBundleIDs", p)?,
+                "enforcedFingerprintTimeout" => s.enforced_fingerprint_timeout = field(v, "enforcedFingerprintTimeout", p)?,
+                "enforcedSoftwareUpdateDelay" => s.enforced_software_update_delay = field(v, "enforcedSoftwareUpdateDelay", p)?,
+                "enforcedSoftwareUpdateMajorOSDeferredInstallDelay" => s.enforced_software_update_major_os_deferred_install_delay = field(v, "enforcedSoftwareUpdateMajorOSDeferredInstallDelay", p)?,
+                "enforcedSoftwareUpdateMinorOSDeferredInstallDelay" => s.enforced_software_update_minor_os_deferred_install_delay = field(v, "enforcedSoftwareUpdateMinorOSDeferredInstallDelay", p)?,
+                "enforcedSoftwareUpdateNonOSDeferredInstallDelay" => s.enforced_software_update_non_os_deferred_install_delay = field(v, "enforcedSoftwareUpdateNonOSDeferredInstallDelay", p)?,
+                "forceAirDropUnmanaged" => s.force_air_drop_unmanaged = field(v, "forceAirDropUnmanaged", p)?,
+                "forceAirPlayIncomingRequestsPairingPassword" => s.force_air_play_incoming_requests_pairing_password = field(v, "forceAirPlayIncomingRequestsPairingPassword", p)?,
+                "forceAirPlayOutgoingRequestsPairingPassword" => s.force_air_play_outgoing_requests_pairing_password = field(v, "forceAirPlayOutgoingRequestsPairingPassword", p)?,
+                "forceAirPrintTrustedTLSRequirement" => s.force_air_print_trusted_tls_requirement = field(v, "forceAirPrintTrustedTLSRequirement", p)?,
+                "forceAssistantProfanityFilter" => s.force_assistant_profanity_filter = field(v, "forceAssistantProfanityFilter", p)?,
+                "forceAuthenticationBeforeAutoFill" => s.force_authentication_before_auto_fill = field(v, "forceAuthenticationBeforeAutoFill", p)?,
+                "forceAutomaticDateAndTime" => s.force_automatic_date_and_time = field(v, "forceAutomaticDateAndTime", p)?,
+                "forceBypassScreenCaptureAlert" => s.force_bypass_screen_capture_alert = field(v, "forceBypassScreenCaptureAlert", p)?,
+                "forceClassroomAutomaticallyJoinClasses" => s.force_classroom_automatically_join_classes = field(v, "forceClassroomAutomaticallyJoinClasses", p)?,
+                "forceClassroomRequestPermissionToLeaveClasses" => s.force_classroom_request_permission_to_leave_classes = field(v, "forceClassroomRequestPermissionToLeaveClasses", p)?,
+                "forceClassroomUnpromptedAppAndDeviceLock" => s.force_classroom_unprompted_app_and_device_lock = field(v, "forceClassroomUnpromptedAppAndDeviceLock", p)?,
+                "forceClassroomUnpromptedScreenObservation" => s.force_classroom_unprompted_screen_observation = field(v, "forceClassroomUnpromptedScreenObservation", p)?,
+                "forceDelayedAppSoftwareUpdates" => s.force_delayed_app_software_updates = field(v, "forceDelayedAppSoftwareUpdates", p)?,
+                "forceDelayedMajorSoftwareUpdates" => s.force_delayed_major_software_updates = field(v, "forceDelayedMajorSoftwareUpdates", p)?,
+                "forceDelayedSoftwareUpdates" => s.force_delayed_software_updates = field(v, "forceDelayedSoftwareUpdates", p)?,
+                "forceEncryptedBackup" => s.force_encrypted_backup = field(v, "forceEncryptedBackup", p)?,
+                "forceITunesStorePasswordEntry" => s.force_i_tunes_store_password_entry = field(v, "forceITunesStorePasswordEntry", p)?,
+                "forceLimitAdTracking" => s.force_limit_ad_tracking = field(v, "forceLimitAdTracking", p)?,
+                "forceOnDeviceOnlyDictation" => s.force_on_device_only_dictation = field(v, "forceOnDeviceOnlyDictation", p)?,
+                "forceOnDeviceOnlyTranslation" => s.force_on_device_only_translation = field(v, "forceOnDeviceOnlyTranslation", p)?,
+                "forcePreserveESIMOnErase" => s.force_preserve_esim_on_erase = field(v, "forcePreserveESIMOnErase", p)?,
+                "forceWatchWristDetection" => s.force_watch_wrist_detection = field(v, "forceWatchWristDetection", p)?,
+                "forceWiFiPowerOn" => s.force_wi_fi_power_on = field(v, "forceWiFiPowerOn", p)?,
+                "forceWiFiToAllowedNetworksOnly" => s.force_wi_fi_to_allowed_networks_only = field(v, "forceWiFiToAllowedNetworksOnly", p)?,
+                "forceWiFiWhitelisting" => s.force_wi_fi_whitelisting = field(v, "forceWiFiWhitelisting", p)?,
+                "ratingApps" => s.rating_apps = field(v, "ratingApps", p)?,
+                "ratingMovies" => s.rating_movies = field(v, "ratingMovies", p)?,
+                "ratingRegion" => s.rating_region = field(v, "ratingRegion", p)?,
+                "ratingTVShows" => s.rating_tv_shows = field(v, "ratingTVShows", p)?,
+                "requireManagedPasteboard" => s.require_managed_pasteboard = field(v, "requireManagedPasteboard", p)?,
+                "safariAcceptCookies" => s.safari_accept_cookies = field(v, "safariAcceptCookies", p)?,
+                "safariAllowAutoFill" => s.safari_allow_auto_fill = field(v, "safariAllowAutoFill", p)?,
+                "safariAllowJavaScript" => s.safari_allow_java_script = field(v, "safariAllowJavaScript", p)?,
+                "safariAllowPopups" => s.safari_allow_popups = field(v, "safariAllowPopups", p)?,
+                "safariForceFraudWarning" => s.safari_force_fraud_warning = field(v, "safariForceFraudWarning", p)?,
+                "whitelistedAppBundleIDs" => s.whitelisted_app_bundle_i_ds = field(v, "whitelistedAppBundleIDs", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -3192,14 +3492,20 @@ pub struct AppstorePayload {
 impl PlistDict for AppstorePayload {
     const KEYS: &'static [KeySpec] = &meta::K595;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            restrict_store_require_admin_to_install: take(&mut d, "restrict-store-require-admin-to-install", p)?,
-            restrict_store_softwareupdate_only: take(&mut d, "restrict-store-softwareupdate-only", p)?,
-            restrict_store_disable_app_adoption: take(&mut d, "restrict-store-disable-app-adoption", p)?,
-            disable_software_update_notifications: take(&mut d, "DisableSoftwareUpdateNotifications", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "restrict-store-require-admin-to-install" => s.restrict_store_require_admin_to_install = field(v, "restrict-store-require-admin-to-install", p)?,
+                "restrict-store-softwareupdate-only" => s.restrict_store_softwareupdate_only = field(v, "restrict-store-softwareupdate-only", p)?,
+                "restrict-store-disable-app-adoption" => s.restrict_store_disable_app_adoption = field(v, "restrict-store-disable-app-adoption", p)?,
+                "DisableSoftwareUpdateNotifications" => s.disable_software_update_notifications = field(v, "DisableSoftwareUpdateNotifications", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -3225,11 +3531,17 @@ pub struct AsamPayload {
 impl PlistDict for AsamPayload {
     const KEYS: &'static [KeySpec] = &meta::K596;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            allowed_applications: take(&mut d, "AllowedApplications", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "AllowedApplications" => s.allowed_applications = field(v, "AllowedApplications", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -3254,12 +3566,18 @@ pub struct AsamAllowedApplicationsItem {
 impl PlistDict for AsamAllowedApplicationsItem {
     const KEYS: &'static [KeySpec] = &meta::K598;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            bundle_identifier: take(&mut d, "BundleIdentifier", p)?,
-            team_identifier: take(&mut d, "TeamIdentifier", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "BundleIdentifier" => s.bundle_identifier = field(v, "BundleIdentifier", p)?,
+                "TeamIdentifier" => s.team_identifier = field(v, "TeamIdentifier", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -3283,11 +3601,17 @@ pub struct AssociatedDomainsPayload {
 impl PlistDict for AssociatedDomainsPayload {
     const KEYS: &'static [KeySpec] = &meta::K599;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            configuration: take(&mut d, "Configuration", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "Configuration" => s.configuration = field(v, "Configuration", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -3314,13 +3638,19 @@ pub struct AssociatedDomainsConfigurationItem {
 impl PlistDict for AssociatedDomainsConfigurationItem {
     const KEYS: &'static [KeySpec] = &meta::K601;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            application_identifier: take(&mut d, "ApplicationIdentifier", p)?,
-            associated_domains: take(&mut d, "AssociatedDomains", p)?,
-            enable_direct_downloads: take(&mut d, "EnableDirectDownloads", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "ApplicationIdentifier" => s.application_identifier = field(v, "ApplicationIdentifier", p)?,
+                "AssociatedDomains" => s.associated_domains = field(v, "AssociatedDomains", p)?,
+                "EnableDirectDownloads" => s.enable_direct_downloads = field(v, "EnableDirectDownloads", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -3359,18 +3689,24 @@ pub struct CaldavAccountPayload {
 impl PlistDict for CaldavAccountPayload {
     const KEYS: &'static [KeySpec] = &meta::K603;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            cal_dav_account_description: take(&mut d, "CalDAVAccountDescription", p)?,
-            cal_dav_host_name: take(&mut d, "CalDAVHostName", p)?,
-            cal_dav_username: take(&mut d, "CalDAVUsername", p)?,
-            cal_dav_password: take(&mut d, "CalDAVPassword", p)?,
-            cal_dav_principal_url: take(&mut d, "CalDAVPrincipalURL", p)?,
-            cal_dav_use_ssl: take(&mut d, "CalDAVUseSSL", p)?,
-            cal_dav_port: take(&mut d, "CalDAVPort", p)?,
-            vpnuuid: take(&mut d, "VPNUUID", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "CalDAVAccountDescription" => s.cal_dav_account_description = field(v, "CalDAVAccountDescription", p)?,
+                "CalDAVHostName" => s.cal_dav_host_name = field(v, "CalDAVHostName", p)?,
+                "CalDAVUsername" => s.cal_dav_username = field(v, "CalDAVUsername", p)?,
+                "CalDAVPassword" => s.cal_dav_password = field(v, "CalDAVPassword", p)?,
+                "CalDAVPrincipalURL" => s.cal_dav_principal_url = field(v, "CalDAVPrincipalURL", p)?,
+                "CalDAVUseSSL" => s.cal_dav_use_ssl = field(v, "CalDAVUseSSL", p)?,
+                "CalDAVPort" => s.cal_dav_port = field(v, "CalDAVPort", p)?,
+                "VPNUUID" => s.vpnuuid = field(v, "VPNUUID", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -3416,19 +3752,25 @@ pub struct CarddavAccountPayload {
 impl PlistDict for CarddavAccountPayload {
     const KEYS: &'static [KeySpec] = &meta::K604;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            card_dav_account_description: take(&mut d, "CardDAVAccountDescription", p)?,
-            card_dav_host_name: take(&mut d, "CardDAVHostName", p)?,
-            card_dav_username: take(&mut d, "CardDAVUsername", p)?,
-            card_dav_password: take(&mut d, "CardDAVPassword", p)?,
-            card_dav_principal_url: take(&mut d, "CardDAVPrincipalURL", p)?,
-            card_dav_use_ssl: take(&mut d, "CardDAVUseSSL", p)?,
-            card_dav_port: take(&mut d, "CardDAVPort", p)?,
-            communication_service_rules: take(&mut d, "CommunicationServiceRules", p)?,
-            vpnuuid: take(&mut d, "VPNUUID", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "CardDAVAccountDescription" => s.card_dav_account_description = field(v, "CardDAVAccountDescription", p)?,
+                "CardDAVHostName" => s.card_dav_host_name = field(v, "CardDAVHostName", p)?,
+                "CardDAVUsername" => s.card_dav_username = field(v, "CardDAVUsername", p)?,
+                "CardDAVPassword" => s.card_dav_password = field(v, "CardDAVPassword", p)?,
+                "CardDAVPrincipalURL" => s.card_dav_principal_url = field(v, "CardDAVPrincipalURL", p)?,
+                "CardDAVUseSSL" => s.card_dav_use_ssl = field(v, "CardDAVUseSSL", p)?,
+                "CardDAVPort" => s.card_dav_port = field(v, "CardDAVPort", p)?,
+                "CommunicationServiceRules" => s.communication_service_rules = field(v, "CommunicationServiceRules", p)?,
+                "VPNUUID" => s.vpnuuid = field(v, "VPNUUID", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -3459,11 +3801,17 @@ pub struct CarddavAccountCommunicationServiceRules {
 impl PlistDict for CarddavAccountCommunicationServiceRules {
     const KEYS: &'static [KeySpec] = &meta::K605;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            default_service_handlers: take(&mut d, "DefaultServiceHandlers", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "DefaultServiceHandlers" => s.default_service_handlers = field(v, "DefaultServiceHandlers", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -3486,11 +3834,17 @@ pub struct CarddavAccountDefaultServiceHandlers {
 impl PlistDict for CarddavAccountDefaultServiceHandlers {
     const KEYS: &'static [KeySpec] = &meta::K606;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            audio_call: take(&mut d, "AudioCall", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "AudioCall" => s.audio_call = field(v, "AudioCall", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -3515,12 +3869,18 @@ pub struct CellularPayload {
 impl PlistDict for CellularPayload {
     const KEYS: &'static [KeySpec] = &meta::K607;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            attach_apn: take(&mut d, "AttachAPN", p)?,
-            ap_ns: take(&mut d, "APNs", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "AttachAPN" => s.attach_apn = field(v, "AttachAPN", p)?,
+                "APNs" => s.ap_ns = field(v, "APNs", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -3552,15 +3912,21 @@ pub struct CellularAttachAPN {
 impl PlistDict for CellularAttachAPN {
     const KEYS: &'static [KeySpec] = &meta::K608;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            name: take(&mut d, "Name", p)?,
-            authentication_type: take(&mut d, "AuthenticationType", p)?,
-            username: take(&mut d, "Username", p)?,
-            password: take(&mut d, "Password", p)?,
-            allowed_protocol_mask: take(&mut d, "AllowedProtocolMask", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "Name" => s.name = field(v, "Name", p)?,
+                "AuthenticationType" => s.authentication_type = field(v, "AuthenticationType", p)?,
+                "Username" => s.username = field(v, "Username", p)?,
+                "Password" => s.password = field(v, "Password", p)?,
+                "AllowedProtocolMask" => s.allowed_protocol_mask = field(v, "AllowedProtocolMask", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -3607,21 +3973,27 @@ pub struct CellularAPNsItem {
 impl PlistDict for CellularAPNsItem {
     const KEYS: &'static [KeySpec] = &meta::K610;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            name: take(&mut d, "Name", p)?,
-            authentication_type: take(&mut d, "AuthenticationType", p)?,
-            username: take(&mut d, "Username", p)?,
-            password: take(&mut d, "Password", p)?,
-            proxy_server: take(&mut d, "ProxyServer", p)?,
-            proxy_port: take(&mut d, "ProxyPort", p)?,
-            default_protocol_mask: take(&mut d, "DefaultProtocolMask", p)?,
-            allowed_protocol_mask: take(&mut d, "AllowedProtocolMask", p)?,
-            allowed_protocol_mask_in_roaming: take(&mut d, "AllowedProtocolMaskInRoaming", p)?,
-            allowed_protocol_mask_in_domestic_roaming: take(&mut d, "AllowedProtocolMaskInDomesticRoaming", p)?,
-            enable_xlat464: take(&mut d, "EnableXLAT464", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "Name" => s.name = field(v, "Name", p)?,
+                "AuthenticationType" => s.authentication_type = field(v, "AuthenticationType", p)?,
+                "Username" => s.username = field(v, "Username", p)?,
+                "Password" => s.password = field(v, "Password", p)?,
+                "ProxyServer" => s.proxy_server = field(v, "ProxyServer", p)?,
+                "ProxyPort" => s.proxy_port = field(v, "ProxyPort", p)?,
+                "DefaultProtocolMask" => s.default_protocol_mask = field(v, "DefaultProtocolMask", p)?,
+                "AllowedProtocolMask" => s.allowed_protocol_mask = field(v, "AllowedProtocolMask", p)?,
+                "AllowedProtocolMaskInRoaming" => s.allowed_protocol_mask_in_roaming = field(v, "AllowedProtocolMaskInRoaming", p)?,
+                "AllowedProtocolMaskInDomesticRoaming" => s.allowed_protocol_mask_in_domestic_roaming = field(v, "AllowedProtocolMaskInDomesticRoaming", p)?,
+                "EnableXLAT464" => s.enable_xlat464 = field(v, "EnableXLAT464", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -3666,17 +4038,23 @@ pub struct CellularprivatenetworkManagedPayload {
 impl PlistDict for CellularprivatenetworkManagedPayload {
     const KEYS: &'static [KeySpec] = &meta::K611;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            geofences: take(&mut d, "Geofences", p)?,
-            data_set_name: take(&mut d, "DataSetName", p)?,
-            version_number: take(&mut d, "VersionNumber", p)?,
-            cellular_data_preferred: take(&mut d, "CellularDataPreferred", p)?,
-            enable_nr_standalone: take(&mut d, "EnableNRStandalone", p)?,
-            network_identifier: take(&mut d, "NetworkIdentifier", p)?,
-            csg_network_identifier: take(&mut d, "CsgNetworkIdentifier", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "Geofences" => s.geofences = field(v, "Geofences", p)?,
+                "DataSetName" => s.data_set_name = field(v, "DataSetName", p)?,
+                "VersionNumber" => s.version_number = field(v, "VersionNumber", p)?,
+                "CellularDataPreferred" => s.cellular_data_preferred = field(v, "CellularDataPreferred", p)?,
+                "EnableNRStandalone" => s.enable_nr_standalone = field(v, "EnableNRStandalone", p)?,
+                "NetworkIdentifier" => s.network_identifier = field(v, "NetworkIdentifier", p)?,
+                "CsgNetworkIdentifier" => s.csg_network_identifier = field(v, "CsgNetworkIdentifier", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -3711,14 +4089,20 @@ pub struct CellularprivatenetworkManagedGeofenceItem {
 impl PlistDict for CellularprivatenetworkManagedGeofenceItem {
     const KEYS: &'static [KeySpec] = &meta::K613;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            longitude: take(&mut d, "Longitude", p)?,
-            latitude: take(&mut d, "Latitude", p)?,
-            radius: take(&mut d, "Radius", p)?,
-            geofence_id: take(&mut d, "GeofenceId", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "Longitude" => s.longitude = field(v, "Longitude", p)?,
+                "Latitude" => s.latitude = field(v, "Latitude", p)?,
+                "Radius" => s.radius = field(v, "Radius", p)?,
+                "GeofenceId" => s.geofence_id = field(v, "GeofenceId", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -3744,11 +4128,17 @@ pub struct ConferenceroomdisplayPayload {
 impl PlistDict for ConferenceroomdisplayPayload {
     const KEYS: &'static [KeySpec] = &meta::K614;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            message: take(&mut d, "Message", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "Message" => s.message = field(v, "Message", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -3771,11 +4161,17 @@ pub struct ConfigurationprofileIdentificationPayload {
 impl PlistDict for ConfigurationprofileIdentificationPayload {
     const KEYS: &'static [KeySpec] = &meta::K615;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            payload_identification: take(&mut d, "PayloadIdentification", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "PayloadIdentification" => s.payload_identification = field(v, "PayloadIdentification", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -3810,17 +4206,23 @@ pub struct ConfigurationprofileIdentificationPayloadIdentification {
 impl PlistDict for ConfigurationprofileIdentificationPayloadIdentification {
     const KEYS: &'static [KeySpec] = &meta::K616;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            user_name: take(&mut d, "UserName", p)?,
-            full_name: take(&mut d, "FullName", p)?,
-            email_address: take(&mut d, "EmailAddress", p)?,
-            auth_method: take(&mut d, "AuthMethod", p)?,
-            password: take(&mut d, "Password", p)?,
-            prompt: take(&mut d, "Prompt", p)?,
-            prompt_message: take(&mut d, "PromptMessage", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "UserName" => s.user_name = field(v, "UserName", p)?,
+                "FullName" => s.full_name = field(v, "FullName", p)?,
+                "EmailAddress" => s.email_address = field(v, "EmailAddress", p)?,
+                "AuthMethod" => s.auth_method = field(v, "AuthMethod", p)?,
+                "Password" => s.password = field(v, "Password", p)?,
+                "Prompt" => s.prompt = field(v, "Prompt", p)?,
+                "PromptMessage" => s.prompt_message = field(v, "PromptMessage", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -3851,12 +4253,18 @@ pub struct DashboardPayload {
 impl PlistDict for DashboardPayload {
     const KEYS: &'static [KeySpec] = &meta::K617;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            white_list_enabled: take(&mut d, "whiteListEnabled", p)?,
-            white_list: take(&mut d, "WhiteList", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "whiteListEnabled" => s.white_list_enabled = field(v, "whiteListEnabled", p)?,
+                "WhiteList" => s.white_list = field(v, "WhiteList", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -3882,12 +4290,18 @@ pub struct DashboardWhiteListItem {
 impl PlistDict for DashboardWhiteListItem {
     const KEYS: &'static [KeySpec] = &meta::K619;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            type_key: take(&mut d, "Type", p)?,
-            id: take(&mut d, "ID", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "Type" => s.type_key = field(v, "Type", p)?,
+                "ID" => s.id = field(v, "ID", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -3911,11 +4325,17 @@ pub struct DeclarationsPayload {
 impl PlistDict for DeclarationsPayload {
     const KEYS: &'static [KeySpec] = &meta::K620;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            declarations: take(&mut d, "Declarations", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "Declarations" => s.declarations = field(v, "Declarations", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -3940,12 +4360,18 @@ pub struct DesktopPayload {
 impl PlistDict for DesktopPayload {
     const KEYS: &'static [KeySpec] = &meta::K622;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            locked: take(&mut d, "locked", p)?,
-            override_picture_path: take(&mut d, "override-picture-path", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "locked" => s.locked = field(v, "locked", p)?,
+                "override-picture-path" => s.override_picture_path = field(v, "override-picture-path", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -3975,14 +4401,20 @@ pub struct DnsProxyManagedPayload {
 impl PlistDict for DnsProxyManagedPayload {
     const KEYS: &'static [KeySpec] = &meta::K623;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            app_bundle_identifier: take(&mut d, "AppBundleIdentifier", p)?,
-            provider_bundle_identifier: take(&mut d, "ProviderBundleIdentifier", p)?,
-            provider_configuration: take(&mut d, "ProviderConfiguration", p)?,
-            dns_proxy_uuid: take(&mut d, "DNSProxyUUID", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "AppBundleIdentifier" => s.app_bundle_identifier = field(v, "AppBundleIdentifier", p)?,
+                "ProviderBundleIdentifier" => s.provider_bundle_identifier = field(v, "ProviderBundleIdentifier", p)?,
+                "ProviderConfiguration" => s.provider_configuration = field(v, "ProviderConfiguration", p)?,
+                "DNSProxyUUID" => s.dns_proxy_uuid = field(v, "DNSProxyUUID", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -4014,14 +4446,20 @@ pub struct DnsSettingsManagedPayload {
 impl PlistDict for DnsSettingsManagedPayload {
     const KEYS: &'static [KeySpec] = &meta::K625;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            dns_settings: take(&mut d, "DNSSettings", p)?,
-            on_demand_rules: take(&mut d, "OnDemandRules", p)?,
-            prohibit_disablement: take(&mut d, "ProhibitDisablement", p)?,
-            payload_certificate_uuid: take(&mut d, "PayloadCertificateUUID", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "DNSSettings" => s.dns_settings = field(v, "DNSSettings", p)?,
+                "OnDemandRules" => s.on_demand_rules = field(v, "OnDemandRules", p)?,
+                "ProhibitDisablement" => s.prohibit_disablement = field(v, "ProhibitDisablement", p)?,
+                "PayloadCertificateUUID" => s.payload_certificate_uuid = field(v, "PayloadCertificateUUID", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -4055,15 +4493,21 @@ pub struct DnsSettingsManagedDNSSettings {
 impl PlistDict for DnsSettingsManagedDNSSettings {
     const KEYS: &'static [KeySpec] = &meta::K626;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            dns_protocol: take(&mut d, "DNSProtocol", p)?,
-            server_url: take(&mut d, "ServerURL", p)?,
-            server_name: take(&mut d, "ServerName", p)?,
-            server_addresses: take(&mut d, "ServerAddresses", p)?,
-            supplemental_match_domains: take(&mut d, "SupplementalMatchDomains", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "DNSProtocol" => s.dns_protocol = field(v, "DNSProtocol", p)?,
+                "ServerURL" => s.server_url = field(v, "ServerURL", p)?,
+                "ServerName" => s.server_name = field(v, "ServerName", p)?,
+                "ServerAddresses" => s.server_addresses = field(v, "ServerAddresses", p)?,
+                "SupplementalMatchDomains" => s.supplemental_match_domains = field(v, "SupplementalMatchDomains", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -4102,17 +4546,23 @@ pub struct DnsSettingsManagedOnDemandRulesElement {
 impl PlistDict for DnsSettingsManagedOnDemandRulesElement {
     const KEYS: &'static [KeySpec] = &meta::K630;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            action: take(&mut d, "Action", p)?,
-            action_parameters: take(&mut d, "ActionParameters", p)?,
-            dns_domain_match: take(&mut d, "DNSDomainMatch", p)?,
-            dns_server_address_match: take(&mut d, "DNSServerAddressMatch", p)?,
-            interface_type_match: take(&mut d, "InterfaceTypeMatch", p)?,
-            ssid_match: take(&mut d, "SSIDMatch", p)?,
-            url_string_probe: take(&mut d, "URLStringProbe", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "Action" => s.action = field(v, "Action", p)?,
+                "ActionParameters" => s.action_parameters = field(v, "ActionParameters", p)?,
+                "DNSDomainMatch" => s.dns_domain_match = field(v, "DNSDomainMatch", p)?,
+                "DNSServerAddressMatch" => s.dns_server_address_match = field(v, "DNSServerAddressMatch", p)?,
+                "InterfaceTypeMatch" => s.interface_type_match = field(v, "InterfaceTypeMatch", p)?,
+                "SSIDMatch" => s.ssid_match = field(v, "SSIDMatch", p)?,
+                "URLStringProbe" => s.url_string_probe = field(v, "URLStringProbe", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -4143,12 +4593,18 @@ pub struct DnsSettingsManagedActionParameter {
 impl PlistDict for DnsSettingsManagedActionParameter {
     const KEYS: &'static [KeySpec] = &meta::K632;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            domains: take(&mut d, "Domains", p)?,
-            domain_action: take(&mut d, "DomainAction", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "Domains" => s.domains = field(v, "Domains", p)?,
+                "DomainAction" => s.domain_action = field(v, "DomainAction", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -4234,42 +4690,48 @@ pub struct DockPayload {
 impl PlistDict for DockPayload {
     const KEYS: &'static [KeySpec] = &meta::K637;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            tilesize: take(&mut d, "tilesize", p)?,
-            size_immutable: take(&mut d, "size-immutable", p)?,
-            magnification: take(&mut d, "magnification", p)?,
-            magnify_immutable: take(&mut d, "magnify-immutable", p)?,
-            largesize: take(&mut d, "largesize", p)?,
-            magsize_immutable: take(&mut d, "magsize-immutable", p)?,
-            orientation: take(&mut d, "orientation", p)?,
-            position_immutable: take(&mut d, "position-immutable", p)?,
-            mineffect: take(&mut d, "mineffect", p)?,
-            mineffect_immutable: take(&mut d, "mineffect-immutable", p)?,
-            windowtabbing: take(&mut d, "windowtabbing", p)?,
-            windowtabbing_immutable: take(&mut d, "windowtabbing-immutable", p)?,
-            dblclickbehavior: take(&mut d, "dblclickbehavior", p)?,
-            dblclickbehavior_immutable: take(&mut d, "dblclickbehavior-immutable", p)?,
-            minimize_to_application: take(&mut d, "minimize-to-application", p)?,
-            minintoapp_immutable: take(&mut d, "minintoapp-immutable", p)?,
-            launchanim: take(&mut d, "launchanim", p)?,
-            launchanim_immutable: take(&mut d, "launchanim-immutable", p)?,
-            autohide: take(&mut d, "autohide", p)?,
-            autohide_immutable: take(&mut d, "autohide-immutable", p)?,
-            show_process_indicators: take(&mut d, "show-process-indicators", p)?,
-            showindicators_immutable: take(&mut d, "showindicators-immutable", p)?,
-            show_recents: take(&mut d, "show-recents", p)?,
-            showrecents_immutable: take(&mut d, "showrecents-immutable", p)?,
-            contents_immutable: take(&mut d, "contents-immutable", p)?,
-            mcx_dock_special_folders: take(&mut d, "MCXDockSpecialFolders", p)?,
-            allow_dock_fixup_override: take(&mut d, "AllowDockFixupOverride", p)?,
-            static_only: take(&mut d, "static-only", p)?,
-            static_others: take(&mut d, "static-others", p)?,
-            static_apps: take(&mut d, "static-apps", p)?,
-            persistent_apps: take(&mut d, "persistent-apps", p)?,
-            persistent_others: take(&mut d, "persistent-others", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "tilesize" => s.tilesize = field(v, "tilesize", p)?,
+                "size-immutable" => s.size_immutable = field(v, "size-immutable", p)?,
+                "magnification" => s.magnification = field(v, "magnification", p)?,
+                "magnify-immutable" => s.magnify_immutable = field(v, "magnify-immutable", p)?,
+                "largesize" => s.largesize = field(v, "largesize", p)?,
+                "magsize-immutable" => s.magsize_immutable = field(v, "magsize-immutable", p)?,
+                "orientation" => s.orientation = field(v, "orientation", p)?,
+                "position-immutable" => s.position_immutable = field(v, "position-immutable", p)?,
+                "mineffect" => s.mineffect = field(v, "mineffect", p)?,
+                "mineffect-immutable" => s.mineffect_immutable = field(v, "mineffect-immutable", p)?,
+                "windowtabbing" => s.windowtabbing = field(v, "windowtabbing", p)?,
+                "windowtabbing-immutable" => s.windowtabbing_immutable = field(v, "windowtabbing-immutable", p)?,
+                "dblclickbehavior" => s.dblclickbehavior = field(v, "dblclickbehavior", p)?,
+                "dblclickbehavior-immutable" => s.dblclickbehavior_immutable = field(v, "dblclickbehavior-immutable", p)?,
+                "minimize-to-application" => s.minimize_to_application = field(v, "minimize-to-application", p)?,
+                "minintoapp-immutable" => s.minintoapp_immutable = field(v, "minintoapp-immutable", p)?,
+                "launchanim" => s.launchanim = field(v, "launchanim", p)?,
+                "launchanim-immutable" => s.launchanim_immutable = field(v, "launchanim-immutable", p)?,
+                "autohide" => s.autohide = field(v, "autohide", p)?,
+                "autohide-immutable" => s.autohide_immutable = field(v, "autohide-immutable", p)?,
+                "show-process-indicators" => s.show_process_indicators = field(v, "show-process-indicators", p)?,
+                "showindicators-immutable" => s.showindicators_immutable = field(v, "showindicators-immutable", p)?,
+                "show-recents" => s.show_recents = field(v, "show-recents", p)?,
+                "showrecents-immutable" => s.showrecents_immutable = field(v, "showrecents-immutable", p)?,
+                "contents-immutable" => s.contents_immutable = field(v, "contents-immutable", p)?,
+                "MCXDockSpecialFolders" => s.mcx_dock_special_folders = field(v, "MCXDockSpecialFolders", p)?,
+                "AllowDockFixupOverride" => s.allow_dock_fixup_override = field(v, "AllowDockFixupOverride", p)?,
+                "static-only" => s.static_only = field(v, "static-only", p)?,
+                "static-others" => s.static_others = field(v, "static-others", p)?,
+                "static-apps" => s.static_apps = field(v, "static-apps", p)?,
+                "persistent-apps" => s.persistent_apps = field(v, "persistent-apps", p)?,
+                "persistent-others" => s.persistent_others = field(v, "persistent-others", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -4325,12 +4787,18 @@ pub struct DockStaticItem {
 impl PlistDict for DockStaticItem {
     const KEYS: &'static [KeySpec] = &meta::K640;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            tile_data: take(&mut d, "tile-data", p)?,
-            tile_type: take(&mut d, "tile-type", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "tile-data" => s.tile_data = field(v, "tile-data", p)?,
+                "tile-type" => s.tile_type = field(v, "tile-type", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -4360,14 +4828,20 @@ pub struct DockTileData {
 impl PlistDict for DockTileData {
     const KEYS: &'static [KeySpec] = &meta::K641;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            label: take(&mut d, "label", p)?,
-            url: take(&mut d, "url", p)?,
-            file_type: take(&mut d, "file-type", p)?,
-            file_data: take(&mut d, "file-data", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "label" => s.label = field(v, "label", p)?,
+                "url" => s.url = field(v, "url", p)?,
+                "file-type" => s.file_type = field(v, "file-type", p)?,
+                "file-data" => s.file_data = field(v, "file-data", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -4399,14 +4873,20 @@ pub struct DomainsPayload {
 impl PlistDict for DomainsPayload {
     const KEYS: &'static [KeySpec] = &meta::K643;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            email_domains: take(&mut d, "EmailDomains", p)?,
-            web_domains: take(&mut d, "WebDomains", p)?,
-            safari_password_auto_fill_domains: take(&mut d, "SafariPasswordAutoFillDomains", p)?,
-            cross_site_tracking_prevention_relaxed_domains: take(&mut d, "CrossSiteTrackingPreventionRelaxedDomains", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "EmailDomains" => s.email_domains = field(v, "EmailDomains", p)?,
+                "WebDomains" => s.web_domains = field(v, "WebDomains", p)?,
+                "SafariPasswordAutoFillDomains" => s.safari_password_auto_fill_domains = field(v, "SafariPasswordAutoFillDomains", p)?,
+                "CrossSiteTrackingPreventionRelaxedDomains" => s.cross_site_tracking_prevention_relaxed_domains = field(v, "CrossSiteTrackingPreventionRelaxedDomains", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -4516,53 +4996,59 @@ pub struct EasAccountPayload {
 impl PlistDict for EasAccountPayload {
     const KEYS: &'static [KeySpec] = &meta::K648;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            email_address: take(&mut d, "EmailAddress", p)?,
-            host: take(&mut d, "Host", p)?,
-            ssl: take(&mut d, "SSL", p)?,
-            o_auth: take(&mut d, "OAuth", p)?,
-            user_name: take(&mut d, "UserName", p)?,
-            password: take(&mut d, "Password", p)?,
-            certificate: take(&mut d, "Certificate", p)?,
-            certificate_name: take(&mut d, "CertificateName", p)?,
-            certificate_password: take(&mut d, "CertificatePassword", p)?,
-            prevent_move: take(&mut d, "PreventMove", p)?,
-            prevent_app_sheet: take(&mut d, "PreventAppSheet", p)?,
-            payload_certificate_uuid: take(&mut d, "PayloadCertificateUUID", p)?,
-            smime_enabled: take(&mut d, "SMIMEEnabled", p)?,
-            smime_signing_enabled: take(&mut d, "SMIMESigningEnabled", p)?,
-            smime_signing_certificate_uuid: take(&mut d, "SMIMESigningCertificateUUID", p)?,
-            smime_encryption_enabled: take(&mut d, "SMIMEEncryptionEnabled", p)?,
-            smime_encryption_certificate_uuid: take(&mut d, "SMIMEEncryptionCertificateUUID", p)?,
-            smime_enable_per_message_switch: take(&mut d, "SMIMEEnablePerMessageSwitch", p)?,
-            disable_mail_recents_syncing: take(&mut d, "disableMailRecentsSyncing", p)?,
-            mail_number_of_past_days_to_sync: take(&mut d, "MailNumberOfPastDaysToSync", p)?,
-            header_magic: take(&mut d, "HeaderMagic", p)?,
-            communication_service_rules: take(&mut d, "CommunicationServiceRules", p)?,
-            allow_mail_drop: take(&mut d, "allowMailDrop", p)?,
-            smime_signing_user_overrideable: take(&mut d, "SMIMESigningUserOverrideable", p)?,
-            smime_signing_certificate_uuid_user_overrideable: take(&mut d, "SMIMESigningCertificateUUIDUserOverrideable", p)?,
-            smime_encrypt_by_default: take(&mut d, "SMIMEEncryptByDefault", p)?,
-            smime_encrypt_by_default_user_overrideable: take(&mut d, "SMIMEEncryptByDefaultUserOverrideable", p)?,
-            smime_encryption_certificate_uuid_user_overrideable: take(&mut d, "SMIMEEncryptionCertificateUUIDUserOverrideable", p)?,
-            smime_enable_encryption_per_message_switch: take(&mut d, "SMIMEEnableEncryptionPerMessageSwitch", p)?,
-            enable_mail: take(&mut d, "EnableMail", p)?,
-            enable_contacts: take(&mut d, "EnableContacts", p)?,
-            enable_calendars: take(&mut d, "EnableCalendars", p)?,
-            enable_reminders: take(&mut d, "EnableReminders", p)?,
-            enable_notes: take(&mut d, "EnableNotes", p)?,
-            enable_mail_user_overridable: take(&mut d, "EnableMailUserOverridable", p)?,
-            enable_contacts_user_overridable: take(&mut d, "EnableContactsUserOverridable", p)?,
-            enable_calendars_user_overridable: take(&mut d, "EnableCalendarsUserOverridable", p)?,
-            enable_reminders_user_overridable: take(&mut d, "EnableRemindersUserOverridable", p)?,
-            enable_notes_user_overridable: take(&mut d, "EnableNotesUserOverridable", p)?,
-            o_auth_sign_in_url: take(&mut d, "OAuthSignInURL", p)?,
-            o_auth_token_request_url: take(&mut d, "OAuthTokenRequestURL", p)?,
-            override_previous_password: take(&mut d, "OverridePreviousPassword", p)?,
-            vpnuuid: take(&mut d, "VPNUUID", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "EmailAddress" => s.email_address = field(v, "EmailAddress", p)?,
+                "Host" => s.host = field(v, "Host", p)?,
+                "SSL" => s.ssl = field(v, "SSL", p)?,
+                "OAuth" => s.o_auth = field(v, "OAuth", p)?,
+                "UserName" => s.user_name = field(v, "UserName", p)?,
+                "Password" => s.password = field(v, "Password", p)?,
+                "Certificate" => s.certificate = field(v, "Certificate", p)?,
+                "CertificateName" => s.certificate_name = field(v, "CertificateName", p)?,
+                "CertificatePassword" => s.certificate_password = field(v, "CertificatePassword", p)?,
+                "PreventMove" => s.prevent_move = field(v, "PreventMove", p)?,
+                "PreventAppSheet" => s.prevent_app_sheet = field(v, "PreventAppSheet", p)?,
+                "PayloadCertificateUUID" => s.payload_certificate_uuid = field(v, "PayloadCertificateUUID", p)?,
+                "SMIMEEnabled" => s.smime_enabled = field(v, "SMIMEEnabled", p)?,
+                "SMIMESigningEnabled" => s.smime_signing_enabled = field(v, "SMIMESigningEnabled", p)?,
+                "SMIMESigningCertificateUUID" => s.smime_signing_certificate_uuid = field(v, "SMIMESigningCertificateUUID", p)?,
+                "SMIMEEncryptionEnabled" => s.smime_encryption_enabled = field(v, "SMIMEEncryptionEnabled", p)?,
+                "SMIMEEncryptionCertificateUUID" => s.smime_encryption_certificate_uuid = field(v, "SMIMEEncryptionCertificateUUID", p)?,
+                "SMIMEEnablePerMessageSwitch" => s.smime_enable_per_message_switch = field(v, "SMIMEEnablePerMessageSwitch", p)?,
+                "disableMailRecentsSyncing" => s.disable_mail_recents_syncing = field(v, "disableMailRecentsSyncing", p)?,
+                "MailNumberOfPastDaysToSync" => s.mail_number_of_past_days_to_sync = field(v, "MailNumberOfPastDaysToSync", p)?,
+                "HeaderMagic" => s.header_magic = field(v, "HeaderMagic", p)?,
+                "CommunicationServiceRules" => s.communication_service_rules = field(v, "CommunicationServiceRules", p)?,
+                "allowMailDrop" => s.allow_mail_drop = field(v, "allowMailDrop", p)?,
+                "SMIMESigningUserOverrideable" => s.smime_signing_user_overrideable = field(v, "SMIMESigningUserOverrideable", p)?,
+                "SMIMESigningCertificateUUIDUserOverrideable" => s.smime_signing_certificate_uuid_user_overrideable = field(v, "SMIMESigningCertificateUUIDUserOverrideable", p)?,
+                "SMIMEEncryptByDefault" => s.smime_encrypt_by_default = field(v, "SMIMEEncryptByDefault", p)?,
+                "SMIMEEncryptByDefaultUserOverrideable" => s.smime_encrypt_by_default_user_overrideable = field(v, "SMIMEEncryptByDefaultUserOverrideable", p)?,
+                "SMIMEEncryptionCertificateUUIDUserOverrideable" => s.smime_encryption_certificate_uuid_user_overrideable = field(v, "SMIMEEncryptionCertificateUUIDUserOverrideable", p)?,
+                "SMIMEEnableEncryptionPerMessageSwitch" => s.smime_enable_encryption_per_message_switch = field(v, "SMIMEEnableEncryptionPerMessageSwitch", p)?,
+                "EnableMail" => s.enable_mail = field(v, "EnableMail", p)?,
+                "EnableContacts" => s.enable_contacts = field(v, "EnableContacts", p)?,
+                "EnableCalendars" => s.enable_calendars = field(v, "EnableCalendars", p)?,
+                "EnableReminders" => s.enable_reminders = field(v, "EnableReminders", p)?,
+                "EnableNotes" => s.enable_notes = field(v, "EnableNotes", p)?,
+                "EnableMailUserOverridable" => s.enable_mail_user_overridable = field(v, "EnableMailUserOverridable", p)?,
+                "EnableContactsUserOverridable" => s.enable_contacts_user_overridable = field(v, "EnableContactsUserOverridable", p)?,
+                "EnableCalendarsUserOverridable" => s.enable_calendars_user_overridable = field(v, "EnableCalendarsUserOverridable", p)?,
+                "EnableRemindersUserOverridable" => s.enable_reminders_user_overridable = field(v, "EnableRemindersUserOverridable", p)?,
+                "EnableNotesUserOverridable" => s.enable_notes_user_overridable = field(v, "EnableNotesUserOverridable", p)?,
+                "OAuthSignInURL" => s.o_auth_sign_in_url = field(v, "OAuthSignInURL", p)?,
+                "OAuthTokenRequestURL" => s.o_auth_token_request_url = field(v, "OAuthTokenRequestURL", p)?,
+                "OverridePreviousPassword" => s.override_previous_password = field(v, "OverridePreviousPassword", p)?,
+                "VPNUUID" => s.vpnuuid = field(v, "VPNUUID", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -4627,11 +5113,17 @@ pub struct EasAccountCommunicationServiceRules {
 impl PlistDict for EasAccountCommunicationServiceRules {
     const KEYS: &'static [KeySpec] = &meta::K649;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            default_service_handlers: take(&mut d, "DefaultServiceHandlers", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "DefaultServiceHandlers" => s.default_service_handlers = field(v, "DefaultServiceHandlers", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -4654,11 +5146,17 @@ pub struct EasAccountDefaultServiceHandlers {
 impl PlistDict for EasAccountDefaultServiceHandlers {
     const KEYS: &'static [KeySpec] = &meta::K650;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            audio_call: take(&mut d, "AudioCall", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "AudioCall" => s.audio_call = field(v, "AudioCall", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -4703,22 +5201,28 @@ pub struct EducationPayload {
 impl PlistDict for EducationPayload {
     const KEYS: &'static [KeySpec] = &meta::K651;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            organization_uuid: take(&mut d, "OrganizationUUID", p)?,
-            organization_name: take(&mut d, "OrganizationName", p)?,
-            payload_certificate_uuid: take(&mut d, "PayloadCertificateUUID", p)?,
-            leader_payload_certificate_anchor_uuid: take(&mut d, "LeaderPayloadCertificateAnchorUUID", p)?,
-            member_payload_certificate_anchor_uuid: take(&mut d, "MemberPayloadCertificateAnchorUUID", p)?,
-            resource_payload_certificate_uuid: take(&mut d, "ResourcePayloadCertificateUUID", p)?,
-            user_identifier: take(&mut d, "UserIdentifier", p)?,
-            departments: take(&mut d, "Departments", p)?,
-            groups: take(&mut d, "Groups", p)?,
-            users: take(&mut d, "Users", p)?,
-            device_groups: take(&mut d, "DeviceGroups", p)?,
-            screen_observation_permission_modification_allowed: take(&mut d, "ScreenObservationPermissionModificationAllowed", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "OrganizationUUID" => s.organization_uuid = field(v, "OrganizationUUID", p)?,
+                "OrganizationName" => s.organization_name = field(v, "OrganizationName", p)?,
+                "PayloadCertificateUUID" => s.payload_certificate_uuid = field(v, "PayloadCertificateUUID", p)?,
+                "LeaderPayloadCertificateAnchorUUID" => s.leader_payload_certificate_anchor_uuid = field(v, "LeaderPayloadCertificateAnchorUUID", p)?,
+                "MemberPayloadCertificateAnchorUUID" => s.member_payload_certificate_anchor_uuid = field(v, "MemberPayloadCertificateAnchorUUID", p)?,
+                "ResourcePayloadCertificateUUID" => s.resource_payload_certificate_uuid = field(v, "ResourcePayloadCertificateUUID", p)?,
+                "UserIdentifier" => s.user_identifier = field(v, "UserIdentifier", p)?,
+                "Departments" => s.departments = field(v, "Departments", p)?,
+                "Groups" => s.groups = field(v, "Groups", p)?,
+                "Users" => s.users = field(v, "Users", p)?,
+                "DeviceGroups" => s.device_groups = field(v, "DeviceGroups", p)?,
+                "ScreenObservationPermissionModificationAllowed" => s.screen_observation_permission_modification_allowed = field(v, "ScreenObservationPermissionModificationAllowed", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -4754,12 +5258,18 @@ pub struct EducationDepartmentsItem {
 impl PlistDict for EducationDepartmentsItem {
     const KEYS: &'static [KeySpec] = &meta::K655;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            name: take(&mut d, "Name", p)?,
-            group_beacon_i_ds: take(&mut d, "GroupBeaconIDs", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "Name" => s.name = field(v, "Name", p)?,
+                "GroupBeaconIDs" => s.group_beacon_i_ds = field(v, "GroupBeaconIDs", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -4797,18 +5307,24 @@ pub struct EducationGroupsItem {
 impl PlistDict for EducationGroupsItem {
     const KEYS: &'static [KeySpec] = &meta::K658;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            beacon_id: take(&mut d, "BeaconID", p)?,
-            name: take(&mut d, "Name", p)?,
-            description: take(&mut d, "Description", p)?,
-            image_url: take(&mut d, "ImageURL", p)?,
-            configuration_source: take(&mut d, "ConfigurationSource", p)?,
-            leader_identifiers: take(&mut d, "LeaderIdentifiers", p)?,
-            member_identifiers: take(&mut d, "MemberIdentifiers", p)?,
-            device_group_identifiers: take(&mut d, "DeviceGroupIdentifiers", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "BeaconID" => s.beacon_id = field(v, "BeaconID", p)?,
+                "Name" => s.name = field(v, "Name", p)?,
+                "Description" => s.description = field(v, "Description", p)?,
+                "ImageURL" => s.image_url = field(v, "ImageURL", p)?,
+                "ConfigurationSource" => s.configuration_source = field(v, "ConfigurationSource", p)?,
+                "LeaderIdentifiers" => s.leader_identifiers = field(v, "LeaderIdentifiers", p)?,
+                "MemberIdentifiers" => s.member_identifiers = field(v, "MemberIdentifiers", p)?,
+                "DeviceGroupIdentifiers" => s.device_group_identifiers = field(v, "DeviceGroupIdentifiers", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -4856,20 +5372,26 @@ pub struct EducationUsersItem {
 impl PlistDict for EducationUsersItem {
     const KEYS: &'static [KeySpec] = &meta::K663;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            identifier: take(&mut d, "Identifier", p)?,
-            name: take(&mut d, "Name", p)?,
-            given_name: take(&mut d, "GivenName", p)?,
-            family_name: take(&mut d, "FamilyName", p)?,
-            phonetic_given_name: take(&mut d, "PhoneticGivenName", p)?,
-            phonetic_family_name: take(&mut d, "PhoneticFamilyName", p)?,
-            image_url: take(&mut d, "ImageURL", p)?,
-            full_screen_image_url: take(&mut d, "FullScreenImageURL", p)?,
-            apple_id: take(&mut d, "AppleID", p)?,
-            passcode_type: take(&mut d, "PasscodeType", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "Identifier" => s.identifier = field(v, "Identifier", p)?,
+                "Name" => s.name = field(v, "Name", p)?,
+                "GivenName" => s.given_name = field(v, "GivenName", p)?,
+                "FamilyName" => s.family_name = field(v, "FamilyName", p)?,
+                "PhoneticGivenName" => s.phonetic_given_name = field(v, "PhoneticGivenName", p)?,
+                "PhoneticFamilyName" => s.phonetic_family_name = field(v, "PhoneticFamilyName", p)?,
+                "ImageURL" => s.image_url = field(v, "ImageURL", p)?,
+                "FullScreenImageURL" => s.full_screen_image_url = field(v, "FullScreenImageURL", p)?,
+                "AppleID" => s.apple_id = field(v, "AppleID", p)?,
+                "PasscodeType" => s.passcode_type = field(v, "PasscodeType", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -4905,13 +5427,19 @@ pub struct EducationDeviceGroupsItem {
 impl PlistDict for EducationDeviceGroupsItem {
     const KEYS: &'static [KeySpec] = &meta::K665;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            identifier: take(&mut d, "Identifier", p)?,
-            name: take(&mut d, "Name", p)?,
-            serial_numbers: take(&mut d, "SerialNumbers", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "Identifier" => s.identifier = field(v, "Identifier", p)?,
+                "Name" => s.name = field(v, "Name", p)?,
+                "SerialNumbers" => s.serial_numbers = field(v, "SerialNumbers", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -4966,26 +5494,32 @@ pub struct EwsAccountPayload {
 impl PlistDict for EwsAccountPayload {
     const KEYS: &'static [KeySpec] = &meta::K667;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            email_address: take(&mut d, "EmailAddress", p)?,
-            host: take(&mut d, "Host", p)?,
-            ssl: take(&mut d, "SSL", p)?,
-            o_auth: take(&mut d, "OAuth", p)?,
-            o_auth_sign_in_url: take(&mut d, "OAuthSignInURL", p)?,
-            user_name: take(&mut d, "UserName", p)?,
-            password: take(&mut d, "Password", p)?,
-            payload_certificate_uuid: take(&mut d, "PayloadCertificateUUID", p)?,
-            authentication_certificate_uuid: take(&mut d, "AuthenticationCertificateUUID", p)?,
-            allow_mail_drop: take(&mut d, "allowMailDrop", p)?,
-            path: take(&mut d, "Path", p)?,
-            port: take(&mut d, "Port", p)?,
-            external_host: take(&mut d, "ExternalHost", p)?,
-            external_ssl: take(&mut d, "ExternalSSL", p)?,
-            external_path: take(&mut d, "ExternalPath", p)?,
-            external_port: take(&mut d, "ExternalPort", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "EmailAddress" => s.email_address = field(v, "EmailAddress", p)?,
+                "Host" => s.host = field(v, "Host", p)?,
+                "SSL" => s.ssl = field(v, "SSL", p)?,
+                "OAuth" => s.o_auth = field(v, "OAuth", p)?,
+                "OAuthSignInURL" => s.o_auth_sign_in_url = field(v, "OAuthSignInURL", p)?,
+                "UserName" => s.user_name = field(v, "UserName", p)?,
+                "Password" => s.password = field(v, "Password", p)?,
+                "PayloadCertificateUUID" => s.payload_certificate_uuid = field(v, "PayloadCertificateUUID", p)?,
+                "AuthenticationCertificateUUID" => s.authentication_certificate_uuid = field(v, "AuthenticationCertificateUUID", p)?,
+                "allowMailDrop" => s.allow_mail_drop = field(v, "allowMailDrop", p)?,
+                "Path" => s.path = field(v, "Path", p)?,
+                "Port" => s.port = field(v, "Port", p)?,
+                "ExternalHost" => s.external_host = field(v, "ExternalHost", p)?,
+                "ExternalSSL" => s.external_ssl = field(v, "ExternalSSL", p)?,
+                "ExternalPath" => s.external_path = field(v, "ExternalPath", p)?,
+                "ExternalPort" => s.external_port = field(v, "ExternalPort", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -5033,16 +5567,22 @@ pub struct ExtensiblessoKerberosPayload {
 impl PlistDict for ExtensiblessoKerberosPayload {
     const KEYS: &'static [KeySpec] = &meta::K668;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            extension_identifier: take(&mut d, "ExtensionIdentifier", p)?,
-            team_identifier: take(&mut d, "TeamIdentifier", p)?,
-            type_key: take(&mut d, "Type", p)?,
-            realm: take(&mut d, "Realm", p)?,
-            extension_data: take(&mut d, "ExtensionData", p)?,
-            hosts: take(&mut d, "Hosts", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "ExtensionIdentifier" => s.extension_identifier = field(v, "ExtensionIdentifier", p)?,
+                "TeamIdentifier" => s.team_identifier = field(v, "TeamIdentifier", p)?,
+                "Type" => s.type_key = field(v, "Type", p)?,
+                "Realm" => s.realm = field(v, "Realm", p)?,
+                "ExtensionData" => s.extension_data = field(v, "ExtensionData", p)?,
+                "Hosts" => s.hosts = field(v, "Hosts", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -5144,48 +5684,54 @@ pub struct ExtensiblessoKerberosExtensionData {
 impl PlistDict for ExtensiblessoKerberosExtensionData {
     const KEYS: &'static [KeySpec] = &meta::K669;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            cache_name: take(&mut d, "cacheName", p)?,
-            principal_name: take(&mut d, "principalName", p)?,
-            site_code: take(&mut d, "siteCode", p)?,
-            certificate_uuid: take(&mut d, "certificateUUID", p)?,
-            use_site_auto_discovery: take(&mut d, "useSiteAutoDiscovery", p)?,
-            credential_bundle_id_acl: take(&mut d, "credentialBundleIdACL", p)?,
-            include_managed_apps_in_bundle_id_acl: take(&mut d, "includeManagedAppsInBundleIdACL", p)?,
-            include_kerberos_apps_in_bundle_id_acl: take(&mut d, "includeKerberosAppsInBundleIdACL", p)?,
-            domain_realm_mapping: take(&mut d, "domainRealmMapping", p)?,
-            is_default_realm: take(&mut d, "isDefaultRealm", p)?,
-            custom_username_label: take(&mut d, "customUsernameLabel", p)?,
-            help_text: take(&mut d, "helpText", p)?,
-            allow_password_change: take(&mut d, "allowPasswordChange", p)?,
-            allow_automatic_login: take(&mut d, "allowAutomaticLogin", p)?,
-            require_user_presence: take(&mut d, "requireUserPresence", p)?,
-            pw_expire_override: take(&mut d, "pwExpireOverride", p)?,
-            pw_notification_days: take(&mut d, "pwNotificationDays", p)?,
-            pw_req_length: take(&mut d, "pwReqLength", p)?,
-            pw_req_complexity: take(&mut d, "pwReqComplexity", p)?,
-            pw_req_min_age: take(&mut d, "pwReqMinAge", p)?,
-            pw_req_history: take(&mut d, "pwReqHistory", p)?,
-            pw_req_text: take(&mut d, "pwReqText", p)?,
-            pw_req_rtf_data: take(&mut d, "pwReqRTFData", p)?,
-            pw_change_url: take(&mut d, "pwChangeURL", p)?,
-            sync_local_password: take(&mut d, "syncLocalPassword", p)?,
-            replication_time: take(&mut d, "replicationTime", p)?,
-            delay_user_setup: take(&mut d, "delayUserSetup", p)?,
-            monitor_credentials_cache: take(&mut d, "monitorCredentialsCache", p)?,
-            require_tls_for_ldap: take(&mut d, "requireTLSForLDAP", p)?,
-            credential_use_mode: take(&mut d, "credentialUseMode", p)?,
-            preferred_kd_cs: take(&mut d, "preferredKDCs", p)?,
-            use_platform_ssotgt: take(&mut d, "usePlatformSSOTGT", p)?,
-            allow_platform_sso_auth_fallback: take(&mut d, "allowPlatformSSOAuthFallback", p)?,
-            perform_kerberos_only: take(&mut d, "performKerberosOnly", p)?,
-            identity_issuer_auto_select_filter: take(&mut d, "identityIssuerAutoSelectFilter", p)?,
-            allow_smart_card: take(&mut d, "allowSmartCard", p)?,
-            allow_password: take(&mut d, "allowPassword", p)?,
-            start_in_smart_card_mode: take(&mut d, "startInSmartCardMode", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "cacheName" => s.cache_name = field(v, "cacheName", p)?,
+                "principalName" => s.principal_name = field(v, "principalName", p)?,
+                "siteCode" => s.site_code = field(v, "siteCode", p)?,
+                "certificateUUID" => s.certificate_uuid = field(v, "certificateUUID", p)?,
+                "useSiteAutoDiscovery" => s.use_site_auto_discovery = field(v, "useSiteAutoDiscovery", p)?,
+                "credentialBundleIdACL" => s.credential_bundle_id_acl = field(v, "credentialBundleIdACL", p)?,
+                "includeManagedAppsInBundleIdACL" => s.include_managed_apps_in_bundle_id_acl = field(v, "includeManagedAppsInBundleIdACL", p)?,
+                "includeKerberosAppsInBundleIdACL" => s.include_kerberos_apps_in_bundle_id_acl = field(v, "includeKerberosAppsInBundleIdACL", p)?,
+                "domainRealmMapping" => s.domain_realm_mapping = field(v, "domainRealmMapping", p)?,
+                "isDefaultRealm" => s.is_default_realm = field(v, "isDefaultRealm", p)?,
+                "customUsernameLabel" => s.custom_username_label = field(v, "customUsernameLabel", p)?,
+                "helpText" => s.help_text = field(v, "helpText", p)?,
+                "allowPasswordChange" => s.allow_password_change = field(v, "allowPasswordChange", p)?,
+                "allowAutomaticLogin" => s.allow_automatic_login = field(v, "allowAutomaticLogin", p)?,
+                "requireUserPresence" => s.require_user_presence = field(v, "requireUserPresence", p)?,
+                "pwExpireOverride" => s.pw_expire_override = field(v, "pwExpireOverride", p)?,
+                "pwNotificationDays" => s.pw_notification_days = field(v, "pwNotificationDays", p)?,
+                "pwReqLength" => s.pw_req_length = field(v, "pwReqLength", p)?,
+                "pwReqComplexity" => s.pw_req_complexity = field(v, "pwReqComplexity", p)?,
+                "pwReqMinAge" => s.pw_req_min_age = field(v, "pwReqMinAge", p)?,
+                "pwReqHistory" => s.pw_req_history = field(v, "pwReqHistory", p)?,
+                "pwReqText" => s.pw_req_text = field(v, "pwReqText", p)?,
+                "pwReqRTFData" => s.pw_req_rtf_data = field(v, "pwReqRTFData", p)?,
+                "pwChangeURL" => s.pw_change_url = field(v, "pwChangeURL", p)?,
+                "syncLocalPassword" => s.sync_local_password = field(v, "syncLocalPassword", p)?,
+                "replicationTime" => s.replication_time = field(v, "replicationTime", p)?,
+                "delayUserSetup" => s.delay_user_setup = field(v, "delayUserSetup", p)?,
+                "monitorCredentialsCache" => s.monitor_credentials_cache = field(v, "monitorCredentialsCache", p)?,
+                "requireTLSForLDAP" => s.require_tls_for_ldap = field(v, "requireTLSForLDAP", p)?,
+                "credentialUseMode" => s.credential_use_mode = field(v, "credentialUseMode", p)?,
+                "preferredKDCs" => s.preferred_kd_cs = field(v, "preferredKDCs", p)?,
+                "usePlatformSSOTGT" => s.use_platform_ssotgt = field(v, "usePlatformSSOTGT", p)?,
+                "allowPlatformSSOAuthFallback" => s.allow_platform_sso_auth_fallback = field(v, "allowPlatformSSOAuthFallback", p)?,
+                "performKerberosOnly" => s.perform_kerberos_only = field(v, "performKerberosOnly", p)?,
+                "identityIssuerAutoSelectFilter" => s.identity_issuer_auto_select_filter = field(v, "identityIssuerAutoSelectFilter", p)?,
+                "allowSmartCard" => s.allow_smart_card = field(v, "allowSmartCard", p)?,
+                "allowPassword" => s.allow_password = field(v, "allowPassword", p)?,
+                "startInSmartCardMode" => s.start_in_smart_card_mode = field(v, "startInSmartCardMode", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -5245,11 +5791,17 @@ pub struct ExtensiblessoKerberosDomainRealmMapping {
 impl PlistDict for ExtensiblessoKerberosDomainRealmMapping {
     const KEYS: &'static [KeySpec] = &meta::K671;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            realm: take(&mut d, "Realm", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "Realm" => s.realm = field(v, "Realm", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -5294,22 +5846,28 @@ pub struct ExtensiblessoPayload {
 impl PlistDict for ExtensiblessoPayload {
     const KEYS: &'static [KeySpec] = &meta::K675;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            extension_identifier: take(&mut d, "ExtensionIdentifier", p)?,
-            team_identifier: take(&mut d, "TeamIdentifier", p)?,
-            type_key: take(&mut d, "Type", p)?,
-            realm: take(&mut d, "Realm", p)?,
-            extension_data: take(&mut d, "ExtensionData", p)?,
-            ur_ls: take(&mut d, "URLs", p)?,
-            hosts: take(&mut d, "Hosts", p)?,
-            screen_locked_behavior: take(&mut d, "ScreenLockedBehavior", p)?,
-            denied_bundle_identifiers: take(&mut d, "DeniedBundleIdentifiers", p)?,
-            authentication_method: take(&mut d, "AuthenticationMethod", p)?,
-            registration_token: take(&mut d, "RegistrationToken", p)?,
-            platform_sso: take(&mut d, "PlatformSSO", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "ExtensionIdentifier" => s.extension_identifier = field(v, "ExtensionIdentifier", p)?,
+                "TeamIdentifier" => s.team_identifier = field(v, "TeamIdentifier", p)?,
+                "Type" => s.type_key = field(v, "Type", p)?,
+                "Realm" => s.realm = field(v, "Realm", p)?,
+                "ExtensionData" => s.extension_data = field(v, "ExtensionData", p)?,
+                "URLs" => s.ur_ls = field(v, "URLs", p)?,
+                "Hosts" => s.hosts = field(v, "Hosts", p)?,
+                "ScreenLockedBehavior" => s.screen_locked_behavior = field(v, "ScreenLockedBehavior", p)?,
+                "DeniedBundleIdentifiers" => s.denied_bundle_identifiers = field(v, "DeniedBundleIdentifiers", p)?,
+                "AuthenticationMethod" => s.authentication_method = field(v, "AuthenticationMethod", p)?,
+                "RegistrationToken" => s.registration_token = field(v, "RegistrationToken", p)?,
+                "PlatformSSO" => s.platform_sso = field(v, "PlatformSSO", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -5377,28 +5935,34 @@ pub struct ExtensiblessoPlatformSSO {
 impl PlistDict for ExtensiblessoPlatformSSO {
     const KEYS: &'static [KeySpec] = &meta::K680;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            authentication_method: take(&mut d, "AuthenticationMethod", p)?,
-            use_shared_device_keys: take(&mut d, "UseSharedDeviceKeys", p)?,
-            account_display_name: take(&mut d, "AccountDisplayName", p)?,
-            login_frequency: take(&mut d, "LoginFrequency", p)?,
-            enable_create_user_at_login: take(&mut d, "EnableCreateUserAtLogin", p)?,
-            enable_authorization: take(&mut d, "EnableAuthorization", p)?,
-            token_to_user_mapping: take(&mut d, "TokenToUserMapping", p)?,
-            new_user_authorization_mode: take(&mut d, "NewUserAuthorizationMode", p)?,
-            user_authorization_mode: take(&mut d, "UserAuthorizationMode", p)?,
-            administrator_groups: take(&mut d, "AdministratorGroups", p)?,
-            additional_groups: take(&mut d, "AdditionalGroups", p)?,
-            authorization_groups: take(&mut d, "AuthorizationGroups", p)?,
-            file_vault_policy: take(&mut d, "FileVaultPolicy", p)?,
-            login_policy: take(&mut d, "LoginPolicy", p)?,
-            unlock_policy: take(&mut d, "UnlockPolicy", p)?,
-            offline_grace_period: take(&mut d, "OfflineGracePeriod", p)?,
-            authentication_grace_period: take(&mut d, "AuthenticationGracePeriod", p)?,
-            non_platform_sso_accounts: take(&mut d, "NonPlatformSSOAccounts", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "AuthenticationMethod" => s.authentication_method = field(v, "AuthenticationMethod", p)?,
+                "UseSharedDeviceKeys" => s.use_shared_device_keys = field(v, "UseSharedDeviceKeys", p)?,
+                "AccountDisplayName" => s.account_display_name = field(v, "AccountDisplayName", p)?,
+                "LoginFrequency" => s.login_frequency = field(v, "LoginFrequency", p)?,
+                "EnableCreateUserAtLogin" => s.enable_create_user_at_login = field(v, "EnableCreateUserAtLogin", p)?,
+                "EnableAuthorization" => s.enable_authorization = field(v, "EnableAuthorization", p)?,
+                "TokenToUserMapping" => s.token_to_user_mapping = field(v, "TokenToUserMapping", p)?,
+                "NewUserAuthorizationMode" => s.new_user_authorization_mode = field(v, "NewUserAuthorizationMode", p)?,
+                "UserAuthorizationMode" => s.user_authorization_mode = field(v, "UserAuthorizationMode", p)?,
+                "AdministratorGroups" => s.administrator_groups = field(v, "AdministratorGroups", p)?,
+                "AdditionalGroups" => s.additional_groups = field(v, "AdditionalGroups", p)?,
+                "AuthorizationGroups" => s.authorization_groups = field(v, "AuthorizationGroups", p)?,
+                "FileVaultPolicy" => s.file_vault_policy = field(v, "FileVaultPolicy", p)?,
+                "LoginPolicy" => s.login_policy = field(v, "LoginPolicy", p)?,
+                "UnlockPolicy" => s.unlock_policy = field(v, "UnlockPolicy", p)?,
+                "OfflineGracePeriod" => s.offline_grace_period = field(v, "OfflineGracePeriod", p)?,
+                "AuthenticationGracePeriod" => s.authentication_grace_period = field(v, "AuthenticationGracePeriod", p)?,
+                "NonPlatformSSOAccounts" => s.non_platform_sso_accounts = field(v, "NonPlatformSSOAccounts", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -5440,12 +6004,18 @@ pub struct ExtensiblessoTokenToUserMapping {
 impl PlistDict for ExtensiblessoTokenToUserMapping {
     const KEYS: &'static [KeySpec] = &meta::K681;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            account_name: take(&mut d, "AccountName", p)?,
-            full_name: take(&mut d, "FullName", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "AccountName" => s.account_name = field(v, "AccountName", p)?,
+                "FullName" => s.full_name = field(v, "FullName", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -5479,16 +6049,22 @@ pub struct FamilycontrolsContentfilterPayload {
 impl PlistDict for FamilycontrolsContentfilterPayload {
     const KEYS: &'static [KeySpec] = &meta::K689;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            restrict_web: take(&mut d, "restrictWeb", p)?,
-            use_content_filter: take(&mut d, "useContentFilter", p)?,
-            whitelist_enabled: take(&mut d, "whitelistEnabled", p)?,
-            site_whitelist: take(&mut d, "siteWhitelist", p)?,
-            filter_whitelist: take(&mut d, "filterWhitelist", p)?,
-            filter_blacklist: take(&mut d, "filterBlacklist", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "restrictWeb" => s.restrict_web = field(v, "restrictWeb", p)?,
+                "useContentFilter" => s.use_content_filter = field(v, "useContentFilter", p)?,
+                "whitelistEnabled" => s.whitelist_enabled = field(v, "whitelistEnabled", p)?,
+                "siteWhitelist" => s.site_whitelist = field(v, "siteWhitelist", p)?,
+                "filterWhitelist" => s.filter_whitelist = field(v, "filterWhitelist", p)?,
+                "filterBlacklist" => s.filter_blacklist = field(v, "filterBlacklist", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -5518,12 +6094,18 @@ pub struct FamilycontrolsContentfilterSiteWhitelistItem {
 impl PlistDict for FamilycontrolsContentfilterSiteWhitelistItem {
     const KEYS: &'static [KeySpec] = &meta::K691;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            address: take(&mut d, "address", p)?,
-            page_title: take(&mut d, "pageTitle", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "address" => s.address = field(v, "address", p)?,
+                "pageTitle" => s.page_title = field(v, "pageTitle", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -5549,12 +6131,18 @@ pub struct FamilycontrolsTimelimitsV2Payload {
 impl PlistDict for FamilycontrolsTimelimitsV2Payload {
     const KEYS: &'static [KeySpec] = &meta::K694;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            family_controls_enabled: take(&mut d, "familyControlsEnabled", p)?,
-            time_limits: take(&mut d, "time-limits", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "familyControlsEnabled" => s.family_controls_enabled = field(v, "familyControlsEnabled", p)?,
+                "time-limits" => s.time_limits = field(v, "time-limits", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -5584,14 +6172,20 @@ pub struct FamilycontrolsTimelimitsV2TimeLimits {
 impl PlistDict for FamilycontrolsTimelimitsV2TimeLimits {
     const KEYS: &'static [KeySpec] = &meta::K695;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            weekday_allowance: take(&mut d, "weekday-allowance", p)?,
-            weekday_curfew: take(&mut d, "weekday-curfew", p)?,
-            weekend_allowance: take(&mut d, "weekend-allowance", p)?,
-            weekend_curfew: take(&mut d, "weekend-curfew", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "weekday-allowance" => s.weekday_allowance = field(v, "weekday-allowance", p)?,
+                "weekday-curfew" => s.weekday_curfew = field(v, "weekday-curfew", p)?,
+                "weekend-allowance" => s.weekend_allowance = field(v, "weekend-allowance", p)?,
+                "weekend-curfew" => s.weekend_curfew = field(v, "weekend-curfew", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -5625,15 +6219,21 @@ pub struct FamilycontrolsTimelimitsV2Allowance {
 impl PlistDict for FamilycontrolsTimelimitsV2Allowance {
     const KEYS: &'static [KeySpec] = &meta::K696;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            enabled: take(&mut d, "enabled", p)?,
-            range_type: take(&mut d, "rangeType", p)?,
-            start: take(&mut d, "start", p)?,
-            end: take(&mut d, "end", p)?,
-            seconds_per_day: take(&mut d, "secondsPerDay", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "enabled" => s.enabled = field(v, "enabled", p)?,
+                "rangeType" => s.range_type = field(v, "rangeType", p)?,
+                "start" => s.start = field(v, "start", p)?,
+                "end" => s.end = field(v, "end", p)?,
+                "secondsPerDay" => s.seconds_per_day = field(v, "secondsPerDay", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -5660,11 +6260,17 @@ pub struct FileproviderdPayload {
 impl PlistDict for FileproviderdPayload {
     const KEYS: &'static [KeySpec] = &meta::K697;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            allow_managed_file_providers_to_request_attribution: take(&mut d, "AllowManagedFileProvidersToRequestAttribution", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "AllowManagedFileProvidersToRequestAttribution" => s.allow_managed_file_providers_to_request_attribution = field(v, "AllowManagedFileProvidersToRequestAttribution", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -5705,20 +6311,26 @@ pub struct FinderPayload {
 impl PlistDict for FinderPayload {
     const KEYS: &'static [KeySpec] = &meta::K698;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            prohibit_burn: take(&mut d, "ProhibitBurn", p)?,
-            interface_level: take(&mut d, "InterfaceLevel", p)?,
-            prohibit_connect_to: take(&mut d, "ProhibitConnectTo", p)?,
-            prohibit_eject: take(&mut d, "ProhibitEject", p)?,
-            prohibit_go_to_folder: take(&mut d, "ProhibitGoToFolder", p)?,
-            show_external_hard_drives_on_desktop: take(&mut d, "ShowExternalHardDrivesOnDesktop", p)?,
-            show_hard_drives_on_desktop: take(&mut d, "ShowHardDrivesOnDesktop", p)?,
-            show_mounted_servers_on_desktop: take(&mut d, "ShowMountedServersOnDesktop", p)?,
-            show_removable_media_on_desktop: take(&mut d, "ShowRemovableMediaOnDesktop", p)?,
-            warn_on_empty_trash: take(&mut d, "WarnOnEmptyTrash", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "ProhibitBurn" => s.prohibit_burn = field(v, "ProhibitBurn", p)?,
+                "InterfaceLevel" => s.interface_level = field(v, "InterfaceLevel", p)?,
+                "ProhibitConnectTo" => s.prohibit_connect_to = field(v, "ProhibitConnectTo", p)?,
+                "ProhibitEject" => s.prohibit_eject = field(v, "ProhibitEject", p)?,
+                "ProhibitGoToFolder" => s.prohibit_go_to_folder = field(v, "ProhibitGoToFolder", p)?,
+                "ShowExternalHardDrivesOnDesktop" => s.show_external_hard_drives_on_desktop = field(v, "ShowExternalHardDrivesOnDesktop", p)?,
+                "ShowHardDrivesOnDesktop" => s.show_hard_drives_on_desktop = field(v, "ShowHardDrivesOnDesktop", p)?,
+                "ShowMountedServersOnDesktop" => s.show_mounted_servers_on_desktop = field(v, "ShowMountedServersOnDesktop", p)?,
+                "ShowRemovableMediaOnDesktop" => s.show_removable_media_on_desktop = field(v, "ShowRemovableMediaOnDesktop", p)?,
+                "WarnOnEmptyTrash" => s.warn_on_empty_trash = field(v, "WarnOnEmptyTrash", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -5749,9 +6361,7 @@ impl PlistDict for FirstactiveethernetManagedPayload {
     const KEYS: &'static [KeySpec] = &meta::K699;
 
     fn from_dict(d: Dictionary, _p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            extra: d,
-        })
+        Ok(Self { extra: d })
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -5772,9 +6382,7 @@ impl PlistDict for FirstethernetManagedPayload {
     const KEYS: &'static [KeySpec] = &meta::K700;
 
     fn from_dict(d: Dictionary, _p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            extra: d,
-        })
+        Ok(Self { extra: d })
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -5798,12 +6406,18 @@ pub struct FontPayload {
 impl PlistDict for FontPayload {
     const KEYS: &'static [KeySpec] = &meta::K701;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            name: take(&mut d, "Name", p)?,
-            font: take(&mut d, "Font", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "Name" => s.name = field(v, "Name", p)?,
+                "Font" => s.font = field(v, "Font", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -5833,14 +6447,20 @@ pub struct GamedPayload {
 impl PlistDict for GamedPayload {
     const KEYS: &'static [KeySpec] = &meta::K702;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            gk_feature_game_center_allowed: take(&mut d, "GKFeatureGameCenterAllowed", p)?,
-            gk_feature_account_modification_allowed: take(&mut d, "GKFeatureAccountModificationAllowed", p)?,
-            gk_feature_adding_game_center_friends_allowed: take(&mut d, "GKFeatureAddingGameCenterFriendsAllowed", p)?,
-            gk_feature_multiplayer_gaming_allowed: take(&mut d, "GKFeatureMultiplayerGamingAllowed", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "GKFeatureGameCenterAllowed" => s.gk_feature_game_center_allowed = field(v, "GKFeatureGameCenterAllowed", p)?,
+                "GKFeatureAccountModificationAllowed" => s.gk_feature_account_modification_allowed = field(v, "GKFeatureAccountModificationAllowed", p)?,
+                "GKFeatureAddingGameCenterFriendsAllowed" => s.gk_feature_adding_game_center_friends_allowed = field(v, "GKFeatureAddingGameCenterFriendsAllowed", p)?,
+                "GKFeatureMultiplayerGamingAllowed" => s.gk_feature_multiplayer_gaming_allowed = field(v, "GKFeatureMultiplayerGamingAllowed", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -5865,9 +6485,7 @@ impl PlistDict for GlobalethernetManagedPayload {
     const KEYS: &'static [KeySpec] = &meta::K703;
 
     fn from_dict(d: Dictionary, _p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            extra: d,
-        })
+        Ok(Self { extra: d })
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -5897,15 +6515,21 @@ pub struct GoogleOauthPayload {
 impl PlistDict for GoogleOauthPayload {
     const KEYS: &'static [KeySpec] = &meta::K704;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            account_description: take(&mut d, "AccountDescription", p)?,
-            account_name: take(&mut d, "AccountName", p)?,
-            email_address: take(&mut d, "EmailAddress", p)?,
-            communication_service_rules: take(&mut d, "CommunicationServiceRules", p)?,
-            vpnuuid: take(&mut d, "VPNUUID", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "AccountDescription" => s.account_description = field(v, "AccountDescription", p)?,
+                "AccountName" => s.account_name = field(v, "AccountName", p)?,
+                "EmailAddress" => s.email_address = field(v, "EmailAddress", p)?,
+                "CommunicationServiceRules" => s.communication_service_rules = field(v, "CommunicationServiceRules", p)?,
+                "VPNUUID" => s.vpnuuid = field(v, "VPNUUID", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -5932,11 +6556,17 @@ pub struct GoogleOauthCommunicationServiceRules {
 impl PlistDict for GoogleOauthCommunicationServiceRules {
     const KEYS: &'static [KeySpec] = &meta::K705;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            default_service_handlers: take(&mut d, "DefaultServiceHandlers", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "DefaultServiceHandlers" => s.default_service_handlers = field(v, "DefaultServiceHandlers", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -5959,11 +6589,17 @@ pub struct GoogleOauthDefaultServiceHandlers {
 impl PlistDict for GoogleOauthDefaultServiceHandlers {
     const KEYS: &'static [KeySpec] = &meta::K706;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            audio_call: take(&mut d, "AudioCall", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "AudioCall" => s.audio_call = field(v, "AudioCall", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -5988,12 +6624,18 @@ pub struct HomescreenlayoutPayload {
 impl PlistDict for HomescreenlayoutPayload {
     const KEYS: &'static [KeySpec] = &meta::K707;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            dock: take(&mut d, "Dock", p)?,
-            pages: take(&mut d, "Pages", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "Dock" => s.dock = field(v, "Dock", p)?,
+                "Pages" => s.pages = field(v, "Pages", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -6025,15 +6667,21 @@ pub struct HomescreenlayoutIconItem {
 impl PlistDict for HomescreenlayoutIconItem {
     const KEYS: &'static [KeySpec] = &meta::K709;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            type_key: take(&mut d, "Type", p)?,
-            display_name: take(&mut d, "DisplayName", p)?,
-            bundle_id: take(&mut d, "BundleID", p)?,
-            pages: take(&mut d, "Pages", p)?,
-            url: take(&mut d, "URL", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "Type" => s.type_key = field(v, "Type", p)?,
+                "DisplayName" => s.display_name = field(v, "DisplayName", p)?,
+                "BundleID" => s.bundle_id = field(v, "BundleID", p)?,
+                "Pages" => s.pages = field(v, "Pages", p)?,
+                "URL" => s.url = field(v, "URL", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -6062,12 +6710,18 @@ pub struct IronwoodSupportPayload {
 impl PlistDict for IronwoodSupportPayload {
     const KEYS: &'static [KeySpec] = &meta::K711;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            profanity_allowed: take(&mut d, "Profanity Allowed", p)?,
-            ironwood_allowed: take(&mut d, "Ironwood Allowed", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "Profanity Allowed" => s.profanity_allowed = field(v, "Profanity Allowed", p)?,
+                "Ironwood Allowed" => s.ironwood_allowed = field(v, "Ironwood Allowed", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -6103,17 +6757,23 @@ pub struct JabberAccountPayload {
 impl PlistDict for JabberAccountPayload {
     const KEYS: &'static [KeySpec] = &meta::K712;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            jabber_account_description: take(&mut d, "JabberAccountDescription", p)?,
-            jabber_host_name: take(&mut d, "JabberHostName", p)?,
-            jabber_user_name: take(&mut d, "JabberUserName", p)?,
-            jabber_password: take(&mut d, "JabberPassword", p)?,
-            jabber_use_ssl: take(&mut d, "JabberUseSSL", p)?,
-            jabber_port: take(&mut d, "JabberPort", p)?,
-            jabber_authentication: take(&mut d, "JabberAuthentication", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "JabberAccountDescription" => s.jabber_account_description = field(v, "JabberAccountDescription", p)?,
+                "JabberHostName" => s.jabber_host_name = field(v, "JabberHostName", p)?,
+                "JabberUserName" => s.jabber_user_name = field(v, "JabberUserName", p)?,
+                "JabberPassword" => s.jabber_password = field(v, "JabberPassword", p)?,
+                "JabberUseSSL" => s.jabber_use_ssl = field(v, "JabberUseSSL", p)?,
+                "JabberPort" => s.jabber_port = field(v, "JabberPort", p)?,
+                "JabberAuthentication" => s.jabber_authentication = field(v, "JabberAuthentication", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -6154,17 +6814,23 @@ pub struct LdapAccountPayload {
 impl PlistDict for LdapAccountPayload {
     const KEYS: &'static [KeySpec] = &meta::K713;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            ldap_account_description: take(&mut d, "LDAPAccountDescription", p)?,
-            ldap_account_host_name: take(&mut d, "LDAPAccountHostName", p)?,
-            ldap_account_user_name: take(&mut d, "LDAPAccountUserName", p)?,
-            ldap_account_password: take(&mut d, "LDAPAccountPassword", p)?,
-            ldap_account_use_ssl: take(&mut d, "LDAPAccountUseSSL", p)?,
-            ldap_search_settings: take(&mut d, "LDAPSearchSettings", p)?,
-            vpnuuid: take(&mut d, "VPNUUID", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "LDAPAccountDescription" => s.ldap_account_description = field(v, "LDAPAccountDescription", p)?,
+                "LDAPAccountHostName" => s.ldap_account_host_name = field(v, "LDAPAccountHostName", p)?,
+                "LDAPAccountUserName" => s.ldap_account_user_name = field(v, "LDAPAccountUserName", p)?,
+                "LDAPAccountPassword" => s.ldap_account_password = field(v, "LDAPAccountPassword", p)?,
+                "LDAPAccountUseSSL" => s.ldap_account_use_ssl = field(v, "LDAPAccountUseSSL", p)?,
+                "LDAPSearchSettings" => s.ldap_search_settings = field(v, "LDAPSearchSettings", p)?,
+                "VPNUUID" => s.vpnuuid = field(v, "VPNUUID", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -6197,13 +6863,19 @@ pub struct LdapAccountLDAPSearchSettingsItem {
 impl PlistDict for LdapAccountLDAPSearchSettingsItem {
     const KEYS: &'static [KeySpec] = &meta::K715;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            ldap_search_setting_description: take(&mut d, "LDAPSearchSettingDescription", p)?,
-            ldap_search_setting_search_base: take(&mut d, "LDAPSearchSettingSearchBase", p)?,
-            ldap_search_setting_scope: take(&mut d, "LDAPSearchSettingScope", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "LDAPSearchSettingDescription" => s.ldap_search_setting_description = field(v, "LDAPSearchSettingDescription", p)?,
+                "LDAPSearchSettingSearchBase" => s.ldap_search_setting_search_base = field(v, "LDAPSearchSettingSearchBase", p)?,
+                "LDAPSearchSettingScope" => s.ldap_search_setting_scope = field(v, "LDAPSearchSettingScope", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -6228,11 +6900,17 @@ pub struct LoginitemsManagedPayload {
 impl PlistDict for LoginitemsManagedPayload {
     const KEYS: &'static [KeySpec] = &meta::K716;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            auto_launched_application_dictionary_managed: take(&mut d, "AutoLaunchedApplicationDictionary-managed", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "AutoLaunchedApplicationDictionary-managed" => s.auto_launched_application_dictionary_managed = field(v, "AutoLaunchedApplicationDictionary-managed", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -6257,12 +6935,18 @@ pub struct LoginitemsManagedLoginItem {
 impl PlistDict for LoginitemsManagedLoginItem {
     const KEYS: &'static [KeySpec] = &meta::K718;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            path: take(&mut d, "Path", p)?,
-            hide: take(&mut d, "Hide", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "Path" => s.path = field(v, "Path", p)?,
+                "Hide" => s.hide = field(v, "Hide", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -6330,33 +7014,39 @@ pub struct LoginwindowPayload {
 impl PlistDict for LoginwindowPayload {
     const KEYS: &'static [KeySpec] = &meta::K719;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            showfullname: take(&mut d, "SHOWFULLNAME", p)?,
-            hide_local_users: take(&mut d, "HideLocalUsers", p)?,
-            include_network_user: take(&mut d, "IncludeNetworkUser", p)?,
-            hide_admin_users: take(&mut d, "HideAdminUsers", p)?,
-            showotherusers_managed: take(&mut d, "SHOWOTHERUSERS_MANAGED", p)?,
-            admin_host_info: take(&mut d, "AdminHostInfo", p)?,
-            allow_list: take(&mut d, "AllowList", p)?,
-            deny_list: take(&mut d, "DenyList", p)?,
-            hide_mobile_accounts: take(&mut d, "HideMobileAccounts", p)?,
-            shut_down_disabled: take(&mut d, "ShutDownDisabled", p)?,
-            restart_disabled: take(&mut d, "RestartDisabled", p)?,
-            sleep_disabled: take(&mut d, "SleepDisabled", p)?,
-            disable_console_access: take(&mut d, "DisableConsoleAccess", p)?,
-            loginwindow_text: take(&mut d, "LoginwindowText", p)?,
-            shut_down_disabled_while_logged_in: take(&mut d, "ShutDownDisabledWhileLoggedIn", p)?,
-            restart_disabled_while_logged_in: take(&mut d, "RestartDisabledWhileLoggedIn", p)?,
-            power_off_disabled_while_logged_in: take(&mut d, "PowerOffDisabledWhileLoggedIn", p)?,
-            log_out_disabled_while_logged_in: take(&mut d, "LogOutDisabledWhileLoggedIn", p)?,
-            disable_screen_lock_immediate: take(&mut d, "DisableScreenLockImmediate", p)?,
-            show_input_menu: take(&mut d, "showInputMenu", p)?,
-            disable_fde_auto_login: take(&mut d, "DisableFDEAutoLogin", p)?,
-            autologin_username: take(&mut d, "AutologinUsername", p)?,
-            autologin_password: take(&mut d, "AutologinPassword", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "SHOWFULLNAME" => s.showfullname = field(v, "SHOWFULLNAME", p)?,
+                "HideLocalUsers" => s.hide_local_users = field(v, "HideLocalUsers", p)?,
+                "IncludeNetworkUser" => s.include_network_user = field(v, "IncludeNetworkUser", p)?,
+                "HideAdminUsers" => s.hide_admin_users = field(v, "HideAdminUsers", p)?,
+                "SHOWOTHERUSERS_MANAGED" => s.showotherusers_managed = field(v, "SHOWOTHERUSERS_MANAGED", p)?,
+                "AdminHostInfo" => s.admin_host_info = field(v, "AdminHostInfo", p)?,
+                "AllowList" => s.allow_list = field(v, "AllowList", p)?,
+                "DenyList" => s.deny_list = field(v, "DenyList", p)?,
+                "HideMobileAccounts" => s.hide_mobile_accounts = field(v, "HideMobileAccounts", p)?,
+                "ShutDownDisabled" => s.shut_down_disabled = field(v, "ShutDownDisabled", p)?,
+                "RestartDisabled" => s.restart_disabled = field(v, "RestartDisabled", p)?,
+                "SleepDisabled" => s.sleep_disabled = field(v, "SleepDisabled", p)?,
+                "DisableConsoleAccess" => s.disable_console_access = field(v, "DisableConsoleAccess", p)?,
+                "LoginwindowText" => s.loginwindow_text = field(v, "LoginwindowText", p)?,
+                "ShutDownDisabledWhileLoggedIn" => s.shut_down_disabled_while_logged_in = field(v, "ShutDownDisabledWhileLoggedIn", p)?,
+                "RestartDisabledWhileLoggedIn" => s.restart_disabled_while_logged_in = field(v, "RestartDisabledWhileLoggedIn", p)?,
+                "PowerOffDisabledWhileLoggedIn" => s.power_off_disabled_while_logged_in = field(v, "PowerOffDisabledWhileLoggedIn", p)?,
+                "LogOutDisabledWhileLoggedIn" => s.log_out_disabled_while_logged_in = field(v, "LogOutDisabledWhileLoggedIn", p)?,
+                "DisableScreenLockImmediate" => s.disable_screen_lock_immediate = field(v, "DisableScreenLockImmediate", p)?,
+                "showInputMenu" => s.show_input_menu = field(v, "showInputMenu", p)?,
+                "DisableFDEAutoLogin" => s.disable_fde_auto_login = field(v, "DisableFDEAutoLogin", p)?,
+                "AutologinUsername" => s.autologin_username = field(v, "AutologinUsername", p)?,
+                "AutologinPassword" => s.autologin_password = field(v, "AutologinPassword", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -6407,14 +7097,20 @@ pub struct LomPayload {
 impl PlistDict for LomPayload {
     const KEYS: &'static [KeySpec] = &meta::K722;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            device_certificate_uuid: take(&mut d, "DeviceCertificateUUID", p)?,
-            controller_certificate_uuid: take(&mut d, "ControllerCertificateUUID", p)?,
-            device_ca_certificate_uui_ds: take(&mut d, "DeviceCACertificateUUIDs", p)?,
-            controller_ca_certificate_uui_ds: take(&mut d, "ControllerCACertificateUUIDs", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "DeviceCertificateUUID" => s.device_certificate_uuid = field(v, "DeviceCertificateUUID", p)?,
+                "ControllerCertificateUUID" => s.controller_certificate_uuid = field(v, "ControllerCertificateUUID", p)?,
+                "DeviceCACertificateUUIDs" => s.device_ca_certificate_uui_ds = field(v, "DeviceCACertificateUUIDs", p)?,
+                "ControllerCACertificateUUIDs" => s.controller_ca_certificate_uui_ds = field(v, "ControllerCACertificateUUIDs", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -6508,45 +7204,51 @@ pub struct MailManagedPayload {
 impl PlistDict for MailManagedPayload {
     const KEYS: &'static [KeySpec] = &meta::K725;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            email_account_description: take(&mut d, "EmailAccountDescription", p)?,
-            email_account_name: take(&mut d, "EmailAccountName", p)?,
-            email_account_type: take(&mut d, "EmailAccountType", p)?,
-            email_address: take(&mut d, "EmailAddress", p)?,
-            incoming_mail_server_authentication: take(&mut d, "IncomingMailServerAuthentication", p)?,
-            incoming_mail_server_host_name: take(&mut d, "IncomingMailServerHostName", p)?,
-            incoming_mail_server_port_number: take(&mut d, "IncomingMailServerPortNumber", p)?,
-            incoming_mail_server_use_ssl: take(&mut d, "IncomingMailServerUseSSL", p)?,
-            incoming_mail_server_username: take(&mut d, "IncomingMailServerUsername", p)?,
-            incoming_password: take(&mut d, "IncomingPassword", p)?,
-            outgoing_password: take(&mut d, "OutgoingPassword", p)?,
-            outgoing_password_same_as_incoming_password: take(&mut d, "OutgoingPasswordSameAsIncomingPassword", p)?,
-            outgoing_mail_server_authentication: take(&mut d, "OutgoingMailServerAuthentication", p)?,
-            outgoing_mail_server_host_name: take(&mut d, "OutgoingMailServerHostName", p)?,
-            outgoing_mail_server_port_number: take(&mut d, "OutgoingMailServerPortNumber", p)?,
-            outgoing_mail_server_use_ssl: take(&mut d, "OutgoingMailServerUseSSL", p)?,
-            outgoing_mail_server_username: take(&mut d, "OutgoingMailServerUsername", p)?,
-            prevent_move: take(&mut d, "PreventMove", p)?,
-            prevent_app_sheet: take(&mut d, "PreventAppSheet", p)?,
-            smime_enabled: take(&mut d, "SMIMEEnabled", p)?,
-            smime_signing_enabled: take(&mut d, "SMIMESigningEnabled", p)?,
-            smime_signing_certificate_uuid: take(&mut d, "SMIMESigningCertificateUUID", p)?,
-            smime_encryption_enabled: take(&mut d, "SMIMEEncryptionEnabled", p)?,
-            smime_encryption_certificate_uuid: take(&mut d, "SMIMEEncryptionCertificateUUID", p)?,
-            smime_enable_per_message_switch: take(&mut d, "SMIMEEnablePerMessageSwitch", p)?,
-            disable_mail_recents_syncing: take(&mut d, "disableMailRecentsSyncing", p)?,
-            allow_mail_drop: take(&mut d, "allowMailDrop", p)?,
-            incoming_mail_server_imap_path_prefix: take(&mut d, "IncomingMailServerIMAPPathPrefix", p)?,
-            smime_signing_user_overrideable: take(&mut d, "SMIMESigningUserOverrideable", p)?,
-            smime_signing_certificate_uuid_user_overrideable: take(&mut d, "SMIMESigningCertificateUUIDUserOverrideable", p)?,
-            smime_encrypt_by_default: take(&mut d, "SMIMEEncryptByDefault", p)?,
-            smime_encrypt_by_default_user_overrideable: take(&mut d, "SMIMEEncryptByDefaultUserOverrideable", p)?,
-            smime_encryption_certificate_uuid_user_overrideable: take(&mut d, "SMIMEEncryptionCertificateUUIDUserOverrideable", p)?,
-            smime_enable_encryption_per_message_switch: take(&mut d, "SMIMEEnableEncryptionPerMessageSwitch", p)?,
-            vpnuuid: take(&mut d, "VPNUUID", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "EmailAccountDescription" => s.email_account_description = field(v, "EmailAccountDescription", p)?,
+                "EmailAccountName" => s.email_account_name = field(v, "EmailAccountName", p)?,
+                "EmailAccountType" => s.email_account_type = field(v, "EmailAccountType", p)?,
+                "EmailAddress" => s.email_address = field(v, "EmailAddress", p)?,
+                "IncomingMailServerAuthentication" => s.incoming_mail_server_authentication = field(v, "IncomingMailServerAuthentication", p)?,
+                "IncomingMailServerHostName" => s.incoming_mail_server_host_name = field(v, "IncomingMailServerHostName", p)?,
+                "IncomingMailServerPortNumber" => s.incoming_mail_server_port_number = field(v, "IncomingMailServerPortNumber", p)?,
+                "IncomingMailServerUseSSL" => s.incoming_mail_server_use_ssl = field(v, "IncomingMailServerUseSSL", p)?,
+                "IncomingMailServerUsername" => s.incoming_mail_server_username = field(v, "IncomingMailServerUsername", p)?,
+                "IncomingPassword" => s.incoming_password = field(v, "IncomingPassword", p)?,
+                "OutgoingPassword" => s.outgoing_password = field(v, "OutgoingPassword", p)?,
+                "OutgoingPasswordSameAsIncomingPassword" => s.outgoing_password_same_as_incoming_password = field(v, "OutgoingPasswordSameAsIncomingPassword", p)?,
+                "OutgoingMailServerAuthentication" => s.outgoing_mail_server_authentication = field(v, "OutgoingMailServerAuthentication", p)?,
+                "OutgoingMailServerHostName" => s.outgoing_mail_server_host_name = field(v, "OutgoingMailServerHostName", p)?,
+                "OutgoingMailServerPortNumber" => s.outgoing_mail_server_port_number = field(v, "OutgoingMailServerPortNumber", p)?,
+                "OutgoingMailServerUseSSL" => s.outgoing_mail_server_use_ssl = field(v, "OutgoingMailServerUseSSL", p)?,
+                "OutgoingMailServerUsername" => s.outgoing_mail_server_username = field(v, "OutgoingMailServerUsername", p)?,
+                "PreventMove" => s.prevent_move = field(v, "PreventMove", p)?,
+                "PreventAppSheet" => s.prevent_app_sheet = field(v, "PreventAppSheet", p)?,
+                "SMIMEEnabled" => s.smime_enabled = field(v, "SMIMEEnabled", p)?,
+                "SMIMESigningEnabled" => s.smime_signing_enabled = field(v, "SMIMESigningEnabled", p)?,
+                "SMIMESigningCertificateUUID" => s.smime_signing_certificate_uuid = field(v, "SMIMESigningCertificateUUID", p)?,
+                "SMIMEEncryptionEnabled" => s.smime_encryption_enabled = field(v, "SMIMEEncryptionEnabled", p)?,
+                "SMIMEEncryptionCertificateUUID" => s.smime_encryption_certificate_uuid = field(v, "SMIMEEncryptionCertificateUUID", p)?,
+                "SMIMEEnablePerMessageSwitch" => s.smime_enable_per_message_switch = field(v, "SMIMEEnablePerMessageSwitch", p)?,
+                "disableMailRecentsSyncing" => s.disable_mail_recents_syncing = field(v, "disableMailRecentsSyncing", p)?,
+                "allowMailDrop" => s.allow_mail_drop = field(v, "allowMailDrop", p)?,
+                "IncomingMailServerIMAPPathPrefix" => s.incoming_mail_server_imap_path_prefix = field(v, "IncomingMailServerIMAPPathPrefix", p)?,
+                "SMIMESigningUserOverrideable" => s.smime_signing_user_overrideable = field(v, "SMIMESigningUserOverrideable", p)?,
+                "SMIMESigningCertificateUUIDUserOverrideable" => s.smime_signing_certificate_uuid_user_overrideable = field(v, "SMIMESigningCertificateUUIDUserOverrideable", p)?,
+                "SMIMEEncryptByDefault" => s.smime_encrypt_by_default = field(v, "SMIMEEncryptByDefault", p)?,
+                "SMIMEEncryptByDefaultUserOverrideable" => s.smime_encrypt_by_default_user_overrideable = field(v, "SMIMEEncryptByDefaultUserOverrideable", p)?,
+                "SMIMEEncryptionCertificateUUIDUserOverrideable" => s.smime_encryption_certificate_uuid_user_overrideable = field(v, "SMIMEEncryptionCertificateUUIDUserOverrideable", p)?,
+                "SMIMEEnableEncryptionPerMessageSwitch" => s.smime_enable_encryption_per_message_switch = field(v, "SMIMEEnableEncryptionPerMessageSwitch", p)?,
+                "VPNUUID" => s.vpnuuid = field(v, "VPNUUID", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -6657,38 +7359,44 @@ pub struct McxMenuExtrasPayload {
 impl PlistDict for McxMenuExtrasPayload {
     const KEYS: &'static [KeySpec] = &meta::K726;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            delay_seconds: take(&mut d, "delaySeconds", p)?,
-            max_wait_seconds: take(&mut d, "maxWaitSeconds", p)?,
-            air_port_menu: take(&mut d, "AirPort.menu", p)?,
-            battery_menu: take(&mut d, "Battery.menu", p)?,
-            bluetooth_menu: take(&mut d, "Bluetooth.menu", p)?,
-            cpu_menu: take(&mut d, "CPU.menu", p)?,
-            clock_menu: take(&mut d, "Clock.menu", p)?,
-            displays_menu: take(&mut d, "Displays.menu", p)?,
-            eject_menu: take(&mut d, "Eject.menu", p)?,
-            fax_menu: take(&mut d, "Fax.menu", p)?,
-            home_sync_menu: take(&mut d, "HomeSync.menu", p)?,
-            ichat_menu: take(&mut d, "iChat.menu", p)?,
-            ink_menu: take(&mut d, "Ink.menu", p)?,
-            ir_da_menu: take(&mut d, "IrDA.menu", p)?,
-            pc_card_menu: take(&mut d, "PCCard.menu", p)?,
-            ppp_menu: take(&mut d, "PPP.menu", p)?,
-            pp_po_e_menu: take(&mut d, "PPPoE.menu", p)?,
-            remote_desktop_menu: take(&mut d, "RemoteDesktop.menu", p)?,
-            script_menu_menu: take(&mut d, "Script Menu.menu", p)?,
-            spaces_menu: take(&mut d, "Spaces.menu", p)?,
-            sync_menu: take(&mut d, "Sync.menu", p)?,
-            text_input_menu: take(&mut d, "TextInput.menu", p)?,
-            time_machine_menu: take(&mut d, "TimeMachine.menu", p)?,
-            universal_access_menu: take(&mut d, "UniversalAccess.menu", p)?,
-            user_menu: take(&mut d, "User.menu", p)?,
-            vpn_menu: take(&mut d, "VPN.menu", p)?,
-            volume_menu: take(&mut d, "Volume.menu", p)?,
-            wwan_menu: take(&mut d, "WWAN.menu", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "delaySeconds" => s.delay_seconds = field(v, "delaySeconds", p)?,
+                "maxWaitSeconds" => s.max_wait_seconds = field(v, "maxWaitSeconds", p)?,
+                "AirPort.menu" => s.air_port_menu = field(v, "AirPort.menu", p)?,
+                "Battery.menu" => s.battery_menu = field(v, "Battery.menu", p)?,
+                "Bluetooth.menu" => s.bluetooth_menu = field(v, "Bluetooth.menu", p)?,
+                "CPU.menu" => s.cpu_menu = field(v, "CPU.menu", p)?,
+                "Clock.menu" => s.clock_menu = field(v, "Clock.menu", p)?,
+                "Displays.menu" => s.displays_menu = field(v, "Displays.menu", p)?,
+                "Eject.menu" => s.eject_menu = field(v, "Eject.menu", p)?,
+                "Fax.menu" => s.fax_menu = field(v, "Fax.menu", p)?,
+                "HomeSync.menu" => s.home_sync_menu = field(v, "HomeSync.menu", p)?,
+                "iChat.menu" => s.ichat_menu = field(v, "iChat.menu", p)?,
+                "Ink.menu" => s.ink_menu = field(v, "Ink.menu", p)?,
+                "IrDA.menu" => s.ir_da_menu = field(v, "IrDA.menu", p)?,
+                "PCCard.menu" => s.pc_card_menu = field(v, "PCCard.menu", p)?,
+                "PPP.menu" => s.ppp_menu = field(v, "PPP.menu", p)?,
+                "PPPoE.menu" => s.pp_po_e_menu = field(v, "PPPoE.menu", p)?,
+                "RemoteDesktop.menu" => s.remote_desktop_menu = field(v, "RemoteDesktop.menu", p)?,
+                "Script Menu.menu" => s.script_menu_menu = field(v, "Script Menu.menu", p)?,
+                "Spaces.menu" => s.spaces_menu = field(v, "Spaces.menu", p)?,
+                "Sync.menu" => s.sync_menu = field(v, "Sync.menu", p)?,
+                "TextInput.menu" => s.text_input_menu = field(v, "TextInput.menu", p)?,
+                "TimeMachine.menu" => s.time_machine_menu = field(v, "TimeMachine.menu", p)?,
+                "UniversalAccess.menu" => s.universal_access_menu = field(v, "UniversalAccess.menu", p)?,
+                "User.menu" => s.user_menu = field(v, "User.menu", p)?,
+                "VPN.menu" => s.vpn_menu = field(v, "VPN.menu", p)?,
+                "Volume.menu" => s.volume_menu = field(v, "Volume.menu", p)?,
+                "WWAN.menu" => s.wwan_menu = field(v, "WWAN.menu", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -6744,14 +7452,20 @@ pub struct McxloginscriptsPayload {
 impl PlistDict for McxloginscriptsPayload {
     const KEYS: &'static [KeySpec] = &meta::K727;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            loginscripts: take(&mut d, "loginscripts", p)?,
-            logoutscripts: take(&mut d, "logoutscripts", p)?,
-            skip_login_hook: take(&mut d, "skipLoginHook", p)?,
-            skip_logout_hook: take(&mut d, "skipLogoutHook", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "loginscripts" => s.loginscripts = field(v, "loginscripts", p)?,
+                "logoutscripts" => s.logoutscripts = field(v, "logoutscripts", p)?,
+                "skipLoginHook" => s.skip_login_hook = field(v, "skipLoginHook", p)?,
+                "skipLogoutHook" => s.skip_logout_hook = field(v, "skipLogoutHook", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -6779,12 +7493,18 @@ pub struct McxloginscriptsScriptsItems {
 impl PlistDict for McxloginscriptsScriptsItems {
     const KEYS: &'static [KeySpec] = &meta::K729;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            filename: take(&mut d, "filename", p)?,
-            filedata: take(&mut d, "filedata", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "filename" => s.filename = field(v, "filename", p)?,
+                "filedata" => s.filedata = field(v, "filedata", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -6826,20 +7546,26 @@ pub struct McxprintingPayload {
 impl PlistDict for McxprintingPayload {
     const KEYS: &'static [KeySpec] = &meta::K730;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            require_admin_to_add_printers: take(&mut d, "RequireAdminToAddPrinters", p)?,
-            allow_local_printers: take(&mut d, "AllowLocalPrinters", p)?,
-            require_admin_to_print_locally: take(&mut d, "RequireAdminToPrintLocally", p)?,
-            show_only_managed_printers: take(&mut d, "ShowOnlyManagedPrinters", p)?,
-            print_footer: take(&mut d, "PrintFooter", p)?,
-            print_mac_address: take(&mut d, "PrintMACAddress", p)?,
-            footer_font_size: take(&mut d, "FooterFontSize", p)?,
-            footer_font_name: take(&mut d, "FooterFontName", p)?,
-            default_printer: take(&mut d, "DefaultPrinter", p)?,
-            user_printer_list: take(&mut d, "UserPrinterList", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "RequireAdminToAddPrinters" => s.require_admin_to_add_printers = field(v, "RequireAdminToAddPrinters", p)?,
+                "AllowLocalPrinters" => s.allow_local_printers = field(v, "AllowLocalPrinters", p)?,
+                "RequireAdminToPrintLocally" => s.require_admin_to_print_locally = field(v, "RequireAdminToPrintLocally", p)?,
+                "ShowOnlyManagedPrinters" => s.show_only_managed_printers = field(v, "ShowOnlyManagedPrinters", p)?,
+                "PrintFooter" => s.print_footer = field(v, "PrintFooter", p)?,
+                "PrintMACAddress" => s.print_mac_address = field(v, "PrintMACAddress", p)?,
+                "FooterFontSize" => s.footer_font_size = field(v, "FooterFontSize", p)?,
+                "FooterFontName" => s.footer_font_name = field(v, "FooterFontName", p)?,
+                "DefaultPrinter" => s.default_printer = field(v, "DefaultPrinter", p)?,
+                "UserPrinterList" => s.user_printer_list = field(v, "UserPrinterList", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -6873,12 +7599,18 @@ pub struct McxprintingDefaultPrinter {
 impl PlistDict for McxprintingDefaultPrinter {
     const KEYS: &'static [KeySpec] = &meta::K731;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            device_uri: take(&mut d, "DeviceURI", p)?,
-            display_name: take(&mut d, "DisplayName", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "DeviceURI" => s.device_uri = field(v, "DeviceURI", p)?,
+                "DisplayName" => s.display_name = field(v, "DisplayName", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -6902,11 +7634,17 @@ pub struct McxprintingUserPrinterList {
 impl PlistDict for McxprintingUserPrinterList {
     const KEYS: &'static [KeySpec] = &meta::K732;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            printer: take(&mut d, "Printer", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "Printer" => s.printer = field(v, "Printer", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -6939,16 +7677,22 @@ pub struct McxprintingPrinter {
 impl PlistDict for McxprintingPrinter {
     const KEYS: &'static [KeySpec] = &meta::K733;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            device_uri: take(&mut d, "DeviceURI", p)?,
-            display_name: take(&mut d, "DisplayName", p)?,
-            location: take(&mut d, "Location", p)?,
-            model: take(&mut d, "Model", p)?,
-            printer_locked: take(&mut d, "PrinterLocked", p)?,
-            ppdurl: take(&mut d, "PPDURL", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "DeviceURI" => s.device_uri = field(v, "DeviceURI", p)?,
+                "DisplayName" => s.display_name = field(v, "DisplayName", p)?,
+                "Location" => s.location = field(v, "Location", p)?,
+                "Model" => s.model = field(v, "Model", p)?,
+                "PrinterLocked" => s.printer_locked = field(v, "PrinterLocked", p)?,
+                "PPDURL" => s.ppdurl = field(v, "PPDURL", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -7008,27 +7752,33 @@ pub struct MdmPayload {
 impl PlistDict for MdmPayload {
     const KEYS: &'static [KeySpec] = &meta::K734;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            identity_certificate_uuid: take(&mut d, "IdentityCertificateUUID", p)?,
-            topic: take(&mut d, "Topic", p)?,
-            server_url: take(&mut d, "ServerURL", p)?,
-            check_in_url: take(&mut d, "CheckInURL", p)?,
-            sign_message: take(&mut d, "SignMessage", p)?,
-            access_rights: take(&mut d, "AccessRights", p)?,
-            use_development_apns: take(&mut d, "UseDevelopmentAPNS", p)?,
-            managed_apple_id: take(&mut d, "ManagedAppleID", p)?,
-            assigned_managed_apple_id: take(&mut d, "AssignedManagedAppleID", p)?,
-            enrollment_mode: take(&mut d, "EnrollmentMode", p)?,
-            server_url_pinning_certificate_uui_ds: take(&mut d, "ServerURLPinningCertificateUUIDs", p)?,
-            check_in_url_pinning_certificate_uui_ds: take(&mut d, "CheckInURLPinningCertificateUUIDs", p)?,
-            pinning_revocation_check_required: take(&mut d, "PinningRevocationCheckRequired", p)?,
-            server_capabilities: take(&mut d, "ServerCapabilities", p)?,
-            check_out_when_removed: take(&mut d, "CheckOutWhenRemoved", p)?,
-            required_app_id_for_mdm: take(&mut d, "RequiredAppIDForMDM", p)?,
-            prompt_user_to_allow_bootstrap_token_for_authentication: take(&mut d, "PromptUserToAllowBootstrapTokenForAuthentication", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "IdentityCertificateUUID" => s.identity_certificate_uuid = field(v, "IdentityCertificateUUID", p)?,
+                "Topic" => s.topic = field(v, "Topic", p)?,
+                "ServerURL" => s.server_url = field(v, "ServerURL", p)?,
+                "CheckInURL" => s.check_in_url = field(v, "CheckInURL", p)?,
+                "SignMessage" => s.sign_message = field(v, "SignMessage", p)?,
+                "AccessRights" => s.access_rights = field(v, "AccessRights", p)?,
+                "UseDevelopmentAPNS" => s.use_development_apns = field(v, "UseDevelopmentAPNS", p)?,
+                "ManagedAppleID" => s.managed_apple_id = field(v, "ManagedAppleID", p)?,
+                "AssignedManagedAppleID" => s.assigned_managed_apple_id = field(v, "AssignedManagedAppleID", p)?,
+                "EnrollmentMode" => s.enrollment_mode = field(v, "EnrollmentMode", p)?,
+                "ServerURLPinningCertificateUUIDs" => s.server_url_pinning_certificate_uui_ds = field(v, "ServerURLPinningCertificateUUIDs", p)?,
+                "CheckInURLPinningCertificateUUIDs" => s.check_in_url_pinning_certificate_uui_ds = field(v, "CheckInURLPinningCertificateUUIDs", p)?,
+                "PinningRevocationCheckRequired" => s.pinning_revocation_check_required = field(v, "PinningRevocationCheckRequired", p)?,
+                "ServerCapabilities" => s.server_capabilities = field(v, "ServerCapabilities", p)?,
+                "CheckOutWhenRemoved" => s.check_out_when_removed = field(v, "CheckOutWhenRemoved", p)?,
+                "RequiredAppIDForMDM" => s.required_app_id_for_mdm = field(v, "RequiredAppIDForMDM", p)?,
+                "PromptUserToAllowBootstrapTokenForAuthentication" => s.prompt_user_to_allow_bootstrap_token_for_authentication = field(v, "PromptUserToAllowBootstrapTokenForAuthentication", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -7091,23 +7841,29 @@ pub struct MobiledevicePasswordpolicyPayload {
 impl PlistDict for MobiledevicePasswordpolicyPayload {
     const KEYS: &'static [KeySpec] = &meta::K738;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            allow_simple: take(&mut d, "allowSimple", p)?,
-            force_pin: take(&mut d, "forcePIN", p)?,
-            max_failed_attempts: take(&mut d, "maxFailedAttempts", p)?,
-            max_inactivity: take(&mut d, "maxInactivity", p)?,
-            max_pin_age_in_days: take(&mut d, "maxPINAgeInDays", p)?,
-            min_complex_chars: take(&mut d, "minComplexChars", p)?,
-            min_length: take(&mut d, "minLength", p)?,
-            require_alphanumeric: take(&mut d, "requireAlphanumeric", p)?,
-            pin_history: take(&mut d, "pinHistory", p)?,
-            max_grace_period: take(&mut d, "maxGracePeriod", p)?,
-            minutes_until_failed_login_reset: take(&mut d, "minutesUntilFailedLoginReset", p)?,
-            change_at_next_auth: take(&mut d, "changeAtNextAuth", p)?,
-            custom_regex: take(&mut d, "customRegex", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "allowSimple" => s.allow_simple = field(v, "allowSimple", p)?,
+                "forcePIN" => s.force_pin = field(v, "forcePIN", p)?,
+                "maxFailedAttempts" => s.max_failed_attempts = field(v, "maxFailedAttempts", p)?,
+                "maxInactivity" => s.max_inactivity = field(v, "maxInactivity", p)?,
+                "maxPINAgeInDays" => s.max_pin_age_in_days = field(v, "maxPINAgeInDays", p)?,
+                "minComplexChars" => s.min_complex_chars = field(v, "minComplexChars", p)?,
+                "minLength" => s.min_length = field(v, "minLength", p)?,
+                "requireAlphanumeric" => s.require_alphanumeric = field(v, "requireAlphanumeric", p)?,
+                "pinHistory" => s.pin_history = field(v, "pinHistory", p)?,
+                "maxGracePeriod" => s.max_grace_period = field(v, "maxGracePeriod", p)?,
+                "minutesUntilFailedLoginReset" => s.minutes_until_failed_login_reset = field(v, "minutesUntilFailedLoginReset", p)?,
+                "changeAtNextAuth" => s.change_at_next_auth = field(v, "changeAtNextAuth", p)?,
+                "customRegex" => s.custom_regex = field(v, "customRegex", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -7144,12 +7900,18 @@ pub struct MobiledevicePasswordpolicyCustomRegex {
 impl PlistDict for MobiledevicePasswordpolicyCustomRegex {
     const KEYS: &'static [KeySpec] = &meta::K739;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            password_content_regex: take(&mut d, "passwordContentRegex", p)?,
-            password_content_description: take(&mut d, "passwordContentDescription", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "passwordContentRegex" => s.password_content_regex = field(v, "passwordContentRegex", p)?,
+                "passwordContentDescription" => s.password_content_description = field(v, "passwordContentDescription", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -7175,12 +7937,18 @@ pub struct NetworkusagerulesPayload {
 impl PlistDict for NetworkusagerulesPayload {
     const KEYS: &'static [KeySpec] = &meta::K741;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            application_rules: take(&mut d, "ApplicationRules", p)?,
-            sim_rules: take(&mut d, "SIMRules", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "ApplicationRules" => s.application_rules = field(v, "ApplicationRules", p)?,
+                "SIMRules" => s.sim_rules = field(v, "SIMRules", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -7208,13 +7976,19 @@ pub struct NetworkusagerulesApplicationRulesItem {
 impl PlistDict for NetworkusagerulesApplicationRulesItem {
     const KEYS: &'static [KeySpec] = &meta::K743;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            app_identifier_matches: take(&mut d, "AppIdentifierMatches", p)?,
-            allow_roaming_cellular_data: take(&mut d, "AllowRoamingCellularData", p)?,
-            allow_cellular_data: take(&mut d, "AllowCellularData", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "AppIdentifierMatches" => s.app_identifier_matches = field(v, "AppIdentifierMatches", p)?,
+                "AllowRoamingCellularData" => s.allow_roaming_cellular_data = field(v, "AllowRoamingCellularData", p)?,
+                "AllowCellularData" => s.allow_cellular_data = field(v, "AllowCellularData", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -7241,12 +8015,18 @@ pub struct NetworkusagerulesSIMRulesItem {
 impl PlistDict for NetworkusagerulesSIMRulesItem {
     const KEYS: &'static [KeySpec] = &meta::K746;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            icci_ds: take(&mut d, "ICCIDs", p)?,
-            wi_fi_assist_policy: take(&mut d, "WiFiAssistPolicy", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "ICCIDs" => s.icci_ds = field(v, "ICCIDs", p)?,
+                "WiFiAssistPolicy" => s.wi_fi_assist_policy = field(v, "WiFiAssistPolicy", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -7270,11 +8050,17 @@ pub struct NotificationsettingsPayload {
 impl PlistDict for NotificationsettingsPayload {
     const KEYS: &'static [KeySpec] = &meta::K748;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            notification_settings: take(&mut d, "NotificationSettings", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "NotificationSettings" => s.notification_settings = field(v, "NotificationSettings", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -7317,21 +8103,27 @@ pub struct NotificationsettingsNotificationSettingsItem {
 impl PlistDict for NotificationsettingsNotificationSettingsItem {
     const KEYS: &'static [KeySpec] = &meta::K750;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            bundle_identifier: take(&mut d, "BundleIdentifier", p)?,
-            notifications_enabled: take(&mut d, "NotificationsEnabled", p)?,
-            show_in_notification_center: take(&mut d, "ShowInNotificationCenter", p)?,
-            show_in_lock_screen: take(&mut d, "ShowInLockScreen", p)?,
-            alert_type: take(&mut d, "AlertType", p)?,
-            badges_enabled: take(&mut d, "BadgesEnabled", p)?,
-            sounds_enabled: take(&mut d, "SoundsEnabled", p)?,
-            show_in_car_play: take(&mut d, "ShowInCarPlay", p)?,
-            critical_alert_enabled: take(&mut d, "CriticalAlertEnabled", p)?,
-            grouping_type: take(&mut d, "GroupingType", p)?,
-            preview_type: take(&mut d, "PreviewType", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "BundleIdentifier" => s.bundle_identifier = field(v, "BundleIdentifier", p)?,
+                "NotificationsEnabled" => s.notifications_enabled = field(v, "NotificationsEnabled", p)?,
+                "ShowInNotificationCenter" => s.show_in_notification_center = field(v, "ShowInNotificationCenter", p)?,
+                "ShowInLockScreen" => s.show_in_lock_screen = field(v, "ShowInLockScreen", p)?,
+                "AlertType" => s.alert_type = field(v, "AlertType", p)?,
+                "BadgesEnabled" => s.badges_enabled = field(v, "BadgesEnabled", p)?,
+                "SoundsEnabled" => s.sounds_enabled = field(v, "SoundsEnabled", p)?,
+                "ShowInCarPlay" => s.show_in_car_play = field(v, "ShowInCarPlay", p)?,
+                "CriticalAlertEnabled" => s.critical_alert_enabled = field(v, "CriticalAlertEnabled", p)?,
+                "GroupingType" => s.grouping_type = field(v, "GroupingType", p)?,
+                "PreviewType" => s.preview_type = field(v, "PreviewType", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -7372,15 +8164,21 @@ pub struct OsxserverAccountPayload {
 impl PlistDict for OsxserverAccountPayload {
     const KEYS: &'static [KeySpec] = &meta::K751;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            host_name: take(&mut d, "HostName", p)?,
-            user_name: take(&mut d, "UserName", p)?,
-            password: take(&mut d, "Password", p)?,
-            account_description: take(&mut d, "AccountDescription", p)?,
-            configured_accounts: take(&mut d, "ConfiguredAccounts", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "HostName" => s.host_name = field(v, "HostName", p)?,
+                "UserName" => s.user_name = field(v, "UserName", p)?,
+                "Password" => s.password = field(v, "Password", p)?,
+                "AccountDescription" => s.account_description = field(v, "AccountDescription", p)?,
+                "ConfiguredAccounts" => s.configured_accounts = field(v, "ConfiguredAccounts", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -7409,12 +8207,18 @@ pub struct OsxserverAccountConfiguredAccountsItem {
 impl PlistDict for OsxserverAccountConfiguredAccountsItem {
     const KEYS: &'static [KeySpec] = &meta::K753;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            type_key: take(&mut d, "Type", p)?,
-            port: take(&mut d, "Port", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "Type" => s.type_key = field(v, "Type", p)?,
+                "Port" => s.port = field(v, "Port", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -7442,13 +8246,19 @@ pub struct PreferenceSecurityPayload {
 impl PlistDict for PreferenceSecurityPayload {
     const KEYS: &'static [KeySpec] = &meta::K754;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            dont_allow_password_reset_ui: take(&mut d, "dontAllowPasswordResetUI", p)?,
-            dont_allow_lock_message_ui: take(&mut d, "dontAllowLockMessageUI", p)?,
-            dont_allow_fire_wall_ui: take(&mut d, "dontAllowFireWallUI", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "dontAllowPasswordResetUI" => s.dont_allow_password_reset_ui = field(v, "dontAllowPasswordResetUI", p)?,
+                "dontAllowLockMessageUI" => s.dont_allow_lock_message_ui = field(v, "dontAllowLockMessageUI", p)?,
+                "dontAllowFireWallUI" => s.dont_allow_fire_wall_ui = field(v, "dontAllowFireWallUI", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -7473,11 +8283,17 @@ pub struct PreferencesUsersPayload {
 impl PlistDict for PreferencesUsersPayload {
     const KEYS: &'static [KeySpec] = &meta::K755;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            disable_usingi_cloud_password: take(&mut d, "DisableUsingiCloudPassword", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "DisableUsingiCloudPassword" => s.disable_usingi_cloud_password = field(v, "DisableUsingiCloudPassword", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -7500,11 +8316,17 @@ pub struct ProfileRemovalPasswordPayload {
 impl PlistDict for ProfileRemovalPasswordPayload {
     const KEYS: &'static [KeySpec] = &meta::K756;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            removal_password: take(&mut d, "RemovalPassword", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "RemovalPassword" => s.removal_password = field(v, "RemovalPassword", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -7541,18 +8363,24 @@ pub struct ProxyHttpGlobalPayload {
 impl PlistDict for ProxyHttpGlobalPayload {
     const KEYS: &'static [KeySpec] = &meta::K757;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            proxy_type: take(&mut d, "ProxyType", p)?,
-            proxy_server: take(&mut d, "ProxyServer", p)?,
-            proxy_server_port: take(&mut d, "ProxyServerPort", p)?,
-            proxy_username: take(&mut d, "ProxyUsername", p)?,
-            proxy_password: take(&mut d, "ProxyPassword", p)?,
-            proxy_pacurl: take(&mut d, "ProxyPACURL", p)?,
-            proxy_pac_fallback_allowed: take(&mut d, "ProxyPACFallbackAllowed", p)?,
-            proxy_captive_login_allowed: take(&mut d, "ProxyCaptiveLoginAllowed", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "ProxyType" => s.proxy_type = field(v, "ProxyType", p)?,
+                "ProxyServer" => s.proxy_server = field(v, "ProxyServer", p)?,
+                "ProxyServerPort" => s.proxy_server_port = field(v, "ProxyServerPort", p)?,
+                "ProxyUsername" => s.proxy_username = field(v, "ProxyUsername", p)?,
+                "ProxyPassword" => s.proxy_password = field(v, "ProxyPassword", p)?,
+                "ProxyPACURL" => s.proxy_pacurl = field(v, "ProxyPACURL", p)?,
+                "ProxyPACFallbackAllowed" => s.proxy_pac_fallback_allowed = field(v, "ProxyPACFallbackAllowed", p)?,
+                "ProxyCaptiveLoginAllowed" => s.proxy_captive_login_allowed = field(v, "ProxyCaptiveLoginAllowed", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -7588,14 +8416,20 @@ pub struct RelayManagedPayload {
 impl PlistDict for RelayManagedPayload {
     const KEYS: &'static [KeySpec] = &meta::K758;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            relays: take(&mut d, "Relays", p)?,
-            match_domains: take(&mut d, "MatchDomains", p)?,
-            excluded_domains: take(&mut d, "ExcludedDomains", p)?,
-            relay_uuid: take(&mut d, "RelayUUID", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "Relays" => s.relays = field(v, "Relays", p)?,
+                "MatchDomains" => s.match_domains = field(v, "MatchDomains", p)?,
+                "ExcludedDomains" => s.excluded_domains = field(v, "ExcludedDomains", p)?,
+                "RelayUUID" => s.relay_uuid = field(v, "RelayUUID", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -7629,15 +8463,21 @@ pub struct RelayManagedRelay {
 impl PlistDict for RelayManagedRelay {
     const KEYS: &'static [KeySpec] = &meta::K760;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            http3_relay_url: take(&mut d, "HTTP3RelayURL", p)?,
-            http2_relay_url: take(&mut d, "HTTP2RelayURL", p)?,
-            additional_http_header_fields: take(&mut d, "AdditionalHTTPHeaderFields", p)?,
-            payload_certificate_uuid: take(&mut d, "PayloadCertificateUUID", p)?,
-            raw_public_keys: take(&mut d, "RawPublicKeys", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "HTTP3RelayURL" => s.http3_relay_url = field(v, "HTTP3RelayURL", p)?,
+                "HTTP2RelayURL" => s.http2_relay_url = field(v, "HTTP2RelayURL", p)?,
+                "AdditionalHTTPHeaderFields" => s.additional_http_header_fields = field(v, "AdditionalHTTPHeaderFields", p)?,
+                "PayloadCertificateUUID" => s.payload_certificate_uuid = field(v, "PayloadCertificateUUID", p)?,
+                "RawPublicKeys" => s.raw_public_keys = field(v, "RawPublicKeys", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -7668,13 +8508,19 @@ pub struct ScreensaverUserPayload {
 impl PlistDict for ScreensaverUserPayload {
     const KEYS: &'static [KeySpec] = &meta::K765;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            module_name: take(&mut d, "moduleName", p)?,
-            module_path: take(&mut d, "modulePath", p)?,
-            idle_time: take(&mut d, "idleTime", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "moduleName" => s.module_name = field(v, "moduleName", p)?,
+                "modulePath" => s.module_path = field(v, "modulePath", p)?,
+                "idleTime" => s.idle_time = field(v, "idleTime", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -7707,15 +8553,21 @@ pub struct ScreensaverPayload {
 impl PlistDict for ScreensaverPayload {
     const KEYS: &'static [KeySpec] = &meta::K766;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            ask_for_password: take(&mut d, "askForPassword", p)?,
-            ask_for_password_delay: take(&mut d, "askForPasswordDelay", p)?,
-            login_window_idle_time: take(&mut d, "loginWindowIdleTime", p)?,
-            login_window_module_path: take(&mut d, "loginWindowModulePath", p)?,
-            module_name: take(&mut d, "moduleName", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "askForPassword" => s.ask_for_password = field(v, "askForPassword", p)?,
+                "askForPasswordDelay" => s.ask_for_password_delay = field(v, "askForPasswordDelay", p)?,
+                "loginWindowIdleTime" => s.login_window_idle_time = field(v, "loginWindowIdleTime", p)?,
+                "loginWindowModulePath" => s.login_window_module_path = field(v, "loginWindowModulePath", p)?,
+                "moduleName" => s.module_name = field(v, "moduleName", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -7741,9 +8593,7 @@ impl PlistDict for SecondactiveethernetManagedPayload {
     const KEYS: &'static [KeySpec] = &meta::K767;
 
     fn from_dict(d: Dictionary, _p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            extra: d,
-        })
+        Ok(Self { extra: d })
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -7764,9 +8614,7 @@ impl PlistDict for SecondethernetManagedPayload {
     const KEYS: &'static [KeySpec] = &meta::K768;
 
     fn from_dict(d: Dictionary, _p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            extra: d,
-        })
+        Ok(Self { extra: d })
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -7792,13 +8640,19 @@ pub struct SecurityFDERecoveryKeyEscrowPayload {
 impl PlistDict for SecurityFDERecoveryKeyEscrowPayload {
     const KEYS: &'static [KeySpec] = &meta::K769;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            location: take(&mut d, "Location", p)?,
-            encrypt_cert_payload_uuid: take(&mut d, "EncryptCertPayloadUUID", p)?,
-            device_key: take(&mut d, "DeviceKey", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "Location" => s.location = field(v, "Location", p)?,
+                "EncryptCertPayloadUUID" => s.encrypt_cert_payload_uuid = field(v, "EncryptCertPayloadUUID", p)?,
+                "DeviceKey" => s.device_key = field(v, "DeviceKey", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -7825,12 +8679,18 @@ pub struct SecurityFDERecoveryRedirectPayload {
 impl PlistDict for SecurityFDERecoveryRedirectPayload {
     const KEYS: &'static [KeySpec] = &meta::K770;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            redirect_url: take(&mut d, "RedirectURL", p)?,
-            encrypt_cert_payload_uuid: take(&mut d, "EncryptCertPayloadUUID", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "RedirectURL" => s.redirect_url = field(v, "RedirectURL", p)?,
+                "EncryptCertPayloadUUID" => s.encrypt_cert_payload_uuid = field(v, "EncryptCertPayloadUUID", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -7876,22 +8736,28 @@ pub struct SecurityAcmePayload {
 impl PlistDict for SecurityAcmePayload {
     const KEYS: &'static [KeySpec] = &meta::K771;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            directory_url: take(&mut d, "DirectoryURL", p)?,
-            client_identifier: take(&mut d, "ClientIdentifier", p)?,
-            key_size: take(&mut d, "KeySize", p)?,
-            key_type: take(&mut d, "KeyType", p)?,
-            hardware_bound: take(&mut d, "HardwareBound", p)?,
-            subject: take(&mut d, "Subject", p)?,
-            subject_alt_name: take(&mut d, "SubjectAltName", p)?,
-            usage_flags: take(&mut d, "UsageFlags", p)?,
-            extended_key_usage: take(&mut d, "ExtendedKeyUsage", p)?,
-            attest: take(&mut d, "Attest", p)?,
-            key_is_extractable: take(&mut d, "KeyIsExtractable", p)?,
-            allow_all_apps_access: take(&mut d, "AllowAllAppsAccess", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "DirectoryURL" => s.directory_url = field(v, "DirectoryURL", p)?,
+                "ClientIdentifier" => s.client_identifier = field(v, "ClientIdentifier", p)?,
+                "KeySize" => s.key_size = field(v, "KeySize", p)?,
+                "KeyType" => s.key_type = field(v, "KeyType", p)?,
+                "HardwareBound" => s.hardware_bound = field(v, "HardwareBound", p)?,
+                "Subject" => s.subject = field(v, "Subject", p)?,
+                "SubjectAltName" => s.subject_alt_name = field(v, "SubjectAltName", p)?,
+                "UsageFlags" => s.usage_flags = field(v, "UsageFlags", p)?,
+                "ExtendedKeyUsage" => s.extended_key_usage = field(v, "ExtendedKeyUsage", p)?,
+                "Attest" => s.attest = field(v, "Attest", p)?,
+                "KeyIsExtractable" => s.key_is_extractable = field(v, "KeyIsExtractable", p)?,
+                "AllowAllAppsAccess" => s.allow_all_apps_access = field(v, "AllowAllAppsAccess", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -7931,14 +8797,20 @@ pub struct SecurityAcmeSubjectAltName {
 impl PlistDict for SecurityAcmeSubjectAltName {
     const KEYS: &'static [KeySpec] = &meta::K775;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            rfc822_name: take(&mut d, "rfc822Name", p)?,
-            dns_name: take(&mut d, "dNSName", p)?,
-            uniform_resource_identifier: take(&mut d, "uniformResourceIdentifier", p)?,
-            nt_principal_name: take(&mut d, "ntPrincipalName", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "rfc822Name" => s.rfc822_name = field(v, "rfc822Name", p)?,
+                "dNSName" => s.dns_name = field(v, "dNSName", p)?,
+                "uniformResourceIdentifier" => s.uniform_resource_identifier = field(v, "uniformResourceIdentifier", p)?,
+                "ntPrincipalName" => s.nt_principal_name = field(v, "ntPrincipalName", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -7966,12 +8838,18 @@ pub struct SecurityCertificatepreferencePayload {
 impl PlistDict for SecurityCertificatepreferencePayload {
     const KEYS: &'static [KeySpec] = &meta::K777;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            name: take(&mut d, "Name", p)?,
-            payload_certificate_uuid: take(&mut d, "PayloadCertificateUUID", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "Name" => s.name = field(v, "Name", p)?,
+                "PayloadCertificateUUID" => s.payload_certificate_uuid = field(v, "PayloadCertificateUUID", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -7995,11 +8873,17 @@ pub struct SecurityCertificaterevocationPayload {
 impl PlistDict for SecurityCertificaterevocationPayload {
     const KEYS: &'static [KeySpec] = &meta::K778;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            enabled_for_certs: take(&mut d, "EnabledForCerts", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "EnabledForCerts" => s.enabled_for_certs = field(v, "EnabledForCerts", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -8024,12 +8908,18 @@ pub struct SecurityCertificaterevocationSubjectPublicKeyInfoHashDict {
 impl PlistDict for SecurityCertificaterevocationSubjectPublicKeyInfoHashDict {
     const KEYS: &'static [KeySpec] = &meta::K780;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            algorithm: take(&mut d, "Algorithm", p)?,
-            hash: take(&mut d, "Hash", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "Algorithm" => s.algorithm = field(v, "Algorithm", p)?,
+                "Hash" => s.hash = field(v, "Hash", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -8055,12 +8945,18 @@ pub struct SecurityCertificatetransparencyPayload {
 impl PlistDict for SecurityCertificatetransparencyPayload {
     const KEYS: &'static [KeySpec] = &meta::K781;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            disabled_for_certs: take(&mut d, "DisabledForCerts", p)?,
-            disabled_for_domains: take(&mut d, "DisabledForDomains", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "DisabledForCerts" => s.disabled_for_certs = field(v, "DisabledForCerts", p)?,
+                "DisabledForDomains" => s.disabled_for_domains = field(v, "DisabledForDomains", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -8086,12 +8982,18 @@ pub struct SecurityCertificatetransparencySubjectPublicKeyInfoHashDict {
 impl PlistDict for SecurityCertificatetransparencySubjectPublicKeyInfoHashDict {
     const KEYS: &'static [KeySpec] = &meta::K783;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            algorithm: take(&mut d, "Algorithm", p)?,
-            hash: take(&mut d, "Hash", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "Algorithm" => s.algorithm = field(v, "Algorithm", p)?,
+                "Hash" => s.hash = field(v, "Hash", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -8129,18 +9031,24 @@ pub struct SecurityFirewallPayload {
 impl PlistDict for SecurityFirewallPayload {
     const KEYS: &'static [KeySpec] = &meta::K785;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            enable_firewall: take(&mut d, "EnableFirewall", p)?,
-            block_all_incoming: take(&mut d, "BlockAllIncoming", p)?,
-            enable_stealth_mode: take(&mut d, "EnableStealthMode", p)?,
-            applications: take(&mut d, "Applications", p)?,
-            enable_logging: take(&mut d, "EnableLogging", p)?,
-            logging_option: take(&mut d, "LoggingOption", p)?,
-            allow_signed: take(&mut d, "AllowSigned", p)?,
-            allow_signed_app: take(&mut d, "AllowSignedApp", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "EnableFirewall" => s.enable_firewall = field(v, "EnableFirewall", p)?,
+                "BlockAllIncoming" => s.block_all_incoming = field(v, "BlockAllIncoming", p)?,
+                "EnableStealthMode" => s.enable_stealth_mode = field(v, "EnableStealthMode", p)?,
+                "Applications" => s.applications = field(v, "Applications", p)?,
+                "EnableLogging" => s.enable_logging = field(v, "EnableLogging", p)?,
+                "LoggingOption" => s.logging_option = field(v, "LoggingOption", p)?,
+                "AllowSigned" => s.allow_signed = field(v, "AllowSigned", p)?,
+                "AllowSignedApp" => s.allow_signed_app = field(v, "AllowSignedApp", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -8172,12 +9080,18 @@ pub struct SecurityFirewallApplicationsItem {
 impl PlistDict for SecurityFirewallApplicationsItem {
     const KEYS: &'static [KeySpec] = &meta::K787;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            bundle_id: take(&mut d, "BundleID", p)?,
-            allowed: take(&mut d, "Allowed", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "BundleID" => s.bundle_id = field(v, "BundleID", p)?,
+                "Allowed" => s.allowed = field(v, "Allowed", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -8203,12 +9117,18 @@ pub struct SecurityIdentitypreferencePayload {
 impl PlistDict for SecurityIdentitypreferencePayload {
     const KEYS: &'static [KeySpec] = &meta::K788;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            name: take(&mut d, "Name", p)?,
-            payload_certificate_uuid: take(&mut d, "PayloadCertificateUUID", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "Name" => s.name = field(v, "Name", p)?,
+                "PayloadCertificateUUID" => s.payload_certificate_uuid = field(v, "PayloadCertificateUUID", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -8234,12 +9154,18 @@ pub struct SecurityPemPayload {
 impl PlistDict for SecurityPemPayload {
     const KEYS: &'static [KeySpec] = &meta::K789;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            payload_certificate_file_name: take(&mut d, "PayloadCertificateFileName", p)?,
-            payload_content: take(&mut d, "PayloadContent", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "PayloadCertificateFileName" => s.payload_certificate_file_name = field(v, "PayloadCertificateFileName", p)?,
+                "PayloadContent" => s.payload_content = field(v, "PayloadContent", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -8265,12 +9191,18 @@ pub struct SecurityPkcs1Payload {
 impl PlistDict for SecurityPkcs1Payload {
     const KEYS: &'static [KeySpec] = &meta::K790;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            payload_certificate_file_name: take(&mut d, "PayloadCertificateFileName", p)?,
-            payload_content: take(&mut d, "PayloadContent", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "PayloadCertificateFileName" => s.payload_certificate_file_name = field(v, "PayloadCertificateFileName", p)?,
+                "PayloadContent" => s.payload_content = field(v, "PayloadContent", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -8302,15 +9234,21 @@ pub struct SecurityPkcs12Payload {
 impl PlistDict for SecurityPkcs12Payload {
     const KEYS: &'static [KeySpec] = &meta::K791;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            payload_certificate_file_name: take(&mut d, "PayloadCertificateFileName", p)?,
-            payload_content: take(&mut d, "PayloadContent", p)?,
-            password: take(&mut d, "Password", p)?,
-            allow_all_apps_access: take(&mut d, "AllowAllAppsAccess", p)?,
-            key_is_extractable: take(&mut d, "KeyIsExtractable", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "PayloadCertificateFileName" => s.payload_certificate_file_name = field(v, "PayloadCertificateFileName", p)?,
+                "PayloadContent" => s.payload_content = field(v, "PayloadContent", p)?,
+                "Password" => s.password = field(v, "Password", p)?,
+                "AllowAllAppsAccess" => s.allow_all_apps_access = field(v, "AllowAllAppsAccess", p)?,
+                "KeyIsExtractable" => s.key_is_extractable = field(v, "KeyIsExtractable", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -8339,12 +9277,18 @@ pub struct SecurityRootPayload {
 impl PlistDict for SecurityRootPayload {
     const KEYS: &'static [KeySpec] = &meta::K792;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            payload_certificate_file_name: take(&mut d, "PayloadCertificateFileName", p)?,
-            payload_content: take(&mut d, "PayloadContent", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "PayloadCertificateFileName" => s.payload_certificate_file_name = field(v, "PayloadCertificateFileName", p)?,
+                "PayloadContent" => s.payload_content = field(v, "PayloadContent", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -8368,11 +9312,17 @@ pub struct SecurityScepPayload {
 impl PlistDict for SecurityScepPayload {
     const KEYS: &'static [KeySpec] = &meta::K793;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            payload_content: take(&mut d, "PayloadContent", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "PayloadContent" => s.payload_content = field(v, "PayloadContent", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -8419,23 +9369,29 @@ pub struct SecurityScepPayloadContent {
 impl PlistDict for SecurityScepPayloadContent {
     const KEYS: &'static [KeySpec] = &meta::K794;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            url: take(&mut d, "URL", p)?,
-            name: take(&mut d, "Name", p)?,
-            subject: take(&mut d, "Subject", p)?,
-            challenge: take(&mut d, "Challenge", p)?,
-            keysize: take(&mut d, "Keysize", p)?,
-            key_type: take(&mut d, "Key Type", p)?,
-            key_usage: take(&mut d, "Key Usage", p)?,
-            ca_fingerprint: take(&mut d, "CAFingerprint", p)?,
-            retries: take(&mut d, "Retries", p)?,
-            retry_delay: take(&mut d, "RetryDelay", p)?,
-            subject_alt_name: take(&mut d, "SubjectAltName", p)?,
-            key_is_extractable: take(&mut d, "KeyIsExtractable", p)?,
-            allow_all_apps_access: take(&mut d, "AllowAllAppsAccess", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "URL" => s.url = field(v, "URL", p)?,
+                "Name" => s.name = field(v, "Name", p)?,
+                "Subject" => s.subject = field(v, "Subject", p)?,
+                "Challenge" => s.challenge = field(v, "Challenge", p)?,
+                "Keysize" => s.keysize = field(v, "Keysize", p)?,
+                "Key Type" => s.key_type = field(v, "Key Type", p)?,
+                "Key Usage" => s.key_usage = field(v, "Key Usage", p)?,
+                "CAFingerprint" => s.ca_fingerprint = field(v, "CAFingerprint", p)?,
+                "Retries" => s.retries = field(v, "Retries", p)?,
+                "RetryDelay" => s.retry_delay = field(v, "RetryDelay", p)?,
+                "SubjectAltName" => s.subject_alt_name = field(v, "SubjectAltName", p)?,
+                "KeyIsExtractable" => s.key_is_extractable = field(v, "KeyIsExtractable", p)?,
+                "AllowAllAppsAccess" => s.allow_all_apps_access = field(v, "AllowAllAppsAccess", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -8476,14 +9432,20 @@ pub struct SecurityScepSubjectAltName {
 impl PlistDict for SecurityScepSubjectAltName {
     const KEYS: &'static [KeySpec] = &meta::K798;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            rfc822_name: take(&mut d, "rfc822Name", p)?,
-            dns_name: take(&mut d, "dNSName", p)?,
-            uniform_resource_identifier: take(&mut d, "uniformResourceIdentifier", p)?,
-            nt_principal_name: take(&mut d, "ntPrincipalName", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "rfc822Name" => s.rfc822_name = field(v, "rfc822Name", p)?,
+                "dNSName" => s.dns_name = field(v, "dNSName", p)?,
+                "uniformResourceIdentifier" => s.uniform_resource_identifier = field(v, "uniformResourceIdentifier", p)?,
+                "ntPrincipalName" => s.nt_principal_name = field(v, "ntPrincipalName", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -8519,16 +9481,22 @@ pub struct SecuritySmartcardPayload {
 impl PlistDict for SecuritySmartcardPayload {
     const KEYS: &'static [KeySpec] = &meta::K799;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            user_pairing: take(&mut d, "UserPairing", p)?,
-            allow_smart_card: take(&mut d, "allowSmartCard", p)?,
-            check_certificate_trust: take(&mut d, "checkCertificateTrust", p)?,
-            one_card_per_user: take(&mut d, "oneCardPerUser", p)?,
-            token_removal_action: take(&mut d, "tokenRemovalAction", p)?,
-            enforce_smart_card: take(&mut d, "enforceSmartCard", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "UserPairing" => s.user_pairing = field(v, "UserPairing", p)?,
+                "allowSmartCard" => s.allow_smart_card = field(v, "allowSmartCard", p)?,
+                "checkCertificateTrust" => s.check_certificate_trust = field(v, "checkCertificateTrust", p)?,
+                "oneCardPerUser" => s.one_card_per_user = field(v, "oneCardPerUser", p)?,
+                "tokenRemovalAction" => s.token_removal_action = field(v, "tokenRemovalAction", p)?,
+                "enforceSmartCard" => s.enforce_smart_card = field(v, "enforceSmartCard", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -8556,11 +9524,17 @@ pub struct SecurityWapiIdentityPayload {
 impl PlistDict for SecurityWapiIdentityPayload {
     const KEYS: &'static [KeySpec] = &meta::K800;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            pem_data: take(&mut d, "PEMData", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "PEMData" => s.pem_data = field(v, "PEMData", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -8583,11 +9557,17 @@ pub struct ServicemanagementPayload {
 impl PlistDict for ServicemanagementPayload {
     const KEYS: &'static [KeySpec] = &meta::K801;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            rules: take(&mut d, "Rules", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "Rules" => s.rules = field(v, "Rules", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -8616,14 +9596,20 @@ pub struct ServicemanagementRule {
 impl PlistDict for ServicemanagementRule {
     const KEYS: &'static [KeySpec] = &meta::K803;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            rule_type: take(&mut d, "RuleType", p)?,
-            rule_value: take(&mut d, "RuleValue", p)?,
-            comment: take(&mut d, "Comment", p)?,
-            team_identifier: take(&mut d, "TeamIdentifier", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "RuleType" => s.rule_type = field(v, "RuleType", p)?,
+                "RuleValue" => s.rule_value = field(v, "RuleValue", p)?,
+                "Comment" => s.comment = field(v, "Comment", p)?,
+                "TeamIdentifier" => s.team_identifier = field(v, "TeamIdentifier", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -8653,13 +9639,19 @@ pub struct ShareddeviceconfigurationPayload {
 impl PlistDict for ShareddeviceconfigurationPayload {
     const KEYS: &'static [KeySpec] = &meta::K804;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            asset_tag_information: take(&mut d, "AssetTagInformation", p)?,
-            if_lost_return_to_message: take(&mut d, "IfLostReturnToMessage", p)?,
-            lock_screen_footnote: take(&mut d, "LockScreenFootnote", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "AssetTagInformation" => s.asset_tag_information = field(v, "AssetTagInformation", p)?,
+                "IfLostReturnToMessage" => s.if_lost_return_to_message = field(v, "IfLostReturnToMessage", p)?,
+                "LockScreenFootnote" => s.lock_screen_footnote = field(v, "LockScreenFootnote", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -8686,12 +9678,18 @@ pub struct SsoPayload {
 impl PlistDict for SsoPayload {
     const KEYS: &'static [KeySpec] = &meta::K805;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            name: take(&mut d, "Name", p)?,
-            kerberos: take(&mut d, "Kerberos", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "Name" => s.name = field(v, "Name", p)?,
+                "Kerberos" => s.kerberos = field(v, "Kerberos", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -8723,15 +9721,21 @@ pub struct SsoKerberos {
 impl PlistDict for SsoKerberos {
     const KEYS: &'static [KeySpec] = &meta::K806;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            principal_name: take(&mut d, "PrincipalName", p)?,
-            payload_certificate_uuid: take(&mut d, "PayloadCertificateUUID", p)?,
-            realm: take(&mut d, "Realm", p)?,
-            url_prefix_matches: take(&mut d, "URLPrefixMatches", p)?,
-            app_identifier_matches: take(&mut d, "AppIdentifierMatches", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "PrincipalName" => s.principal_name = field(v, "PrincipalName", p)?,
+                "PayloadCertificateUUID" => s.payload_certificate_uuid = field(v, "PayloadCertificateUUID", p)?,
+                "Realm" => s.realm = field(v, "Realm", p)?,
+                "URLPrefixMatches" => s.url_prefix_matches = field(v, "URLPrefixMatches", p)?,
+                "AppIdentifierMatches" => s.app_identifier_matches = field(v, "AppIdentifierMatches", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -8768,16 +9772,22 @@ pub struct SubscribedcalendarAccountPayload {
 impl PlistDict for SubscribedcalendarAccountPayload {
     const KEYS: &'static [KeySpec] = &meta::K809;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            sub_cal_account_description: take(&mut d, "SubCalAccountDescription", p)?,
-            sub_cal_account_host_name: take(&mut d, "SubCalAccountHostName", p)?,
-            sub_cal_account_username: take(&mut d, "SubCalAccountUsername", p)?,
-            sub_cal_account_password: take(&mut d, "SubCalAccountPassword", p)?,
-            sub_cal_account_use_ssl: take(&mut d, "SubCalAccountUseSSL", p)?,
-            vpnuuid: take(&mut d, "VPNUUID", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "SubCalAccountDescription" => s.sub_cal_account_description = field(v, "SubCalAccountDescription", p)?,
+                "SubCalAccountHostName" => s.sub_cal_account_host_name = field(v, "SubCalAccountHostName", p)?,
+                "SubCalAccountUsername" => s.sub_cal_account_username = field(v, "SubCalAccountUsername", p)?,
+                "SubCalAccountPassword" => s.sub_cal_account_password = field(v, "SubCalAccountPassword", p)?,
+                "SubCalAccountUseSSL" => s.sub_cal_account_use_ssl = field(v, "SubCalAccountUseSSL", p)?,
+                "VPNUUID" => s.vpnuuid = field(v, "VPNUUID", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -8811,14 +9821,20 @@ pub struct SyspolicyKernelExtensionPolicyPayload {
 impl PlistDict for SyspolicyKernelExtensionPolicyPayload {
     const KEYS: &'static [KeySpec] = &meta::K810;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            allow_non_admin_user_approvals: take(&mut d, "AllowNonAdminUserApprovals", p)?,
-            allow_user_overrides: take(&mut d, "AllowUserOverrides", p)?,
-            allowed_team_identifiers: take(&mut d, "AllowedTeamIdentifiers", p)?,
-            allowed_kernel_extensions: take(&mut d, "AllowedKernelExtensions", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "AllowNonAdminUserApprovals" => s.allow_non_admin_user_approvals = field(v, "AllowNonAdminUserApprovals", p)?,
+                "AllowUserOverrides" => s.allow_user_overrides = field(v, "AllowUserOverrides", p)?,
+                "AllowedTeamIdentifiers" => s.allowed_team_identifiers = field(v, "AllowedTeamIdentifiers", p)?,
+                "AllowedKernelExtensions" => s.allowed_kernel_extensions = field(v, "AllowedKernelExtensions", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -8856,17 +9872,23 @@ pub struct SystemExtensionPolicyPayload {
 impl PlistDict for SystemExtensionPolicyPayload {
     const KEYS: &'static [KeySpec] = &meta::K814;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            allow_user_overrides: take(&mut d, "AllowUserOverrides", p)?,
-            allowed_team_identifiers: take(&mut d, "AllowedTeamIdentifiers", p)?,
-            allowed_system_extension_types: take(&mut d, "AllowedSystemExtensionTypes", p)?,
-            allowed_system_extensions: take(&mut d, "AllowedSystemExtensions", p)?,
-            removable_system_extensions: take(&mut d, "RemovableSystemExtensions", p)?,
-            non_removable_system_extensions: take(&mut d, "NonRemovableSystemExtensions", p)?,
-            non_removable_from_ui_system_extensions: take(&mut d, "NonRemovableFromUISystemExtensions", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "AllowUserOverrides" => s.allow_user_overrides = field(v, "AllowUserOverrides", p)?,
+                "AllowedTeamIdentifiers" => s.allowed_team_identifiers = field(v, "AllowedTeamIdentifiers", p)?,
+                "AllowedSystemExtensionTypes" => s.allowed_system_extension_types = field(v, "AllowedSystemExtensionTypes", p)?,
+                "AllowedSystemExtensions" => s.allowed_system_extensions = field(v, "AllowedSystemExtensions", p)?,
+                "RemovableSystemExtensions" => s.removable_system_extensions = field(v, "RemovableSystemExtensions", p)?,
+                "NonRemovableSystemExtensions" => s.non_removable_system_extensions = field(v, "NonRemovableSystemExtensions", p)?,
+                "NonRemovableFromUISystemExtensions" => s.non_removable_from_ui_system_extensions = field(v, "NonRemovableFromUISystemExtensions", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -8899,13 +9921,19 @@ pub struct SystemLoggingPayload {
 impl PlistDict for SystemLoggingPayload {
     const KEYS: &'static [KeySpec] = &meta::K826;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            processes: take(&mut d, "Processes", p)?,
-            subsystems: take(&mut d, "Subsystems", p)?,
-            system: take(&mut d, "System", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "Processes" => s.processes = field(v, "Processes", p)?,
+                "Subsystems" => s.subsystems = field(v, "Subsystems", p)?,
+                "System" => s.system = field(v, "System", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -8930,11 +9958,17 @@ pub struct SystemmigrationPayload {
 impl PlistDict for SystemmigrationPayload {
     const KEYS: &'static [KeySpec] = &meta::K828;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            custom_behavior: take(&mut d, "CustomBehavior", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "CustomBehavior" => s.custom_behavior = field(v, "CustomBehavior", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -8959,12 +9993,18 @@ pub struct SystemmigrationCustomBehaviorItem {
 impl PlistDict for SystemmigrationCustomBehaviorItem {
     const KEYS: &'static [KeySpec] = &meta::K830;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            context: take(&mut d, "Context", p)?,
-            paths: take(&mut d, "Paths", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "Context" => s.context = field(v, "Context", p)?,
+                "Paths" => s.paths = field(v, "Paths", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -8994,14 +10034,20 @@ pub struct SystemmigrationPathsItem {
 impl PlistDict for SystemmigrationPathsItem {
     const KEYS: &'static [KeySpec] = &meta::K832;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            source_path: take(&mut d, "SourcePath", p)?,
-            source_path_in_user_home: take(&mut d, "SourcePathInUserHome", p)?,
-            target_path: take(&mut d, "TargetPath", p)?,
-            target_path_in_user_home: take(&mut d, "TargetPathInUserHome", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "SourcePath" => s.source_path = field(v, "SourcePath", p)?,
+                "SourcePathInUserHome" => s.source_path_in_user_home = field(v, "SourcePathInUserHome", p)?,
+                "TargetPath" => s.target_path = field(v, "TargetPath", p)?,
+                "TargetPathInUserHome" => s.target_path_in_user_home = field(v, "TargetPathInUserHome", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -9031,13 +10077,19 @@ pub struct SystempolicyControlPayload {
 impl PlistDict for SystempolicyControlPayload {
     const KEYS: &'static [KeySpec] = &meta::K833;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            enable_assessment: take(&mut d, "EnableAssessment", p)?,
-            allow_identified_developers: take(&mut d, "AllowIdentifiedDevelopers", p)?,
-            enable_x_protect_malware_upload: take(&mut d, "EnableXProtectMalwareUpload", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "EnableAssessment" => s.enable_assessment = field(v, "EnableAssessment", p)?,
+                "AllowIdentifiedDevelopers" => s.allow_identified_developers = field(v, "AllowIdentifiedDevelopers", p)?,
+                "EnableXProtectMalwareUpload" => s.enable_x_protect_malware_upload = field(v, "EnableXProtectMalwareUpload", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -9062,11 +10114,17 @@ pub struct SystempolicyManagedPayload {
 impl PlistDict for SystempolicyManagedPayload {
     const KEYS: &'static [KeySpec] = &meta::K834;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            disable_override: take(&mut d, "DisableOverride", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "DisableOverride" => s.disable_override = field(v, "DisableOverride", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -9099,16 +10157,22 @@ pub struct SystempolicyRulePayload {
 impl PlistDict for SystempolicyRulePayload {
     const KEYS: &'static [KeySpec] = &meta::K835;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            requirement: take(&mut d, "Requirement", p)?,
-            comment: take(&mut d, "Comment", p)?,
-            priority: take(&mut d, "Priority", p)?,
-            expiration: take(&mut d, "Expiration", p)?,
-            operation_type: take(&mut d, "OperationType", p)?,
-            leaf_certificate: take(&mut d, "LeafCertificate", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "Requirement" => s.requirement = field(v, "Requirement", p)?,
+                "Comment" => s.comment = field(v, "Comment", p)?,
+                "Priority" => s.priority = field(v, "Priority", p)?,
+                "Expiration" => s.expiration = field(v, "Expiration", p)?,
+                "OperationType" => s.operation_type = field(v, "OperationType", p)?,
+                "LeafCertificate" => s.leaf_certificate = field(v, "LeafCertificate", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -9140,13 +10204,19 @@ pub struct SystempreferencesPayload {
 impl PlistDict for SystempreferencesPayload {
     const KEYS: &'static [KeySpec] = &meta::K836;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            enabled_preference_panes: take(&mut d, "EnabledPreferencePanes", p)?,
-            disabled_preference_panes: take(&mut d, "DisabledPreferencePanes", p)?,
-            disabled_system_settings: take(&mut d, "DisabledSystemSettings", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "EnabledPreferencePanes" => s.enabled_preference_panes = field(v, "EnabledPreferencePanes", p)?,
+                "DisabledPreferencePanes" => s.disabled_preference_panes = field(v, "DisabledPreferencePanes", p)?,
+                "DisabledSystemSettings" => s.disabled_system_settings = field(v, "DisabledSystemSettings", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -9175,13 +10245,19 @@ pub struct SystemuiserverPayload {
 impl PlistDict for SystemuiserverPayload {
     const KEYS: &'static [KeySpec] = &meta::K839;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            logout_eject: take(&mut d, "logout-eject", p)?,
-            mount_controls: take(&mut d, "mount-controls", p)?,
-            unmount_controls: take(&mut d, "unmount-controls", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "logout-eject" => s.logout_eject = field(v, "logout-eject", p)?,
+                "mount-controls" => s.mount_controls = field(v, "mount-controls", p)?,
+                "unmount-controls" => s.unmount_controls = field(v, "unmount-controls", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -9228,22 +10304,28 @@ pub struct SystemuiserverMediaItems {
 impl PlistDict for SystemuiserverMediaItems {
     const KEYS: &'static [KeySpec] = &meta::K840;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            all_media: take(&mut d, "all-media", p)?,
-            cd: take(&mut d, "cd", p)?,
-            dvd: take(&mut d, "dvd", p)?,
-            bd: take(&mut d, "bd", p)?,
-            blankcd: take(&mut d, "blankcd", p)?,
-            blankdvd: take(&mut d, "blankdvd", p)?,
-            blankbd: take(&mut d, "blankbd", p)?,
-            dvdram: take(&mut d, "dvdram", p)?,
-            disk_image: take(&mut d, "disk-image", p)?,
-            harddisk_internal: take(&mut d, "harddisk-internal", p)?,
-            harddisk_external: take(&mut d, "harddisk-external", p)?,
-            networkdisk: take(&mut d, "networkdisk", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "all-media" => s.all_media = field(v, "all-media", p)?,
+                "cd" => s.cd = field(v, "cd", p)?,
+                "dvd" => s.dvd = field(v, "dvd", p)?,
+                "bd" => s.bd = field(v, "bd", p)?,
+                "blankcd" => s.blankcd = field(v, "blankcd", p)?,
+                "blankdvd" => s.blankdvd = field(v, "blankdvd", p)?,
+                "blankbd" => s.blankbd = field(v, "blankbd", p)?,
+                "dvdram" => s.dvdram = field(v, "dvdram", p)?,
+                "disk-image" => s.disk_image = field(v, "disk-image", p)?,
+                "harddisk-internal" => s.harddisk_internal = field(v, "harddisk-internal", p)?,
+                "harddisk-external" => s.harddisk_external = field(v, "harddisk-external", p)?,
+                "networkdisk" => s.networkdisk = field(v, "networkdisk", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -9276,9 +10358,7 @@ impl PlistDict for ThirdactiveethernetManagedPayload {
     const KEYS: &'static [KeySpec] = &meta::K842;
 
     fn from_dict(d: Dictionary, _p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            extra: d,
-        })
+        Ok(Self { extra: d })
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -9299,9 +10379,7 @@ impl PlistDict for ThirdethernetManagedPayload {
     const KEYS: &'static [KeySpec] = &meta::K843;
 
     fn from_dict(d: Dictionary, _p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            extra: d,
-        })
+        Ok(Self { extra: d })
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -9325,12 +10403,18 @@ pub struct TvremotePayload {
 impl PlistDict for TvremotePayload {
     const KEYS: &'static [KeySpec] = &meta::K844;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            allowed_remotes: take(&mut d, "AllowedRemotes", p)?,
-            allowed_t_vs: take(&mut d, "AllowedTVs", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "AllowedRemotes" => s.allowed_remotes = field(v, "AllowedRemotes", p)?,
+                "AllowedTVs" => s.allowed_t_vs = field(v, "AllowedTVs", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -9354,11 +10438,17 @@ pub struct TvremoteAllowedRemotesItem {
 impl PlistDict for TvremoteAllowedRemotesItem {
     const KEYS: &'static [KeySpec] = &meta::K846;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            remote_device_id: take(&mut d, "RemoteDeviceID", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "RemoteDeviceID" => s.remote_device_id = field(v, "RemoteDeviceID", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -9383,12 +10473,18 @@ pub struct TvremoteAllowedTVsItem {
 impl PlistDict for TvremoteAllowedTVsItem {
     const KEYS: &'static [KeySpec] = &meta::K848;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            tv_device_id: take(&mut d, "TVDeviceID", p)?,
-            tv_device_name: take(&mut d, "TVDeviceName", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "TVDeviceID" => s.tv_device_id = field(v, "TVDeviceID", p)?,
+                "TVDeviceName" => s.tv_device_name = field(v, "TVDeviceName", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -9456,33 +10552,39 @@ pub struct UniversalaccessPayload {
 impl PlistDict for UniversalaccessPayload {
     const KEYS: &'static [KeySpec] = &meta::K849;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            close_view_far_point: take(&mut d, "closeViewFarPoint", p)?,
-            close_view_hotkeys_enabled: take(&mut d, "closeViewHotkeysEnabled", p)?,
-            close_view_near_point: take(&mut d, "closeViewNearPoint", p)?,
-            close_view_scroll_wheel_toggle: take(&mut d, "closeViewScrollWheelToggle", p)?,
-            close_view_show_preview: take(&mut d, "closeViewShowPreview", p)?,
-            close_view_smooth_images: take(&mut d, "closeViewSmoothImages", p)?,
-            contrast: take(&mut d, "contrast", p)?,
-            flash_screen: take(&mut d, "flashScreen", p)?,
-            grayscale: take(&mut d, "grayscale", p)?,
-            mouse_driver: take(&mut d, "mouseDriver", p)?,
-            mouse_driver_cursor_size: take(&mut d, "mouseDriverCursorSize", p)?,
-            mouse_driver_ignore_trackpad: take(&mut d, "mouseDriverIgnoreTrackpad", p)?,
-            mouse_driver_initial_delay: take(&mut d, "mouseDriverInitialDelay", p)?,
-            mouse_driver_max_speed: take(&mut d, "mouseDriverMaxSpeed", p)?,
-            slow_key: take(&mut d, "slowKey", p)?,
-            slow_key_beep_on: take(&mut d, "slowKeyBeepOn", p)?,
-            slow_key_delay: take(&mut d, "slowKeyDelay", p)?,
-            stereo_as_mono: take(&mut d, "stereoAsMono", p)?,
-            sticky_key: take(&mut d, "stickyKey", p)?,
-            sticky_key_beep_on_modifier: take(&mut d, "stickyKeyBeepOnModifier", p)?,
-            sticky_key_show_window: take(&mut d, "stickyKeyShowWindow", p)?,
-            voice_over_on_off_key: take(&mut d, "voiceOverOnOffKey", p)?,
-            white_on_black: take(&mut d, "whiteOnBlack", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "closeViewFarPoint" => s.close_view_far_point = field(v, "closeViewFarPoint", p)?,
+                "closeViewHotkeysEnabled" => s.close_view_hotkeys_enabled = field(v, "closeViewHotkeysEnabled", p)?,
+                "closeViewNearPoint" => s.close_view_near_point = field(v, "closeViewNearPoint", p)?,
+                "closeViewScrollWheelToggle" => s.close_view_scroll_wheel_toggle = field(v, "closeViewScrollWheelToggle", p)?,
+                "closeViewShowPreview" => s.close_view_show_preview = field(v, "closeViewShowPreview", p)?,
+                "closeViewSmoothImages" => s.close_view_smooth_images = field(v, "closeViewSmoothImages", p)?,
+                "contrast" => s.contrast = field(v, "contrast", p)?,
+                "flashScreen" => s.flash_screen = field(v, "flashScreen", p)?,
+                "grayscale" => s.grayscale = field(v, "grayscale", p)?,
+                "mouseDriver" => s.mouse_driver = field(v, "mouseDriver", p)?,
+                "mouseDriverCursorSize" => s.mouse_driver_cursor_size = field(v, "mouseDriverCursorSize", p)?,
+                "mouseDriverIgnoreTrackpad" => s.mouse_driver_ignore_trackpad = field(v, "mouseDriverIgnoreTrackpad", p)?,
+                "mouseDriverInitialDelay" => s.mouse_driver_initial_delay = field(v, "mouseDriverInitialDelay", p)?,
+                "mouseDriverMaxSpeed" => s.mouse_driver_max_speed = field(v, "mouseDriverMaxSpeed", p)?,
+                "slowKey" => s.slow_key = field(v, "slowKey", p)?,
+                "slowKeyBeepOn" => s.slow_key_beep_on = field(v, "slowKeyBeepOn", p)?,
+                "slowKeyDelay" => s.slow_key_delay = field(v, "slowKeyDelay", p)?,
+                "stereoAsMono" => s.stereo_as_mono = field(v, "stereoAsMono", p)?,
+                "stickyKey" => s.sticky_key = field(v, "stickyKey", p)?,
+                "stickyKeyBeepOnModifier" => s.sticky_key_beep_on_modifier = field(v, "stickyKeyBeepOnModifier", p)?,
+                "stickyKeyShowWindow" => s.sticky_key_show_window = field(v, "stickyKeyShowWindow", p)?,
+                "voiceOverOnOffKey" => s.voice_over_on_off_key = field(v, "voiceOverOnOffKey", p)?,
+                "whiteOnBlack" => s.white_on_black = field(v, "whiteOnBlack", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -9545,20 +10647,26 @@ pub struct VpnManagedApplayerPayload {
 impl PlistDict for VpnManagedApplayerPayload {
     const KEYS: &'static [KeySpec] = &meta::K850;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            vpnuuid: take(&mut d, "VPNUUID", p)?,
-            cellular_slice_uuid: take(&mut d, "CellularSliceUUID", p)?,
-            safari_domains: take(&mut d, "SafariDomains", p)?,
-            mail_domains: take(&mut d, "MailDomains", p)?,
-            calendar_domains: take(&mut d, "CalendarDomains", p)?,
-            contacts_domains: take(&mut d, "ContactsDomains", p)?,
-            associated_domains: take(&mut d, "AssociatedDomains", p)?,
-            excluded_domains: take(&mut d, "ExcludedDomains", p)?,
-            on_demand_match_app_enabled: take(&mut d, "OnDemandMatchAppEnabled", p)?,
-            smb_domains: take(&mut d, "SMBDomains", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "VPNUUID" => s.vpnuuid = field(v, "VPNUUID", p)?,
+                "CellularSliceUUID" => s.cellular_slice_uuid = field(v, "CellularSliceUUID", p)?,
+                "SafariDomains" => s.safari_domains = field(v, "SafariDomains", p)?,
+                "MailDomains" => s.mail_domains = field(v, "MailDomains", p)?,
+                "CalendarDomains" => s.calendar_domains = field(v, "CalendarDomains", p)?,
+                "ContactsDomains" => s.contacts_domains = field(v, "ContactsDomains", p)?,
+                "AssociatedDomains" => s.associated_domains = field(v, "AssociatedDomains", p)?,
+                "ExcludedDomains" => s.excluded_domains = field(v, "ExcludedDomains", p)?,
+                "OnDemandMatchAppEnabled" => s.on_demand_match_app_enabled = field(v, "OnDemandMatchAppEnabled", p)?,
+                "SMBDomains" => s.smb_domains = field(v, "SMBDomains", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -9590,11 +10698,17 @@ pub struct VpnManagedAppmappingPayload {
 impl PlistDict for VpnManagedAppmappingPayload {
     const KEYS: &'static [KeySpec] = &meta::K858;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            app_layer_vpn_mapping: take(&mut d, "AppLayerVPNMapping", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "AppLayerVPNMapping" => s.app_layer_vpn_mapping = field(v, "AppLayerVPNMapping", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -9627,16 +10741,22 @@ pub struct VpnManagedAppmappingAppLayerVPNMappingItem {
 impl PlistDict for VpnManagedAppmappingAppLayerVPNMappingItem {
     const KEYS: &'static [KeySpec] = &meta::K860;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            identifier: take(&mut d, "Identifier", p)?,
-            vpnuuid: take(&mut d, "VPNUUID", p)?,
-            designated_requirement: take(&mut d, "DesignatedRequirement", p)?,
-            signing_identifier: take(&mut d, "SigningIdentifier", p)?,
-            path: take(&mut d, "Path", p)?,
-            match_tools: take(&mut d, "MatchTools", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "Identifier" => s.identifier = field(v, "Identifier", p)?,
+                "VPNUUID" => s.vpnuuid = field(v, "VPNUUID", p)?,
+                "DesignatedRequirement" => s.designated_requirement = field(v, "DesignatedRequirement", p)?,
+                "SigningIdentifier" => s.signing_identifier = field(v, "SigningIdentifier", p)?,
+                "Path" => s.path = field(v, "Path", p)?,
+                "MatchTools" => s.match_tools = field(v, "MatchTools", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -9668,13 +10788,19 @@ pub struct VpnManagedAppmappingMatchToolsItem {
 impl PlistDict for VpnManagedAppmappingMatchToolsItem {
     const KEYS: &'static [KeySpec] = &meta::K862;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            designated_requirement: take(&mut d, "DesignatedRequirement", p)?,
-            signing_identifier: take(&mut d, "SigningIdentifier", p)?,
-            path: take(&mut d, "Path", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "DesignatedRequirement" => s.designated_requirement = field(v, "DesignatedRequirement", p)?,
+                "SigningIdentifier" => s.signing_identifier = field(v, "SigningIdentifier", p)?,
+                "Path" => s.path = field(v, "Path", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -9723,23 +10849,29 @@ pub struct VpnManagedPayload {
 impl PlistDict for VpnManagedPayload {
     const KEYS: &'static [KeySpec] = &meta::K863;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            vpn_type: take(&mut d, "VPNType", p)?,
-            vpn_sub_type: take(&mut d, "VPNSubType", p)?,
-            user_defined_name: take(&mut d, "UserDefinedName", p)?,
-            vendor_config: take(&mut d, "VendorConfig", p)?,
-            vpn: take(&mut d, "VPN", p)?,
-            i_pv4: take(&mut d, "IPv4", p)?,
-            ppp: take(&mut d, "PPP", p)?,
-            ip_sec: take(&mut d, "IPSec", p)?,
-            ik_ev2: take(&mut d, "IKEv2", p)?,
-            dns: take(&mut d, "DNS", p)?,
-            proxies: take(&mut d, "Proxies", p)?,
-            always_on: take(&mut d, "AlwaysOn", p)?,
-            transparent_proxy: take(&mut d, "TransparentProxy", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "VPNType" => s.vpn_type = field(v, "VPNType", p)?,
+                "VPNSubType" => s.vpn_sub_type = field(v, "VPNSubType", p)?,
+                "UserDefinedName" => s.user_defined_name = field(v, "UserDefinedName", p)?,
+                "VendorConfig" => s.vendor_config = field(v, "VendorConfig", p)?,
+                "VPN" => s.vpn = field(v, "VPN", p)?,
+                "IPv4" => s.i_pv4 = field(v, "IPv4", p)?,
+                "PPP" => s.ppp = field(v, "PPP", p)?,
+                "IPSec" => s.ip_sec = field(v, "IPSec", p)?,
+                "IKEv2" => s.ik_ev2 = field(v, "IKEv2", p)?,
+                "DNS" => s.dns = field(v, "DNS", p)?,
+                "Proxies" => s.proxies = field(v, "Proxies", p)?,
+                "AlwaysOn" => s.always_on = field(v, "AlwaysOn", p)?,
+                "TransparentProxy" => s.transparent_proxy = field(v, "TransparentProxy", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -9780,14 +10912,20 @@ pub struct VpnManagedVendorConfig {
 impl PlistDict for VpnManagedVendorConfig {
     const KEYS: &'static [KeySpec] = &meta::K864;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            realm: take(&mut d, "Realm", p)?,
-            role: take(&mut d, "Role", p)?,
-            group: take(&mut d, "Group", p)?,
-            login_group_or_domain: take(&mut d, "LoginGroupOrDomain", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "Realm" => s.realm = field(v, "Realm", p)?,
+                "Role" => s.role = field(v, "Role", p)?,
+                "Group" => s.group = field(v, "Group", p)?,
+                "LoginGroupOrDomain" => s.login_group_or_domain = field(v, "LoginGroupOrDomain", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -9851,30 +10989,36 @@ pub struct VpnManagedVPN {
 impl PlistDict for VpnManagedVPN {
     const KEYS: &'static [KeySpec] = &meta::K865;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            authentication_method: take(&mut d, "AuthenticationMethod", p)?,
-            payload_certificate_uuid: take(&mut d, "PayloadCertificateUUID", p)?,
-            password: take(&mut d, "Password", p)?,
-            provider_bundle_identifier: take(&mut d, "ProviderBundleIdentifier", p)?,
-            provider_designated_requirement: take(&mut d, "ProviderDesignatedRequirement", p)?,
-            disconnect_on_idle: take(&mut d, "DisconnectOnIdle", p)?,
-            disconnect_on_idle_timer: take(&mut d, "DisconnectOnIdleTimer", p)?,
-            provider_type: take(&mut d, "ProviderType", p)?,
-            include_all_networks: take(&mut d, "IncludeAllNetworks", p)?,
-            enforce_routes: take(&mut d, "EnforceRoutes", p)?,
-            exclude_local_networks: take(&mut d, "ExcludeLocalNetworks", p)?,
-            exclude_cellular_services: take(&mut d, "ExcludeCellularServices", p)?,
-            exclude_ap_ns: take(&mut d, "ExcludeAPNs", p)?,
-            exclude_device_communication: take(&mut d, "ExcludeDeviceCommunication", p)?,
-            on_demand_enabled: take(&mut d, "OnDemandEnabled", p)?,
-            on_demand_user_override_disabled: take(&mut d, "OnDemandUserOverrideDisabled", p)?,
-            on_demand_match_domains_always: take(&mut d, "OnDemandMatchDomainsAlways", p)?,
-            on_demand_match_domains_never: take(&mut d, "OnDemandMatchDomainsNever", p)?,
-            on_demand_match_domains_on_retry: take(&mut d, "OnDemandMatchDomainsOnRetry", p)?,
-            on_demand_rules: take(&mut d, "OnDemandRules", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "AuthenticationMethod" => s.authentication_method = field(v, "AuthenticationMethod", p)?,
+                "PayloadCertificateUUID" => s.payload_certificate_uuid = field(v, "PayloadCertificateUUID", p)?,
+                "Password" => s.password = field(v, "Password", p)?,
+                "ProviderBundleIdentifier" => s.provider_bundle_identifier = field(v, "ProviderBundleIdentifier", p)?,
+                "ProviderDesignatedRequirement" => s.provider_designated_requirement = field(v, "ProviderDesignatedRequirement", p)?,
+                "DisconnectOnIdle" => s.disconnect_on_idle = field(v, "DisconnectOnIdle", p)?,
+                "DisconnectOnIdleTimer" => s.disconnect_on_idle_timer = field(v, "DisconnectOnIdleTimer", p)?,
+                "ProviderType" => s.provider_type = field(v, "ProviderType", p)?,
+                "IncludeAllNetworks" => s.include_all_networks = field(v, "IncludeAllNetworks", p)?,
+                "EnforceRoutes" => s.enforce_routes = field(v, "EnforceRoutes", p)?,
+                "ExcludeLocalNetworks" => s.exclude_local_networks = field(v, "ExcludeLocalNetworks", p)?,
+                "ExcludeCellularServices" => s.exclude_cellular_services = field(v, "ExcludeCellularServices", p)?,
+                "ExcludeAPNs" => s.exclude_ap_ns = field(v, "ExcludeAPNs", p)?,
+                "ExcludeDeviceCommunication" => s.exclude_device_communication = field(v, "ExcludeDeviceCommunication", p)?,
+                "OnDemandEnabled" => s.on_demand_enabled = field(v, "OnDemandEnabled", p)?,
+                "OnDemandUserOverrideDisabled" => s.on_demand_user_override_disabled = field(v, "OnDemandUserOverrideDisabled", p)?,
+                "OnDemandMatchDomainsAlways" => s.on_demand_match_domains_always = field(v, "OnDemandMatchDomainsAlways", p)?,
+                "OnDemandMatchDomainsNever" => s.on_demand_match_domains_never = field(v, "OnDemandMatchDomainsNever", p)?,
+                "OnDemandMatchDomainsOnRetry" => s.on_demand_match_domains_on_retry = field(v, "OnDemandMatchDomainsOnRetry", p)?,
+                "OnDemandRules" => s.on_demand_rules = field(v, "OnDemandRules", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -9928,17 +11072,23 @@ pub struct VpnManagedOnDemandRulesElement {
 impl PlistDict for VpnManagedOnDemandRulesElement {
     const KEYS: &'static [KeySpec] = &meta::K870;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            action: take(&mut d, "Action", p)?,
-            action_parameters: take(&mut d, "ActionParameters", p)?,
-            dns_domain_match: take(&mut d, "DNSDomainMatch", p)?,
-            dns_server_address_match: take(&mut d, "DNSServerAddressMatch", p)?,
-            interface_type_match: take(&mut d, "InterfaceTypeMatch", p)?,
-            ssid_match: take(&mut d, "SSIDMatch", p)?,
-            url_string_probe: take(&mut d, "URLStringProbe", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "Action" => s.action = field(v, "Action", p)?,
+                "ActionParameters" => s.action_parameters = field(v, "ActionParameters", p)?,
+                "DNSDomainMatch" => s.dns_domain_match = field(v, "DNSDomainMatch", p)?,
+                "DNSServerAddressMatch" => s.dns_server_address_match = field(v, "DNSServerAddressMatch", p)?,
+                "InterfaceTypeMatch" => s.interface_type_match = field(v, "InterfaceTypeMatch", p)?,
+                "SSIDMatch" => s.ssid_match = field(v, "SSIDMatch", p)?,
+                "URLStringProbe" => s.url_string_probe = field(v, "URLStringProbe", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -9973,14 +11123,20 @@ pub struct VpnManagedActionParameter {
 impl PlistDict for VpnManagedActionParameter {
     const KEYS: &'static [KeySpec] = &meta::K872;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            domains: take(&mut d, "Domains", p)?,
-            domain_action: take(&mut d, "DomainAction", p)?,
-            required_dns_servers: take(&mut d, "RequiredDNSServers", p)?,
-            required_url_string_probe: take(&mut d, "RequiredURLStringProbe", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "Domains" => s.domains = field(v, "Domains", p)?,
+                "DomainAction" => s.domain_action = field(v, "DomainAction", p)?,
+                "RequiredDNSServers" => s.required_dns_servers = field(v, "RequiredDNSServers", p)?,
+                "RequiredURLStringProbe" => s.required_url_string_probe = field(v, "RequiredURLStringProbe", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -10006,11 +11162,17 @@ pub struct VpnManagedIPv4 {
 impl PlistDict for VpnManagedIPv4 {
     const KEYS: &'static [KeySpec] = &meta::K878;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            override_primary: take(&mut d, "OverridePrimary", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "OverridePrimary" => s.override_primary = field(v, "OverridePrimary", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -10053,21 +11215,27 @@ pub struct VpnManagedPPP {
 impl PlistDict for VpnManagedPPP {
     const KEYS: &'static [KeySpec] = &meta::K879;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            auth_name: take(&mut d, "AuthName", p)?,
-            auth_password: take(&mut d, "AuthPassword", p)?,
-            token_card: take(&mut d, "TokenCard", p)?,
-            comm_remote_address: take(&mut d, "CommRemoteAddress", p)?,
-            auth_eap_plugins: take(&mut d, "AuthEAPPlugins", p)?,
-            auth_protocol: take(&mut d, "AuthProtocol", p)?,
-            ccpmppe40_enabled: take(&mut d, "CCPMPPE40Enabled", p)?,
-            ccpmppe128_enabled: take(&mut d, "CCPMPPE128Enabled", p)?,
-            ccp_enabled: take(&mut d, "CCPEnabled", p)?,
-            disconnect_on_idle: take(&mut d, "DisconnectOnIdle", p)?,
-            disconnect_on_idle_timer: take(&mut d, "DisconnectOnIdleTimer", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "AuthName" => s.auth_name = field(v, "AuthName", p)?,
+                "AuthPassword" => s.auth_password = field(v, "AuthPassword", p)?,
+                "TokenCard" => s.token_card = field(v, "TokenCard", p)?,
+                "CommRemoteAddress" => s.comm_remote_address = field(v, "CommRemoteAddress", p)?,
+                "AuthEAPPlugins" => s.auth_eap_plugins = field(v, "AuthEAPPlugins", p)?,
+                "AuthProtocol" => s.auth_protocol = field(v, "AuthProtocol", p)?,
+                "CCPMPPE40Enabled" => s.ccpmppe40_enabled = field(v, "CCPMPPE40Enabled", p)?,
+                "CCPMPPE128Enabled" => s.ccpmppe128_enabled = field(v, "CCPMPPE128Enabled", p)?,
+                "CCPEnabled" => s.ccp_enabled = field(v, "CCPEnabled", p)?,
+                "DisconnectOnIdle" => s.disconnect_on_idle = field(v, "DisconnectOnIdle", p)?,
+                "DisconnectOnIdleTimer" => s.disconnect_on_idle_timer = field(v, "DisconnectOnIdleTimer", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -10134,28 +11302,34 @@ pub struct VpnManagedIPSec {
 impl PlistDict for VpnManagedIPSec {
     const KEYS: &'static [KeySpec] = &meta::K882;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            remote_address: take(&mut d, "RemoteAddress", p)?,
-            authentication_method: take(&mut d, "AuthenticationMethod", p)?,
-            x_auth_name: take(&mut d, "XAuthName", p)?,
-            x_auth_password: take(&mut d, "XAuthPassword", p)?,
-            x_auth_enabled: take(&mut d, "XAuthEnabled", p)?,
-            x_auth_password_encryption: take(&mut d, "XAuthPasswordEncryption", p)?,
-            local_identifier: take(&mut d, "LocalIdentifier", p)?,
-            local_identifier_type: take(&mut d, "LocalIdentifierType", p)?,
-            shared_secret: take(&mut d, "SharedSecret", p)?,
-            payload_certificate_uuid: take(&mut d, "PayloadCertificateUUID", p)?,
-            prompt_for_vpnpin: take(&mut d, "PromptForVPNPIN", p)?,
-            disconnect_on_idle: take(&mut d, "DisconnectOnIdle", p)?,
-            disconnect_on_idle_timer: take(&mut d, "DisconnectOnIdleTimer", p)?,
-            on_demand_enabled: take(&mut d, "OnDemandEnabled", p)?,
-            on_demand_match_domains_always: take(&mut d, "OnDemandMatchDomainsAlways", p)?,
-            on_demand_match_domains_never: take(&mut d, "OnDemandMatchDomainsNever", p)?,
-            on_demand_match_domains_on_retry: take(&mut d, "OnDemandMatchDomainsOnRetry", p)?,
-            on_demand_rules: take(&mut d, "OnDemandRules", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "RemoteAddress" => s.remote_address = field(v, "RemoteAddress", p)?,
+                "AuthenticationMethod" => s.authentication_method = field(v, "AuthenticationMethod", p)?,
+                "XAuthName" => s.x_auth_name = field(v, "XAuthName", p)?,
+                "XAuthPassword" => s.x_auth_password = field(v, "XAuthPassword", p)?,
+                "XAuthEnabled" => s.x_auth_enabled = field(v, "XAuthEnabled", p)?,
+                "XAuthPasswordEncryption" => s.x_auth_password_encryption = field(v, "XAuthPasswordEncryption", p)?,
+                "LocalIdentifier" => s.local_identifier = field(v, "LocalIdentifier", p)?,
+                "LocalIdentifierType" => s.local_identifier_type = field(v, "LocalIdentifierType", p)?,
+                "SharedSecret" => s.shared_secret = field(v, "SharedSecret", p)?,
+                "PayloadCertificateUUID" => s.payload_certificate_uuid = field(v, "PayloadCertificateUUID", p)?,
+                "PromptForVPNPIN" => s.prompt_for_vpnpin = field(v, "PromptForVPNPIN", p)?,
+                "DisconnectOnIdle" => s.disconnect_on_idle = field(v, "DisconnectOnIdle", p)?,
+                "DisconnectOnIdleTimer" => s.disconnect_on_idle_timer = field(v, "DisconnectOnIdleTimer", p)?,
+                "OnDemandEnabled" => s.on_demand_enabled = field(v, "OnDemandEnabled", p)?,
+                "OnDemandMatchDomainsAlways" => s.on_demand_match_domains_always = field(v, "OnDemandMatchDomainsAlways", p)?,
+                "OnDemandMatchDomainsNever" => s.on_demand_match_domains_never = field(v, "OnDemandMatchDomainsNever", p)?,
+                "OnDemandMatchDomainsOnRetry" => s.on_demand_match_domains_on_retry = field(v, "OnDemandMatchDomainsOnRetry", p)?,
+                "OnDemandRules" => s.on_demand_rules = field(v, "OnDemandRules", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -10281,54 +11455,60 @@ pub struct VpnManagedIKEv2 {
 impl PlistDict for VpnManagedIKEv2 {
     const KEYS: &'static [KeySpec] = &meta::K883;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            remote_address: take(&mut d, "RemoteAddress", p)?,
-            local_identifier: take(&mut d, "LocalIdentifier", p)?,
-            remote_identifier: take(&mut d, "RemoteIdentifier", p)?,
-            authentication_method: take(&mut d, "AuthenticationMethod", p)?,
-            certificate_type: take(&mut d, "CertificateType", p)?,
-            payload_certificate_uuid: take(&mut d, "PayloadCertificateUUID", p)?,
-            password: take(&mut d, "Password", p)?,
-            provider_bundle_identifier: take(&mut d, "ProviderBundleIdentifier", p)?,
-            provider_designated_requirement: take(&mut d, "ProviderDesignatedRequirement", p)?,
-            shared_secret: take(&mut d, "SharedSecret", p)?,
-            extended_auth_enabled: take(&mut d, "ExtendedAuthEnabled", p)?,
-            auth_name: take(&mut d, "AuthName", p)?,
-            auth_password: take(&mut d, "AuthPassword", p)?,
-            on_demand_enabled: take(&mut d, "OnDemandEnabled", p)?,
-            on_demand_user_override_disabled: take(&mut d, "OnDemandUserOverrideDisabled", p)?,
-            on_demand_rules: take(&mut d, "OnDemandRules", p)?,
-            dead_peer_detection_rate: take(&mut d, "DeadPeerDetectionRate", p)?,
-            server_certificate_issuer_common_name: take(&mut d, "ServerCertificateIssuerCommonName", p)?,
-            server_certificate_common_name: take(&mut d, "ServerCertificateCommonName", p)?,
-            tls_minimum_version: take(&mut d, "TLSMinimumVersion", p)?,
-            tls_maximum_version: take(&mut d, "TLSMaximumVersion", p)?,
-            use_configuration_attribute_internal_ip_subnet: take(&mut d, "UseConfigurationAttributeInternalIPSubnet", p)?,
-            disable_mobike: take(&mut d, "DisableMOBIKE", p)?,
-            disable_redirect: take(&mut d, "DisableRedirect", p)?,
-            disconnect_on_idle: take(&mut d, "DisconnectOnIdle", p)?,
-            disconnect_on_idle_timer: take(&mut d, "DisconnectOnIdleTimer", p)?,
-            nat_keep_alive_offload_enable: take(&mut d, "NATKeepAliveOffloadEnable", p)?,
-            nat_keep_alive_interval: take(&mut d, "NATKeepAliveInterval", p)?,
-            enable_pfs: take(&mut d, "EnablePFS", p)?,
-            enable_certificate_revocation_check: take(&mut d, "EnableCertificateRevocationCheck", p)?,
-            enable_fallback: take(&mut d, "EnableFallback", p)?,
-            mtu: take(&mut d, "MTU", p)?,
-            provider_type: take(&mut d, "ProviderType", p)?,
-            include_all_networks: take(&mut d, "IncludeAllNetworks", p)?,
-            enforce_routes: take(&mut d, "EnforceRoutes", p)?,
-            exclude_local_networks: take(&mut d, "ExcludeLocalNetworks", p)?,
-            exclude_cellular_services: take(&mut d, "ExcludeCellularServices", p)?,
-            exclude_ap_ns: take(&mut d, "ExcludeAPNs", p)?,
-            exclude_device_communication: take(&mut d, "ExcludeDeviceCommunication", p)?,
-            ppk: take(&mut d, "PPK", p)?,
-            ppk_identifier: take(&mut d, "PPKIdentifier", p)?,
-            ppk_mandatory: take(&mut d, "PPKMandatory", p)?,
-            ike_security_association_parameters: take(&mut d, "IKESecurityAssociationParameters", p)?,
-            child_security_association_parameters: take(&mut d, "ChildSecurityAssociationParameters", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "RemoteAddress" => s.remote_address = field(v, "RemoteAddress", p)?,
+                "LocalIdentifier" => s.local_identifier = field(v, "LocalIdentifier", p)?,
+                "RemoteIdentifier" => s.remote_identifier = field(v, "RemoteIdentifier", p)?,
+                "AuthenticationMethod" => s.authentication_method = field(v, "AuthenticationMethod", p)?,
+                "CertificateType" => s.certificate_type = field(v, "CertificateType", p)?,
+                "PayloadCertificateUUID" => s.payload_certificate_uuid = field(v, "PayloadCertificateUUID", p)?,
+                "Password" => s.password = field(v, "Password", p)?,
+                "ProviderBundleIdentifier" => s.provider_bundle_identifier = field(v, "ProviderBundleIdentifier", p)?,
+                "ProviderDesignatedRequirement" => s.provider_designated_requirement = field(v, "ProviderDesignatedRequirement", p)?,
+                "SharedSecret" => s.shared_secret = field(v, "SharedSecret", p)?,
+                "ExtendedAuthEnabled" => s.extended_auth_enabled = field(v, "ExtendedAuthEnabled", p)?,
+                "AuthName" => s.auth_name = field(v, "AuthName", p)?,
+                "AuthPassword" => s.auth_password = field(v, "AuthPassword", p)?,
+                "OnDemandEnabled" => s.on_demand_enabled = field(v, "OnDemandEnabled", p)?,
+                "OnDemandUserOverrideDisabled" => s.on_demand_user_override_disabled = field(v, "OnDemandUserOverrideDisabled", p)?,
+                "OnDemandRules" => s.on_demand_rules = field(v, "OnDemandRules", p)?,
+                "DeadPeerDetectionRate" => s.dead_peer_detection_rate = field(v, "DeadPeerDetectionRate", p)?,
+                "ServerCertificateIssuerCommonName" => s.server_certificate_issuer_common_name = field(v, "ServerCertificateIssuerCommonName", p)?,
+                "ServerCertificateCommonName" => s.server_certificate_common_name = field(v, "ServerCertificateCommonName", p)?,
+                "TLSMinimumVersion" => s.tls_minimum_version = field(v, "TLSMinimumVersion", p)?,
+                "TLSMaximumVersion" => s.tls_maximum_version = field(v, "TLSMaximumVersion", p)?,
+                "UseConfigurationAttributeInternalIPSubnet" => s.use_configuration_attribute_internal_ip_subnet = field(v, "UseConfigurationAttributeInternalIPSubnet", p)?,
+                "DisableMOBIKE" => s.disable_mobike = field(v, "DisableMOBIKE", p)?,
+                "DisableRedirect" => s.disable_redirect = field(v, "DisableRedirect", p)?,
+                "DisconnectOnIdle" => s.disconnect_on_idle = field(v, "DisconnectOnIdle", p)?,
+                "DisconnectOnIdleTimer" => s.disconnect_on_idle_timer = field(v, "DisconnectOnIdleTimer", p)?,
+                "NATKeepAliveOffloadEnable" => s.nat_keep_alive_offload_enable = field(v, "NATKeepAliveOffloadEnable", p)?,
+                "NATKeepAliveInterval" => s.nat_keep_alive_interval = field(v, "NATKeepAliveInterval", p)?,
+                "EnablePFS" => s.enable_pfs = field(v, "EnablePFS", p)?,
+                "EnableCertificateRevocationCheck" => s.enable_certificate_revocation_check = field(v, "EnableCertificateRevocationCheck", p)?,
+                "EnableFallback" => s.enable_fallback = field(v, "EnableFallback", p)?,
+                "MTU" => s.mtu = field(v, "MTU", p)?,
+                "ProviderType" => s.provider_type = field(v, "ProviderType", p)?,
+                "IncludeAllNetworks" => s.include_all_networks = field(v, "IncludeAllNetworks", p)?,
+                "EnforceRoutes" => s.enforce_routes = field(v, "EnforceRoutes", p)?,
+                "ExcludeLocalNetworks" => s.exclude_local_networks = field(v, "ExcludeLocalNetworks", p)?,
+                "ExcludeCellularServices" => s.exclude_cellular_services = field(v, "ExcludeCellularServices", p)?,
+                "ExcludeAPNs" => s.exclude_ap_ns = field(v, "ExcludeAPNs", p)?,
+                "ExcludeDeviceCommunication" => s.exclude_device_communication = field(v, "ExcludeDeviceCommunication", p)?,
+                "PPK" => s.ppk = field(v, "PPK", p)?,
+                "PPKIdentifier" => s.ppk_identifier = field(v, "PPKIdentifier", p)?,
+                "PPKMandatory" => s.ppk_mandatory = field(v, "PPKMandatory", p)?,
+                "IKESecurityAssociationParameters" => s.ike_security_association_parameters = field(v, "IKESecurityAssociationParameters", p)?,
+                "ChildSecurityAssociationParameters" => s.child_security_association_parameters = field(v, "ChildSecurityAssociationParameters", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -10400,14 +11580,20 @@ pub struct VpnManagedSecurityAssociationParameters {
 impl PlistDict for VpnManagedSecurityAssociationParameters {
     const KEYS: &'static [KeySpec] = &meta::K884;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            encryption_algorithm: take(&mut d, "EncryptionAlgorithm", p)?,
-            integrity_algorithm: take(&mut d, "IntegrityAlgorithm", p)?,
-            diffie_hellman_group: take(&mut d, "DiffieHellmanGroup", p)?,
-            life_time_in_minutes: take(&mut d, "LifeTimeInMinutes", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "EncryptionAlgorithm" => s.encryption_algorithm = field(v, "EncryptionAlgorithm", p)?,
+                "IntegrityAlgorithm" => s.integrity_algorithm = field(v, "IntegrityAlgorithm", p)?,
+                "DiffieHellmanGroup" => s.diffie_hellman_group = field(v, "DiffieHellmanGroup", p)?,
+                "LifeTimeInMinutes" => s.life_time_in_minutes = field(v, "LifeTimeInMinutes", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -10449,19 +11635,25 @@ pub struct VpnManagedDNS {
 impl PlistDict for VpnManagedDNS {
     const KEYS: &'static [KeySpec] = &meta::K885;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            dns_protocol: take(&mut d, "DNSProtocol", p)?,
-            server_url: take(&mut d, "ServerURL", p)?,
-            server_name: take(&mut d, "ServerName", p)?,
-            server_addresses: take(&mut d, "ServerAddresses", p)?,
-            search_domains: take(&mut d, "SearchDomains", p)?,
-            domain_name: take(&mut d, "DomainName", p)?,
-            supplemental_match_domains: take(&mut d, "SupplementalMatchDomains", p)?,
-            supplemental_match_domains_no_search: take(&mut d, "SupplementalMatchDomainsNoSearch", p)?,
-            payload_certificate_uuid: take(&mut d, "PayloadCertificateUUID", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "DNSProtocol" => s.dns_protocol = field(v, "DNSProtocol", p)?,
+                "ServerURL" => s.server_url = field(v, "ServerURL", p)?,
+                "ServerName" => s.server_name = field(v, "ServerName", p)?,
+                "ServerAddresses" => s.server_addresses = field(v, "ServerAddresses", p)?,
+                "SearchDomains" => s.search_domains = field(v, "SearchDomains", p)?,
+                "DomainName" => s.domain_name = field(v, "DomainName", p)?,
+                "SupplementalMatchDomains" => s.supplemental_match_domains = field(v, "SupplementalMatchDomains", p)?,
+                "SupplementalMatchDomainsNoSearch" => s.supplemental_match_domains_no_search = field(v, "SupplementalMatchDomainsNoSearch", p)?,
+                "PayloadCertificateUUID" => s.payload_certificate_uuid = field(v, "PayloadCertificateUUID", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -10514,22 +11706,28 @@ pub struct VpnManagedProxies {
 impl PlistDict for VpnManagedProxies {
     const KEYS: &'static [KeySpec] = &meta::K889;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            proxy_auto_config_enable: take(&mut d, "ProxyAutoConfigEnable", p)?,
-            proxy_auto_discovery_enable: take(&mut d, "ProxyAutoDiscoveryEnable", p)?,
-            proxy_auto_config_url_string: take(&mut d, "ProxyAutoConfigURLString", p)?,
-            supplemental_match_domains: take(&mut d, "SupplementalMatchDomains", p)?,
-            http_enable: take(&mut d, "HTTPEnable", p)?,
-            http_proxy: take(&mut d, "HTTPProxy", p)?,
-            http_port: take(&mut d, "HTTPPort", p)?,
-            http_proxy_username: take(&mut d, "HTTPProxyUsername", p)?,
-            http_proxy_password: take(&mut d, "HTTPProxyPassword", p)?,
-            https_enable: take(&mut d, "HTTPSEnable", p)?,
-            https_proxy: take(&mut d, "HTTPSProxy", p)?,
-            https_port: take(&mut d, "HTTPSPort", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "ProxyAutoConfigEnable" => s.proxy_auto_config_enable = field(v, "ProxyAutoConfigEnable", p)?,
+                "ProxyAutoDiscoveryEnable" => s.proxy_auto_discovery_enable = field(v, "ProxyAutoDiscoveryEnable", p)?,
+                "ProxyAutoConfigURLString" => s.proxy_auto_config_url_string = field(v, "ProxyAutoConfigURLString", p)?,
+                "SupplementalMatchDomains" => s.supplemental_match_domains = field(v, "SupplementalMatchDomains", p)?,
+                "HTTPEnable" => s.http_enable = field(v, "HTTPEnable", p)?,
+                "HTTPProxy" => s.http_proxy = field(v, "HTTPProxy", p)?,
+                "HTTPPort" => s.http_port = field(v, "HTTPPort", p)?,
+                "HTTPProxyUsername" => s.http_proxy_username = field(v, "HTTPProxyUsername", p)?,
+                "HTTPProxyPassword" => s.http_proxy_password = field(v, "HTTPProxyPassword", p)?,
+                "HTTPSEnable" => s.https_enable = field(v, "HTTPSEnable", p)?,
+                "HTTPSProxy" => s.https_proxy = field(v, "HTTPSProxy", p)?,
+                "HTTPSPort" => s.https_port = field(v, "HTTPSPort", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -10575,17 +11773,23 @@ pub struct VpnManagedAlwaysOn {
 impl PlistDict for VpnManagedAlwaysOn {
     const KEYS: &'static [KeySpec] = &meta::K890;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            ui_toggle_enabled: take(&mut d, "UIToggleEnabled", p)?,
-            tunnel_configurations: take(&mut d, "TunnelConfigurations", p)?,
-            service_exceptions: take(&mut d, "ServiceExceptions", p)?,
-            application_exceptions: take(&mut d, "ApplicationExceptions", p)?,
-            allow_captive_web_sheet: take(&mut d, "AllowCaptiveWebSheet", p)?,
-            allow_all_captive_network_plugins: take(&mut d, "AllowAllCaptiveNetworkPlugins", p)?,
-            allowed_captive_network_plugins: take(&mut d, "AllowedCaptiveNetworkPlugins", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "UIToggleEnabled" => s.ui_toggle_enabled = field(v, "UIToggleEnabled", p)?,
+                "TunnelConfigurations" => s.tunnel_configurations = field(v, "TunnelConfigurations", p)?,
+                "ServiceExceptions" => s.service_exceptions = field(v, "ServiceExceptions", p)?,
+                "ApplicationExceptions" => s.application_exceptions = field(v, "ApplicationExceptions", p)?,
+                "AllowCaptiveWebSheet" => s.allow_captive_web_sheet = field(v, "AllowCaptiveWebSheet", p)?,
+                "AllowAllCaptiveNetworkPlugins" => s.allow_all_captive_network_plugins = field(v, "AllowAllCaptiveNetworkPlugins", p)?,
+                "AllowedCaptiveNetworkPlugins" => s.allowed_captive_network_plugins = field(v, "AllowedCaptiveNetworkPlugins", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -10616,12 +11820,18 @@ pub struct VpnManagedTunnelConfigurationElement {
 impl PlistDict for VpnManagedTunnelConfigurationElement {
     const KEYS: &'static [KeySpec] = &meta::K892;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            protocol_type: take(&mut d, "ProtocolType", p)?,
-            interfaces: take(&mut d, "Interfaces", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "ProtocolType" => s.protocol_type = field(v, "ProtocolType", p)?,
+                "Interfaces" => s.interfaces = field(v, "Interfaces", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -10647,12 +11857,18 @@ pub struct VpnManagedServiceExceptionElement {
 impl PlistDict for VpnManagedServiceExceptionElement {
     const KEYS: &'static [KeySpec] = &meta::K895;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            service_name: take(&mut d, "ServiceName", p)?,
-            action: take(&mut d, "Action", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "ServiceName" => s.service_name = field(v, "ServiceName", p)?,
+                "Action" => s.action = field(v, "Action", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -10678,12 +11894,18 @@ pub struct VpnManagedApplicationExceptionElement {
 impl PlistDict for VpnManagedApplicationExceptionElement {
     const KEYS: &'static [KeySpec] = &meta::K897;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            bundle_identifier: take(&mut d, "BundleIdentifier", p)?,
-            limit_to_protocols: take(&mut d, "LimitToProtocols", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "BundleIdentifier" => s.bundle_identifier = field(v, "BundleIdentifier", p)?,
+                "LimitToProtocols" => s.limit_to_protocols = field(v, "LimitToProtocols", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -10707,11 +11929,17 @@ pub struct VpnManagedAllowedCaptiveNetworkPluginElement {
 impl PlistDict for VpnManagedAllowedCaptiveNetworkPluginElement {
     const KEYS: &'static [KeySpec] = &meta::K900;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            bundle_identifier: take(&mut d, "BundleIdentifier", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "BundleIdentifier" => s.bundle_identifier = field(v, "BundleIdentifier", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -10756,22 +11984,28 @@ pub struct VpnManagedTransparentProxy {
 impl PlistDict for VpnManagedTransparentProxy {
     const KEYS: &'static [KeySpec] = &meta::K901;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            authentication_method: take(&mut d, "AuthenticationMethod", p)?,
-            disconnect_on_idle: take(&mut d, "DisconnectOnIdle", p)?,
-            disconnect_on_idle_timer: take(&mut d, "DisconnectOnIdleTimer", p)?,
-            enforce_routes: take(&mut d, "EnforceRoutes", p)?,
-            on_demand_enabled: take(&mut d, "OnDemandEnabled", p)?,
-            on_demand_rules: take(&mut d, "OnDemandRules", p)?,
-            payload_certificate_uuid: take(&mut d, "PayloadCertificateUUID", p)?,
-            password: take(&mut d, "Password", p)?,
-            provider_bundle_identifier: take(&mut d, "ProviderBundleIdentifier", p)?,
-            provider_designated_requirement: take(&mut d, "ProviderDesignatedRequirement", p)?,
-            provider_type: take(&mut d, "ProviderType", p)?,
-            order: take(&mut d, "Order", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "AuthenticationMethod" => s.authentication_method = field(v, "AuthenticationMethod", p)?,
+                "DisconnectOnIdle" => s.disconnect_on_idle = field(v, "DisconnectOnIdle", p)?,
+                "DisconnectOnIdleTimer" => s.disconnect_on_idle_timer = field(v, "DisconnectOnIdleTimer", p)?,
+                "EnforceRoutes" => s.enforce_routes = field(v, "EnforceRoutes", p)?,
+                "OnDemandEnabled" => s.on_demand_enabled = field(v, "OnDemandEnabled", p)?,
+                "OnDemandRules" => s.on_demand_rules = field(v, "OnDemandRules", p)?,
+                "PayloadCertificateUUID" => s.payload_certificate_uuid = field(v, "PayloadCertificateUUID", p)?,
+                "Password" => s.password = field(v, "Password", p)?,
+                "ProviderBundleIdentifier" => s.provider_bundle_identifier = field(v, "ProviderBundleIdentifier", p)?,
+                "ProviderDesignatedRequirement" => s.provider_designated_requirement = field(v, "ProviderDesignatedRequirement", p)?,
+                "ProviderType" => s.provider_type = field(v, "ProviderType", p)?,
+                "Order" => s.order = field(v, "Order", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -10819,18 +12053,24 @@ pub struct WebClipManagedPayload {
 impl PlistDict for WebClipManagedPayload {
     const KEYS: &'static [KeySpec] = &meta::K902;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            precomposed: take(&mut d, "Precomposed", p)?,
-            full_screen: take(&mut d, "FullScreen", p)?,
-            url: take(&mut d, "URL", p)?,
-            icon: take(&mut d, "Icon", p)?,
-            is_removable: take(&mut d, "IsRemovable", p)?,
-            label: take(&mut d, "Label", p)?,
-            ignore_manifest_scope: take(&mut d, "IgnoreManifestScope", p)?,
-            target_application_bundle_identifier: take(&mut d, "TargetApplicationBundleIdentifier", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "Precomposed" => s.precomposed = field(v, "Precomposed", p)?,
+                "FullScreen" => s.full_screen = field(v, "FullScreen", p)?,
+                "URL" => s.url = field(v, "URL", p)?,
+                "Icon" => s.icon = field(v, "Icon", p)?,
+                "IsRemovable" => s.is_removable = field(v, "IsRemovable", p)?,
+                "Label" => s.label = field(v, "Label", p)?,
+                "IgnoreManifestScope" => s.ignore_manifest_scope = field(v, "IgnoreManifestScope", p)?,
+                "TargetApplicationBundleIdentifier" => s.target_application_bundle_identifier = field(v, "TargetApplicationBundleIdentifier", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -10908,35 +12148,41 @@ pub struct WebcontentFilterPayload {
 impl PlistDict for WebcontentFilterPayload {
     const KEYS: &'static [KeySpec] = &meta::K903;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            filter_type: take(&mut d, "FilterType", p)?,
-            auto_filter_enabled: take(&mut d, "AutoFilterEnabled", p)?,
-            permitted_ur_ls: take(&mut d, "PermittedURLs", p)?,
-            blacklisted_ur_ls: take(&mut d, "BlacklistedURLs", p)?,
-            deny_list_ur_ls: take(&mut d, "DenyListURLs", p)?,
-            hide_deny_list_ur_ls: take(&mut d, "HideDenyListURLs", p)?,
-            whitelisted_bookmarks: take(&mut d, "WhitelistedBookmarks", p)?,
-            allow_list_bookmarks: take(&mut d, "AllowListBookmarks", p)?,
-            user_defined_name: take(&mut d, "UserDefinedName", p)?,
-            plugin_bundle_id: take(&mut d, "PluginBundleID", p)?,
-            server_address: take(&mut d, "ServerAddress", p)?,
-            user_name: take(&mut d, "UserName", p)?,
-            password: take(&mut d, "Password", p)?,
-            payload_certificate_uuid: take(&mut d, "PayloadCertificateUUID", p)?,
-            organization: take(&mut d, "Organization", p)?,
-            vendor_config: take(&mut d, "VendorConfig", p)?,
-            filter_browsers: take(&mut d, "FilterBrowsers", p)?,
-            filter_sockets: take(&mut d, "FilterSockets", p)?,
-            filter_data_provider_designated_requirement: take(&mut d, "FilterDataProviderDesignatedRequirement", p)?,
-            filter_data_provider_bundle_identifier: take(&mut d, "FilterDataProviderBundleIdentifier", p)?,
-            filter_packets: take(&mut d, "FilterPackets", p)?,
-            filter_packet_provider_designated_requirement: take(&mut d, "FilterPacketProviderDesignatedRequirement", p)?,
-            filter_packet_provider_bundle_identifier: take(&mut d, "FilterPacketProviderBundleIdentifier", p)?,
-            filter_grade: take(&mut d, "FilterGrade", p)?,
-            content_filter_uuid: take(&mut d, "ContentFilterUUID", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "FilterType" => s.filter_type = field(v, "FilterType", p)?,
+                "AutoFilterEnabled" => s.auto_filter_enabled = field(v, "AutoFilterEnabled", p)?,
+                "PermittedURLs" => s.permitted_ur_ls = field(v, "PermittedURLs", p)?,
+                "BlacklistedURLs" => s.blacklisted_ur_ls = field(v, "BlacklistedURLs", p)?,
+                "DenyListURLs" => s.deny_list_ur_ls = field(v, "DenyListURLs", p)?,
+                "HideDenyListURLs" => s.hide_deny_list_ur_ls = field(v, "HideDenyListURLs", p)?,
+                "WhitelistedBookmarks" => s.whitelisted_bookmarks = field(v, "WhitelistedBookmarks", p)?,
+                "AllowListBookmarks" => s.allow_list_bookmarks = field(v, "AllowListBookmarks", p)?,
+                "UserDefinedName" => s.user_defined_name = field(v, "UserDefinedName", p)?,
+                "PluginBundleID" => s.plugin_bundle_id = field(v, "PluginBundleID", p)?,
+                "ServerAddress" => s.server_address = field(v, "ServerAddress", p)?,
+                "UserName" => s.user_name = field(v, "UserName", p)?,
+                "Password" => s.password = field(v, "Password", p)?,
+                "PayloadCertificateUUID" => s.payload_certificate_uuid = field(v, "PayloadCertificateUUID", p)?,
+                "Organization" => s.organization = field(v, "Organization", p)?,
+                "VendorConfig" => s.vendor_config = field(v, "VendorConfig", p)?,
+                "FilterBrowsers" => s.filter_browsers = field(v, "FilterBrowsers", p)?,
+                "FilterSockets" => s.filter_sockets = field(v, "FilterSockets", p)?,
+                "FilterDataProviderDesignatedRequirement" => s.filter_data_provider_designated_requirement = field(v, "FilterDataProviderDesignatedRequirement", p)?,
+                "FilterDataProviderBundleIdentifier" => s.filter_data_provider_bundle_identifier = field(v, "FilterDataProviderBundleIdentifier", p)?,
+                "FilterPackets" => s.filter_packets = field(v, "FilterPackets", p)?,
+                "FilterPacketProviderDesignatedRequirement" => s.filter_packet_provider_designated_requirement = field(v, "FilterPacketProviderDesignatedRequirement", p)?,
+                "FilterPacketProviderBundleIdentifier" => s.filter_packet_provider_bundle_identifier = field(v, "FilterPacketProviderBundleIdentifier", p)?,
+                "FilterGrade" => s.filter_grade = field(v, "FilterGrade", p)?,
+                "ContentFilterUUID" => s.content_filter_uuid = field(v, "ContentFilterUUID", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -10985,12 +12231,18 @@ pub struct WebcontentFilterWhitelistedBookmarksItem {
 impl PlistDict for WebcontentFilterWhitelistedBookmarksItem {
     const KEYS: &'static [KeySpec] = &meta::K908;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            url: take(&mut d, "URL", p)?,
-            title: take(&mut d, "Title", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "URL" => s.url = field(v, "URL", p)?,
+                "Title" => s.title = field(v, "Title", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -11016,12 +12268,18 @@ pub struct WebcontentFilterAllowListBookmarksItem {
 impl PlistDict for WebcontentFilterAllowListBookmarksItem {
     const KEYS: &'static [KeySpec] = &meta::K910;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            url: take(&mut d, "URL", p)?,
-            title: take(&mut d, "Title", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "URL" => s.url = field(v, "URL", p)?,
+                "Title" => s.title = field(v, "Title", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -11099,38 +12357,44 @@ pub struct WifiManagedPayload {
 impl PlistDict for WifiManagedPayload {
     const KEYS: &'static [KeySpec] = &meta::K912;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            auto_join: take(&mut d, "AutoJoin", p)?,
-            ssid_str: take(&mut d, "SSID_STR", p)?,
-            hidden_network: take(&mut d, "HIDDEN_NETWORK", p)?,
-            proxy_type: take(&mut d, "ProxyType", p)?,
-            encryption_type: take(&mut d, "EncryptionType", p)?,
-            password: take(&mut d, "Password", p)?,
-            payload_certificate_uuid: take(&mut d, "PayloadCertificateUUID", p)?,
-            eap_client_configuration: take(&mut d, "EAPClientConfiguration", p)?,
-            displayed_operator_name: take(&mut d, "DisplayedOperatorName", p)?,
-            domain_name: take(&mut d, "DomainName", p)?,
-            roaming_consortium_o_is: take(&mut d, "RoamingConsortiumOIs", p)?,
-            service_provider_roaming_enabled: take(&mut d, "ServiceProviderRoamingEnabled", p)?,
-            is_hotspot: take(&mut d, "IsHotspot", p)?,
-            hessid: take(&mut d, "HESSID", p)?,
-            nai_realm_names: take(&mut d, "NAIRealmNames", p)?,
-            mcc_and_mn_cs: take(&mut d, "MCCAndMNCs", p)?,
-            captive_bypass: take(&mut d, "CaptiveBypass", p)?,
-            qo_s_marking_policy: take(&mut d, "QoSMarkingPolicy", p)?,
-            setup_modes: take(&mut d, "SetupModes", p)?,
-            enable_i_pv6: take(&mut d, "EnableIPv6", p)?,
-            tls_certificate_required: take(&mut d, "TLSCertificateRequired", p)?,
-            proxy_server: take(&mut d, "ProxyServer", p)?,
-            proxy_server_port: take(&mut d, "ProxyServerPort", p)?,
-            proxy_username: take(&mut d, "ProxyUsername", p)?,
-            proxy_password: take(&mut d, "ProxyPassword", p)?,
-            proxy_pacurl: take(&mut d, "ProxyPACURL", p)?,
-            proxy_pac_fallback_allowed: take(&mut d, "ProxyPACFallbackAllowed", p)?,
-            disable_association_mac_randomization: take(&mut d, "DisableAssociationMACRandomization", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "AutoJoin" => s.auto_join = field(v, "AutoJoin", p)?,
+                "SSID_STR" => s.ssid_str = field(v, "SSID_STR", p)?,
+                "HIDDEN_NETWORK" => s.hidden_network = field(v, "HIDDEN_NETWORK", p)?,
+                "ProxyType" => s.proxy_type = field(v, "ProxyType", p)?,
+                "EncryptionType" => s.encryption_type = field(v, "EncryptionType", p)?,
+                "Password" => s.password = field(v, "Password", p)?,
+                "PayloadCertificateUUID" => s.payload_certificate_uuid = field(v, "PayloadCertificateUUID", p)?,
+                "EAPClientConfiguration" => s.eap_client_configuration = field(v, "EAPClientConfiguration", p)?,
+                "DisplayedOperatorName" => s.displayed_operator_name = field(v, "DisplayedOperatorName", p)?,
+                "DomainName" => s.domain_name = field(v, "DomainName", p)?,
+                "RoamingConsortiumOIs" => s.roaming_consortium_o_is = field(v, "RoamingConsortiumOIs", p)?,
+                "ServiceProviderRoamingEnabled" => s.service_provider_roaming_enabled = field(v, "ServiceProviderRoamingEnabled", p)?,
+                "IsHotspot" => s.is_hotspot = field(v, "IsHotspot", p)?,
+                "HESSID" => s.hessid = field(v, "HESSID", p)?,
+                "NAIRealmNames" => s.nai_realm_names = field(v, "NAIRealmNames", p)?,
+                "MCCAndMNCs" => s.mcc_and_mn_cs = field(v, "MCCAndMNCs", p)?,
+                "CaptiveBypass" => s.captive_bypass = field(v, "CaptiveBypass", p)?,
+                "QoSMarkingPolicy" => s.qo_s_marking_policy = field(v, "QoSMarkingPolicy", p)?,
+                "SetupModes" => s.setup_modes = field(v, "SetupModes", p)?,
+                "EnableIPv6" => s.enable_i_pv6 = field(v, "EnableIPv6", p)?,
+                "TLSCertificateRequired" => s.tls_certificate_required = field(v, "TLSCertificateRequired", p)?,
+                "ProxyServer" => s.proxy_server = field(v, "ProxyServer", p)?,
+                "ProxyServerPort" => s.proxy_server_port = field(v, "ProxyServerPort", p)?,
+                "ProxyUsername" => s.proxy_username = field(v, "ProxyUsername", p)?,
+                "ProxyPassword" => s.proxy_password = field(v, "ProxyPassword", p)?,
+                "ProxyPACURL" => s.proxy_pacurl = field(v, "ProxyPACURL", p)?,
+                "ProxyPACFallbackAllowed" => s.proxy_pac_fallback_allowed = field(v, "ProxyPACFallbackAllowed", p)?,
+                "DisableAssociationMACRandomization" => s.disable_association_mac_randomization = field(v, "DisableAssociationMACRandomization", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -11216,29 +12480,35 @@ pub struct WifiManagedEAPClientConfiguration {
 impl PlistDict for WifiManagedEAPClientConfiguration {
     const KEYS: &'static [KeySpec] = &meta::K913;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            accept_eap_types: take(&mut d, "AcceptEAPTypes", p)?,
-            user_name: take(&mut d, "UserName", p)?,
-            user_password: take(&mut d, "UserPassword", p)?,
-            payload_certificate_anchor_uuid: take(&mut d, "PayloadCertificateAnchorUUID", p)?,
-            tls_trusted_certificates: take(&mut d, "TLSTrustedCertificates", p)?,
-            tls_trusted_server_names: take(&mut d, "TLSTrustedServerNames", p)?,
-            tls_allow_trust_exceptions: take(&mut d, "TLSAllowTrustExceptions", p)?,
-            tls_certificate_is_required: take(&mut d, "TLSCertificateIsRequired", p)?,
-            ttls_inner_authentication: take(&mut d, "TTLSInnerAuthentication", p)?,
-            tls_minimum_version: take(&mut d, "TLSMinimumVersion", p)?,
-            tls_maximum_version: take(&mut d, "TLSMaximumVersion", p)?,
-            outer_identity: take(&mut d, "OuterIdentity", p)?,
-            eapfast_use_pac: take(&mut d, "EAPFASTUsePAC", p)?,
-            eapfast_provision_pac: take(&mut d, "EAPFASTProvisionPAC", p)?,
-            eapfast_provision_pac_anonymously: take(&mut d, "EAPFASTProvisionPACAnonymously", p)?,
-            eapsim_number_of_ran_ds: take(&mut d, "EAPSIMNumberOfRANDs", p)?,
-            system_mode_credentials_source: take(&mut d, "SystemModeCredentialsSource", p)?,
-            system_mode_use_open_directory_credentials: take(&mut d, "SystemModeUseOpenDirectoryCredentials", p)?,
-            one_time_user_password: take(&mut d, "OneTimeUserPassword", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "AcceptEAPTypes" => s.accept_eap_types = field(v, "AcceptEAPTypes", p)?,
+                "UserName" => s.user_name = field(v, "UserName", p)?,
+                "UserPassword" => s.user_password = field(v, "UserPassword", p)?,
+                "PayloadCertificateAnchorUUID" => s.payload_certificate_anchor_uuid = field(v, "PayloadCertificateAnchorUUID", p)?,
+                "TLSTrustedCertificates" => s.tls_trusted_certificates = field(v, "TLSTrustedCertificates", p)?,
+                "TLSTrustedServerNames" => s.tls_trusted_server_names = field(v, "TLSTrustedServerNames", p)?,
+                "TLSAllowTrustExceptions" => s.tls_allow_trust_exceptions = field(v, "TLSAllowTrustExceptions", p)?,
+                "TLSCertificateIsRequired" => s.tls_certificate_is_required = field(v, "TLSCertificateIsRequired", p)?,
+                "TTLSInnerAuthentication" => s.ttls_inner_authentication = field(v, "TTLSInnerAuthentication", p)?,
+                "TLSMinimumVersion" => s.tls_minimum_version = field(v, "TLSMinimumVersion", p)?,
+                "TLSMaximumVersion" => s.tls_maximum_version = field(v, "TLSMaximumVersion", p)?,
+                "OuterIdentity" => s.outer_identity = field(v, "OuterIdentity", p)?,
+                "EAPFASTUsePAC" => s.eapfast_use_pac = field(v, "EAPFASTUsePAC", p)?,
+                "EAPFASTProvisionPAC" => s.eapfast_provision_pac = field(v, "EAPFASTProvisionPAC", p)?,
+                "EAPFASTProvisionPACAnonymously" => s.eapfast_provision_pac_anonymously = field(v, "EAPFASTProvisionPACAnonymously", p)?,
+                "EAPSIMNumberOfRANDs" => s.eapsim_number_of_ran_ds = field(v, "EAPSIMNumberOfRANDs", p)?,
+                "SystemModeCredentialsSource" => s.system_mode_credentials_source = field(v, "SystemModeCredentialsSource", p)?,
+                "SystemModeUseOpenDirectoryCredentials" => s.system_mode_use_open_directory_credentials = field(v, "SystemModeUseOpenDirectoryCredentials", p)?,
+                "OneTimeUserPassword" => s.one_time_user_password = field(v, "OneTimeUserPassword", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -11285,14 +12555,20 @@ pub struct WifiManagedQoSMarkingPolicy {
 impl PlistDict for WifiManagedQoSMarkingPolicy {
     const KEYS: &'static [KeySpec] = &meta::K921;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            qo_s_marking_allow_list_app_identifiers: take(&mut d, "QoSMarkingAllowListAppIdentifiers", p)?,
-            qo_s_marking_whitelisted_app_identifiers: take(&mut d, "QoSMarkingWhitelistedAppIdentifiers", p)?,
-            qo_s_marking_apple_audio_video_calls: take(&mut d, "QoSMarkingAppleAudioVideoCalls", p)?,
-            qo_s_marking_enabled: take(&mut d, "QoSMarkingEnabled", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "QoSMarkingAllowListAppIdentifiers" => s.qo_s_marking_allow_list_app_identifiers = field(v, "QoSMarkingAllowListAppIdentifiers", p)?,
+                "QoSMarkingWhitelistedAppIdentifiers" => s.qo_s_marking_whitelisted_app_identifiers = field(v, "QoSMarkingWhitelistedAppIdentifiers", p)?,
+                "QoSMarkingAppleAudioVideoCalls" => s.qo_s_marking_apple_audio_video_calls = field(v, "QoSMarkingAppleAudioVideoCalls", p)?,
+                "QoSMarkingEnabled" => s.qo_s_marking_enabled = field(v, "QoSMarkingEnabled", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -11326,15 +12602,21 @@ pub struct XsanPreferencesPayload {
 impl PlistDict for XsanPreferencesPayload {
     const KEYS: &'static [KeySpec] = &meta::K924;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            only_mount: take(&mut d, "onlyMount", p)?,
-            deny_mount: take(&mut d, "denyMount", p)?,
-            deny_dlc: take(&mut d, "denyDLC", p)?,
-            prefer_dlc: take(&mut d, "preferDLC", p)?,
-            use_dlc: take(&mut d, "useDLC", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "onlyMount" => s.only_mount = field(v, "onlyMount", p)?,
+                "denyMount" => s.deny_mount = field(v, "denyMount", p)?,
+                "denyDLC" => s.deny_dlc = field(v, "denyDLC", p)?,
+                "preferDLC" => s.prefer_dlc = field(v, "preferDLC", p)?,
+                "useDLC" => s.use_dlc = field(v, "useDLC", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -11369,15 +12651,21 @@ pub struct XsanPayload {
 impl PlistDict for XsanPayload {
     const KEYS: &'static [KeySpec] = &meta::K929;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            san_name: take(&mut d, "sanName", p)?,
-            san_config_ur_ls: take(&mut d, "sanConfigURLs", p)?,
-            fsnameservers: take(&mut d, "fsnameservers", p)?,
-            san_auth_method: take(&mut d, "sanAuthMethod", p)?,
-            shared_secret: take(&mut d, "sharedSecret", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "sanName" => s.san_name = field(v, "sanName", p)?,
+                "sanConfigURLs" => s.san_config_ur_ls = field(v, "sanConfigURLs", p)?,
+                "fsnameservers" => s.fsnameservers = field(v, "fsnameservers", p)?,
+                "sanAuthMethod" => s.san_auth_method = field(v, "sanAuthMethod", p)?,
+                "sharedSecret" => s.shared_secret = field(v, "sharedSecret", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -11404,11 +12692,17 @@ pub struct LoginwindowPayload2 {
 impl PlistDict for LoginwindowPayload2 {
     const KEYS: &'static [KeySpec] = &meta::K932;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            disable_login_items_suppression: take(&mut d, "DisableLoginItemsSuppression", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "DisableLoginItemsSuppression" => s.disable_login_items_suppression = field(v, "DisableLoginItemsSuppression", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {

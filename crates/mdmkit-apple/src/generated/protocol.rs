@@ -14,7 +14,7 @@ use super::protocol_meta as meta;
 use crate::error::DecodeError;
 use crate::schema::KeySpec;
 #[allow(unused_imports)]
-use crate::typed::{KeyPath, PlistDict, put, put_extra, take};
+use crate::typed::{KeyPath, PlistDict, field, put, put_extra};
 
 /// The declarative-management `DeclarationItemsResponse` document.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -30,12 +30,18 @@ pub struct DeclarationItemsResponse {
 impl PlistDict for DeclarationItemsResponse {
     const KEYS: &'static [KeySpec] = &meta::K112;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            declarations: take(&mut d, "Declarations", p)?,
-            declarations_token: take(&mut d, "DeclarationsToken", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "Declarations" => s.declarations = field(v, "Declarations", p)?,
+                "DeclarationsToken" => s.declarations_token = field(v, "DeclarationsToken", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -65,14 +71,20 @@ pub struct DeclarationItemsResponseDeclarations {
 impl PlistDict for DeclarationItemsResponseDeclarations {
     const KEYS: &'static [KeySpec] = &meta::K113;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            activations: take(&mut d, "Activations", p)?,
-            configurations: take(&mut d, "Configurations", p)?,
-            assets: take(&mut d, "Assets", p)?,
-            management: take(&mut d, "Management", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "Activations" => s.activations = field(v, "Activations", p)?,
+                "Configurations" => s.configurations = field(v, "Configurations", p)?,
+                "Assets" => s.assets = field(v, "Assets", p)?,
+                "Management" => s.management = field(v, "Management", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -100,12 +112,18 @@ pub struct DeclarationItemsResponseDeclarationItem {
 impl PlistDict for DeclarationItemsResponseDeclarationItem {
     const KEYS: &'static [KeySpec] = &meta::K115;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            identifier: take(&mut d, "Identifier", p)?,
-            server_token: take(&mut d, "ServerToken", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "Identifier" => s.identifier = field(v, "Identifier", p)?,
+                "ServerToken" => s.server_token = field(v, "ServerToken", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -133,13 +151,19 @@ pub struct StatusReport {
 impl PlistDict for StatusReport {
     const KEYS: &'static [KeySpec] = &meta::K119;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            status_items: take(&mut d, "StatusItems", p)?,
-            errors: take(&mut d, "Errors", p)?,
-            full_report: take(&mut d, "FullReport", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "StatusItems" => s.status_items = field(v, "StatusItems", p)?,
+                "Errors" => s.errors = field(v, "Errors", p)?,
+                "FullReport" => s.full_report = field(v, "FullReport", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -166,12 +190,18 @@ pub struct StatusReportErrors {
 impl PlistDict for StatusReportErrors {
     const KEYS: &'static [KeySpec] = &meta::K121;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            status_item: take(&mut d, "StatusItem", p)?,
-            reasons: take(&mut d, "Reasons", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "StatusItem" => s.status_item = field(v, "StatusItem", p)?,
+                "Reasons" => s.reasons = field(v, "Reasons", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -199,13 +229,19 @@ pub struct StatusReportStatusReason {
 impl PlistDict for StatusReportStatusReason {
     const KEYS: &'static [KeySpec] = &meta::K123;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            code: take(&mut d, "Code", p)?,
-            description: take(&mut d, "Description", p)?,
-            details: take(&mut d, "Details", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "Code" => s.code = field(v, "Code", p)?,
+                "Description" => s.description = field(v, "Description", p)?,
+                "Details" => s.details = field(v, "Details", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -230,11 +266,17 @@ pub struct TokensResponse {
 impl PlistDict for TokensResponse {
     const KEYS: &'static [KeySpec] = &meta::K124;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            sync_tokens: take(&mut d, "SyncTokens", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "SyncTokens" => s.sync_tokens = field(v, "SyncTokens", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {

@@ -14,7 +14,7 @@ use super::status_meta as meta;
 use crate::error::DecodeError;
 use crate::schema::KeySpec;
 #[allow(unused_imports)]
-use crate::typed::{KeyPath, PlistDict, put, put_extra, take};
+use crate::typed::{KeyPath, PlistDict, field, put, put_extra};
 
 /// The `account.list.caldav` status item.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -28,11 +28,17 @@ pub struct AccountListCaldavStatus {
 impl PlistDict for AccountListCaldavStatus {
     const KEYS: &'static [KeySpec] = &meta::K125;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            account_list_caldav: take(&mut d, "account.list.caldav", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "account.list.caldav" => s.account_list_caldav = field(v, "account.list.caldav", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -71,19 +77,25 @@ pub struct AccountListCaldavStatusValue {
 impl PlistDict for AccountListCaldavStatusValue {
     const KEYS: &'static [KeySpec] = &meta::K127;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            identifier: take(&mut d, "identifier", p)?,
-            removed: take(&mut d, "_removed", p)?,
-            declaration_identifier: take(&mut d, "declaration-identifier", p)?,
-            visible_name: take(&mut d, "visible-name", p)?,
-            hostname: take(&mut d, "hostname", p)?,
-            port: take(&mut d, "port", p)?,
-            username: take(&mut d, "username", p)?,
-            are_calendars_enabled: take(&mut d, "are-calendars-enabled", p)?,
-            are_reminders_enabled: take(&mut d, "are-reminders-enabled", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "identifier" => s.identifier = field(v, "identifier", p)?,
+                "_removed" => s.removed = field(v, "_removed", p)?,
+                "declaration-identifier" => s.declaration_identifier = field(v, "declaration-identifier", p)?,
+                "visible-name" => s.visible_name = field(v, "visible-name", p)?,
+                "hostname" => s.hostname = field(v, "hostname", p)?,
+                "port" => s.port = field(v, "port", p)?,
+                "username" => s.username = field(v, "username", p)?,
+                "are-calendars-enabled" => s.are_calendars_enabled = field(v, "are-calendars-enabled", p)?,
+                "are-reminders-enabled" => s.are_reminders_enabled = field(v, "are-reminders-enabled", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -114,11 +126,17 @@ pub struct AccountListCarddavStatus {
 impl PlistDict for AccountListCarddavStatus {
     const KEYS: &'static [KeySpec] = &meta::K128;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            account_list_carddav: take(&mut d, "account.list.carddav", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "account.list.carddav" => s.account_list_carddav = field(v, "account.list.carddav", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -153,17 +171,23 @@ pub struct AccountListCarddavStatusValue {
 impl PlistDict for AccountListCarddavStatusValue {
     const KEYS: &'static [KeySpec] = &meta::K130;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            identifier: take(&mut d, "identifier", p)?,
-            removed: take(&mut d, "_removed", p)?,
-            declaration_identifier: take(&mut d, "declaration-identifier", p)?,
-            visible_name: take(&mut d, "visible-name", p)?,
-            hostname: take(&mut d, "hostname", p)?,
-            port: take(&mut d, "port", p)?,
-            username: take(&mut d, "username", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "identifier" => s.identifier = field(v, "identifier", p)?,
+                "_removed" => s.removed = field(v, "_removed", p)?,
+                "declaration-identifier" => s.declaration_identifier = field(v, "declaration-identifier", p)?,
+                "visible-name" => s.visible_name = field(v, "visible-name", p)?,
+                "hostname" => s.hostname = field(v, "hostname", p)?,
+                "port" => s.port = field(v, "port", p)?,
+                "username" => s.username = field(v, "username", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -192,11 +216,17 @@ pub struct AccountListExchangeStatus {
 impl PlistDict for AccountListExchangeStatus {
     const KEYS: &'static [KeySpec] = &meta::K131;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            account_list_exchange: take(&mut d, "account.list.exchange", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "account.list.exchange" => s.account_list_exchange = field(v, "account.list.exchange", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -241,22 +271,28 @@ pub struct AccountListExchangeStatusValue {
 impl PlistDict for AccountListExchangeStatusValue {
     const KEYS: &'static [KeySpec] = &meta::K133;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            identifier: take(&mut d, "identifier", p)?,
-            removed: take(&mut d, "_removed", p)?,
-            declaration_identifier: take(&mut d, "declaration-identifier", p)?,
-            visible_name: take(&mut d, "visible-name", p)?,
-            hostname: take(&mut d, "hostname", p)?,
-            port: take(&mut d, "port", p)?,
-            username: take(&mut d, "username", p)?,
-            is_mail_enabled: take(&mut d, "is-mail-enabled", p)?,
-            are_calendars_enabled: take(&mut d, "are-calendars-enabled", p)?,
-            are_contacts_enabled: take(&mut d, "are-contacts-enabled", p)?,
-            are_notes_enabled: take(&mut d, "are-notes-enabled", p)?,
-            are_reminders_enabled: take(&mut d, "are-reminders-enabled", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "identifier" => s.identifier = field(v, "identifier", p)?,
+                "_removed" => s.removed = field(v, "_removed", p)?,
+                "declaration-identifier" => s.declaration_identifier = field(v, "declaration-identifier", p)?,
+                "visible-name" => s.visible_name = field(v, "visible-name", p)?,
+                "hostname" => s.hostname = field(v, "hostname", p)?,
+                "port" => s.port = field(v, "port", p)?,
+                "username" => s.username = field(v, "username", p)?,
+                "is-mail-enabled" => s.is_mail_enabled = field(v, "is-mail-enabled", p)?,
+                "are-calendars-enabled" => s.are_calendars_enabled = field(v, "are-calendars-enabled", p)?,
+                "are-contacts-enabled" => s.are_contacts_enabled = field(v, "are-contacts-enabled", p)?,
+                "are-notes-enabled" => s.are_notes_enabled = field(v, "are-notes-enabled", p)?,
+                "are-reminders-enabled" => s.are_reminders_enabled = field(v, "are-reminders-enabled", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -290,11 +326,17 @@ pub struct AccountListGoogleStatus {
 impl PlistDict for AccountListGoogleStatus {
     const KEYS: &'static [KeySpec] = &meta::K134;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            account_list_google: take(&mut d, "account.list.google", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "account.list.google" => s.account_list_google = field(v, "account.list.google", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -333,19 +375,25 @@ pub struct AccountListGoogleStatusValue {
 impl PlistDict for AccountListGoogleStatusValue {
     const KEYS: &'static [KeySpec] = &meta::K136;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            identifier: take(&mut d, "identifier", p)?,
-            removed: take(&mut d, "_removed", p)?,
-            declaration_identifier: take(&mut d, "declaration-identifier", p)?,
-            visible_name: take(&mut d, "visible-name", p)?,
-            username: take(&mut d, "username", p)?,
-            is_mail_enabled: take(&mut d, "is-mail-enabled", p)?,
-            are_calendars_enabled: take(&mut d, "are-calendars-enabled", p)?,
-            are_contacts_enabled: take(&mut d, "are-contacts-enabled", p)?,
-            are_notes_enabled: take(&mut d, "are-notes-enabled", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "identifier" => s.identifier = field(v, "identifier", p)?,
+                "_removed" => s.removed = field(v, "_removed", p)?,
+                "declaration-identifier" => s.declaration_identifier = field(v, "declaration-identifier", p)?,
+                "visible-name" => s.visible_name = field(v, "visible-name", p)?,
+                "username" => s.username = field(v, "username", p)?,
+                "is-mail-enabled" => s.is_mail_enabled = field(v, "is-mail-enabled", p)?,
+                "are-calendars-enabled" => s.are_calendars_enabled = field(v, "are-calendars-enabled", p)?,
+                "are-contacts-enabled" => s.are_contacts_enabled = field(v, "are-contacts-enabled", p)?,
+                "are-notes-enabled" => s.are_notes_enabled = field(v, "are-notes-enabled", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -376,11 +424,17 @@ pub struct AccountListLdapStatus {
 impl PlistDict for AccountListLdapStatus {
     const KEYS: &'static [KeySpec] = &meta::K137;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            account_list_ldap: take(&mut d, "account.list.ldap", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "account.list.ldap" => s.account_list_ldap = field(v, "account.list.ldap", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -417,18 +471,24 @@ pub struct AccountListLdapStatusValue {
 impl PlistDict for AccountListLdapStatusValue {
     const KEYS: &'static [KeySpec] = &meta::K139;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            identifier: take(&mut d, "identifier", p)?,
-            removed: take(&mut d, "_removed", p)?,
-            declaration_identifier: take(&mut d, "declaration-identifier", p)?,
-            visible_name: take(&mut d, "visible-name", p)?,
-            hostname: take(&mut d, "hostname", p)?,
-            port: take(&mut d, "port", p)?,
-            username: take(&mut d, "username", p)?,
-            is_enabled: take(&mut d, "is-enabled", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "identifier" => s.identifier = field(v, "identifier", p)?,
+                "_removed" => s.removed = field(v, "_removed", p)?,
+                "declaration-identifier" => s.declaration_identifier = field(v, "declaration-identifier", p)?,
+                "visible-name" => s.visible_name = field(v, "visible-name", p)?,
+                "hostname" => s.hostname = field(v, "hostname", p)?,
+                "port" => s.port = field(v, "port", p)?,
+                "username" => s.username = field(v, "username", p)?,
+                "is-enabled" => s.is_enabled = field(v, "is-enabled", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -458,11 +518,17 @@ pub struct AccountListMailIncomingStatus {
 impl PlistDict for AccountListMailIncomingStatus {
     const KEYS: &'static [KeySpec] = &meta::K140;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            account_list_mail_incoming: take(&mut d, "account.list.mail.incoming", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "account.list.mail.incoming" => s.account_list_mail_incoming = field(v, "account.list.mail.incoming", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -501,19 +567,25 @@ pub struct AccountListMailIncomingStatusValue {
 impl PlistDict for AccountListMailIncomingStatusValue {
     const KEYS: &'static [KeySpec] = &meta::K142;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            identifier: take(&mut d, "identifier", p)?,
-            removed: take(&mut d, "_removed", p)?,
-            declaration_identifier: take(&mut d, "declaration-identifier", p)?,
-            visible_name: take(&mut d, "visible-name", p)?,
-            hostname: take(&mut d, "hostname", p)?,
-            port: take(&mut d, "port", p)?,
-            username: take(&mut d, "username", p)?,
-            is_mail_enabled: take(&mut d, "is-mail-enabled", p)?,
-            are_notes_enabled: take(&mut d, "are-notes-enabled", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "identifier" => s.identifier = field(v, "identifier", p)?,
+                "_removed" => s.removed = field(v, "_removed", p)?,
+                "declaration-identifier" => s.declaration_identifier = field(v, "declaration-identifier", p)?,
+                "visible-name" => s.visible_name = field(v, "visible-name", p)?,
+                "hostname" => s.hostname = field(v, "hostname", p)?,
+                "port" => s.port = field(v, "port", p)?,
+                "username" => s.username = field(v, "username", p)?,
+                "is-mail-enabled" => s.is_mail_enabled = field(v, "is-mail-enabled", p)?,
+                "are-notes-enabled" => s.are_notes_enabled = field(v, "are-notes-enabled", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -544,11 +616,17 @@ pub struct AccountListMailOutgoingStatus {
 impl PlistDict for AccountListMailOutgoingStatus {
     const KEYS: &'static [KeySpec] = &meta::K143;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            account_list_mail_outgoing: take(&mut d, "account.list.mail.outgoing", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "account.list.mail.outgoing" => s.account_list_mail_outgoing = field(v, "account.list.mail.outgoing", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -583,17 +661,23 @@ pub struct AccountListMailOutgoingStatusValue {
 impl PlistDict for AccountListMailOutgoingStatusValue {
     const KEYS: &'static [KeySpec] = &meta::K145;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            identifier: take(&mut d, "identifier", p)?,
-            removed: take(&mut d, "_removed", p)?,
-            declaration_identifier: take(&mut d, "declaration-identifier", p)?,
-            visible_name: take(&mut d, "visible-name", p)?,
-            hostname: take(&mut d, "hostname", p)?,
-            port: take(&mut d, "port", p)?,
-            username: take(&mut d, "username", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "identifier" => s.identifier = field(v, "identifier", p)?,
+                "_removed" => s.removed = field(v, "_removed", p)?,
+                "declaration-identifier" => s.declaration_identifier = field(v, "declaration-identifier", p)?,
+                "visible-name" => s.visible_name = field(v, "visible-name", p)?,
+                "hostname" => s.hostname = field(v, "hostname", p)?,
+                "port" => s.port = field(v, "port", p)?,
+                "username" => s.username = field(v, "username", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -622,11 +706,17 @@ pub struct AccountListSubscribedCalendarStatus {
 impl PlistDict for AccountListSubscribedCalendarStatus {
     const KEYS: &'static [KeySpec] = &meta::K146;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            account_list_subscribed_calendar: take(&mut d, "account.list.subscribed-calendar", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "account.list.subscribed-calendar" => s.account_list_subscribed_calendar = field(v, "account.list.subscribed-calendar", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -661,17 +751,23 @@ pub struct AccountListSubscribedCalendarStatusValue {
 impl PlistDict for AccountListSubscribedCalendarStatusValue {
     const KEYS: &'static [KeySpec] = &meta::K148;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            identifier: take(&mut d, "identifier", p)?,
-            removed: take(&mut d, "_removed", p)?,
-            declaration_identifier: take(&mut d, "declaration-identifier", p)?,
-            visible_name: take(&mut d, "visible-name", p)?,
-            calendar_url: take(&mut d, "calendar-url", p)?,
-            username: take(&mut d, "username", p)?,
-            is_enabled: take(&mut d, "is-enabled", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "identifier" => s.identifier = field(v, "identifier", p)?,
+                "_removed" => s.removed = field(v, "_removed", p)?,
+                "declaration-identifier" => s.declaration_identifier = field(v, "declaration-identifier", p)?,
+                "visible-name" => s.visible_name = field(v, "visible-name", p)?,
+                "calendar-url" => s.calendar_url = field(v, "calendar-url", p)?,
+                "username" => s.username = field(v, "username", p)?,
+                "is-enabled" => s.is_enabled = field(v, "is-enabled", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -700,11 +796,17 @@ pub struct AppManagedListStatus {
 impl PlistDict for AppManagedListStatus {
     const KEYS: &'static [KeySpec] = &meta::K149;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            app_managed_list: take(&mut d, "app.managed.list", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "app.managed.list" => s.app_managed_list = field(v, "app.managed.list", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -745,20 +847,26 @@ pub struct AppManagedListStatusValue {
 impl PlistDict for AppManagedListStatusValue {
     const KEYS: &'static [KeySpec] = &meta::K151;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            identifier: take(&mut d, "identifier", p)?,
-            removed: take(&mut d, "_removed", p)?,
-            declaration_identifier: take(&mut d, "declaration-identifier", p)?,
-            name: take(&mut d, "name", p)?,
-            external_version_id: take(&mut d, "external-version-id", p)?,
-            version: take(&mut d, "version", p)?,
-            short_version: take(&mut d, "short-version", p)?,
-            state: take(&mut d, "state", p)?,
-            update_state: take(&mut d, "update-state", p)?,
-            reasons: take(&mut d, "reasons", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "identifier" => s.identifier = field(v, "identifier", p)?,
+                "_removed" => s.removed = field(v, "_removed", p)?,
+                "declaration-identifier" => s.declaration_identifier = field(v, "declaration-identifier", p)?,
+                "name" => s.name = field(v, "name", p)?,
+                "external-version-id" => s.external_version_id = field(v, "external-version-id", p)?,
+                "version" => s.version = field(v, "version", p)?,
+                "short-version" => s.short_version = field(v, "short-version", p)?,
+                "state" => s.state = field(v, "state", p)?,
+                "update-state" => s.update_state = field(v, "update-state", p)?,
+                "reasons" => s.reasons = field(v, "reasons", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -794,13 +902,19 @@ pub struct AppManagedListStatusReason {
 impl PlistDict for AppManagedListStatusReason {
     const KEYS: &'static [KeySpec] = &meta::K153;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            code: take(&mut d, "code", p)?,
-            description: take(&mut d, "description", p)?,
-            details: take(&mut d, "details", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "code" => s.code = field(v, "code", p)?,
+                "description" => s.description = field(v, "description", p)?,
+                "details" => s.details = field(v, "details", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -825,11 +939,17 @@ pub struct DeviceIdentifierSerialNumberStatus {
 impl PlistDict for DeviceIdentifierSerialNumberStatus {
     const KEYS: &'static [KeySpec] = &meta::K155;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            device_identifier_serial_number: take(&mut d, "device.identifier.serial-number", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "device.identifier.serial-number" => s.device_identifier_serial_number = field(v, "device.identifier.serial-number", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -852,11 +972,17 @@ pub struct DeviceIdentifierUdidStatus {
 impl PlistDict for DeviceIdentifierUdidStatus {
     const KEYS: &'static [KeySpec] = &meta::K156;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            device_identifier_udid: take(&mut d, "device.identifier.udid", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "device.identifier.udid" => s.device_identifier_udid = field(v, "device.identifier.udid", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -879,11 +1005,17 @@ pub struct DeviceModelFamilyStatus {
 impl PlistDict for DeviceModelFamilyStatus {
     const KEYS: &'static [KeySpec] = &meta::K157;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            device_model_family: take(&mut d, "device.model.family", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "device.model.family" => s.device_model_family = field(v, "device.model.family", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -906,11 +1038,17 @@ pub struct DeviceModelIdentifierStatus {
 impl PlistDict for DeviceModelIdentifierStatus {
     const KEYS: &'static [KeySpec] = &meta::K158;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            device_model_identifier: take(&mut d, "device.model.identifier", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "device.model.identifier" => s.device_model_identifier = field(v, "device.model.identifier", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -933,11 +1071,17 @@ pub struct DeviceModelMarketingNameStatus {
 impl PlistDict for DeviceModelMarketingNameStatus {
     const KEYS: &'static [KeySpec] = &meta::K159;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            device_model_marketing_name: take(&mut d, "device.model.marketing-name", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "device.model.marketing-name" => s.device_model_marketing_name = field(v, "device.model.marketing-name", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -960,11 +1104,17 @@ pub struct DeviceModelNumberStatus {
 impl PlistDict for DeviceModelNumberStatus {
     const KEYS: &'static [KeySpec] = &meta::K160;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            device_model_number: take(&mut d, "device.model.number", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "device.model.number" => s.device_model_number = field(v, "device.model.number", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -987,11 +1137,17 @@ pub struct DeviceOperatingSystemBuildVersionStatus {
 impl PlistDict for DeviceOperatingSystemBuildVersionStatus {
     const KEYS: &'static [KeySpec] = &meta::K161;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            device_operating_system_build_version: take(&mut d, "device.operating-system.build-version", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "device.operating-system.build-version" => s.device_operating_system_build_version = field(v, "device.operating-system.build-version", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -1014,11 +1170,17 @@ pub struct DeviceOperatingSystemFamilyStatus {
 impl PlistDict for DeviceOperatingSystemFamilyStatus {
     const KEYS: &'static [KeySpec] = &meta::K162;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            device_operating_system_family: take(&mut d, "device.operating-system.family", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "device.operating-system.family" => s.device_operating_system_family = field(v, "device.operating-system.family", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -1041,11 +1203,17 @@ pub struct DeviceOperatingSystemMarketingNameStatus {
 impl PlistDict for DeviceOperatingSystemMarketingNameStatus {
     const KEYS: &'static [KeySpec] = &meta::K163;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            device_operating_system_marketing_name: take(&mut d, "device.operating-system.marketing-name", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "device.operating-system.marketing-name" => s.device_operating_system_marketing_name = field(v, "device.operating-system.marketing-name", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -1068,11 +1236,17 @@ pub struct DeviceOperatingSystemSupplementalBuildVersionStatus {
 impl PlistDict for DeviceOperatingSystemSupplementalBuildVersionStatus {
     const KEYS: &'static [KeySpec] = &meta::K164;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            device_operating_system_supplemental_build_version: take(&mut d, "device.operating-system.supplemental.build-version", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "device.operating-system.supplemental.build-version" => s.device_operating_system_supplemental_build_version = field(v, "device.operating-system.supplemental.build-version", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -1095,11 +1269,17 @@ pub struct DeviceOperatingSystemSupplementalExtraVersionStatus {
 impl PlistDict for DeviceOperatingSystemSupplementalExtraVersionStatus {
     const KEYS: &'static [KeySpec] = &meta::K165;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            device_operating_system_supplemental_extra_version: take(&mut d, "device.operating-system.supplemental.extra-version", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "device.operating-system.supplemental.extra-version" => s.device_operating_system_supplemental_extra_version = field(v, "device.operating-system.supplemental.extra-version", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -1122,11 +1302,17 @@ pub struct DeviceOperatingSystemVersionStatus {
 impl PlistDict for DeviceOperatingSystemVersionStatus {
     const KEYS: &'static [KeySpec] = &meta::K166;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            device_operating_system_version: take(&mut d, "device.operating-system.version", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "device.operating-system.version" => s.device_operating_system_version = field(v, "device.operating-system.version", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -1149,11 +1335,17 @@ pub struct DevicePowerBatteryHealthStatus {
 impl PlistDict for DevicePowerBatteryHealthStatus {
     const KEYS: &'static [KeySpec] = &meta::K167;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            device_power_battery_health: take(&mut d, "device.power.battery-health", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "device.power.battery-health" => s.device_power_battery_health = field(v, "device.power.battery-health", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -1176,11 +1368,17 @@ pub struct DiskmanagementFilevaultEnabledStatus {
 impl PlistDict for DiskmanagementFilevaultEnabledStatus {
     const KEYS: &'static [KeySpec] = &meta::K168;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            diskmanagement_filevault_enabled: take(&mut d, "diskmanagement.filevault.enabled", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "diskmanagement.filevault.enabled" => s.diskmanagement_filevault_enabled = field(v, "diskmanagement.filevault.enabled", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -1203,11 +1401,17 @@ pub struct ManagementClientCapabilitiesStatus {
 impl PlistDict for ManagementClientCapabilitiesStatus {
     const KEYS: &'static [KeySpec] = &meta::K169;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            management_client_capabilities: take(&mut d, "management.client-capabilities", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "management.client-capabilities" => s.management_client_capabilities = field(v, "management.client-capabilities", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -1234,13 +1438,19 @@ pub struct ManagementClientCapabilitiesCapabilities {
 impl PlistDict for ManagementClientCapabilitiesCapabilities {
     const KEYS: &'static [KeySpec] = &meta::K170;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            supported_versions: take(&mut d, "supported-versions", p)?,
-            supported_features: take(&mut d, "supported-features", p)?,
-            supported_payloads: take(&mut d, "supported-payloads", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "supported-versions" => s.supported_versions = field(v, "supported-versions", p)?,
+                "supported-features" => s.supported_features = field(v, "supported-features", p)?,
+                "supported-payloads" => s.supported_payloads = field(v, "supported-payloads", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -1267,12 +1477,18 @@ pub struct ManagementClientCapabilitiesSupportedPayloads {
 impl PlistDict for ManagementClientCapabilitiesSupportedPayloads {
     const KEYS: &'static [KeySpec] = &meta::K173;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            declarations: take(&mut d, "declarations", p)?,
-            status_items: take(&mut d, "status-items", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "declarations" => s.declarations = field(v, "declarations", p)?,
+                "status-items" => s.status_items = field(v, "status-items", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -1302,14 +1518,20 @@ pub struct ManagementClientCapabilitiesDeclarations {
 impl PlistDict for ManagementClientCapabilitiesDeclarations {
     const KEYS: &'static [KeySpec] = &meta::K174;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            activations: take(&mut d, "activations", p)?,
-            assets: take(&mut d, "assets", p)?,
-            configurations: take(&mut d, "configurations", p)?,
-            management: take(&mut d, "management", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "activations" => s.activations = field(v, "activations", p)?,
+                "assets" => s.assets = field(v, "assets", p)?,
+                "configurations" => s.configurations = field(v, "configurations", p)?,
+                "management" => s.management = field(v, "management", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -1335,11 +1557,17 @@ pub struct ManagementDeclarationsStatus {
 impl PlistDict for ManagementDeclarationsStatus {
     const KEYS: &'static [KeySpec] = &meta::K180;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            management_declarations: take(&mut d, "management.declarations", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "management.declarations" => s.management_declarations = field(v, "management.declarations", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -1368,14 +1596,20 @@ pub struct ManagementDeclarationsDeclarations {
 impl PlistDict for ManagementDeclarationsDeclarations {
     const KEYS: &'static [KeySpec] = &meta::K181;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            activations: take(&mut d, "activations", p)?,
-            configurations: take(&mut d, "configurations", p)?,
-            assets: take(&mut d, "assets", p)?,
-            management: take(&mut d, "management", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "activations" => s.activations = field(v, "activations", p)?,
+                "configurations" => s.configurations = field(v, "configurations", p)?,
+                "assets" => s.assets = field(v, "assets", p)?,
+                "management" => s.management = field(v, "management", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -1409,15 +1643,21 @@ pub struct ManagementDeclarationsDeclaration {
 impl PlistDict for ManagementDeclarationsDeclaration {
     const KEYS: &'static [KeySpec] = &meta::K183;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            identifier: take(&mut d, "identifier", p)?,
-            server_token: take(&mut d, "server-token", p)?,
-            active: take(&mut d, "active", p)?,
-            valid: take(&mut d, "valid", p)?,
-            reasons: take(&mut d, "reasons", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "identifier" => s.identifier = field(v, "identifier", p)?,
+                "server-token" => s.server_token = field(v, "server-token", p)?,
+                "active" => s.active = field(v, "active", p)?,
+                "valid" => s.valid = field(v, "valid", p)?,
+                "reasons" => s.reasons = field(v, "reasons", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -1448,13 +1688,19 @@ pub struct ManagementDeclarationsStatusReason {
 impl PlistDict for ManagementDeclarationsStatusReason {
     const KEYS: &'static [KeySpec] = &meta::K185;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            code: take(&mut d, "code", p)?,
-            description: take(&mut d, "description", p)?,
-            details: take(&mut d, "details", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "code" => s.code = field(v, "code", p)?,
+                "description" => s.description = field(v, "description", p)?,
+                "details" => s.details = field(v, "details", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -1479,11 +1725,17 @@ pub struct MdmAppStatus {
 impl PlistDict for MdmAppStatus {
     const KEYS: &'static [KeySpec] = &meta::K190;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            mdm_app: take(&mut d, "mdm.app", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "mdm.app" => s.mdm_app = field(v, "mdm.app", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -1518,17 +1770,23 @@ pub struct MdmAppStatusValue {
 impl PlistDict for MdmAppStatusValue {
     const KEYS: &'static [KeySpec] = &meta::K192;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            identifier: take(&mut d, "identifier", p)?,
-            removed: take(&mut d, "_removed", p)?,
-            name: take(&mut d, "name", p)?,
-            external_version_id: take(&mut d, "external-version-id", p)?,
-            version: take(&mut d, "version", p)?,
-            short_version: take(&mut d, "short-version", p)?,
-            state: take(&mut d, "state", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "identifier" => s.identifier = field(v, "identifier", p)?,
+                "_removed" => s.removed = field(v, "_removed", p)?,
+                "name" => s.name = field(v, "name", p)?,
+                "external-version-id" => s.external_version_id = field(v, "external-version-id", p)?,
+                "version" => s.version = field(v, "version", p)?,
+                "short-version" => s.short_version = field(v, "short-version", p)?,
+                "state" => s.state = field(v, "state", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -1557,11 +1815,17 @@ pub struct PasscodeIsCompliantStatus {
 impl PlistDict for PasscodeIsCompliantStatus {
     const KEYS: &'static [KeySpec] = &meta::K193;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            passcode_is_compliant: take(&mut d, "passcode.is-compliant", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "passcode.is-compliant" => s.passcode_is_compliant = field(v, "passcode.is-compliant", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -1584,11 +1848,17 @@ pub struct PasscodeIsPresentStatus {
 impl PlistDict for PasscodeIsPresentStatus {
     const KEYS: &'static [KeySpec] = &meta::K194;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            passcode_is_present: take(&mut d, "passcode.is-present", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "passcode.is-present" => s.passcode_is_present = field(v, "passcode.is-present", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -1611,11 +1881,17 @@ pub struct ScreensharingConnectionGroupUnresolvedConnectionStatus {
 impl PlistDict for ScreensharingConnectionGroupUnresolvedConnectionStatus {
     const KEYS: &'static [KeySpec] = &meta::K195;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            screensharing_connection_group_unresolved_connection: take(&mut d, "screensharing.connection.group.unresolved-connection", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "screensharing.connection.group.unresolved-connection" => s.screensharing_connection_group_unresolved_connection = field(v, "screensharing.connection.group.unresolved-connection", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -1642,13 +1918,19 @@ pub struct ScreensharingConnectionGroupUnresolvedConnectionUnresolvedGroup {
 impl PlistDict for ScreensharingConnectionGroupUnresolvedConnectionUnresolvedGroup {
     const KEYS: &'static [KeySpec] = &meta::K197;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            identifier: take(&mut d, "identifier", p)?,
-            removed: take(&mut d, "_removed", p)?,
-            unresolved_connections: take(&mut d, "unresolved_connections", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "identifier" => s.identifier = field(v, "identifier", p)?,
+                "_removed" => s.removed = field(v, "_removed", p)?,
+                "unresolved_connections" => s.unresolved_connections = field(v, "unresolved_connections", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -1673,11 +1955,17 @@ pub struct SecurityCertificateListStatus {
 impl PlistDict for SecurityCertificateListStatus {
     const KEYS: &'static [KeySpec] = &meta::K199;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            security_certificate_list: take(&mut d, "security.certificate.list", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "security.certificate.list" => s.security_certificate_list = field(v, "security.certificate.list", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -1710,16 +1998,22 @@ pub struct SecurityCertificateListStatusValue {
 impl PlistDict for SecurityCertificateListStatusValue {
     const KEYS: &'static [KeySpec] = &meta::K201;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            identifier: take(&mut d, "identifier", p)?,
-            removed: take(&mut d, "_removed", p)?,
-            declaration_identifier: take(&mut d, "declaration-identifier", p)?,
-            subject_summary: take(&mut d, "subject-summary", p)?,
-            is_identity: take(&mut d, "is-identity", p)?,
-            data: take(&mut d, "data", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "identifier" => s.identifier = field(v, "identifier", p)?,
+                "_removed" => s.removed = field(v, "_removed", p)?,
+                "declaration-identifier" => s.declaration_identifier = field(v, "declaration-identifier", p)?,
+                "subject-summary" => s.subject_summary = field(v, "subject-summary", p)?,
+                "is-identity" => s.is_identity = field(v, "is-identity", p)?,
+                "data" => s.data = field(v, "data", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -1747,11 +2041,17 @@ pub struct ServicesBackgroundTaskStatus {
 impl PlistDict for ServicesBackgroundTaskStatus {
     const KEYS: &'static [KeySpec] = &meta::K202;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            services_background_task: take(&mut d, "services.background-task", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "services.background-task" => s.services_background_task = field(v, "services.background-task", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -1788,18 +2088,24 @@ pub struct ServicesBackgroundTaskStatusValue {
 impl PlistDict for ServicesBackgroundTaskStatusValue {
     const KEYS: &'static [KeySpec] = &meta::K204;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            identifier: take(&mut d, "identifier", p)?,
-            removed: take(&mut d, "_removed", p)?,
-            code_signature: take(&mut d, "code-signature", p)?,
-            uid: take(&mut d, "uid", p)?,
-            path: take(&mut d, "path", p)?,
-            state: take(&mut d, "state", p)?,
-            type_key: take(&mut d, "type", p)?,
-            launchd: take(&mut d, "launchd", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "identifier" => s.identifier = field(v, "identifier", p)?,
+                "_removed" => s.removed = field(v, "_removed", p)?,
+                "code-signature" => s.code_signature = field(v, "code-signature", p)?,
+                "uid" => s.uid = field(v, "uid", p)?,
+                "path" => s.path = field(v, "path", p)?,
+                "state" => s.state = field(v, "state", p)?,
+                "type" => s.type_key = field(v, "type", p)?,
+                "launchd" => s.launchd = field(v, "launchd", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -1837,15 +2143,21 @@ pub struct ServicesBackgroundTaskLaunchd {
 impl PlistDict for ServicesBackgroundTaskLaunchd {
     const KEYS: &'static [KeySpec] = &meta::K205;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            label: take(&mut d, "label", p)?,
-            program: take(&mut d, "program", p)?,
-            program_arguments: take(&mut d, "program-arguments", p)?,
-            checksum: take(&mut d, "checksum", p)?,
-            device_management: take(&mut d, "device-management", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "label" => s.label = field(v, "label", p)?,
+                "program" => s.program = field(v, "program", p)?,
+                "program-arguments" => s.program_arguments = field(v, "program-arguments", p)?,
+                "checksum" => s.checksum = field(v, "checksum", p)?,
+                "device-management" => s.device_management = field(v, "device-management", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -1876,13 +2188,19 @@ pub struct ServicesBackgroundTaskDeviceManagement {
 impl PlistDict for ServicesBackgroundTaskDeviceManagement {
     const KEYS: &'static [KeySpec] = &meta::K207;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            configuration_identifier: take(&mut d, "configuration-identifier", p)?,
-            asset_identifier: take(&mut d, "asset-identifier", p)?,
-            asset_server_token: take(&mut d, "asset-server-token", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "configuration-identifier" => s.configuration_identifier = field(v, "configuration-identifier", p)?,
+                "asset-identifier" => s.asset_identifier = field(v, "asset-identifier", p)?,
+                "asset-server-token" => s.asset_server_token = field(v, "asset-server-token", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -1907,11 +2225,17 @@ pub struct SoftwareupdateBetaEnrollmentStatus {
 impl PlistDict for SoftwareupdateBetaEnrollmentStatus {
     const KEYS: &'static [KeySpec] = &meta::K208;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            softwareupdate_beta_enrollment: take(&mut d, "softwareupdate.beta-enrollment", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "softwareupdate.beta-enrollment" => s.softwareupdate_beta_enrollment = field(v, "softwareupdate.beta-enrollment", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -1934,11 +2258,17 @@ pub struct SoftwareupdateDeviceIdStatus {
 impl PlistDict for SoftwareupdateDeviceIdStatus {
     const KEYS: &'static [KeySpec] = &meta::K209;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            softwareupdate_device_id: take(&mut d, "softwareupdate.device-id", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "softwareupdate.device-id" => s.softwareupdate_device_id = field(v, "softwareupdate.device-id", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -1961,11 +2291,17 @@ pub struct SoftwareupdateFailureReasonStatus {
 impl PlistDict for SoftwareupdateFailureReasonStatus {
     const KEYS: &'static [KeySpec] = &meta::K210;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            softwareupdate_failure_reason: take(&mut d, "softwareupdate.failure-reason", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "softwareupdate.failure-reason" => s.softwareupdate_failure_reason = field(v, "softwareupdate.failure-reason", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -1992,13 +2328,19 @@ pub struct SoftwareupdateFailureReasonDictionary {
 impl PlistDict for SoftwareupdateFailureReasonDictionary {
     const KEYS: &'static [KeySpec] = &meta::K211;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            count: take(&mut d, "count", p)?,
-            reason: take(&mut d, "reason", p)?,
-            timestamp: take(&mut d, "timestamp", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "count" => s.count = field(v, "count", p)?,
+                "reason" => s.reason = field(v, "reason", p)?,
+                "timestamp" => s.timestamp = field(v, "timestamp", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -2023,11 +2365,17 @@ pub struct SoftwareupdateInstallReasonStatus {
 impl PlistDict for SoftwareupdateInstallReasonStatus {
     const KEYS: &'static [KeySpec] = &meta::K212;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            softwareupdate_install_reason: take(&mut d, "softwareupdate.install-reason", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "softwareupdate.install-reason" => s.softwareupdate_install_reason = field(v, "softwareupdate.install-reason", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -2052,12 +2400,18 @@ pub struct SoftwareupdateInstallReasonDictionary {
 impl PlistDict for SoftwareupdateInstallReasonDictionary {
     const KEYS: &'static [KeySpec] = &meta::K213;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            reason: take(&mut d, "reason", p)?,
-            declaration_id: take(&mut d, "declaration-id", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "reason" => s.reason = field(v, "reason", p)?,
+                "declaration-id" => s.declaration_id = field(v, "declaration-id", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -2081,11 +2435,17 @@ pub struct SoftwareupdateInstallStateStatus {
 impl PlistDict for SoftwareupdateInstallStateStatus {
     const KEYS: &'static [KeySpec] = &meta::K215;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            softwareupdate_install_state: take(&mut d, "softwareupdate.install-state", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "softwareupdate.install-state" => s.softwareupdate_install_state = field(v, "softwareupdate.install-state", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -2108,11 +2468,17 @@ pub struct SoftwareupdatePendingVersionStatus {
 impl PlistDict for SoftwareupdatePendingVersionStatus {
     const KEYS: &'static [KeySpec] = &meta::K216;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            softwareupdate_pending_version: take(&mut d, "softwareupdate.pending-version", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "softwareupdate.pending-version" => s.softwareupdate_pending_version = field(v, "softwareupdate.pending-version", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -2137,12 +2503,18 @@ pub struct SoftwareupdatePendingVersionDictionary {
 impl PlistDict for SoftwareupdatePendingVersionDictionary {
     const KEYS: &'static [KeySpec] = &meta::K217;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            os_version: take(&mut d, "os-version", p)?,
-            build_version: take(&mut d, "build-version", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "os-version" => s.os_version = field(v, "os-version", p)?,
+                "build-version" => s.build_version = field(v, "build-version", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -2170,13 +2542,19 @@ pub struct StatusReasonStatus {
 impl PlistDict for StatusReasonStatus {
     const KEYS: &'static [KeySpec] = &meta::K218;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            code: take(&mut d, "code", p)?,
-            description: take(&mut d, "description", p)?,
-            details: take(&mut d, "details", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "code" => s.code = field(v, "code", p)?,
+                "description" => s.description = field(v, "description", p)?,
+                "details" => s.details = field(v, "details", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -2201,11 +2579,17 @@ pub struct TestArrayValueStatus {
 impl PlistDict for TestArrayValueStatus {
     const KEYS: &'static [KeySpec] = &meta::K219;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            test_array_value: take(&mut d, "test.array-value", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "test.array-value" => s.test_array_value = field(v, "test.array-value", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -2230,12 +2614,18 @@ pub struct TestArrayValueStatusValue {
 impl PlistDict for TestArrayValueStatusValue {
     const KEYS: &'static [KeySpec] = &meta::K221;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            key1: take(&mut d, "key1", p)?,
-            key2: take(&mut d, "key2", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "key1" => s.key1 = field(v, "key1", p)?,
+                "key2" => s.key2 = field(v, "key2", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -2259,11 +2649,17 @@ pub struct TestBooleanValueStatus {
 impl PlistDict for TestBooleanValueStatus {
     const KEYS: &'static [KeySpec] = &meta::K222;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            test_boolean_value: take(&mut d, "test.boolean-value", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "test.boolean-value" => s.test_boolean_value = field(v, "test.boolean-value", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -2286,11 +2682,17 @@ pub struct TestDictionaryValueStatus {
 impl PlistDict for TestDictionaryValueStatus {
     const KEYS: &'static [KeySpec] = &meta::K223;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            test_dictionary_value: take(&mut d, "test.dictionary-value", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "test.dictionary-value" => s.test_dictionary_value = field(v, "test.dictionary-value", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -2315,12 +2717,18 @@ pub struct TestDictionaryValueDictionary {
 impl PlistDict for TestDictionaryValueDictionary {
     const KEYS: &'static [KeySpec] = &meta::K224;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            key1: take(&mut d, "key1", p)?,
-            key2: take(&mut d, "key2", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "key1" => s.key1 = field(v, "key1", p)?,
+                "key2" => s.key2 = field(v, "key2", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -2344,11 +2752,17 @@ pub struct TestErrorValueStatus {
 impl PlistDict for TestErrorValueStatus {
     const KEYS: &'static [KeySpec] = &meta::K225;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            test_error_value: take(&mut d, "test.error-value", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "test.error-value" => s.test_error_value = field(v, "test.error-value", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -2371,11 +2785,17 @@ pub struct TestIntegerValueStatus {
 impl PlistDict for TestIntegerValueStatus {
     const KEYS: &'static [KeySpec] = &meta::K226;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            test_integer_value: take(&mut d, "test.integer-value", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "test.integer-value" => s.test_integer_value = field(v, "test.integer-value", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -2398,11 +2818,17 @@ pub struct TestRealValueStatus {
 impl PlistDict for TestRealValueStatus {
     const KEYS: &'static [KeySpec] = &meta::K227;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            test_real_value: take(&mut d, "test.real-value", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "test.real-value" => s.test_real_value = field(v, "test.real-value", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
@@ -2425,11 +2851,17 @@ pub struct TestStringValueStatus {
 impl PlistDict for TestStringValueStatus {
     const KEYS: &'static [KeySpec] = &meta::K228;
 
-    fn from_dict(mut d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            test_string_value: take(&mut d, "test.string-value", p)?,
-            extra: d,
-        })
+    fn from_dict(d: Dictionary, p: &KeyPath<'_>) -> Result<Self, DecodeError> {
+        let mut s = Self::default();
+        for (k, v) in d {
+            match k.as_str() {
+                "test.string-value" => s.test_string_value = field(v, "test.string-value", p)?,
+                _ => {
+                    s.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(s)
     }
 
     fn to_dict(&self) -> Dictionary {
