@@ -28,11 +28,11 @@ fn pid(s: &str) -> PolicyId {
     s.parse().unwrap()
 }
 
-fn floor(min_length: u32) -> Policy {
+fn floor(auto_lock: u32) -> Policy {
     policy(
         "floor",
         &format!(
-            "[passcode]\nrequired = true\nmin_length = {min_length}\nauto_lock_minutes = 5\n\
+            "[passcode]\nrequired = true\nmin_length = 6\nauto_lock_minutes = {auto_lock}\n\
              [restrictions]\nexplicit_content = \"deny\"\ndeveloper_mode = \"deny\"\nfactory_reset = \"deny\"\n\
              [web_filter]\nmode = \"automatic\"\ndenied_urls = [\"https://a.example\", \"https://b.example\"]\n\
              [certificates.roots.racine]\nsha256 = \"{}\"",
@@ -49,7 +49,11 @@ fn school_policy(variant: usize, message: &str) -> Policy {
              [wifi.\"SCHOOL-{variant}\"]\nsecurity = \"wpa2-personal\"\npassword = \"school-password-{variant}\"\n\
              [apps.app{variant}]\ninstall = \"required\"\nandroid = {{ package = \"org.school.app{variant}\" }}\n\
              [restrictions]\ncamera = \"{}\"",
-            if variant % 2 == 0 { "deny" } else { "allow" }
+            if variant.is_multiple_of(2) {
+                "deny"
+            } else {
+                "allow"
+            }
         ),
     )
 }
@@ -59,14 +63,17 @@ fn school_policy(variant: usize, message: &str) -> Policy {
 fn tenant() -> Tenant {
     let mut t = Tenant::new(TenantId::new("region").unwrap());
     let root: NodeId = "region".parse().unwrap();
-    t.set_policy(floor(6));
+    t.set_policy(floor(5));
     t.set_policy(policy(
         "apps",
         "[apps.ent]\ninstall = \"required\"\nandroid = { package = \"org.ent.app\" }\napple = { bundle_id = \"org.ent.app\" }\n\
          [os_updates]\ndeferral_days = 7\nmaintenance_window = { start = \"22:00\", end = \"05:00\" }\n\
          [device]\ntime_zone = \"Europe/Paris\"",
     ));
-    t.set_policy(policy("vendor", "[vendor.android]\nstatusBar = \"SYSTEM_INFO_ONLY\""));
+    t.set_policy(policy(
+        "vendor",
+        "[vendor.android]\nstatusBar = \"SYSTEM_INFO_ONLY\"",
+    ));
     t.assign(&root, pid("floor")).unwrap();
     t.assign(&root, pid("apps")).unwrap();
     t.assign(&root, pid("vendor")).unwrap();
@@ -80,7 +87,10 @@ fn tenant() -> Tenant {
         ));
     }
     for n in 0..3 {
-        t.set_policy(policy(&format!("naming-{n}"), &format!("[device]\nname_template = \"T{n}-{{serial}}\"")));
+        t.set_policy(policy(
+            &format!("naming-{n}"),
+            &format!("[device]\nname_template = \"T{n}-{{serial}}\""),
+        ));
     }
     for s in 0..8 {
         t.set_policy(school_policy(s, "v1"));
@@ -88,23 +98,31 @@ fn tenant() -> Tenant {
     t.set_policy(policy("exam", "[web_filter]\nmode = \"allowlist\"\nallowed_urls = [\"https://exam.example\"]\n[restrictions]\nscreen_capture = \"deny\"\nnearby_sharing = \"deny\""));
     t.set_policy(policy("kiosk", "[apps.kiosk-app]\ninstall = \"required\"\nandroid = { package = \"org.kiosk.app\" }\n[kiosk]\nmode = \"single-app\"\napp = \"kiosk-app\""));
     t.set_policy(policy("young", "[restrictions]\napp_store = \"deny\"\nin_app_purchases = \"deny\"\n[passcode]\nmin_length = 4"));
-    t.set_policy(policy("teachers", "[passcode]\nmin_length = 8\ncomplexity = \"alphanumeric\""));
+    t.set_policy(policy(
+        "teachers",
+        "[passcode]\nmin_length = 8\ncomplexity = \"alphanumeric\"",
+    ));
     let mut dev = 0usize;
     for g in 0..GROUPS {
         let group: NodeId = format!("g{g}").parse().unwrap();
-        t.add_node(group.clone(), &root, None, Some("group".into())).unwrap();
+        t.add_node(group.clone(), &root, None, Some("group".into()))
+            .unwrap();
         t.assign(&group, pid(&format!("wifi-{}", g % 2))).unwrap();
         for w in 0..TOWNS {
             let town: NodeId = format!("g{g}-t{w}").parse().unwrap();
-            t.add_node(town.clone(), &group, None, Some("town".into())).unwrap();
+            t.add_node(town.clone(), &group, None, Some("town".into()))
+                .unwrap();
             t.assign(&town, pid(&format!("naming-{}", w % 3))).unwrap();
             for s in 0..SCHOOLS {
                 let school: NodeId = format!("g{g}-t{w}-s{s}").parse().unwrap();
-                t.add_node(school.clone(), &town, None, Some("school".into())).unwrap();
-                t.assign(&school, pid(&format!("school-{}", (g + w + s) % 8))).unwrap();
+                t.add_node(school.clone(), &town, None, Some("school".into()))
+                    .unwrap();
+                t.assign(&school, pid(&format!("school-{}", (g + w + s) % 8)))
+                    .unwrap();
                 for c in 0..CLASSES {
                     let class: NodeId = format!("g{g}-t{w}-s{s}-c{c}").parse().unwrap();
-                    t.add_node(class.clone(), &school, None, Some("class".into())).unwrap();
+                    t.add_node(class.clone(), &school, None, Some("class".into()))
+                        .unwrap();
                     match c {
                         0 => t.assign(&class, pid("exam")).unwrap(),
                         1 => t.assign(&class, pid("kiosk")).unwrap(),
@@ -115,7 +133,8 @@ fn tenant() -> Tenant {
                     for _ in 0..DEVICES {
                         let platform = Platform::ALL[dev % 3];
                         let id = DeviceId::new(format!("dev-{dev:06}")).unwrap();
-                        t.add_device(mdmkit::policy::Device::new(id, class.clone(), platform)).unwrap();
+                        t.add_device(mdmkit::policy::Device::new(id, class.clone(), platform))
+                            .unwrap();
                         dev += 1;
                     }
                 }
@@ -151,11 +170,16 @@ fn bench(c: &mut Criterion) {
 
     // Diffs after a change at the root that touches every device.
     let before = EffectiveCache::build(&t).unwrap();
-    t.set_policy(floor(8));
+    t.set_policy(floor(4));
     let after = EffectiveCache::build(&t).unwrap();
     let pairs: Vec<_> = all
         .iter()
-        .map(|d| (before.get(d).unwrap().flatten(), after.get(d).unwrap().flatten()))
+        .map(|d| {
+            (
+                before.get(d).unwrap().flatten(),
+                after.get(d).unwrap().flatten(),
+            )
+        })
         .collect();
     let mut g = c.benchmark_group("policy/diff_100k");
     g.sample_size(10);
@@ -172,7 +196,12 @@ fn bench(c: &mut Criterion) {
     });
     let settings: Vec<_> = all
         .iter()
-        .map(|d| (before.get(d).unwrap().settings().clone(), after.get(d).unwrap().settings().clone()))
+        .map(|d| {
+            (
+                before.get(d).unwrap().settings().clone(),
+                after.get(d).unwrap().settings().clone(),
+            )
+        })
         .collect();
     g.bench_function("baseline_category_hash_compare_per_device", |b| {
         b.iter(|| {
@@ -190,10 +219,13 @@ fn bench(c: &mut Criterion) {
     // recomputation.
     let school: NodeId = "g3-t2-s1".parse().unwrap();
     let affected = t.affected_devices(&school).unwrap().len();
-    t.set_policy(floor(6));
+    t.set_policy(floor(5));
     let mut cache = EffectiveCache::build(&t).unwrap();
     // The school gets a policy of its own, changed at every iteration.
-    t.set_policy(policy("school-own", "[device]\nlock_screen_message = \"v0\""));
+    t.set_policy(policy(
+        "school-own",
+        "[device]\nlock_screen_message = \"v0\"",
+    ));
     t.assign(&school, pid("school-own")).unwrap();
     cache.refresh(&t, &school).unwrap();
     let mut g = c.benchmark_group("policy/one_school_change");
@@ -202,7 +234,10 @@ fn bench(c: &mut Criterion) {
     g.bench_function("refresh_school_subtree", |b| {
         b.iter(|| {
             round += 1;
-            t.set_policy(policy("school-own", &format!("[device]\nlock_screen_message = \"v{round}\"")));
+            t.set_policy(policy(
+                "school-own",
+                &format!("[device]\nlock_screen_message = \"v{round}\""),
+            ));
             let r = cache.refresh(&t, &school).unwrap();
             assert_eq!((r.devices, r.changed.len()), (affected, affected));
             r.devices
@@ -216,7 +251,10 @@ fn bench(c: &mut Criterion) {
         )
     });
     g.finish();
-    println!("one_school_change: {affected} devices below the school, {} in the tenant", all.len());
+    println!(
+        "one_school_change: {affected} devices below the school, {} in the tenant",
+        all.len()
+    );
 }
 
 criterion_group! {

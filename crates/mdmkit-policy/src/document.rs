@@ -299,6 +299,7 @@ impl Reader<'_> {
             return Some(t);
         }
         let mut good = Map::new();
+        let mut bad = Vec::new();
         for (k, v) in map {
             let mut single = Map::new();
             single.insert(k.clone(), v.clone());
@@ -313,9 +314,22 @@ impl Reader<'_> {
                 }
                 Err(_) => {
                     let mut single = Map::new();
-                    single.insert(k, v);
+                    single.insert(k.clone(), v);
                     let _ = self.read::<T>(base, Value::Object(single));
+                    bad.push(k);
                 }
+            }
+        }
+        // A required key that was bad is already reported; do not report
+        // it again as missing.
+        let de: Result<T, _> = serde_json::from_value(Value::Object(good.clone()));
+        if let Err(e) = de {
+            let msg = e.to_string();
+            if bad
+                .iter()
+                .any(|k| msg.starts_with(&format!("missing field `{k}`")))
+            {
+                return None;
             }
         }
         self.read(base, Value::Object(good))

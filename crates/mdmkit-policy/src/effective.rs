@@ -260,25 +260,40 @@ impl Tenant {
         match EffectiveCache::build(self) {
             Err(e) => issues.push(Issue::whole(IssueKind::Invalid, e.to_string())),
             Ok(cache) => {
+                // The same problem inherited by many nodes is reported once,
+                // at the first place it shows, with a count of the others.
+                let mut seen: Vec<(Issue, String, usize)> = Vec::new();
+                let mut note = |issue: Issue, place: String| match seen
+                    .iter_mut()
+                    .find(|(i, _, _)| *i == issue)
+                {
+                    Some((_, _, n)) => *n += 1,
+                    None => seen.push((issue, place, 0)),
+                };
                 for idx in self.preorder(0) {
                     let node = &self.nodes[idx];
                     if node.devices.is_empty() {
                         continue;
                     }
                     if let Some(eff) = cache.nodes.get(&node.id) {
-                        for mut i in eff.effective.issues() {
-                            i.message = format!("at node {}: {}", node.id, i.message);
-                            issues.push(i);
+                        for i in eff.effective.issues() {
+                            note(i, format!("node {}", node.id));
                         }
                     }
                 }
                 for d in self.devices().filter(|d| !d.policies.is_empty()) {
                     if let Some(eff) = cache.devices.get(&d.id) {
-                        for mut i in eff.issues() {
-                            i.message = format!("for device {}: {}", d.id, i.message);
-                            issues.push(i);
+                        for i in eff.issues() {
+                            note(i, format!("device {}", d.id));
                         }
                     }
+                }
+                for (mut issue, place, others) in seen {
+                    issue.message = match others {
+                        0 => format!("{} (at {place})", issue.message),
+                        n => format!("{} (at {place} and {n} other places)", issue.message),
+                    };
+                    issues.push(issue);
                 }
             }
         }

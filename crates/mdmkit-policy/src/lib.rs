@@ -99,6 +99,7 @@ pub mod model;
 mod path;
 pub mod schema;
 mod source;
+mod support;
 mod tree;
 pub mod validate;
 
@@ -114,6 +115,7 @@ pub use merge::{Conflict, ConflictKind, Overridden, Provenance, Reason, Scope, S
 pub use model::*;
 pub use path::{MAX_PATH_LEN, PathParseError, Segment, SettingPath};
 pub use source::{Format, MAX_DEPTH, MAX_DOCUMENT_BYTES};
+pub use support::{Unsupported, unsupported};
 pub use tree::{Device, NodeRef, Tenant};
 
 /// Renders an error and its sources as `outer: inner: innermost`.

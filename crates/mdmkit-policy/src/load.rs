@@ -275,12 +275,10 @@ fn load_tree(path: &Path, all: &mut Vec<Issue>) -> Option<(Tenant, Vec<Assignmen
         }
         tenant
     });
-    let ok = r.issues.is_empty();
     all.extend(r.issues.into_iter().map(|i| i.in_file(path)));
-    match tenant {
-        Some(t) if ok => Some((t, assignments)),
-        _ => None,
-    }
+    // Even a tree with issues is returned, so that the devices and the
+    // assignments can be checked against the nodes that are valid.
+    tenant.map(|t| (t, assignments))
 }
 
 fn load_devices(

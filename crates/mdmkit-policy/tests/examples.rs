@@ -135,3 +135,42 @@ fn the_cache_agrees_with_a_direct_merge_for_every_device() {
         );
     }
 }
+
+#[test]
+fn an_unsupervised_ipad_reports_what_it_cannot_enforce() {
+    let t = tenant();
+    let id: DeviceId = "00008030-001A2B3C4D5E802E".parse().unwrap();
+    let device = t.device(&id).unwrap();
+    let eff = t.effective(&id).unwrap();
+    let report = mdmkit_policy::unsupported(&eff.flatten(), device);
+    let paths: Vec<String> = report.iter().map(|u| u.path.to_string()).collect();
+    // Supervised-only restrictions, and a minimum OS check that needs iOS 17.
+    assert!(
+        paths.contains(&"restrictions.factory_reset".to_owned()),
+        "{paths:?}"
+    );
+    assert!(
+        paths.contains(&"restrictions.multiplayer_gaming".to_owned()),
+        "{paths:?}"
+    );
+    assert!(
+        !paths.contains(&"restrictions.camera".to_owned()),
+        "{paths:?}"
+    );
+    // Windows and Android rows are not about this device.
+    assert!(
+        !paths.iter().any(|p| p.starts_with("vendor.windows")),
+        "{paths:?}"
+    );
+    let supervised = t
+        .devices()
+        .find(|d| d.platform == Platform::Apple && d.supervised == Some(true))
+        .unwrap();
+    let eff = t.effective(&supervised.id).unwrap();
+    let report = mdmkit_policy::unsupported(&eff.flatten(), supervised);
+    assert!(
+        !report
+            .iter()
+            .any(|u| u.path.to_string() == "restrictions.factory_reset")
+    );
+}

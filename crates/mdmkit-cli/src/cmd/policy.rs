@@ -183,6 +183,13 @@ fn effective(
                     head.insert("platform".into(), json!(d.platform.as_str()));
                 }
                 head.extend(std::mem::take(map));
+                if let Some(d) = tenant.device(&id) {
+                    let report = policy::unsupported(&eff.flatten(), d);
+                    head.insert(
+                        "unsupported".into(),
+                        serde_json::to_value(report).context("cannot render the report")?,
+                    );
+                }
                 *map = head;
             }
             v
@@ -210,7 +217,9 @@ fn diff(old: &Path, new: &Path) -> Result<ExitCode, CliError> {
             let a = load_policy(old)?;
             let b = load_policy(new)?;
             let changes = policy::diff(&a.settings, &b.settings);
-            print_json(&serde_json::to_value(&changes).context("cannot render the change set")?)?;
+            // Serialised directly, so each change reads op, path, old, new.
+            let text = serde_json::to_string_pretty(&changes).context("cannot render JSON")?;
+            println!("{text}");
             Ok(ExitCode::SUCCESS)
         }
         (true, true) => {
@@ -226,7 +235,7 @@ fn diff(old: &Path, new: &Path) -> Result<ExitCode, CliError> {
             ids.sort();
             ids.dedup();
             let empty = policy::flat::FlatSettings::new();
-            let mut out = Map::new();
+            let mut out = std::collections::BTreeMap::new();
             for id in ids {
                 let fa = ca
                     .get(id)
@@ -238,13 +247,11 @@ fn diff(old: &Path, new: &Path) -> Result<ExitCode, CliError> {
                     .unwrap_or_else(|| empty.clone());
                 let changes = policy::diff::diff_flat(&fa, &fb);
                 if !changes.is_empty() {
-                    out.insert(
-                        id.to_string(),
-                        serde_json::to_value(&changes).context("cannot render the change set")?,
-                    );
+                    out.insert(id.to_string(), changes);
                 }
             }
-            print_json(&Value::Object(out))?;
+            let text = serde_json::to_string_pretty(&out).context("cannot render JSON")?;
+            println!("{text}");
             Ok(ExitCode::SUCCESS)
         }
         _ => Err(CliError::new(
