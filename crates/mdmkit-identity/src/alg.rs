@@ -63,9 +63,15 @@ impl KeyAlgorithm {
     pub(crate) fn generate(self) -> Result<rcgen::KeyPair, rcgen::Error> {
         let alg = self.signature_algorithm();
         match self {
-            KeyAlgorithm::Rsa2048 => rcgen::KeyPair::generate_rsa_for(alg, rcgen::RsaKeySize::_2048),
-            KeyAlgorithm::Rsa3072 => rcgen::KeyPair::generate_rsa_for(alg, rcgen::RsaKeySize::_3072),
-            KeyAlgorithm::Rsa4096 => rcgen::KeyPair::generate_rsa_for(alg, rcgen::RsaKeySize::_4096),
+            KeyAlgorithm::Rsa2048 => {
+                rcgen::KeyPair::generate_rsa_for(alg, rcgen::RsaKeySize::_2048)
+            }
+            KeyAlgorithm::Rsa3072 => {
+                rcgen::KeyPair::generate_rsa_for(alg, rcgen::RsaKeySize::_3072)
+            }
+            KeyAlgorithm::Rsa4096 => {
+                rcgen::KeyPair::generate_rsa_for(alg, rcgen::RsaKeySize::_4096)
+            }
             _ => rcgen::KeyPair::generate_for(alg),
         }
     }

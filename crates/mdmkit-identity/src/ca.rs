@@ -6,8 +6,7 @@
 use mdmkit_core::TenantId;
 use rcgen::{
     BasicConstraints, CertificateParams, DistinguishedName, DnType, IsCa, Issuer, KeyPair,
-    PublicKeyData,
-    KeyUsagePurpose, SanType,
+    KeyUsagePurpose, PublicKeyData, SanType,
 };
 use time::{Duration, OffsetDateTime};
 use x509_parser::certificate::X509Certificate;
@@ -80,10 +79,9 @@ pub(crate) fn ca_facts(der: &[u8]) -> Result<CaFacts, CaError> {
         .ok_or_else(|| CaError::NotTenantCa {
             reason: "no urn:mdmkit:{tenant}:ca subjectAltName".into(),
         })?;
-    let (_, alg) =
-        crate::csr::key_policy(cert.public_key()).map_err(|e| CaError::NotTenantCa {
-            reason: e.to_string(),
-        })?;
+    let (_, alg) = crate::csr::key_policy(cert.public_key()).map_err(|e| CaError::NotTenantCa {
+        reason: e.to_string(),
+    })?;
     Ok(CaFacts {
         tenant,
         not_after: cert.validity().not_after.to_datetime(),
@@ -137,11 +135,10 @@ fn load_authority(cert_pem: &[u8], key_pem: &[u8]) -> Result<(Authority, TenantI
             offset: e.valid_up_to(),
         },
     })?;
-    let key = KeyPair::from_pem_and_sign_algo(key_text, facts.alg).map_err(|e| {
-        CaError::BadKey {
+    let key =
+        KeyPair::from_pem_and_sign_algo(key_text, facts.alg).map_err(|e| CaError::BadKey {
             reason: e.to_string(),
-        }
-    })?;
+        })?;
     if key.subject_public_key_info() != facts.spki {
         return Err(CaError::KeyMismatch);
     }
@@ -445,12 +442,17 @@ mod tests {
             root_key: b.root_key,
             intermediate: None,
         };
-        assert_eq!(TenantCa::from_pem(&mixed).unwrap_err(), CaError::KeyMismatch);
+        assert_eq!(
+            TenantCa::from_pem(&mixed).unwrap_err(),
+            CaError::KeyMismatch
+        );
     }
 
     #[test]
     fn intermediate_of_another_tenant_is_refused() {
-        let a = CaBuilder::new(TenantId::new("town-a").unwrap()).build().unwrap();
+        let a = CaBuilder::new(TenantId::new("town-a").unwrap())
+            .build()
+            .unwrap();
         let b = CaBuilder::new(TenantId::new("town-b").unwrap())
             .intermediate(true)
             .build()

@@ -9,7 +9,9 @@ use crate::serial::Serial;
 
 /// Why a certificate was revoked (RFC 5280 CRLReason, the subset that
 /// makes sense for device certificates).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "kebab-case")]
 #[non_exhaustive]
 pub enum RevocationReason {

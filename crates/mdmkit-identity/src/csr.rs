@@ -15,9 +15,9 @@ use x509_parser::error::X509Error;
 use x509_parser::extensions::{GeneralName, ParsedExtension};
 use x509_parser::oid_registry::{
     OID_EC_P256, OID_KEY_TYPE_EC_PUBLIC_KEY, OID_NIST_EC_P384, OID_PKCS1_RSAENCRYPTION,
-    OID_PKCS1_RSASSAPSS, OID_PKCS1_SHA256WITHRSA, OID_PKCS1_SHA384WITHRSA,
-    OID_PKCS1_SHA512WITHRSA, OID_PKCS9_CHALLENGE_PASSWORD, OID_SIG_ECDSA_WITH_SHA256,
-    OID_SIG_ECDSA_WITH_SHA384, OID_SIG_ECDSA_WITH_SHA512, OID_SIG_ED25519,
+    OID_PKCS1_RSASSAPSS, OID_PKCS1_SHA256WITHRSA, OID_PKCS1_SHA384WITHRSA, OID_PKCS1_SHA512WITHRSA,
+    OID_PKCS9_CHALLENGE_PASSWORD, OID_SIG_ECDSA_WITH_SHA256, OID_SIG_ECDSA_WITH_SHA384,
+    OID_SIG_ECDSA_WITH_SHA512, OID_SIG_ED25519,
 };
 use x509_parser::prelude::FromDer;
 
@@ -145,12 +145,11 @@ impl CertificateRequest {
     }
 
     fn from_der(der: Vec<u8>) -> Result<Self, CsrError> {
-        let (rest, csr) = X509CertificationRequest::from_der(&der).map_err(|e| {
-            DecodeError::Der {
+        let (rest, csr) =
+            X509CertificationRequest::from_der(&der).map_err(|e| DecodeError::Der {
                 what: "certificate request",
                 reason: e.to_string(),
-            }
-        })?;
+            })?;
         if !rest.is_empty() {
             return Err(DecodeError::TrailingData {
                 what: "certificate request",

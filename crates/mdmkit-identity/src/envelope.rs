@@ -55,8 +55,7 @@ pub trait Payload: Serialize + DeserializeOwned {
 fn valid_label(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 64
-        && s
-            .bytes()
+        && s.bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
 }
 
@@ -80,7 +79,10 @@ impl KeyId {
     /// The id derived from a public key: `ed25519-` and the first 8 bytes
     /// of the SHA-256 of the key, in hex.
     pub fn of(key: &PublicKey) -> Self {
-        Self(format!("ed25519-{}", decode::hex(&decode::sha256(&key.0)[..8])))
+        Self(format!(
+            "ed25519-{}",
+            decode::hex(&decode::sha256(&key.0)[..8])
+        ))
     }
 
     /// The id as a string.
@@ -212,7 +214,8 @@ impl EnvelopeSigner {
 
 /// The exact bytes an envelope's signature covers.
 pub fn signed_message(kind: &str, key_id: &KeyId, payload: &str) -> Vec<u8> {
-    let mut m = Vec::with_capacity(SIGNED_PREFIX.len() + kind.len() + key_id.0.len() + payload.len() + 2);
+    let mut m =
+        Vec::with_capacity(SIGNED_PREFIX.len() + kind.len() + key_id.0.len() + payload.len() + 2);
     m.extend_from_slice(SIGNED_PREFIX);
     m.extend_from_slice(kind.as_bytes());
     m.push(b'\n');

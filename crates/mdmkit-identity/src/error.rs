@@ -43,7 +43,9 @@ pub enum DecodeError {
     #[error("input is empty")]
     Empty,
     /// The input is neither DER nor UTF-8 PEM text.
-    #[error("input is neither DER (starting with 0x30) nor PEM text: invalid UTF-8 at byte {offset}")]
+    #[error(
+        "input is neither DER (starting with 0x30) nor PEM text: invalid UTF-8 at byte {offset}"
+    )]
     NotText {
         /// Byte offset of the first invalid UTF-8 sequence.
         offset: usize,
@@ -96,7 +98,9 @@ pub enum CsrError {
     #[error("certificate request: {0}")]
     Decode(#[from] DecodeError),
     /// The key algorithm is not one of RSA, EC P-256/P-384 or Ed25519.
-    #[error("certificate request key algorithm {algorithm} is not accepted; use RSA (2048 bits or more), EC P-256, EC P-384 or Ed25519")]
+    #[error(
+        "certificate request key algorithm {algorithm} is not accepted; use RSA (2048 bits or more), EC P-256, EC P-384 or Ed25519"
+    )]
     UnsupportedKeyAlgorithm {
         /// The key's algorithm OID or name.
         algorithm: String,
@@ -259,7 +263,9 @@ pub enum VerifyError {
         serial: String,
     },
     /// The certificate lacks the clientAuth extended key usage.
-    #[error("certificate is not valid for TLS client authentication (no clientAuth extended key usage)")]
+    #[error(
+        "certificate is not valid for TLS client authentication (no clientAuth extended key usage)"
+    )]
     NotForClientAuth,
     /// The certificate is bound to another tenant.
     #[error("certificate belongs to tenant {found:?}, not {expected:?}")]

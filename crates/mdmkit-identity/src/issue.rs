@@ -2,8 +2,8 @@
 
 use mdmkit_core::{DeviceId, TenantId};
 use rcgen::{
-    CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
-    KeyUsagePurpose, SanType,
+    CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa, KeyUsagePurpose,
+    SanType,
 };
 use time::{Duration, OffsetDateTime};
 
@@ -194,6 +194,9 @@ impl TenantCa {
                 found: current.tenant.to_string(),
             });
         }
-        self.issue(csr, &IssueRequest::new(current.device_id.clone()).days(days))
+        self.issue(
+            csr,
+            &IssueRequest::new(current.device_id.clone()).days(days),
+        )
     }
 }

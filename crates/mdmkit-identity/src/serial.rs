@@ -71,7 +71,11 @@ impl FromStr for Serial {
     type Err = SerialParseError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let t = s.trim().replace(':', "");
-        let t = if !t.len().is_multiple_of(2) { format!("0{t}") } else { t };
+        let t = if !t.len().is_multiple_of(2) {
+            format!("0{t}")
+        } else {
+            t
+        };
         match decode::unhex(&t) {
             Some(b) if !b.is_empty() && b.len() <= 21 => Ok(Self::from_bytes(&b)),
             _ => Err(SerialParseError(s.to_owned())),

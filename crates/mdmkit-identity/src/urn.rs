@@ -57,7 +57,10 @@ mod tests {
             device_urn(&t, &d),
             "urn:mdmkit:town-7:device:enterprises/LC0/devices:3a"
         );
-        assert_eq!(parse_urn(&device_urn(&t, &d)), Some(Urn::Device(t.clone(), d)));
+        assert_eq!(
+            parse_urn(&device_urn(&t, &d)),
+            Some(Urn::Device(t.clone(), d))
+        );
         assert_eq!(parse_urn(&ca_urn(&t)), Some(Urn::Ca(t)));
         assert_eq!(parse_urn("urn:mdmkit:t:user:x"), None);
         assert_eq!(parse_urn("urn:other:t:ca"), None);

@@ -102,13 +102,19 @@ impl Verifier {
 
     /// Trusts a root CA certificate (PEM or DER) of this tenant.
     pub fn add_root(&mut self, cert: &[u8]) -> Result<&mut Self, CaError> {
-        let der = decode::one(cert, &["CERTIFICATE"], decode::MAX_CERT_LEN)
-            .map_err(|source| CaError::Decode { what: "certificate", source })?;
+        let der = decode::one(cert, &["CERTIFICATE"], decode::MAX_CERT_LEN).map_err(|source| {
+            CaError::Decode {
+                what: "certificate",
+                source,
+            }
+        })?;
         tenant_of(&der, &self.tenant)?;
         self.known_skis.extend(ski(&der));
         let der = CertificateDer::from(der);
         let anchor = webpki::anchor_from_trusted_cert(&der)
-            .map_err(|e| CaError::NotTenantCa { reason: e.to_string() })?
+            .map_err(|e| CaError::NotTenantCa {
+                reason: e.to_string(),
+            })?
             .to_owned();
         self.anchors.push(anchor);
         Ok(self)
@@ -116,8 +122,12 @@ impl Verifier {
 
     /// Adds an intermediate CA certificate (PEM or DER) of this tenant.
     pub fn add_intermediate(&mut self, cert: &[u8]) -> Result<&mut Self, CaError> {
-        let der = decode::one(cert, &["CERTIFICATE"], decode::MAX_CERT_LEN)
-            .map_err(|source| CaError::Decode { what: "certificate", source })?;
+        let der = decode::one(cert, &["CERTIFICATE"], decode::MAX_CERT_LEN).map_err(|source| {
+            CaError::Decode {
+                what: "certificate",
+                source,
+            }
+        })?;
         tenant_of(&der, &self.tenant)?;
         self.known_skis.extend(ski(&der));
         self.intermediates.push(CertificateDer::from(der));
@@ -126,8 +136,12 @@ impl Verifier {
 
     /// Adds a CRL (PEM `X509 CRL` or DER) signed by one of this tenant's CAs.
     pub fn add_crl(&mut self, crl: &[u8]) -> Result<&mut Self, CaError> {
-        let der = decode::one(crl, &["X509 CRL"], decode::MAX_CERT_LEN * 16)
-            .map_err(|source| CaError::Decode { what: "CRL", source })?;
+        let der = decode::one(crl, &["X509 CRL"], decode::MAX_CERT_LEN * 16).map_err(|source| {
+            CaError::Decode {
+                what: "CRL",
+                source,
+            }
+        })?;
         let owned = OwnedCertRevocationList::from_der(&der).map_err(|e| CaError::Decode {
             what: "CRL",
             source: DecodeError::Der {
@@ -148,7 +162,11 @@ impl Verifier {
     /// Verifies a presented certificate at `now`: PEM (the first
     /// `CERTIFICATE` block is the device's, the rest are intermediates) or
     /// DER.
-    pub fn verify(&self, presented: &[u8], now: OffsetDateTime) -> Result<DeviceIdentity, VerifyError> {
+    pub fn verify(
+        &self,
+        presented: &[u8],
+        now: OffsetDateTime,
+    ) -> Result<DeviceIdentity, VerifyError> {
         let mut certs = decode::many(
             presented,
             &["CERTIFICATE"],
@@ -169,20 +187,6 @@ impl Verifier {
     ) -> Result<DeviceIdentity, VerifyError> {
         let cert = parse_cert(leaf)?;
         let serial = Serial::from_bytes(cert.raw_serial());
-        let urns = cert_urns(&cert);
-        let mut devices = urns.iter().filter_map(|u| match u {
-            Urn::Device(t, d) => Some((t, d)),
-            _ => None,
-        });
-        let (tenant, device_id) = devices.next().ok_or_else(|| VerifyError::NoDeviceUrn {
-            reason: "no urn:mdmkit:{tenant}:device:{id} subjectAltName".into(),
-        })?;
-        if devices.next().is_some() {
-            return Err(VerifyError::NoDeviceUrn {
-                reason: "more than one device URN".into(),
-            });
-        }
-
         let leaf_der = CertificateDer::from(leaf);
         let ee = EndEntityCert::try_from(&leaf_der).map_err(map_webpki)?;
         let mut pool: Vec<CertificateDer<'_>> = self.intermediates.clone();
@@ -225,6 +229,20 @@ impl Verifier {
                 });
             }
         }
+        let urns = cert_urns(&cert);
+        let mut devices = urns.iter().filter_map(|u| match u {
+            Urn::Device(t, d) => Some((t, d)),
+            _ => None,
+        });
+        let (tenant, device_id) = devices.next().ok_or_else(|| VerifyError::NoDeviceUrn {
+            reason: "no urn:mdmkit:{tenant}:device:{id} subjectAltName".into(),
+        })?;
+        if devices.next().is_some() {
+            return Err(VerifyError::NoDeviceUrn {
+                reason: "more than one device URN".into(),
+            });
+        }
+
         if tenant != &self.tenant {
             return Err(VerifyError::WrongTenant {
                 expected: self.tenant.to_string(),
@@ -252,13 +270,14 @@ fn key_id_ext(
     authority: bool,
 ) -> Option<Vec<u8>> {
     use x509_parser::extensions::ParsedExtension;
-    cert.iter_extensions().find_map(|e| match e.parsed_extension() {
-        ParsedExtension::AuthorityKeyIdentifier(a) if authority => {
-            a.key_identifier.as_ref().map(|k| k.0.to_vec())
-        }
-        ParsedExtension::SubjectKeyIdentifier(k) if !authority => Some(k.0.to_vec()),
-        _ => None,
-    })
+    cert.iter_extensions()
+        .find_map(|e| match e.parsed_extension() {
+            ParsedExtension::AuthorityKeyIdentifier(a) if authority => {
+                a.key_identifier.as_ref().map(|k| k.0.to_vec())
+            }
+            ParsedExtension::SubjectKeyIdentifier(k) if !authority => Some(k.0.to_vec()),
+            _ => None,
+        })
 }
 
 fn aki(cert: &x509_parser::certificate::X509Certificate<'_>) -> Option<Vec<u8>> {
@@ -286,6 +305,9 @@ fn map_webpki(e: webpki::Error) -> VerifyError {
             not_before: utc(not_before),
         },
         E::UnknownIssuer => VerifyError::UnknownIssuer,
+        E::CaUsedAsEndEntity => VerifyError::Invalid {
+            reason: "a CA certificate was presented as a device certificate".into(),
+        },
         E::InvalidSignatureForPublicKey => VerifyError::BadSignature,
         E::RequiredEkuNotFoundContext(_) => VerifyError::NotForClientAuth,
         #[allow(deprecated)]

@@ -37,7 +37,10 @@ fn layer() -> Layer {
     let mut settings = BTreeMap::new();
     settings.insert("passcode.minLength".to_owned(), serde_json::json!(6));
     settings.insert("camera.allowed".to_owned(), serde_json::json!(false));
-    settings.insert("wifi".to_owned(), serde_json::json!({"ssid": "École", "hidden": true}));
+    settings.insert(
+        "wifi".to_owned(),
+        serde_json::json!({"ssid": "École", "hidden": true}),
+    );
     Layer {
         tenant: "town-7".into(),
         version: 3,
@@ -64,14 +67,18 @@ fn hex(b: &[u8]) -> String {
 
 fn keyring() -> Keyring {
     let mut k = Keyring::new();
-    k.insert(signer().id().clone(), signer().public_key()).unwrap();
+    k.insert(signer().id().clone(), signer().public_key())
+        .unwrap();
     k
 }
 
 #[test]
 fn fixed_seed_key_has_the_pinned_public_key() {
     assert_eq!(signer().public_key().to_hex(), PUBLIC_KEY_HEX);
-    assert_eq!(PublicKey::from_hex(PUBLIC_KEY_HEX).unwrap(), signer().public_key());
+    assert_eq!(
+        PublicKey::from_hex(PUBLIC_KEY_HEX).unwrap(),
+        signer().public_key()
+    );
 }
 
 #[test]
@@ -88,7 +95,10 @@ fn canonical_payload_sorts_keys_and_has_no_whitespace() {
 fn signed_message_and_signature_match_the_vectors() {
     let s = signer();
     let env = s.sign(&layer()).unwrap();
-    assert_eq!(hex(&signed_message("policy-layer", s.id(), env.payload())), SIGNED_MESSAGE_HEX);
+    assert_eq!(
+        hex(&signed_message("policy-layer", s.id(), env.payload())),
+        SIGNED_MESSAGE_HEX
+    );
     assert_eq!(hex(env.signature()), SIGNATURE_HEX);
 }
 
@@ -110,10 +120,16 @@ fn any_changed_field_fails_verification() {
         serde_json::from_value::<Signed<Layer>>(w).map(|e| e.verify(&keyring()))
     };
     let payload = CANONICAL_PAYLOAD.replace("\"version\":3", "\"version\":4");
-    assert_eq!(tamper("payload", &payload).unwrap(), Err(EnvelopeError::BadSignature));
+    assert_eq!(
+        tamper("payload", &payload).unwrap(),
+        Err(EnvelopeError::BadSignature)
+    );
     let mut sig = SIGNATURE_HEX.to_owned();
     sig.replace_range(0..2, "00");
-    assert_eq!(tamper("signature", &sig).unwrap(), Err(EnvelopeError::BadSignature));
+    assert_eq!(
+        tamper("signature", &sig).unwrap(),
+        Err(EnvelopeError::BadSignature)
+    );
     assert!(matches!(
         tamper("kind", "audit-entry").unwrap(),
         Err(EnvelopeError::WrongKind { .. })
@@ -132,7 +148,9 @@ fn validly_signed_but_non_canonical_payload_is_refused() {
     let key = ed25519_dalek::SigningKey::from_bytes(&SEED);
     let id = signer().id().clone();
     let payload = r#"{"version":3,"tenant":"town-7","settings":{},"note":""}"#;
-    let sig = key.sign(&signed_message("policy-layer", &id, payload)).to_bytes();
+    let sig = key
+        .sign(&signed_message("policy-layer", &id, payload))
+        .to_bytes();
     let wire = serde_json::json!({
         "kind": "policy-layer",
         "key_id": id.as_str(),
@@ -148,5 +166,8 @@ fn removed_key_no_longer_verifies() {
     let env = signer().sign(&layer()).unwrap();
     let mut k = keyring();
     assert!(k.remove(signer().id()));
-    assert!(matches!(env.verify(&k), Err(EnvelopeError::UnknownKey { .. })));
+    assert!(matches!(
+        env.verify(&k),
+        Err(EnvelopeError::UnknownKey { .. })
+    ));
 }

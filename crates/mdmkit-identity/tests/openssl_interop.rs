@@ -117,10 +117,18 @@ fn openssl_csrs_for_rsa2048_p256_p384_and_ed25519_are_issued_and_pass_openssl_ve
         ("p384", KeyKind::EcP384),
         ("ed25519", KeyKind::Ed25519),
     ] {
-        let csr_pem = openssl_csr(&dir, kind, &["-addext", "subjectAltName=DNS:dev.example,IP:10.0.0.7"]);
+        let csr_pem = openssl_csr(
+            &dir,
+            kind,
+            &["-addext", "subjectAltName=DNS:dev.example,IP:10.0.0.7"],
+        );
         let csr = CertificateRequest::parse(&csr_pem).unwrap();
         assert_eq!(csr.key_kind(), expected, "{kind}");
-        assert_eq!(csr.challenge_password(), Some("s3cret-enroll-otp"), "{kind}");
+        assert_eq!(
+            csr.challenge_password(),
+            Some("s3cret-enroll-otp"),
+            "{kind}"
+        );
         assert_eq!(
             csr.requested_sans(),
             &[
@@ -188,7 +196,10 @@ fn issued_certificate_has_the_documented_profile_according_to_openssl() {
     dir.write("leaf.pem", &issued.pem);
     let text = dir.ok(&["x509", "-in", "leaf.pem", "-noout", "-text"]);
     assert!(text.contains("CN = 00008030-001A2B3C4D5E802E"), "{text}");
-    assert!(text.contains("URI:urn:mdmkit:school-3:device:00008030-001A2B3C4D5E802E"), "{text}");
+    assert!(
+        text.contains("URI:urn:mdmkit:school-3:device:00008030-001A2B3C4D5E802E"),
+        "{text}"
+    );
     assert!(text.contains("DNS:ipad.school-3.example"), "{text}");
     assert!(text.contains("TLS Web Client Authentication"), "{text}");
     assert!(text.contains("Digital Signature"), "{text}");
@@ -196,10 +207,19 @@ fn issued_certificate_has_the_documented_profile_according_to_openssl() {
     assert!(text.contains("X509v3 Subject Key Identifier"), "{text}");
     assert!(text.contains("CA:FALSE"), "{text}");
     let serial = dir.ok(&["x509", "-in", "leaf.pem", "-noout", "-serial"]);
-    let hex = serial.trim().trim_start_matches("serial=").to_ascii_lowercase();
-    assert_eq!(hex.trim_start_matches('0'), issued.serial.to_hex().trim_start_matches('0'));
+    let hex = serial
+        .trim()
+        .trim_start_matches("serial=")
+        .to_ascii_lowercase();
+    assert_eq!(
+        hex.trim_start_matches('0'),
+        issued.serial.to_hex().trim_start_matches('0')
+    );
     // Backdated for clock skew, 30 days plus the skew allowance long.
-    assert_eq!(issued.not_after - issued.not_before, Duration::days(30) + Duration::minutes(5));
+    assert_eq!(
+        issued.not_after - issued.not_before,
+        Duration::days(30) + Duration::minutes(5)
+    );
     assert!(issued.not_before < OffsetDateTime::now_utc() - Duration::minutes(4));
 }
 
@@ -230,7 +250,10 @@ fn every_ca_algorithm_issues_certificates_openssl_accepts_with_and_without_inter
         // The CA certificates themselves are well-formed CAs for openssl.
         let ca_text = dir.ok(&["x509", "-in", "ca.pem", "-noout", "-text"]);
         assert!(ca_text.contains("CA:TRUE"), "{ca_text}");
-        assert!(ca_text.contains("URI:urn:mdmkit:region-north:ca"), "{ca_text}");
+        assert!(
+            ca_text.contains("URI:urn:mdmkit:region-north:ca"),
+            "{ca_text}"
+        );
     }
 }
 
@@ -259,7 +282,10 @@ fn tampered_openssl_csr_is_refused_as_bad_signature() {
         .position(|w| w == b"device-from-openssl")
         .unwrap();
     der[at] = b'D';
-    assert_eq!(CertificateRequest::parse(&der).unwrap_err(), CsrError::BadSignature);
+    assert_eq!(
+        CertificateRequest::parse(&der).unwrap_err(),
+        CsrError::BadSignature
+    );
 }
 
 #[test]
@@ -282,7 +308,10 @@ fn csrs_on_other_curves_or_algorithms_are_refused_by_name() {
     for kind in ["p521", "secp256k1"] {
         let pem = openssl_csr(&dir, kind, &[]);
         assert!(
-            matches!(CertificateRequest::parse(&pem), Err(CsrError::UnsupportedCurve { .. })),
+            matches!(
+                CertificateRequest::parse(&pem),
+                Err(CsrError::UnsupportedCurve { .. })
+            ),
             "{kind}"
         );
     }
@@ -337,7 +366,9 @@ fn certificate_of_a_foreign_ca_is_refused_by_us_and_by_openssl() {
     let theirs = CaBuilder::new(tenant("town-a")).build().unwrap();
     save_certs(&dir, &ours);
     let csr = CertificateRequest::parse(&openssl_csr(&dir, "p256", &[])).unwrap();
-    let foreign = theirs.issue(&csr, &IssueRequest::new(device("dev-1"))).unwrap();
+    let foreign = theirs
+        .issue(&csr, &IssueRequest::new(device("dev-1")))
+        .unwrap();
     dir.write("foreign.pem", &foreign.pem);
     assert_eq!(
         ours.verifier()
@@ -404,7 +435,11 @@ fn revoke_and_check(intermediate: bool) {
     dir.write("keep.pem", &keep.pem);
     dir.write("gone.pem", &gone.pem);
     store
-        .revoke(gone.pem.as_bytes(), RevocationReason::KeyCompromise, OffsetDateTime::now_utc())
+        .revoke(
+            gone.pem.as_bytes(),
+            RevocationReason::KeyCompromise,
+            OffsetDateTime::now_utc(),
+        )
         .unwrap();
 
     let text = dir.ok(&["crl", "-in", "ca/crl.pem", "-noout", "-text"]);
@@ -416,7 +451,14 @@ fn revoke_and_check(intermediate: bool) {
     assert!(text.contains("Key Compromise"), "{text}");
 
     let mut args = vec![
-        "verify", "-crl_check", "-CRLfile", "ca/crl.pem", "-CAfile", "ca.pem", "-purpose", "sslclient",
+        "verify",
+        "-crl_check",
+        "-CRLfile",
+        "ca/crl.pem",
+        "-CAfile",
+        "ca.pem",
+        "-purpose",
+        "sslclient",
     ];
     if intermediate {
         args.extend(["-untrusted", "intermediate.pem"]);
@@ -432,7 +474,13 @@ fn revoke_and_check(intermediate: bool) {
         v.verify(gone.pem.as_bytes(), now),
         Err(VerifyError::Revoked { .. })
     ));
-    assert_eq!(v.verify(keep.pem.as_bytes(), now).unwrap().device_id.as_str(), "keep");
+    assert_eq!(
+        v.verify(keep.pem.as_bytes(), now)
+            .unwrap()
+            .device_id
+            .as_str(),
+        "keep"
+    );
 }
 
 #[test]
@@ -449,7 +497,10 @@ fn revocation_under_an_intermediate_is_honoured_by_openssl_and_by_us() {
 fn ca_key_files_are_written_owner_only() {
     use std::os::unix::fs::PermissionsExt;
     let dir = Dir::new();
-    let ca = CaBuilder::new(tenant("town-7")).intermediate(true).build().unwrap();
+    let ca = CaBuilder::new(tenant("town-7"))
+        .intermediate(true)
+        .build()
+        .unwrap();
     let ca_dir = dir.path("ca");
     CaDir::create(&ca_dir, &ca).unwrap();
     for (name, mode) in [
@@ -457,7 +508,10 @@ fn ca_key_files_are_written_owner_only() {
         ("intermediate.key", 0o600),
         ("ca.pem", 0o644),
     ] {
-        let m = fs::metadata(Path::new(&ca_dir).join(name)).unwrap().permissions().mode();
+        let m = fs::metadata(Path::new(&ca_dir).join(name))
+            .unwrap()
+            .permissions()
+            .mode();
         assert_eq!(m & 0o777, mode, "{name}");
     }
     // openssl reads our PKCS#8 key and it matches the certificate.

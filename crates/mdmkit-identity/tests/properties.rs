@@ -156,9 +156,16 @@ fn serials_of_many_issued_certificates_are_unique() {
     let mut seen = HashSet::new();
     for i in 0..500 {
         let cert = ca()
-            .issue(&csr, &IssueRequest::new(DeviceId::new(format!("d{i}")).unwrap()))
+            .issue(
+                &csr,
+                &IssueRequest::new(DeviceId::new(format!("d{i}")).unwrap()),
+            )
             .unwrap();
-        assert!(seen.insert(cert.serial.clone()), "duplicate serial {}", cert.serial);
+        assert!(
+            seen.insert(cert.serial.clone()),
+            "duplicate serial {}",
+            cert.serial
+        );
         assert!(cert.serial.as_bytes().len() <= 16);
     }
 }
@@ -169,7 +176,10 @@ fn reissue_keeps_the_device_identity_with_a_new_serial() {
     let first = ca()
         .issue(&csr, &IssueRequest::new(DeviceId::new("renew-me").unwrap()))
         .unwrap();
-    let id = ca().verifier().verify(&first.der, OffsetDateTime::now_utc()).unwrap();
+    let id = ca()
+        .verifier()
+        .verify(&first.der, OffsetDateTime::now_utc())
+        .unwrap();
     let key = rcgen::KeyPair::generate().unwrap();
     let fresh = rcgen::CertificateParams::new(Vec::<String>::new())
         .unwrap()
@@ -177,11 +187,16 @@ fn reissue_keeps_the_device_identity_with_a_new_serial() {
         .unwrap();
     let fresh = CertificateRequest::parse(fresh.der()).unwrap();
     let second = ca().reissue(&id, &fresh, 90).unwrap();
-    let id2 = ca().verifier().verify(&second.der, OffsetDateTime::now_utc()).unwrap();
+    let id2 = ca()
+        .verifier()
+        .verify(&second.der, OffsetDateTime::now_utc())
+        .unwrap();
     assert_eq!(id2.device_id, id.device_id);
     assert_ne!(id2.serial, id.serial);
 
-    let other = CaBuilder::new(TenantId::new("other").unwrap()).build().unwrap();
+    let other = CaBuilder::new(TenantId::new("other").unwrap())
+        .build()
+        .unwrap();
     assert!(other.reissue(&id, &fresh, 90).is_err());
 }
 
@@ -203,11 +218,19 @@ fn not_yet_valid_certificate_is_refused() {
 
 #[test]
 fn certificate_outliving_its_ca_is_refused_at_issuance() {
-    let short = CaBuilder::new(TenantId::new("short").unwrap()).days(10).build().unwrap();
+    let short = CaBuilder::new(TenantId::new("short").unwrap())
+        .days(10)
+        .build()
+        .unwrap();
     let csr = CertificateRequest::parse(csr_pem().as_bytes()).unwrap();
-    assert!(short
-        .issue(&csr, &IssueRequest::new(DeviceId::new("d").unwrap()).days(365))
-        .is_err());
+    assert!(
+        short
+            .issue(
+                &csr,
+                &IssueRequest::new(DeviceId::new("d").unwrap()).days(365)
+            )
+            .is_err()
+    );
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

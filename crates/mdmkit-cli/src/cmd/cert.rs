@@ -119,7 +119,11 @@ pub(crate) fn emit(out: Option<&Path>, text: &str) -> Result<(), CliError> {
 }
 
 fn parse_san(s: &str) -> Result<SubjectAltName, CliError> {
-    let bad = || CliError::new(format!("--san {s:?}: expected dns:NAME, uri:URI, email:ADDR or ip:ADDR"));
+    let bad = || {
+        CliError::new(format!(
+            "--san {s:?}: expected dns:NAME, uri:URI, email:ADDR or ip:ADDR"
+        ))
+    };
     let (kind, value) = s.split_once(':').ok_or_else(bad)?;
     Ok(match kind.to_ascii_lowercase().as_str() {
         "dns" => SubjectAltName::Dns(value.to_owned()),
