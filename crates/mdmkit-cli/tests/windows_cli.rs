@@ -19,7 +19,11 @@ fn inspect(path: &std::path::Path) -> Output {
 }
 
 fn json(out: &Output) -> serde_json::Value {
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
@@ -32,12 +36,25 @@ fn inspect_decodes_a_syncml_message_into_one_json_object() {
     let cmds = v["commands"].as_array().unwrap();
     assert_eq!(cmds[2]["cmd"], "Replace");
     assert_eq!(cmds[2]["cmd_id"], "a7f0");
-    assert_eq!(cmds[2]["items"][0]["target"]["loc_uri"], "./Device/Vendor/MSFT/Policy/Config/Camera/AllowCamera");
+    assert_eq!(
+        cmds[2]["items"][0]["target"]["loc_uri"],
+        "./Device/Vendor/MSFT/Policy/Config/Camera/AllowCamera"
+    );
     assert_eq!(cmds[2]["items"][0]["meta"]["format"], "int");
     // Escaped XML shows as its value; CDATA is marked.
     let atomic = &cmds[3]["commands"];
-    assert!(atomic[0]["items"][0]["data"].as_str().unwrap().starts_with("<WLANProfile"));
-    assert!(atomic[1]["items"][0]["data"]["cdata"].as_str().unwrap().starts_with("<enabled/>"));
+    assert!(
+        atomic[0]["items"][0]["data"]
+            .as_str()
+            .unwrap()
+            .starts_with("<WLANProfile")
+    );
+    assert!(
+        atomic[1]["items"][0]["data"]["cdata"]
+            .as_str()
+            .unwrap()
+            .starts_with("<enabled/>")
+    );
 }
 
 #[test]
@@ -50,7 +67,10 @@ fn inspect_decodes_enrollment_soap() {
     assert_eq!(v["kind"], "enrollment");
     assert_eq!(v["message"], "request_security_token");
     assert_eq!(v["credentials"]["kind"], "username_token");
-    assert!(v["credentials"].get("password").is_none(), "secrets stay out");
+    assert!(
+        v["credentials"].get("password").is_none(),
+        "secrets stay out"
+    );
     let ctx = v["context"].as_array().unwrap();
     assert!(ctx.iter().any(|c| c["name"] == "DeviceID"));
     let v = json(&inspect(&fixture("enroll-fault.xml")));
@@ -62,7 +82,11 @@ fn inspect_decodes_enrollment_soap() {
 fn a_broken_syncml_file_fails_with_its_byte_offset() {
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path().join("bad.xml");
-    std::fs::write(&p, "<SyncML xmlns=\"SYNCML:SYNCML1.2\"><SyncHdr><VerDTD>&evil;</VerDTD></SyncHdr></SyncML>").unwrap();
+    std::fs::write(
+        &p,
+        "<SyncML xmlns=\"SYNCML:SYNCML1.2\"><SyncHdr><VerDTD>&evil;</VerDTD></SyncHdr></SyncML>",
+    )
+    .unwrap();
     let out = inspect(&p);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
@@ -84,4 +108,22 @@ fn a_plist_is_not_taken_for_a_windows_artefact() {
         let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
         assert!(v["kind"] != "syncml" && v["kind"] != "enrollment", "{v}");
     }
+}
+
+#[test]
+fn a_syncml_file_with_a_doctype_is_recognised_and_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("dtd.xml");
+    std::fs::write(
+        &p,
+        "<?xml version=\"1.0\"?><!DOCTYPE SyncML [<!ENTITY a \"aaaa\">]><SyncML/>",
+    )
+    .unwrap();
+    let out = inspect(&p);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("syncml") && err.contains("document type declaration"),
+        "{err}"
+    );
 }

@@ -37,13 +37,26 @@ mod tests {
 
     #[test]
     fn detection_goes_by_the_root_element() {
-        assert_eq!(detect(b"<?xml version=\"1.0\"?>\n<SyncML xmlns=\"SYNCML:SYNCML1.2\"/>"), Some(Artefact::SyncMl));
-        assert_eq!(detect(b"<wap-provisioningdoc/>"), Some(Artefact::ProvisioningDoc));
+        assert_eq!(
+            detect(b"<?xml version=\"1.0\"?>\n<SyncML xmlns=\"SYNCML:SYNCML1.2\"/>"),
+            Some(Artefact::SyncMl)
+        );
+        assert_eq!(
+            detect(b"<wap-provisioningdoc/>"),
+            Some(Artefact::ProvisioningDoc)
+        );
         assert_eq!(
             detect(b"<s:Envelope xmlns:s=\"http://www.w3.org/2003/05/soap-envelope\"/>"),
             Some(Artefact::Enrollment)
         );
-        assert_eq!(detect(b"<?xml version=\"1.0\"?><!DOCTYPE plist><plist/>"), None);
+        assert_eq!(
+            detect(b"<?xml version=\"1.0\"?><!DOCTYPE plist><plist/>"),
+            None
+        );
+        assert_eq!(
+            detect(b"<!DOCTYPE SyncML [<!ENTITY x \"y\">]><SyncML/>"),
+            Some(Artefact::SyncMl)
+        );
         assert_eq!(detect(b"<plist version=\"1.0\"><dict/></plist>"), None);
         assert_eq!(detect(b"{\"json\": true}"), None);
         assert_eq!(detect(b""), None);

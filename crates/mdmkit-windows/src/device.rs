@@ -111,7 +111,12 @@ impl TestDevice {
     // ----- enrollment -----
 
     /// The discovery request for `email`, with a given `RequestVersion`.
-    pub fn discovery_request(&self, email: &str, version: ProtocolVersion, discovery_url: &str) -> String {
+    pub fn discovery_request(
+        &self,
+        email: &str,
+        version: ProtocolVersion,
+        discovery_url: &str,
+    ) -> String {
         let mut r = DiscoverRequest::new(email, version);
         r.message_id = Some("urn:uuid:7f1c9a2e-0000-4000-8000-000000000001".into());
         r.to_xml(discovery_url)
@@ -149,7 +154,10 @@ impl TestDevice {
     /// Installs the provisioning document from the enrollment response:
     /// the certificates into `./Vendor/MSFT/CertificateStore`, the server
     /// into `./Vendor/MSFT/DMClient`.
-    pub fn accept_enrollment(&mut self, response: &[u8]) -> Result<&ProvisioningDoc, EnrollmentError> {
+    pub fn accept_enrollment(
+        &mut self,
+        response: &[u8],
+    ) -> Result<&ProvisioningDoc, EnrollmentError> {
         let r = RequestSecurityTokenResponse::read(response)?;
         let doc = ProvisioningDoc::read(r.provisioning_xml.as_bytes())?;
         let root = crate::enroll::thumbprint(&doc.root_ca_der);
@@ -189,7 +197,7 @@ impl TestDevice {
             self.server_uri.as_str(),
             self.device_id.as_str(),
         );
-        h.meta = Some(Meta::max_msg_size(65536));
+        h.meta = Some(Box::new(Meta::max_msg_size(65536)));
         h
     }
 
@@ -214,7 +222,9 @@ impl TestDevice {
         let mut login = Alert::new(self.next_cmd(), AlertCode::CLIENT_EVENT);
         login.items.push(
             Item::default()
-                .with_meta(Meta::type_only("com.microsoft/MDM/LoginStatus").with_format(Format::Chr))
+                .with_meta(
+                    Meta::type_only("com.microsoft/MDM/LoginStatus").with_format(Format::Chr),
+                )
                 .with_data("user"),
         );
         commands.push(Command::Alert(login));
@@ -222,7 +232,11 @@ impl TestDevice {
             cmd_id: Some(self.next_cmd()),
             ..ItemCommand::default()
         };
-        for n in self.tree.values().filter(|n| n.uri.starts_with("./DevInfo/")) {
+        for n in self
+            .tree
+            .values()
+            .filter(|n| n.uri.starts_with("./DevInfo/"))
+        {
             devinfo
                 .items
                 .push(Item::source(n.uri.as_str()).with_data(n.value.as_str()));
@@ -256,8 +270,10 @@ impl TestDevice {
             "SyncHdr",
             StatusCode::OK,
         );
-        hs.target_refs.push(server.header.target.loc_uri.as_str().to_owned());
-        hs.source_refs.push(server.header.source.loc_uri.as_str().to_owned());
+        hs.target_refs
+            .push(server.header.target.loc_uri.as_str().to_owned());
+        hs.source_refs
+            .push(server.header.source.loc_uri.as_str().to_owned());
         out.push(Command::Status(hs));
         for c in &server.commands {
             self.run(c, &msg_ref, &mut out);
@@ -274,7 +290,13 @@ impl TestDevice {
     }
 
     fn status(&mut self, msg_ref: &MsgId, c: &Command, code: StatusCode) -> Status {
-        let mut s = Status::new(self.next_cmd(), msg_ref.clone(), c.cmd_id().cloned(), c.name(), code);
+        let mut s = Status::new(
+            self.next_cmd(),
+            msg_ref.clone(),
+            c.cmd_id().cloned(),
+            c.name(),
+            code,
+        );
         if let Some(u) = c.items().first().and_then(Item::uri) {
             s.target_refs.push(u.as_str().to_owned());
         }
@@ -293,7 +315,10 @@ impl TestDevice {
                     let code = match child {
                         Command::Atomic(_) | Command::Get(_) => StatusCode::COMMAND_FAILED,
                         Command::Replace(r)
-                            if r.items.iter().filter_map(Item::uri).any(|u| added.contains(&key(u))) =>
+                            if r.items
+                                .iter()
+                                .filter_map(Item::uri)
+                                .any(|u| added.contains(&key(u))) =>
                         {
                             StatusCode::COMMAND_FAILED
                         }
@@ -424,7 +449,7 @@ impl TestDevice {
                     if let Some(n) = self.tree.get(&k) {
                         let mut item = Item::source(u.as_str()).with_data(n.value.as_str());
                         if let Some(f) = &n.format {
-                            item.meta = Some(Meta::format(f.clone()));
+                            item.meta = Some(Box::new(Meta::format(f.clone())));
                         }
                         found.push(item);
                         continue;
@@ -475,7 +500,7 @@ impl TestDevice {
         let mut a = Alert::new(self.next_cmd(), AlertCode::GENERIC);
         a.items.push(Item {
             source: Some(Location::new(source)),
-            meta: Some(Meta::type_only(type_).with_format(Format::Int)),
+            meta: Some(Box::new(Meta::type_only(type_).with_format(Format::Int))),
             data: Some(data.into()),
             ..Item::default()
         });

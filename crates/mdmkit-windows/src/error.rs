@@ -272,7 +272,9 @@ pub enum EnrollmentError {
         reason: &'static str,
     },
     /// The policy and enrollment service URLs must share a host name.
-    #[error("the policy service host {policy:?} differs from the enrollment service host {enrollment:?}")]
+    #[error(
+        "the policy service host {policy:?} differs from the enrollment service host {enrollment:?}"
+    )]
     HostMismatch {
         /// Host of EnrollmentPolicyServiceUrl.
         policy: String,

@@ -207,7 +207,9 @@ fn normalize(path: &str) -> Cow<'_, str> {
 }
 
 fn strip_segment_ci<'a>(s: &'a str, seg: &str) -> Option<&'a str> {
-    if s.len() >= seg.len() && s.is_char_boundary(seg.len()) && s[..seg.len()].eq_ignore_ascii_case(seg)
+    if s.len() >= seg.len()
+        && s.is_char_boundary(seg.len())
+        && s[..seg.len()].eq_ignore_ascii_case(seg)
     {
         let rest = &s[seg.len()..];
         if rest.is_empty() {
@@ -255,7 +257,10 @@ mod tests {
         assert!(!LocUri::new("./Vendor/MSFT/DMClientX").is_within(reserved));
         assert!(!LocUri::new("./User/Vendor/MSFT/DMClient").is_within(reserved));
         assert!(LocUri::new("./user/Vendor/MSFT/Policy").is_within("./User/Vendor/MSFT"));
-        assert_eq!(LocUri::new("./user/Vendor/MSFT/Policy").scope(), NodeScope::User);
+        assert_eq!(
+            LocUri::new("./user/Vendor/MSFT/Policy").scope(),
+            NodeScope::User
+        );
         assert_eq!(LocUri::new("Vendor/MSFT/Policy").scope(), NodeScope::Device);
     }
 
@@ -269,8 +274,14 @@ mod tests {
             LocUri::node("./Vendor//MSFT"),
             Err(LocUriError::BadSegment { offset: 9, .. })
         ));
-        assert!(matches!(LocUri::node("./a/*"), Err(LocUriError::BadSegment { .. })));
-        assert!(matches!(LocUri::node("./a/../b"), Err(LocUriError::BadSegment { .. })));
+        assert!(matches!(
+            LocUri::node("./a/*"),
+            Err(LocUriError::BadSegment { .. })
+        ));
+        assert!(matches!(
+            LocUri::node("./a/../b"),
+            Err(LocUriError::BadSegment { .. })
+        ));
         assert!(LocUri::node("./DevInfo/DevId").is_ok());
         assert!(LocUri::node("./Vendor/MSFT/Policy/Config/").is_ok());
         assert!(LocUri::node("./Vendor/MSFT/a.b?list=Struct").is_ok());
@@ -280,9 +291,15 @@ mod tests {
     #[test]
     fn normalisation_is_one_spelling_per_node() {
         assert_eq!(LocUri::new("Vendor/MSFT/X").normalized(), "./Vendor/MSFT/X");
-        assert_eq!(LocUri::new("./Device/Vendor/MSFT/X/").normalized(), "./Vendor/MSFT/X");
+        assert_eq!(
+            LocUri::new("./Device/Vendor/MSFT/X/").normalized(),
+            "./Vendor/MSFT/X"
+        );
         assert_eq!(LocUri::new("./user/Vendor").normalized(), "./User/Vendor");
-        assert_eq!(LocUri::new("./DevInfo/DevId").normalized(), "./DevInfo/DevId");
+        assert_eq!(
+            LocUri::new("./DevInfo/DevId").normalized(),
+            "./DevInfo/DevId"
+        );
         assert!(LocUri::new("https://mdm.example/x").is_absolute());
         assert!(!LocUri::new("./Vendor/MSFT:X").is_absolute());
     }

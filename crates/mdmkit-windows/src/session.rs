@@ -224,7 +224,11 @@ impl ServerSession {
     /// Answers one device message. `queued` lists the device's pending
     /// commands in order; the ones already sent in this session are
     /// skipped.
-    pub fn respond(&mut self, incoming: &SyncMl, queued: &[QueuedCommand]) -> Result<Reply, SessionError> {
+    pub fn respond(
+        &mut self,
+        incoming: &SyncMl,
+        queued: &[QueuedCommand],
+    ) -> Result<Reply, SessionError> {
         if self.ended {
             return Err(SessionError::Ended);
         }
@@ -313,7 +317,7 @@ impl ServerSession {
         }
 
         // 3. Queued commands up to the budget.
-        let budget = self.budget(h.meta.as_ref());
+        let budget = self.budget(h.meta.as_deref());
         let mut size = reply.message.to_xml().len() + FINAL.len();
         let base = size;
         let mut all_out = true;
@@ -426,7 +430,13 @@ impl ServerSession {
         }
     }
 
-    fn answer(&self, c: &Command, msg_ref: &MsgId, reply: &mut Reply, cmd_id: &mut impl FnMut() -> CmdId) {
+    fn answer(
+        &self,
+        c: &Command,
+        msg_ref: &MsgId,
+        reply: &mut Reply,
+        cmd_id: &mut impl FnMut() -> CmdId,
+    ) {
         if c.no_resp() {
             return;
         }

@@ -150,8 +150,7 @@ impl StatusCode {
     /// Whether the command took effect (or was accepted to): a 2xx code
     /// other than 214 (cancelled), 215 (not executed) and 216 (rolled back).
     pub fn is_success(self) -> bool {
-        self.class() == StatusClass::Success
-            && !matches!(self.0, 211 | 214 | 215 | 216)
+        self.class() == StatusClass::Success && !matches!(self.0, 211 | 214 | 215 | 216)
     }
 
     /// Whether the command was undone because its Atomic failed (216), or

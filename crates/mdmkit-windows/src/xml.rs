@@ -27,6 +27,8 @@ pub(crate) struct Pull<'a> {
     reader: Reader<&'a [u8]>,
     depth: usize,
     max_depth: usize,
+    /// Length of a stripped byte-order mark: offsets count from the input.
+    base: u64,
     /// Offset where the last event returned by `next` began.
     pub(crate) last_start: u64,
 }
@@ -43,7 +45,11 @@ pub(crate) fn local<'e>(e: &'e BytesStart<'_>) -> &'e str {
 }
 
 impl<'a> Pull<'a> {
-    pub(crate) fn new(input: &'a [u8], max_len: usize, max_depth: usize) -> Result<Self, ReadError> {
+    pub(crate) fn new(
+        input: &'a [u8],
+        max_len: usize,
+        max_depth: usize,
+    ) -> Result<Self, ReadError> {
         if input.len() > max_len {
             return Err(ReadError::new(
                 0,
@@ -56,6 +62,7 @@ impl<'a> Pull<'a> {
         // quick-xml checks UTF-8 event by event; `utf8_error` finds the
         // exact offset when it fails.
         let src = input.strip_prefix(b"\xef\xbb\xbf").unwrap_or(input);
+        let base = (input.len() - src.len()) as u64;
         let mut reader = Reader::from_reader(src);
         let cfg = reader.config_mut();
         cfg.check_end_names = true;
@@ -66,12 +73,13 @@ impl<'a> Pull<'a> {
             reader,
             depth: 0,
             max_depth,
-            last_start: 0,
+            base,
+            last_start: base,
         })
     }
 
     pub(crate) fn pos(&self) -> u64 {
-        self.reader.buffer_position()
+        self.base + self.reader.buffer_position()
     }
 
     pub(crate) fn err(&self, kind: ReadErrorKind) -> ReadError {
@@ -81,11 +89,11 @@ impl<'a> Pull<'a> {
     /// The next significant event.
     pub(crate) fn next(&mut self) -> Result<Ev<'a>, ReadError> {
         loop {
-            self.last_start = self.reader.buffer_position();
+            self.last_start = self.pos();
             let ev = self.reader.read_event().map_err(|e| match e {
                 quick_xml::Error::Encoding(_) => self.utf8_error(),
                 e => ReadError::new(
-                    self.reader.error_position(),
+                    self.base + self.reader.error_position(),
                     ReadErrorKind::Syntax(XmlSyntaxError(e.to_string())),
                 ),
             })?;
@@ -123,8 +131,8 @@ impl<'a> Pull<'a> {
 
     fn utf8_error(&self) -> ReadError {
         let at = match std::str::from_utf8(self.src) {
-            Err(e) => e.valid_up_to() as u64,
-            Ok(_) => self.reader.error_position(),
+            Err(e) => self.base + e.valid_up_to() as u64,
+            Ok(_) => self.base + self.reader.error_position(),
         };
         ReadError::new(at, ReadErrorKind::NotUtf8)
     }
@@ -157,7 +165,11 @@ impl<'a> Pull<'a> {
                 Ev::Empty(e) => return Ok((e, true)),
                 Ev::Text(t) if is_ws(&t) => {}
                 Ev::Eof => return Err(self.err(ReadErrorKind::Truncated)),
-                _ => return Err(self.err(ReadErrorKind::UnexpectedText { parent: "document".into() })),
+                _ => {
+                    return Err(self.err(ReadErrorKind::UnexpectedText {
+                        parent: "document".into(),
+                    }));
+                }
             }
         }
     }
@@ -244,19 +256,22 @@ impl<'a> Pull<'a> {
         Ok(())
     }
 
-    /// The text content of a leaf element (not trimmed).
-    pub(crate) fn text(&mut self, name: &str, empty: bool) -> Result<String, ReadError> {
-        self.text_cow(name, empty).map(Cow::into_owned)
-    }
-
     /// The trimmed text content of a leaf element, borrowed when possible.
-    pub(crate) fn trimmed_cow(&mut self, name: &str, empty: bool) -> Result<Cow<'a, str>, ReadError> {
+    pub(crate) fn trimmed_cow(
+        &mut self,
+        name: &str,
+        empty: bool,
+    ) -> Result<Cow<'a, str>, ReadError> {
         let ws = |c: char| matches!(c, ' ' | '\t' | '\r' | '\n');
         Ok(match self.text_cow(name, empty)? {
             Cow::Borrowed(b) => Cow::Borrowed(b.trim_matches(ws)),
             Cow::Owned(s) => {
                 let t = s.trim_matches(ws);
-                if t.len() == s.len() { Cow::Owned(s) } else { Cow::Owned(t.to_owned()) }
+                if t.len() == s.len() {
+                    Cow::Owned(s)
+                } else {
+                    Cow::Owned(t.to_owned())
+                }
             }
         })
     }
@@ -289,7 +304,8 @@ impl<'a> Pull<'a> {
 
     /// The source text between two offsets.
     pub(crate) fn slice(&self, from: u64, to: u64) -> &'a str {
-        let (from, to) = (from as usize, to as usize);
+        let from = from.saturating_sub(self.base) as usize;
+        let to = to.saturating_sub(self.base) as usize;
         self.src
             .get(from..to)
             .and_then(|b| std::str::from_utf8(b).ok())
@@ -342,9 +358,11 @@ pub(crate) fn attr(e: &BytesStart<'_>, name: &str, at: u64) -> Result<Option<Str
         let key: &str = a.key.0;
         let key_local = key.rsplit(':').next().unwrap_or(key);
         if key_local == name && !key.starts_with("xmlns") {
-            let v = a.normalized_value(quick_xml::XmlVersion::Implicit1_0).map_err(|err| {
-                ReadError::new(at, ReadErrorKind::Syntax(XmlSyntaxError(err.to_string())))
-            })?;
+            let v = a
+                .normalized_value(quick_xml::XmlVersion::Implicit1_0)
+                .map_err(|err| {
+                    ReadError::new(at, ReadErrorKind::Syntax(XmlSyntaxError(err.to_string())))
+                })?;
             return Ok(Some(v.into_owned()));
         }
     }
@@ -353,9 +371,21 @@ pub(crate) fn attr(e: &BytesStart<'_>, name: &str, at: u64) -> Result<Option<Str
 
 /// The root element's local name and namespace (declared on the root
 /// itself), or `None` when the bytes are not XML with a root element.
+///
+/// A document type declaration is skipped here (never processed), so that a
+/// SyncML message carrying one is recognised and then refused by its reader
+/// with a typed error.
 pub(crate) fn root_element(input: &[u8]) -> Option<(String, Option<String>)> {
-    let mut p = Pull::new(input, usize::MAX, 8).ok()?;
-    let (root, _) = p.root().ok()?;
+    let src = input.strip_prefix(b"\xef\xbb\xbf").unwrap_or(input);
+    let mut reader = Reader::from_reader(src);
+    let root = loop {
+        match reader.read_event().ok()? {
+            Event::Start(e) | Event::Empty(e) => break e,
+            Event::Text(t) if is_ws(&t) => {}
+            Event::DocType(_) | Event::Comment(_) | Event::Decl(_) | Event::PI(_) => {}
+            _ => return None,
+        }
+    };
     let qname: &str = root.name().0;
     let prefix = qname.rsplit_once(':').map(|(p, _)| p);
     let want = match prefix {

@@ -4,9 +4,7 @@
 
 use mdmkit_windows::device::TestDevice;
 use mdmkit_windows::session::{QueuedCommand, Reply, ServerSession, SessionConfig};
-use mdmkit_windows::syncml::{
-    Alert, Command, Container, Format, Item, ItemCommand, Meta, SyncMl,
-};
+use mdmkit_windows::syncml::{Alert, Command, Container, Format, Item, ItemCommand, Meta, SyncMl};
 use mdmkit_windows::{AlertCode, SessionError, StatusCode};
 
 const SERVER: &str = "https://mdm.example.org/ManagementServer/MDM.svc";
@@ -14,7 +12,9 @@ const SERVER: &str = "https://mdm.example.org/ManagementServer/MDM.svc";
 fn replace(uri: &str, value: &str) -> Command {
     Command::Replace(ItemCommand::new(
         "0",
-        Item::target(uri).with_meta(Meta::format(Format::Int)).with_data(value),
+        Item::target(uri)
+            .with_meta(Meta::format(Format::Int))
+            .with_data(value),
     ))
 }
 
@@ -36,7 +36,11 @@ fn atomic(commands: Vec<Command>) -> Command {
 
 /// Runs one full session: the device opens, the server answers with the
 /// queue, until the session completes. Returns every server reply.
-fn run_session(device: &mut TestDevice, server: &mut ServerSession, queue: &[QueuedCommand]) -> Vec<Reply> {
+fn run_session(
+    device: &mut TestDevice,
+    server: &mut ServerSession,
+    queue: &[QueuedCommand],
+) -> Vec<Reply> {
     let mut replies = Vec::new();
     let mut msg = device.open_session(SERVER);
     for _ in 0..100 {
@@ -47,7 +51,10 @@ fn run_session(device: &mut TestDevice, server: &mut ServerSession, queue: &[Que
         let reply_wire = SyncMl::read(reply.message.to_xml().as_bytes()).unwrap();
         replies.push(reply);
         if done {
-            assert!(device.handle(&reply_wire).is_none(), "device answered a final status-only reply");
+            assert!(
+                device.handle(&reply_wire).is_none(),
+                "device answered a final status-only reply"
+            );
             return replies;
         }
         msg = device.handle(&reply_wire).expect("device answers commands");
@@ -83,20 +90,38 @@ fn the_reply_answers_the_header_and_each_device_command_in_order() {
             other => panic!("{other:?}"),
         })
         .collect();
-    let s = |c: &str, cmd: &str| ("1".to_owned(), Some(c.to_owned()), cmd.to_owned(), StatusCode::OK);
+    let s = |c: &str, cmd: &str| {
+        (
+            "1".to_owned(),
+            Some(c.to_owned()),
+            cmd.to_owned(),
+            StatusCode::OK,
+        )
+    };
     assert_eq!(
         statuses,
-        [s("0", "SyncHdr"), s("1", "Alert"), s("2", "Alert"), s("3", "Replace")]
+        [
+            s("0", "SyncHdr"),
+            s("1", "Alert"),
+            s("2", "Alert"),
+            s("3", "Replace")
+        ]
     );
     // Target and source swap; SessionID 0 is kept.
     let h = &reply.message.header;
     assert_eq!(h.session_id.as_str(), "0");
-    assert_eq!(h.target.loc_uri.as_str(), "{7BA748C8-703E-4DF2-A74A-92984117346A}");
+    assert_eq!(
+        h.target.loc_uri.as_str(),
+        "{7BA748C8-703E-4DF2-A74A-92984117346A}"
+    );
     assert_eq!(h.source.loc_uri.as_str(), SERVER);
     assert!(reply.message.final_);
     assert!(reply.session_complete);
     assert_eq!(reply.alerts.len(), 2);
-    assert_eq!(reply.alerts[1].items[0].data.as_ref().unwrap().as_str(), "user");
+    assert_eq!(
+        reply.alerts[1].items[0].data.as_ref().unwrap().as_str(),
+        "user"
+    );
     assert_eq!(reply.device_commands.len(), 1);
 }
 
@@ -106,15 +131,24 @@ fn messages_from_another_session_or_protocol_are_refused() {
     let mut server = ServerSession::new(SessionConfig::new(SERVER));
     let mut queued = vec![QueuedCommand::new("q", get("./DevInfo/Man"))];
     server.respond(&msg, &queued).unwrap();
-    assert!(matches!(server.respond(&msg, &[]), Err(SessionError::RepeatedMessage { .. })));
+    assert!(matches!(
+        server.respond(&msg, &[]),
+        Err(SessionError::RepeatedMessage { .. })
+    ));
     let mut other = msg.clone();
     other.header.session_id = "7".into();
     other.header.msg_id = "2".into();
-    assert!(matches!(server.respond(&other, &[]), Err(SessionError::WrongSession { .. })));
+    assert!(matches!(
+        server.respond(&other, &[]),
+        Err(SessionError::WrongSession { .. })
+    ));
     let mut old = msg.clone();
     old.header.ver_proto = "DM/1.1".into();
     let mut fresh = ServerSession::new(SessionConfig::new(SERVER));
-    assert!(matches!(fresh.respond(&old, &[]), Err(SessionError::UnsupportedProtocol { .. })));
+    assert!(matches!(
+        fresh.respond(&old, &[]),
+        Err(SessionError::UnsupportedProtocol { .. })
+    ));
     queued.clear();
 }
 
@@ -123,16 +157,31 @@ fn every_command_type_is_applied_and_answered() {
     let mut device = TestDevice::new("dev-1");
     let mut server = ServerSession::new(SessionConfig::new(SERVER));
     let queue = vec![
-        QueuedCommand::new("add", add("./Vendor/MSFT/Policy/Config/Camera/AllowCamera", "0")),
-        QueuedCommand::new("replace", replace("./Device/Vendor/MSFT/Policy/Config/Camera/AllowCamera", "1")),
+        QueuedCommand::new(
+            "add",
+            add("./Vendor/MSFT/Policy/Config/Camera/AllowCamera", "0"),
+        ),
+        QueuedCommand::new(
+            "replace",
+            replace("./Device/Vendor/MSFT/Policy/Config/Camera/AllowCamera", "1"),
+        ),
         QueuedCommand::new("get", get("Vendor/MSFT/Policy/Config/Camera/AllowCamera")),
         QueuedCommand::new("get-interior", get("./DevInfo")),
         QueuedCommand::new(
             "exec",
-            Command::Exec(ItemCommand::new("0", Item::target("./Vendor/MSFT/Reboot/RebootNow"))),
+            Command::Exec(ItemCommand::new(
+                "0",
+                Item::target("./Vendor/MSFT/Reboot/RebootNow"),
+            )),
         ),
         QueuedCommand::new("alert", Command::Alert(Alert::new("0", AlertCode::DISPLAY))),
-        QueuedCommand::new("atomic", atomic(vec![add("./Vendor/MSFT/A/x", "1"), replace("./Vendor/MSFT/A/y", "2")])),
+        QueuedCommand::new(
+            "atomic",
+            atomic(vec![
+                add("./Vendor/MSFT/A/x", "1"),
+                replace("./Vendor/MSFT/A/y", "2"),
+            ]),
+        ),
         QueuedCommand::new(
             "sequence",
             Command::Sequence(Container {
@@ -141,8 +190,14 @@ fn every_command_type_is_applied_and_answered() {
                 ..Container::default()
             }),
         ),
-        QueuedCommand::new("delete", Command::Delete(ItemCommand::new("0", Item::target("./Vendor/MSFT/A")))),
-        QueuedCommand::new("delete-missing", Command::Delete(ItemCommand::new("0", Item::target("./Vendor/MSFT/Nope")))),
+        QueuedCommand::new(
+            "delete",
+            Command::Delete(ItemCommand::new("0", Item::target("./Vendor/MSFT/A"))),
+        ),
+        QueuedCommand::new(
+            "delete-missing",
+            Command::Delete(ItemCommand::new("0", Item::target("./Vendor/MSFT/Nope"))),
+        ),
         QueuedCommand::new("add-existing", add("./DevInfo/Man", "x")),
     ];
     let replies = run_session(&mut device, &mut server, &queue);
@@ -154,15 +209,29 @@ fn every_command_type_is_applied_and_answered() {
     assert_eq!(codes(&replies, "alert"), [ok("Alert")]);
     assert_eq!(
         codes(&replies, "atomic"),
-        [ok("Atomic"), ("Add".into(), true, 200), ("Replace".into(), true, 200)]
+        [
+            ok("Atomic"),
+            ("Add".into(), true, 200),
+            ("Replace".into(), true, 200)
+        ]
     );
     assert_eq!(
         codes(&replies, "sequence"),
-        [ok("Sequence"), ("Replace".into(), true, 200), ("Get".into(), true, 200)]
+        [
+            ok("Sequence"),
+            ("Replace".into(), true, 200),
+            ("Get".into(), true, 200)
+        ]
     );
     assert_eq!(codes(&replies, "delete"), [ok("Delete")]);
-    assert_eq!(codes(&replies, "delete-missing"), [("Delete".into(), false, 404)]);
-    assert_eq!(codes(&replies, "add-existing"), [("Add".into(), false, 418)]);
+    assert_eq!(
+        codes(&replies, "delete-missing"),
+        [("Delete".into(), false, 404)]
+    );
+    assert_eq!(
+        codes(&replies, "add-existing"),
+        [("Add".into(), false, 418)]
+    );
 
     let results: Vec<_> = replies.iter().flat_map(|r| &r.results).collect();
     let value = |q: &str| {
@@ -173,9 +242,16 @@ fn every_command_type_is_applied_and_answered() {
     };
     // Three spellings of one node: the Get sees the Replace.
     assert_eq!(value("get").as_deref(), Some("1"));
-    assert_eq!(value("get-interior").as_deref(), Some("DevId/DmV/Lang/Man/Mod"));
+    assert_eq!(
+        value("get-interior").as_deref(),
+        Some("DevId/DmV/Lang/Man/Mod")
+    );
     assert_eq!(value("sequence").as_deref(), Some("3"));
-    assert_eq!(device.node("./Vendor/MSFT/A/x"), None, "deleted with its subtree");
+    assert_eq!(
+        device.node("./Vendor/MSFT/A/x"),
+        None,
+        "deleted with its subtree"
+    );
     assert!(replies.iter().all(|r| r.unmatched.is_empty()));
 }
 
@@ -185,7 +261,10 @@ fn a_nested_atomic_is_answered_500_and_its_parent_507() {
     let mut server = ServerSession::new(SessionConfig::new(SERVER));
     let queue = vec![QueuedCommand::new(
         "outer",
-        atomic(vec![replace("./Vendor/MSFT/X", "1"), atomic(vec![replace("./Vendor/MSFT/Y", "2")])]),
+        atomic(vec![
+            replace("./Vendor/MSFT/X", "1"),
+            atomic(vec![replace("./Vendor/MSFT/Y", "2")]),
+        ]),
     )];
     let replies = run_session(&mut device, &mut server, &queue);
     assert_eq!(
@@ -205,12 +284,19 @@ fn add_then_replace_of_one_node_inside_atomic_fails_and_rolls_back() {
     let mut server = ServerSession::new(SessionConfig::new(SERVER));
     let queue = vec![QueuedCommand::new(
         "a",
-        atomic(vec![add("./Vendor/MSFT/N", "1"), replace("./Device/Vendor/MSFT/N", "2")]),
+        atomic(vec![
+            add("./Vendor/MSFT/N", "1"),
+            replace("./Device/Vendor/MSFT/N", "2"),
+        ]),
     )];
     let replies = run_session(&mut device, &mut server, &queue);
     assert_eq!(
         codes(&replies, "a"),
-        [("Atomic".into(), false, 507), ("Add".into(), true, 216), ("Replace".into(), true, 500)]
+        [
+            ("Atomic".into(), false, 507),
+            ("Add".into(), true, 216),
+            ("Replace".into(), true, 500)
+        ]
     );
     assert_eq!(device.node("./Vendor/MSFT/N"), None);
     let status = replies[1].statuses[0].code;
@@ -224,14 +310,20 @@ fn a_get_inside_atomic_is_answered_500() {
     let mut server = ServerSession::new(SessionConfig::new(SERVER));
     let queue = vec![QueuedCommand::new("a", atomic(vec![get("./DevInfo/Man")]))];
     let replies = run_session(&mut device, &mut server, &queue);
-    assert_eq!(codes(&replies, "a"), [("Atomic".into(), false, 507), ("Get".into(), true, 500)]);
+    assert_eq!(
+        codes(&replies, "a"),
+        [("Atomic".into(), false, 507), ("Get".into(), true, 500)]
+    );
 }
 
 #[test]
 fn a_locuri_starting_with_a_slash_is_answered_400() {
     let mut device = TestDevice::new("dev-1");
     let mut server = ServerSession::new(SessionConfig::new(SERVER));
-    let queue = vec![QueuedCommand::new("slash", replace("/Vendor/MSFT/Policy/Config/X", "1"))];
+    let queue = vec![QueuedCommand::new(
+        "slash",
+        replace("/Vendor/MSFT/Policy/Config/X", "1"),
+    )];
     let replies = run_session(&mut device, &mut server, &queue);
     assert_eq!(codes(&replies, "slash"), [("Replace".into(), false, 400)]);
     assert_eq!(device.node("./Vendor/MSFT/Policy/Config/X"), None);
@@ -240,9 +332,16 @@ fn a_locuri_starting_with_a_slash_is_answered_400() {
     if let Command::Replace(r) = &mut msg.commands[2] {
         r.items[0].source = Some("/DevInfo/DevId".into());
     }
-    let reply = ServerSession::new(SessionConfig::new(SERVER)).respond(&msg, &[]).unwrap();
-    let Command::Status(s) = &reply.message.commands[3] else { panic!() };
-    assert_eq!((s.cmd.as_str(), s.code), ("Replace", StatusCode::BAD_REQUEST));
+    let reply = ServerSession::new(SessionConfig::new(SERVER))
+        .respond(&msg, &[])
+        .unwrap();
+    let Command::Status(s) = &reply.message.commands[3] else {
+        panic!()
+    };
+    assert_eq!(
+        (s.cmd.as_str(), s.code),
+        ("Replace", StatusCode::BAD_REQUEST)
+    );
 }
 
 #[test]
@@ -251,13 +350,20 @@ fn a_missing_cmdid_is_answered_400_with_a_blank_cmdref() {
     let mut device = TestDevice::new("dev-1");
     let hello = device.open_session(SERVER);
     let mut server = ServerSession::new(SessionConfig::new(SERVER));
-    let mut reply = server.respond(&hello, &[QueuedCommand::new("q", replace("./Vendor/MSFT/X", "1"))]).unwrap();
+    let mut reply = server
+        .respond(
+            &hello,
+            &[QueuedCommand::new("q", replace("./Vendor/MSFT/X", "1"))],
+        )
+        .unwrap();
     if let Some(Command::Replace(r)) = reply.message.commands.last_mut() {
         r.cmd_id = None;
     }
     let wire = reply.message.to_xml();
     assert!(!wire.contains("<Replace><CmdID>"));
-    let answer = device.handle(&SyncMl::read(wire.as_bytes()).unwrap()).unwrap();
+    let answer = device
+        .handle(&SyncMl::read(wire.as_bytes()).unwrap())
+        .unwrap();
     let xml = answer.to_xml();
     assert!(xml.contains("<CmdRef></CmdRef><Cmd>Replace</Cmd><TargetRef>./Vendor/MSFT/X</TargetRef><Data>400</Data>"), "{xml}");
     assert_eq!(device.node("./Vendor/MSFT/X"), None);
@@ -266,9 +372,16 @@ fn a_missing_cmdid_is_answered_400_with_a_blank_cmdref() {
     if let Command::Alert(a) = &mut hello.commands[0] {
         a.cmd_id = None;
     }
-    let reply = ServerSession::new(SessionConfig::new(SERVER)).respond(&hello, &[]).unwrap();
-    let Command::Status(s) = &reply.message.commands[1] else { panic!() };
-    assert_eq!((s.cmd_ref.as_ref(), s.code), (None, StatusCode::BAD_REQUEST));
+    let reply = ServerSession::new(SessionConfig::new(SERVER))
+        .respond(&hello, &[])
+        .unwrap();
+    let Command::Status(s) = &reply.message.commands[1] else {
+        panic!()
+    };
+    assert_eq!(
+        (s.cmd_ref.as_ref(), s.code),
+        (None, StatusCode::BAD_REQUEST)
+    );
 }
 
 #[test]
@@ -276,7 +389,15 @@ fn queued_commands_beyond_the_budget_continue_in_the_next_message_in_order() {
     let mut device = TestDevice::new("dev-1");
     let mut server = ServerSession::new(SessionConfig::new(SERVER).with_max_msg_size(4096));
     let queue: Vec<_> = (0..60)
-        .map(|i| QueuedCommand::new(format!("q{i:02}"), replace(&format!("./Vendor/MSFT/Policy/Config/S/N{i}"), &i.to_string())))
+        .map(|i| {
+            QueuedCommand::new(
+                format!("q{i:02}"),
+                replace(
+                    &format!("./Vendor/MSFT/Policy/Config/S/N{i}"),
+                    &i.to_string(),
+                ),
+            )
+        })
         .collect();
     let replies = run_session(&mut device, &mut server, &queue);
     assert!(replies.len() > 3, "{} replies", replies.len());
@@ -285,14 +406,28 @@ fn queued_commands_beyond_the_budget_continue_in_the_next_message_in_order() {
     }
     // All but the last command-carrying replies lack Final.
     let carrying: Vec<_> = replies.iter().filter(|r| !r.sent.is_empty()).collect();
-    assert!(carrying[..carrying.len() - 1].iter().all(|r| !r.message.final_));
-    let sent: Vec<_> = replies.iter().flat_map(|r| r.sent.iter().map(|q| q.as_str().to_owned())).collect();
-    let expected: Vec<_> = queue.iter().map(|q| q.queue_ref.as_str().to_owned()).collect();
+    assert!(
+        carrying[..carrying.len() - 1]
+            .iter()
+            .all(|r| !r.message.final_)
+    );
+    let sent: Vec<_> = replies
+        .iter()
+        .flat_map(|r| r.sent.iter().map(|q| q.as_str().to_owned()))
+        .collect();
+    let expected: Vec<_> = queue
+        .iter()
+        .map(|q| q.queue_ref.as_str().to_owned())
+        .collect();
     assert_eq!(sent, expected, "each once, in order");
     let statuses: usize = replies.iter().map(|r| r.statuses.len()).sum();
     assert_eq!(statuses, 60);
     // The device asked for each continuation with Alert 1222.
-    let asks = replies.iter().flat_map(|r| &r.alerts).filter(|a| a.code == AlertCode::NEXT_MESSAGE).count();
+    let asks = replies
+        .iter()
+        .flat_map(|r| &r.alerts)
+        .filter(|a| a.code == AlertCode::NEXT_MESSAGE)
+        .count();
     assert_eq!(asks, carrying.len() - 1);
     assert_eq!(device.node("./Vendor/MSFT/Policy/Config/S/N59"), Some("59"));
 }
@@ -301,7 +436,7 @@ fn queued_commands_beyond_the_budget_continue_in_the_next_message_in_order() {
 fn the_device_max_msg_size_lowers_the_budget_and_oversized_commands_are_reported() {
     let mut device = TestDevice::new("dev-1");
     let mut hello = device.open_session(SERVER);
-    hello.header.meta = Some(Meta::max_msg_size(2048));
+    hello.header.meta = Some(Box::new(Meta::max_msg_size(2048)));
     let mut server = ServerSession::new(SessionConfig::new(SERVER));
     let big = "x".repeat(5000);
     let queue = vec![
@@ -309,8 +444,18 @@ fn the_device_max_msg_size_lowers_the_budget_and_oversized_commands_are_reported
         QueuedCommand::new("small", replace("./Vendor/MSFT/Small", "1")),
     ];
     let reply = server.respond(&hello, &queue).unwrap();
-    assert_eq!(reply.too_large.iter().map(|q| q.as_str()).collect::<Vec<_>>(), ["big"]);
-    assert_eq!(reply.sent.iter().map(|q| q.as_str()).collect::<Vec<_>>(), ["small"]);
+    assert_eq!(
+        reply
+            .too_large
+            .iter()
+            .map(|q| q.as_str())
+            .collect::<Vec<_>>(),
+        ["big"]
+    );
+    assert_eq!(
+        reply.sent.iter().map(|q| q.as_str()).collect::<Vec<_>>(),
+        ["small"]
+    );
     assert!(reply.message.to_xml().len() <= 2048);
 }
 
@@ -324,7 +469,9 @@ fn a_device_message_without_final_gets_statuses_and_alert_1222_only() {
     let reply = server.respond(&hello, &queue).unwrap();
     assert!(reply.sent.is_empty());
     assert!(!reply.message.final_);
-    let Some(Command::Alert(a)) = reply.message.commands.last() else { panic!() };
+    let Some(Command::Alert(a)) = reply.message.commands.last() else {
+        panic!()
+    };
     assert_eq!(a.code, AlertCode::NEXT_MESSAGE);
     // The rest of the device's package, with Final: now the command goes.
     let mut rest = device.open_session(SERVER);
@@ -339,7 +486,9 @@ fn a_device_message_without_final_gets_statuses_and_alert_1222_only() {
 #[test]
 fn statuses_for_commands_never_sent_are_reported_unmatched() {
     let msg = SyncMl::read(include_bytes!("fixtures/client-results.xml")).unwrap();
-    let reply = ServerSession::new(SessionConfig::new(SERVER)).respond(&msg, &[]).unwrap();
+    let reply = ServerSession::new(SessionConfig::new(SERVER))
+        .respond(&msg, &[])
+        .unwrap();
     assert_eq!(reply.header_status, Some(StatusCode::OK));
     assert!(reply.statuses.is_empty());
     assert_eq!(reply.unmatched.len(), 8, "six statuses and two results");
@@ -349,8 +498,14 @@ fn statuses_for_commands_never_sent_are_reported_unmatched() {
 #[test]
 fn generic_alerts_from_the_device_reach_the_server() {
     let mut device = TestDevice::new("dev-1");
-    let msg = device.generic_alert("com.microsoft:mdm.unenrollment.userrequest", "./Vendor/MSFT/DMClient/Unenroll", "1");
-    let reply = ServerSession::new(SessionConfig::new(SERVER)).respond(&msg, &[]).unwrap();
+    let msg = device.generic_alert(
+        "com.microsoft:mdm.unenrollment.userrequest",
+        "./Vendor/MSFT/DMClient/Unenroll",
+        "1",
+    );
+    let reply = ServerSession::new(SessionConfig::new(SERVER))
+        .respond(&msg, &[])
+        .unwrap();
     let a = &reply.alerts[1];
     assert_eq!(a.code, AlertCode::GENERIC);
     assert_eq!(

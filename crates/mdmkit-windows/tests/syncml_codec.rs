@@ -22,15 +22,22 @@ fn windows_first_message_reads_with_session_id_zero_and_login_status() {
     let m = SyncMl::read(CLIENT_FIRST.as_bytes()).unwrap();
     assert_eq!(m.header.session_id.as_str(), "0");
     assert_eq!(m.header.msg_id.as_str(), "1");
-    assert_eq!(m.header.meta.as_ref().unwrap().max_msg_size.as_deref(), Some("524288"));
+    assert_eq!(
+        m.header.meta.as_ref().unwrap().max_msg_size.as_deref(),
+        Some("524288")
+    );
     assert!(m.final_);
-    let Command::Alert(a) = &m.commands[1] else { panic!() };
+    let Command::Alert(a) = &m.commands[1] else {
+        panic!()
+    };
     assert_eq!(a.code, AlertCode::CLIENT_EVENT);
     let meta = a.items[0].meta.as_ref().unwrap();
     assert_eq!(meta.type_.as_deref(), Some("com.microsoft/MDM/LoginStatus"));
     assert_eq!(meta.format, Some(Format::Chr));
     assert_eq!(a.items[0].data.as_ref().unwrap().as_str(), "user");
-    let Command::Replace(r) = &m.commands[2] else { panic!() };
+    let Command::Replace(r) = &m.commands[2] else {
+        panic!()
+    };
     assert_eq!(r.items.len(), 6);
     assert_eq!(r.items[0].uri().unwrap().as_str(), "./DevInfo/DevId");
 }
@@ -51,7 +58,9 @@ fn commands_keep_their_order_and_opaque_ids() {
     let names: Vec<_> = m.commands.iter().map(Command::name).collect();
     assert_eq!(
         names,
-        ["Status", "Status", "Replace", "Atomic", "Get", "Delete", "Exec", "Sequence"]
+        [
+            "Status", "Status", "Replace", "Atomic", "Get", "Delete", "Exec", "Sequence"
+        ]
     );
     assert_eq!(m.commands[2].cmd_id().unwrap().as_str(), "a7f0");
     let kids: Vec<_> = m.commands[3].children().iter().map(Command::name).collect();
@@ -80,14 +89,25 @@ fn cdata_stays_cdata_and_embedded_xml_stays_markup() {
     let rep = &m.commands[3].children()[1];
     let data = rep.items()[0].data.as_ref().unwrap();
     assert_eq!(data.form(), DataForm::CData);
-    assert_eq!(data.as_str(), "<enabled/><data id=\"SmartScreen\" value=\"1\"/>");
-    assert!(m.to_xml().contains("<![CDATA[<enabled/><data id=\"SmartScreen\" value=\"1\"/>]]>"));
+    assert_eq!(
+        data.as_str(),
+        "<enabled/><data id=\"SmartScreen\" value=\"1\"/>"
+    );
+    assert!(
+        m.to_xml()
+            .contains("<![CDATA[<enabled/><data id=\"SmartScreen\" value=\"1\"/>]]>")
+    );
 
     let r = SyncMl::read(CLIENT_RESULTS.as_bytes()).unwrap();
-    let Command::Results(res) = &r.commands[8] else { panic!("{:?}", r.commands[8]) };
+    let Command::Results(res) = &r.commands[8] else {
+        panic!("{:?}", r.commands[8])
+    };
     let d = res.items[0].data.as_ref().unwrap();
     assert_eq!(d.form(), DataForm::Xml);
-    assert_eq!(d.as_str(), "<PolicyResult><Area name=\"Camera\"/></PolicyResult>");
+    assert_eq!(
+        d.as_str(),
+        "<PolicyResult><Area name=\"Camera\"/></PolicyResult>"
+    );
 }
 
 #[test]
@@ -103,7 +123,9 @@ fn cdata_holding_its_own_terminator_is_split_and_restored() {
 #[test]
 fn a_blank_cmdref_reads_as_none_and_is_written_blank() {
     let m = SyncMl::read(CLIENT_RESULTS.as_bytes()).unwrap();
-    let Command::Status(s) = &m.commands[7] else { panic!() };
+    let Command::Status(s) = &m.commands[7] else {
+        panic!()
+    };
     assert_eq!(s.cmd_ref, None);
     assert_eq!(s.code, StatusCode::BAD_REQUEST);
     assert!(m.to_xml().contains("<CmdRef></CmdRef><Cmd>Delete</Cmd>"));
@@ -120,7 +142,9 @@ fn a_command_without_cmdid_reads_with_none() {
 #[test]
 fn generic_alert_keeps_type_format_mark_and_data() {
     let m = SyncMl::read(CLIENT_RESULTS.as_bytes()).unwrap();
-    let Command::Alert(a) = &m.commands[9] else { panic!() };
+    let Command::Alert(a) = &m.commands[9] else {
+        panic!()
+    };
     assert_eq!(a.code, AlertCode::GENERIC);
     let meta = a.items[0].meta.as_ref().unwrap();
     assert_eq!(meta.format, Some(Format::Int));
@@ -146,13 +170,29 @@ fn an_undefined_entity_is_an_error_with_its_name() {
 
 #[test]
 fn limits_on_size_depth_commands_and_items_are_enforced() {
-    let e = SyncMl::read_with(SERVER_COMMANDS.as_bytes(), &Limits::default().with_max_bytes(100)).unwrap_err();
+    let e = SyncMl::read_with(
+        SERVER_COMMANDS.as_bytes(),
+        &Limits::default().with_max_bytes(100),
+    )
+    .unwrap_err();
     assert!(matches!(e.kind, ReadErrorKind::TooLarge { max: 100, .. }));
-    let e = SyncMl::read_with(SERVER_COMMANDS.as_bytes(), &Limits::default().with_max_depth(5)).unwrap_err();
+    let e = SyncMl::read_with(
+        SERVER_COMMANDS.as_bytes(),
+        &Limits::default().with_max_depth(5),
+    )
+    .unwrap_err();
     assert!(matches!(e.kind, ReadErrorKind::TooDeep { max: 5 }));
-    let e = SyncMl::read_with(SERVER_COMMANDS.as_bytes(), &Limits::default().with_max_commands(4)).unwrap_err();
+    let e = SyncMl::read_with(
+        SERVER_COMMANDS.as_bytes(),
+        &Limits::default().with_max_commands(4),
+    )
+    .unwrap_err();
     assert!(matches!(e.kind, ReadErrorKind::TooManyCommands { max: 4 }));
-    let e = SyncMl::read_with(CLIENT_FIRST.as_bytes(), &Limits::default().with_max_items(5)).unwrap_err();
+    let e = SyncMl::read_with(
+        CLIENT_FIRST.as_bytes(),
+        &Limits::default().with_max_items(5),
+    )
+    .unwrap_err();
     assert!(matches!(e.kind, ReadErrorKind::TooManyItems { max: 5 }));
     // A deeply nested Atomic bomb stops at the depth limit, not the stack.
     let deep = format!(
@@ -171,18 +211,29 @@ fn malformed_input_gets_a_typed_error_and_offset() {
     let e = SyncMl::read(b"<SyncML><SyncHdr>\xff</SyncHdr></SyncML>").unwrap_err();
     assert_eq!((e.kind.clone(), e.offset), (ReadErrorKind::NotUtf8, 17));
     let e = SyncMl::read(&CLIENT_FIRST.as_bytes()[..400]).unwrap_err();
-    assert!(matches!(e.kind, ReadErrorKind::Truncated | ReadErrorKind::Syntax(_)), "{e}");
+    assert!(
+        matches!(e.kind, ReadErrorKind::Truncated | ReadErrorKind::Syntax(_)),
+        "{e}"
+    );
     let e = SyncMl::read(b"<plist version=\"1.0\"><dict/></plist>").unwrap_err();
     assert!(matches!(e.kind, ReadErrorKind::UnexpectedRoot { .. }));
     let xml = SERVER_COMMANDS.replace("<MsgRef>1</MsgRef><CmdRef>1</CmdRef>", "<CmdRef>1</CmdRef>");
     let e = SyncMl::read(xml.as_bytes()).unwrap_err();
-    assert!(matches!(e.kind, ReadErrorKind::MissingElement { name: "MsgRef", .. }), "{e}");
+    assert!(
+        matches!(e.kind, ReadErrorKind::MissingElement { name: "MsgRef", .. }),
+        "{e}"
+    );
     let xml = SERVER_COMMANDS.replace("<Data>200</Data>", "<Data>ok</Data>");
     let e = SyncMl::read(xml.as_bytes()).unwrap_err();
     assert!(matches!(e.kind, ReadErrorKind::BadNumber { .. }), "{e}");
-    let xml = SERVER_COMMANDS.replace("<Get>", "<Frobnicate>").replace("</Get>", "</Frobnicate>");
+    let xml = SERVER_COMMANDS
+        .replace("<Get>", "<Frobnicate>")
+        .replace("</Get>", "</Frobnicate>");
     let e = SyncMl::read(xml.as_bytes()).unwrap_err();
-    assert!(matches!(e.kind, ReadErrorKind::UnexpectedElement { .. }), "{e}");
+    assert!(
+        matches!(e.kind, ReadErrorKind::UnexpectedElement { .. }),
+        "{e}"
+    );
     let e = SyncMl::read(format!("{CLIENT_FIRST}<x/>").as_bytes()).unwrap_err();
     assert_eq!(e.kind, ReadErrorKind::TrailingContent);
     // The error renders with its offset.
@@ -277,7 +328,7 @@ fn item() -> impl Strategy<Value = Item> {
         .prop_map(|(target, source, meta, data, more_data)| Item {
             target,
             source,
-            meta,
+            meta: meta.map(Box::new),
             data,
             more_data,
         })
@@ -294,7 +345,7 @@ fn item_command() -> impl Strategy<Value = ItemCommand> {
             cmd_id: id.map(CmdId::from),
             no_resp,
             cred: None,
-            meta,
+            meta: meta.map(Box::new),
             correlator: None,
             items,
         })
@@ -307,53 +358,95 @@ fn leaf_command() -> impl Strategy<Value = Command> {
         item_command().prop_map(Command::Delete),
         item_command().prop_map(Command::Get),
         item_command().prop_map(Command::Exec),
-        (token(), 1100u16..1300, proptest::collection::vec(item(), 0..2)).prop_map(|(id, code, items)| {
-            let mut a = Alert::new(id.as_str(), AlertCode::new(code));
-            a.items = items;
-            Command::Alert(a)
-        }),
-        (token(), token(), proptest::option::of(token()), 100u16..600, proptest::collection::vec(token(), 0..2))
+        (
+            token(),
+            1100u16..1300,
+            proptest::collection::vec(item(), 0..2)
+        )
+            .prop_map(|(id, code, items)| {
+                let mut a = Alert::new(id.as_str(), AlertCode::new(code));
+                a.items = items;
+                Command::Alert(a)
+            }),
+        (
+            token(),
+            token(),
+            proptest::option::of(token()),
+            100u16..600,
+            proptest::collection::vec(token(), 0..2)
+        )
             .prop_map(|(id, msg, cref, code, refs)| {
-                let mut s = Status::new(id.as_str(), MsgId::new(msg), cref.map(CmdId::from), "Add", StatusCode::new(code));
+                let mut s = Status::new(
+                    id.as_str(),
+                    MsgId::new(msg),
+                    cref.map(CmdId::from),
+                    "Add",
+                    StatusCode::new(code),
+                );
                 s.target_refs = refs;
                 Command::Status(s)
             }),
-        (token(), proptest::option::of(token()), proptest::collection::vec(item(), 0..2)).prop_map(|(id, cref, items)| {
-            Command::Results(Results {
-                cmd_id: Some(id.into()),
-                msg_ref: Some(MsgId::new("1")),
-                cmd_ref: cref.map(CmdId::from),
-                meta: None,
-                target_refs: Vec::new(),
-                source_refs: Vec::new(),
-                items,
-            })
-        }),
+        (
+            token(),
+            proptest::option::of(token()),
+            proptest::collection::vec(item(), 0..2)
+        )
+            .prop_map(|(id, cref, items)| {
+                Command::Results(Results {
+                    cmd_id: Some(id.into()),
+                    msg_ref: Some(MsgId::new("1")),
+                    cmd_ref: cref.map(CmdId::from),
+                    meta: None,
+                    target_refs: Vec::new(),
+                    source_refs: Vec::new(),
+                    items,
+                })
+            }),
     ]
 }
 
 fn command() -> impl Strategy<Value = Command> {
     leaf_command().prop_recursive(3, 24, 4, |inner| {
-        (token(), proptest::collection::vec(inner, 0..4), any::<bool>()).prop_map(|(id, commands, atomic)| {
-            let c = Container {
-                cmd_id: Some(id.into()),
-                no_resp: false,
-                meta: None,
-                commands,
-            };
-            if atomic { Command::Atomic(c) } else { Command::Sequence(c) }
-        })
+        (
+            token(),
+            proptest::collection::vec(inner, 0..4),
+            any::<bool>(),
+        )
+            .prop_map(|(id, commands, atomic)| {
+                let c = Container {
+                    cmd_id: Some(id.into()),
+                    no_resp: false,
+                    meta: None,
+                    commands,
+                };
+                if atomic {
+                    Command::Atomic(c)
+                } else {
+                    Command::Sequence(c)
+                }
+            })
     })
 }
 
 fn message() -> impl Strategy<Value = SyncMl> {
-    (token(), token(), token(), token(), proptest::collection::vec(command(), 0..8), any::<bool>()).prop_map(
-        |(session, msg, target, source, commands, final_)| SyncMl {
-            header: SyncHdr::new(session.as_str(), msg.as_str(), target.as_str(), source.as_str()),
+    (
+        token(),
+        token(),
+        token(),
+        token(),
+        proptest::collection::vec(command(), 0..8),
+        any::<bool>(),
+    )
+        .prop_map(|(session, msg, target, source, commands, final_)| SyncMl {
+            header: SyncHdr::new(
+                session.as_str(),
+                msg.as_str(),
+                target.as_str(),
+                source.as_str(),
+            ),
             commands,
             final_,
-        },
-    )
+        })
 }
 
 proptest! {
@@ -386,12 +479,39 @@ proptest! {
 /// to the same message (the fuzz target's law).
 fn xmlish(depth: u32) -> BoxedStrategy<String> {
     let names = prop_oneof![
-        Just("SyncHdr"), Just("SyncBody"), Just("VerDTD"), Just("VerProto"), Just("SessionID"),
-        Just("MsgID"), Just("Target"), Just("Source"), Just("LocURI"), Just("LocName"), Just("Meta"),
-        Just("Format"), Just("Type"), Just("EMI"), Just("Data"), Just("Item"), Just("CmdID"), Just("Add"),
-        Just("Replace"), Just("Atomic"), Just("Sequence"), Just("Status"), Just("Results"), Just("Alert"),
-        Just("MsgRef"), Just("CmdRef"), Just("Cmd"), Just("Final"), Just("NoResp"), Just("MoreData"),
-        Just("Chal"), Just("Cred"), Just("x"),
+        Just("SyncHdr"),
+        Just("SyncBody"),
+        Just("VerDTD"),
+        Just("VerProto"),
+        Just("SessionID"),
+        Just("MsgID"),
+        Just("Target"),
+        Just("Source"),
+        Just("LocURI"),
+        Just("LocName"),
+        Just("Meta"),
+        Just("Format"),
+        Just("Type"),
+        Just("EMI"),
+        Just("Data"),
+        Just("Item"),
+        Just("CmdID"),
+        Just("Add"),
+        Just("Replace"),
+        Just("Atomic"),
+        Just("Sequence"),
+        Just("Status"),
+        Just("Results"),
+        Just("Alert"),
+        Just("MsgRef"),
+        Just("CmdRef"),
+        Just("Cmd"),
+        Just("Final"),
+        Just("NoResp"),
+        Just("MoreData"),
+        Just("Chal"),
+        Just("Cred"),
+        Just("x"),
     ];
     let leaf = prop_oneof![
         "[ -~]{0,6}".prop_map(|s| s.replace('<', "&lt;").replace('&', "&amp;")),
@@ -405,9 +525,18 @@ fn xmlish(depth: u32) -> BoxedStrategy<String> {
     }
     prop_oneof![
         leaf,
-        (names, proptest::collection::vec(xmlish(depth - 1), 0..4), any::<bool>()).prop_map(|(n, kids, empty)| {
-            if empty && kids.is_empty() { format!("<{n}/>") } else { format!("<{n}>{}</{n}>", kids.concat()) }
-        }),
+        (
+            names,
+            proptest::collection::vec(xmlish(depth - 1), 0..4),
+            any::<bool>()
+        )
+            .prop_map(|(n, kids, empty)| {
+                if empty && kids.is_empty() {
+                    format!("<{n}/>")
+                } else {
+                    format!("<{n}>{}</{n}>", kids.concat())
+                }
+            }),
     ]
     .boxed()
 }
@@ -440,4 +569,18 @@ proptest! {
             prop_assert_eq!(back, m, "{}", doc);
         }
     }
+}
+
+#[test]
+fn offsets_count_from_the_start_of_the_input_even_after_a_byte_order_mark() {
+    let xml = format!(
+        "\u{feff}{}",
+        SERVER_COMMANDS.replace("<Data>0</Data>", "<Data>&bad;</Data>")
+    );
+    let e = SyncMl::read(xml.as_bytes()).unwrap_err();
+    assert_eq!(e.offset as usize, xml.find("&bad;").unwrap());
+    // Embedded XML is still captured exactly behind a byte-order mark.
+    let with_bom = format!("\u{feff}{CLIENT_RESULTS}");
+    let m = SyncMl::read(with_bom.as_bytes()).unwrap();
+    assert_eq!(m, SyncMl::read(CLIENT_RESULTS.as_bytes()).unwrap());
 }

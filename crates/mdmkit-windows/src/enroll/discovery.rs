@@ -13,8 +13,7 @@ pub const NS_DISCOVERY: &str = "http://schemas.microsoft.com/windows/management/
 pub const ACTION_DISCOVER: &str =
     "http://schemas.microsoft.com/windows/management/2012/01/enrollment/IDiscoveryService/Discover";
 /// Action of the discovery response.
-pub const ACTION_DISCOVER_RESPONSE: &str =
-    "http://schemas.microsoft.com/windows/management/2012/01/enrollment/IDiscoveryService/DiscoverResponse";
+pub const ACTION_DISCOVER_RESPONSE: &str = "http://schemas.microsoft.com/windows/management/2012/01/enrollment/IDiscoveryService/DiscoverResponse";
 
 /// The device's discovery request.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -59,15 +58,21 @@ impl DiscoverRequest {
             .body
             .child("request")
             .ok_or_else(|| missing("Body/Discover/request"))?;
-        let text = |n: &str| req.text_at(&[n]).filter(|s| !s.is_empty()).map(str::to_owned);
+        let text = |n: &str| {
+            req.text_at(&[n])
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+        };
         let request_version = match req.text_at(&["RequestVersion"]) {
-            Some(v) if !v.is_empty() => Some(ProtocolVersion::parse(v).ok_or_else(|| {
-                EnrollmentError::BadValue {
-                    path: "Body/Discover/request/RequestVersion".into(),
-                    value: cut(v),
-                    reason: "not a version number",
-                }
-            })?),
+            Some(v) if !v.is_empty() => {
+                Some(
+                    ProtocolVersion::parse(v).ok_or_else(|| EnrollmentError::BadValue {
+                        path: "Body/Discover/request/RequestVersion".into(),
+                        value: cut(v),
+                        reason: "not a version number",
+                    })?,
+                )
+            }
             _ => None,
         };
         let auth_policies = req
@@ -91,7 +96,9 @@ impl DiscoverRequest {
 
     /// The request envelope (what the test device sends).
     pub fn to_xml(&self, to: &str) -> String {
-        let mut body = format!("<Discover xmlns=\"{NS_DISCOVERY}\"><request xmlns:i=\"http://www.w3.org/2001/XMLSchema-instance\">");
+        let mut body = format!(
+            "<Discover xmlns=\"{NS_DISCOVERY}\"><request xmlns:i=\"http://www.w3.org/2001/XMLSchema-instance\">"
+        );
         let mut leaf = |n: &str, v: Option<&str>| {
             if let Some(v) = v {
                 body.push_str(&format!("<{n}>{}</{n}>", esc(v)));
@@ -112,7 +119,9 @@ impl DiscoverRequest {
         body.push_str("</AuthPolicies></request></Discover>");
         soap::request_envelope(
             ACTION_DISCOVER,
-            self.message_id.as_deref().unwrap_or("urn:uuid:00000000-0000-0000-0000-000000000001"),
+            self.message_id
+                .as_deref()
+                .unwrap_or("urn:uuid:00000000-0000-0000-0000-000000000001"),
             to,
             "",
             &body,
@@ -159,7 +168,10 @@ impl DiscoverResponse {
     }
 
     /// Sets the federated sign-in page (must be `https`).
-    pub fn with_authentication_service_url(mut self, url: impl Into<String>) -> Result<Self, EnrollmentError> {
+    pub fn with_authentication_service_url(
+        mut self,
+        url: impl Into<String>,
+    ) -> Result<Self, EnrollmentError> {
         let url = url.into();
         https_host("AuthenticationServiceUrl", &url)?;
         self.authentication_service_url = Some(url);
@@ -200,7 +212,10 @@ impl DiscoverResponse {
             esc(&self.enrollment_service_url)
         );
         if let Some(a) = &self.authentication_service_url {
-            body.push_str(&format!("<AuthenticationServiceUrl>{}</AuthenticationServiceUrl>", esc(a)));
+            body.push_str(&format!(
+                "<AuthenticationServiceUrl>{}</AuthenticationServiceUrl>",
+                esc(a)
+            ));
         }
         body.push_str("</DiscoverResult></DiscoverResponse>");
         soap::envelope(ACTION_DISCOVER_RESPONSE, relates_to, "", &body)

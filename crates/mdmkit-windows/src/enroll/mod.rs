@@ -239,7 +239,8 @@ pub enum EnrollmentMessage {
 pub fn is_soap_envelope(input: &[u8]) -> bool {
     crate::xml::root_element(input).is_some_and(|(name, ns)| {
         name.eq_ignore_ascii_case("Envelope")
-            && ns.is_some_and(|n| n == NS_SOAP12 || n == "http://schemas.xmlsoap.org/soap/envelope/")
+            && ns
+                .is_some_and(|n| n == NS_SOAP12 || n == "http://schemas.xmlsoap.org/soap/envelope/")
     })
 }
 

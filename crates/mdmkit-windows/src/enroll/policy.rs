@@ -45,7 +45,13 @@ impl GetPoliciesRequest {
              <preferredLanguage xsi:nil=\"true\" xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\"/>\
              </client><requestFilter xsi:nil=\"true\" xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\"/></GetPolicies>"
         );
-        soap::request_envelope(ACTION_GET_POLICIES, message_id, to, &credentials.to_header(), &body)
+        soap::request_envelope(
+            ACTION_GET_POLICIES,
+            message_id,
+            to,
+            &credentials.to_header(),
+            &body,
+        )
     }
 }
 
@@ -148,10 +154,12 @@ impl GetPoliciesResponse {
             .to_owned();
         Ok(Self {
             common_name: attrs.text_at(&["commonName"]).unwrap_or("").to_owned(),
-            min_key_length: u32::try_from(min_key_length).map_err(|_| EnrollmentError::BadValue {
-                path: format!("{base}/privateKeyAttributes/minimalKeyLength"),
-                value: min_key_length.to_string(),
-                reason: "out of range",
+            min_key_length: u32::try_from(min_key_length).map_err(|_| {
+                EnrollmentError::BadValue {
+                    path: format!("{base}/privateKeyAttributes/minimalKeyLength"),
+                    value: min_key_length.to_string(),
+                    reason: "out of range",
+                }
             })?,
             validity_seconds: num(&["certificateValidity", "validityPeriodSeconds"])?,
             renewal_seconds: num(&["certificateValidity", "renewalPeriodSeconds"])?,

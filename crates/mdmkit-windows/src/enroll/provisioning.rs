@@ -258,7 +258,11 @@ impl ProvisioningDoc {
             esc(&self.provider_id)
         );
         let typed = |x: &mut String, n: &str, v: &str, t: &str| {
-            let _ = write!(x, "<parm name=\"{n}\" value=\"{}\" datatype=\"{t}\"/>", esc(v));
+            let _ = write!(
+                x,
+                "<parm name=\"{n}\" value=\"{}\" datatype=\"{t}\"/>",
+                esc(v)
+            );
         };
         if let Some(u) = &self.upn {
             typed(&mut x, "UPN", u, "string");
@@ -324,8 +328,12 @@ impl ProvisioningDoc {
                                 match (store.attr("type"), sub.attr("type")) {
                                     (Some("Root"), _) => roots.push(der),
                                     (Some("CA"), _) => intermediates.push(der),
-                                    (Some("My"), Some("User")) => client = Some((der, CertStore::User)),
-                                    (Some("My"), Some("System")) => client = Some((der, CertStore::System)),
+                                    (Some("My"), Some("User")) => {
+                                        client = Some((der, CertStore::User))
+                                    }
+                                    (Some("My"), Some("System")) => {
+                                        client = Some((der, CertStore::System))
+                                    }
                                     _ => {}
                                 }
                             }
@@ -365,15 +373,23 @@ impl ProvisioningDoc {
             });
         }
         let need = |n: &str| {
-            parm(app, n).map(str::to_owned).ok_or_else(|| EnrollmentError::Missing {
-                path: format!("APPLICATION/{n}"),
-            })
+            parm(app, n)
+                .map(str::to_owned)
+                .ok_or_else(|| EnrollmentError::Missing {
+                    path: format!("APPLICATION/{n}"),
+                })
         };
-        let mut doc = Self::new(root_ca_der, client_cert_der, need("PROVIDER-ID")?, need("ADDR")?)?;
+        let mut doc = Self::new(
+            root_ca_der,
+            client_cert_der,
+            need("PROVIDER-ID")?,
+            need("ADDR")?,
+        )?;
         doc.intermediate_der = intermediates.pop();
         doc.client_store = client_store;
         doc.name = parm(app, "NAME").unwrap_or("").to_owned();
-        doc.client_cert_search_criteria = parm(app, "SSLCLIENTCERTSEARCHCRITERIA").map(str::to_owned);
+        doc.client_cert_search_criteria =
+            parm(app, "SSLCLIENTCERTSEARCHCRITERIA").map(str::to_owned);
         if let Some((id, p)) = dm {
             if id != doc.provider_id {
                 return Err(EnrollmentError::BadValue {
@@ -404,9 +420,16 @@ impl ProvisioningDoc {
                     first_interval: num("IntervalForFirstSetOfRetries", d.first_interval)?,
                     second_retries: num("NumberOfSecondRetries", d.second_retries)?,
                     second_interval: num("IntervalForSecondSetOfRetries", d.second_interval)?,
-                    remaining_retries: num("NumberOfRemainingScheduledRetries", d.remaining_retries)?,
-                    remaining_interval: num("IntervalForRemainingScheduledRetries", d.remaining_interval)?,
-                    poll_on_login: parm(poll, "PollOnLogin").map_or(d.poll_on_login, |v| v.trim() == "true"),
+                    remaining_retries: num(
+                        "NumberOfRemainingScheduledRetries",
+                        d.remaining_retries,
+                    )?,
+                    remaining_interval: num(
+                        "IntervalForRemainingScheduledRetries",
+                        d.remaining_interval,
+                    )?,
+                    poll_on_login: parm(poll, "PollOnLogin")
+                        .map_or(d.poll_on_login, |v| v.trim() == "true"),
                 };
             }
         }

@@ -34,7 +34,10 @@ impl Node {
         self.children.iter().find(|c| c.name == name)
     }
 
-    pub(crate) fn children_named<'s>(&'s self, name: &'s str) -> impl Iterator<Item = &'s Node> + 's {
+    pub(crate) fn children_named<'s>(
+        &'s self,
+        name: &'s str,
+    ) -> impl Iterator<Item = &'s Node> + 's {
         self.children.iter().filter(move |c| c.name == name)
     }
 
@@ -80,7 +83,6 @@ impl Envelope {
             .child("MessageID")
             .map(|n| n.trimmed().to_owned())
     }
-
 }
 
 pub(crate) fn read_tree(input: &[u8]) -> Result<Node, ReadError> {
@@ -211,7 +213,12 @@ pub(crate) fn esc(s: &str) -> String {
 
 /// Wraps a body in a SOAP 1.2 envelope with an action and, when answering,
 /// `RelatesTo`.
-pub(crate) fn envelope(action: &str, relates_to: Option<&str>, extra_ns: &str, body: &str) -> String {
+pub(crate) fn envelope(
+    action: &str,
+    relates_to: Option<&str>,
+    extra_ns: &str,
+    body: &str,
+) -> String {
     let mut out = String::with_capacity(body.len() + 512);
     out.push_str("<s:Envelope xmlns:s=\"");
     out.push_str(NS_SOAP12);
@@ -236,7 +243,13 @@ pub(crate) fn envelope(action: &str, relates_to: Option<&str>, extra_ns: &str, b
 /// A request envelope as the Windows client writes it (used by the test
 /// device): action, message id, reply-to, to, and an optional security
 /// header.
-pub(crate) fn request_envelope(action: &str, message_id: &str, to: &str, security: &str, body: &str) -> String {
+pub(crate) fn request_envelope(
+    action: &str,
+    message_id: &str,
+    to: &str,
+    security: &str,
+    body: &str,
+) -> String {
     format!(
         "<s:Envelope xmlns:s=\"{NS_SOAP12}\" xmlns:a=\"{NS_ADDRESSING}\" xmlns:u=\"{NS_WSU}\" \
          xmlns:wsse=\"{NS_WSSE}\" xmlns:wst=\"http://docs.oasis-open.org/ws-sx/ws-trust/200512\" \

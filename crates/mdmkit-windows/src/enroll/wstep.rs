@@ -18,26 +18,29 @@ pub const NS_AUTHORIZATION: &str = "http://schemas.xmlsoap.org/ws/2006/12/author
 /// The MS-WSTEP enrollment namespace (`RequestID`, `DispositionMessage`).
 pub const NS_ENROLLMENT: &str = "http://schemas.microsoft.com/windows/pki/2009/01/enrollment";
 /// Action of `RequestSecurityToken`.
-pub const ACTION_RST: &str = "http://schemas.microsoft.com/windows/pki/2009/01/enrollment/RST/wstep";
+pub const ACTION_RST: &str =
+    "http://schemas.microsoft.com/windows/pki/2009/01/enrollment/RST/wstep";
 /// Action of the response collection.
-pub const ACTION_RSTRC: &str = "http://schemas.microsoft.com/windows/pki/2009/01/enrollment/RSTRC/wstep";
+pub const ACTION_RSTRC: &str =
+    "http://schemas.microsoft.com/windows/pki/2009/01/enrollment/RSTRC/wstep";
 /// The token type Windows asks for.
 pub const TOKEN_TYPE: &str =
     "http://schemas.microsoft.com/5.0.0.0/ConfigurationManager/Enrollment/DeviceEnrollmentToken";
 /// The WS-Trust issue request type.
 pub const REQUEST_TYPE_ISSUE: &str = "http://docs.oasis-open.org/ws-sx/ws-trust/200512/Issue";
 /// The renew request type.
-pub const REQUEST_TYPE_RENEW: &str = "http://schemas.microsoft.com/windows/pki/2009/01/enrollment/Renew";
+pub const REQUEST_TYPE_RENEW: &str =
+    "http://schemas.microsoft.com/windows/pki/2009/01/enrollment/Renew";
 /// Value type of a PKCS#10 request.
-pub const VALUE_TYPE_PKCS10: &str = "http://schemas.microsoft.com/windows/pki/2009/01/enrollment#PKCS10";
+pub const VALUE_TYPE_PKCS10: &str =
+    "http://schemas.microsoft.com/windows/pki/2009/01/enrollment#PKCS10";
 /// Value type of a PKCS#7 renewal request.
-pub const VALUE_TYPE_PKCS7: &str = "http://schemas.microsoft.com/windows/pki/2009/01/enrollment#PKCS7";
+pub const VALUE_TYPE_PKCS7: &str =
+    "http://schemas.microsoft.com/windows/pki/2009/01/enrollment#PKCS7";
 /// Value type of the provisioning document token.
-pub const VALUE_TYPE_PROVISION_DOC: &str =
-    "http://schemas.microsoft.com/5.0.0.0/ConfigurationManager/Enrollment/DeviceEnrollmentProvisionDoc";
+pub const VALUE_TYPE_PROVISION_DOC: &str = "http://schemas.microsoft.com/5.0.0.0/ConfigurationManager/Enrollment/DeviceEnrollmentProvisionDoc";
 /// The base64 encoding type.
-pub const ENCODING_BASE64: &str =
-    "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd#base64binary";
+pub const ENCODING_BASE64: &str = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd#base64binary";
 
 /// The device's `RequestSecurityToken`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -149,7 +152,10 @@ impl RequestSecurityToken {
         let token = b
             .child("BinarySecurityToken")
             .ok_or_else(|| missing(&format!("{base}/BinarySecurityToken")))?;
-        let value_type = token.attr("ValueType").unwrap_or(VALUE_TYPE_PKCS10).to_owned();
+        let value_type = token
+            .attr("ValueType")
+            .unwrap_or(VALUE_TYPE_PKCS10)
+            .to_owned();
         if value_type != VALUE_TYPE_PKCS10 && value_type != VALUE_TYPE_PKCS7 {
             return Err(EnrollmentError::BadValue {
                 path: format!("{base}/BinarySecurityToken/@ValueType"),
@@ -164,9 +170,9 @@ impl RequestSecurityToken {
         let mut context = Vec::new();
         if let Some(ac) = b.child("AdditionalContext") {
             for item in ac.children_named("ContextItem") {
-                let name = item
-                    .attr("Name")
-                    .ok_or_else(|| missing(&format!("{base}/AdditionalContext/ContextItem/@Name")))?;
+                let name = item.attr("Name").ok_or_else(|| {
+                    missing(&format!("{base}/AdditionalContext/ContextItem/@Name"))
+                })?;
                 let value = item.text_at(&["Value"]).unwrap_or("");
                 context.push(ContextItem {
                     name: name.to_owned(),
@@ -207,7 +213,13 @@ impl RequestSecurityToken {
             ));
         }
         body.push_str("</ac:AdditionalContext></wst:RequestSecurityToken>");
-        soap::request_envelope(ACTION_RST, message_id, to, &self.credentials.to_header(), &body)
+        soap::request_envelope(
+            ACTION_RST,
+            message_id,
+            to,
+            &self.credentials.to_header(),
+            &body,
+        )
     }
 }
 
@@ -261,7 +273,11 @@ impl RequestSecurityTokenResponse {
             .ok_or_else(|| missing(base))?;
         let token = r
             .path(&["RequestedSecurityToken", "BinarySecurityToken"])
-            .ok_or_else(|| missing(&format!("{base}/RequestedSecurityToken/BinarySecurityToken")))?;
+            .ok_or_else(|| {
+                missing(&format!(
+                    "{base}/RequestedSecurityToken/BinarySecurityToken"
+                ))
+            })?;
         let path = format!("{base}/RequestedSecurityToken/BinarySecurityToken");
         let bytes = decode_b64(&token.text, &path)?;
         let provisioning_xml = String::from_utf8(bytes).map_err(|_| EnrollmentError::BadValue {
@@ -281,5 +297,7 @@ pub(crate) fn decode_b64(text: &str, path: &str) -> Result<Vec<u8>, EnrollmentEr
     let compact: String = text.chars().filter(|c| !c.is_ascii_whitespace()).collect();
     STANDARD
         .decode(compact.as_bytes())
-        .map_err(|_| EnrollmentError::BadBase64 { path: path.to_owned() })
+        .map_err(|_| EnrollmentError::BadBase64 {
+            path: path.to_owned(),
+        })
 }

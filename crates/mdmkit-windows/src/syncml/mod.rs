@@ -32,3 +32,17 @@ pub use write::{METINF_NS, SYNCML_NS};
 
 /// The HTTP content type of SyncML over HTTP.
 pub const CONTENT_TYPE: &str = "application/vnd.syncml.dm+xml";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Messages hold thousands of commands: rare parts (`Meta`, `Cred`) are
+    /// boxed so that a command stays small to build, move and drop.
+    #[test]
+    fn commands_and_items_stay_small() {
+        let (c, i) = (std::mem::size_of::<Command>(), std::mem::size_of::<Item>());
+        assert!(c <= 256, "Command is {c} bytes");
+        assert!(i <= 192, "Item is {i} bytes");
+    }
+}

@@ -93,10 +93,10 @@ pub struct SyncHdr {
     pub no_resp: bool,
     /// `Cred`.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub cred: Option<Cred>,
+    pub cred: Option<Box<Cred>>,
     /// `Meta` (Windows ignores it on the way in; it sends `MaxMsgSize`).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub meta: Option<Meta>,
+    pub meta: Option<Box<Meta>>,
 }
 
 impl SyncHdr {
@@ -171,7 +171,7 @@ impl From<&str> for Location {
 pub struct Cred {
     /// `Meta`.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub meta: Option<Meta>,
+    pub meta: Option<Box<Meta>>,
     /// `Data`.
     pub data: Data,
 }
@@ -444,7 +444,7 @@ pub struct Item {
     pub source: Option<Location>,
     /// `Meta`.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub meta: Option<Meta>,
+    pub meta: Option<Box<Meta>>,
     /// `Data`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub data: Option<Data>,
@@ -472,7 +472,7 @@ impl Item {
 
     /// Sets `Meta`.
     pub fn with_meta(mut self, meta: Meta) -> Self {
-        self.meta = Some(meta);
+        self.meta = Some(Box::new(meta));
         self
     }
 
@@ -502,10 +502,10 @@ pub struct ItemCommand {
     pub no_resp: bool,
     /// `Cred`.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub cred: Option<Cred>,
+    pub cred: Option<Box<Cred>>,
     /// `Meta`.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub meta: Option<Meta>,
+    pub meta: Option<Box<Meta>>,
     /// `Correlator` (Exec).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub correlator: Option<String>,
@@ -534,7 +534,7 @@ pub struct Container {
     pub no_resp: bool,
     /// `Meta`.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub meta: Option<Meta>,
+    pub meta: Option<Box<Meta>>,
     /// The commands inside, in order.
     pub commands: Vec<Command>,
 }
@@ -549,7 +549,7 @@ pub struct Alert {
     pub no_resp: bool,
     /// `Cred`.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub cred: Option<Cred>,
+    pub cred: Option<Box<Cred>>,
     /// `Correlator`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub correlator: Option<String>,
@@ -593,10 +593,10 @@ pub struct Status {
     pub source_refs: Vec<String>,
     /// `Cred`.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub cred: Option<Cred>,
+    pub cred: Option<Box<Cred>>,
     /// `Chal`: an authentication challenge.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub chal: Option<Meta>,
+    pub chal: Option<Box<Meta>>,
     /// `Data`: the status code.
     pub code: StatusCode,
     /// `Item`s.
@@ -639,7 +639,7 @@ pub struct Results {
     pub cmd_ref: Option<CmdId>,
     /// `Meta`.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub meta: Option<Meta>,
+    pub meta: Option<Box<Meta>>,
     /// `TargetRef`s.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub target_refs: Vec<String>,
@@ -700,7 +700,11 @@ impl Command {
     /// The command's `CmdID`.
     pub fn cmd_id(&self) -> Option<&CmdId> {
         match self {
-            Self::Add(c) | Self::Replace(c) | Self::Delete(c) | Self::Get(c) | Self::Copy(c)
+            Self::Add(c)
+            | Self::Replace(c)
+            | Self::Delete(c)
+            | Self::Get(c)
+            | Self::Copy(c)
             | Self::Exec(c) => c.cmd_id.as_ref(),
             Self::Alert(a) => a.cmd_id.as_ref(),
             Self::Atomic(c) | Self::Sequence(c) => c.cmd_id.as_ref(),
@@ -712,7 +716,11 @@ impl Command {
     /// Sets the command's `CmdID`.
     pub fn set_cmd_id(&mut self, id: CmdId) {
         let slot = match self {
-            Self::Add(c) | Self::Replace(c) | Self::Delete(c) | Self::Get(c) | Self::Copy(c)
+            Self::Add(c)
+            | Self::Replace(c)
+            | Self::Delete(c)
+            | Self::Get(c)
+            | Self::Copy(c)
             | Self::Exec(c) => &mut c.cmd_id,
             Self::Alert(a) => &mut a.cmd_id,
             Self::Atomic(c) | Self::Sequence(c) => &mut c.cmd_id,
@@ -725,7 +733,11 @@ impl Command {
     /// Whether the sender asked for no Status.
     pub fn no_resp(&self) -> bool {
         match self {
-            Self::Add(c) | Self::Replace(c) | Self::Delete(c) | Self::Get(c) | Self::Copy(c)
+            Self::Add(c)
+            | Self::Replace(c)
+            | Self::Delete(c)
+            | Self::Get(c)
+            | Self::Copy(c)
             | Self::Exec(c) => c.no_resp,
             Self::Alert(a) => a.no_resp,
             Self::Atomic(c) | Self::Sequence(c) => c.no_resp,
@@ -736,7 +748,11 @@ impl Command {
     /// The items of an item command or alert.
     pub fn items(&self) -> &[Item] {
         match self {
-            Self::Add(c) | Self::Replace(c) | Self::Delete(c) | Self::Get(c) | Self::Copy(c)
+            Self::Add(c)
+            | Self::Replace(c)
+            | Self::Delete(c)
+            | Self::Get(c)
+            | Self::Copy(c)
             | Self::Exec(c) => &c.items,
             Self::Alert(a) => &a.items,
             Self::Status(s) => &s.items,

@@ -82,7 +82,10 @@ impl SyncMl {
                 },
             ));
         }
-        let mut r = Syncml { limits, commands: 0 };
+        let mut r = Syncml {
+            limits,
+            commands: 0,
+        };
         let mut header = None;
         let mut body = None;
         p.children("SyncML", |p, e, empty| match local(&e) {
@@ -132,7 +135,13 @@ fn missing(at: u64, name: &'static str, parent: &str) -> ReadError {
     )
 }
 
-fn set<T>(p: &Pull<'_>, slot: &mut Option<T>, v: T, name: &str, parent: &str) -> Result<(), ReadError> {
+fn set<T>(
+    p: &Pull<'_>,
+    slot: &mut Option<T>,
+    v: T,
+    name: &str,
+    parent: &str,
+) -> Result<(), ReadError> {
     if slot.is_some() {
         return Err(dup(p, name, parent));
     }
@@ -277,7 +286,12 @@ impl Syncml<'_> {
         })
     }
 
-    fn push_item(&self, p: &mut Pull<'_>, items: &mut Vec<Item>, empty: bool) -> Result<(), ReadError> {
+    fn push_item(
+        &self,
+        p: &mut Pull<'_>,
+        items: &mut Vec<Item>,
+        empty: bool,
+    ) -> Result<(), ReadError> {
         if items.len() >= self.limits.max_items {
             return Err(p.err(ReadErrorKind::TooManyItems {
                 max: self.limits.max_items,
@@ -287,7 +301,12 @@ impl Syncml<'_> {
         Ok(())
     }
 
-    fn item_command(&mut self, p: &mut Pull<'_>, cmd: &str, empty: bool) -> Result<ItemCommand, ReadError> {
+    fn item_command(
+        &mut self,
+        p: &mut Pull<'_>,
+        cmd: &str,
+        empty: bool,
+    ) -> Result<ItemCommand, ReadError> {
         let mut c = ItemCommand::default();
         if empty {
             return Ok(c);
@@ -377,7 +396,12 @@ impl Syncml<'_> {
         })
     }
 
-    fn container(&mut self, p: &mut Pull<'_>, cmd: &str, empty: bool) -> Result<Container, ReadError> {
+    fn container(
+        &mut self,
+        p: &mut Pull<'_>,
+        cmd: &str,
+        empty: bool,
+    ) -> Result<Container, ReadError> {
         let mut c = Container::default();
         if empty {
             return Ok(c);
@@ -562,7 +586,7 @@ fn location(p: &mut Pull<'_>, parent: &str, empty: bool) -> Result<Location, Rea
     })
 }
 
-fn read_cred(p: &mut Pull<'_>, empty: bool) -> Result<Cred, ReadError> {
+fn read_cred(p: &mut Pull<'_>, empty: bool) -> Result<Box<Cred>, ReadError> {
     const P: &str = "Cred";
     let at = p.last_start;
     let (mut meta, mut data) = (None, None);
@@ -582,14 +606,14 @@ fn read_cred(p: &mut Pull<'_>, empty: bool) -> Result<Cred, ReadError> {
             }
         })?;
     }
-    Ok(Cred {
+    Ok(Box::new(Cred {
         meta,
         data: data.ok_or_else(|| missing(at, "Data", P))?,
-    })
+    }))
 }
 
-fn read_meta(p: &mut Pull<'_>, name: &str, empty: bool) -> Result<Meta, ReadError> {
-    let mut m = Meta::default();
+fn read_meta(p: &mut Pull<'_>, name: &str, empty: bool) -> Result<Box<Meta>, ReadError> {
+    let mut m = Box::<Meta>::default();
     if empty {
         return Ok(m);
     }

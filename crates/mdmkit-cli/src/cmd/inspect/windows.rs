@@ -27,8 +27,13 @@ pub(super) fn detect(bytes: &[u8]) -> Option<Result<serde_json::Value, CliError>
 }
 
 /// Serialises `value` as one object with `"kind"` (and `"message"`) first.
-fn tagged<T: Serialize>(kind: &str, message: Option<&str>, value: &T) -> Result<serde_json::Value, CliError> {
-    let inner = serde_json::to_value(value).map_err(|e| CliError::new(format!("encoding JSON: {e}")))?;
+fn tagged<T: Serialize>(
+    kind: &str,
+    message: Option<&str>,
+    value: &T,
+) -> Result<serde_json::Value, CliError> {
+    let inner =
+        serde_json::to_value(value).map_err(|e| CliError::new(format!("encoding JSON: {e}")))?;
     let mut out = serde_json::Map::new();
     out.insert("kind".into(), kind.into());
     if let Some(m) = message {
