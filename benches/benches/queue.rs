@@ -11,7 +11,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use mdmkit::queue::{
@@ -42,7 +42,11 @@ fn device(i: usize) -> EnrollmentId {
 
 fn schema(prefix: &str) -> String {
     static N: AtomicU64 = AtomicU64::new(0);
-    format!("bench_{prefix}_{}_{}", std::process::id(), N.fetch_add(1, Ordering::SeqCst))
+    format!(
+        "bench_{prefix}_{}_{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::SeqCst)
+    )
 }
 
 /// One enqueue -> deliver -> acknowledge cycle, spread over 100 devices.
@@ -50,7 +54,11 @@ async fn cycle(store: &dyn QueueStore, i: usize) {
     let t = tenant();
     let e = device(i % 100);
     let q = store
-        .enqueue(&t, &NewCommand::new("InstallProfile", PAYLOAD), std::slice::from_ref(&e))
+        .enqueue(
+            &t,
+            &NewCommand::new("InstallProfile", PAYLOAD),
+            std::slice::from_ref(&e),
+        )
         .await
         .unwrap();
     let d = store.next(&t, &e).await.unwrap().unwrap();
@@ -138,7 +146,9 @@ async fn raw_pg_cycle(c: &mut sqlx::PgConnection, i: i64) {
 }
 
 fn postgres_url() -> Option<String> {
-    let url = std::env::var("MDMKIT_TEST_POSTGRES_URL").ok().filter(|u| !u.is_empty());
+    let url = std::env::var("MDMKIT_TEST_POSTGRES_URL")
+        .ok()
+        .filter(|u| !u.is_empty());
     if url.is_none() {
         eprintln!("note: MDMKIT_TEST_POSTGRES_URL is unset; skipping the PostgreSQL benches");
     }
@@ -155,29 +165,50 @@ fn cycles(c: &mut Criterion) {
 
     let memory = MemoryStore::new();
     let mut i = 0;
+    // Each sample runs its iterations inside one `block_on`, as a server's
+    // task would, so pool housekeeping runs between calls as it does there.
     g.bench_function("memory", |b| {
-        b.iter(|| {
-            i += 1;
-            rt.block_on(cycle(&memory, i));
+        b.iter_custom(|iters| {
+            rt.block_on(async {
+                let start = Instant::now();
+                for _ in 0..iters {
+                    i += 1;
+                    cycle(&memory, i).await;
+                }
+                start.elapsed()
+            })
         })
     });
 
-    let sqlite = rt.block_on(SqliteStore::open(
-        SqliteOptions::new(dir.path().join("queue.db")).with_synchronous(Synchronous::Full),
-    ))
-    .unwrap();
+    let sqlite = rt
+        .block_on(SqliteStore::open(
+            SqliteOptions::new(dir.path().join("queue.db")).with_synchronous(Synchronous::Full),
+        ))
+        .unwrap();
     g.bench_function("sqlite", |b| {
-        b.iter(|| {
-            i += 1;
-            rt.block_on(cycle(&sqlite, i));
+        b.iter_custom(|iters| {
+            rt.block_on(async {
+                let start = Instant::now();
+                for _ in 0..iters {
+                    i += 1;
+                    cycle(&sqlite, i).await;
+                }
+                start.elapsed()
+            })
         })
     });
     let mut raw = rt.block_on(raw_sqlite(&dir.path().join("raw.db")));
     let mut n = 0i64;
     g.bench_function("sqlite_raw", |b| {
-        b.iter(|| {
-            n += 1;
-            rt.block_on(raw_sqlite_cycle(&mut raw, n));
+        b.iter_custom(|iters| {
+            rt.block_on(async {
+                let start = Instant::now();
+                for _ in 0..iters {
+                    n += 1;
+                    raw_sqlite_cycle(&mut raw, n).await;
+                }
+                start.elapsed()
+            })
         })
     });
 
@@ -188,16 +219,28 @@ fn cycles(c: &mut Criterion) {
             ))
             .unwrap();
         g.bench_function("postgres", |b| {
-            b.iter(|| {
-                i += 1;
-                rt.block_on(cycle(&pg, i));
+            b.iter_custom(|iters| {
+                rt.block_on(async {
+                    let start = Instant::now();
+                    for _ in 0..iters {
+                        i += 1;
+                        cycle(&pg, i).await;
+                    }
+                    start.elapsed()
+                })
             })
         });
         let mut raw = rt.block_on(raw_pg(&url, &schema("raw")));
         g.bench_function("postgres_raw", |b| {
-            b.iter(|| {
-                n += 1;
-                rt.block_on(raw_pg_cycle(&mut raw, n));
+            b.iter_custom(|iters| {
+                rt.block_on(async {
+                    let start = Instant::now();
+                    for _ in 0..iters {
+                        n += 1;
+                        raw_pg_cycle(&mut raw, n).await;
+                    }
+                    start.elapsed()
+                })
             })
         });
     }
@@ -223,7 +266,9 @@ fn fan_out(c: &mut Criterion) {
     });
 
     let sqlite = rt
-        .block_on(SqliteStore::open(SqliteOptions::new(dir.path().join("fan.db"))))
+        .block_on(SqliteStore::open(SqliteOptions::new(
+            dir.path().join("fan.db"),
+        )))
         .unwrap();
     g.bench_function(BenchmarkId::new("sqlite", FAN_OUT), |b| {
         b.iter(|| {
@@ -236,7 +281,10 @@ fn fan_out(c: &mut Criterion) {
     let mut raw = rt.block_on(raw_sqlite(&dir.path().join("fan-raw.db")));
     let json = format!(
         "[{}]",
-        (0..FAN_OUT).map(|i| format!("\"device-{i:06}\"")).collect::<Vec<_>>().join(",")
+        (0..FAN_OUT)
+            .map(|i| format!("\"device-{i:06}\""))
+            .collect::<Vec<_>>()
+            .join(",")
     );
     let mut base = 0i64;
     g.bench_function(BenchmarkId::new("sqlite_raw", FAN_OUT), |b| {

@@ -45,7 +45,9 @@ pub enum QueueError {
         command: CommandId,
     },
     /// A report status name was not understood.
-    #[error("report status {input:?} is unknown; expected acknowledged, error, not-now or format-error")]
+    #[error(
+        "report status {input:?} is unknown; expected acknowledged, error, not-now or format-error"
+    )]
     UnknownStatus {
         /// The input (at most 64 characters of it).
         input: String,
@@ -86,7 +88,9 @@ pub enum QueueError {
         what: String,
     },
     /// The database schema is newer than this version of mdmkit-queue.
-    #[error("database schema version {found} is newer than this mdmkit-queue supports ({supported})")]
+    #[error(
+        "database schema version {found} is newer than this mdmkit-queue supports ({supported})"
+    )]
     SchemaTooNew {
         /// The version found in the database.
         found: i64,

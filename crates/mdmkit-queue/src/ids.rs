@@ -72,12 +72,26 @@ pub const MAX_USER_CHANNEL_LEN: usize = 255;
 /// device (user enrollment, a macOS user session).
 ///
 /// Each enrollment has its own queue. The device channel and every user
-/// channel of the same device are distinct enrollments.
+/// channel of the same device are distinct enrollments. As text (and in
+/// JSON) it reads `DEVICE` or `DEVICE#USER`; a device id never contains `#`.
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(into = "String", try_from = "String")]
 pub struct EnrollmentId {
     device: DeviceId,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     user: Option<String>,
+}
+
+impl From<EnrollmentId> for String {
+    fn from(e: EnrollmentId) -> String {
+        e.to_string()
+    }
+}
+
+impl TryFrom<String> for EnrollmentId {
+    type Error = QueueError;
+    fn try_from(s: String) -> Result<Self, QueueError> {
+        s.parse()
+    }
 }
 
 impl EnrollmentId {
@@ -108,6 +122,7 @@ impl EnrollmentId {
     }
 
     /// The user channel as stored in a database key (`""` for the device).
+    #[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
     pub(crate) fn channel_key(&self) -> &str {
         self.user.as_deref().unwrap_or("")
     }
@@ -142,7 +157,9 @@ fn validate_user(user: &str) -> Result<(), QueueError> {
     }
     if let Some((offset, ch)) = user.char_indices().find(|&(_, c)| !c.is_ascii_graphic()) {
         return Err(QueueError::InvalidUserChannel {
-            reason: format!("it has the character {ch:?} at byte {offset}; allowed is printable ASCII without spaces"),
+            reason: format!(
+                "it has the character {ch:?} at byte {offset}; allowed is printable ASCII without spaces"
+            ),
         });
     }
     Ok(())
@@ -204,6 +221,14 @@ mod tests {
         );
         assert!("UDID-1#".parse::<EnrollmentId>().is_err());
         assert!("UDID 1".parse::<EnrollmentId>().is_err());
+    }
+
+    #[test]
+    fn enrollment_ids_validate_on_the_way_in_from_json() {
+        let e: EnrollmentId = serde_json::from_str("\"UDID-1#501\"").unwrap();
+        assert_eq!(e.user_channel(), Some("501"));
+        assert_eq!(serde_json::to_string(&e).unwrap(), "\"UDID-1#501\"");
+        assert!(serde_json::from_str::<EnrollmentId>("\"UDID-1#a b\"").is_err());
     }
 
     #[test]

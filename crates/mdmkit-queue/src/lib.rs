@@ -62,6 +62,8 @@ mod sql;
 mod sqlite;
 
 #[cfg(feature = "postgres")]
+mod pg_setup;
+#[cfg(feature = "postgres")]
 mod postgres;
 
 mod location;
@@ -71,9 +73,9 @@ pub use ids::{CommandId, EnrollmentId, MAX_USER_CHANNEL_LEN};
 pub use location::{AnyStore, StoreLocation};
 pub use memory::MemoryStore;
 pub use model::{
-    CommandState, DeliverOptions, Delivered, Enqueued, HistoryEvent, MAX_KIND_LEN,
-    MAX_PAYLOAD_LEN, MAX_RESULT_LEN, MAX_SUPERSEDE_KEY_LEN, MAX_TARGETS, NewCommand, QueueEntry,
-    Reason, Report, ReportOutcome, ReportStatus, StateCounts,
+    CommandState, DeliverOptions, Delivered, Enqueued, HistoryEvent, MAX_KIND_LEN, MAX_PAYLOAD_LEN,
+    MAX_RESULT_LEN, MAX_SUPERSEDE_KEY_LEN, MAX_TARGETS, NewCommand, QueueEntry, Reason, Report,
+    ReportOutcome, ReportStatus, StateCounts,
 };
 pub use store::QueueStore;
 pub use time::{Clock, ManualClock, SystemClock, Timestamp};

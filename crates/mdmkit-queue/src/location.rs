@@ -68,9 +68,7 @@ impl StoreLocation {
                 "this build has no postgresql support (feature `postgres`)",
             ));
         }
-        Err(bad(
-            "expected sqlite:PATH, postgres://... or memory",
-        ))
+        Err(bad("expected sqlite:PATH, postgres://... or memory"))
     }
 }
 
@@ -105,7 +103,9 @@ impl AnyStore {
                     })?;
                 }
                 let opts = crate::sqlite::SqliteOptions::new(path);
-                Ok(AnyStore::Sqlite(crate::sqlite::SqliteStore::open(opts).await?))
+                Ok(AnyStore::Sqlite(
+                    crate::sqlite::SqliteStore::open(opts).await?,
+                ))
             }
             #[cfg(feature = "postgres")]
             StoreLocation::Postgres(url) => {
@@ -153,7 +153,9 @@ impl QueueStore for AnyStore {
         command: CommandId,
         report: &Report,
     ) -> Result<ReportOutcome, QueueError> {
-        self.inner().report(tenant, enrollment, command, report).await
+        self.inner()
+            .report(tenant, enrollment, command, report)
+            .await
     }
     async fn idle(&self, tenant: &TenantId, enrollment: &EnrollmentId) -> Result<(), QueueError> {
         self.inner().idle(tenant, enrollment).await

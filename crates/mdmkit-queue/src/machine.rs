@@ -91,9 +91,7 @@ pub fn transition(from: CommandState, event: Event) -> Result<CommandState, Queu
         (S::Delivered, Event::LeaseExpired | Event::Idle) => Some(S::Queued),
         (S::NotNow, Event::Release | Event::Idle) => Some(S::Queued),
         (S::Queued | S::NotNow, Event::Expire | Event::ExhaustAttempts) => Some(S::Expired),
-        (S::Queued | S::Delivered | S::NotNow, Event::Cancel | Event::Clear) => {
-            Some(S::Cancelled)
-        }
+        (S::Queued | S::Delivered | S::NotNow, Event::Cancel | Event::Clear) => Some(S::Cancelled),
         (S::Queued | S::NotNow, Event::Supersede) => Some(S::Superseded),
         _ => None,
     };
@@ -469,7 +467,12 @@ mod tests {
             Err(QueueError::NotDelivered { .. })
         ));
         assert!(matches!(
-            report(&mut s, CommandId::new(), &Report::new(ReportStatus::Acknowledged), t(0)),
+            report(
+                &mut s,
+                CommandId::new(),
+                &Report::new(ReportStatus::Acknowledged),
+                t(0)
+            ),
             Err(QueueError::UnknownCommand { .. })
         ));
     }

@@ -11,8 +11,8 @@ use crate::error::QueueError;
 use crate::ids::{CommandId, EnrollmentId};
 use crate::machine::{self, Change, Slot};
 use crate::model::{
-    DeliverOptions, Delivered, Enqueued, HistoryEvent, NewCommand, QueueEntry,
-    Reason, Report, ReportOutcome, StateCounts,
+    DeliverOptions, Delivered, Enqueued, HistoryEvent, NewCommand, QueueEntry, Reason, Report,
+    ReportOutcome, StateCounts,
 };
 use crate::store::{QueueStore, prepare_targets};
 use crate::time::{Clock, SystemClock, Timestamp};
@@ -101,25 +101,29 @@ fn record(
     }
 }
 
-fn touch(rows: &mut [Row], changes: &[Change]) {
-    for c in changes {
-        if let Some(r) = rows.iter_mut().find(|r| r.slot.command == c.command) {
-            r.updated_at = c.at;
-        }
-    }
-}
-
-/// Runs a planner over an enrollment's slots and writes the result back.
+/// Runs a planner over an enrollment's pending slots (plus `also`, as the
+/// database stores load them) and writes the result back.
 fn with_slots<T>(
     rows: &mut [Row],
+    also: Option<CommandId>,
     plan: impl FnOnce(&mut [Slot]) -> Result<(T, Vec<Change>), QueueError>,
 ) -> Result<(T, Vec<Change>), QueueError> {
-    let mut slots: Vec<Slot> = rows.iter().map(|r| r.slot.clone()).collect();
+    let idx: Vec<usize> = rows
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| !r.slot.state.is_final() || Some(r.slot.command) == also)
+        .map(|(i, _)| i)
+        .collect();
+    let mut slots: Vec<Slot> = idx.iter().map(|&i| rows[i].slot.clone()).collect();
     let (t, changes) = plan(&mut slots)?;
-    for (row, slot) in rows.iter_mut().zip(slots) {
-        row.slot = slot;
+    for (&i, slot) in idx.iter().zip(slots) {
+        rows[i].slot = slot;
     }
-    touch(rows, &changes);
+    for c in &changes {
+        if let Some(&i) = idx.iter().find(|&&i| rows[i].slot.command == c.command) {
+            rows[i].updated_at = c.at;
+        }
+    }
     Ok((t, changes))
 }
 
@@ -163,7 +167,7 @@ impl QueueStore for MemoryStore {
                 out.wake.push(e.clone());
             }
             if let Some(key) = &command.supersede_key {
-                let ((), ch) = with_slots(rows, |s| {
+                let ((), ch) = with_slots(rows, None, |s| {
                     Ok(((), machine::supersede(s, key, command.id, now)?))
                 })?;
                 out.superseded
@@ -199,13 +203,16 @@ impl QueueStore for MemoryStore {
         let Some(rows) = t.queues.get_mut(enrollment) else {
             return Ok(Vec::new());
         };
-        let ((), changes) = with_slots(rows, |s| Ok(((), machine::deliver(s, now, opts)?)))?;
+        let ((), changes) = with_slots(rows, None, |s| Ok(((), machine::deliver(s, now, opts)?)))?;
         record(&mut t.history, &mut inner.event_seq, enrollment, &changes);
         let mut out = Vec::new();
         for c in changes.iter().filter(|c| c.reason == Reason::Delivered) {
-            let rec = t.commands.get(&c.command).ok_or_else(|| QueueError::Corrupt {
-                what: format!("queue row without command {}", c.command),
-            })?;
+            let rec = t
+                .commands
+                .get(&c.command)
+                .ok_or_else(|| QueueError::Corrupt {
+                    what: format!("queue row without command {}", c.command),
+                })?;
             out.push(Delivered {
                 id: c.command,
                 kind: rec.kind.clone(),
@@ -233,8 +240,9 @@ impl QueueStore for MemoryStore {
             .get_mut(tenant)
             .and_then(|t| t.queues.get_mut(enrollment))
             .ok_or(QueueError::UnknownCommand { command })?;
-        let (outcome, changes) =
-            with_slots(rows, |s| machine::report(s, command, report, now))?;
+        let (outcome, changes) = with_slots(rows, Some(command), |s| {
+            machine::report(s, command, report, now)
+        })?;
         if let Some(t) = inner.tenants.get_mut(tenant) {
             record(&mut t.history, &mut inner.event_seq, enrollment, &changes);
         }
@@ -251,7 +259,7 @@ impl QueueStore for MemoryStore {
         let Some(rows) = t.queues.get_mut(enrollment) else {
             return Ok(());
         };
-        let ((), changes) = with_slots(rows, |s| Ok(((), machine::idle(s, now)?)))?;
+        let ((), changes) = with_slots(rows, None, |s| Ok(((), machine::idle(s, now)?)))?;
         record(&mut t.history, &mut inner.event_seq, enrollment, &changes);
         Ok(())
     }
@@ -268,7 +276,7 @@ impl QueueStore for MemoryStore {
         }
         let mut n = 0;
         for (e, rows) in t.queues.iter_mut() {
-            let ((), ch) = with_slots(rows, |s| {
+            let ((), ch) = with_slots(rows, None, |s| {
                 let mut ch = Vec::new();
                 for slot in s.iter_mut().filter(|s| s.command == command) {
                     ch.extend(machine::cancel(slot, now, false)?);
@@ -295,7 +303,7 @@ impl QueueStore for MemoryStore {
         let Some(rows) = t.queues.get_mut(enrollment) else {
             return Ok(0);
         };
-        let ((), ch) = with_slots(rows, |s| {
+        let ((), ch) = with_slots(rows, None, |s| {
             let mut ch = Vec::new();
             for slot in s.iter_mut() {
                 ch.extend(machine::cancel(slot, now, true)?);

@@ -28,125 +28,10 @@ use crate::model::{
 };
 use crate::sql::{self, slot_columns};
 use crate::store::{QueueStore, prepare_targets};
-use crate::time::{Clock, SystemClock, Timestamp};
+use crate::time::{Clock, Timestamp};
 
-/// How to open a PostgreSQL store.
-#[derive(Debug, Clone)]
-#[non_exhaustive]
-pub struct PostgresOptions {
-    /// The connection URL (`postgres://user@host:port/db`).
-    pub url: String,
-    /// A schema to keep the tables in (created if missing); `None` uses the
-    /// connection's default `search_path`.
-    pub schema: Option<String>,
-    /// Connections in the pool of this process.
-    pub max_connections: u32,
-    /// Where time comes from.
-    pub clock: Arc<dyn Clock>,
-}
-
-impl PostgresOptions {
-    /// Defaults for `url`: default schema, 10 connections, system clock.
-    pub fn new(url: impl Into<String>) -> Self {
-        Self {
-            url: url.into(),
-            schema: None,
-            max_connections: 10,
-            clock: Arc::new(SystemClock),
-        }
-    }
-
-    /// Keeps the tables in `schema` (1 to 63 bytes of `a-z`, `0-9`, `_`,
-    /// not starting with a digit).
-    pub fn with_schema(mut self, schema: impl Into<String>) -> Self {
-        self.schema = Some(schema.into());
-        self
-    }
-
-    /// Sets the clock.
-    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
-        self.clock = clock;
-        self
-    }
-
-    /// Sets the pool size.
-    pub fn with_max_connections(mut self, n: u32) -> Self {
-        self.max_connections = n.max(1);
-        self
-    }
-}
-
-fn check_schema(s: &str) -> Result<(), QueueError> {
-    let ok = !s.is_empty()
-        && s.len() <= 63
-        && !s.starts_with(|c: char| c.is_ascii_digit())
-        && s.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
-    if ok {
-        Ok(())
-    } else {
-        Err(QueueError::InvalidLocation {
-            location: s.chars().take(80).collect(),
-            reason: "a schema name is 1 to 63 bytes of a-z, 0-9 and _, not starting with a digit"
-                .into(),
-        })
-    }
-}
-
-/// The schema, one entry per version. Never edit a released entry: append.
-///
-/// Every primary key starts with `tenant`, the distribution column when the
-/// tables are sharded.
-const MIGRATIONS: &[&str] = &[r#"
-CREATE TABLE mdmkit_commands (
-    tenant     TEXT   NOT NULL,
-    id         UUID   NOT NULL,
-    seq        BIGSERIAL,
-    kind       TEXT   NOT NULL,
-    payload    BYTEA  NOT NULL,
-    created_at BIGINT NOT NULL,
-    PRIMARY KEY (tenant, id)
-);
-CREATE TABLE mdmkit_queue (
-    tenant        TEXT   NOT NULL,
-    device        TEXT   NOT NULL,
-    channel       TEXT   NOT NULL,
-    command_id    UUID   NOT NULL,
-    seq           BIGINT NOT NULL,
-    priority      BIGINT NOT NULL,
-    created_at    BIGINT NOT NULL,
-    not_before    BIGINT,
-    expires_at    BIGINT,
-    supersede_key TEXT,
-    max_attempts  BIGINT,
-    state         BIGINT NOT NULL,
-    attempts      BIGINT NOT NULL,
-    lease_until   BIGINT,
-    updated_at    BIGINT NOT NULL,
-    PRIMARY KEY (tenant, device, channel, command_id)
-);
-CREATE INDEX mdmkit_queue_pending ON mdmkit_queue (tenant, device, channel, state)
-    WHERE state IN (0, 1, 2);
-CREATE INDEX mdmkit_queue_by_command ON mdmkit_queue (tenant, command_id);
-CREATE INDEX mdmkit_queue_by_state ON mdmkit_queue (tenant, state, updated_at);
-CREATE TABLE mdmkit_events (
-    tenant     TEXT   NOT NULL,
-    id         BIGSERIAL,
-    device     TEXT   NOT NULL,
-    channel    TEXT   NOT NULL,
-    command_id UUID   NOT NULL,
-    at         BIGINT NOT NULL,
-    from_state BIGINT,
-    to_state   BIGINT NOT NULL,
-    reason     TEXT   NOT NULL,
-    by_command UUID,
-    result     BYTEA,
-    PRIMARY KEY (tenant, id)
-);
-CREATE INDEX mdmkit_events_by_row ON mdmkit_events (tenant, device, channel, command_id);
-"#];
-
-/// The advisory lock key serialising migrations across processes.
-const MIGRATION_LOCK: i64 = 0x6d64_6d6b_6974_7131;
+pub use crate::pg_setup::PostgresOptions;
+use crate::pg_setup::{MIGRATION_LOCK, MIGRATIONS, check_schema};
 
 /// A queue store in a PostgreSQL database.
 #[derive(Debug, Clone)]
@@ -204,6 +89,7 @@ impl PostgresStore {
             .db("connect to postgresql")?;
         let pool = PgPoolOptions::new()
             .max_connections(opts.max_connections)
+            .test_before_acquire(false)
             .acquire_timeout(std::time::Duration::from_secs(30))
             .connect_with(connect)
             .await
@@ -265,12 +151,14 @@ impl PostgresStore {
                 .execute(&mut *tx)
                 .await
                 .db("migrate the schema")?;
-            sqlx::query("INSERT INTO mdmkit_queue_migrations (version, applied_at) VALUES ($1, $2)")
-                .bind(i as i64 + 1)
-                .bind(self.clock.now().as_millis())
-                .execute(&mut *tx)
-                .await
-                .db("record a migration")?;
+            sqlx::query(
+                "INSERT INTO mdmkit_queue_migrations (version, applied_at) VALUES ($1, $2)",
+            )
+            .bind(i as i64 + 1)
+            .bind(self.clock.now().as_millis())
+            .execute(&mut *tx)
+            .await
+            .db("record a migration")?;
         }
         tx.commit().await.db("commit the migration")
     }
@@ -347,10 +235,41 @@ async fn write_changes(
     changes: &[Change],
 ) -> Result<(), QueueError> {
     for c in changes {
-        sqlx::query(
-            "UPDATE mdmkit_queue SET state = $5, attempts = $6, lease_until = $7, updated_at = $8 \
-             WHERE tenant = $1 AND device = $2 AND channel = $3 AND command_id = $4",
+        write_change(tx, tenant, e, c, false).await?;
+    }
+    Ok(())
+}
+
+/// Updates one row and records its transition in one statement (one round
+/// trip); with `fetch`, also returns the command's kind and payload.
+async fn write_change(
+    tx: &mut Tx,
+    tenant: &TenantId,
+    e: &EnrollmentId,
+    c: &Change,
+    fetch: bool,
+) -> Result<Option<(String, Vec<u8>)>, QueueError> {
+    let q = if fetch {
+        concat!(
+            "WITH u AS (UPDATE mdmkit_queue SET state = $5, attempts = $6, \
+             lease_until = $7, updated_at = $8 \
+             WHERE tenant = $1 AND device = $2 AND channel = $3 AND command_id = $4), \
+             ev AS (INSERT INTO mdmkit_events (tenant, device, channel, command_id, at, from_state, \
+             to_state, reason, by_command, result) \
+             VALUES ($1, $2, $3, $4, $8, $9, $5, $10, $11, $12)) ",
+            "SELECT kind, payload FROM mdmkit_commands WHERE tenant = $1 AND id = $4"
         )
+    } else {
+        concat!(
+            "WITH u AS (UPDATE mdmkit_queue SET state = $5, attempts = $6, \
+             lease_until = $7, updated_at = $8 \
+             WHERE tenant = $1 AND device = $2 AND channel = $3 AND command_id = $4) ",
+            "INSERT INTO mdmkit_events (tenant, device, channel, command_id, at, from_state, \
+             to_state, reason, by_command, result) \
+             VALUES ($1, $2, $3, $4, $8, $9, $5, $10, $11, $12)"
+        )
+    };
+    let query = sqlx::query(q)
         .bind(tenant.as_str())
         .bind(e.device_id().as_str())
         .bind(e.channel_key())
@@ -359,28 +278,20 @@ async fn write_changes(
         .bind(i64::from(c.attempts))
         .bind(c.lease_until.map(Timestamp::as_millis))
         .bind(c.at.as_millis())
-        .execute(&mut **tx)
-        .await
-        .db("update a queue row")?;
-        sqlx::query(
-            "INSERT INTO mdmkit_events (tenant, device, channel, command_id, at, from_state, \
-             to_state, reason, by_command, result) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-        )
-        .bind(tenant.as_str())
-        .bind(e.device_id().as_str())
-        .bind(e.channel_key())
-        .bind(c.command.as_uuid())
-        .bind(c.at.as_millis())
         .bind(i64::from(c.from.code()))
-        .bind(i64::from(c.to.code()))
         .bind(c.reason.as_str())
         .bind(c.by.map(|b| b.as_uuid()))
-        .bind(c.result.as_deref())
-        .execute(&mut **tx)
-        .await
-        .db("record a transition")?;
+        .bind(c.result.as_deref());
+    if fetch {
+        let row = query.fetch_one(&mut **tx).await.db("deliver a command")?;
+        Ok(Some((
+            row.try_get(0).db("read a command")?,
+            row.try_get(1).db("read a command")?,
+        )))
+    } else {
+        query.execute(&mut **tx).await.db("record a transition")?;
+        Ok(None)
     }
-    Ok(())
 }
 
 impl PostgresStore {
@@ -412,21 +323,45 @@ impl PostgresStore {
             });
         };
 
-        let busy: HashSet<(String, String)> = sqlx::query(
-            "SELECT DISTINCT q.device, q.channel FROM unnest($2::text[], $3::text[]) AS t(device, channel) \
-             JOIN mdmkit_queue q ON q.tenant = $1 AND q.device = t.device AND q.channel = t.channel \
-             WHERE q.state IN (0, 1, 2)",
-        )
-        .bind(tenant.as_str())
-        .bind(&devices)
-        .bind(&channels)
-        .fetch_all(&mut *tx)
-        .await
-        .db("find busy enrollments")?
-        .iter()
-        .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
-        .collect::<Result<_, sqlx::Error>>()
-        .db("read busy enrollments")?;
+        // Which targets have pending rows before this enqueue (read before
+        // superseding, which only ends rows that were pending anyway).
+        let busy: HashSet<(String, String)> = if let [one] = targets {
+            // The common case, kept to plain index lookups.
+            let busy: bool = sqlx::query_scalar(
+                "SELECT EXISTS (SELECT 1 FROM mdmkit_queue WHERE tenant = $1 AND device = $2 \
+                 AND channel = $3 AND state IN (0, 1, 2))",
+            )
+            .bind(tenant.as_str())
+            .bind(one.device_id().as_str())
+            .bind(one.channel_key())
+            .fetch_one(&mut *tx)
+            .await
+            .db("find busy enrollments")?;
+            let mut s = HashSet::new();
+            if busy {
+                s.insert((
+                    one.device_id().as_str().to_owned(),
+                    one.channel_key().to_owned(),
+                ));
+            }
+            s
+        } else {
+            sqlx::query(
+                "SELECT DISTINCT q.device, q.channel FROM unnest($2::text[], $3::text[]) AS t(device, channel) \
+                 JOIN mdmkit_queue q ON q.tenant = $1 AND q.device = t.device AND q.channel = t.channel \
+                 WHERE q.state IN (0, 1, 2)",
+            )
+            .bind(tenant.as_str())
+            .bind(&devices)
+            .bind(&channels)
+            .fetch_all(&mut *tx)
+            .await
+            .db("find busy enrollments")?
+            .iter()
+            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+            .collect::<Result<_, sqlx::Error>>()
+            .db("read busy enrollments")?
+        };
 
         let mut superseded = Vec::new();
         if let Some(key) = &command.supersede_key {
@@ -488,7 +423,10 @@ impl PostgresStore {
         let wake = targets
             .iter()
             .filter(|e| {
-                !busy.contains(&(e.device_id().as_str().to_owned(), e.channel_key().to_owned()))
+                !busy.contains(&(
+                    e.device_id().as_str().to_owned(),
+                    e.channel_key().to_owned(),
+                ))
             })
             .cloned()
             .collect();
@@ -533,24 +471,20 @@ impl PostgresStore {
             tx.commit().await.db("end a delivery")?;
             return Ok(Vec::new());
         }
-        write_changes(&mut tx, tenant, enrollment, &changes).await?;
         let mut out = Vec::new();
-        for c in changes.iter().filter(|c| c.reason == Reason::Delivered) {
-            let row = sqlx::query(
-                "SELECT kind, payload FROM mdmkit_commands WHERE tenant = $1 AND id = $2",
-            )
-            .bind(tenant.as_str())
-            .bind(c.command.as_uuid())
-            .fetch_one(&mut *tx)
-            .await
-            .db("read a command")?;
-            out.push(Delivered {
-                id: c.command,
-                kind: row.try_get(0).db("read a command")?,
-                payload: row.try_get(1).db("read a command")?,
-                attempt: c.attempts,
-                lease_until: c.lease_until.unwrap_or(now),
-            });
+        for c in &changes {
+            let delivered = c.reason == Reason::Delivered;
+            if let Some((kind, payload)) =
+                write_change(&mut tx, tenant, enrollment, c, delivered).await?
+            {
+                out.push(Delivered {
+                    id: c.command,
+                    kind,
+                    payload,
+                    attempt: c.attempts,
+                    lease_until: c.lease_until.unwrap_or(now),
+                });
+            }
         }
         tx.commit().await.db("commit a delivery")?;
         Ok(out)
@@ -798,7 +732,10 @@ impl QueueStore for PostgresStore {
             .iter()
             .map(|r| sql::history_event(r).db("read a history event")?)
             .collect::<Result<Vec<_>, QueueError>>()?;
-        Ok(crate::history::merge(created.into_iter(), events.into_iter()))
+        Ok(crate::history::merge(
+            created.into_iter(),
+            events.into_iter(),
+        ))
     }
 
     async fn counts(&self, tenant: &TenantId) -> Result<StateCounts, QueueError> {
@@ -819,12 +756,11 @@ impl QueueStore for PostgresStore {
     }
 
     async fn counts_by_tenant(&self) -> Result<BTreeMap<TenantId, StateCounts>, QueueError> {
-        let rows = sqlx::query(
-            "SELECT tenant, state, COUNT(*) FROM mdmkit_queue GROUP BY tenant, state",
-        )
-        .fetch_all(&self.pool)
-        .await
-        .db("count queues")?;
+        let rows =
+            sqlx::query("SELECT tenant, state, COUNT(*) FROM mdmkit_queue GROUP BY tenant, state")
+                .fetch_all(&self.pool)
+                .await
+                .db("count queues")?;
         let mut out: BTreeMap<TenantId, StateCounts> = BTreeMap::new();
         for r in &rows {
             let tenant: String = r.try_get(0).db("read counts")?;

@@ -57,7 +57,10 @@ impl RawSlot {
         s.lease_until = self.lease_until.map(Timestamp::from_millis);
         s.not_before = self.not_before.map(Timestamp::from_millis);
         s.expires_at = self.expires_at.map(Timestamp::from_millis);
-        s.max_attempts = self.max_attempts.map(|m| small("max attempts", m)).transpose()?;
+        s.max_attempts = self
+            .max_attempts
+            .map(|m| small("max attempts", m))
+            .transpose()?;
         s.supersede_key = self.supersede_key;
         Ok(s)
     }

@@ -166,6 +166,7 @@ impl SqliteStore {
             .busy_timeout(opts.busy_timeout);
         let pool = SqlitePoolOptions::new()
             .max_connections(opts.max_connections)
+            .test_before_acquire(false)
             .connect_with(connect)
             .await
             .db("open the sqlite database")?;
@@ -215,12 +216,14 @@ impl SqliteStore {
                 .execute(&mut *tx)
                 .await
                 .db("migrate the schema")?;
-            sqlx::query("INSERT INTO mdmkit_queue_migrations (version, applied_at) VALUES (?1, ?2)")
-                .bind(i as i64 + 1)
-                .bind(self.clock.now().as_millis())
-                .execute(&mut *tx)
-                .await
-                .db("record a migration")?;
+            sqlx::query(
+                "INSERT INTO mdmkit_queue_migrations (version, applied_at) VALUES (?1, ?2)",
+            )
+            .bind(i as i64 + 1)
+            .bind(self.clock.now().as_millis())
+            .execute(&mut *tx)
+            .await
+            .db("record a migration")?;
         }
         tx.commit().await.db("commit the migration")
     }
@@ -418,7 +421,10 @@ impl QueueStore for SqliteStore {
         let wake = targets
             .into_iter()
             .filter(|e| {
-                !busy.contains(&(e.device_id().as_str().to_owned(), e.channel_key().to_owned()))
+                !busy.contains(&(
+                    e.device_id().as_str().to_owned(),
+                    e.channel_key().to_owned(),
+                ))
             })
             .collect();
         Ok(Enqueued {
@@ -618,7 +624,10 @@ impl QueueStore for SqliteStore {
             .iter()
             .map(|r| sql::history_event(r).db("read a history event")?)
             .collect::<Result<Vec<_>, QueueError>>()?;
-        Ok(crate::history::merge(created.into_iter(), events.into_iter()))
+        Ok(crate::history::merge(
+            created.into_iter(),
+            events.into_iter(),
+        ))
     }
 
     async fn counts(&self, tenant: &TenantId) -> Result<StateCounts, QueueError> {
@@ -639,12 +648,11 @@ impl QueueStore for SqliteStore {
     }
 
     async fn counts_by_tenant(&self) -> Result<BTreeMap<TenantId, StateCounts>, QueueError> {
-        let rows = sqlx::query(
-            "SELECT tenant, state, COUNT(*) FROM mdmkit_queue GROUP BY tenant, state",
-        )
-        .fetch_all(&self.pool)
-        .await
-        .db("count queues")?;
+        let rows =
+            sqlx::query("SELECT tenant, state, COUNT(*) FROM mdmkit_queue GROUP BY tenant, state")
+                .fetch_all(&self.pool)
+                .await
+                .db("count queues")?;
         let mut out: BTreeMap<TenantId, StateCounts> = BTreeMap::new();
         for r in &rows {
             let tenant: String = r.try_get(0).db("read counts")?;

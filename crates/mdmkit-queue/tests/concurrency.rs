@@ -2,7 +2,12 @@
 //! separate server processes would be) race over the same enrollments.
 //! Batch deliveries never hand the same command out twice; exclusive
 //! (Apple) deliveries never have two commands of one enrollment in flight.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::cloned_ref_to_slice_refs)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::cloned_ref_to_slice_refs
+)]
+#![cfg(any(feature = "sqlite", feature = "postgres"))]
 
 mod common;
 
@@ -20,14 +25,23 @@ const ENROLLMENTS: usize = 4;
 const PER_ENROLLMENT: usize = 40;
 const NODES: usize = 6;
 
-type Open = Arc<dyn Fn() -> std::pin::Pin<Box<dyn std::future::Future<Output = Box<dyn QueueStore>> + Send>> + Send + Sync>;
+type Open = Arc<
+    dyn Fn() -> std::pin::Pin<Box<dyn std::future::Future<Output = Box<dyn QueueStore>> + Send>>
+        + Send
+        + Sync,
+>;
 
 async fn race(open: Open, exclusive: bool) {
     let t = tenant("race");
-    let devs: Vec<EnrollmentId> = (0..ENROLLMENTS).map(|i| dev(&format!("race-{i}"))).collect();
+    let devs: Vec<EnrollmentId> = (0..ENROLLMENTS)
+        .map(|i| dev(&format!("race-{i}")))
+        .collect();
     let setup = open().await;
     for _ in 0..PER_ENROLLMENT {
-        setup.enqueue(&t, &NewCommand::new("Work", vec![0]), &devs).await.unwrap();
+        setup
+            .enqueue(&t, &NewCommand::new("Work", vec![0]), &devs)
+            .await
+            .unwrap();
     }
     let deliveries: Arc<Mutex<Vec<(CommandId, EnrollmentId)>>> = Arc::default();
     let in_flight: Arc<Mutex<HashMap<EnrollmentId, CommandId>>> = Arc::default();
@@ -44,7 +58,11 @@ async fn race(open: Open, exclusive: bool) {
             while Instant::now() < deadline && idle_rounds < 3 * ENROLLMENTS {
                 i += 1;
                 let e = &devs[i % devs.len()];
-                let opts = if exclusive { DeliverOptions::single() } else { DeliverOptions::batch(3) };
+                let opts = if exclusive {
+                    DeliverOptions::single()
+                } else {
+                    DeliverOptions::batch(3)
+                };
                 let got = store.deliver(&t, e, &opts).await.unwrap();
                 if got.is_empty() {
                     idle_rounds += 1;
@@ -56,7 +74,10 @@ async fn race(open: Open, exclusive: bool) {
                     deliveries.lock().unwrap().push((c.id, e.clone()));
                     if exclusive {
                         let prev = in_flight.lock().unwrap().insert(e.clone(), c.id);
-                        assert!(prev.is_none(), "{e}: {c:?} delivered while {prev:?} was in flight");
+                        assert!(
+                            prev.is_none(),
+                            "{e}: {c:?} delivered while {prev:?} was in flight"
+                        );
                     }
                 }
                 for c in &got {
@@ -77,9 +98,16 @@ async fn race(open: Open, exclusive: bool) {
     let d = deliveries.lock().unwrap().clone();
     let unique: HashSet<&(CommandId, EnrollmentId)> = d.iter().collect();
     assert_eq!(unique.len(), d.len(), "a command was delivered twice");
-    assert_eq!(d.len(), ENROLLMENTS * PER_ENROLLMENT, "not everything was delivered");
+    assert_eq!(
+        d.len(),
+        ENROLLMENTS * PER_ENROLLMENT,
+        "not everything was delivered"
+    );
     let counts = setup.counts(&t).await.unwrap();
-    assert_eq!(counts.get(CommandState::Acknowledged), (ENROLLMENTS * PER_ENROLLMENT) as u64);
+    assert_eq!(
+        counts.get(CommandState::Acknowledged),
+        (ENROLLMENTS * PER_ENROLLMENT) as u64
+    );
 }
 
 #[cfg(feature = "postgres")]
@@ -88,8 +116,12 @@ fn postgres_nodes() -> Option<Open> {
     let url = common::postgres_url()?;
     let schema = common::fresh_schema("race");
     Some(Arc::new(move || {
-        let opts = PostgresOptions::new(url.clone()).with_schema(schema.clone()).with_max_connections(2);
-        Box::pin(async move { Box::new(PostgresStore::open(opts).await.unwrap()) as Box<dyn QueueStore> })
+        let opts = PostgresOptions::new(url.clone())
+            .with_schema(schema.clone())
+            .with_max_connections(2);
+        Box::pin(async move {
+            Box::new(PostgresStore::open(opts).await.unwrap()) as Box<dyn QueueStore>
+        })
     }))
 }
 
@@ -117,7 +149,9 @@ async fn sqlite_processes_sharing_a_file_never_double_deliver() {
     let path = dir.path().join("race.db");
     let open: Open = Arc::new(move || {
         let opts = SqliteOptions::new(&path).with_max_connections(2);
-        Box::pin(async move { Box::new(SqliteStore::open(opts).await.unwrap()) as Box<dyn QueueStore> })
+        Box::pin(
+            async move { Box::new(SqliteStore::open(opts).await.unwrap()) as Box<dyn QueueStore> },
+        )
     });
     race(open.clone(), false).await;
 }

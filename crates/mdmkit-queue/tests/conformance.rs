@@ -1,6 +1,10 @@
 //! One conformance suite, run unchanged against the memory, SQLite and
 //! PostgreSQL stores.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::cloned_ref_to_slice_refs)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::cloned_ref_to_slice_refs
+)]
 
 mod common;
 
@@ -40,7 +44,10 @@ async fn queue_orders_by_priority_then_creation(h: &Harness) {
     let d = dev("ipad-1");
     let t = tenant("t1");
     for (k, p) in [("a", 0), ("b", 5), ("c", 0), ("d", 5)] {
-        h.store.enqueue(&t, &cmd(k).with_priority(p), &[d.clone()]).await.unwrap();
+        h.store
+            .enqueue(&t, &cmd(k).with_priority(p), &[d.clone()])
+            .await
+            .unwrap();
         h.clock.advance(Duration::from_millis(1));
     }
     let mut got = Vec::new();
@@ -49,7 +56,10 @@ async fn queue_orders_by_priority_then_creation(h: &Harness) {
     }
     assert_eq!(got, ["b", "d", "a", "c"]);
     let l = h.store.list(&t, &d).await.unwrap();
-    assert!(l.iter().all(|e| e.state == CommandState::Acknowledged && e.attempts == 1));
+    assert!(
+        l.iter()
+            .all(|e| e.state == CommandState::Acknowledged && e.attempts == 1)
+    );
 }
 
 async fn delivered_payload_is_the_enqueued_bytes(h: &Harness) {
@@ -57,19 +67,35 @@ async fn delivered_payload_is_the_enqueued_bytes(h: &Harness) {
     let payload: Vec<u8> = (0..=255u8).cycle().take(70_000).collect();
     let q = h
         .store
-        .enqueue(&tenant("t1"), &NewCommand::new("InstallProfile", payload.clone()), &[d.clone()])
+        .enqueue(
+            &tenant("t1"),
+            &NewCommand::new("InstallProfile", payload.clone()),
+            &[d.clone()],
+        )
         .await
         .unwrap();
     let c = h.store.next(&tenant("t1"), &d).await.unwrap().unwrap();
-    assert_eq!((c.id, c.kind.as_str(), c.attempt), (q.id, "InstallProfile", 1));
+    assert_eq!(
+        (c.id, c.kind.as_str(), c.attempt),
+        (q.id, "InstallProfile", 1)
+    );
     assert_eq!(c.payload, payload);
-    assert_eq!(c.lease_until, common::START.plus(DeliverOptions::DEFAULT_LEASE));
+    assert_eq!(
+        c.lease_until,
+        common::START.plus(DeliverOptions::DEFAULT_LEASE)
+    );
 }
 
 async fn apple_delivers_one_command_at_a_time(h: &Harness) {
     let d = dev("ipad-1");
-    h.store.enqueue(&tenant("t1"), &cmd("a"), &[d.clone()]).await.unwrap();
-    h.store.enqueue(&tenant("t1"), &cmd("b"), &[d.clone()]).await.unwrap();
+    h.store
+        .enqueue(&tenant("t1"), &cmd("a"), &[d.clone()])
+        .await
+        .unwrap();
+    h.store
+        .enqueue(&tenant("t1"), &cmd("b"), &[d.clone()])
+        .await
+        .unwrap();
     assert_eq!(next_kind(h, "t1", &d).await.as_deref(), Some("a"));
     assert_eq!(next_kind(h, "t1", &d).await, None, "a is still in flight");
     // A Windows-style batch ignores the in-flight rule.
@@ -80,14 +106,31 @@ async fn apple_delivers_one_command_at_a_time(h: &Harness) {
 async fn notnow_command_waits_for_a_non_notnow_report(h: &Harness) {
     let t = tenant("t1");
     let d = dev("ipad-1");
-    let a = h.store.enqueue(&t, &cmd("a"), &[d.clone()]).await.unwrap().id;
-    let b = h.store.enqueue(&t, &cmd("b"), &[d.clone()]).await.unwrap().id;
+    let a = h
+        .store
+        .enqueue(&t, &cmd("a"), &[d.clone()])
+        .await
+        .unwrap()
+        .id;
+    let b = h
+        .store
+        .enqueue(&t, &cmd("b"), &[d.clone()])
+        .await
+        .unwrap()
+        .id;
     assert_eq!(h.store.next(&t, &d).await.unwrap().unwrap().id, a);
-    let o = h.store.report(&t, &d, a, &Report::new(ReportStatus::NotNow)).await.unwrap();
+    let o = h
+        .store
+        .report(&t, &d, a, &Report::new(ReportStatus::NotNow))
+        .await
+        .unwrap();
     assert_eq!(o, ReportOutcome::Recorded(CommandState::NotNow));
     // The NotNow'd command is not offered again in a loop: b comes next.
     assert_eq!(h.store.next(&t, &d).await.unwrap().unwrap().id, b);
-    h.store.report(&t, &d, b, &Report::new(ReportStatus::NotNow)).await.unwrap();
+    h.store
+        .report(&t, &d, b, &Report::new(ReportStatus::NotNow))
+        .await
+        .unwrap();
     assert!(h.store.next(&t, &d).await.unwrap().is_none());
     // Idle: the device is free again; both are offered, in order.
     h.store.idle(&t, &d).await.unwrap();
@@ -100,10 +143,23 @@ async fn notnow_command_waits_for_a_non_notnow_report(h: &Harness) {
 async fn acknowledgement_releases_notnow_commands(h: &Harness) {
     let t = tenant("t1");
     let d = dev("ipad-1");
-    let a = h.store.enqueue(&t, &cmd("a"), &[d.clone()]).await.unwrap().id;
-    let b = h.store.enqueue(&t, &cmd("b"), &[d.clone()]).await.unwrap().id;
+    let a = h
+        .store
+        .enqueue(&t, &cmd("a"), &[d.clone()])
+        .await
+        .unwrap()
+        .id;
+    let b = h
+        .store
+        .enqueue(&t, &cmd("b"), &[d.clone()])
+        .await
+        .unwrap()
+        .id;
     h.store.next(&t, &d).await.unwrap();
-    h.store.report(&t, &d, a, &Report::new(ReportStatus::NotNow)).await.unwrap();
+    h.store
+        .report(&t, &d, a, &Report::new(ReportStatus::NotNow))
+        .await
+        .unwrap();
     h.store.next(&t, &d).await.unwrap();
     h.store.report(&t, &d, b, &ack()).await.unwrap();
     assert_eq!(state_of(h, "t1", &d, a).await, CommandState::Queued);
@@ -114,7 +170,12 @@ async fn ended_lease_redelivers_and_duplicate_reports_are_harmless(h: &Harness) 
     let t = tenant("t1");
     let d = dev("pc-1");
     let opts = DeliverOptions::single().with_lease(Duration::from_secs(60));
-    let id = h.store.enqueue(&t, &cmd("a"), &[d.clone()]).await.unwrap().id;
+    let id = h
+        .store
+        .enqueue(&t, &cmd("a"), &[d.clone()])
+        .await
+        .unwrap()
+        .id;
     assert_eq!(h.store.deliver(&t, &d, &opts).await.unwrap().len(), 1);
     h.clock.advance(Duration::from_secs(59));
     assert!(h.store.deliver(&t, &d, &opts).await.unwrap().is_empty());
@@ -127,7 +188,10 @@ async fn ended_lease_redelivers_and_duplicate_reports_are_harmless(h: &Harness) 
     );
     // The first delivery's late answer arrives too.
     assert_eq!(
-        h.store.report(&t, &d, id, &Report::new(ReportStatus::Error)).await.unwrap(),
+        h.store
+            .report(&t, &d, id, &Report::new(ReportStatus::Error))
+            .await
+            .unwrap(),
         ReportOutcome::AlreadyFinal(CommandState::Acknowledged)
     );
     assert_eq!(state_of(h, "t1", &d, id).await, CommandState::Acknowledged);
@@ -136,7 +200,12 @@ async fn ended_lease_redelivers_and_duplicate_reports_are_harmless(h: &Harness) 
 async fn late_answer_after_lease_expiry_is_accepted(h: &Harness) {
     let t = tenant("t1");
     let d = dev("pc-1");
-    let id = h.store.enqueue(&t, &cmd("a"), &[d.clone()]).await.unwrap().id;
+    let id = h
+        .store
+        .enqueue(&t, &cmd("a"), &[d.clone()])
+        .await
+        .unwrap()
+        .id;
     h.store.next(&t, &d).await.unwrap().unwrap();
     h.clock.advance(DeliverOptions::DEFAULT_LEASE);
     h.store.idle(&t, &d).await.unwrap();
@@ -156,9 +225,15 @@ async fn windows_batch_matches_results_by_command_id(h: &Harness) {
     let batch = h.store.next_batch(&t, &d, 2).await.unwrap();
     assert_eq!(batch.iter().map(|c| c.id).collect::<Vec<_>>(), ids[..2]);
     // Results come back in any order.
-    h.store.report(&t, &d, ids[1], &Report::new(ReportStatus::Error)).await.unwrap();
+    h.store
+        .report(&t, &d, ids[1], &Report::new(ReportStatus::Error))
+        .await
+        .unwrap();
     h.store.report(&t, &d, ids[0], &ack()).await.unwrap();
-    assert_eq!(state_of(h, "t1", &d, ids[0]).await, CommandState::Acknowledged);
+    assert_eq!(
+        state_of(h, "t1", &d, ids[0]).await,
+        CommandState::Acknowledged
+    );
     assert_eq!(state_of(h, "t1", &d, ids[1]).await, CommandState::Error);
     let rest = h.store.next_batch(&t, &d, 10).await.unwrap();
     assert_eq!(rest.iter().map(|c| c.id).collect::<Vec<_>>(), [ids[2]]);
@@ -168,8 +243,16 @@ async fn supersede_replaces_only_undelivered_commands(h: &Harness) {
     let t = tenant("t1");
     let d = dev("ipad-1");
     let key = "profile:wifi";
-    let v1 = h.store.enqueue(&t, &cmd("v1").with_supersede_key(key), &[d.clone()]).await.unwrap();
-    let v2 = h.store.enqueue(&t, &cmd("v2").with_supersede_key(key), &[d.clone()]).await.unwrap();
+    let v1 = h
+        .store
+        .enqueue(&t, &cmd("v1").with_supersede_key(key), &[d.clone()])
+        .await
+        .unwrap();
+    let v2 = h
+        .store
+        .enqueue(&t, &cmd("v2").with_supersede_key(key), &[d.clone()])
+        .await
+        .unwrap();
     assert_eq!(v2.superseded, vec![(d.clone(), v1.id)]);
     assert_eq!(state_of(h, "t1", &d, v1.id).await, CommandState::Superseded);
     let hist = h.store.history(&t, &d, Some(v1.id)).await.unwrap();
@@ -177,19 +260,30 @@ async fn supersede_replaces_only_undelivered_commands(h: &Harness) {
     assert_eq!((last.reason, last.by), (Reason::Superseded, Some(v2.id)));
     // Delivered: a newer version no longer replaces it.
     assert_eq!(next_kind(h, "t1", &d).await.as_deref(), Some("v2"));
-    let v3 = h.store.enqueue(&t, &cmd("v3").with_supersede_key(key), &[d.clone()]).await.unwrap();
+    let v3 = h
+        .store
+        .enqueue(&t, &cmd("v3").with_supersede_key(key), &[d.clone()])
+        .await
+        .unwrap();
     assert!(v3.superseded.is_empty());
     assert_eq!(state_of(h, "t1", &d, v2.id).await, CommandState::Delivered);
     // Other keys and other devices are untouched.
     let other = dev("ipad-2");
-    let o = h.store.enqueue(&t, &cmd("o").with_supersede_key(key), &[other.clone()]).await.unwrap();
+    let o = h
+        .store
+        .enqueue(&t, &cmd("o").with_supersede_key(key), &[other.clone()])
+        .await
+        .unwrap();
     assert!(o.superseded.is_empty());
 }
 
 async fn fan_out_queues_once_per_enrollment_and_wakes_empty_queues(h: &Harness) {
     let t = tenant("t1");
     let devices: Vec<EnrollmentId> = (0..500).map(|i| dev(&format!("d{i}"))).collect();
-    h.store.enqueue(&t, &cmd("first"), &devices[..10]).await.unwrap();
+    h.store
+        .enqueue(&t, &cmd("first"), &devices[..10])
+        .await
+        .unwrap();
     // The first ten are busy; duplicates count once.
     let mut targets = devices.clone();
     targets.extend(devices[..50].iter().cloned());
@@ -200,32 +294,59 @@ async fn fan_out_queues_once_per_enrollment_and_wakes_empty_queues(h: &Harness) 
     let mut want: Vec<EnrollmentId> = devices[10..].to_vec();
     want.sort();
     assert_eq!(wake, want);
-    assert_eq!(h.store.counts(&t).await.unwrap().get(CommandState::Queued), 510);
-    assert_eq!(deliver_ack(h, "t1", &devices[499]).await.as_deref(), Some("all"));
-    assert!(h.store.enqueue(&t, &cmd("none"), &[]).await.is_ok_and(|q| q.queued == 0));
+    assert_eq!(
+        h.store.counts(&t).await.unwrap().get(CommandState::Queued),
+        510
+    );
+    assert_eq!(
+        deliver_ack(h, "t1", &devices[499]).await.as_deref(),
+        Some("all")
+    );
+    assert!(
+        h.store
+            .enqueue(&t, &cmd("none"), &[])
+            .await
+            .is_ok_and(|q| q.queued == 0)
+    );
 }
 
 async fn not_before_holds_back_and_expiry_expires(h: &Harness) {
     let t = tenant("t1");
     let d = dev("ipad-1");
     let later = h.clock_now().plus(Duration::from_secs(10));
-    let held = h.store.enqueue(&t, &cmd("held").with_not_before(later), &[d.clone()]).await.unwrap();
+    let held = h
+        .store
+        .enqueue(&t, &cmd("held").with_not_before(later), &[d.clone()])
+        .await
+        .unwrap();
     let soon = h
         .store
-        .enqueue(&t, &cmd("soon").with_expires_at(h.clock_now().plus(Duration::from_secs(5))), &[d.clone()])
+        .enqueue(
+            &t,
+            &cmd("soon").with_expires_at(h.clock_now().plus(Duration::from_secs(5))),
+            &[d.clone()],
+        )
         .await
         .unwrap();
     h.clock.advance(Duration::from_secs(5));
     assert_eq!(h.store.next(&t, &d).await.unwrap().map(|c| c.id), None);
     assert_eq!(state_of(h, "t1", &d, soon.id).await, CommandState::Expired);
     h.clock.advance(Duration::from_secs(5));
-    assert_eq!(h.store.next(&t, &d).await.unwrap().map(|c| c.id), Some(held.id));
+    assert_eq!(
+        h.store.next(&t, &d).await.unwrap().map(|c| c.id),
+        Some(held.id)
+    );
 }
 
 async fn attempts_run_out_into_expired(h: &Harness) {
     let t = tenant("t1");
     let d = dev("ipad-1");
-    let id = h.store.enqueue(&t, &cmd("a").with_max_attempts(2), &[d.clone()]).await.unwrap().id;
+    let id = h
+        .store
+        .enqueue(&t, &cmd("a").with_max_attempts(2), &[d.clone()])
+        .await
+        .unwrap()
+        .id;
     for _ in 0..2 {
         assert!(h.store.next(&t, &d).await.unwrap().is_some());
         h.store.idle(&t, &d).await.unwrap();
@@ -239,7 +360,12 @@ async fn attempts_run_out_into_expired(h: &Harness) {
 async fn cancel_ends_every_pending_row_of_a_command(h: &Harness) {
     let t = tenant("t1");
     let (a, b, c) = (dev("a"), dev("b"), dev("c"));
-    let id = h.store.enqueue(&t, &cmd("x"), &[a.clone(), b.clone(), c.clone()]).await.unwrap().id;
+    let id = h
+        .store
+        .enqueue(&t, &cmd("x"), &[a.clone(), b.clone(), c.clone()])
+        .await
+        .unwrap()
+        .id;
     deliver_ack(h, "t1", &a).await.unwrap();
     h.store.next(&t, &b).await.unwrap().unwrap();
     assert_eq!(h.store.cancel(&t, id).await.unwrap(), 2);
@@ -263,7 +389,12 @@ async fn clearing_an_enrollment_is_explicit_and_keeps_history(h: &Harness) {
     let t = tenant("t1");
     let d = dev("ipad-1");
     let other = dev("ipad-2");
-    let a = h.store.enqueue(&t, &cmd("a"), &[d.clone(), other.clone()]).await.unwrap().id;
+    let a = h
+        .store
+        .enqueue(&t, &cmd("a"), &[d.clone(), other.clone()])
+        .await
+        .unwrap()
+        .id;
     h.store.enqueue(&t, &cmd("b"), &[d.clone()]).await.unwrap();
     h.store.next(&t, &d).await.unwrap();
     assert_eq!(h.store.clear_enrollment(&t, &d).await.unwrap(), 2);
@@ -279,11 +410,19 @@ async fn clearing_an_enrollment_is_explicit_and_keeps_history(h: &Harness) {
 async fn history_keeps_every_transition_and_each_notnow(h: &Harness) {
     let t = tenant("t1");
     let d = dev("ipad-1");
-    let id = h.store.enqueue(&t, &cmd("a"), &[d.clone()]).await.unwrap().id;
+    let id = h
+        .store
+        .enqueue(&t, &cmd("a"), &[d.clone()])
+        .await
+        .unwrap()
+        .id;
     for _ in 0..3 {
         h.clock.advance(Duration::from_secs(1));
         h.store.next(&t, &d).await.unwrap().unwrap();
-        h.store.report(&t, &d, id, &Report::new(ReportStatus::NotNow)).await.unwrap();
+        h.store
+            .report(&t, &d, id, &Report::new(ReportStatus::NotNow))
+            .await
+            .unwrap();
         h.store.idle(&t, &d).await.unwrap();
     }
     h.clock.advance(Duration::from_secs(1));
@@ -307,17 +446,35 @@ async fn history_keeps_every_transition_and_each_notnow(h: &Harness) {
     assert_eq!(trail, want);
     assert!(hist.windows(2).all(|w| w[0].at <= w[1].at));
     assert_eq!(hist[0].at, common::START);
-    assert_eq!(hist.last().unwrap().at, common::START.plus(Duration::from_secs(4)));
-    assert_eq!(hist.last().unwrap().result.as_deref(), Some(&b"<dict/>"[..]));
+    assert_eq!(
+        hist.last().unwrap().at,
+        common::START.plus(Duration::from_secs(4))
+    );
+    assert_eq!(
+        hist.last().unwrap().result.as_deref(),
+        Some(&b"<dict/>"[..])
+    );
 }
 
 async fn counts_are_per_tenant(h: &Harness) {
     let d = dev("ipad-1");
-    h.store.enqueue(&tenant("t1"), &cmd("a"), &[d.clone(), dev("x")]).await.unwrap();
-    h.store.enqueue(&tenant("t2"), &cmd("b"), &[d.clone()]).await.unwrap();
+    h.store
+        .enqueue(&tenant("t1"), &cmd("a"), &[d.clone(), dev("x")])
+        .await
+        .unwrap();
+    h.store
+        .enqueue(&tenant("t2"), &cmd("b"), &[d.clone()])
+        .await
+        .unwrap();
     deliver_ack(h, "t1", &d).await.unwrap();
     let c1 = h.store.counts(&tenant("t1")).await.unwrap();
-    assert_eq!((c1.get(CommandState::Queued), c1.get(CommandState::Acknowledged)), (1, 1));
+    assert_eq!(
+        (
+            c1.get(CommandState::Queued),
+            c1.get(CommandState::Acknowledged)
+        ),
+        (1, 1)
+    );
     let c2 = h.store.counts(&tenant("t2")).await.unwrap();
     assert_eq!((c2.get(CommandState::Queued), c2.total()), (1, 1));
     assert_eq!(h.store.counts(&tenant("t3")).await.unwrap().total(), 0);
@@ -329,11 +486,19 @@ async fn counts_are_per_tenant(h: &Harness) {
 async fn tenants_never_see_each_other(h: &Harness) {
     let d = dev("shared-udid");
     let id = CommandId::new();
-    h.store.enqueue(&tenant("t1"), &cmd("a").with_id(id), &[d.clone()]).await.unwrap();
+    h.store
+        .enqueue(&tenant("t1"), &cmd("a").with_id(id), &[d.clone()])
+        .await
+        .unwrap();
     // The same command id may exist in another tenant.
-    h.store.enqueue(&tenant("t2"), &cmd("b").with_id(id), &[d.clone()]).await.unwrap();
+    h.store
+        .enqueue(&tenant("t2"), &cmd("b").with_id(id), &[d.clone()])
+        .await
+        .unwrap();
     assert!(matches!(
-        h.store.enqueue(&tenant("t1"), &cmd("c").with_id(id), &[d.clone()]).await,
+        h.store
+            .enqueue(&tenant("t1"), &cmd("c").with_id(id), &[d.clone()])
+            .await,
         Err(QueueError::DuplicateCommand { .. })
     ));
     assert_eq!(next_kind(h, "t2", &d).await.as_deref(), Some("b"));
@@ -341,7 +506,10 @@ async fn tenants_never_see_each_other(h: &Harness) {
         h.store.report(&tenant("t3"), &d, id, &ack()).await,
         Err(QueueError::UnknownCommand { .. })
     ));
-    assert!(matches!(h.store.cancel(&tenant("t3"), id).await, Err(QueueError::UnknownCommand { .. })));
+    assert!(matches!(
+        h.store.cancel(&tenant("t3"), id).await,
+        Err(QueueError::UnknownCommand { .. })
+    ));
     assert_eq!(h.store.cancel(&tenant("t2"), id).await.unwrap(), 1);
     assert_eq!(state_of(h, "t1", &d, id).await, CommandState::Queued);
     assert_eq!(next_kind(h, "t1", &d).await.as_deref(), Some("a"));
@@ -351,17 +519,32 @@ async fn user_channels_are_queues_of_their_own(h: &Harness) {
     let t = tenant("t1");
     let device = dev("mac-1");
     let user = EnrollmentId::user(DeviceId::new("mac-1").unwrap(), "501").unwrap();
-    h.store.enqueue(&t, &cmd("for-device"), &[device.clone()]).await.unwrap();
-    let q = h.store.enqueue(&t, &cmd("for-user"), &[user.clone()]).await.unwrap();
+    h.store
+        .enqueue(&t, &cmd("for-device"), &[device.clone()])
+        .await
+        .unwrap();
+    let q = h
+        .store
+        .enqueue(&t, &cmd("for-user"), &[user.clone()])
+        .await
+        .unwrap();
     assert_eq!(q.wake, vec![user.clone()]);
     assert_eq!(next_kind(h, "t1", &user).await.as_deref(), Some("for-user"));
-    assert_eq!(next_kind(h, "t1", &device).await.as_deref(), Some("for-device"));
+    assert_eq!(
+        next_kind(h, "t1", &device).await.as_deref(),
+        Some("for-device")
+    );
 }
 
 async fn reports_on_unknown_or_undelivered_commands_are_refused(h: &Harness) {
     let t = tenant("t1");
     let d = dev("ipad-1");
-    let id = h.store.enqueue(&t, &cmd("a"), &[d.clone()]).await.unwrap().id;
+    let id = h
+        .store
+        .enqueue(&t, &cmd("a"), &[d.clone()])
+        .await
+        .unwrap()
+        .id;
     assert!(matches!(
         h.store.report(&t, &d, id, &ack()).await,
         Err(QueueError::NotDelivered { .. })
@@ -374,26 +557,59 @@ async fn reports_on_unknown_or_undelivered_commands_are_refused(h: &Harness) {
         h.store.report(&t, &dev("other"), id, &ack()).await,
         Err(QueueError::UnknownCommand { .. })
     ));
-    assert!(h.store.enqueue(&t, &NewCommand::new("", vec![]), &[d.clone()]).await.is_err());
+    assert!(
+        h.store
+            .enqueue(&t, &NewCommand::new("", vec![]), &[d.clone()])
+            .await
+            .is_err()
+    );
     assert_eq!(state_of(h, "t1", &d, id).await, CommandState::Queued);
 }
 
 async fn purge_drops_finished_rows_past_retention(h: &Harness) {
     let t = tenant("t1");
     let d = dev("ipad-1");
-    let old = h.store.enqueue(&t, &cmd("old"), &[d.clone()]).await.unwrap().id;
+    let old = h
+        .store
+        .enqueue(&t, &cmd("old"), &[d.clone()])
+        .await
+        .unwrap()
+        .id;
     deliver_ack(h, "t1", &d).await.unwrap();
-    let pending = h.store.enqueue(&t, &cmd("pending"), &[d.clone()]).await.unwrap().id;
+    let pending = h
+        .store
+        .enqueue(&t, &cmd("pending"), &[d.clone()])
+        .await
+        .unwrap()
+        .id;
     h.clock.advance(Duration::from_secs(86_400 * 31));
-    let fresh = h.store.enqueue(&t, &cmd("fresh"), &[d.clone()]).await.unwrap().id;
+    let fresh = h
+        .store
+        .enqueue(&t, &cmd("fresh"), &[d.clone()])
+        .await
+        .unwrap()
+        .id;
     h.store.cancel(&t, fresh).await.unwrap();
-    h.store.enqueue(&tenant("t2"), &cmd("other"), &[d.clone()]).await.unwrap();
+    h.store
+        .enqueue(&tenant("t2"), &cmd("other"), &[d.clone()])
+        .await
+        .unwrap();
     let cutoff = h.clock_now().minus(Duration::from_secs(86_400 * 30));
     assert_eq!(h.store.purge(&t, cutoff).await.unwrap(), 1);
-    let ids: Vec<CommandId> = h.store.list(&t, &d).await.unwrap().iter().map(|e| e.id).collect();
+    let ids: Vec<CommandId> = h
+        .store
+        .list(&t, &d)
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| e.id)
+        .collect();
     assert_eq!(ids, [pending, fresh]);
     assert!(h.store.history(&t, &d, Some(old)).await.unwrap().is_empty());
-    assert!(matches!(h.store.cancel(&t, old).await, Err(QueueError::UnknownCommand { .. })));
+    assert!(matches!(
+        h.store.cancel(&t, old).await,
+        Err(QueueError::UnknownCommand { .. })
+    ));
     assert_eq!(h.store.counts(&tenant("t2")).await.unwrap().total(), 1);
 }
 

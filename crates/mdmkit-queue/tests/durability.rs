@@ -7,7 +7,12 @@
 //! The child is this test binary run again with `--ignored --exact
 //! durability_worker` and the store location in `MDMKIT_DURABILITY_WORKER`;
 //! it prints one line per call that returned.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::cloned_ref_to_slice_refs)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::cloned_ref_to_slice_refs
+)]
+#![cfg(any(feature = "sqlite", feature = "postgres"))]
 
 mod common;
 
@@ -67,7 +72,10 @@ fn durability_worker() {
                 } else {
                     ReportStatus::Acknowledged
                 };
-                store.report(&t, e, d.id, &Report::new(status)).await.unwrap();
+                store
+                    .report(&t, e, d.id, &Report::new(status))
+                    .await
+                    .unwrap();
                 if status == ReportStatus::Acknowledged {
                     println!("OK ack {} {}", d.id, e);
                 } else {
@@ -148,7 +156,11 @@ async fn check(location: &str, seen: &Seen) -> usize {
                 assert!(q.attempts > 0, "{} answered but never delivered", q.id);
             }
             let last = hist.iter().rev().find(|h| h.command == q.id).unwrap();
-            assert_eq!(last.to, q.state, "history of {} disagrees with its row", q.id);
+            assert_eq!(
+                last.to, q.state,
+                "history of {} disagrees with its row",
+                q.id
+            );
             states.insert((q.id, e.to_string()), (q.state, q.attempts));
         }
         for h in &hist {
@@ -185,7 +197,13 @@ fn kill_loop(location: &str, rounds: usize) {
     let started = Instant::now();
     for round in 0..rounds {
         let mut child = Command::new(std::env::current_exe().unwrap())
-            .args(["--ignored", "--exact", "durability_worker", "--nocapture", "--test-threads=1"])
+            .args([
+                "--ignored",
+                "--exact",
+                "durability_worker",
+                "--nocapture",
+                "--test-threads=1",
+            ])
             .env(WORKER_ENV, location)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -202,7 +220,11 @@ fn kill_loop(location: &str, rounds: usize) {
         });
         // Let it open the store first in most rounds; kill during the open
         // in some.
-        let wait = if round % 4 == 3 { rng.below(60) } else { 150 + rng.below(500) };
+        let wait = if round % 4 == 3 {
+            rng.below(60)
+        } else {
+            150 + rng.below(500)
+        };
         std::thread::sleep(Duration::from_millis(wait));
         child.kill().unwrap(); // SIGKILL on Unix
         let status = child.wait().unwrap();
@@ -223,7 +245,10 @@ fn kill_loop(location: &str, rounds: usize) {
         seen.enqueued.len(),
         seen.acked.len()
     );
-    assert!(!seen.acked.is_empty(), "the worker never got to acknowledge anything");
+    assert!(
+        !seen.acked.is_empty(),
+        "the worker never got to acknowledge anything"
+    );
 }
 
 #[cfg(feature = "sqlite")]

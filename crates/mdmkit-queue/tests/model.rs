@@ -2,7 +2,11 @@
 //! independent reference model and against each store must give the same
 //! observable results, never reach an impossible state, and never let one
 //! tenant's calls read or change another tenant's data.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::cloned_ref_to_slice_refs)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::cloned_ref_to_slice_refs
+)]
 
 mod common;
 
@@ -152,7 +156,10 @@ struct Model {
 }
 
 fn pending(s: CommandState) -> bool {
-    matches!(s, CommandState::Queued | CommandState::Delivered | CommandState::NotNow)
+    matches!(
+        s,
+        CommandState::Queued | CommandState::Delivered | CommandState::NotNow
+    )
 }
 
 fn reap(rows: &mut [Row], now: i64) {
@@ -251,7 +258,14 @@ impl Model {
         Obs::Delivered(out)
     }
 
-    fn report(&mut self, t: usize, e: &EnrollmentId, id: CommandId, st: ReportStatus, now: i64) -> Obs {
+    fn report(
+        &mut self,
+        t: usize,
+        e: &EnrollmentId,
+        id: CommandId,
+        st: ReportStatus,
+        now: i64,
+    ) -> Obs {
         let rows = self.rows(t, e);
         let Some(i) = rows.iter().position(|r| r.id == id) else {
             return Obs::Err("unknown");
@@ -296,7 +310,10 @@ impl Model {
         }
         let mut n = 0;
         for ((tt, _), rows) in self.queues.iter_mut() {
-            for r in rows.iter_mut().filter(|r| *tt == t && r.id == id && pending(r.state)) {
+            for r in rows
+                .iter_mut()
+                .filter(|r| *tt == t && r.id == id && pending(r.state))
+            {
                 r.state = CommandState::Cancelled;
                 r.lease = None;
                 r.updated = now;
@@ -343,7 +360,9 @@ impl Model {
             .map(|r| r.iter().collect())
             .unwrap_or_default();
         rows.sort_by_key(|r| (-r.priority, r.created, r.seq));
-        rows.iter().map(|r| (r.id, r.state, r.attempts, r.lease)).collect()
+        rows.iter()
+            .map(|r| (r.id, r.state, r.attempts, r.lease))
+            .collect()
     }
 }
 
@@ -364,34 +383,70 @@ async fn run(h: &Harness, ops: &[Op]) {
         let now = h.clock.now().as_millis();
         let ts = |ms: u16| Timestamp::from_millis(now + i64::from(ms));
         let (got, want) = match op {
-            Op::Enqueue { t, targets, priority, key, not_before, expires, max_attempts } => {
-                let mut c = NewCommand::new(format!("k{step}"), vec![step as u8]).with_priority(*priority);
+            Op::Enqueue {
+                t,
+                targets,
+                priority,
+                key,
+                not_before,
+                expires,
+                max_attempts,
+            } => {
+                let mut c =
+                    NewCommand::new(format!("k{step}"), vec![step as u8]).with_priority(*priority);
                 c.supersede_key = key.map(|k| format!("key{k}"));
                 c.not_before = not_before.map(ts);
                 c.expires_at = expires.map(|e| ts(e + not_before.unwrap_or(0)));
                 c.max_attempts = *max_attempts;
                 ids.push(c.id);
                 let targets: Vec<EnrollmentId> = targets.iter().map(|&d| dev(DEVICES[d])).collect();
-                let got = to_obs(h.store.enqueue(&tenant(TENANTS[*t]), &c, &targets).await, |q| {
-                    Obs::Enqueued { queued: q.queued, wake: q.wake, superseded: q.superseded }
-                });
+                let got = to_obs(
+                    h.store.enqueue(&tenant(TENANTS[*t]), &c, &targets).await,
+                    |q| Obs::Enqueued {
+                        queued: q.queued,
+                        wake: q.wake,
+                        superseded: q.superseded,
+                    },
+                );
                 (got, model.enqueue(*t, &c, &targets, now))
             }
-            Op::Deliver { t, d, exclusive, max, lease } => {
-                let mut o = if *exclusive { DeliverOptions::single() } else { DeliverOptions::batch(*max) };
+            Op::Deliver {
+                t,
+                d,
+                exclusive,
+                max,
+                lease,
+            } => {
+                let mut o = if *exclusive {
+                    DeliverOptions::single()
+                } else {
+                    DeliverOptions::batch(*max)
+                };
                 o = o.with_lease(Duration::from_millis(u64::from(*lease)));
                 let e = dev(DEVICES[*d]);
                 let got = to_obs(h.store.deliver(&tenant(TENANTS[*t]), &e, &o).await, |v| {
                     deliveries.extend(v.iter().map(|c| (*t, *d, c.id)));
-                    Obs::Delivered(v.iter().map(|c| (c.id, c.attempt, c.lease_until.as_millis())).collect())
+                    Obs::Delivered(
+                        v.iter()
+                            .map(|c| (c.id, c.attempt, c.lease_until.as_millis()))
+                            .collect(),
+                    )
                 });
                 (got, model.deliver(*t, &e, &o, now))
             }
-            Op::Report { t, d, pick, status, result, stray } => {
+            Op::Report {
+                t,
+                d,
+                pick,
+                status,
+                result,
+                stray,
+            } => {
                 let (t, d, id) = if *stray || deliveries.is_empty() {
                     (t, d, ids[pick % ids.len()])
                 } else {
-                    let (t, d, id) = &deliveries[deliveries.len() - 1 - pick % deliveries.len().min(4)];
+                    let (t, d, id) =
+                        &deliveries[deliveries.len() - 1 - pick % deliveries.len().min(4)];
                     (t, d, *id)
                 };
                 let e = dev(DEVICES[*d]);
@@ -399,7 +454,10 @@ async fn run(h: &Harness, ops: &[Op]) {
                 if *result {
                     r = r.with_result(b"result".to_vec());
                 }
-                let got = to_obs(h.store.report(&tenant(TENANTS[*t]), &e, id, &r).await, Obs::Report);
+                let got = to_obs(
+                    h.store.report(&tenant(TENANTS[*t]), &e, id, &r).await,
+                    Obs::Report,
+                );
                 (got, model.report(*t, &e, id, STATUSES[*status], now))
             }
             Op::Idle { t, d } => {
@@ -414,7 +472,10 @@ async fn run(h: &Harness, ops: &[Op]) {
             }
             Op::Clear { t, d } => {
                 let e = dev(DEVICES[*d]);
-                let got = to_obs(h.store.clear_enrollment(&tenant(TENANTS[*t]), &e).await, Obs::Count);
+                let got = to_obs(
+                    h.store.clear_enrollment(&tenant(TENANTS[*t]), &e).await,
+                    Obs::Count,
+                );
                 (got, model.clear(*t, &e, now))
             }
             Op::Advance(ms) => {
@@ -423,7 +484,10 @@ async fn run(h: &Harness, ops: &[Op]) {
             }
             Op::Purge { t, age } => {
                 let before = Timestamp::from_millis(now - i64::from(*age));
-                let got = to_obs(h.store.purge(&tenant(TENANTS[*t]), before).await, Obs::Count);
+                let got = to_obs(
+                    h.store.purge(&tenant(TENANTS[*t]), before).await,
+                    Obs::Count,
+                );
                 (got, model.purge(*t, before.as_millis()))
             }
         };
@@ -436,12 +500,33 @@ async fn run(h: &Harness, ops: &[Op]) {
                 let list = h.store.list(&tenant(t), &e).await.unwrap();
                 let got: Vec<_> = list
                     .iter()
-                    .map(|q| (q.id, q.state, q.attempts, q.lease_until.map(Timestamp::as_millis)))
+                    .map(|q| {
+                        (
+                            q.id,
+                            q.state,
+                            q.attempts,
+                            q.lease_until.map(Timestamp::as_millis),
+                        )
+                    })
                     .collect();
-                assert_eq!(got, model.list(ti, &e), "step {step}: {op:?}: queue {t}/{d}");
+                assert_eq!(
+                    got,
+                    model.list(ti, &e),
+                    "step {step}: {op:?}: queue {t}/{d}"
+                );
                 for q in &list {
                     assert_eq!(q.state == CommandState::Delivered, q.lease_until.is_some());
-                    assert!(q.attempts > 0 || !matches!(q.state, CommandState::Delivered | CommandState::NotNow | CommandState::Acknowledged | CommandState::Error | CommandState::FormatError));
+                    assert!(
+                        q.attempts > 0
+                            || !matches!(
+                                q.state,
+                                CommandState::Delivered
+                                    | CommandState::NotNow
+                                    | CommandState::Acknowledged
+                                    | CommandState::Error
+                                    | CommandState::FormatError
+                            )
+                    );
                     assert!(q.max_attempts.is_none_or(|m| q.attempts <= m));
                 }
                 // History ends in the current state of each command.
@@ -462,7 +547,10 @@ async fn snapshot(h: &Harness, t: &str) -> String {
     let mut s = format!("{:?}", h.store.counts(&tenant(t)).await.unwrap());
     for d in DEVICES {
         s += &format!("{:?}", h.store.list(&tenant(t), &dev(d)).await.unwrap());
-        s += &format!("{:?}", h.store.history(&tenant(t), &dev(d), None).await.unwrap());
+        s += &format!(
+            "{:?}",
+            h.store.history(&tenant(t), &dev(d), None).await.unwrap()
+        );
     }
     s
 }
@@ -500,19 +588,38 @@ async fn isolation(h: &Harness, ops: &[Op]) {
                     let _ = h.store.enqueue(&te, &fresh, &targets).await;
                 }
             }
-            Op::Deliver { d, exclusive, max, .. } => {
-                let o = if *exclusive { DeliverOptions::single() } else { DeliverOptions::batch(*max) };
+            Op::Deliver {
+                d, exclusive, max, ..
+            } => {
+                let o = if *exclusive {
+                    DeliverOptions::single()
+                } else {
+                    DeliverOptions::batch(*max)
+                };
                 h.store.deliver(&te, &dev(DEVICES[*d]), &o).await.unwrap();
             }
-            Op::Report { d, pick, status, .. } => {
-                let _ = h.store.report(&te, &dev(DEVICES[*d]), ids[pick % ids.len()], &Report::new(STATUSES[*status])).await;
+            Op::Report {
+                d, pick, status, ..
+            } => {
+                let _ = h
+                    .store
+                    .report(
+                        &te,
+                        &dev(DEVICES[*d]),
+                        ids[pick % ids.len()],
+                        &Report::new(STATUSES[*status]),
+                    )
+                    .await;
             }
             Op::Idle { d, .. } => h.store.idle(&te, &dev(DEVICES[*d])).await.unwrap(),
             Op::Cancel { pick, .. } => {
                 let _ = h.store.cancel(&te, ids[pick % ids.len()]).await;
             }
             Op::Clear { d, .. } => {
-                h.store.clear_enrollment(&te, &dev(DEVICES[*d])).await.unwrap();
+                h.store
+                    .clear_enrollment(&te, &dev(DEVICES[*d]))
+                    .await
+                    .unwrap();
             }
             Op::Purge { .. } => {
                 h.store.purge(&te, h.clock.now()).await.unwrap();
@@ -520,7 +627,11 @@ async fn isolation(h: &Harness, ops: &[Op]) {
             Op::Advance(_) => {}
         }
         let after = futures_snapshots(h, t).await;
-        assert_eq!(before, after, "step {step}: {op:?} in {} touched another tenant", TENANTS[t]);
+        assert_eq!(
+            before, after,
+            "step {step}: {op:?} in {} touched another tenant",
+            TENANTS[t]
+        );
     }
 }
 

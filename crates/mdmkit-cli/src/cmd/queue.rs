@@ -30,7 +30,11 @@ const EXIT_NOTHING: u8 = 3;
 #[derive(Debug, Args)]
 pub(crate) struct StoreArg {
     /// The store: `sqlite:PATH` or `postgres://user@host:port/db`.
-    #[arg(long, value_name = "LOCATION", default_value = "sqlite:./.mdmkit/mdmkit.db")]
+    #[arg(
+        long,
+        value_name = "LOCATION",
+        default_value = "sqlite:./.mdmkit/mdmkit.db"
+    )]
     store: String,
 }
 
@@ -213,9 +217,10 @@ pub(crate) fn run(cmd: QueueCommand) -> Result<ExitCode, CliError> {
 
 async fn open(store: &StoreArg) -> Result<AnyStore, CliError> {
     let location = StoreLocation::parse(&store.store).context("--store")?;
-    AnyStore::open(&location)
-        .await
-        .context(format_args!("cannot open the store {}", redact(&store.store)))
+    AnyStore::open(&location).await.context(format_args!(
+        "cannot open the store {}",
+        redact(&store.store)
+    ))
 }
 
 /// A location without its password, for messages.
@@ -224,7 +229,12 @@ fn redact(location: &str) -> String {
         (Some(s), Some(at)) if at > s => {
             let creds = &location[s + 3..at];
             match creds.find(':') {
-                Some(c) => format!("{}{}:***{}", &location[..s + 3], &creds[..c], &location[at..]),
+                Some(c) => format!(
+                    "{}{}:***{}",
+                    &location[..s + 3],
+                    &creds[..c],
+                    &location[at..]
+                ),
                 None => location.to_owned(),
             }
         }
@@ -489,7 +499,8 @@ async fn run_async(cmd: QueueCommand) -> Result<ExitCode, CliError> {
             older_than_days,
         } => {
             let s = open(&store).await?;
-            let before = now_plus(0).minus(Duration::from_secs(older_than_days.saturating_mul(86_400)));
+            let before =
+                now_plus(0).minus(Duration::from_secs(older_than_days.saturating_mul(86_400)));
             let n = s.purge(&tenant, before).await.context("cannot purge")?;
             print_json(&json!({ "purged": n }))?;
             Ok(ExitCode::SUCCESS)

@@ -25,6 +25,7 @@ pub fn memory() -> Harness {
     }
 }
 
+#[cfg(feature = "sqlite")]
 pub async fn sqlite() -> Harness {
     use mdmkit_queue::{SqliteOptions, SqliteStore, Synchronous};
     let clock = ManualClock::new(START);
