@@ -19,6 +19,8 @@
 //! - [`enroll`]: discovery, XCEP policies, WS-Trust enrollment, the
 //!   provisioning document and SOAP faults.
 //! - [`device`]: a small simulated Windows device for tests of a server.
+//! - [`csp`]: the CSP mapping from mdmkit-policy settings to OMA-DM
+//!   commands, and policy diffs as minimal Add / Replace / Delete.
 //! - [`artefact`]: which Windows artefact some bytes are (for inspectors).
 //!
 //! ```
@@ -48,6 +50,7 @@
 #![forbid(unsafe_code)]
 
 pub mod artefact;
+pub mod csp;
 pub mod device;
 pub mod enroll;
 mod error;
