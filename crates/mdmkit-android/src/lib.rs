@@ -20,6 +20,7 @@
 //! | [`remedy`] | Google error bodies, RPC codes and what to do about a failure |
 //! | [`schema`] | checking JSON against the keys and enum values of Google's description |
 //! | [`names`] | resource name newtypes (`enterprises/{e}/devices/{d}`, ...) |
+//! | [`mapping`] | mdmkit-policy settings to a Policy, PATCH bodies with minimal update masks, layer conflicts |
 //! | [`inspect`] | recognising and summarising AMAPI JSON (`mdmkit inspect`) |
 //!
 //! ```
@@ -53,6 +54,7 @@ pub mod command;
 pub mod enrollment;
 mod error;
 pub mod inspect;
+pub mod mapping;
 pub mod model;
 pub mod names;
 pub mod operation;

@@ -70,7 +70,7 @@ fn print_json(v: &Value) -> Result<(), CliError> {
 }
 
 /// Loads a tenant directory; an invalid one prints its issues and fails.
-fn load(dir: &Path) -> Result<Tenant, CliError> {
+pub(crate) fn load(dir: &Path) -> Result<Tenant, CliError> {
     match policy::load_dir(dir) {
         Ok(t) => Ok(t),
         Err(PolicyError::Invalid(issues)) => Err(report(&issues, dir)),
@@ -203,7 +203,7 @@ fn effective(
     Ok(ExitCode::SUCCESS)
 }
 
-fn load_policy(path: &Path) -> Result<Policy, CliError> {
+pub(crate) fn load_policy(path: &Path) -> Result<Policy, CliError> {
     match Policy::from_path(path) {
         Ok(p) => Ok(p),
         Err(PolicyError::Invalid(issues)) => Err(report(&issues, path)),
