@@ -288,6 +288,13 @@ pub enum EnrollmentError {
         /// What is wrong.
         what: &'static str,
     },
+    /// The certificate request in `BinarySecurityToken` was refused
+    /// (signature, key policy, encoding).
+    #[error("the enrollment certificate request is refused")]
+    Csr(#[from] mdmkit_identity::CsrError),
+    /// The tenant CA could not issue the device certificate.
+    #[error("the device certificate could not be issued")]
+    Issue(#[from] mdmkit_identity::CaError),
 }
 
 pub(crate) fn cut(s: &str) -> String {

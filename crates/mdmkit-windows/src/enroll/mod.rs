@@ -9,16 +9,18 @@
 //! | enrollment (MS-WSTEP) | [`RequestSecurityToken`] (PKCS#10, context) | [`RequestSecurityTokenResponse`] with a [`ProvisioningDoc`] |
 //! | any step, declined | | [`EnrollmentFault`] |
 //!
-//! Certificates are inputs and outputs as DER bytes: the request's CSR
-//! comes out of [`RequestSecurityToken::csr_der`] for the issuing CA to
-//! check and sign, and the issued certificate and the CA go into
-//! [`ProvisioningDoc::new`]. HTTP responses of these services must carry a
+//! [`enroll`] answers a [`RequestSecurityToken`] with a certificate issued
+//! by the tenant's CA from `mdmkit-identity`. The lower-level pieces take
+//! certificates as DER bytes: the request's CSR comes out of
+//! [`RequestSecurityToken::csr_der`], and the issued certificate and the CA
+//! go into [`ProvisioningDoc::new`]. HTTP responses of these services must carry a
 //! `Content-Length` (Windows refuses chunked encoding).
 
 use serde::{Serialize, Serializer};
 
 mod discovery;
 mod fault;
+mod issue;
 mod policy;
 mod provisioning;
 mod soap;
@@ -28,6 +30,7 @@ pub use discovery::{
     ACTION_DISCOVER, ACTION_DISCOVER_RESPONSE, DiscoverRequest, DiscoverResponse, NS_DISCOVERY,
 };
 pub use fault::{EnrollmentFault, FaultType};
+pub use issue::{Enrolled, enroll};
 pub use policy::{
     ACTION_GET_POLICIES, ACTION_GET_POLICIES_RESPONSE, GetPoliciesRequest, GetPoliciesResponse,
     NS_POLICY,
