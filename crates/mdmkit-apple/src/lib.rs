@@ -13,6 +13,9 @@
 //! - [`command`]: the command plist, with [`command::everyday`] constructors.
 //! - [`message`]: check-in messages and command reports, read as untrusted
 //!   input through [`plist_io`] with size, depth and value limits.
+//! - [`mapping`]: a device's effective mdmkit-policy settings as one
+//!   profile per category, the fewest InstallProfile / RemoveProfile
+//!   commands for a change, and what the device cannot enforce.
 //! - [`apns`]: the push that wakes a device, as data; [`inspect`]: what
 //!   `mdmkit inspect` prints.
 //!
@@ -48,6 +51,7 @@ pub mod error;
 pub mod generated;
 pub mod inspect;
 pub mod json;
+pub mod mapping;
 pub mod message;
 pub mod plist_io;
 pub mod profile;
