@@ -82,7 +82,8 @@ fn a_required_passcode_is_device_password_enabled_zero() {
         "./Device/Vendor/MSFT/Policy/Config/DeviceLock/DevicePasswordEnabled",
     )
     .unwrap();
-    assert_eq!(cmd.name(), "Add");
+    // Policy CSP - DeviceLock: Replace, not Add, on desktop editions.
+    assert_eq!(cmd.name(), "Replace");
     assert_eq!(data(cmd), "0");
     let len = find(
         &c,
@@ -331,7 +332,7 @@ fn a_device_name_is_expanded_and_made_a_valid_computer_name() {
     let mut s = Settings::default();
     s.device.name_template = Some("PC {serial}-école".into());
     let c = compile(&s, Some(d));
-    let cmd = find(&c, "./DevDetail/Ext/Microsoft/DeviceName").unwrap();
+    let cmd = find(&c, "./DevDetail/Ext/Microsoft/DNSComputerName").unwrap();
     assert_eq!(cmd.name(), "Replace");
     let name = data(cmd);
     assert!(name.starts_with("PC-"), "{name}");
@@ -351,8 +352,13 @@ fn a_single_app_kiosk_becomes_an_assigned_access_configuration() {
     assert!(
         data(cmd).contains(r#"<KioskModeApp AppUserModelId="Canope.eSidoc_8wekyb3d8bbwe!App"/>"#)
     );
-    let install = &c.commands[0];
-    assert_eq!(install.name(), "Exec");
+    // StoreInstall needs the Store product ID, which the policy lacks.
+    assert!(c.commands.iter().all(|c| c.name() != "Exec"));
+    assert!(
+        c.unsupported
+            .iter()
+            .any(|u| u.path.to_string().starts_with("apps"))
+    );
 }
 
 #[test]
@@ -381,7 +387,14 @@ fn generated_profiles_and_kiosk_configurations_are_well_formed_xml() {
     s.apps = kiosk.settings.apps.clone();
     s.kiosk = kiosk.settings.kiosk.clone();
     let c = compile(&s, None);
-    assert!(c.unsupported.is_empty(), "{:?}", c.unsupported);
+    // Only the Store install is unsupported (it needs a product ID).
+    assert!(
+        c.unsupported
+            .iter()
+            .all(|u| u.path.to_string().starts_with("apps")),
+        "{:?}",
+        c.unsupported
+    );
     let mut checked = 0;
     for cmd in &c.commands {
         let v = data(cmd);
@@ -390,5 +403,46 @@ fn generated_profiles_and_kiosk_configurations_are_well_formed_xml() {
             checked += 1;
         }
     }
-    assert_eq!(checked, 7);
+    assert_eq!(checked, 6);
+}
+
+#[test]
+fn documented_nodes_and_encodings_are_used_for_store_symbols_and_edge() {
+    let mut s = Settings::default();
+    s.restrictions.app_store = Some(Rule::Deny);
+    s.passcode.min_complex_chars = Some(2);
+    s.web_filter.denied_urls = Some(vec!["example.com".into()]);
+    s.device.lock_screen_message = Some("line one\nline two".into());
+    let c = compile(&s, None);
+    round_trips(&c);
+    // ApplicationManagement/AllowStore is Mobile-only; desktop uses the ADMX policy.
+    let store = find(
+        &c,
+        "./Device/Vendor/MSFT/Policy/Config/ADMX_WindowsStore/RemoveWindowsStore_2",
+    )
+    .unwrap();
+    assert_eq!(data(store), "<enabled/>");
+    // Desktop accepts 1 to 3 character classes, not 4.
+    let classes = find(
+        &c,
+        "./Device/Vendor/MSFT/Policy/Config/DeviceLock/MinDevicePasswordComplexCharacters",
+    )
+    .unwrap();
+    assert_eq!(data(classes), "3");
+    assert_eq!(classes.name(), "Replace");
+    // URLBlocklist sits in the root "Microsoft Edge" category.
+    assert!(
+        find(
+            &c,
+            "./Device/Vendor/MSFT/Policy/Config/microsoft_edge~Policy~microsoft_edge/URLBlocklist"
+        )
+        .is_some()
+    );
+    // The logon message is a list of lines delimited by U+F000.
+    let msg = find(
+        &c,
+        "./Device/Vendor/MSFT/Policy/Config/LocalPoliciesSecurityOptions/InteractiveLogon_MessageTextForUsersAttemptingToLogOn",
+    )
+    .unwrap();
+    assert_eq!(data(msg), "line one\u{F000}line two");
 }

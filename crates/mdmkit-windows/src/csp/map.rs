@@ -15,6 +15,15 @@ use crate::syncml::Format;
 
 const POLICY: &str = "./Device/Vendor/MSFT/Policy/Config/";
 
+/// DeviceLock nodes that Policy CSP - DeviceLock says to create with
+/// `Replace`, never `Add`, on desktop editions.
+const REPLACE_ONLY: &[&str] = &[
+    "DeviceLock/DevicePasswordEnabled",
+    "DeviceLock/MinDevicePasswordLength",
+    "DeviceLock/AlphanumericDevicePasswordRequired",
+    "DeviceLock/MinDevicePasswordComplexCharacters",
+];
+
 struct Out {
     mapped: Vec<Mapped>,
     unsupported: Vec<UnsupportedSetting>,
@@ -100,6 +109,7 @@ pub(super) fn map_settings(
             }
             _ => match text.as_str() {
                 "kiosk.mode" => kiosk(&mut out, &path, settings),
+                "restrictions.app_store" => app_store(&mut out, &path, &value),
                 "kiosk.app" | "kiosk.apps" => {
                     if settings.kiosk.mode.is_none() {
                         out.unsupported(&path, "a kiosk app without kiosk.mode does nothing");
@@ -159,7 +169,7 @@ fn scalar(out: &mut Out, path: &SettingPath, row: &Scalar, value: &Value) {
         },
         ScalarEncoding::CharacterClasses => value
             .as_u64()
-            .map(|n| if n == 0 { "1" } else { "4" }.to_owned()),
+            .map(|n| if n == 0 { "1" } else { "3" }.to_owned()),
     };
     let Some(encoded) = encoded else {
         out.unsupported(path, format!("value {value} has no Windows encoding"));
@@ -168,7 +178,45 @@ fn scalar(out: &mut Out, path: &SettingPath, row: &Scalar, value: &Value) {
     if let Some(n) = row.note {
         out.note(path, &uri, n);
     }
-    out.map(path, vec![set(uri, Format::Int, encoded, row.on_delete)]);
+    let create = if REPLACE_ONLY.contains(&row.node) {
+        Create::Replace
+    } else {
+        Create::Add
+    };
+    out.map(
+        path,
+        vec![Action::Set {
+            uri,
+            format: Format::Int,
+            value: encoded,
+            create,
+            delete_uri: None,
+            on_delete: row.on_delete,
+        }],
+    );
+}
+
+/// Policy CSP - ADMX_WindowsStore: RemoveWindowsStore_2, ADMX-backed chr,
+/// `<enabled/>` turns the Store app off; Enterprise and Education only.
+fn app_store(out: &mut Out, path: &SettingPath, value: &Value) {
+    let uri = format!("{POLICY}ADMX_WindowsStore/RemoveWindowsStore_2");
+    let data = match value.as_str() {
+        Some("deny") => "<enabled/>",
+        Some("allow") => "<disabled/>",
+        _ => {
+            out.unsupported(path, format!("value {value} has no Windows encoding"));
+            return;
+        }
+    };
+    out.note(
+        path,
+        &uri,
+        "turns the Microsoft Store app off; honoured on Enterprise and Education editions only",
+    );
+    out.map(
+        path,
+        vec![set(uri, Format::Chr, data.to_owned(), OnDelete::Delete)],
+    );
 }
 
 fn wifi(out: &mut Out, path: &SettingPath, ssid: &str, settings: &Settings) {
@@ -177,6 +225,8 @@ fn wifi(out: &mut Out, path: &SettingPath, ssid: &str, settings: &Settings) {
     };
     match wlan_profile_xml(ssid, net) {
         Ok(xml) => {
+            // WiFi CSP: Profile/{SSID}/WlanXml, chr, Add/Delete/Get/Replace;
+            // Delete of Profile/{SSID} removes the network.
             let profile = format!("./Vendor/MSFT/WiFi/Profile/{}", segment(ssid));
             if net.proxy.is_some() {
                 out.unsupported(
@@ -213,16 +263,17 @@ fn app(out: &mut Out, path: &SettingPath, id: &str, settings: &Settings) {
     if let Some(pfn) = &win.package_family_name {
         let seg = segment(pfn);
         match state {
-            InstallState::Required => actions.push(Action::Exec {
-                uri: format!(
-                    "./User/Vendor/MSFT/EnterpriseModernAppManagement/AppInstallation/{seg}/StoreInstall"
-                ),
-                format: Format::Xml,
-                value: format!(r#"<Application id="{}" flags="0" skuid="0016"/>"#, esc(pfn)),
-                undo: Some(format!(
-                    "./User/Vendor/MSFT/EnterpriseModernAppManagement/AppManagement/AppStore/{seg}"
-                )),
-            }),
+            // Enterprise app management: StoreInstall is an Exec on
+            // AppInstallation/{PackageFamilyName}/StoreInstall, xml
+            // `<Application id="{ProductID}" flags=".." skuid=".."/>`: the id
+            // is the Store product ID (and skuid the Store SKU), neither of
+            // which is the package family name the policy carries.
+            InstallState::Required => out.unsupported(
+                path,
+                "installing a Store app needs its Microsoft Store product ID and SKU (StoreInstall), which the policy does not carry",
+            ),
+            // EnterpriseModernAppManagement CSP: Delete of
+            // AppManagement/AppStore/{PackageFamilyName} uninstalls for the user.
             InstallState::Removed => actions.push(Action::Remove {
                 uri: format!(
                     "./User/Vendor/MSFT/EnterpriseModernAppManagement/AppManagement/AppStore/{seg}"
@@ -232,6 +283,8 @@ fn app(out: &mut Out, path: &SettingPath, id: &str, settings: &Settings) {
         }
     }
     if let Some(code) = &win.msi_product_code {
+        // EnterpriseDesktopAppManagement CSP: MSI/{ProductID}, Delete
+        // uninstalls the MSI.
         let node = format!(
             "./Device/Vendor/MSFT/EnterpriseDesktopAppManagement/MSI/{}",
             segment(code)
@@ -306,6 +359,8 @@ fn root(out: &mut Out, path: &SettingPath, name: &str, settings: &Settings) {
         .iter()
         .map(|b| format!("{b:02X}"))
         .collect();
+    // RootCATrustedCertificates CSP: Root/{CertHash} (SHA-1, hex),
+    // EncodedCertificate b64; Delete of Root/{CertHash} removes it.
     let node = format!("./Device/Vendor/MSFT/RootCATrustedCertificates/Root/{thumb}");
     out.map(
         path,
@@ -321,6 +376,8 @@ fn root(out: &mut Out, path: &SettingPath, name: &str, settings: &Settings) {
 }
 
 fn kiosk(out: &mut Out, path: &SettingPath, settings: &Settings) {
+    // AssignedAccess CSP: Configuration, chr (an AssignedAccessConfiguration
+    // document, 2017/config namespace), Add/Delete/Get/Replace.
     const URI: &str = "./Vendor/MSFT/AssignedAccess/Configuration";
     const NS: &str = "http://schemas.microsoft.com/AssignedAccess/2017/config";
     const PROFILE: &str = "{9A2A490F-10F6-4764-974A-43B19E722C23}";
@@ -386,6 +443,8 @@ fn deferral(out: &mut Out, path: &SettingPath, value: &Value) {
         out.unsupported(path, "not a number of days");
         return;
     };
+    // Policy CSP - Update: DeferQualityUpdatesPeriodInDays, int, 0-30;
+    // DeferFeatureUpdatesPeriodInDays, int, 0-365.
     let q = days.min(30);
     let f = days.min(365);
     if q != days {
@@ -428,7 +487,9 @@ fn window(out: &mut Out, path: &SettingPath, settings: &Settings) {
         return;
     };
     // Active hours are when Windows does not restart: the complement of
-    // the maintenance window, at most 18 hours long.
+    // the maintenance window, at most 18 hours long (Policy CSP - Update:
+    // ActiveHoursStart / ActiveHoursEnd, int, 0-23; the range defaults to
+    // 18 hours at most).
     let active = (start + 24 - end) % 24;
     if active > 18 || active == 0 {
         out.unsupported(
@@ -462,7 +523,10 @@ fn window(out: &mut Out, path: &SettingPath, settings: &Settings) {
 }
 
 fn name(out: &mut Out, path: &SettingPath, settings: &Settings, device: Option<&Device>) {
-    const URI: &str = "./DevDetail/Ext/Microsoft/DeviceName";
+    // DevDetail CSP: Ext/Microsoft/DNSComputerName, chr, Get/Replace
+    // (Windows 10 2004 and later), the server must reboot the device.
+    // Ext/Microsoft/DeviceName cannot be replaced on desktop.
+    const URI: &str = "./DevDetail/Ext/Microsoft/DNSComputerName";
     let Some(t) = &settings.device.name_template else {
         return;
     };
@@ -496,8 +560,9 @@ fn name(out: &mut Out, path: &SettingPath, settings: &Settings, device: Option<&
         );
         return;
     }
-    // A computer name is letters, digits and hyphens, at most 15 of them,
-    // and not only digits.
+    // A computer name is letters, digits and hyphens, and not only digits.
+    // DNSComputerName takes up to 63 characters, but the NetBIOS name keeps
+    // only 15: names are cut to 15 so both agree.
     let clean: String = name
         .chars()
         .map(|c| {
@@ -526,6 +591,11 @@ fn name(out: &mut Out, path: &SettingPath, settings: &Settings, device: Option<&
         );
     }
     let name = clean;
+    out.note(
+        path,
+        URI,
+        "the new name takes effect only after the server reboots the device",
+    );
     out.map(
         path,
         vec![Action::Set {
@@ -543,17 +613,21 @@ fn lock_message(out: &mut Out, path: &SettingPath, settings: &Settings) {
     let Some(m) = &settings.device.lock_screen_message else {
         return;
     };
+    // Policy CSP - LocalPoliciesSecurityOptions:
+    // InteractiveLogon_MessageTextForUsersAttemptingToLogOn, chr, a list of
+    // lines delimited by U+F000.
     let uri = format!(
         "{POLICY}LocalPoliciesSecurityOptions/InteractiveLogon_MessageTextForUsersAttemptingToLogOn"
     );
     out.note(
         path,
         &uri,
-        "shown before sign-in (a logon message), not on the lock screen itself",
+        "shown before sign-in (a logon message), not on the lock screen itself; it blocks Windows Autopilot pre-provisioning",
     );
+    let text = m.replace("\r\n", "\n").replace('\n', "\u{F000}");
     out.map(
         path,
-        vec![set(uri, Format::Chr, m.clone(), OnDelete::ResetTo(""))],
+        vec![set(uri, Format::Chr, text, OnDelete::ResetTo(""))],
     );
 }
 
@@ -598,6 +672,8 @@ fn time_zone(out: &mut Out, path: &SettingPath, settings: &Settings) {
         out.unsupported(path, format!("no Windows time zone id known for {tz}"));
         return;
     };
+    // Policy CSP - TimeLanguageSettings: ConfigureTimeZone, chr, a Windows
+    // time zone name.
     let uri = format!("{POLICY}TimeLanguageSettings/ConfigureTimeZone");
     out.map(
         path,
@@ -607,7 +683,11 @@ fn time_zone(out: &mut Out, path: &SettingPath, settings: &Settings) {
 
 fn web_filter(out: &mut Out, path: &SettingPath, settings: &Settings) {
     use mdmkit_policy::WebFilterMode;
-    const EDGE: &str = "microsoft_edge~Policy~microsoft_edge~ContentSettings";
+    // Microsoft Edge - Policies: URLBlocklist / URLAllowlist sit directly in
+    // the "Microsoft Edge" category (no sub-category), so the ingested
+    // path is {app}~Policy~microsoft_edge; list items are
+    // `<data id="{Policy}Desc" value="1&#xF000;a&#xF000;2&#xF000;b"/>`.
+    const EDGE: &str = "microsoft_edge~Policy~microsoft_edge";
     let w = &settings.web_filter;
     let list = |urls: &[String]| -> String {
         urls.iter()

@@ -25,7 +25,7 @@
 //! new.restrictions.camera = Some(Rule::Deny);
 //!
 //! let first = compile(&old.settings, None);
-//! assert_eq!(first.commands[0].name(), "Add");
+//! assert_eq!(first.commands[0].name(), "Replace"); // DeviceLock nodes are replaced
 //! let change = compile_diff(&old.settings, &new, None);
 //! assert_eq!(change.commands.len(), 1); // only the camera
 //! let msg = change.to_message("1", "1", "https://mdm.example/omadm", "device-1");
@@ -67,7 +67,8 @@ pub enum OnDelete {
 pub enum Create {
     /// `Add`: the node does not exist until created.
     Add,
-    /// `Replace`: the node always exists (`./DevDetail/...`).
+    /// `Replace`: the node always exists (`./DevDetail/...`), or the CSP
+    /// asks for `Replace` rather than `Add` (DeviceLock on desktop editions).
     Replace,
 }
 

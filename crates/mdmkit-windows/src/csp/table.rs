@@ -34,7 +34,9 @@ pub enum ScalarEncoding {
     /// `alphanumeric` and `complex` → 0 (alphanumeric required).
     Complexity,
     /// A count of symbols as a number of character classes: 0 → 1 (digits),
-    /// 1 or more → 4 (digits, lower, upper and special characters).
+    /// 1 or more → 3 (digits, lower and upper case). Windows desktop
+    /// accepts 1 to 3 only: the fourth class (special characters) cannot be
+    /// required there.
     CharacterClasses,
 }
 
@@ -77,9 +79,12 @@ const fn int(min: u64, max: u64) -> ScalarEncoding {
 }
 
 /// The settings that are one `int` node of the Policy CSP. Values and
-/// ranges follow Microsoft's Policy CSP reference.
+/// ranges follow Microsoft's Policy CSP reference (page titles in the
+/// comments). The DeviceLock nodes are created with `Replace`, not `Add`,
+/// as that reference asks for desktop editions.
 pub static SCALARS: &[Scalar] = &[
-    // DevicePasswordEnabled is inverted: 0 = a password is required.
+    // Policy CSP - DeviceLock: DevicePasswordEnabled, int, 0 = enabled
+    // (required), 1 = disabled; Replace rather than Add on desktop.
     s(
         "passcode.required",
         "DeviceLock/DevicePasswordEnabled",
@@ -89,96 +94,121 @@ pub static SCALARS: &[Scalar] = &[
         },
         None,
     ),
+    // Policy CSP - DeviceLock: MinDevicePasswordLength, int, 4-16; Replace
+    // rather than Add on desktop.
     s(
         "passcode.min_length",
         "DeviceLock/MinDevicePasswordLength",
         int(4, 16),
         None,
     ),
+    // Policy CSP - DeviceLock: AlphanumericDevicePasswordRequired, int,
+    // 0 = alphanumeric, 1 = numeric PIN allowed, 2 = either (default);
+    // Replace rather than Add on desktop.
     s(
         "passcode.complexity",
         "DeviceLock/AlphanumericDevicePasswordRequired",
         ScalarEncoding::Complexity,
         None,
     ),
+    // Policy CSP - DeviceLock: MinDevicePasswordComplexCharacters, int, 1-4,
+    // but 4 (special characters) is not supported on desktop, where local
+    // accounts take 1-3; depends on DevicePasswordEnabled = 0 and
+    // AlphanumericDevicePasswordRequired = 0; Replace rather than Add on
+    // desktop.
     s(
         "passcode.min_complex_chars",
         "DeviceLock/MinDevicePasswordComplexCharacters",
         ScalarEncoding::CharacterClasses,
         Some(
-            "Windows counts character classes, not symbols: any symbol count requires all four classes",
+            "Windows counts character classes, not symbols, and cannot require special characters on desktop: any symbol count requires digits, lower and upper case; it applies only with passcode.required and an alphanumeric complexity",
         ),
     ),
+    // Policy CSP - DeviceLock: MaxDevicePasswordFailedAttempts, int, 0-999,
+    // 0 = never; on desktop the limit triggers BitLocker recovery, not a wipe.
     s(
         "passcode.max_failed_attempts",
         "DeviceLock/MaxDevicePasswordFailedAttempts",
         int(0, 999),
         None,
     ),
+    // Policy CSP - DeviceLock: MaxInactivityTimeDeviceLock, int, 0-999 minutes.
     s(
         "passcode.auto_lock_minutes",
         "DeviceLock/MaxInactivityTimeDeviceLock",
         int(0, 999),
         None,
     ),
+    // Policy CSP - DeviceLock: DevicePasswordExpiration, int, 0-730 days.
     s(
         "passcode.max_age_days",
         "DeviceLock/DevicePasswordExpiration",
         int(0, 730),
         None,
     ),
+    // Policy CSP - DeviceLock: DevicePasswordHistory, int, 0-50.
     s(
         "passcode.history",
         "DeviceLock/DevicePasswordHistory",
         int(0, 50),
         None,
     ),
+    // Policy CSP - Camera: AllowCamera, int, 0 = not allowed, 1 = allowed.
     s(
         "restrictions.camera",
         "Camera/AllowCamera",
         rule("1", "0"),
         None,
     ),
+    // Policy CSP - ApplicationManagement: AllowAllTrustedApps, int,
+    // 0 = explicit deny, 1 = explicit allow, 65535 = not configured.
     s(
         "restrictions.app_installation",
         "ApplicationManagement/AllowAllTrustedApps",
         rule("1", "0"),
         Some("Windows controls sideloading of trusted apps only"),
     ),
+    // Policy CSP - Connectivity: AllowBluetooth, int, 0 = disallowed,
+    // 2 = allowed (1 is reserved).
     s(
         "restrictions.bluetooth_changes",
         "Connectivity/AllowBluetooth",
         rule("2", "0"),
         Some("deny turns Bluetooth off rather than locking its settings"),
     ),
+    // Policy CSP - Storage: RemovableDiskDenyWriteAccess, int, 0 = disabled
+    // (writes allowed), 1 = enabled (writes denied).
     s(
         "restrictions.usb_mass_storage",
         "Storage/RemovableDiskDenyWriteAccess",
         rule("0", "1"),
         Some("deny blocks writing to removable disks; reading stays possible"),
     ),
+    // Policy CSP - Accounts: AllowAddingNonMicrosoftAccountsManually, int,
+    // 0 = not allowed, 1 = allowed.
     s(
         "restrictions.account_changes",
         "Accounts/AllowAddingNonMicrosoftAccountsManually",
         rule("1", "0"),
         Some("only the manual addition of non-Microsoft accounts is controlled"),
     ),
+    // Policy CSP - ApplicationManagement: AllowDeveloperUnlock, int,
+    // 0 = explicit deny, 1 = explicit allow, 65535 = not configured.
     s(
         "restrictions.developer_mode",
         "ApplicationManagement/AllowDeveloperUnlock",
         rule("1", "0"),
         None,
     ),
+    // Policy CSP - Experience: AllowCortana, int, 0 = not allowed, 1 = allowed.
     s(
         "restrictions.voice_assistant",
         "Experience/AllowCortana",
         rule("1", "0"),
         None,
     ),
-    s(
-        "restrictions.app_store",
-        "ApplicationManagement/AllowStore",
-        rule("1", "0"),
-        None,
-    ),
+    // `restrictions.app_store` is not here: ApplicationManagement/AllowStore
+    // applies to Windows 10 Mobile only (Policy CSP -
+    // ApplicationManagement); desktop uses the ADMX-backed
+    // ADMX_WindowsStore/RemoveWindowsStore_2 (see `map.rs`).
 ];

@@ -26,6 +26,9 @@ pub(crate) fn esc(s: &str) -> String {
 /// password).
 pub fn wlan_profile_xml(ssid: &str, net: &WifiNetwork) -> Result<String, String> {
     let security = net.security.unwrap_or(WifiSecurity::Wpa2Personal);
+    // WLAN_profile schema, authEncryption (security) element: authentication
+    // open / WPA2PSK / WPA3SAE / WPA2 / WPA3ENT, encryption none / AES.
+    // WiFi CSP: keyType and protected come before keyMaterial.
     let (auth, enc, onex) = match security {
         WifiSecurity::Open => ("open", "none", false),
         WifiSecurity::Wpa2Personal => ("WPA2PSK", "AES", false),
