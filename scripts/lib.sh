@@ -26,6 +26,11 @@ need_debian_packages() {
         echo "scripts: installing ${missing[*]}" >&2
         apt_install "${missing[@]}"
     fi
+    # Python's jsonschema checks the committed policy JSON Schema.
+    if ! python3 -c 'import jsonschema' >/dev/null 2>&1; then
+        echo "scripts: installing python3-jsonschema" >&2
+        apt_install python3-jsonschema || python3 -m pip install -q jsonschema
+    fi
 }
 
 # PostgreSQL binaries: on PATH, or Debian's versioned directory.

@@ -36,5 +36,9 @@ fn help_and_version_succeed_on_stdout() {
     assert!(String::from_utf8(help.stdout).unwrap().contains("Usage"));
     let version = mdmkit(&["--version"]);
     assert_eq!(version.status.code(), Some(0));
-    assert!(String::from_utf8(version.stdout).unwrap().starts_with("mdmkit "));
+    assert!(
+        String::from_utf8(version.stdout)
+            .unwrap()
+            .starts_with("mdmkit ")
+    );
 }

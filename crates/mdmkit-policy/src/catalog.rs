@@ -435,7 +435,7 @@ pub static CATALOG: &[SettingDef] = &[
         "restrictions.app_store",
         "the app store",
         cond(SUP, "allowUIAppInstallation"),
-        full("ApplicationManagement/AllowStore"),
+        partial("ADMX_WindowsStore/RemoveWindowsStore_2 (Enterprise and Education editions)"),
         partial("Play Store app blocked via applications"),
     ),
     row(
@@ -480,7 +480,7 @@ pub static CATALOG: &[SettingDef] = &[
         KeyedUnion,
         "an app and its install state",
         full("InstallApplication, RemoveApplication, managed app config"),
-        full("EnterpriseModernAppManagement, EnterpriseDesktopAppManagement (MSI)"),
+        partial("removal via EnterpriseModernAppManagement and EnterpriseDesktopAppManagement (MSI); Store installs need a Store product id"),
         full("applications"),
     ),
     row(
@@ -525,7 +525,7 @@ pub static CATALOG: &[SettingDef] = &[
         Most(S::Lower),
         "days updates are held back",
         cond(SUP, "enforcedSoftwareUpdateDelay"),
-        full("Update/DeferQualityUpdatesPeriodInDays"),
+        full("Update/DeferQualityUpdatesPeriodInDays, DeferFeatureUpdatesPeriodInDays"),
         partial("systemUpdate freeze periods"),
     ),
     row(
@@ -573,7 +573,7 @@ pub static CATALOG: &[SettingDef] = &[
         Nearest,
         "device name",
         cond(SUP, "Settings DeviceName"),
-        full("Accounts/Domain/ComputerName"),
+        full("DevDetail/Ext/Microsoft/DNSComputerName (applied at reboot)"),
         NONE,
     ),
     row(

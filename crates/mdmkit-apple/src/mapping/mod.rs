@@ -8,7 +8,7 @@
 //!   the content ([`ProfileBuilder`]), so an unchanged category re-encodes
 //!   byte for byte and [`Mapper::plan_diff`] can compare encodings.
 //! - Every key is checked against the schema's `supportedOS` facts for the
-//!   device ([`support::check_key`]) and against the key's allowed values and
+//!   device ([`crate::support::check_key`]) and against the key's allowed values and
 //!   range. A key the device would ignore or reject is not sent: it is
 //!   reported as an [`UnsupportedSetting`] with its setting path and the
 //!   reason (`needs a supervised device`, `needs iOS 17.0`, ...).
