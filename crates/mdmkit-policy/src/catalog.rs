@@ -480,7 +480,9 @@ pub static CATALOG: &[SettingDef] = &[
         KeyedUnion,
         "an app and its install state",
         full("InstallApplication, RemoveApplication, managed app config"),
-        partial("removal via EnterpriseModernAppManagement and EnterpriseDesktopAppManagement (MSI); Store installs need a Store product id"),
+        partial(
+            "removal via EnterpriseModernAppManagement and EnterpriseDesktopAppManagement (MSI); Store installs need a Store product id",
+        ),
         full("applications"),
     ),
     row(
