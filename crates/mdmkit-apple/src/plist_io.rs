@@ -249,7 +249,20 @@ where
             Event::Date(d) => Value::Date(d),
             Event::Integer(i) => Value::Integer(i),
             Event::Real(r) => Value::Real(r),
-            Event::String(s) => Value::String(s.into_owned()),
+            Event::String(s) => {
+                // XML 1.0 cannot carry these, even as character references:
+                // refuse them from either format so that everything read
+                // can be written back as XML.
+                if let Some(c) = s
+                    .chars()
+                    .find(|&c| c < '\u{20}' && !matches!(c, '\t' | '\n' | '\r'))
+                {
+                    return Err(PlistError::Syntax {
+                        message: format!("control character 0x{:02x} in a string", c as u32),
+                    });
+                }
+                Value::String(s.into_owned())
+            }
             Event::Uid(_) => {
                 return Err(PlistError::Syntax {
                     message: "UID values are not used by MDM".into(),

@@ -185,3 +185,23 @@ proptest! {
         let _ = mdmkit_apple::cms::verify(&bytes);
     }
 }
+
+/// A control character in a string cannot be written as XML, so it is
+/// refused from binary plists and XML character references alike (found by
+/// `mutated_fixtures_are_refused_or_re_encode_stably`).
+#[test]
+fn control_characters_in_strings_are_refused_from_either_format() {
+    let mut dict = plist::Dictionary::new();
+    dict.insert("MessageType".into(), plist::Value::String("Authenticate".into()));
+    dict.insert("UDID".into(), plist::Value::String("A\u{0f}B".into()));
+    let mut binary = Vec::new();
+    plist::Value::Dictionary(dict)
+        .to_writer_binary(&mut binary)
+        .unwrap();
+    assert!(Checkin::from_bytes(&binary, &Limits::DEFAULT).is_err());
+
+    let xml = br#"<?xml version="1.0" encoding="UTF-8"?>
+<plist version="1.0"><dict><key>MessageType</key><string>Authenticate</string>
+<key>UDID</key><string>A&#x0f;B</string></dict></plist>"#;
+    assert!(Checkin::from_bytes(xml, &Limits::DEFAULT).is_err());
+}
