@@ -192,7 +192,10 @@ proptest! {
 #[test]
 fn control_characters_in_strings_are_refused_from_either_format() {
     let mut dict = plist::Dictionary::new();
-    dict.insert("MessageType".into(), plist::Value::String("Authenticate".into()));
+    dict.insert(
+        "MessageType".into(),
+        plist::Value::String("Authenticate".into()),
+    );
     dict.insert("UDID".into(), plist::Value::String("A\u{0f}B".into()));
     let mut binary = Vec::new();
     plist::Value::Dictionary(dict)
