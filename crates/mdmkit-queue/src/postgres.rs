@@ -23,8 +23,8 @@ use crate::error::{DbContext, QueueError};
 use crate::ids::{CommandId, EnrollmentId};
 use crate::machine::{self, Change, Slot};
 use crate::model::{
-    CommandState, DeliverOptions, Delivered, Enqueued, HistoryEvent, NewCommand, QueueEntry,
-    Reason, Report, ReportOutcome, StateCounts,
+    DeliverOptions, Delivered, Enqueued, HistoryEvent, NewCommand, QueueEntry, Reason, Report,
+    ReportOutcome, StateCounts,
 };
 use crate::sql::{self, slot_columns};
 use crate::store::{QueueStore, prepare_targets};
@@ -746,13 +746,7 @@ impl QueueStore for PostgresStore {
         .fetch_all(&self.pool)
         .await
         .db("count a tenant's queue")?;
-        let mut c = StateCounts::default();
-        for r in &rows {
-            let state: i64 = r.try_get(0).db("read counts")?;
-            let n: i64 = r.try_get(1).db("read counts")?;
-            c.add(CommandState::from_code(state)?, n.unsigned_abs());
-        }
-        Ok(c)
+        sql::state_counts(&rows)
     }
 
     async fn counts_by_tenant(&self) -> Result<BTreeMap<TenantId, StateCounts>, QueueError> {
@@ -761,19 +755,7 @@ impl QueueStore for PostgresStore {
                 .fetch_all(&self.pool)
                 .await
                 .db("count queues")?;
-        let mut out: BTreeMap<TenantId, StateCounts> = BTreeMap::new();
-        for r in &rows {
-            let tenant: String = r.try_get(0).db("read counts")?;
-            let state: i64 = r.try_get(1).db("read counts")?;
-            let n: i64 = r.try_get(2).db("read counts")?;
-            let tenant = TenantId::new(tenant.as_str()).map_err(|e| QueueError::Corrupt {
-                what: format!("stored tenant id {tenant:?}: {e}"),
-            })?;
-            out.entry(tenant)
-                .or_default()
-                .add(CommandState::from_code(state)?, n.unsigned_abs());
-        }
-        Ok(out)
+        sql::tenant_state_counts(&rows)
     }
 
     async fn purge(&self, tenant: &TenantId, before: Timestamp) -> Result<u64, QueueError> {

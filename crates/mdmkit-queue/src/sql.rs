@@ -1,12 +1,15 @@
 //! What the SQLite and PostgreSQL stores share: row decoding and the
 //! column list.
 
+use std::collections::BTreeMap;
+
+use mdmkit_core::TenantId;
 use uuid::Uuid;
 
-use crate::error::QueueError;
+use crate::error::{DbContext, QueueError};
 use crate::ids::CommandId;
 use crate::machine::Slot;
-use crate::model::{CommandState, QueueEntry};
+use crate::model::{CommandState, QueueEntry, StateCounts};
 use crate::time::Timestamp;
 
 /// The columns of a queue row (aliased `q`) the planners need, in the
@@ -153,4 +156,45 @@ where
             u64::try_from(id).unwrap_or(0),
         ))
     })())
+}
+
+/// Folds `state, COUNT(*)` rows into one tenant's counts.
+pub(crate) fn state_counts<'r, R>(rows: &'r [R]) -> Result<StateCounts, QueueError>
+where
+    R: sqlx::Row,
+    usize: sqlx::ColumnIndex<R>,
+    i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+{
+    let mut c = StateCounts::default();
+    for r in rows {
+        let state: i64 = r.try_get(0).db("read counts")?;
+        let n: i64 = r.try_get(1).db("read counts")?;
+        c.add(CommandState::from_code(state)?, n.unsigned_abs());
+    }
+    Ok(c)
+}
+
+/// Folds `tenant, state, COUNT(*)` rows into counts per tenant.
+pub(crate) fn tenant_state_counts<'r, R>(
+    rows: &'r [R],
+) -> Result<BTreeMap<TenantId, StateCounts>, QueueError>
+where
+    R: sqlx::Row,
+    usize: sqlx::ColumnIndex<R>,
+    i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+{
+    let mut out: BTreeMap<TenantId, StateCounts> = BTreeMap::new();
+    for r in rows {
+        let tenant: String = r.try_get(0).db("read counts")?;
+        let state: i64 = r.try_get(1).db("read counts")?;
+        let n: i64 = r.try_get(2).db("read counts")?;
+        let tenant = TenantId::new(tenant.as_str()).map_err(|e| QueueError::Corrupt {
+            what: format!("stored tenant id {tenant:?}: {e}"),
+        })?;
+        out.entry(tenant)
+            .or_default()
+            .add(CommandState::from_code(state)?, n.unsigned_abs());
+    }
+    Ok(out)
 }
