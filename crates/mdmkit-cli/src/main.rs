@@ -39,6 +39,9 @@ enum Command {
     Compile(cmd::compile::CompileArgs),
     /// Detect and decode an MDM artefact into JSON.
     Inspect(cmd::inspect::InspectArgs),
+    /// The tamper-evident audit journal.
+    #[command(subcommand)]
+    Audit(cmd::audit::AuditCommand),
 }
 
 fn run(cli: Cli) -> Result<ExitCode, CliError> {
@@ -49,6 +52,7 @@ fn run(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Queue(c) => cmd::queue::run(c),
         Command::Compile(c) => cmd::compile::run(c),
         Command::Inspect(c) => cmd::inspect::run(c),
+        Command::Audit(c) => cmd::audit::run(c),
     }
 }
 

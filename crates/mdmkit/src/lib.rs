@@ -24,6 +24,9 @@
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+pub mod audit;
+pub mod signing;
+
 pub use mdmkit_core as core;
 pub use mdmkit_core::{DeviceId, Platform, TenantId};
 pub use mdmkit_identity as identity;

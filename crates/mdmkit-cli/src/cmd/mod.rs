@@ -1,5 +1,6 @@
 //! One module per top-level subcommand.
 
+pub(crate) mod audit;
 pub(crate) mod ca;
 pub(crate) mod cert;
 pub(crate) mod compile;

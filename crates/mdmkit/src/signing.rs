@@ -1,0 +1,1 @@
+//! Signed policy layers (work in progress).
