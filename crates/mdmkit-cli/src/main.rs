@@ -23,6 +23,11 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Plan and queue every device's commands for a tenant directory (the
+    /// main job).
+    Reconcile(cmd::reconcile::ReconcileArgs),
+    /// Per-device compliance state of a tenant directory.
+    Status(cmd::reconcile::StatusArgs),
     /// Tenant certificate authorities.
     #[command(subcommand)]
     Ca(cmd::ca::CaCommand),
@@ -46,6 +51,8 @@ enum Command {
 
 fn run(cli: Cli) -> Result<ExitCode, CliError> {
     match cli.command {
+        Command::Reconcile(c) => cmd::reconcile::run_reconcile(c),
+        Command::Status(c) => cmd::reconcile::run_status(c),
         Command::Ca(c) => cmd::ca::run(c),
         Command::Cert(c) => cmd::cert::run(c),
         Command::Policy(c) => cmd::policy::run(c),

@@ -25,7 +25,13 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod audit;
+mod error;
+pub mod reconcile;
 pub mod signing;
+pub mod state;
+
+pub use error::Error;
+pub use reconcile::{Answer, Plan, Reconciler, Scope};
 
 pub use mdmkit_core as core;
 pub use mdmkit_core::{DeviceId, Platform, TenantId};

@@ -7,3 +7,4 @@ pub(crate) mod compile;
 pub(crate) mod inspect;
 pub(crate) mod policy;
 pub(crate) mod queue;
+pub(crate) mod reconcile;

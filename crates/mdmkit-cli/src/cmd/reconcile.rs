@@ -1,0 +1,292 @@
+//! `mdmkit reconcile DIR` (the main job) and `mdmkit status DIR`.
+//!
+//! Both work on a tenant directory (`tree.toml`, `devices.toml`,
+//! `policies/`) and the embedded store inside it, `DIR/.mdmkit/mdmkit.db`
+//! (git-ignored): the queue and the reconciler's applied state in one
+//! SQLite file.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::Args;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use mdmkit::queue::{QueueStore, SqliteOptions, SqliteStore};
+use mdmkit::reconcile::Options;
+use mdmkit::state::SqliteState;
+use mdmkit::{Plan, Reconciler, Scope};
+
+use crate::error::{CliError, Context};
+
+/// `mdmkit reconcile`.
+#[derive(Debug, Args)]
+pub(crate) struct ReconcileArgs {
+    /// The tenant directory (tree.toml, devices.toml, policies/).
+    dir: PathBuf,
+    /// The SQLite database (default DIR/.mdmkit/mdmkit.db).
+    #[arg(long, value_name = "PATH")]
+    db: Option<PathBuf>,
+    /// Print the plan as one JSON object.
+    #[arg(long)]
+    json: bool,
+}
+
+/// `mdmkit status`.
+#[derive(Debug, Args)]
+pub(crate) struct StatusArgs {
+    /// The tenant directory.
+    dir: PathBuf,
+    /// The SQLite database (default DIR/.mdmkit/mdmkit.db).
+    #[arg(long, value_name = "PATH")]
+    db: Option<PathBuf>,
+    /// Only the devices at this node and below.
+    #[arg(long, value_name = "NODE")]
+    node: Option<String>,
+    /// Only what is not compliant, with the provenance of its settings.
+    #[arg(long)]
+    noncompliant: bool,
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+type Store = Reconciler<SqliteStore, SqliteState>;
+
+fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+}
+
+/// The database path, creating `DIR/.mdmkit/` with a `.gitignore`.
+fn db_path(dir: &Path, db: Option<&PathBuf>) -> Result<PathBuf, CliError> {
+    if let Some(p) = db {
+        return Ok(p.clone());
+    }
+    let state = dir.join(".mdmkit");
+    std::fs::create_dir_all(&state).context(format_args!("cannot create {}", state.display()))?;
+    let ignore = state.join(".gitignore");
+    if !ignore.exists() {
+        std::fs::write(&ignore, "*\n")
+            .context(format_args!("cannot write {}", ignore.display()))?;
+    }
+    Ok(state.join("mdmkit.db"))
+}
+
+async fn open(path: &Path, options: Options) -> Result<Store, CliError> {
+    let queue = SqliteStore::open(SqliteOptions::new(path))
+        .await
+        .context(format_args!("cannot open the queue in {}", path.display()))?;
+    let state = SqliteState::open(path)
+        .await
+        .context(format_args!("cannot open the state in {}", path.display()))?;
+    Ok(Reconciler::new(Arc::new(queue), Arc::new(state)).with_options(options))
+}
+
+pub(crate) fn run_reconcile(args: ReconcileArgs) -> Result<ExitCode, CliError> {
+    let tenant = super::policy::load(&args.dir)?;
+    let db = db_path(&args.dir, args.db.as_ref())?;
+    let bar = ProgressBar::with_draw_target(
+        Some(tenant.devices().count() as u64),
+        ProgressDrawTarget::stderr(),
+    );
+    if let Ok(style) =
+        ProgressStyle::with_template("planning {bar:40} {pos}/{len} devices {elapsed}")
+    {
+        bar.set_style(style);
+    }
+    let progress = bar.clone();
+    let options = Options::default()
+        .with_organization(tenant.name().unwrap_or(tenant.id().as_str()).to_owned())
+        .with_progress(move |done, total| {
+            progress.set_length(total);
+            progress.set_position(done);
+        });
+    let rt = runtime()?;
+    let plan = rt.block_on(async {
+        let r = open(&db, options).await?;
+        r.reconcile(&tenant, &Scope::All)
+            .await
+            .context(format_args!("{}", args.dir.display()))
+    })?;
+    bar.finish_and_clear();
+    if args.json {
+        let text = serde_json::to_string_pretty(&plan).context("cannot write JSON")?;
+        println!("{text}");
+    } else {
+        print!("{}", render_plan(&plan));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn render_plan(plan: &Plan) -> String {
+    use std::fmt::Write as _;
+    let mut s = String::new();
+    let tenant = plan.tenant.as_ref().map_or("", |t| t.as_str());
+    let _ = writeln!(
+        s,
+        "tenant {tenant}: {} devices, {} changed, {} retried, {} removed",
+        plan.devices, plan.changed_devices, plan.retried, plan.removed_devices
+    );
+    if plan.queued == 0 {
+        let _ = writeln!(s, "nothing to queue: every device is up to date");
+    } else {
+        let _ = writeln!(
+            s,
+            "queued {} commands ({} distinct payloads, {} superseded):",
+            plan.queued,
+            plan.enqueued.len(),
+            plan.superseded
+        );
+        for (platform, kinds) in &plan.commands {
+            for (kind, n) in kinds {
+                let _ = writeln!(s, "  {platform:<8} {kind:<20} {n:>7}");
+            }
+        }
+        let _ = writeln!(s, "devices to wake by push: {}", plan.wake.len());
+    }
+    if plan.skipped_devices > 0 {
+        let _ = writeln!(
+            s,
+            "skipped {} devices: no encoder for their platform in this build",
+            plan.skipped_devices
+        );
+    }
+    if !plan.unsupported.is_empty() {
+        let _ = writeln!(s, "settings a platform cannot enforce:");
+        for u in &plan.unsupported {
+            let _ = writeln!(
+                s,
+                "  {:<8} {} on {} device{}: {}",
+                u.platform.as_str(),
+                u.path,
+                u.devices,
+                if u.devices == 1 { "" } else { "s" },
+                u.reason
+            );
+        }
+    }
+    if !plan.conflicts.is_empty() {
+        let _ = writeln!(s, "conflicts:");
+        for c in &plan.conflicts {
+            let _ = writeln!(s, "  {c}");
+        }
+    }
+    s
+}
+
+pub(crate) fn run_status(args: StatusArgs) -> Result<ExitCode, CliError> {
+    let tenant = super::policy::load(&args.dir)?;
+    let db = db_path(&args.dir, args.db.as_ref())?;
+    let node = match &args.node {
+        Some(n) => n.parse::<mdmkit::policy::NodeId>().context("--node")?,
+        None => tenant.root().id().clone(),
+    };
+    if tenant.node(&node).is_none() {
+        return Err(CliError::new(format!("--node: no node {node} in the tree")));
+    }
+    let rt = runtime()?;
+    let out = rt.block_on(async {
+        let r = open(&db, Options::default()).await?;
+        if args.noncompliant {
+            let findings = r
+                .noncompliant(&tenant, &node)
+                .await
+                .context("cannot read the state")?;
+            Ok::<_, CliError>(if args.json {
+                serde_json::to_string_pretty(&findings).context("cannot write JSON")? + "\n"
+            } else {
+                let mut s = String::new();
+                for f in &findings {
+                    s.push_str(&format!(
+                        "{} ({}) {}: {}{}\n",
+                        f.device,
+                        f.node,
+                        f.state.category.as_str(),
+                        f.state.state,
+                        f.state
+                            .error
+                            .as_ref()
+                            .map(|e| format!(" ({e})"))
+                            .unwrap_or_default()
+                    ));
+                    for u in &f.state.unsupported {
+                        s.push_str(&format!("    cannot enforce {}: {}\n", u.path, u.reason));
+                    }
+                    for set in &f.settings {
+                        s.push_str(&format!(
+                            "    {} from {} at {}{}\n",
+                            set.path,
+                            set.policy,
+                            set.scope,
+                            if set.locked { " (locked)" } else { "" }
+                        ));
+                    }
+                }
+                if findings.is_empty() {
+                    s.push_str("every device is compliant\n");
+                }
+                s
+            })
+        } else {
+            let status = r
+                .status(&tenant, &node)
+                .await
+                .context("cannot read the state")?;
+            let counts = r
+                .queue()
+                .counts(tenant.id())
+                .await
+                .context("cannot read the queue")?;
+            Ok(if args.json {
+                let v = serde_json::json!({
+                    "tenant": tenant.id().as_str(),
+                    "devices": status,
+                    "queue": counts,
+                });
+                serde_json::to_string_pretty(&v).context("cannot write JSON")? + "\n"
+            } else {
+                let mut s = String::new();
+                let mut totals: BTreeMap<String, u64> = BTreeMap::new();
+                for d in &status {
+                    let mut line = format!(
+                        "{:<28} {:<8} {:<22} {}",
+                        d.device.as_str(),
+                        d.platform.as_str(),
+                        d.node.as_str(),
+                        if d.compliant {
+                            "compliant"
+                        } else {
+                            "not compliant"
+                        }
+                    );
+                    if d.categories.is_empty() {
+                        line.push_str("  (never reconciled)");
+                    }
+                    for c in &d.categories {
+                        *totals.entry(c.state.to_string()).or_default() += 1;
+                        line.push_str(&format!("  {}={}", c.category.as_str(), c.state));
+                    }
+                    s.push_str(line.trim_end());
+                    s.push('\n');
+                }
+                let compliant = status.iter().filter(|d| d.compliant).count();
+                s.push_str(&format!(
+                    "{} devices, {} compliant; categories: {}\n",
+                    status.len(),
+                    compliant,
+                    totals
+                        .iter()
+                        .map(|(k, v)| format!("{k} {v}"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ));
+                s
+            })
+        }
+    })?;
+    print!("{out}");
+    Ok(ExitCode::SUCCESS)
+}

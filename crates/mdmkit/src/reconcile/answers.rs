@@ -1,0 +1,431 @@
+//! Device answers: queue reports and compliance updates, and the platform
+//! helpers that speak each vendor's protocol messages.
+
+use mdmkit_core::{DeviceId, TenantId};
+use mdmkit_policy::Category;
+use mdmkit_queue::{
+    CommandId, Delivered, EnrollmentId, QueueStore, Report, ReportOutcome, ReportStatus,
+};
+use serde::Serialize;
+
+use super::Reconciler;
+use crate::error::Error;
+use crate::state::{CategoryState, ComplianceState, StateBatch, StateStore};
+
+/// What a device (or, for Android, Google's API) said about a command.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Answer {
+    /// The device ran the command (Apple `Acknowledged`, a Windows 2xx
+    /// status): its categories are verified once all their commands are.
+    Acknowledged,
+    /// Android: Google accepted the policy patch and gave it this version;
+    /// the categories are verified when the device reports it applied.
+    Accepted {
+        /// The policy version Google assigned.
+        version: Option<i64>,
+    },
+    /// The device cannot run it now; it is offered again later.
+    NotNow,
+    /// The device refused it, with its error.
+    Error(String),
+    /// The device could not parse it.
+    FormatError(String),
+}
+
+/// What recording an answer did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct AnswerOutcome {
+    /// What the queue made of it.
+    pub queue: ReportOutcome,
+    /// The categories whose state changed, with the new state.
+    #[serde(serialize_with = "ser_changes")]
+    pub categories: Vec<(Category, ComplianceState)>,
+}
+
+fn ser_changes<S: serde::Serializer>(
+    v: &[(Category, ComplianceState)],
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    use serde::ser::SerializeMap;
+    let mut m = s.serialize_map(Some(v.len()))?;
+    for (c, st) in v {
+        m.serialize_entry(c.as_str(), st)?;
+    }
+    m.end()
+}
+
+impl<Q, S> Reconciler<Q, S>
+where
+    Q: QueueStore + ?Sized,
+    S: StateStore + ?Sized,
+{
+    /// Records that `device` fetched these commands: their categories move
+    /// from `pending` to `sent`.
+    pub async fn mark_delivered(
+        &self,
+        tenant: &TenantId,
+        device: &DeviceId,
+        commands: &[CommandId],
+    ) -> Result<(), Error> {
+        if commands.is_empty() {
+            return Ok(());
+        }
+        let now = self.clock.now();
+        let mut batch = StateBatch::default();
+        for (d, mut s) in self.state.compliance(tenant, Some(device)).await? {
+            if s.state == ComplianceState::Pending
+                && s.commands.iter().any(|c| commands.contains(c))
+            {
+                s.state = ComplianceState::Sent;
+                s.updated_at = now;
+                batch.compliance.push((d, s));
+            }
+        }
+        self.state.commit(tenant, &batch).await
+    }
+
+    /// Records a device's answer to a command: the queue's report, then
+    /// the compliance of the categories the command carries. A duplicate
+    /// answer (after a redelivery) changes nothing.
+    pub async fn record_answer(
+        &self,
+        tenant: &TenantId,
+        device: &DeviceId,
+        command: CommandId,
+        answer: &Answer,
+        result: Option<Vec<u8>>,
+    ) -> Result<AnswerOutcome, Error> {
+        let status = match answer {
+            Answer::Acknowledged | Answer::Accepted { .. } => ReportStatus::Acknowledged,
+            Answer::NotNow => ReportStatus::NotNow,
+            Answer::Error(_) => ReportStatus::Error,
+            Answer::FormatError(_) => ReportStatus::FormatError,
+        };
+        let mut report = Report::new(status);
+        if let Some(r) = result {
+            report = report.with_result(r);
+        }
+        let enrollment = EnrollmentId::device(device.clone());
+        let queue = self
+            .queue
+            .report(tenant, &enrollment, command, &report)
+            .await?;
+        let mut out = AnswerOutcome {
+            queue,
+            categories: Vec::new(),
+        };
+        if matches!(queue, ReportOutcome::AlreadyFinal(_)) {
+            return Ok(out);
+        }
+        let now = self.clock.now();
+        let mut batch = StateBatch::default();
+        for (d, mut s) in self.state.compliance(tenant, Some(device)).await? {
+            if !s.commands.contains(&command) {
+                continue;
+            }
+            if !apply_answer(&mut s, command, answer, now, &self.options.retry) {
+                continue;
+            }
+            out.categories.push((s.category, s.state));
+            batch.compliance.push((d, s));
+        }
+        self.state.commit(tenant, &batch).await?;
+        Ok(out)
+    }
+}
+
+/// Moves a category state on an answer; whether it changed.
+fn apply_answer(
+    s: &mut CategoryState,
+    command: CommandId,
+    answer: &Answer,
+    now: mdmkit_queue::Timestamp,
+    retry: &super::RetryPolicy,
+) -> bool {
+    if matches!(
+        s.state,
+        ComplianceState::Failed | ComplianceState::Verified | ComplianceState::Unsupported
+    ) && !matches!(answer, Answer::Error(_) | Answer::FormatError(_))
+    {
+        return false;
+    }
+    match answer {
+        Answer::NotNow => {
+            if s.state == ComplianceState::Pending {
+                s.state = ComplianceState::Sent;
+            } else {
+                return false;
+            }
+        }
+        Answer::Acknowledged => {
+            s.commands.retain(|c| *c != command);
+            s.state = if s.commands.is_empty() {
+                s.attempts = 0;
+                ComplianceState::Verified
+            } else {
+                ComplianceState::Sent
+            };
+        }
+        Answer::Accepted { version } => {
+            s.version = *version;
+            s.state = ComplianceState::Sent;
+        }
+        Answer::Error(e) | Answer::FormatError(e) => {
+            s.state = ComplianceState::Failed;
+            s.error = Some(if matches!(answer, Answer::FormatError(_)) {
+                format!("format error: {e}")
+            } else {
+                e.clone()
+            });
+            s.attempts = s.attempts.saturating_add(1);
+            s.next_retry = retry.next(now, s.attempts);
+        }
+    }
+    s.updated_at = now;
+    true
+}
+
+/// The Apple side: the check-in server's `PUT` of command reports.
+#[cfg(feature = "apple")]
+#[cfg_attr(docsrs, doc(cfg(feature = "apple")))]
+pub mod apple {
+    use super::*;
+    use mdmkit_apple::{CommandReport, Limits, Status};
+
+    impl<Q, S> Reconciler<Q, S>
+    where
+        Q: QueueStore + ?Sized,
+        S: StateStore + ?Sized,
+    {
+        /// Handles one request of an Apple device to the MDM server URL: a
+        /// command report (or `Idle`). Records the answer and returns the
+        /// next command to send in the HTTP response (`None`: answer with
+        /// an empty 200).
+        ///
+        /// The device must be the one the TLS client certificate (or
+        /// `Mdm-Signature`) authenticated: a report naming another UDID is
+        /// refused.
+        pub async fn apple_report(
+            &self,
+            tenant: &TenantId,
+            device: &DeviceId,
+            body: &[u8],
+        ) -> Result<Option<Delivered>, Error> {
+            let report = CommandReport::from_bytes(body, &Limits::default())
+                .map_err(|e| Error::DeviceMessage(e.to_string()))?;
+            if let Some(udid) = report
+                .ids
+                .udid
+                .as_deref()
+                .or(report.ids.enrollment_id.as_deref())
+                && udid != device.as_str()
+            {
+                return Err(Error::DeviceMessage(format!(
+                    "report from {udid} on the connection of {device}"
+                )));
+            }
+            let enrollment = EnrollmentId::device(device.clone());
+            if report.status == Status::Idle {
+                self.queue.idle(tenant, &enrollment).await?;
+            } else {
+                let uuid = report
+                    .command_uuid
+                    .as_ref()
+                    .ok_or_else(|| Error::DeviceMessage("report without CommandUUID".into()))?;
+                let id = uuid::Uuid::parse_str(uuid.as_str())
+                    .map(CommandId::from_uuid)
+                    .map_err(|_| Error::UnknownCommand {
+                        device: device.to_string(),
+                        command: uuid.as_str().chars().take(64).collect(),
+                    })?;
+                let chain = || {
+                    report
+                        .error_chain
+                        .iter()
+                        .map(|e| {
+                            format!(
+                                "{} {}: {}",
+                                e.error_domain.as_deref().unwrap_or("?"),
+                                e.error_code.unwrap_or(0),
+                                e.us_english_description
+                                    .as_deref()
+                                    .or(e.localized_description.as_deref())
+                                    .unwrap_or("")
+                            )
+                        })
+                        .collect::<Vec<_>>()
+                        .join("; ")
+                };
+                let answer = match report.status {
+                    Status::Acknowledged => Answer::Acknowledged,
+                    Status::NotNow => Answer::NotNow,
+                    Status::CommandFormatError => Answer::FormatError(chain()),
+                    _ => Answer::Error(chain()),
+                };
+                self.record_answer(tenant, device, id, &answer, Some(body.to_vec()))
+                    .await?;
+            }
+            let next = self.queue.next(tenant, &enrollment).await?;
+            if let Some(d) = &next {
+                self.mark_delivered(tenant, device, &[d.id]).await?;
+            }
+            Ok(next)
+        }
+    }
+}
+
+/// The Windows side: commands for an OMA-DM session and the statuses the
+/// device returns.
+#[cfg(feature = "windows")]
+#[cfg_attr(docsrs, doc(cfg(feature = "windows")))]
+pub mod windows {
+    use super::*;
+    use mdmkit_windows::session::{MatchedStatus, QueueRef, QueuedCommand};
+    use mdmkit_windows::syncml::SyncMl;
+
+    impl<Q, S> Reconciler<Q, S>
+    where
+        Q: QueueStore + ?Sized,
+        S: StateStore + ?Sized,
+    {
+        /// Up to `max` queued commands for a device's session, ready for
+        /// [`mdmkit_windows::session::ServerSession::respond`]; each one's
+        /// [`QueueRef`] is the queue command id.
+        pub async fn windows_commands(
+            &self,
+            tenant: &TenantId,
+            device: &DeviceId,
+            max: usize,
+        ) -> Result<Vec<QueuedCommand>, Error> {
+            let enrollment = EnrollmentId::device(device.clone());
+            let batch = self.queue.next_batch(tenant, &enrollment, max).await?;
+            let mut out = Vec::with_capacity(batch.len());
+            let mut ids = Vec::with_capacity(batch.len());
+            for d in batch {
+                let msg = SyncMl::read(&d.payload)
+                    .map_err(|e| Error::Corrupt(format!("queued SyncML {}: {e}", d.id)))?;
+                for c in msg.commands {
+                    out.push(QueuedCommand::new(d.id.as_uuid().to_string(), c));
+                }
+                ids.push(d.id);
+            }
+            self.mark_delivered(tenant, device, &ids).await?;
+            Ok(out)
+        }
+
+        /// Records the statuses a device returned for queued commands: 2xx
+        /// (and 418 "already exists" for an `Add`) acknowledge, anything
+        /// else is an error carrying the code.
+        pub async fn windows_statuses(
+            &self,
+            tenant: &TenantId,
+            device: &DeviceId,
+            statuses: &[MatchedStatus],
+        ) -> Result<Vec<AnswerOutcome>, Error> {
+            let mut out = Vec::new();
+            for s in statuses.iter().filter(|s| !s.nested) {
+                let Some(id) = command_of(&s.queue_ref) else {
+                    continue;
+                };
+                let code = s.code.code();
+                let answer = if s.code.is_success() || (code == 418 && s.cmd == "Add") {
+                    Answer::Acknowledged
+                } else {
+                    Answer::Error(format!("{} status {code}", s.cmd))
+                };
+                out.push(
+                    self.record_answer(tenant, device, id, &answer, None)
+                        .await?,
+                );
+            }
+            Ok(out)
+        }
+    }
+
+    fn command_of(r: &QueueRef) -> Option<CommandId> {
+        uuid::Uuid::parse_str(r.as_str())
+            .ok()
+            .map(CommandId::from_uuid)
+    }
+}
+
+/// The Android side: a device's report (`Device` resource, from a Pub/Sub
+/// notification or `devices.get`) verifies the categories of its policy.
+#[cfg(feature = "android")]
+#[cfg_attr(docsrs, doc(cfg(feature = "android")))]
+pub mod android {
+    use super::*;
+    use mdmkit_android::state::{DesiredPolicy, PolicySync, SettingKey, SettingStatus, verify};
+
+    impl<Q, S> Reconciler<Q, S>
+    where
+        Q: QueueStore + ?Sized,
+        S: StateStore + ?Sized,
+    {
+        /// Verifies a device's categories from its `Device` report (JSON
+        /// bytes, untrusted): a category is verified when the device
+        /// applied the accepted policy version and reports none of the
+        /// category's fields non-compliant, failed when it reports one.
+        pub async fn android_report(
+            &self,
+            tenant: &TenantId,
+            device: &DeviceId,
+            report: &[u8],
+        ) -> Result<Vec<(Category, ComplianceState)>, Error> {
+            let parsed = mdmkit_android::parse::device(report)
+                .map_err(|e| Error::DeviceMessage(e.to_string()))?;
+            let records = self.state.device_records(tenant).await?;
+            let Some(record) = records.get(device) else {
+                return Ok(Vec::new());
+            };
+            let settings = self
+                .state
+                .content(tenant, &record.content)
+                .await?
+                .unwrap_or_default();
+            let fields = super::super::vendor::android_fields(&settings);
+            let now = self.clock.now();
+            let mut batch = StateBatch::default();
+            let mut changed = Vec::new();
+            for (d, mut s) in self.state.compliance(tenant, Some(device)).await? {
+                if !matches!(s.state, ComplianceState::Sent | ComplianceState::Pending) {
+                    continue;
+                }
+                let Some((_, keys)) = fields.iter().find(|(c, _)| *c == s.category) else {
+                    continue;
+                };
+                let mut desired = DesiredPolicy::new(None, s.version);
+                for k in keys {
+                    desired = desired.with_setting(SettingKey::field(k.clone()));
+                }
+                let v = verify(&parsed, &desired);
+                let bad: Vec<String> = v
+                    .settings
+                    .iter()
+                    .filter(|r| keys.iter().any(|k| k == r.key.policy_field()))
+                    .filter(|r| matches!(r.status, SettingStatus::NonCompliant { .. }))
+                    .map(|r| r.key.as_str().to_owned())
+                    .collect();
+                if !bad.is_empty() {
+                    s.state = ComplianceState::Failed;
+                    s.error = Some(format!("not applied on the device: {}", bad.join(", ")));
+                    s.attempts = s.attempts.saturating_add(1);
+                    s.next_retry = self.options.retry.next(now, s.attempts);
+                } else if v.sync == PolicySync::Current {
+                    s.state = ComplianceState::Verified;
+                    s.attempts = 0;
+                    s.error = None;
+                } else {
+                    continue;
+                }
+                s.updated_at = now;
+                changed.push((s.category, s.state));
+                batch.compliance.push((d, s));
+            }
+            self.state.commit(tenant, &batch).await?;
+            Ok(changed)
+        }
+    }
+}

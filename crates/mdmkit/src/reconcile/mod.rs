@@ -1,0 +1,668 @@
+//! The reconcile loop: from a scope tree, its policies and its devices to
+//! queued vendor commands, and from device answers to per-category
+//! compliance.
+//!
+//! [`Reconciler::reconcile`] computes every device's effective policy,
+//! compares it with what it last planned for the device (kept in a
+//! [`StateStore`]), and for each device whose settings or inventory facts
+//! changed:
+//!
+//! 1. finds the categories that changed (per-category content hashes);
+//! 2. asks the platform's encoder for the fewest commands (see the table in
+//!    the `vendor` notes below);
+//! 3. enqueues them, one fan-out per distinct command: devices with the same
+//!    change share one encoded payload and one queue command;
+//! 4. records each category as `pending` (or `unsupported`) and the new
+//!    applied state, then returns a [`Plan`] with the push hints.
+//!
+//! A second run with no change queues nothing; a change at one school plans
+//! only that school's devices. Device answers go through
+//! [`Reconciler::record_answer`] (and the platform helpers in
+//! [`answers`]), which move categories to `verified` or `failed`; failed
+//! categories are sent again by a later run once their backoff has passed.
+//!
+//! Commands are enqueued before the state is saved: a crash in between
+//! plans the same change again on the next run (an Apple or Android command
+//! supersedes its twin; a Windows `Replace` is idempotent), never loses it.
+//!
+//! | platform | commands | supersede key |
+//! |---|---|---|
+//! | Apple | `InstallProfile` of a changed category's whole profile, `RemoveProfile` for an emptied one, app installs and removals | `apple/profile/<PayloadIdentifier>`, `apple/app/<bundle id>` |
+//! | Windows | one SyncML command per changed node | none: a diff must run in order |
+//! | Android | the device's whole `Policy` (`PatchPolicy`, no update mask) | `android/policy` |
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
+
+use mdmkit_core::{DeviceId, Platform, TenantId};
+use mdmkit_policy::{
+    Category, ContentHash, Device, EffectiveCache, EffectivePolicy, NodeId, Settings, Tenant,
+    category_hashes,
+};
+use mdmkit_queue::{
+    Clock, CommandId, EnrollmentId, NewCommand, QueueStore, SystemClock, Timestamp,
+};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use crate::error::Error;
+use crate::state::{
+    CategoryState, ComplianceState, DeviceRecord, StateBatch, StateStore, UnsupportedNote,
+    content_hash,
+};
+
+pub mod answers;
+mod query;
+pub(crate) mod vendor;
+
+pub use answers::{Answer, AnswerOutcome};
+pub use query::{DeviceStatus, Finding, SettingSource};
+
+/// Which devices a run considers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Scope {
+    /// Every device of the tenant; devices that left are forgotten.
+    All,
+    /// The devices at a node and below it (after a change there).
+    Node(NodeId),
+    /// These devices.
+    Devices(Vec<DeviceId>),
+}
+
+/// How failed categories are retried: `base × 2^(attempts-1)`, capped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RetryPolicy {
+    /// The first delay.
+    pub base: Duration,
+    /// The longest delay.
+    pub max_delay: Duration,
+    /// After this many failures in a row the category stays failed until
+    /// its settings change.
+    pub max_attempts: u32,
+}
+
+impl Default for RetryPolicy {
+    /// 5 minutes, doubling up to 6 hours, 8 attempts.
+    fn default() -> Self {
+        Self {
+            base: Duration::from_secs(300),
+            max_delay: Duration::from_secs(6 * 3600),
+            max_attempts: 8,
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// When the `attempts`-th failure in a row is retried, if at all.
+    pub fn next(&self, now: Timestamp, attempts: u32) -> Option<Timestamp> {
+        if attempts >= self.max_attempts {
+            return None;
+        }
+        let factor = 1u32
+            .checked_shl(attempts.saturating_sub(1))
+            .unwrap_or(u32::MAX);
+        let delay = self.base.saturating_mul(factor).min(self.max_delay);
+        Some(now.plus(delay))
+    }
+}
+
+/// Options of a [`Reconciler`].
+#[derive(Clone)]
+#[non_exhaustive]
+pub struct Options {
+    /// The Apple `PayloadIdentifier` prefix (default `org.mdmkit`).
+    pub apple_prefix: Option<String>,
+    /// The organisation name written into Apple profiles.
+    pub organization: Option<String>,
+    /// Retries of failed categories.
+    pub retry: RetryPolicy,
+    /// Called with (devices done, devices to plan) while planning: drive a
+    /// progress bar with it.
+    pub progress: Option<Arc<dyn Fn(u64, u64) + Send + Sync>>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            apple_prefix: None,
+            organization: None,
+            retry: RetryPolicy::default(),
+            progress: None,
+        }
+    }
+}
+
+impl std::fmt::Debug for Options {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Options")
+            .field("apple_prefix", &self.apple_prefix)
+            .field("organization", &self.organization)
+            .field("retry", &self.retry)
+            .field("progress", &self.progress.is_some())
+            .finish()
+    }
+}
+
+impl Options {
+    /// Sets the Apple identifier prefix.
+    pub fn with_apple_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.apple_prefix = Some(prefix.into());
+        self
+    }
+
+    /// Sets the organisation name.
+    pub fn with_organization(mut self, name: impl Into<String>) -> Self {
+        self.organization = Some(name.into());
+        self
+    }
+
+    /// Sets the retry policy.
+    pub fn with_retry(mut self, retry: RetryPolicy) -> Self {
+        self.retry = retry;
+        self
+    }
+
+    /// Sets the progress callback.
+    pub fn with_progress(mut self, f: impl Fn(u64, u64) + Send + Sync + 'static) -> Self {
+        self.progress = Some(Arc::new(f));
+        self
+    }
+}
+
+/// One command enqueued by a run (to every target at once).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct EnqueuedCommand {
+    /// The queue command id (also Apple's `CommandUUID`).
+    pub id: CommandId,
+    /// Its platform.
+    pub platform: Platform,
+    /// Its kind.
+    pub kind: String,
+    /// The categories it carries.
+    #[serde(serialize_with = "ser_categories")]
+    pub categories: Vec<Category>,
+    /// How many devices it was queued for.
+    pub devices: u64,
+    /// SHA-256 of the payload, hex.
+    pub payload_sha256: String,
+    /// SHA-256 over the sorted target device ids, hex.
+    pub targets_sha256: String,
+}
+
+fn ser_categories<S: serde::Serializer>(c: &[Category], s: S) -> Result<S::Ok, S::Error> {
+    use serde::ser::SerializeSeq;
+    let mut seq = s.serialize_seq(Some(c.len()))?;
+    for x in c {
+        seq.serialize_element(x.as_str())?;
+    }
+    seq.end()
+}
+
+/// A setting a platform cannot enforce, counted over the devices of a run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct UnsupportedSummary {
+    /// The platform.
+    pub platform: Platform,
+    /// The setting.
+    pub path: String,
+    /// Why.
+    pub reason: String,
+    /// On how many devices.
+    pub devices: u64,
+}
+
+/// What a run did.
+#[derive(Debug, Clone, Default, Serialize)]
+#[non_exhaustive]
+pub struct Plan {
+    /// The tenant.
+    pub tenant: Option<TenantId>,
+    /// Devices considered.
+    pub devices: u64,
+    /// Devices whose settings or facts changed (and got commands or new
+    /// states).
+    pub changed_devices: u64,
+    /// Failed categories sent again.
+    pub retried: u64,
+    /// Devices forgotten because they left the tenant.
+    pub removed_devices: u64,
+    /// Queue rows written (commands × devices).
+    pub queued: u64,
+    /// Commands per platform and kind (`apple` → `InstallProfile` → 30).
+    pub commands: BTreeMap<String, BTreeMap<String, u64>>,
+    /// Each distinct command enqueued.
+    pub enqueued: Vec<EnqueuedCommand>,
+    /// Older undelivered commands replaced.
+    pub superseded: u64,
+    /// Devices to wake by push (their queue went from empty to non-empty).
+    pub wake: Vec<DeviceId>,
+    /// Settings the platforms cannot enforce on the planned devices.
+    pub unsupported: Vec<UnsupportedSummary>,
+    /// Conflicts and other issues of the tree (`Tenant::check`), as text.
+    pub conflicts: Vec<String>,
+    /// Devices whose platform has no encoder in this build.
+    pub skipped_devices: u64,
+}
+
+impl Plan {
+    /// Whether the run queued nothing and changed no state.
+    pub fn is_noop(&self) -> bool {
+        self.changed_devices == 0 && self.queued == 0 && self.removed_devices == 0
+    }
+}
+
+/// Plans and queues commands for devices, and tracks their answers.
+pub struct Reconciler<Q: ?Sized, S: ?Sized> {
+    queue: Arc<Q>,
+    state: Arc<S>,
+    options: Options,
+    clock: Arc<dyn Clock>,
+}
+
+impl<Q: ?Sized, S: ?Sized> std::fmt::Debug for Reconciler<Q, S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Reconciler")
+            .field("options", &self.options)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Devices that share one change plan: same platform, same facts, same old
+/// and new settings.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct GroupKey {
+    platform: Platform,
+    facts: ContentHash,
+    old: Option<ContentHash>,
+    new: ContentHash,
+    forced: Vec<Category>,
+}
+
+struct Group {
+    representative: Device,
+    old: Settings,
+    new: Arc<EffectivePolicy>,
+    changed: Vec<Category>,
+    new_hashes: Arc<BTreeMap<Category, ContentHash>>,
+    devices: Vec<DeviceId>,
+    attempts: HashMap<(DeviceId, Category), u32>,
+}
+
+impl<Q, S> Reconciler<Q, S>
+where
+    Q: QueueStore + ?Sized,
+    S: StateStore + ?Sized,
+{
+    /// A reconciler over a queue store and a state store.
+    pub fn new(queue: Arc<Q>, state: Arc<S>) -> Self {
+        Self {
+            queue,
+            state,
+            options: Options::default(),
+            clock: Arc::new(SystemClock),
+        }
+    }
+
+    /// Sets the options.
+    pub fn with_options(mut self, options: Options) -> Self {
+        self.options = options;
+        self
+    }
+
+    /// Sets the clock (retry times, state timestamps).
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// The queue store.
+    pub fn queue(&self) -> &Arc<Q> {
+        &self.queue
+    }
+
+    /// The state store.
+    pub fn state(&self) -> &Arc<S> {
+        &self.state
+    }
+
+    /// Plans and queues every change of `scope`, computing effective
+    /// policies from scratch.
+    pub async fn reconcile(&self, tenant: &Tenant, scope: &Scope) -> Result<Plan, Error> {
+        let cache = EffectiveCache::build(tenant)?;
+        self.reconcile_with(tenant, &cache, scope).await
+    }
+
+    /// Plans and queues every change of `scope` with effective policies the
+    /// caller keeps up to date ([`EffectiveCache::refresh`] after an edit).
+    pub async fn reconcile_with(
+        &self,
+        tenant: &Tenant,
+        cache: &EffectiveCache,
+        scope: &Scope,
+    ) -> Result<Plan, Error> {
+        let tid = tenant.id().clone();
+        let now = self.clock.now();
+        let mut plan = Plan {
+            tenant: Some(tid.clone()),
+            conflicts: tenant.check().0.iter().map(ToString::to_string).collect(),
+            ..Plan::default()
+        };
+        let records = self.state.device_records(&tid).await?;
+        let in_scope: Vec<&Device> = match scope {
+            Scope::All => tenant.devices().collect(),
+            Scope::Node(n) => {
+                let ids = tenant.affected_devices(n)?;
+                ids.iter().filter_map(|d| tenant.device(d)).collect()
+            }
+            Scope::Devices(ids) => {
+                let mut v = Vec::with_capacity(ids.len());
+                for id in ids {
+                    v.push(
+                        tenant
+                            .device(id)
+                            .ok_or_else(|| mdmkit_policy::Error::UnknownDevice(id.clone()))?,
+                    );
+                }
+                v
+            }
+        };
+        plan.devices = in_scope.len() as u64;
+        let mut batch = StateBatch::default();
+        if *scope == Scope::All {
+            let present: BTreeSet<&DeviceId> = tenant.devices().map(|d| &d.id).collect();
+            let mut gone: Vec<DeviceId> = records
+                .keys()
+                .filter(|d| !present.contains(d))
+                .cloned()
+                .collect();
+            gone.sort();
+            plan.removed_devices = gone.len() as u64;
+            batch.removed = gone;
+        }
+
+        // Failed categories whose backoff has passed are planned again.
+        let mut forced: HashMap<DeviceId, Vec<(Category, u32)>> = HashMap::new();
+        for (d, s) in self.state.due_retries(&tid, now).await? {
+            forced.entry(d).or_default().push((s.category, s.attempts));
+        }
+
+        // Hash each distinct effective policy once (devices of a node share
+        // one).
+        let empty = Arc::new(category_hashes(&Settings::default()));
+        let mut hashes: HashMap<
+            *const EffectivePolicy,
+            (Arc<BTreeMap<Category, ContentHash>>, ContentHash),
+        > = HashMap::new();
+        let mut groups: HashMap<GroupKey, Group> = HashMap::new();
+        let mut contents_seen: BTreeSet<ContentHash> = BTreeSet::new();
+        let total = in_scope.len() as u64;
+        for (i, device) in in_scope.iter().enumerate() {
+            if let Some(p) = &self.options.progress
+                && (i % 1024 == 0)
+            {
+                p(i as u64, total);
+            }
+            let eff = cache
+                .get(&device.id)
+                .ok_or_else(|| mdmkit_policy::Error::UnknownDevice(device.id.clone()))?;
+            let (cats, content) = hashes
+                .entry(Arc::as_ptr(eff))
+                .or_insert_with(|| {
+                    let c = category_hashes(eff.settings());
+                    let h = content_hash(&c);
+                    (Arc::new(c), h)
+                })
+                .clone();
+            let facts = facts_hash(device, false);
+            let inventory = facts_hash(device, true);
+            let record = records.get(&device.id);
+            let retry = forced.remove(&device.id).unwrap_or_default();
+            let unchanged = record.is_some_and(|r| {
+                r.content == content && r.inventory == inventory && r.platform == device.platform
+            });
+            if unchanged && retry.is_empty() {
+                continue;
+            }
+            let old = record
+                .filter(|r| r.platform == device.platform && r.inventory == inventory)
+                .map(|r| r.content);
+            if !unchanged {
+                plan.changed_devices += 1;
+            }
+            plan.retried += retry.len() as u64;
+            // A name template (with the serial number) makes the plan
+            // personal; everything else is shared by devices with the same
+            // facts.
+            let personal = eff.settings().device.name_template.is_some();
+            let key = GroupKey {
+                platform: device.platform,
+                facts: if personal { inventory } else { facts },
+                old,
+                new: content,
+                forced: retry.iter().map(|(c, _)| *c).collect(),
+            };
+            if !contents_seen.contains(&content) {
+                contents_seen.insert(content);
+                batch.contents.push((content, eff.settings().clone()));
+            }
+            batch.devices.push((
+                device.id.clone(),
+                DeviceRecord::new(device.platform, content, inventory),
+            ));
+            let group = match groups.entry(key) {
+                std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
+                std::collections::hash_map::Entry::Vacant(v) => {
+                    let old_settings = match old {
+                        Some(h) => self.state.content(&tid, &h).await?.unwrap_or_default(),
+                        None => Settings::default(),
+                    };
+                    let old_hashes = match old {
+                        Some(_) => category_hashes(&old_settings),
+                        None => (*empty).clone(),
+                    };
+                    let mut changed: Vec<Category> = Category::ALL
+                        .into_iter()
+                        .filter(|c| old.is_none() || old_hashes.get(c) != cats.get(c))
+                        .collect();
+                    let mut old_settings = old_settings;
+                    for (c, _) in &retry {
+                        // Sent again in full: plan as if the device had none.
+                        old_settings = clear(&old_settings, *c);
+                        if !changed.contains(c) {
+                            changed.push(*c);
+                        }
+                    }
+                    changed.sort();
+                    v.insert(Group {
+                        representative: (*device).clone(),
+                        old: old_settings,
+                        new: eff.clone(),
+                        changed,
+                        new_hashes: cats.clone(),
+                        devices: Vec::new(),
+                        attempts: HashMap::new(),
+                    })
+                }
+            };
+            group.devices.push(device.id.clone());
+            for (c, a) in retry {
+                group.attempts.insert((device.id.clone(), c), a);
+            }
+        }
+        // Devices gone from scope with pending retries are left alone.
+        drop(forced);
+
+        let vendors = vendor::Vendors::new(
+            &tid,
+            self.options.apple_prefix.as_deref(),
+            self.options.organization.as_deref(),
+        );
+        let mut unsupported: BTreeMap<(Platform, String, String), u64> = BTreeMap::new();
+        let mut wake: BTreeSet<DeviceId> = BTreeSet::new();
+        let mut ordered: Vec<(GroupKey, Group)> = groups.into_iter().collect();
+        ordered.sort_by(|a, b| a.1.devices[0].cmp(&b.1.devices[0]));
+        for (_, group) in ordered {
+            let Some(vplan) = vendors.plan(
+                &group.representative,
+                &group.old,
+                group.new.settings(),
+                &group.changed,
+            )?
+            else {
+                plan.skipped_devices += group.devices.len() as u64;
+                continue;
+            };
+            let targets: Vec<EnrollmentId> = group
+                .devices
+                .iter()
+                .map(|d| EnrollmentId::device(d.clone()))
+                .collect();
+            let targets_sha = {
+                let mut h = Sha256::new();
+                let mut sorted: Vec<&DeviceId> = group.devices.iter().collect();
+                sorted.sort();
+                for d in sorted {
+                    h.update(d.as_str().as_bytes());
+                    h.update(b"\n");
+                }
+                hex(&h.finalize())
+            };
+            let mut per_category: BTreeMap<Category, Vec<CommandId>> = BTreeMap::new();
+            for planned in &vplan.commands {
+                let id = CommandId::new();
+                let payload = planned.body.encode(id)?;
+                let payload_sha = hex(&Sha256::digest(&payload));
+                let mut cmd = NewCommand::new(planned.kind.clone(), payload).with_id(id);
+                if let Some(k) = &planned.supersede {
+                    cmd = cmd.with_supersede_key(k.clone());
+                }
+                let done = self.queue.enqueue(&tid, &cmd, &targets).await?;
+                plan.queued += done.queued;
+                plan.superseded += done.superseded.len() as u64;
+                wake.extend(done.wake.into_iter().map(|e| e.device_id().clone()));
+                *plan
+                    .commands
+                    .entry(group.representative.platform.as_str().to_owned())
+                    .or_default()
+                    .entry(planned.kind.clone())
+                    .or_default() += done.queued;
+                plan.enqueued.push(EnqueuedCommand {
+                    id,
+                    platform: group.representative.platform,
+                    kind: planned.kind.clone(),
+                    categories: planned.categories.clone(),
+                    devices: done.queued,
+                    payload_sha256: payload_sha,
+                    targets_sha256: targets_sha.clone(),
+                });
+                for c in &planned.categories {
+                    per_category.entry(*c).or_default().push(id);
+                }
+            }
+            let mut notes: BTreeMap<Category, Vec<UnsupportedNote>> = BTreeMap::new();
+            for (c, n) in vplan.unsupported {
+                *unsupported
+                    .entry((
+                        group.representative.platform,
+                        n.path.clone(),
+                        n.reason.clone(),
+                    ))
+                    .or_default() += group.devices.len() as u64;
+                notes.entry(c).or_default().push(n);
+            }
+            for c in &group.changed {
+                let target = group
+                    .new_hashes
+                    .get(c)
+                    .copied()
+                    .unwrap_or(ContentHash([0; 32]));
+                let is_empty = empty.get(c) == Some(&target);
+                let commands = per_category.remove(c).unwrap_or_default();
+                let cat_notes = notes.remove(c).unwrap_or_default();
+                for d in &group.devices {
+                    let state = if !commands.is_empty() {
+                        let mut s = CategoryState::pending(*c, &target, commands.clone(), now);
+                        s.unsupported = cat_notes.clone();
+                        s.attempts = group.attempts.get(&(d.clone(), *c)).copied().unwrap_or(0);
+                        s
+                    } else if is_empty {
+                        batch.cleared.push((d.clone(), *c));
+                        continue;
+                    } else {
+                        let mut s = CategoryState::pending(*c, &target, Vec::new(), now);
+                        s.state = if cat_notes.is_empty() {
+                            // Nothing the platform would send differs.
+                            ComplianceState::Verified
+                        } else {
+                            ComplianceState::Unsupported
+                        };
+                        s.unsupported = cat_notes.clone();
+                        s
+                    };
+                    batch.compliance.push((d.clone(), state));
+                }
+            }
+        }
+        plan.wake = wake.into_iter().collect();
+        plan.unsupported = unsupported
+            .into_iter()
+            .map(|((platform, path, reason), devices)| UnsupportedSummary {
+                platform,
+                path,
+                reason,
+                devices,
+            })
+            .collect();
+        if let Some(p) = &self.options.progress {
+            p(total, total);
+        }
+        self.state.commit(&tid, &batch).await?;
+        Ok(plan)
+    }
+}
+
+/// The settings with one category emptied.
+fn clear(settings: &Settings, category: Category) -> Settings {
+    let keep: Vec<Category> = Category::ALL
+        .into_iter()
+        .filter(|c| *c != category)
+        .collect();
+    vendor::only(settings, &keep)
+}
+
+/// A hash of the inventory facts a plan depends on; `with_serial` adds the
+/// per-device ones.
+fn facts_hash(device: &Device, with_serial: bool) -> ContentHash {
+    let mut h = Sha256::new();
+    h.update(device.platform.as_str().as_bytes());
+    for part in [
+        device.os_version.as_deref(),
+        device
+            .supervised
+            .map(|s| if s { "supervised" } else { "unsupervised" }),
+        device.model.as_deref(),
+    ] {
+        h.update(b"\0");
+        h.update(part.unwrap_or("-").as_bytes());
+    }
+    if with_serial {
+        h.update(b"\0");
+        h.update(device.id.as_str().as_bytes());
+        h.update(b"\0");
+        h.update(device.serial.as_deref().unwrap_or("-").as_bytes());
+    }
+    ContentHash(h.finalize().into())
+}
+
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        s.push_str(&format!("{b:02x}"));
+    }
+    s
+}

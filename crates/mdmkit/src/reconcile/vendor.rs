@@ -1,0 +1,310 @@
+//! The vendor side of a plan: settings in, queue payloads out.
+//!
+//! Each platform turns the change from the settings last planned for a
+//! device to its new effective settings into commands:
+//!
+//! | platform | commands | supersede key |
+//! |---|---|---|
+//! | Apple | one `InstallProfile` per changed category (its whole profile), `RemoveProfile` for an emptied one, app installs and removals | `apple/profile/<PayloadIdentifier>`, `apple/app/<bundle id>` |
+//! | Windows | one SyncML command (`Add`, `Replace`, `Delete`, `Exec`) per changed node | none: the commands are a diff and must all run in order |
+//! | Android | the device's whole `Policy` (a patch without update mask replaces it) | `android/policy` |
+//!
+//! A command that carries the whole state of what it addresses supersedes
+//! an undelivered older one; a diff never does.
+
+use mdmkit_core::Platform;
+use mdmkit_policy::{Category, Device, Settings};
+
+use crate::error::Error;
+use crate::state::UnsupportedNote;
+
+/// One command to queue.
+#[derive(Debug, Clone)]
+pub(crate) struct Planned {
+    /// The categories whose state it carries.
+    pub(crate) categories: Vec<Category>,
+    /// The queue kind (`InstallProfile`, `Replace`, `PatchPolicy`).
+    pub(crate) kind: String,
+    /// The encoded command; `{{ID}}`-free: the id is set by `encode`.
+    pub(crate) body: Body,
+    /// The supersede key, when the command carries a whole state.
+    pub(crate) supersede: Option<String>,
+}
+
+/// A payload, possibly waiting for its command id.
+#[derive(Debug, Clone)]
+pub(crate) enum Body {
+    /// Bytes as they are.
+    Bytes(Vec<u8>),
+    /// An Apple command whose `CommandUUID` is the queue id.
+    #[cfg(feature = "apple")]
+    Apple(Box<mdmkit_apple::Command>),
+}
+
+impl Body {
+    /// The payload for the command id `id`.
+    pub(crate) fn encode(&self, id: mdmkit_queue::CommandId) -> Result<Vec<u8>, Error> {
+        match self {
+            Body::Bytes(b) => Ok(b.clone()),
+            #[cfg(feature = "apple")]
+            Body::Apple(c) => {
+                let mut c = (**c).clone();
+                let text = id
+                    .as_uuid()
+                    .hyphenated()
+                    .encode_upper(&mut uuid::Uuid::encode_buffer())
+                    .to_owned();
+                c.uuid = mdmkit_apple::CommandUuid::new(text).map_err(|e| Error::Encode {
+                    platform: Platform::Apple,
+                    message: e.to_string(),
+                })?;
+                Ok(c.to_bytes(mdmkit_apple::Format::Xml))
+            }
+        }
+    }
+}
+
+/// What a platform makes of a change.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct VendorPlan {
+    pub(crate) commands: Vec<Planned>,
+    pub(crate) unsupported: Vec<(Category, UnsupportedNote)>,
+}
+
+/// Per-tenant vendor configuration.
+#[derive(Debug, Clone)]
+pub(crate) struct Vendors {
+    #[cfg(feature = "apple")]
+    pub(crate) apple: mdmkit_apple::mapping::Mapper,
+}
+
+impl Vendors {
+    pub(crate) fn new(
+        tenant: &mdmkit_core::TenantId,
+        apple_prefix: Option<&str>,
+        organization: Option<&str>,
+    ) -> Self {
+        #[cfg(not(feature = "apple"))]
+        let _ = (tenant, apple_prefix, organization);
+        Self {
+            #[cfg(feature = "apple")]
+            apple: {
+                let mut m = mdmkit_apple::mapping::Mapper::new(tenant.clone());
+                if let Some(p) = apple_prefix {
+                    m = m.prefix(p);
+                }
+                if let Some(o) = organization {
+                    m = m.organization(o);
+                }
+                m
+            },
+        }
+    }
+
+    /// Plans the commands that take `device` from `old` to `new`, for the
+    /// categories in `changed` (other categories are left alone).
+    pub(crate) fn plan(
+        &self,
+        device: &Device,
+        old: &Settings,
+        new: &Settings,
+        changed: &[Category],
+    ) -> Result<Option<VendorPlan>, Error> {
+        match device.platform {
+            #[cfg(feature = "apple")]
+            Platform::Apple => self.apple(device, old, new, changed).map(Some),
+            #[cfg(feature = "windows")]
+            Platform::Windows => Ok(Some(windows(device, old, new, changed))),
+            #[cfg(feature = "android")]
+            Platform::Android => android(old, new, changed).map(Some),
+            _ => Ok(None),
+        }
+    }
+
+    #[cfg(feature = "apple")]
+    fn apple(
+        &self,
+        device: &Device,
+        old: &Settings,
+        new: &Settings,
+        changed: &[Category],
+    ) -> Result<VendorPlan, Error> {
+        use mdmkit_apple::command::everyday;
+        use mdmkit_apple::mapping::{AppAction, device_context};
+
+        let ctx = device_context(device).ok_or_else(|| Error::Encode {
+            platform: Platform::Apple,
+            message: format!("device {} is not an Apple device", device.id),
+        })?;
+        let old = only(old, changed);
+        let new_only = only(new, changed);
+        let plan = self
+            .apple
+            .plan_diff(&old, &new_only, &ctx)
+            .map_err(|e| Error::Encode {
+                platform: Platform::Apple,
+                message: e.to_string(),
+            })?;
+        let mut out = VendorPlan::default();
+        for (c, p) in &plan.install {
+            out.commands.push(Planned {
+                categories: vec![*c],
+                kind: "InstallProfile".into(),
+                body: Body::Apple(Box::new(everyday::install_built_profile(p))),
+                supersede: Some(format!("apple/profile/{}", p.identifier)),
+            });
+        }
+        for (c, id) in &plan.remove {
+            out.commands.push(Planned {
+                categories: vec![*c],
+                kind: "RemoveProfile".into(),
+                body: Body::Apple(Box::new(everyday::remove_profile(id.clone()))),
+                supersede: Some(format!("apple/profile/{id}")),
+            });
+        }
+        for a in &plan.apps {
+            let (kind, bundle) = match a {
+                AppAction::Install { bundle_id, .. } => ("InstallApplication", bundle_id),
+                AppAction::Remove { bundle_id, .. } => ("RemoveApplication", bundle_id),
+                _ => continue,
+            };
+            out.commands.push(Planned {
+                categories: vec![Category::Apps],
+                kind: kind.into(),
+                body: Body::Apple(Box::new(a.command())),
+                supersede: Some(format!("apple/app/{bundle}")),
+            });
+        }
+        for u in plan.unsupported.iter().filter(|u| !u.sent) {
+            if let Some(c) = category_of(&u.path) {
+                out.unsupported.push((
+                    c,
+                    UnsupportedNote {
+                        path: u.path.to_string(),
+                        reason: u.reason.clone(),
+                    },
+                ));
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// The category a setting path belongs to.
+pub(crate) fn category_of(path: &mdmkit_policy::SettingPath) -> Option<Category> {
+    path.category()
+        .and_then(|c| crate::state::parse_category(c).ok())
+}
+
+/// The settings of `categories` only; every other category empty.
+pub(crate) fn only(settings: &Settings, categories: &[Category]) -> Settings {
+    let mut out = Settings::default();
+    for c in categories {
+        copy_category(&mut out, settings, *c);
+    }
+    out
+}
+
+fn copy_category(to: &mut Settings, from: &Settings, c: Category) {
+    match c {
+        Category::Passcode => to.passcode = from.passcode.clone(),
+        Category::Restrictions => to.restrictions = from.restrictions.clone(),
+        Category::Wifi => to.wifi = from.wifi.clone(),
+        Category::WebFilter => to.web_filter = from.web_filter.clone(),
+        Category::Apps => to.apps = from.apps.clone(),
+        Category::Kiosk => to.kiosk = from.kiosk.clone(),
+        Category::OsUpdates => to.os_updates = from.os_updates.clone(),
+        Category::Device => to.device = from.device.clone(),
+        Category::Certificates => to.certificates = from.certificates.clone(),
+        Category::Vendor => to.vendor = from.vendor.clone(),
+        _ => {}
+    }
+}
+
+#[cfg(feature = "windows")]
+fn windows(device: &Device, old: &Settings, new: &Settings, changed: &[Category]) -> VendorPlan {
+    use mdmkit_windows::csp;
+
+    let mut out = VendorPlan::default();
+    for c in changed {
+        let compiled = csp::compile_diff(&only(old, &[*c]), &only(new, &[*c]), Some(device));
+        for command in &compiled.commands {
+            let mut one = csp::Compiled::default();
+            one.commands.push(command.clone());
+            let message = one.to_message("1", "1", "mdmkit", "device");
+            out.commands.push(Planned {
+                categories: vec![*c],
+                kind: command.name().to_owned(),
+                body: Body::Bytes(message.to_xml().into_bytes()),
+                supersede: None,
+            });
+        }
+        for u in compiled.unsupported {
+            out.unsupported.push((
+                *c,
+                UnsupportedNote {
+                    path: u.path.to_string(),
+                    reason: u.reason,
+                },
+            ));
+        }
+    }
+    out
+}
+
+#[cfg(feature = "android")]
+fn android(old: &Settings, new: &Settings, changed: &[Category]) -> Result<VendorPlan, Error> {
+    use mdmkit_android::mapping;
+
+    let mapped = mapping::to_policy(new);
+    let before = mapping::to_policy(old);
+    let mut out = VendorPlan::default();
+    if mapped.policy != before.policy || old == &Settings::default() {
+        let body = serde_json::to_vec(&mapped.policy).map_err(|e| Error::Encode {
+            platform: Platform::Android,
+            message: e.to_string(),
+        })?;
+        // The categories that write Policy fields now or wrote some before.
+        let carried: Vec<Category> = changed
+            .iter()
+            .copied()
+            .filter(|c| {
+                !mapping::to_policy(&only(new, &[*c])).policy.is_empty()
+                    || !mapping::to_policy(&only(old, &[*c])).policy.is_empty()
+            })
+            .collect();
+        out.commands.push(Planned {
+            categories: carried,
+            kind: "PatchPolicy".into(),
+            body: Body::Bytes(body),
+            supersede: Some("android/policy".into()),
+        });
+    }
+    for u in mapped.unsupported.iter().filter(|u| !u.partial) {
+        if let Some(c) = category_of(&u.path)
+            && changed.contains(&c)
+        {
+            out.unsupported.push((
+                c,
+                UnsupportedNote {
+                    path: u.path.to_string(),
+                    reason: u.reason.clone(),
+                },
+            ));
+        }
+    }
+    Ok(out)
+}
+
+/// The Android `Policy` fields each category writes, for matching a
+/// device's non-compliance report back to categories.
+#[cfg(feature = "android")]
+pub(crate) fn android_fields(settings: &Settings) -> Vec<(Category, Vec<String>)> {
+    Category::ALL
+        .into_iter()
+        .map(|c| {
+            let m = mdmkit_android::mapping::to_policy(&only(settings, &[c]));
+            (c, m.policy.keys().cloned().collect())
+        })
+        .collect()
+}

@@ -1,0 +1,107 @@
+//! The in-memory state store.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+use mdmkit_core::{DeviceId, TenantId};
+use mdmkit_policy::{Category, ContentHash, Settings};
+use mdmkit_queue::Timestamp;
+
+use super::{CategoryState, ComplianceState, DeviceRecord, StateBatch, StateStore};
+use crate::error::Error;
+
+#[derive(Debug, Default)]
+struct TenantState {
+    contents: HashMap<ContentHash, Settings>,
+    devices: HashMap<DeviceId, DeviceRecord>,
+    compliance: BTreeMap<(DeviceId, Category), CategoryState>,
+}
+
+/// Applied state and compliance in memory: for tests and simulations.
+#[derive(Debug, Default)]
+pub struct MemoryState {
+    tenants: Mutex<HashMap<TenantId, TenantState>>,
+}
+
+impl MemoryState {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn with<R>(&self, tenant: &TenantId, f: impl FnOnce(&mut TenantState) -> R) -> R {
+        let mut guard = self.tenants.lock().unwrap_or_else(|p| p.into_inner());
+        f(guard.entry(tenant.clone()).or_default())
+    }
+}
+
+#[async_trait]
+impl StateStore for MemoryState {
+    async fn device_records(
+        &self,
+        tenant: &TenantId,
+    ) -> Result<HashMap<DeviceId, DeviceRecord>, Error> {
+        Ok(self.with(tenant, |t| t.devices.clone()))
+    }
+
+    async fn content(
+        &self,
+        tenant: &TenantId,
+        hash: &ContentHash,
+    ) -> Result<Option<Settings>, Error> {
+        Ok(self.with(tenant, |t| t.contents.get(hash).cloned()))
+    }
+
+    async fn commit(&self, tenant: &TenantId, batch: &StateBatch) -> Result<(), Error> {
+        self.with(tenant, |t| {
+            for (h, s) in &batch.contents {
+                t.contents.entry(*h).or_insert_with(|| s.clone());
+            }
+            for d in &batch.removed {
+                t.devices.remove(d);
+                t.compliance.retain(|(dev, _), _| dev != d);
+            }
+            for (d, r) in &batch.devices {
+                t.devices.insert(d.clone(), r.clone());
+            }
+            for (d, c) in &batch.cleared {
+                t.compliance.remove(&(d.clone(), *c));
+            }
+            for (d, s) in &batch.compliance {
+                t.compliance.insert((d.clone(), s.category), s.clone());
+            }
+        });
+        Ok(())
+    }
+
+    async fn compliance(
+        &self,
+        tenant: &TenantId,
+        device: Option<&DeviceId>,
+    ) -> Result<Vec<(DeviceId, CategoryState)>, Error> {
+        Ok(self.with(tenant, |t| {
+            t.compliance
+                .iter()
+                .filter(|((d, _), _)| device.is_none_or(|x| x == d))
+                .map(|((d, _), s)| (d.clone(), s.clone()))
+                .collect()
+        }))
+    }
+
+    async fn due_retries(
+        &self,
+        tenant: &TenantId,
+        now: Timestamp,
+    ) -> Result<Vec<(DeviceId, CategoryState)>, Error> {
+        Ok(self.with(tenant, |t| {
+            t.compliance
+                .iter()
+                .filter(|(_, s)| {
+                    s.state == ComplianceState::Failed && s.next_retry.is_some_and(|r| r <= now)
+                })
+                .map(|((d, _), s)| (d.clone(), s.clone()))
+                .collect()
+        }))
+    }
+}

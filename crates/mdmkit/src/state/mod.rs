@@ -1,0 +1,300 @@
+//! The applied-state store: what the reconciler last planned for each
+//! device, and the compliance state of each of its setting categories.
+//!
+//! The reconciler diffs a device's effective policy against the settings it
+//! last planned for it (kept here, deduplicated by content hash: 100,000
+//! devices of one school district share a handful of distinct policies), so
+//! a second run with no change plans nothing and a change at one school
+//! touches only that school's devices.
+//!
+//! Compliance is tracked per device and per category
+//! ([`Category`]): `pending` (commands queued) → `sent` (delivered to the
+//! device) → `verified` | `failed` (with the device's error, retried with
+//! backoff) | `unsupported` (the platform cannot enforce the category).
+//!
+//! Two stores are built in: [`MemoryState`] (tests, simulations) and
+//! `SqliteState` (feature `sqlite`, the embedded default, in the same
+//! database file as the queue).
+
+use std::collections::HashMap;
+use std::fmt;
+use std::str::FromStr;
+
+use async_trait::async_trait;
+use mdmkit_core::{DeviceId, Platform, TenantId};
+use mdmkit_policy::{Category, ContentHash, Settings};
+use mdmkit_queue::{CommandId, Timestamp};
+use serde::{Deserialize, Serialize};
+
+use crate::error::Error;
+
+mod memory;
+#[cfg(feature = "sqlite")]
+mod sqlite;
+
+pub use memory::MemoryState;
+#[cfg(feature = "sqlite")]
+#[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
+pub use sqlite::SqliteState;
+
+/// Where a device's category stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
+pub enum ComplianceState {
+    /// Commands are queued and not yet delivered.
+    Pending,
+    /// The device has fetched the commands and not answered them all.
+    Sent,
+    /// The device confirmed every command (and, on Android, reported the
+    /// settings applied).
+    Verified,
+    /// The device refused a command or reported a setting not applied.
+    Failed,
+    /// The platform cannot enforce any setting of the category.
+    Unsupported,
+}
+
+impl ComplianceState {
+    /// Every state, in lifecycle order.
+    pub const ALL: [ComplianceState; 5] = [
+        Self::Pending,
+        Self::Sent,
+        Self::Verified,
+        Self::Failed,
+        Self::Unsupported,
+    ];
+
+    /// The name used in storage and JSON (`pending`, `sent`, ...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Sent => "sent",
+            Self::Verified => "verified",
+            Self::Failed => "failed",
+            Self::Unsupported => "unsupported",
+        }
+    }
+
+    /// Whether the device is compliant in this state (verified, or nothing
+    /// the platform could enforce).
+    pub fn is_compliant(self) -> bool {
+        matches!(self, Self::Verified | Self::Unsupported)
+    }
+}
+
+impl fmt::Display for ComplianceState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for ComplianceState {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self, Error> {
+        Self::ALL
+            .into_iter()
+            .find(|c| c.as_str() == s)
+            .ok_or_else(|| Error::Corrupt(format!("unknown compliance state {s:?}")))
+    }
+}
+
+/// A setting the platform does not enforce on this device, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UnsupportedNote {
+    /// The setting path (`restrictions.app_store`).
+    pub path: String,
+    /// Why (`needs a supervised device`).
+    pub reason: String,
+}
+
+/// The compliance of one category of one device.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct CategoryState {
+    /// The category.
+    #[serde(with = "category_serde")]
+    pub category: Category,
+    /// Where it stands.
+    pub state: ComplianceState,
+    /// The content hash of the category's settings being enforced.
+    pub target: String,
+    /// The commands not yet answered (or the last ones sent, once answered).
+    pub commands: Vec<CommandId>,
+    /// The device's error, when failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// How many times the category failed in a row.
+    pub attempts: u32,
+    /// When a failed category is sent again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_retry: Option<Timestamp>,
+    /// Settings of the category the platform does not enforce here.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unsupported: Vec<UnsupportedNote>,
+    /// Android: the policy version Google assigned to the accepted patch,
+    /// which the device must report as applied.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<i64>,
+    /// When the state last changed.
+    pub updated_at: Timestamp,
+}
+
+impl CategoryState {
+    /// A category with commands just queued.
+    pub fn pending(
+        category: Category,
+        target: &ContentHash,
+        commands: Vec<CommandId>,
+        now: Timestamp,
+    ) -> Self {
+        Self {
+            category,
+            state: ComplianceState::Pending,
+            target: target.to_string(),
+            commands,
+            error: None,
+            attempts: 0,
+            next_retry: None,
+            unsupported: Vec::new(),
+            version: None,
+            updated_at: now,
+        }
+    }
+}
+
+/// What the reconciler last planned for a device.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct DeviceRecord {
+    /// The device's platform.
+    pub platform: Platform,
+    /// The hash of the planned settings (a key of the content table).
+    pub content: ContentHash,
+    /// The hash of the inventory facts the plan depended on (OS version,
+    /// supervision, model, serial).
+    pub inventory: ContentHash,
+}
+
+impl DeviceRecord {
+    /// A record.
+    pub fn new(platform: Platform, content: ContentHash, inventory: ContentHash) -> Self {
+        Self {
+            platform,
+            content,
+            inventory,
+        }
+    }
+}
+
+/// Everything one reconcile run writes, in one transaction.
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub struct StateBatch {
+    /// Settings by content hash (written once per hash).
+    pub contents: Vec<(ContentHash, Settings)>,
+    /// Device records to write.
+    pub devices: Vec<(DeviceId, DeviceRecord)>,
+    /// Devices that left the tenant: their records and compliance go.
+    pub removed: Vec<DeviceId>,
+    /// Category states to write (replacing the previous one).
+    pub compliance: Vec<(DeviceId, CategoryState)>,
+    /// Category states to drop (the category became empty).
+    pub cleared: Vec<(DeviceId, Category)>,
+}
+
+impl StateBatch {
+    /// Whether the batch writes nothing.
+    pub fn is_empty(&self) -> bool {
+        self.contents.is_empty()
+            && self.devices.is_empty()
+            && self.removed.is_empty()
+            && self.compliance.is_empty()
+            && self.cleared.is_empty()
+    }
+}
+
+/// Storage for the reconciler's applied state and for compliance.
+///
+/// Every call names its tenant first and touches nothing outside it.
+#[async_trait]
+pub trait StateStore: Send + Sync {
+    /// Every device record of a tenant.
+    async fn device_records(
+        &self,
+        tenant: &TenantId,
+    ) -> Result<HashMap<DeviceId, DeviceRecord>, Error>;
+
+    /// The settings stored under a content hash.
+    async fn content(
+        &self,
+        tenant: &TenantId,
+        hash: &ContentHash,
+    ) -> Result<Option<Settings>, Error>;
+
+    /// Writes a batch in one transaction.
+    async fn commit(&self, tenant: &TenantId, batch: &StateBatch) -> Result<(), Error>;
+
+    /// The category states of one device, or of every device.
+    async fn compliance(
+        &self,
+        tenant: &TenantId,
+        device: Option<&DeviceId>,
+    ) -> Result<Vec<(DeviceId, CategoryState)>, Error>;
+
+    /// Failed categories whose retry time has come.
+    async fn due_retries(
+        &self,
+        tenant: &TenantId,
+        now: Timestamp,
+    ) -> Result<Vec<(DeviceId, CategoryState)>, Error>;
+}
+
+/// The hash of a whole settings value: SHA-256 over its category hashes.
+pub fn content_hash(categories: &std::collections::BTreeMap<Category, ContentHash>) -> ContentHash {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    h.update(b"mdmkit-content/v1\0");
+    for (c, hash) in categories {
+        h.update(c.as_str().as_bytes());
+        h.update(b"\0");
+        h.update(hash.0);
+    }
+    ContentHash(h.finalize().into())
+}
+
+/// Parses a category name.
+pub(crate) fn parse_category(s: &str) -> Result<Category, Error> {
+    Category::ALL
+        .into_iter()
+        .find(|c| c.as_str() == s)
+        .ok_or_else(|| Error::Corrupt(format!("unknown category {s:?}")))
+}
+
+/// Parses a hex content hash.
+pub(crate) fn parse_hash(s: &str) -> Result<ContentHash, Error> {
+    let bad = || Error::Corrupt(format!("bad content hash {s:?}"));
+    if s.len() != 64 {
+        return Err(bad());
+    }
+    let mut out = [0u8; 32];
+    for (i, chunk) in s.as_bytes().chunks(2).enumerate() {
+        let text = std::str::from_utf8(chunk).map_err(|_| bad())?;
+        out[i] = u8::from_str_radix(text, 16).map_err(|_| bad())?;
+    }
+    Ok(ContentHash(out))
+}
+
+mod category_serde {
+    use mdmkit_policy::Category;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub(super) fn serialize<S: Serializer>(c: &Category, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(c.as_str())
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Category, D::Error> {
+        let s = String::deserialize(d)?;
+        super::parse_category(&s).map_err(serde::de::Error::custom)
+    }
+}

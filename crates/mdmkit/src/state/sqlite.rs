@@ -1,0 +1,322 @@
+//! The SQLite state store: three tables next to the queue's, in the same
+//! database file.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use mdmkit_core::{DeviceId, Platform, TenantId};
+use mdmkit_policy::{ContentHash, Settings};
+use mdmkit_queue::{CommandId, Timestamp};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool};
+
+use super::{
+    CategoryState, ComplianceState, DeviceRecord, StateBatch, StateStore, UnsupportedNote,
+    parse_category, parse_hash,
+};
+use crate::error::Error;
+
+const MIGRATION: &str = "
+CREATE TABLE IF NOT EXISTS mdmkit_content (
+    tenant TEXT NOT NULL,
+    hash TEXT NOT NULL,
+    settings TEXT NOT NULL,
+    PRIMARY KEY (tenant, hash)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS mdmkit_device (
+    tenant TEXT NOT NULL,
+    device TEXT NOT NULL,
+    platform TEXT NOT NULL,
+    content TEXT NOT NULL,
+    inventory TEXT NOT NULL,
+    PRIMARY KEY (tenant, device)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS mdmkit_compliance (
+    tenant TEXT NOT NULL,
+    device TEXT NOT NULL,
+    category TEXT NOT NULL,
+    state TEXT NOT NULL,
+    target TEXT NOT NULL,
+    commands TEXT NOT NULL,
+    error TEXT,
+    attempts INTEGER NOT NULL,
+    next_retry INTEGER,
+    unsupported TEXT NOT NULL,
+    version INTEGER,
+    updated_at INTEGER NOT NULL,
+    PRIMARY KEY (tenant, device, category)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS mdmkit_compliance_retry
+    ON mdmkit_compliance (tenant, next_retry) WHERE state = 'failed';
+";
+
+/// Rows per multi-row INSERT (SQLite allows 32,766 bound parameters).
+const CHUNK: usize = 2_000;
+
+/// Applied state and compliance in an SQLite file (WAL), usually the
+/// queue's own database file.
+#[derive(Debug, Clone)]
+pub struct SqliteState {
+    pool: SqlitePool,
+}
+
+impl SqliteState {
+    /// Opens (creating if needed) the database at `path` and its tables.
+    pub async fn open(path: impl AsRef<Path>) -> Result<Self, Error> {
+        let path = path.as_ref();
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|source| Error::Io {
+                path: dir.to_path_buf(),
+                source,
+            })?;
+        }
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(Duration::from_secs(30));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(2)
+            .connect_with(options)
+            .await
+            .map_err(sql)?;
+        sqlx::raw_sql(MIGRATION).execute(&pool).await.map_err(sql)?;
+        Ok(Self { pool })
+    }
+}
+
+fn sql(e: sqlx::Error) -> Error {
+    Error::State(e.to_string())
+}
+
+fn row_state(row: &sqlx::sqlite::SqliteRow) -> Result<(DeviceId, CategoryState), Error> {
+    let device: String = row.try_get("device").map_err(sql)?;
+    let device = DeviceId::new(device).map_err(|e| Error::Corrupt(e.to_string()))?;
+    let category: String = row.try_get("category").map_err(sql)?;
+    let state: String = row.try_get("state").map_err(sql)?;
+    let commands: String = row.try_get("commands").map_err(sql)?;
+    let unsupported: String = row.try_get("unsupported").map_err(sql)?;
+    let commands = commands
+        .split_ascii_whitespace()
+        .map(|s| {
+            uuid::Uuid::parse_str(s)
+                .map(CommandId::from_uuid)
+                .map_err(|e| Error::Corrupt(format!("command id {s:?}: {e}")))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let unsupported: Vec<UnsupportedNote> = serde_json::from_str(&unsupported)
+        .map_err(|e| Error::Corrupt(format!("unsupported notes: {e}")))?;
+    let attempts: i64 = row.try_get("attempts").map_err(sql)?;
+    let next_retry: Option<i64> = row.try_get("next_retry").map_err(sql)?;
+    let updated_at: i64 = row.try_get("updated_at").map_err(sql)?;
+    Ok((
+        device,
+        CategoryState {
+            category: parse_category(&category)?,
+            state: ComplianceState::from_str(&state)?,
+            target: row.try_get("target").map_err(sql)?,
+            commands,
+            error: row.try_get("error").map_err(sql)?,
+            attempts: u32::try_from(attempts).unwrap_or(u32::MAX),
+            next_retry: next_retry.map(Timestamp::from_millis),
+            unsupported,
+            version: row.try_get("version").map_err(sql)?,
+            updated_at: Timestamp::from_millis(updated_at),
+        },
+    ))
+}
+
+fn commands_text(ids: &[CommandId]) -> String {
+    let mut out = String::with_capacity(ids.len() * 37);
+    for (i, id) in ids.iter().enumerate() {
+        if i > 0 {
+            out.push(' ');
+        }
+        out.push_str(&id.as_uuid().to_string());
+    }
+    out
+}
+
+#[async_trait]
+impl StateStore for SqliteState {
+    async fn device_records(
+        &self,
+        tenant: &TenantId,
+    ) -> Result<HashMap<DeviceId, DeviceRecord>, Error> {
+        let rows = sqlx::query(
+            "SELECT device, platform, content, inventory FROM mdmkit_device WHERE tenant = ?",
+        )
+        .bind(tenant.as_str())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(sql)?;
+        let mut out = HashMap::with_capacity(rows.len());
+        for row in rows {
+            let device: String = row.try_get(0).map_err(sql)?;
+            let platform: String = row.try_get(1).map_err(sql)?;
+            let content: String = row.try_get(2).map_err(sql)?;
+            let inventory: String = row.try_get(3).map_err(sql)?;
+            out.insert(
+                DeviceId::new(device).map_err(|e| Error::Corrupt(e.to_string()))?,
+                DeviceRecord {
+                    platform: Platform::from_str(&platform)
+                        .map_err(|e| Error::Corrupt(e.to_string()))?,
+                    content: parse_hash(&content)?,
+                    inventory: parse_hash(&inventory)?,
+                },
+            );
+        }
+        Ok(out)
+    }
+
+    async fn content(
+        &self,
+        tenant: &TenantId,
+        hash: &ContentHash,
+    ) -> Result<Option<Settings>, Error> {
+        let row: Option<(String,)> =
+            sqlx::query_as("SELECT settings FROM mdmkit_content WHERE tenant = ? AND hash = ?")
+                .bind(tenant.as_str())
+                .bind(hash.to_string())
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(sql)?;
+        row.map(|(text,)| {
+            serde_json::from_str(&text)
+                .map_err(|e| Error::Corrupt(format!("stored settings {hash}: {e}")))
+        })
+        .transpose()
+    }
+
+    async fn commit(&self, tenant: &TenantId, batch: &StateBatch) -> Result<(), Error> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let t = tenant.as_str();
+        let mut tx = self.pool.begin().await.map_err(sql)?;
+        for chunk in batch.contents.chunks(CHUNK) {
+            let mut texts = Vec::with_capacity(chunk.len());
+            for (h, s) in chunk {
+                let text = serde_json::to_string(s)
+                    .map_err(|e| Error::Corrupt(format!("settings {h}: {e}")))?;
+                texts.push((h.to_string(), text));
+            }
+            let mut q: QueryBuilder<Sqlite> =
+                QueryBuilder::new("INSERT OR IGNORE INTO mdmkit_content (tenant, hash, settings) ");
+            q.push_values(texts, |mut b, (h, text)| {
+                b.push_bind(t).push_bind(h).push_bind(text);
+            });
+            q.build().execute(&mut *tx).await.map_err(sql)?;
+        }
+        for d in &batch.removed {
+            for statement in [
+                "DELETE FROM mdmkit_device WHERE tenant = ? AND device = ?",
+                "DELETE FROM mdmkit_compliance WHERE tenant = ? AND device = ?",
+            ] {
+                sqlx::query(statement)
+                    .bind(t)
+                    .bind(d.as_str())
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(sql)?;
+            }
+        }
+        for chunk in batch.devices.chunks(CHUNK) {
+            let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
+                "INSERT OR REPLACE INTO mdmkit_device (tenant, device, platform, content, inventory) ",
+            );
+            q.push_values(chunk, |mut b, (d, r)| {
+                b.push_bind(t)
+                    .push_bind(d.as_str())
+                    .push_bind(r.platform.as_str())
+                    .push_bind(r.content.to_string())
+                    .push_bind(r.inventory.to_string());
+            });
+            q.build().execute(&mut *tx).await.map_err(sql)?;
+        }
+        for (d, c) in &batch.cleared {
+            sqlx::query(
+                "DELETE FROM mdmkit_compliance WHERE tenant = ? AND device = ? AND category = ?",
+            )
+            .bind(t)
+            .bind(d.as_str())
+            .bind(c.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(sql)?;
+        }
+        for chunk in batch.compliance.chunks(CHUNK / 2) {
+            let mut rows = Vec::with_capacity(chunk.len());
+            for (d, s) in chunk {
+                let notes = serde_json::to_string(&s.unsupported)
+                    .map_err(|e| Error::Corrupt(format!("unsupported notes: {e}")))?;
+                rows.push((d, s, notes));
+            }
+            let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
+                "INSERT OR REPLACE INTO mdmkit_compliance (tenant, device, category, state, target, \
+                 commands, error, attempts, next_retry, unsupported, version, updated_at) ",
+            );
+            q.push_values(rows, |mut b, (d, s, notes)| {
+                b.push_bind(t)
+                    .push_bind(d.as_str())
+                    .push_bind(s.category.as_str())
+                    .push_bind(s.state.as_str())
+                    .push_bind(s.target.as_str())
+                    .push_bind(commands_text(&s.commands))
+                    .push_bind(s.error.as_deref())
+                    .push_bind(i64::from(s.attempts))
+                    .push_bind(s.next_retry.map(Timestamp::as_millis))
+                    .push_bind(notes)
+                    .push_bind(s.version)
+                    .push_bind(s.updated_at.as_millis());
+            });
+            q.build().execute(&mut *tx).await.map_err(sql)?;
+        }
+        tx.commit().await.map_err(sql)
+    }
+
+    async fn compliance(
+        &self,
+        tenant: &TenantId,
+        device: Option<&DeviceId>,
+    ) -> Result<Vec<(DeviceId, CategoryState)>, Error> {
+        let rows = match device {
+            Some(d) => sqlx::query(
+                "SELECT * FROM mdmkit_compliance WHERE tenant = ? AND device = ? ORDER BY device, category",
+            )
+            .bind(tenant.as_str())
+            .bind(d.as_str())
+            .fetch_all(&self.pool)
+            .await,
+            None => sqlx::query(
+                "SELECT * FROM mdmkit_compliance WHERE tenant = ? ORDER BY device, category",
+            )
+            .bind(tenant.as_str())
+            .fetch_all(&self.pool)
+            .await,
+        }
+        .map_err(sql)?;
+        rows.iter().map(row_state).collect()
+    }
+
+    async fn due_retries(
+        &self,
+        tenant: &TenantId,
+        now: Timestamp,
+    ) -> Result<Vec<(DeviceId, CategoryState)>, Error> {
+        let rows = sqlx::query(
+            "SELECT * FROM mdmkit_compliance WHERE tenant = ? AND state = 'failed' \
+             AND next_retry IS NOT NULL AND next_retry <= ? ORDER BY device, category",
+        )
+        .bind(tenant.as_str())
+        .bind(now.as_millis())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(sql)?;
+        rows.iter().map(row_state).collect()
+    }
+}
