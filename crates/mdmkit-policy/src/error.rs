@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use mdmkit_core::DeviceId;
 
-use crate::ids::{NodeId, PolicyId};
+use crate::ids::{AuthorKeyId, NodeId, PolicyId};
 use crate::path::SettingPath;
 
 /// What kind of problem an [`Issue`] is.
@@ -199,6 +199,9 @@ pub enum Error {
     /// A device id is used twice.
     #[error("device {0} already exists")]
     DuplicateDevice(DeviceId),
+    /// An author key id is declared again with another public key.
+    #[error("author key {0} is already declared with another public key")]
+    ConflictingAuthorKey(AuthorKeyId),
     /// A change set does not apply to the settings it is applied to.
     #[error("change set does not apply: {0}")]
     Apply(#[source] ApplyError),

@@ -153,6 +153,17 @@ id_type!(
     128
 );
 
+id_type!(
+    /// The name of a key that may sign policy layers, as declared by an
+    /// `[[author]]` entry of the tree file. It is the key id of the signed
+    /// envelopes (`mdmkit-identity`), with the same alphabet.
+    ///
+    /// 1 to 64 bytes of ASCII letters, digits, `-`, `_` and `.`.
+    AuthorKeyId,
+    "key id",
+    64
+);
+
 impl NodeId {
     /// The root node's id: the tenant id (tenant ids use the same alphabet
     /// and are shorter, so every tenant id is a valid node id).

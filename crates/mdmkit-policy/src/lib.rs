@@ -86,6 +86,7 @@
 //! None: everything is always available.
 #![forbid(unsafe_code)]
 
+mod authors;
 pub mod catalog;
 pub mod diff;
 mod document;
@@ -103,13 +104,14 @@ mod support;
 mod tree;
 pub mod validate;
 
+pub use authors::{Author, Grant, PUBLIC_KEY_LEN, PublicKeyError, parse_public_key_hex};
 pub use diff::{Change, ChangeSet, ContentHash, Op, apply, category_hashes, diff};
 pub use document::{Policy, PolicyMeta};
 pub use effective::{
     EffectiveCache, EffectivePolicy, EffectiveValue, Explained, Explanation, Refresh,
 };
 pub use error::{ApplyError, Error, Issue, IssueKind, Issues};
-pub use ids::{IdError, NodeId, PolicyId};
+pub use ids::{AuthorKeyId, IdError, NodeId, PolicyId};
 pub use load::{FileKind, check_file, load_dir};
 pub use merge::{Conflict, ConflictKind, Overridden, Provenance, Reason, Scope, Source};
 pub use model::*;

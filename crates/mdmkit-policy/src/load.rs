@@ -18,9 +18,10 @@ use mdmkit_core::{DeviceId, Platform, TenantId};
 use serde::Deserialize;
 use serde_json::Value;
 
+use crate::authors::{Author, Grant, parse_public_key_hex};
 use crate::document::{self, Policy, Reader, kind_of};
 use crate::error::{Error, Issue, IssueKind, Issues};
-use crate::ids::{NodeId, PolicyId};
+use crate::ids::{AuthorKeyId, NodeId, PolicyId};
 use crate::path::{Segment, SettingPath};
 use crate::source::{self, Format};
 use crate::tree::{Device, Tenant};
@@ -39,6 +40,24 @@ struct TenantEntry {
     name: Option<String>,
     #[serde(default)]
     policies: Vec<PolicyId>,
+    #[serde(default)]
+    require_signatures: bool,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AuthorEntry {
+    key: AuthorKeyId,
+    public_key: String,
+    node: NodeId,
+    #[serde(default = "default_grants")]
+    may: Vec<Grant>,
+    #[serde(default)]
+    name: Option<String>,
+}
+
+fn default_grants() -> Vec<Grant> {
+    vec![Grant::Author]
 }
 
 #[derive(Debug, Deserialize)]
@@ -74,10 +93,12 @@ struct DeviceEntry {
 }
 
 /// Reads the entries of a top-level array (`[[node]]`), each deserialised
-/// on its own; issues inside entry `i` are shown at `key["<id>"]`.
+/// on its own; issues inside entry `i` are shown at `key["<id>"]`, where
+/// the id is the entry's `id_field`.
 fn read_entries<T: serde::de::DeserializeOwned>(
     r: &mut Reader<'_>,
     key: &str,
+    id_field: &str,
     value: Option<Value>,
 ) -> Vec<(usize, Option<String>, T)> {
     let mut out = Vec::new();
@@ -94,7 +115,10 @@ fn read_entries<T: serde::de::DeserializeOwned>(
         return out;
     };
     for (i, item) in items.into_iter().enumerate() {
-        let id = item.get("id").and_then(Value::as_str).map(str::to_owned);
+        let id = item
+            .get(id_field)
+            .and_then(Value::as_str)
+            .map(str::to_owned);
         let index_path = SettingPath::field(key).join_field(i.to_string());
         let before = r.issues.len();
         let parsed = r.read_struct::<T>(&index_path, item);
@@ -203,18 +227,20 @@ fn load_tree(path: &Path, all: &mut Vec<Issue>) -> Option<(Tenant, Vec<Assignmen
             None
         }
     };
-    let nodes = read_entries::<NodeEntry>(&mut r, "node", map.remove("node"));
+    let nodes = read_entries::<NodeEntry>(&mut r, "node", "id", map.remove("node"));
+    let authors = read_entries::<AuthorEntry>(&mut r, "author", "key", map.remove("author"));
     for key in map.keys() {
         r.issue(
             IssueKind::Schema,
             SettingPath::field(key.clone()),
-            "unknown key, expected `tenant` or `node`",
+            "unknown key, expected `tenant`, `node` or `author`",
         );
     }
     let mut assignments = Vec::new();
     let tenant = tenant_entry.map(|t| {
         let mut tenant = Tenant::new(t.id);
         tenant.set_name(t.name);
+        tenant.set_requires_signatures(t.require_signatures);
         let root = tenant.root().id().clone();
         for p in t.policies {
             assignments.push((root.clone(), p, None));
@@ -273,12 +299,88 @@ fn load_tree(path: &Path, all: &mut Vec<Issue>) -> Option<(Tenant, Vec<Assignmen
                 msg,
             );
         }
+        add_authors(&mut r, &mut tenant, authors);
         tenant
     });
     all.extend(r.issues.into_iter().map(|i| i.in_file(path)));
     // Even a tree with issues is returned, so that the devices and the
     // assignments can be checked against the nodes that are valid.
     tenant.map(|t| (t, assignments))
+}
+
+/// Validates the `[[author]]` entries and declares them on the tenant
+/// (after the nodes, which they name).
+fn add_authors(
+    r: &mut Reader<'_>,
+    tenant: &mut Tenant,
+    authors: Vec<(usize, Option<String>, AuthorEntry)>,
+) {
+    for (i, _, a) in authors {
+        let id = Some(a.key.as_str().to_owned());
+        let id = id.as_deref();
+        let public_key = match parse_public_key_hex(&a.public_key) {
+            Ok(k) => k,
+            Err(e) => {
+                located(
+                    r,
+                    IssueKind::Invalid,
+                    "author",
+                    i,
+                    id,
+                    Some("public_key"),
+                    e.to_string(),
+                );
+                continue;
+            }
+        };
+        if tenant.node(&a.node).is_none() {
+            let msg = format!("unknown node {}", a.node);
+            located(r, IssueKind::Reference, "author", i, id, Some("node"), msg);
+            continue;
+        }
+        if a.may.is_empty() {
+            located(
+                r,
+                IssueKind::Invalid,
+                "author",
+                i,
+                id,
+                Some("may"),
+                "grants nothing: list `author`, and `lock` to sign policies with locks".into(),
+            );
+            continue;
+        }
+        if a.may.contains(&Grant::Lock) && !a.may.contains(&Grant::Author) {
+            located(
+                r,
+                IssueKind::Invalid,
+                "author",
+                i,
+                id,
+                Some("may"),
+                "`lock` needs `author` as well: a key that may not sign a policy cannot sign its locks".into(),
+            );
+            continue;
+        }
+        let mut author = Author::new(a.key, public_key, a.node);
+        author.grants = a.may.into_iter().collect();
+        author.name = a.name;
+        if tenant.add_author(author).is_err() {
+            let msg = format!(
+                "key {} is already declared with another public key",
+                id.unwrap_or_default()
+            );
+            located(
+                r,
+                IssueKind::Conflict,
+                "author",
+                i,
+                id,
+                Some("public_key"),
+                msg,
+            );
+        }
+    }
 }
 
 fn load_devices(
@@ -303,7 +405,7 @@ fn load_devices(
         all.push(Issue::whole(IssueKind::Schema, "expected a table at the top").in_file(path));
         return out;
     };
-    let entries = read_entries::<DeviceEntry>(&mut r, "device", map.remove("device"));
+    let entries = read_entries::<DeviceEntry>(&mut r, "device", "id", map.remove("device"));
     for key in map.keys() {
         r.issue(
             IssueKind::Schema,
@@ -510,7 +612,8 @@ pub fn load_dir(dir: &Path) -> Result<Tenant, Error> {
         }
         let _ = tenant.assign(node, policy.clone());
     }
-    for (policy, _) in policies.into_values() {
+    for (policy, file) in policies.into_values() {
+        tenant.set_policy_file(policy.id.clone(), file);
         tenant.set_policy(policy);
     }
     if let Some(devices_path) = find_file(dir, "devices") {

@@ -2,14 +2,16 @@
 //! and policies assigned to nodes and to single devices.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use mdmkit_core::{DeviceId, Platform, TenantId};
 use serde::{Deserialize, Serialize};
 
+use crate::authors::{Author, Grant};
 use crate::document::Policy;
 use crate::error::Error;
-use crate::ids::{NodeId, PolicyId};
+use crate::ids::{AuthorKeyId, NodeId, PolicyId};
 use crate::merge::{Compiled, MergeState, Scope, Source};
 
 /// A managed device and the inventory facts vendor encoders need.
@@ -140,6 +142,9 @@ pub struct Tenant {
     index: HashMap<NodeId, usize>,
     devices: BTreeMap<DeviceId, Device>,
     pub(crate) policies: BTreeMap<PolicyId, Arc<Compiled>>,
+    policy_files: BTreeMap<PolicyId, PathBuf>,
+    require_signatures: bool,
+    authors: Vec<Author>,
 }
 
 impl Tenant {
@@ -164,6 +169,9 @@ impl Tenant {
             index,
             devices: BTreeMap::new(),
             policies: BTreeMap::new(),
+            policy_files: BTreeMap::new(),
+            require_signatures: false,
+            authors: Vec::new(),
         }
     }
 
@@ -254,6 +262,68 @@ impl Tenant {
         self.policies
             .insert(policy.id.clone(), Compiled::new(policy))
             .map(|c| c.policy.clone())
+    }
+
+    /// The file a policy was read from ([`load_dir`](crate::load_dir)
+    /// records it), so that its exact bytes and its signature sidecar can
+    /// be found.
+    pub fn policy_file(&self, id: &PolicyId) -> Option<&Path> {
+        self.policy_files.get(id).map(PathBuf::as_path)
+    }
+
+    /// Records the file a policy was read from.
+    pub fn set_policy_file(&mut self, id: PolicyId, file: impl Into<PathBuf>) {
+        self.policy_files.insert(id, file.into());
+    }
+
+    /// Whether every assigned policy must carry a valid signature by an
+    /// author whose grant covers where it is assigned (`[tenant]
+    /// require_signatures = true`).
+    pub fn requires_signatures(&self) -> bool {
+        self.require_signatures
+    }
+
+    /// Sets whether signatures are required.
+    pub fn set_requires_signatures(&mut self, required: bool) {
+        self.require_signatures = required;
+    }
+
+    /// The declared authors (`[[author]]` entries), in file order.
+    pub fn authors(&self) -> &[Author] {
+        &self.authors
+    }
+
+    /// Declares an author. The node must exist; a key id already declared
+    /// must keep the same public key.
+    pub fn add_author(&mut self, author: Author) -> Result<(), Error> {
+        self.node_idx(&author.node)?;
+        if self
+            .authors
+            .iter()
+            .any(|a| a.key == author.key && a.public_key != author.public_key)
+        {
+            return Err(Error::ConflictingAuthorKey(author.key));
+        }
+        self.authors.push(author);
+        Ok(())
+    }
+
+    /// The nearest `[[author]]` entry of `key` holding `grant` at `node` or
+    /// at one of its ancestors: the grant that lets the key act at `node`.
+    pub fn author_grant(&self, key: &AuthorKeyId, node: &NodeId, grant: Grant) -> Option<&Author> {
+        let mut idx = self.index.get(node).copied();
+        while let Some(i) = idx {
+            let here = &self.nodes[i].id;
+            if let Some(a) = self
+                .authors
+                .iter()
+                .find(|a| &a.key == key && &a.node == here && a.may(grant))
+            {
+                return Some(a);
+            }
+            idx = self.nodes[i].parent;
+        }
+        None
     }
 
     /// A policy by id.

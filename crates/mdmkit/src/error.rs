@@ -46,4 +46,10 @@ pub enum Error {
         /// The command id it named.
         command: String,
     },
+    /// A signed layer was rejected.
+    #[error(transparent)]
+    Signing(#[from] crate::signing::SigningError),
+    /// The audit journal failed.
+    #[error(transparent)]
+    Audit(#[from] crate::audit::AuditError),
 }

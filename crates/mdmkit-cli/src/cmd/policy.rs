@@ -1,14 +1,17 @@
 //! `mdmkit policy ...`: check policy documents and tenant directories, print
-//! a device's effective policy, diff two policies.
+//! a device's effective policy, diff two policies, and sign policy layers
+//! (keygen, sign, verify).
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::Subcommand;
 use mdmkit::DeviceId;
+use mdmkit::identity::{EnvelopeSigner, KeyId};
 use mdmkit::policy::{
     self, EffectiveCache, Error as PolicyError, FileKind, Issues, Policy, SettingPath, Tenant,
 };
+use mdmkit::signing::{self, LayerReport, LayerStatus, SigningError};
 use serde_json::{Map, Value, json};
 
 use crate::error::{CliError, Context};
@@ -48,6 +51,41 @@ pub(crate) enum PolicyCommand {
         /// The new policy file or tenant directory.
         new: PathBuf,
     },
+    /// Create an Ed25519 key to sign policies: writes its 32-byte seed as
+    /// hex to a new file readable by its owner only, prints the key id and
+    /// the public key to declare in tree.toml (`[[author]]`).
+    Keygen {
+        /// The key file to create (never overwritten).
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Sign a policy file: writes POLICY_FILE.sig, binding the tenant, the
+    /// policy id and the file's exact bytes.
+    Sign {
+        /// The key file (from `mdmkit policy keygen`).
+        #[arg(long)]
+        key: PathBuf,
+        /// The key id, as declared in tree.toml (default: the id derived
+        /// from the public key, as `keygen` prints it).
+        #[arg(long)]
+        key_id: Option<String>,
+        /// The tenant directory the policy belongs to.
+        #[arg(long)]
+        tenant: PathBuf,
+        /// The policy file to sign.
+        policy_file: PathBuf,
+    },
+    /// Check every policy layer's signature against the authors and grants
+    /// of tree.toml and print who signed what. Exit 1 when the tree
+    /// requires signatures and a layer fails, or when any signature present
+    /// does not hold.
+    Verify {
+        /// A tenant directory.
+        dir: PathBuf,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 pub(crate) fn run(cmd: PolicyCommand) -> Result<ExitCode, CliError> {
@@ -60,6 +98,14 @@ pub(crate) fn run(cmd: PolicyCommand) -> Result<ExitCode, CliError> {
             path,
         } => effective(&tree_dir, &device, explain, path.as_deref()),
         PolicyCommand::Diff { old, new } => diff(&old, &new),
+        PolicyCommand::Keygen { out } => keygen(&out),
+        PolicyCommand::Sign {
+            key,
+            key_id,
+            tenant,
+            policy_file,
+        } => sign(&key, key_id.as_deref(), &tenant, &policy_file),
+        PolicyCommand::Verify { dir, json } => verify(&dir, json),
     }
 }
 
@@ -119,6 +165,23 @@ fn check(paths: &[PathBuf]) -> Result<ExitCode, CliError> {
                 println!("{}: {i}", path.display());
             }
             errors += issues.len();
+            if tenant.requires_signatures() {
+                match signing::verify_layers(path, &tenant) {
+                    Ok(_) => {}
+                    Err(SigningError::Rejected { failures }) => {
+                        for f in &failures {
+                            println!("{f}");
+                        }
+                        errors += failures.len();
+                        continue;
+                    }
+                    Err(e) => {
+                        println!("{}: {}", path.display(), crate::error::chain(&e));
+                        errors += 1;
+                        continue;
+                    }
+                }
+            }
             if issues.is_empty() {
                 summaries.push(format!(
                     "{}: tenant {}, {} nodes, {} devices, {} policies",
@@ -258,4 +321,146 @@ fn diff(old: &Path, new: &Path) -> Result<ExitCode, CliError> {
             "diff compares two policy files or two tenant directories, not one of each",
         )),
     }
+}
+
+fn keygen(out: &Path) -> Result<ExitCode, CliError> {
+    let signer = EnvelopeSigner::generate().context("cannot generate a key")?;
+    signing::write_key_file(out, &signer).context(format!("{}", out.display()))?;
+    println!("key_id = \"{}\"", signer.id());
+    println!("public_key = \"{}\"", signer.public_key().to_hex());
+    Ok(ExitCode::SUCCESS)
+}
+
+fn sign(
+    key: &Path,
+    key_id: Option<&str>,
+    tenant_dir: &Path,
+    policy_file: &Path,
+) -> Result<ExitCode, CliError> {
+    let key_id = key_id
+        .map(KeyId::new)
+        .transpose()
+        .context("invalid --key-id")?;
+    let signer = signing::read_key_file(key, key_id).context(format!("{}", key.display()))?;
+    let tenant = load(tenant_dir)?;
+    // Refuse a key the tree does not declare: its signature would never
+    // verify, better to say so now.
+    let declared: Vec<_> = tenant
+        .authors()
+        .iter()
+        .filter(|a| a.key.as_str() == signer.id().as_str())
+        .collect();
+    if declared.is_empty() {
+        return Err(CliError::new(format!(
+            "{}: key {} is not declared in the tree ([[author]] key = \"{}\"); pass --key-id if it is declared under another id",
+            tenant_dir.display(),
+            signer.id(),
+            signer.id()
+        )));
+    }
+    if declared
+        .iter()
+        .any(|a| a.public_key != signer.public_key().0)
+    {
+        return Err(CliError::new(format!(
+            "{}: key {} is declared with another public key than {}",
+            tenant_dir.display(),
+            signer.id(),
+            key.display()
+        )));
+    }
+    let signed = signing::sign_policy_file(policy_file, tenant.id(), &signer)
+        .context(format!("{}", policy_file.display()))?;
+    let written = signing::write_signature(policy_file, &signed)
+        .context(format!("{}", policy_file.display()))?;
+    println!("{}", written.display());
+    Ok(ExitCode::SUCCESS)
+}
+
+fn verify(dir: &Path, json: bool) -> Result<ExitCode, CliError> {
+    let tenant = load(dir)?;
+    let report = match signing::verify_layers(dir, &tenant) {
+        Ok(r) => r,
+        Err(SigningError::Rejected { failures }) => {
+            if json {
+                let v = json!({"ok": false, "tenant": tenant.id(), "requires_signatures": true, "problems": failures});
+                print_json(&v)?;
+            } else {
+                for f in &failures {
+                    println!("{f}");
+                }
+            }
+            return Err(CliError::new(format!(
+                "{}: {} signature failure{}",
+                dir.display(),
+                failures.len(),
+                if failures.len() == 1 { "" } else { "s" }
+            )));
+        }
+        Err(e) => {
+            return Err(CliError::new(format!(
+                "{}: {}",
+                dir.display(),
+                crate::error::chain(&e)
+            )));
+        }
+    };
+    if json {
+        let mut v = serde_json::to_value(&report).context("cannot render JSON")?;
+        if let Value::Object(m) = &mut v {
+            m.insert("ok".into(), json!(report.problems.is_empty()));
+        }
+        print_json(&v)?;
+    } else {
+        print_layers(&report);
+    }
+    if report.problems.is_empty() {
+        Ok(ExitCode::SUCCESS)
+    } else {
+        Err(CliError::new(format!(
+            "{}: {} signature{} present but not valid",
+            dir.display(),
+            report.problems.len(),
+            if report.problems.len() == 1 { "" } else { "s" }
+        )))
+    }
+}
+
+fn print_layers(report: &LayerReport) {
+    for layer in &report.layers {
+        let at: Vec<String> = layer.scopes.iter().map(ToString::to_string).collect();
+        let at = if at.is_empty() {
+            "not assigned".to_owned()
+        } else {
+            at.join(", ")
+        };
+        let status = match &layer.status {
+            LayerStatus::Signed { key, author, .. } => match author {
+                Some(name) => format!("signed by {key} ({name})"),
+                None => format!("signed by {key}"),
+            },
+            LayerStatus::Unsigned => "unsigned".to_owned(),
+            _ => "INVALID signature".to_owned(),
+        };
+        println!("{}: {status} [{at}]", layer.policy);
+    }
+    for p in &report.problems {
+        println!("{p}");
+    }
+    println!(
+        "{}: tenant {}: {} of {} layers signed{}",
+        if report.problems.is_empty() {
+            "ok"
+        } else {
+            "failed"
+        },
+        report.tenant,
+        report.signed_count(),
+        report.layers.len(),
+        if report.requires_signatures {
+            ", signatures required"
+        } else {
+            ""
+        }
+    );
 }

@@ -8,11 +8,12 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use clap::Args;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use mdmkit::queue::{QueueStore, SqliteOptions, SqliteStore};
+use mdmkit::audit::{self, Journal, JournalOptions};
+use mdmkit::queue::{QueueStore, SqliteOptions, SqliteStore, Synchronous};
 use mdmkit::reconcile::Options;
 use mdmkit::state::SqliteState;
 use mdmkit::{Plan, Reconciler, Scope};
@@ -75,8 +76,12 @@ fn db_path(dir: &Path, db: Option<&PathBuf>) -> Result<PathBuf, CliError> {
     Ok(state.join("mdmkit.db"))
 }
 
+/// Opens the queue and the state in one file. `synchronous=NORMAL` is
+/// safe here: SQLite's WAL loses at most a suffix of commits on power
+/// loss, and a run commits its queue writes before its state, so a lost
+/// suffix is planned again by the next run.
 async fn open(path: &Path, options: Options) -> Result<Store, CliError> {
-    let queue = SqliteStore::open(SqliteOptions::new(path))
+    let queue = SqliteStore::open(SqliteOptions::new(path).with_synchronous(Synchronous::Normal))
         .await
         .context(format_args!("cannot open the queue in {}", path.display()))?;
     let state = SqliteState::open(path)
@@ -87,7 +92,22 @@ async fn open(path: &Path, options: Options) -> Result<Store, CliError> {
 
 pub(crate) fn run_reconcile(args: ReconcileArgs) -> Result<ExitCode, CliError> {
     let tenant = super::policy::load(&args.dir)?;
+    // Signed layers: refused when the tree requires signatures; a bad
+    // signature is reported even when it does not.
+    let layers = mdmkit::signing::verify_layers(&args.dir, &tenant)
+        .map_err(|e| CliError::new(format!("{}: {e}", args.dir.display())))?;
+    for p in &layers.problems {
+        eprintln!("mdmkit: warning: {p}");
+    }
     let db = db_path(&args.dir, args.db.as_ref())?;
+    let signer = audit::load_or_create_key(&args.dir).context("audit journal key")?;
+    let journal = Journal::open(
+        audit::journal_path(&args.dir),
+        signer,
+        JournalOptions::default(),
+    )
+    .context("audit journal")?;
+    let journal = Arc::new(Mutex::new(journal));
     let bar = ProgressBar::with_draw_target(
         Some(tenant.devices().count() as u64),
         ProgressDrawTarget::stderr(),
@@ -106,17 +126,37 @@ pub(crate) fn run_reconcile(args: ReconcileArgs) -> Result<ExitCode, CliError> {
         });
     let rt = runtime()?;
     let plan = rt.block_on(async {
-        let r = open(&db, options).await?;
+        let r = open(&db, options).await?.with_journal(journal.clone());
         r.reconcile(&tenant, &Scope::All)
             .await
             .context(format_args!("{}", args.dir.display()))
     })?;
     bar.finish_and_clear();
+    // Sign the journal's head.
+    journal
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .checkpoint()
+        .context("audit journal")?;
     if args.json {
-        let text = serde_json::to_string_pretty(&plan).context("cannot write JSON")?;
+        let mut v = serde_json::to_value(&plan).context("cannot write JSON")?;
+        if let Some(o) = v.as_object_mut() {
+            o.insert(
+                "signed_layers".into(),
+                serde_json::json!(layers.signed_count()),
+            );
+        }
+        let text = serde_json::to_string_pretty(&v).context("cannot write JSON")?;
         println!("{text}");
     } else {
         print!("{}", render_plan(&plan));
+        if layers.signed_count() > 0 || layers.requires_signatures {
+            println!(
+                "signed layers: {} of {}",
+                layers.signed_count(),
+                layers.layers.len()
+            );
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -61,6 +61,21 @@ where
     Q: QueueStore + ?Sized,
     S: StateStore + ?Sized,
 {
+    /// Delivers a device's next command (one at a time, the Apple and
+    /// Android way) and marks its categories `sent`.
+    pub async fn next(
+        &self,
+        tenant: &TenantId,
+        device: &DeviceId,
+    ) -> Result<Option<Delivered>, Error> {
+        let enrollment = EnrollmentId::device(device.clone());
+        let next = self.queue.next(tenant, &enrollment).await?;
+        if let Some(d) = &next {
+            self.mark_delivered(tenant, device, &[d.id]).await?;
+        }
+        Ok(next)
+    }
+
     /// Records that `device` fetched these commands: their categories move
     /// from `pending` to `sent`.
     pub async fn mark_delivered(
@@ -112,6 +127,26 @@ where
             .queue
             .report(tenant, &enrollment, command, &report)
             .await?;
+        let (status_text, error) = match answer {
+            Answer::Acknowledged => ("acknowledged".to_owned(), None),
+            Answer::Accepted { version } => (
+                format!(
+                    "accepted{}",
+                    version.map(|v| format!(" v{v}")).unwrap_or_default()
+                ),
+                None,
+            ),
+            Answer::NotNow => ("not-now".to_owned(), None),
+            Answer::Error(e) => ("error".to_owned(), Some(e.clone())),
+            Answer::FormatError(e) => ("format-error".to_owned(), Some(e.clone())),
+        };
+        self.journal(vec![crate::audit::Event::CommandAnswered {
+            tenant: tenant.clone(),
+            device: device.clone(),
+            command,
+            status: status_text,
+            error,
+        }])?;
         let mut out = AnswerOutcome {
             queue,
             categories: Vec::new(),
@@ -267,11 +302,7 @@ pub mod apple {
                 self.record_answer(tenant, device, id, &answer, Some(body.to_vec()))
                     .await?;
             }
-            let next = self.queue.next(tenant, &enrollment).await?;
-            if let Some(d) = &next {
-                self.mark_delivered(tenant, device, &[d.id]).await?;
-            }
-            Ok(next)
+            self.next(tenant, device).await
         }
     }
 }

@@ -32,7 +32,7 @@
 //! | Android | the device's whole `Policy` (`PatchPolicy`, no update mask) | `android/policy` |
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use mdmkit_core::{DeviceId, Platform, TenantId};
@@ -46,6 +46,7 @@ use mdmkit_queue::{
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
+use crate::audit::{Event, Journal, sha256_hex, targets_sha256};
 use crate::error::Error;
 use crate::state::{
     CategoryState, ComplianceState, DeviceRecord, StateBatch, StateStore, UnsupportedNote,
@@ -58,6 +59,8 @@ pub(crate) mod vendor;
 
 pub use answers::{Answer, AnswerOutcome};
 pub use query::{DeviceStatus, Finding, SettingSource};
+
+type CategoryHashes = BTreeMap<Category, ContentHash>;
 
 /// Which devices a run considers.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -110,7 +113,7 @@ impl RetryPolicy {
 }
 
 /// Options of a [`Reconciler`].
-#[derive(Clone)]
+#[derive(Clone, Default)]
 #[non_exhaustive]
 pub struct Options {
     /// The Apple `PayloadIdentifier` prefix (default `org.mdmkit`).
@@ -122,17 +125,6 @@ pub struct Options {
     /// Called with (devices done, devices to plan) while planning: drive a
     /// progress bar with it.
     pub progress: Option<Arc<dyn Fn(u64, u64) + Send + Sync>>,
-}
-
-impl Default for Options {
-    fn default() -> Self {
-        Self {
-            apple_prefix: None,
-            organization: None,
-            retry: RetryPolicy::default(),
-            progress: None,
-        }
-    }
 }
 
 impl std::fmt::Debug for Options {
@@ -243,7 +235,9 @@ pub struct Plan {
     pub wake: Vec<DeviceId>,
     /// Settings the platforms cannot enforce on the planned devices.
     pub unsupported: Vec<UnsupportedSummary>,
-    /// Conflicts and other issues of the tree (`Tenant::check`), as text.
+    /// The merge conflicts met in the effective policies of the devices in
+    /// scope (a lock overridden, two layers of one node disagreeing), as
+    /// text, each once.
     pub conflicts: Vec<String>,
     /// Devices whose platform has no encoder in this build.
     pub skipped_devices: u64,
@@ -262,6 +256,7 @@ pub struct Reconciler<Q: ?Sized, S: ?Sized> {
     state: Arc<S>,
     options: Options,
     clock: Arc<dyn Clock>,
+    journal: Option<Arc<Mutex<Journal>>>,
 }
 
 impl<Q: ?Sized, S: ?Sized> std::fmt::Debug for Reconciler<Q, S> {
@@ -281,6 +276,7 @@ struct GroupKey {
     old: Option<ContentHash>,
     new: ContentHash,
     forced: Vec<Category>,
+    personal: bool,
 }
 
 struct Group {
@@ -290,7 +286,19 @@ struct Group {
     changed: Vec<Category>,
     new_hashes: Arc<BTreeMap<Category, ContentHash>>,
     devices: Vec<DeviceId>,
+    /// The devices themselves, when the device category is planned per
+    /// device.
+    personal: Vec<Device>,
     attempts: HashMap<(DeviceId, Category), u32>,
+}
+
+/// Devices planned together: a group's shared categories, or one device's
+/// personal ones.
+struct Unit<'g> {
+    group: &'g Group,
+    representative: &'g Device,
+    changed: Vec<Category>,
+    devices: Vec<DeviceId>,
 }
 
 impl<Q, S> Reconciler<Q, S>
@@ -305,7 +313,29 @@ where
             state,
             options: Options::default(),
             clock: Arc::new(SystemClock),
+            journal: None,
         }
+    }
+
+    /// Appends every policy change, every command enqueued and every answer
+    /// to this audit journal (before the state that follows from them is
+    /// saved, so nothing is done without a record).
+    pub fn with_journal(mut self, journal: Arc<Mutex<Journal>>) -> Self {
+        self.journal = Some(journal);
+        self
+    }
+
+    /// Appends events to the journal, if there is one.
+    pub(crate) fn journal(&self, events: Vec<Event>) -> Result<(), Error> {
+        let Some(j) = &self.journal else {
+            return Ok(());
+        };
+        if events.is_empty() {
+            return Ok(());
+        }
+        let mut j = j.lock().unwrap_or_else(|p| p.into_inner());
+        j.append_all(events)?;
+        Ok(())
     }
 
     /// Sets the options.
@@ -347,12 +377,13 @@ where
     ) -> Result<Plan, Error> {
         let tid = tenant.id().clone();
         let now = self.clock.now();
+        let mut batch_policies = Vec::new();
         let mut plan = Plan {
             tenant: Some(tid.clone()),
-            conflicts: tenant.check().0.iter().map(ToString::to_string).collect(),
             ..Plan::default()
         };
         let records = self.state.device_records(&tid).await?;
+        let mut events = self.policy_changes(tenant, &mut batch_policies).await?;
         let in_scope: Vec<&Device> = match scope {
             Scope::All => tenant.devices().collect(),
             Scope::Node(n) => {
@@ -372,7 +403,10 @@ where
             }
         };
         plan.devices = in_scope.len() as u64;
-        let mut batch = StateBatch::default();
+        let mut batch = StateBatch {
+            policies: batch_policies,
+            ..StateBatch::default()
+        };
         if *scope == Scope::All {
             let present: BTreeSet<&DeviceId> = tenant.devices().map(|d| &d.id).collect();
             let mut gone: Vec<DeviceId> = records
@@ -394,12 +428,12 @@ where
         // Hash each distinct effective policy once (devices of a node share
         // one).
         let empty = Arc::new(category_hashes(&Settings::default()));
-        let mut hashes: HashMap<
-            *const EffectivePolicy,
-            (Arc<BTreeMap<Category, ContentHash>>, ContentHash),
-        > = HashMap::new();
+        let mut hashes: HashMap<*const EffectivePolicy, (Arc<CategoryHashes>, ContentHash)> =
+            HashMap::new();
         let mut groups: HashMap<GroupKey, Group> = HashMap::new();
         let mut contents_seen: BTreeSet<ContentHash> = BTreeSet::new();
+        let mut conflicts: BTreeSet<String> = BTreeSet::new();
+        let mut olds: HashMap<ContentHash, (Arc<Settings>, CategoryHashes)> = HashMap::new();
         let total = in_scope.len() as u64;
         for (i, device) in in_scope.iter().enumerate() {
             if let Some(p) = &self.options.progress
@@ -413,6 +447,7 @@ where
             let (cats, content) = hashes
                 .entry(Arc::as_ptr(eff))
                 .or_insert_with(|| {
+                    conflicts.extend(eff.conflicts().iter().map(ToString::to_string));
                     let c = category_hashes(eff.settings());
                     let h = content_hash(&c);
                     (Arc::new(c), h)
@@ -435,16 +470,34 @@ where
                 plan.changed_devices += 1;
             }
             plan.retried += retry.len() as u64;
-            // A name template (with the serial number) makes the plan
-            // personal; everything else is shared by devices with the same
-            // facts.
-            let personal = eff.settings().device.name_template.is_some();
+            // The old settings and their category hashes, loaded once per
+            // distinct content.
+            if let Some(h) = old
+                && !olds.contains_key(&h)
+            {
+                let settings = self.state.content(&tid, &h).await?.unwrap_or_default();
+                let hashes = category_hashes(&settings);
+                olds.insert(h, (Arc::new(settings), hashes));
+            }
+            let old_hashes = match old.and_then(|h| olds.get(&h)) {
+                Some((_, hashes)) => hashes,
+                None => &*empty,
+            };
+            let device_changed =
+                old.is_none() || old_hashes.get(&Category::Device) != cats.get(&Category::Device);
+            // A Windows name template (with the serial number) makes the
+            // device category's commands personal; everything else is
+            // shared by the devices with the same facts and the same change.
+            let personal = device.platform == Platform::Windows
+                && device_changed
+                && eff.settings().device.name_template.is_some();
             let key = GroupKey {
                 platform: device.platform,
-                facts: if personal { inventory } else { facts },
+                facts,
                 old,
                 new: content,
                 forced: retry.iter().map(|(c, _)| *c).collect(),
+                personal,
             };
             if !contents_seen.contains(&content) {
                 contents_seen.insert(content);
@@ -457,19 +510,14 @@ where
             let group = match groups.entry(key) {
                 std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
                 std::collections::hash_map::Entry::Vacant(v) => {
-                    let old_settings = match old {
-                        Some(h) => self.state.content(&tid, &h).await?.unwrap_or_default(),
-                        None => Settings::default(),
-                    };
-                    let old_hashes = match old {
-                        Some(_) => category_hashes(&old_settings),
-                        None => (*empty).clone(),
-                    };
                     let mut changed: Vec<Category> = Category::ALL
                         .into_iter()
                         .filter(|c| old.is_none() || old_hashes.get(c) != cats.get(c))
                         .collect();
-                    let mut old_settings = old_settings;
+                    let mut old_settings = match old.and_then(|h| olds.get(&h)) {
+                        Some((s, _)) => (**s).clone(),
+                        None => Settings::default(),
+                    };
                     for (c, _) in &retry {
                         // Sent again in full: plan as if the device had none.
                         old_settings = clear(&old_settings, *c);
@@ -485,11 +533,15 @@ where
                         changed,
                         new_hashes: cats.clone(),
                         devices: Vec::new(),
+                        personal: Vec::new(),
                         attempts: HashMap::new(),
                     })
                 }
             };
             group.devices.push(device.id.clone());
+            if personal {
+                group.personal.push((*device).clone());
+            }
             for (c, a) in retry {
                 group.attempts.insert((device.id.clone(), c), a);
             }
@@ -506,37 +558,60 @@ where
         let mut wake: BTreeSet<DeviceId> = BTreeSet::new();
         let mut ordered: Vec<(GroupKey, Group)> = groups.into_iter().collect();
         ordered.sort_by(|a, b| a.1.devices[0].cmp(&b.1.devices[0]));
-        for (_, group) in ordered {
+        let mut units: Vec<Unit<'_>> = Vec::new();
+        for (_, group) in &ordered {
+            if group.personal.is_empty() {
+                units.push(Unit {
+                    group,
+                    representative: &group.representative,
+                    changed: group.changed.clone(),
+                    devices: group.devices.clone(),
+                });
+                continue;
+            }
+            units.push(Unit {
+                group,
+                representative: &group.representative,
+                changed: group
+                    .changed
+                    .iter()
+                    .copied()
+                    .filter(|c| *c != Category::Device)
+                    .collect(),
+                devices: group.devices.clone(),
+            });
+            for d in &group.personal {
+                units.push(Unit {
+                    group,
+                    representative: d,
+                    changed: vec![Category::Device],
+                    devices: vec![d.id.clone()],
+                });
+            }
+        }
+        for unit in units {
+            let group = unit.group;
             let Some(vplan) = vendors.plan(
-                &group.representative,
+                unit.representative,
                 &group.old,
                 group.new.settings(),
-                &group.changed,
+                &unit.changed,
             )?
             else {
-                plan.skipped_devices += group.devices.len() as u64;
+                plan.skipped_devices += unit.devices.len() as u64;
                 continue;
             };
-            let targets: Vec<EnrollmentId> = group
+            let targets: Vec<EnrollmentId> = unit
                 .devices
                 .iter()
                 .map(|d| EnrollmentId::device(d.clone()))
                 .collect();
-            let targets_sha = {
-                let mut h = Sha256::new();
-                let mut sorted: Vec<&DeviceId> = group.devices.iter().collect();
-                sorted.sort();
-                for d in sorted {
-                    h.update(d.as_str().as_bytes());
-                    h.update(b"\n");
-                }
-                hex(&h.finalize())
-            };
+            let targets_sha = targets_sha256(&unit.devices);
             let mut per_category: BTreeMap<Category, Vec<CommandId>> = BTreeMap::new();
             for planned in &vplan.commands {
                 let id = CommandId::new();
                 let payload = planned.body.encode(id)?;
-                let payload_sha = hex(&Sha256::digest(&payload));
+                let payload_sha = sha256_hex(&payload);
                 let mut cmd = NewCommand::new(planned.kind.clone(), payload).with_id(id);
                 if let Some(k) = &planned.supersede {
                     cmd = cmd.with_supersede_key(k.clone());
@@ -547,13 +622,22 @@ where
                 wake.extend(done.wake.into_iter().map(|e| e.device_id().clone()));
                 *plan
                     .commands
-                    .entry(group.representative.platform.as_str().to_owned())
+                    .entry(unit.representative.platform.as_str().to_owned())
                     .or_default()
                     .entry(planned.kind.clone())
                     .or_default() += done.queued;
+                events.push(Event::CommandEnqueued {
+                    tenant: tid.clone(),
+                    command: id,
+                    kind: planned.kind.clone(),
+                    platform: unit.representative.platform,
+                    devices: done.queued,
+                    targets_sha256: targets_sha.clone(),
+                    payload_sha256: payload_sha.clone(),
+                });
                 plan.enqueued.push(EnqueuedCommand {
                     id,
-                    platform: group.representative.platform,
+                    platform: unit.representative.platform,
                     kind: planned.kind.clone(),
                     categories: planned.categories.clone(),
                     devices: done.queued,
@@ -568,14 +652,14 @@ where
             for (c, n) in vplan.unsupported {
                 *unsupported
                     .entry((
-                        group.representative.platform,
+                        unit.representative.platform,
                         n.path.clone(),
                         n.reason.clone(),
                     ))
-                    .or_default() += group.devices.len() as u64;
+                    .or_default() += unit.devices.len() as u64;
                 notes.entry(c).or_default().push(n);
             }
-            for c in &group.changed {
+            for c in &unit.changed {
                 let target = group
                     .new_hashes
                     .get(c)
@@ -584,7 +668,7 @@ where
                 let is_empty = empty.get(c) == Some(&target);
                 let commands = per_category.remove(c).unwrap_or_default();
                 let cat_notes = notes.remove(c).unwrap_or_default();
-                for d in &group.devices {
+                for d in &unit.devices {
                     let state = if !commands.is_empty() {
                         let mut s = CategoryState::pending(*c, &target, commands.clone(), now);
                         s.unsupported = cat_notes.clone();
@@ -609,6 +693,7 @@ where
             }
         }
         plan.wake = wake.into_iter().collect();
+        plan.conflicts = conflicts.into_iter().collect();
         plan.unsupported = unsupported
             .into_iter()
             .map(|((platform, path, reason), devices)| UnsupportedSummary {
@@ -621,8 +706,57 @@ where
         if let Some(p) = &self.options.progress {
             p(total, total);
         }
+        if !plan.is_noop() || !events.is_empty() {
+            events.push(Event::Reconciled {
+                tenant: tid.clone(),
+                devices: plan.devices,
+                commands: plan.queued,
+                unsupported: plan.unsupported.len() as u64,
+                conflicts: plan.conflicts.len() as u64,
+            });
+        }
+        self.journal(events)?;
         self.state.commit(&tid, &batch).await?;
         Ok(plan)
+    }
+
+    /// The policies added, changed or removed since the last run, as
+    /// journal events and state rows.
+    async fn policy_changes(
+        &self,
+        tenant: &Tenant,
+        rows: &mut Vec<(String, Option<String>)>,
+    ) -> Result<Vec<Event>, Error> {
+        let stored = self.state.policy_hashes(tenant.id()).await?;
+        let mut events = Vec::new();
+        let mut present = BTreeSet::new();
+        for p in tenant.policies() {
+            present.insert(p.id.as_str().to_owned());
+            let bytes = serde_json::to_vec(p).map_err(|e| Error::Corrupt(e.to_string()))?;
+            let hash = sha256_hex(&bytes);
+            if stored.get(p.id.as_str()) == Some(&hash) {
+                continue;
+            }
+            events.push(Event::PolicyChanged {
+                tenant: tenant.id().clone(),
+                policy: p.id.clone(),
+                nodes: tenant.nodes_using(&p.id).into_iter().cloned().collect(),
+                sha256: Some(hash.clone()),
+            });
+            rows.push((p.id.as_str().to_owned(), Some(hash)));
+        }
+        for id in stored.keys().filter(|k| !present.contains(*k)) {
+            if let Ok(policy) = id.parse() {
+                events.push(Event::PolicyChanged {
+                    tenant: tenant.id().clone(),
+                    policy,
+                    nodes: Vec::new(),
+                    sha256: None,
+                });
+            }
+            rows.push((id.clone(), None));
+        }
+        Ok(events)
     }
 }
 
@@ -657,12 +791,4 @@ fn facts_hash(device: &Device, with_serial: bool) -> ContentHash {
         h.update(device.serial.as_deref().unwrap_or("-").as_bytes());
     }
     ContentHash(h.finalize().into())
-}
-
-pub(crate) fn hex(bytes: &[u8]) -> String {
-    let mut s = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        s.push_str(&format!("{b:02x}"));
-    }
-    s
 }

@@ -16,6 +16,7 @@ struct TenantState {
     contents: HashMap<ContentHash, Settings>,
     devices: HashMap<DeviceId, DeviceRecord>,
     compliance: BTreeMap<(DeviceId, Category), CategoryState>,
+    policies: BTreeMap<String, String>,
 }
 
 /// Applied state and compliance in memory: for tests and simulations.
@@ -71,6 +72,12 @@ impl StateStore for MemoryState {
             for (d, s) in &batch.compliance {
                 t.compliance.insert((d.clone(), s.category), s.clone());
             }
+            for (p, h) in &batch.policies {
+                match h {
+                    Some(h) => t.policies.insert(p.clone(), h.clone()),
+                    None => t.policies.remove(p),
+                };
+            }
         });
         Ok(())
     }
@@ -87,6 +94,10 @@ impl StateStore for MemoryState {
                 .map(|((d, _), s)| (d.clone(), s.clone()))
                 .collect()
         }))
+    }
+
+    async fn policy_hashes(&self, tenant: &TenantId) -> Result<BTreeMap<String, String>, Error> {
+        Ok(self.with(tenant, |t| t.policies.clone()))
     }
 
     async fn due_retries(

@@ -201,6 +201,8 @@ pub struct StateBatch {
     pub compliance: Vec<(DeviceId, CategoryState)>,
     /// Category states to drop (the category became empty).
     pub cleared: Vec<(DeviceId, Category)>,
+    /// Policy content hashes to record (`None`: the policy was removed).
+    pub policies: Vec<(String, Option<String>)>,
 }
 
 impl StateBatch {
@@ -211,6 +213,7 @@ impl StateBatch {
             && self.removed.is_empty()
             && self.compliance.is_empty()
             && self.cleared.is_empty()
+            && self.policies.is_empty()
     }
 }
 
@@ -241,6 +244,12 @@ pub trait StateStore: Send + Sync {
         tenant: &TenantId,
         device: Option<&DeviceId>,
     ) -> Result<Vec<(DeviceId, CategoryState)>, Error>;
+
+    /// The content hash of each policy as last reconciled, by policy id.
+    async fn policy_hashes(
+        &self,
+        tenant: &TenantId,
+    ) -> Result<std::collections::BTreeMap<String, String>, Error>;
 
     /// Failed categories whose retry time has come.
     async fn due_retries(

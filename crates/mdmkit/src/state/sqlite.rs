@@ -49,6 +49,12 @@ CREATE TABLE IF NOT EXISTS mdmkit_compliance (
     updated_at INTEGER NOT NULL,
     PRIMARY KEY (tenant, device, category)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS mdmkit_policy (
+    tenant TEXT NOT NULL,
+    policy TEXT NOT NULL,
+    hash TEXT NOT NULL,
+    PRIMARY KEY (tenant, policy)
+) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS mdmkit_compliance_retry
     ON mdmkit_compliance (tenant, next_retry) WHERE state = 'failed';
 ";
@@ -276,7 +282,36 @@ impl StateStore for SqliteState {
             });
             q.build().execute(&mut *tx).await.map_err(sql)?;
         }
+        for (p, h) in &batch.policies {
+            match h {
+                Some(h) => sqlx::query(
+                    "INSERT OR REPLACE INTO mdmkit_policy (tenant, policy, hash) VALUES (?, ?, ?)",
+                )
+                .bind(t)
+                .bind(p.as_str())
+                .bind(h.as_str()),
+                None => sqlx::query("DELETE FROM mdmkit_policy WHERE tenant = ? AND policy = ?")
+                    .bind(t)
+                    .bind(p.as_str()),
+            }
+            .execute(&mut *tx)
+            .await
+            .map_err(sql)?;
+        }
         tx.commit().await.map_err(sql)
+    }
+
+    async fn policy_hashes(
+        &self,
+        tenant: &TenantId,
+    ) -> Result<std::collections::BTreeMap<String, String>, Error> {
+        let rows: Vec<(String, String)> =
+            sqlx::query_as("SELECT policy, hash FROM mdmkit_policy WHERE tenant = ?")
+                .bind(tenant.as_str())
+                .fetch_all(&self.pool)
+                .await
+                .map_err(sql)?;
+        Ok(rows.into_iter().collect())
     }
 
     async fn compliance(

@@ -1,0 +1,369 @@
+//! The writer: an append-only JSON Lines file with a hash chain and signed
+//! checkpoints.
+
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+use mdmkit_identity::EnvelopeSigner;
+
+use super::entry::{self, GENESIS};
+use super::event::{CheckpointPayload, Event};
+use super::{AuditError, Corruption, MAX_LINE_BYTES};
+use crate::signing::{now_rfc3339, sha256_hex};
+
+/// How a [`Journal`] writes.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct JournalOptions {
+    /// A checkpoint is written after this many entries (0: only on
+    /// [`Journal::checkpoint`] and [`Journal::close`]).
+    pub checkpoint_every: u64,
+    /// Whether each append is flushed to disk (`fdatasync`) before it
+    /// returns. Turn off only for tests and benchmarks.
+    pub sync: bool,
+    /// The longest line written, in bytes; a longer entry is refused.
+    pub max_line_bytes: usize,
+}
+
+impl Default for JournalOptions {
+    fn default() -> Self {
+        Self {
+            checkpoint_every: 1000,
+            sync: true,
+            max_line_bytes: MAX_LINE_BYTES,
+        }
+    }
+}
+
+impl JournalOptions {
+    /// The same options with another checkpoint interval.
+    #[must_use]
+    pub fn with_checkpoint_every(mut self, n: u64) -> Self {
+        self.checkpoint_every = n;
+        self
+    }
+
+    /// The same options with syncing on or off.
+    #[must_use]
+    pub fn with_sync(mut self, sync: bool) -> Self {
+        self.sync = sync;
+        self
+    }
+}
+
+/// What [`Journal::open`] cut off the end of the file: a line whose write a
+/// crash cut short. It is also recorded in the journal as an
+/// [`Event::Recovered`] entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Recovery {
+    /// Where the torn line started.
+    pub offset: u64,
+    /// How many bytes were cut off.
+    pub dropped_bytes: u64,
+    /// Their SHA-256.
+    pub dropped_sha256: String,
+    /// The sequence number of the `recovered` entry.
+    pub seq: u64,
+}
+
+/// An open journal: appends events, chains them and signs checkpoints.
+///
+/// One writer per file: two processes appending to the same journal would
+/// fork the chain (the verifier reports it). Call [`Journal::close`] at the
+/// end to sign the tail; dropping the journal leaves the tail unsigned (it
+/// is still chained).
+#[derive(Debug)]
+pub struct Journal {
+    path: PathBuf,
+    file: File,
+    len: u64,
+    signer: EnvelopeSigner,
+    options: JournalOptions,
+    next_seq: u64,
+    head: String,
+    since_checkpoint: u64,
+    recovered: Option<Recovery>,
+    poisoned: bool,
+}
+
+impl Journal {
+    /// Opens (or creates, with its directory) the journal at `path`.
+    ///
+    /// The head is recovered from the last line, whose hash is checked. A
+    /// last line without its newline is a write a crash cut short: it is
+    /// cut off and the cut is recorded as an [`Event::Recovered`] entry
+    /// (see [`Journal::recovered`]). Any other damage to the last line is
+    /// refused with its line position; run `verify` for the whole file.
+    pub fn open(
+        path: impl AsRef<Path>,
+        signer: EnvelopeSigner,
+        options: JournalOptions,
+    ) -> Result<Journal, AuditError> {
+        let path = path.as_ref().to_path_buf();
+        let io = |source| AuditError::Io {
+            path: path.clone(),
+            source,
+        };
+        if let Some(parent) = path.parent()
+            && !parent.as_os_str().is_empty()
+        {
+            std::fs::create_dir_all(parent).map_err(io)?;
+        }
+        let mut file = OpenOptions::new()
+            .read(true)
+            .append(true)
+            .create(true)
+            .open(&path)
+            .map_err(io)?;
+        let len = file.metadata().map_err(io)?.len();
+        let tail = read_tail(&mut file, len, options.max_line_bytes).map_err(io)?;
+        let (complete_end, last_line) =
+            split_tail(&tail, len, options.max_line_bytes).map_err(|reason| {
+                AuditError::DamagedTail {
+                    path: path.clone(),
+                    reason,
+                }
+            })?;
+        let mut journal = Journal {
+            path: path.clone(),
+            file,
+            len,
+            signer,
+            options,
+            next_seq: 1,
+            head: GENESIS.to_owned(),
+            since_checkpoint: 0,
+            recovered: None,
+            poisoned: false,
+        };
+        if let Some(line) = last_line {
+            let e = entry::decode(line).map_err(|reason| AuditError::DamagedTail {
+                path: path.clone(),
+                reason,
+            })?;
+            journal.next_seq = e.seq + 1;
+            journal.head = e.hash;
+            // How long ago the last checkpoint was is not known without a
+            // scan: a journal that does not end with one gets one soon.
+            journal.since_checkpoint = match e.event {
+                Event::Checkpoint { .. } => 0,
+                _ => journal.options.checkpoint_every.saturating_sub(1).max(1),
+            };
+        }
+        if complete_end < len {
+            let tail_start = len - tail.len() as u64;
+            let torn_start = usize::try_from(complete_end - tail_start).unwrap_or(0);
+            let dropped = tail.get(torn_start..).unwrap_or_default();
+            let dropped_sha256 = sha256_hex(dropped);
+            let dropped_bytes = len - complete_end;
+            journal.file.set_len(complete_end).map_err(io)?;
+            journal.file.sync_data().map_err(io)?;
+            journal.len = complete_end;
+            let seq = journal.append(Event::Recovered {
+                offset: complete_end,
+                dropped_bytes,
+                dropped_sha256: dropped_sha256.clone(),
+            })?;
+            journal.recovered = Some(Recovery {
+                offset: complete_end,
+                dropped_bytes,
+                dropped_sha256,
+                seq,
+            });
+        }
+        Ok(journal)
+    }
+
+    /// The journal's file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The last entry's sequence number and hash; `None` when empty.
+    pub fn head(&self) -> Option<(u64, &str)> {
+        (self.next_seq > 1).then(|| (self.next_seq - 1, self.head.as_str()))
+    }
+
+    /// What opening cut off the end of the file, if anything.
+    pub fn recovered(&self) -> Option<&Recovery> {
+        self.recovered.as_ref()
+    }
+
+    /// Appends one event (and a checkpoint when one is due); returns its
+    /// sequence number. One write and, with [`JournalOptions::sync`], one
+    /// `fdatasync`.
+    pub fn append(&mut self, event: Event) -> Result<u64, AuditError> {
+        let mut out = String::new();
+        let seq = self.encode_one(&event, &mut out)?;
+        self.encode_due_checkpoint(&mut out)?;
+        self.write(&out)?;
+        Ok(seq)
+    }
+
+    /// Appends events in order with one write and one `fdatasync`;
+    /// returns the sequence number of the last one (`None` for no event).
+    pub fn append_all(
+        &mut self,
+        events: impl IntoIterator<Item = Event>,
+    ) -> Result<Option<u64>, AuditError> {
+        let saved = (self.next_seq, self.head.clone(), self.since_checkpoint);
+        let mut out = String::new();
+        let mut last = None;
+        for event in events {
+            match self.encode_one(&event, &mut out) {
+                Ok(seq) => last = Some(seq),
+                Err(e) => {
+                    (self.next_seq, self.head, self.since_checkpoint) = saved;
+                    return Err(e);
+                }
+            }
+            if let Err(e) = self.encode_due_checkpoint(&mut out) {
+                (self.next_seq, self.head, self.since_checkpoint) = saved;
+                return Err(e);
+            }
+        }
+        if !out.is_empty()
+            && let Err(e) = self.write(&out)
+        {
+            (self.next_seq, self.head, self.since_checkpoint) = saved;
+            return Err(e);
+        }
+        Ok(last)
+    }
+
+    /// Signs the chain up to the last entry now, unless the last entry is
+    /// already a checkpoint or the journal is empty; returns the
+    /// checkpoint's sequence number.
+    pub fn checkpoint(&mut self) -> Result<Option<u64>, AuditError> {
+        if self.next_seq == 1 || self.since_checkpoint == 0 {
+            return Ok(None);
+        }
+        let mut out = String::new();
+        let saved = (self.next_seq, self.head.clone(), self.since_checkpoint);
+        let seq = self.encode_checkpoint(&mut out)?;
+        if let Err(e) = self.write(&out) {
+            (self.next_seq, self.head, self.since_checkpoint) = saved;
+            return Err(e);
+        }
+        Ok(Some(seq))
+    }
+
+    /// Signs the tail ([`Journal::checkpoint`]) and closes the file.
+    pub fn close(mut self) -> Result<(), AuditError> {
+        self.checkpoint()?;
+        self.file.sync_all().map_err(|source| AuditError::Io {
+            path: self.path.clone(),
+            source,
+        })
+    }
+
+    fn encode_one(&mut self, event: &Event, out: &mut String) -> Result<u64, AuditError> {
+        let seq = self.next_seq;
+        let time = now_rfc3339();
+        let (hash, line) =
+            entry::encode(seq, &time, &self.head, event).map_err(AuditError::Encode)?;
+        if line.len() - 1 > self.options.max_line_bytes {
+            return Err(AuditError::EntryTooLarge {
+                len: line.len() - 1,
+                max: self.options.max_line_bytes,
+            });
+        }
+        out.push_str(&line);
+        self.next_seq += 1;
+        self.head = hash;
+        if matches!(event, Event::Checkpoint { .. }) {
+            self.since_checkpoint = 0;
+        } else {
+            self.since_checkpoint += 1;
+        }
+        Ok(seq)
+    }
+
+    fn encode_checkpoint(&mut self, out: &mut String) -> Result<u64, AuditError> {
+        let payload = CheckpointPayload::new(self.next_seq - 1, self.head.clone());
+        let signed = self.signer.sign(&payload).map_err(AuditError::Sign)?;
+        self.encode_one(&Event::Checkpoint { signed }, out)
+    }
+
+    fn encode_due_checkpoint(&mut self, out: &mut String) -> Result<(), AuditError> {
+        let every = self.options.checkpoint_every;
+        if every > 0 && self.since_checkpoint >= every {
+            self.encode_checkpoint(out)?;
+        }
+        Ok(())
+    }
+
+    fn write(&mut self, text: &str) -> Result<(), AuditError> {
+        let io = |source| AuditError::Io {
+            path: self.path.clone(),
+            source,
+        };
+        if self.poisoned {
+            return Err(AuditError::Poisoned {
+                path: self.path.clone(),
+            });
+        }
+        let result = self.file.write_all(text.as_bytes()).and_then(|()| {
+            if self.options.sync {
+                self.file.sync_data()
+            } else {
+                Ok(())
+            }
+        });
+        match result {
+            Ok(()) => {
+                self.len += text.len() as u64;
+                Ok(())
+            }
+            Err(e) => {
+                // Undo a partial write so that the next append does not
+                // glue its line to a torn one.
+                if self.file.set_len(self.len).is_err() {
+                    self.poisoned = true;
+                }
+                Err(io(e))
+            }
+        }
+    }
+}
+
+/// Reads the last bytes of the file: enough for a torn line and the last
+/// complete line before it.
+fn read_tail(file: &mut File, len: u64, max_line: usize) -> std::io::Result<Vec<u8>> {
+    let want = (2 * (max_line as u64 + 1)).min(len);
+    file.seek(SeekFrom::Start(len - want))?;
+    let mut buf = Vec::with_capacity(usize::try_from(want).unwrap_or(0));
+    Read::by_ref(file).take(want).read_to_end(&mut buf)?;
+    Ok(buf)
+}
+
+/// Splits the tail of a file of `len` bytes into the end offset of its last
+/// complete line and that line (without newline).
+fn split_tail(tail: &[u8], len: u64, max_line: usize) -> Result<(u64, Option<&[u8]>), Corruption> {
+    let start = len - tail.len() as u64;
+    let Some(last_nl) = tail.iter().rposition(|&b| b == b'\n') else {
+        // No complete line in view: either the whole file is one torn
+        // line, or a line is longer than any written.
+        if start == 0 {
+            return Ok((0, None));
+        }
+        return Err(Corruption::LineTooLong { max: max_line });
+    };
+    let complete_end = start + last_nl as u64 + 1;
+    if len - complete_end > max_line as u64 {
+        return Err(Corruption::LineTooLong { max: max_line });
+    }
+    let before = &tail[..last_nl];
+    let line_start = match before.iter().rposition(|&b| b == b'\n') {
+        Some(i) => i + 1,
+        None if start == 0 => 0,
+        None => return Err(Corruption::LineTooLong { max: max_line }),
+    };
+    let line = &before[line_start..];
+    if line.len() > max_line {
+        return Err(Corruption::LineTooLong { max: max_line });
+    }
+    Ok((complete_end, Some(line)))
+}
