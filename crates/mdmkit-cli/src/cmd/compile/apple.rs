@@ -122,7 +122,7 @@ fn signer(spec: &str) -> Result<SigningIdentity, CliError> {
     SigningIdentity::from_pem(&cert_pem, &key_pem).context(format!("--sign {spec}"))
 }
 
-fn from_tree(
+pub(super) fn from_tree(
     dir: &Path,
     device: &str,
 ) -> Result<(TenantId, String, Settings, DeviceContext), CliError> {
