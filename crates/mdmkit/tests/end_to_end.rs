@@ -91,7 +91,11 @@ fn report(udid: &str, status: &str, uuid: Option<&str>, error: Option<(i64, &str
 
 /// An Apple device: checks in with Idle and acknowledges every command
 /// (after checking it is a well-formed command plist) until none is left.
-async fn apple_device(r: &R, tenant: &Tenant, id: &DeviceId) -> usize {
+async fn apple_device<Q: QueueStore + ?Sized, S: StateStore + ?Sized>(
+    r: &Reconciler<Q, S>,
+    tenant: &Tenant,
+    id: &DeviceId,
+) -> usize {
     let t = tenant.id();
     let mut next = r.apple_report(t, id, &idle(id.as_str())).await.unwrap();
     let mut n = 0;
@@ -117,7 +121,11 @@ async fn apple_device(r: &R, tenant: &Tenant, id: &DeviceId) -> usize {
 }
 
 /// A Windows device: one OMA-DM session with everything queued for it.
-async fn windows_device(r: &R, tenant: &Tenant, id: &DeviceId) -> usize {
+async fn windows_device<Q: QueueStore + ?Sized, S: StateStore + ?Sized>(
+    r: &Reconciler<Q, S>,
+    tenant: &Tenant,
+    id: &DeviceId,
+) -> usize {
     let t = tenant.id();
     let queued = r.windows_commands(t, id, 500).await.unwrap();
     let mut device = TestDevice::new(id.as_str());
@@ -138,7 +146,12 @@ async fn windows_device(r: &R, tenant: &Tenant, id: &DeviceId) -> usize {
 
 /// An Android device: the integrator sends the queued policy to Google
 /// (which accepts it as version N), then the device reports it applied.
-async fn android_device(r: &R, tenant: &Tenant, id: &DeviceId, version: i64) -> usize {
+async fn android_device<Q: QueueStore + ?Sized, S: StateStore + ?Sized>(
+    r: &Reconciler<Q, S>,
+    tenant: &Tenant,
+    id: &DeviceId,
+    version: i64,
+) -> usize {
     let t = tenant.id();
     let mut n = 0;
     while let Some(d) = r.next(t, id).await.unwrap() {
@@ -164,7 +177,11 @@ async fn android_device(r: &R, tenant: &Tenant, id: &DeviceId, version: i64) -> 
     n
 }
 
-async fn answer_all(r: &R, tenant: &Tenant, version: i64) -> usize {
+async fn answer_all<Q: QueueStore + ?Sized, S: StateStore + ?Sized>(
+    r: &Reconciler<Q, S>,
+    tenant: &Tenant,
+    version: i64,
+) -> usize {
     let mut n = 0;
     for d in tenant.devices() {
         n += match d.platform {
@@ -177,7 +194,10 @@ async fn answer_all(r: &R, tenant: &Tenant, version: i64) -> usize {
     n
 }
 
-async fn assert_all_compliant(r: &R, tenant: &Tenant) {
+async fn assert_all_compliant<Q: QueueStore + ?Sized, S: StateStore + ?Sized>(
+    r: &Reconciler<Q, S>,
+    tenant: &Tenant,
+) {
     let status = r.status(tenant, tenant.root().id()).await.unwrap();
     assert_eq!(status.len(), tenant.devices().count());
     for d in &status {
@@ -213,6 +233,67 @@ async fn every_platform_reaches_verified_and_a_second_run_queues_nothing() {
     let clock = ManualClock::new(Timestamp::from_millis(1_800_000_000_000));
     let tenant = region();
     let r = open(&db, &clock).await;
+    whole_loop(&r, &tenant).await;
+}
+
+/// The same loop on the hosted stores: PostgreSQL for the queue and the
+/// state, several tenants in one database.
+#[cfg(feature = "postgres")]
+#[tokio::test]
+async fn every_platform_reaches_verified_on_postgresql() {
+    use mdmkit::queue::{PostgresOptions, PostgresStore};
+    use mdmkit::state::PostgresState;
+    let url = match std::env::var("MDMKIT_TEST_POSTGRES_URL") {
+        Ok(u) if !u.is_empty() => u,
+        _ => {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "MDMKIT_TEST_POSTGRES_URL is unset under CI: run the tests through scripts/test"
+            );
+            eprintln!(
+                "note: skipping the PostgreSQL end-to-end test (no MDMKIT_TEST_POSTGRES_URL)"
+            );
+            return;
+        }
+    };
+    // A tenant of its own, so runs against one server never meet.
+    let dir = tempfile::tempdir().unwrap();
+    let tree = dir.path().join("region");
+    copy_region(&tree);
+    let unique = format!("e2e-{}", uuid_like());
+    let text = std::fs::read_to_string(tree.join("tree.toml")).unwrap();
+    std::fs::write(
+        tree.join("tree.toml"),
+        text.replace(
+            "id = \"academie-hauts-de-lys\"",
+            &format!("id = \"{unique}\""),
+        ),
+    )
+    .unwrap();
+    let tenant = load_dir(&tree).unwrap();
+    assert_eq!(tenant.id().as_str(), unique);
+    let queue = PostgresStore::open(PostgresOptions::new(url.clone()))
+        .await
+        .unwrap();
+    let state = PostgresState::open(&url).await.unwrap();
+    let r = Reconciler::new(Arc::new(queue), Arc::new(state));
+    whole_loop(&r, &tenant).await;
+}
+
+#[cfg(feature = "postgres")]
+fn uuid_like() -> String {
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    format!("{t:x}-{}", std::process::id())
+}
+
+async fn whole_loop<Q: QueueStore + ?Sized, S: StateStore + ?Sized>(
+    r: &Reconciler<Q, S>,
+    tenant: &Tenant,
+) {
+    let (r, tenant) = (r, tenant);
     let plan = r.reconcile(&tenant, &Scope::All).await.unwrap();
     assert_eq!(plan.devices, 30);
     assert_eq!(plan.changed_devices, 30);

@@ -1,9 +1,10 @@
 //! `mdmkit reconcile DIR` (the main job) and `mdmkit status DIR`.
 //!
 //! Both work on a tenant directory (`tree.toml`, `devices.toml`,
-//! `policies/`) and the embedded store inside it, `DIR/.mdmkit/mdmkit.db`
-//! (git-ignored): the queue and the reconciler's applied state in one
-//! SQLite file.
+//! `policies/`) and, by default, the embedded store inside it,
+//! `DIR/.mdmkit/mdmkit.db` (git-ignored): the queue and the reconciler's
+//! applied state in one SQLite file. `--store postgres://...` uses a
+//! PostgreSQL database instead (the queue's and the state's tables).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -13,9 +14,12 @@ use std::sync::{Arc, Mutex};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use mdmkit::audit::{self, Journal, JournalOptions};
-use mdmkit::queue::{QueueStore, SqliteOptions, SqliteStore, Synchronous};
+use mdmkit::queue::{
+    PostgresOptions, PostgresStore, QueueStore, SqliteOptions, SqliteStore, StoreLocation,
+    Synchronous,
+};
 use mdmkit::reconcile::Options;
-use mdmkit::state::SqliteState;
+use mdmkit::state::{PostgresState, SqliteState, StateStore};
 use mdmkit::{Plan, Reconciler, Scope};
 
 use crate::error::{CliError, Context};
@@ -25,9 +29,10 @@ use crate::error::{CliError, Context};
 pub(crate) struct ReconcileArgs {
     /// The tenant directory (tree.toml, devices.toml, policies/).
     dir: PathBuf,
-    /// The SQLite database (default DIR/.mdmkit/mdmkit.db).
-    #[arg(long, value_name = "PATH")]
-    db: Option<PathBuf>,
+    /// Where the queue and the state live: `sqlite:PATH` or
+    /// `postgres://...` (default `sqlite:DIR/.mdmkit/mdmkit.db`).
+    #[arg(long, value_name = "LOCATION")]
+    store: Option<String>,
     /// Print the plan as one JSON object.
     #[arg(long)]
     json: bool,
@@ -38,9 +43,10 @@ pub(crate) struct ReconcileArgs {
 pub(crate) struct StatusArgs {
     /// The tenant directory.
     dir: PathBuf,
-    /// The SQLite database (default DIR/.mdmkit/mdmkit.db).
-    #[arg(long, value_name = "PATH")]
-    db: Option<PathBuf>,
+    /// Where the queue and the state live: `sqlite:PATH` or
+    /// `postgres://...` (default `sqlite:DIR/.mdmkit/mdmkit.db`).
+    #[arg(long, value_name = "LOCATION")]
+    store: Option<String>,
     /// Only the devices at this node and below.
     #[arg(long, value_name = "NODE")]
     node: Option<String>,
@@ -52,7 +58,7 @@ pub(crate) struct StatusArgs {
     json: bool,
 }
 
-type Store = Reconciler<SqliteStore, SqliteState>;
+type Store = Reconciler<dyn QueueStore, dyn StateStore>;
 
 fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
     tokio::runtime::Builder::new_current_thread()
@@ -61,10 +67,11 @@ fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
         .context("cannot start the async runtime")
 }
 
-/// The database path, creating `DIR/.mdmkit/` with a `.gitignore`.
-fn db_path(dir: &Path, db: Option<&PathBuf>) -> Result<PathBuf, CliError> {
-    if let Some(p) = db {
-        return Ok(p.clone());
+/// The store location: the given one, or `DIR/.mdmkit/mdmkit.db`
+/// (creating `DIR/.mdmkit/` with a `.gitignore`).
+fn location(dir: &Path, store: Option<&String>) -> Result<StoreLocation, CliError> {
+    if let Some(s) = store {
+        return StoreLocation::parse(s).context("--store");
     }
     let state = dir.join(".mdmkit");
     std::fs::create_dir_all(&state).context(format_args!("cannot create {}", state.display()))?;
@@ -73,21 +80,44 @@ fn db_path(dir: &Path, db: Option<&PathBuf>) -> Result<PathBuf, CliError> {
         std::fs::write(&ignore, "*\n")
             .context(format_args!("cannot write {}", ignore.display()))?;
     }
-    Ok(state.join("mdmkit.db"))
+    Ok(StoreLocation::Sqlite(state.join("mdmkit.db")))
 }
 
-/// Opens the queue and the state in one file. `synchronous=NORMAL` is
-/// safe here: SQLite's WAL loses at most a suffix of commits on power
-/// loss, and a run commits its queue writes before its state, so a lost
-/// suffix is planned again by the next run.
-async fn open(path: &Path, options: Options) -> Result<Store, CliError> {
-    let queue = SqliteStore::open(SqliteOptions::new(path).with_synchronous(Synchronous::Normal))
-        .await
-        .context(format_args!("cannot open the queue in {}", path.display()))?;
-    let state = SqliteState::open(path)
-        .await
-        .context(format_args!("cannot open the state in {}", path.display()))?;
-    Ok(Reconciler::new(Arc::new(queue), Arc::new(state)).with_options(options))
+/// Opens the queue and the state: one SQLite file, or one PostgreSQL
+/// database.
+///
+/// SQLite runs with `synchronous=NORMAL`, which is safe here: its WAL loses
+/// at most a suffix of commits on power loss, and a run commits its queue
+/// writes before its state, so a lost suffix is planned again.
+async fn open(location: &StoreLocation, options: Options) -> Result<Store, CliError> {
+    let (queue, state): (Arc<dyn QueueStore>, Arc<dyn StateStore>) = match location {
+        StoreLocation::Sqlite(path) => (
+            Arc::new(
+                SqliteStore::open(SqliteOptions::new(path).with_synchronous(Synchronous::Normal))
+                    .await
+                    .context(format_args!("cannot open the queue in {}", path.display()))?,
+            ),
+            Arc::new(
+                SqliteState::open(path)
+                    .await
+                    .context(format_args!("cannot open the state in {}", path.display()))?,
+            ),
+        ),
+        StoreLocation::Postgres(url) => (
+            Arc::new(
+                PostgresStore::open(PostgresOptions::new(url.clone()))
+                    .await
+                    .context("cannot open the PostgreSQL queue")?,
+            ),
+            Arc::new(
+                PostgresState::open(url)
+                    .await
+                    .context("cannot open the PostgreSQL state")?,
+            ),
+        ),
+        _ => return Err(CliError::new("--store: use sqlite:PATH or postgres://...")),
+    };
+    Ok(Reconciler::new(queue, state).with_options(options))
 }
 
 pub(crate) fn run_reconcile(args: ReconcileArgs) -> Result<ExitCode, CliError> {
@@ -99,7 +129,7 @@ pub(crate) fn run_reconcile(args: ReconcileArgs) -> Result<ExitCode, CliError> {
     for p in &layers.problems {
         eprintln!("mdmkit: warning: {p}");
     }
-    let db = db_path(&args.dir, args.db.as_ref())?;
+    let location = location(&args.dir, args.store.as_ref())?;
     let signer = audit::load_or_create_key(&args.dir).context("audit journal key")?;
     let journal = Journal::open(
         audit::journal_path(&args.dir),
@@ -126,7 +156,9 @@ pub(crate) fn run_reconcile(args: ReconcileArgs) -> Result<ExitCode, CliError> {
         });
     let rt = runtime()?;
     let plan = rt.block_on(async {
-        let r = open(&db, options).await?.with_journal(journal.clone());
+        let r = open(&location, options)
+            .await?
+            .with_journal(journal.clone());
         r.reconcile(&tenant, &Scope::All)
             .await
             .context(format_args!("{}", args.dir.display()))
@@ -219,7 +251,7 @@ fn render_plan(plan: &Plan) -> String {
 
 pub(crate) fn run_status(args: StatusArgs) -> Result<ExitCode, CliError> {
     let tenant = super::policy::load(&args.dir)?;
-    let db = db_path(&args.dir, args.db.as_ref())?;
+    let location = location(&args.dir, args.store.as_ref())?;
     let node = match &args.node {
         Some(n) => n.parse::<mdmkit::policy::NodeId>().context("--node")?,
         None => tenant.root().id().clone(),
@@ -229,7 +261,7 @@ pub(crate) fn run_status(args: StatusArgs) -> Result<ExitCode, CliError> {
     }
     let rt = runtime()?;
     let out = rt.block_on(async {
-        let r = open(&db, Options::default()).await?;
+        let r = open(&location, Options::default()).await?;
         if args.noncompliant {
             let findings = r
                 .noncompliant(&tenant, &node)

@@ -12,9 +12,10 @@
 //! device) → `verified` | `failed` (with the device's error, retried with
 //! backoff) | `unsupported` (the platform cannot enforce the category).
 //!
-//! Two stores are built in: [`MemoryState`] (tests, simulations) and
+//! Three stores are built in: [`MemoryState`] (tests, simulations),
 //! `SqliteState` (feature `sqlite`, the embedded default, in the same
-//! database file as the queue).
+//! database file as the queue) and `PostgresState` (feature `postgres`, for
+//! a hosted deployment; tenant-leading keys like the queue's).
 
 use std::collections::HashMap;
 use std::fmt;
@@ -29,10 +30,15 @@ use serde::{Deserialize, Serialize};
 use crate::error::Error;
 
 mod memory;
+#[cfg(feature = "postgres")]
+mod postgres;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 
 pub use memory::MemoryState;
+#[cfg(feature = "postgres")]
+#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
+pub use postgres::PostgresState;
 #[cfg(feature = "sqlite")]
 #[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
 pub use sqlite::SqliteState;

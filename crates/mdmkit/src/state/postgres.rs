@@ -1,0 +1,358 @@
+//! The PostgreSQL state store: the same tables as SQLite's, for a hosted
+//! deployment where several server processes share one database. Every key
+//! leads with the tenant, like the queue's, so the tables can be
+//! distributed by tenant (Citus).
+
+use std::collections::{BTreeMap, HashMap};
+use std::str::FromStr;
+
+use async_trait::async_trait;
+use mdmkit_core::{DeviceId, Platform, TenantId};
+use mdmkit_policy::{ContentHash, Settings};
+use mdmkit_queue::{CommandId, Timestamp};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
+use sqlx::{Postgres, QueryBuilder, Row};
+
+use super::{
+    CategoryState, ComplianceState, DeviceRecord, StateBatch, StateStore, UnsupportedNote,
+    parse_category, parse_hash,
+};
+use crate::error::Error;
+
+const MIGRATION: &str = "
+CREATE TABLE IF NOT EXISTS mdmkit_content (
+    tenant TEXT NOT NULL,
+    hash TEXT NOT NULL,
+    settings TEXT NOT NULL,
+    PRIMARY KEY (tenant, hash)
+);
+CREATE TABLE IF NOT EXISTS mdmkit_device (
+    tenant TEXT NOT NULL,
+    device TEXT NOT NULL,
+    platform TEXT NOT NULL,
+    content TEXT NOT NULL,
+    inventory TEXT NOT NULL,
+    PRIMARY KEY (tenant, device)
+);
+CREATE TABLE IF NOT EXISTS mdmkit_compliance (
+    tenant TEXT NOT NULL,
+    device TEXT NOT NULL,
+    category TEXT NOT NULL,
+    state TEXT NOT NULL,
+    target TEXT NOT NULL,
+    commands TEXT NOT NULL,
+    error TEXT,
+    attempts BIGINT NOT NULL,
+    next_retry BIGINT,
+    unsupported TEXT NOT NULL,
+    version BIGINT,
+    updated_at BIGINT NOT NULL,
+    PRIMARY KEY (tenant, device, category)
+);
+CREATE INDEX IF NOT EXISTS mdmkit_compliance_retry
+    ON mdmkit_compliance (tenant, next_retry) WHERE state = 'failed';
+CREATE TABLE IF NOT EXISTS mdmkit_policy (
+    tenant TEXT NOT NULL,
+    policy TEXT NOT NULL,
+    hash TEXT NOT NULL,
+    PRIMARY KEY (tenant, policy)
+);
+";
+
+/// Rows per multi-row statement (PostgreSQL allows 65,535 parameters).
+const CHUNK: usize = 4_000;
+
+/// Applied state and compliance in PostgreSQL.
+#[derive(Debug, Clone)]
+pub struct PostgresState {
+    pool: PgPool,
+}
+
+fn sql(e: sqlx::Error) -> Error {
+    Error::State(e.to_string())
+}
+
+impl PostgresState {
+    /// Connects to `url` (`postgres://...`) and creates the tables if
+    /// needed (serialised by an advisory lock, so several processes may
+    /// start at once).
+    pub async fn open(url: &str) -> Result<Self, Error> {
+        let options =
+            PgConnectOptions::from_str(url).map_err(|e| Error::State(format!("url: {e}")))?;
+        let pool = PgPoolOptions::new()
+            .max_connections(4)
+            .connect_with(options)
+            .await
+            .map_err(sql)?;
+        let mut tx = pool.begin().await.map_err(sql)?;
+        sqlx::query("SELECT pg_advisory_xact_lock(7236390455125530455)")
+            .execute(&mut *tx)
+            .await
+            .map_err(sql)?;
+        sqlx::raw_sql(MIGRATION)
+            .execute(&mut *tx)
+            .await
+            .map_err(sql)?;
+        tx.commit().await.map_err(sql)?;
+        Ok(Self { pool })
+    }
+}
+
+fn row_state(row: &PgRow) -> Result<(DeviceId, CategoryState), Error> {
+    let device: String = row.try_get("device").map_err(sql)?;
+    let device = DeviceId::new(device).map_err(|e| Error::Corrupt(e.to_string()))?;
+    let category: String = row.try_get("category").map_err(sql)?;
+    let state: String = row.try_get("state").map_err(sql)?;
+    let commands: String = row.try_get("commands").map_err(sql)?;
+    let unsupported: String = row.try_get("unsupported").map_err(sql)?;
+    let commands = commands
+        .split_ascii_whitespace()
+        .map(|s| {
+            uuid::Uuid::parse_str(s)
+                .map(CommandId::from_uuid)
+                .map_err(|e| Error::Corrupt(format!("command id {s:?}: {e}")))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let unsupported: Vec<UnsupportedNote> = serde_json::from_str(&unsupported)
+        .map_err(|e| Error::Corrupt(format!("unsupported notes: {e}")))?;
+    let attempts: i64 = row.try_get("attempts").map_err(sql)?;
+    let next_retry: Option<i64> = row.try_get("next_retry").map_err(sql)?;
+    let updated_at: i64 = row.try_get("updated_at").map_err(sql)?;
+    Ok((
+        device,
+        CategoryState {
+            category: parse_category(&category)?,
+            state: ComplianceState::from_str(&state)?,
+            target: row.try_get("target").map_err(sql)?,
+            commands,
+            error: row.try_get("error").map_err(sql)?,
+            attempts: u32::try_from(attempts).unwrap_or(u32::MAX),
+            next_retry: next_retry.map(Timestamp::from_millis),
+            unsupported,
+            version: row.try_get("version").map_err(sql)?,
+            updated_at: Timestamp::from_millis(updated_at),
+        },
+    ))
+}
+
+#[async_trait]
+impl StateStore for PostgresState {
+    async fn device_records(
+        &self,
+        tenant: &TenantId,
+    ) -> Result<HashMap<DeviceId, DeviceRecord>, Error> {
+        let rows: Vec<(String, String, String, String)> = sqlx::query_as(
+            "SELECT device, platform, content, inventory FROM mdmkit_device WHERE tenant = $1",
+        )
+        .bind(tenant.as_str())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(sql)?;
+        let mut out = HashMap::with_capacity(rows.len());
+        for (device, platform, content, inventory) in rows {
+            out.insert(
+                DeviceId::new(device).map_err(|e| Error::Corrupt(e.to_string()))?,
+                DeviceRecord {
+                    platform: Platform::from_str(&platform)
+                        .map_err(|e| Error::Corrupt(e.to_string()))?,
+                    content: parse_hash(&content)?,
+                    inventory: parse_hash(&inventory)?,
+                },
+            );
+        }
+        Ok(out)
+    }
+
+    async fn content(
+        &self,
+        tenant: &TenantId,
+        hash: &ContentHash,
+    ) -> Result<Option<Settings>, Error> {
+        let row: Option<(String,)> =
+            sqlx::query_as("SELECT settings FROM mdmkit_content WHERE tenant = $1 AND hash = $2")
+                .bind(tenant.as_str())
+                .bind(hash.to_string())
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(sql)?;
+        row.map(|(text,)| {
+            serde_json::from_str(&text)
+                .map_err(|e| Error::Corrupt(format!("stored settings {hash}: {e}")))
+        })
+        .transpose()
+    }
+
+    async fn commit(&self, tenant: &TenantId, batch: &StateBatch) -> Result<(), Error> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let t = tenant.as_str();
+        let mut tx = self.pool.begin().await.map_err(sql)?;
+        for chunk in batch.contents.chunks(CHUNK) {
+            let mut texts = Vec::with_capacity(chunk.len());
+            for (h, s) in chunk {
+                let text = serde_json::to_string(s)
+                    .map_err(|e| Error::Corrupt(format!("settings {h}: {e}")))?;
+                texts.push((h.to_string(), text));
+            }
+            let mut q: QueryBuilder<Postgres> =
+                QueryBuilder::new("INSERT INTO mdmkit_content (tenant, hash, settings) ");
+            q.push_values(texts, |mut b, (h, text)| {
+                b.push_bind(t).push_bind(h).push_bind(text);
+            });
+            q.push(" ON CONFLICT (tenant, hash) DO NOTHING");
+            q.build().execute(&mut *tx).await.map_err(sql)?;
+        }
+        if !batch.removed.is_empty() {
+            let ids: Vec<&str> = batch.removed.iter().map(DeviceId::as_str).collect();
+            for statement in [
+                "DELETE FROM mdmkit_device WHERE tenant = $1 AND device = ANY($2)",
+                "DELETE FROM mdmkit_compliance WHERE tenant = $1 AND device = ANY($2)",
+            ] {
+                sqlx::query(statement)
+                    .bind(t)
+                    .bind(&ids)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(sql)?;
+            }
+        }
+        for chunk in batch.devices.chunks(CHUNK) {
+            let mut q: QueryBuilder<Postgres> = QueryBuilder::new(
+                "INSERT INTO mdmkit_device (tenant, device, platform, content, inventory) ",
+            );
+            q.push_values(chunk, |mut b, (d, r)| {
+                b.push_bind(t)
+                    .push_bind(d.as_str())
+                    .push_bind(r.platform.as_str())
+                    .push_bind(r.content.to_string())
+                    .push_bind(r.inventory.to_string());
+            });
+            q.push(
+                " ON CONFLICT (tenant, device) DO UPDATE SET platform = EXCLUDED.platform, \
+                 content = EXCLUDED.content, inventory = EXCLUDED.inventory",
+            );
+            q.build().execute(&mut *tx).await.map_err(sql)?;
+        }
+        for (d, c) in &batch.cleared {
+            sqlx::query(
+                "DELETE FROM mdmkit_compliance WHERE tenant = $1 AND device = $2 AND category = $3",
+            )
+            .bind(t)
+            .bind(d.as_str())
+            .bind(c.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(sql)?;
+        }
+        for chunk in batch.compliance.chunks(CHUNK / 3) {
+            let mut rows = Vec::with_capacity(chunk.len());
+            for (d, s) in chunk {
+                let notes = serde_json::to_string(&s.unsupported)
+                    .map_err(|e| Error::Corrupt(format!("unsupported notes: {e}")))?;
+                let commands: Vec<String> =
+                    s.commands.iter().map(|c| c.as_uuid().to_string()).collect();
+                rows.push((d, s, notes, commands.join(" ")));
+            }
+            let mut q: QueryBuilder<Postgres> = QueryBuilder::new(
+                "INSERT INTO mdmkit_compliance (tenant, device, category, state, target, \
+                 commands, error, attempts, next_retry, unsupported, version, updated_at) ",
+            );
+            q.push_values(rows, |mut b, (d, s, notes, commands)| {
+                b.push_bind(t)
+                    .push_bind(d.as_str())
+                    .push_bind(s.category.as_str())
+                    .push_bind(s.state.as_str())
+                    .push_bind(s.target.as_str())
+                    .push_bind(commands)
+                    .push_bind(s.error.as_deref())
+                    .push_bind(i64::from(s.attempts))
+                    .push_bind(s.next_retry.map(Timestamp::as_millis))
+                    .push_bind(notes)
+                    .push_bind(s.version)
+                    .push_bind(s.updated_at.as_millis());
+            });
+            q.push(
+                " ON CONFLICT (tenant, device, category) DO UPDATE SET state = EXCLUDED.state, \
+                 target = EXCLUDED.target, commands = EXCLUDED.commands, error = EXCLUDED.error, \
+                 attempts = EXCLUDED.attempts, next_retry = EXCLUDED.next_retry, \
+                 unsupported = EXCLUDED.unsupported, version = EXCLUDED.version, \
+                 updated_at = EXCLUDED.updated_at",
+            );
+            q.build().execute(&mut *tx).await.map_err(sql)?;
+        }
+        for (p, h) in &batch.policies {
+            match h {
+                Some(h) => sqlx::query(
+                    "INSERT INTO mdmkit_policy (tenant, policy, hash) VALUES ($1, $2, $3) \
+                     ON CONFLICT (tenant, policy) DO UPDATE SET hash = EXCLUDED.hash",
+                )
+                .bind(t)
+                .bind(p.as_str())
+                .bind(h.as_str()),
+                None => sqlx::query("DELETE FROM mdmkit_policy WHERE tenant = $1 AND policy = $2")
+                    .bind(t)
+                    .bind(p.as_str()),
+            }
+            .execute(&mut *tx)
+            .await
+            .map_err(sql)?;
+        }
+        tx.commit().await.map_err(sql)
+    }
+
+    async fn compliance(
+        &self,
+        tenant: &TenantId,
+        device: Option<&DeviceId>,
+    ) -> Result<Vec<(DeviceId, CategoryState)>, Error> {
+        let rows =
+            match device {
+                Some(d) => {
+                    sqlx::query(
+                        "SELECT * FROM mdmkit_compliance WHERE tenant = $1 AND device = $2 \
+                     ORDER BY device, category",
+                    )
+                    .bind(tenant.as_str())
+                    .bind(d.as_str())
+                    .fetch_all(&self.pool)
+                    .await
+                }
+                None => sqlx::query(
+                    "SELECT * FROM mdmkit_compliance WHERE tenant = $1 ORDER BY device, category",
+                )
+                .bind(tenant.as_str())
+                .fetch_all(&self.pool)
+                .await,
+            }
+            .map_err(sql)?;
+        rows.iter().map(row_state).collect()
+    }
+
+    async fn policy_hashes(&self, tenant: &TenantId) -> Result<BTreeMap<String, String>, Error> {
+        let rows: Vec<(String, String)> =
+            sqlx::query_as("SELECT policy, hash FROM mdmkit_policy WHERE tenant = $1")
+                .bind(tenant.as_str())
+                .fetch_all(&self.pool)
+                .await
+                .map_err(sql)?;
+        Ok(rows.into_iter().collect())
+    }
+
+    async fn due_retries(
+        &self,
+        tenant: &TenantId,
+        now: Timestamp,
+    ) -> Result<Vec<(DeviceId, CategoryState)>, Error> {
+        let rows = sqlx::query(
+            "SELECT * FROM mdmkit_compliance WHERE tenant = $1 AND state = 'failed' \
+             AND next_retry IS NOT NULL AND next_retry <= $2 ORDER BY device, category",
+        )
+        .bind(tenant.as_str())
+        .bind(now.as_millis())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(sql)?;
+        rows.iter().map(row_state).collect()
+    }
+}
