@@ -33,17 +33,13 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
-use mdmkit_core::{DeviceId, Platform, TenantId};
+use mdmkit_core::{DeviceId, Platform};
 use mdmkit_policy::{
     Category, ContentHash, Device, EffectiveCache, EffectivePolicy, NodeId, Settings, Tenant,
     category_hashes,
 };
-use mdmkit_queue::{
-    Clock, CommandId, EnrollmentId, NewCommand, QueueStore, SystemClock, Timestamp,
-};
-use serde::Serialize;
+use mdmkit_queue::{Clock, CommandId, EnrollmentId, NewCommand, QueueStore, SystemClock};
 use sha2::{Digest, Sha256};
 
 use crate::audit::{Event, Journal, sha256_hex, targets_sha256};
@@ -54,8 +50,13 @@ use crate::state::{
 };
 
 pub mod answers;
+mod options;
+mod plan;
 mod query;
 pub(crate) mod vendor;
+
+pub use options::{Options, RetryPolicy};
+pub use plan::{EnqueuedCommand, Plan, UnsupportedSummary};
 
 pub use answers::{Answer, AnswerOutcome};
 pub use query::{DeviceStatus, Finding, SettingSource};
@@ -72,182 +73,6 @@ pub enum Scope {
     Node(NodeId),
     /// These devices.
     Devices(Vec<DeviceId>),
-}
-
-/// How failed categories are retried: `base × 2^(attempts-1)`, capped.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct RetryPolicy {
-    /// The first delay.
-    pub base: Duration,
-    /// The longest delay.
-    pub max_delay: Duration,
-    /// After this many failures in a row the category stays failed until
-    /// its settings change.
-    pub max_attempts: u32,
-}
-
-impl Default for RetryPolicy {
-    /// 5 minutes, doubling up to 6 hours, 8 attempts.
-    fn default() -> Self {
-        Self {
-            base: Duration::from_secs(300),
-            max_delay: Duration::from_secs(6 * 3600),
-            max_attempts: 8,
-        }
-    }
-}
-
-impl RetryPolicy {
-    /// When the `attempts`-th failure in a row is retried, if at all.
-    pub fn next(&self, now: Timestamp, attempts: u32) -> Option<Timestamp> {
-        if attempts >= self.max_attempts {
-            return None;
-        }
-        let factor = 1u32
-            .checked_shl(attempts.saturating_sub(1))
-            .unwrap_or(u32::MAX);
-        let delay = self.base.saturating_mul(factor).min(self.max_delay);
-        Some(now.plus(delay))
-    }
-}
-
-/// Options of a [`Reconciler`].
-#[derive(Clone, Default)]
-#[non_exhaustive]
-pub struct Options {
-    /// The Apple `PayloadIdentifier` prefix (default `org.mdmkit`).
-    pub apple_prefix: Option<String>,
-    /// The organisation name written into Apple profiles.
-    pub organization: Option<String>,
-    /// Retries of failed categories.
-    pub retry: RetryPolicy,
-    /// Called with (devices done, devices to plan) while planning: drive a
-    /// progress bar with it.
-    pub progress: Option<Arc<dyn Fn(u64, u64) + Send + Sync>>,
-}
-
-impl std::fmt::Debug for Options {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Options")
-            .field("apple_prefix", &self.apple_prefix)
-            .field("organization", &self.organization)
-            .field("retry", &self.retry)
-            .field("progress", &self.progress.is_some())
-            .finish()
-    }
-}
-
-impl Options {
-    /// Sets the Apple identifier prefix.
-    pub fn with_apple_prefix(mut self, prefix: impl Into<String>) -> Self {
-        self.apple_prefix = Some(prefix.into());
-        self
-    }
-
-    /// Sets the organisation name.
-    pub fn with_organization(mut self, name: impl Into<String>) -> Self {
-        self.organization = Some(name.into());
-        self
-    }
-
-    /// Sets the retry policy.
-    pub fn with_retry(mut self, retry: RetryPolicy) -> Self {
-        self.retry = retry;
-        self
-    }
-
-    /// Sets the progress callback.
-    pub fn with_progress(mut self, f: impl Fn(u64, u64) + Send + Sync + 'static) -> Self {
-        self.progress = Some(Arc::new(f));
-        self
-    }
-}
-
-/// One command enqueued by a run (to every target at once).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[non_exhaustive]
-pub struct EnqueuedCommand {
-    /// The queue command id (also Apple's `CommandUUID`).
-    pub id: CommandId,
-    /// Its platform.
-    pub platform: Platform,
-    /// Its kind.
-    pub kind: String,
-    /// The categories it carries.
-    #[serde(serialize_with = "ser_categories")]
-    pub categories: Vec<Category>,
-    /// How many devices it was queued for.
-    pub devices: u64,
-    /// SHA-256 of the payload, hex.
-    pub payload_sha256: String,
-    /// SHA-256 over the sorted target device ids, hex.
-    pub targets_sha256: String,
-}
-
-fn ser_categories<S: serde::Serializer>(c: &[Category], s: S) -> Result<S::Ok, S::Error> {
-    use serde::ser::SerializeSeq;
-    let mut seq = s.serialize_seq(Some(c.len()))?;
-    for x in c {
-        seq.serialize_element(x.as_str())?;
-    }
-    seq.end()
-}
-
-/// A setting a platform cannot enforce, counted over the devices of a run.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[non_exhaustive]
-pub struct UnsupportedSummary {
-    /// The platform.
-    pub platform: Platform,
-    /// The setting.
-    pub path: String,
-    /// Why.
-    pub reason: String,
-    /// On how many devices.
-    pub devices: u64,
-}
-
-/// What a run did.
-#[derive(Debug, Clone, Default, Serialize)]
-#[non_exhaustive]
-pub struct Plan {
-    /// The tenant.
-    pub tenant: Option<TenantId>,
-    /// Devices considered.
-    pub devices: u64,
-    /// Devices whose settings or facts changed (and got commands or new
-    /// states).
-    pub changed_devices: u64,
-    /// Failed categories sent again.
-    pub retried: u64,
-    /// Devices forgotten because they left the tenant.
-    pub removed_devices: u64,
-    /// Queue rows written (commands × devices).
-    pub queued: u64,
-    /// Commands per platform and kind (`apple` → `InstallProfile` → 30).
-    pub commands: BTreeMap<String, BTreeMap<String, u64>>,
-    /// Each distinct command enqueued.
-    pub enqueued: Vec<EnqueuedCommand>,
-    /// Older undelivered commands replaced.
-    pub superseded: u64,
-    /// Devices to wake by push (their queue went from empty to non-empty).
-    pub wake: Vec<DeviceId>,
-    /// Settings the platforms cannot enforce on the planned devices.
-    pub unsupported: Vec<UnsupportedSummary>,
-    /// The merge conflicts met in the effective policies of the devices in
-    /// scope (a lock overridden, two layers of one node disagreeing), as
-    /// text, each once.
-    pub conflicts: Vec<String>,
-    /// Devices whose platform has no encoder in this build.
-    pub skipped_devices: u64,
-}
-
-impl Plan {
-    /// Whether the run queued nothing and changed no state.
-    pub fn is_noop(&self) -> bool {
-        self.changed_devices == 0 && self.queued == 0 && self.removed_devices == 0
-    }
 }
 
 /// Plans and queues commands for devices, and tracks their answers.
@@ -290,6 +115,17 @@ struct Group {
     /// device.
     personal: Vec<Device>,
     attempts: HashMap<(DeviceId, Category), u32>,
+}
+
+/// One command to enqueue, with every device that gets it.
+struct Merged {
+    id: CommandId,
+    platform: Platform,
+    kind: String,
+    supersede: Option<String>,
+    body: vendor::Body,
+    categories: Vec<Category>,
+    targets: Vec<DeviceId>,
 }
 
 /// Devices planned together: a group's shared categories, or one device's
@@ -589,7 +425,14 @@ where
                 });
             }
         }
-        for unit in units {
+        // Plan every unit, then merge identical commands across units:
+        // devices of different groups often get the same profile (the
+        // category that changed is the same for all of them).
+        let mut merged: Vec<Merged> = Vec::new();
+        let mut index: HashMap<(Platform, String, Option<String>, [u8; 32]), usize> =
+            HashMap::new();
+        let mut planned_units = Vec::with_capacity(units.len());
+        for unit in &units {
             let group = unit.group;
             let Some(vplan) = vendors.plan(
                 unit.representative,
@@ -601,55 +444,85 @@ where
                 plan.skipped_devices += unit.devices.len() as u64;
                 continue;
             };
-            let targets: Vec<EnrollmentId> = unit
-                .devices
+            let platform = unit.representative.platform;
+            let mut per_category: BTreeMap<Category, Vec<usize>> = BTreeMap::new();
+            for planned in vplan.commands {
+                let probe = planned
+                    .body
+                    .encode(CommandId::from_uuid(uuid::Uuid::nil()))?;
+                let key = (
+                    platform,
+                    planned.kind.clone(),
+                    planned.supersede.clone(),
+                    <[u8; 32]>::from(Sha256::digest(&probe)),
+                );
+                let i = *index.entry(key).or_insert_with(|| {
+                    merged.push(Merged {
+                        id: CommandId::new(),
+                        platform,
+                        kind: planned.kind.clone(),
+                        supersede: planned.supersede.clone(),
+                        body: planned.body.clone(),
+                        categories: planned.categories.clone(),
+                        targets: Vec::new(),
+                    });
+                    merged.len() - 1
+                });
+                merged[i].targets.extend(unit.devices.iter().cloned());
+                for c in &planned.categories {
+                    per_category.entry(*c).or_default().push(i);
+                }
+            }
+            planned_units.push((unit, per_category, vplan.unsupported));
+        }
+
+        for m in &merged {
+            let payload = m.body.encode(m.id)?;
+            let payload_sha = sha256_hex(&payload);
+            let targets_sha = targets_sha256(&m.targets);
+            let targets: Vec<EnrollmentId> = m
+                .targets
                 .iter()
                 .map(|d| EnrollmentId::device(d.clone()))
                 .collect();
-            let targets_sha = targets_sha256(&unit.devices);
-            let mut per_category: BTreeMap<Category, Vec<CommandId>> = BTreeMap::new();
-            for planned in &vplan.commands {
-                let id = CommandId::new();
-                let payload = planned.body.encode(id)?;
-                let payload_sha = sha256_hex(&payload);
-                let mut cmd = NewCommand::new(planned.kind.clone(), payload).with_id(id);
-                if let Some(k) = &planned.supersede {
-                    cmd = cmd.with_supersede_key(k.clone());
-                }
-                let done = self.queue.enqueue(&tid, &cmd, &targets).await?;
-                plan.queued += done.queued;
-                plan.superseded += done.superseded.len() as u64;
-                wake.extend(done.wake.into_iter().map(|e| e.device_id().clone()));
-                *plan
-                    .commands
-                    .entry(unit.representative.platform.as_str().to_owned())
-                    .or_default()
-                    .entry(planned.kind.clone())
-                    .or_default() += done.queued;
-                events.push(Event::CommandEnqueued {
-                    tenant: tid.clone(),
-                    command: id,
-                    kind: planned.kind.clone(),
-                    platform: unit.representative.platform,
-                    devices: done.queued,
-                    targets_sha256: targets_sha.clone(),
-                    payload_sha256: payload_sha.clone(),
-                });
-                plan.enqueued.push(EnqueuedCommand {
-                    id,
-                    platform: unit.representative.platform,
-                    kind: planned.kind.clone(),
-                    categories: planned.categories.clone(),
-                    devices: done.queued,
-                    payload_sha256: payload_sha,
-                    targets_sha256: targets_sha.clone(),
-                });
-                for c in &planned.categories {
-                    per_category.entry(*c).or_default().push(id);
-                }
+            let mut cmd = NewCommand::new(m.kind.clone(), payload).with_id(m.id);
+            if let Some(k) = &m.supersede {
+                cmd = cmd.with_supersede_key(k.clone());
             }
+            let done = self.queue.enqueue(&tid, &cmd, &targets).await?;
+            plan.queued += done.queued;
+            plan.superseded += done.superseded.len() as u64;
+            wake.extend(done.wake.into_iter().map(|e| e.device_id().clone()));
+            *plan
+                .commands
+                .entry(m.platform.as_str().to_owned())
+                .or_default()
+                .entry(m.kind.clone())
+                .or_default() += done.queued;
+            events.push(Event::CommandEnqueued {
+                tenant: tid.clone(),
+                command: m.id,
+                kind: m.kind.clone(),
+                platform: m.platform,
+                devices: done.queued,
+                targets_sha256: targets_sha.clone(),
+                payload_sha256: payload_sha.clone(),
+            });
+            plan.enqueued.push(EnqueuedCommand {
+                id: m.id,
+                platform: m.platform,
+                kind: m.kind.clone(),
+                categories: m.categories.clone(),
+                devices: done.queued,
+                payload_sha256: payload_sha,
+                targets_sha256: targets_sha,
+            });
+        }
+
+        for (unit, mut per_category, unsupported_notes) in planned_units {
+            let group = unit.group;
             let mut notes: BTreeMap<Category, Vec<UnsupportedNote>> = BTreeMap::new();
-            for (c, n) in vplan.unsupported {
+            for (c, n) in unsupported_notes {
                 *unsupported
                     .entry((
                         unit.representative.platform,
@@ -666,7 +539,12 @@ where
                     .copied()
                     .unwrap_or(ContentHash([0; 32]));
                 let is_empty = empty.get(c) == Some(&target);
-                let commands = per_category.remove(c).unwrap_or_default();
+                let commands: Vec<CommandId> = per_category
+                    .remove(c)
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|i| merged[i].id)
+                    .collect();
                 let cat_notes = notes.remove(c).unwrap_or_default();
                 for d in &unit.devices {
                     let state = if !commands.is_empty() {

@@ -12,6 +12,12 @@
 //! A command that carries the whole state of what it addresses supersedes
 //! an undelivered older one; a diff never does.
 
+// Builds without some vendors leave parts of the shared plumbing unused.
+#![cfg_attr(
+    not(all(feature = "apple", feature = "windows", feature = "android")),
+    allow(unused_imports, unused_variables, dead_code)
+)]
+
 use mdmkit_core::Platform;
 use mdmkit_policy::{Category, Device, Settings};
 

@@ -287,6 +287,7 @@ pub(crate) fn parse_category(s: &str) -> Result<Category, Error> {
 }
 
 /// Parses a hex content hash.
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub(crate) fn parse_hash(s: &str) -> Result<ContentHash, Error> {
     let bad = || Error::Corrupt(format!("bad content hash {s:?}"));
     if s.len() != 64 {
