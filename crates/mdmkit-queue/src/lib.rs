@@ -64,6 +64,8 @@ mod sqlite;
 #[cfg(feature = "postgres")]
 mod pg_setup;
 #[cfg(feature = "postgres")]
+mod pg_write;
+#[cfg(feature = "postgres")]
 mod postgres;
 
 mod location;

@@ -8,8 +8,16 @@
 //! both put a command in flight. Deadlocks and serialisation failures are
 //! retried. Every key starts with the tenant, so
 //! the tables can be distributed by `tenant` (Citus); see `docs/queue.md`.
+//!
+//! Round trips are what a call costs on a fast server, so each call keeps
+//! them few: an enqueue without a supersede key is one statement (command,
+//! rows and the push-hint lookup together, no explicit transaction); a
+//! delivery is `BEGIN` and the advisory lock in one simple query, the row
+//! read, one statement writing every planned change (row updates, history
+//! events, the delivered payloads) and `COMMIT`; a report is `BEGIN`, the
+//! read, the write and `COMMIT`.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::str::FromStr;
 use std::sync::Arc;
 
@@ -21,23 +29,27 @@ use uuid::Uuid;
 
 use crate::error::{DbContext, QueueError};
 use crate::ids::{CommandId, EnrollmentId};
-use crate::machine::{self, Change, Slot};
+use crate::machine::{self, Slot};
 use crate::model::{
     DeliverOptions, Delivered, Enqueued, HistoryEvent, NewCommand, QueueEntry, Reason, Report,
     ReportOutcome, StateCounts,
 };
-use crate::sql::{self, slot_columns};
+use crate::sql::{self, ChangeColumns, slot_columns};
 use crate::store::{QueueStore, prepare_targets};
 use crate::time::{Clock, Timestamp};
 
 pub use crate::pg_setup::PostgresOptions;
-use crate::pg_setup::{MIGRATION_LOCK, MIGRATIONS, check_schema};
+use crate::pg_setup::{check_schema, enrollment_lock_key, migrate};
+use crate::pg_write::{insert_command, write_changes};
 
 /// A queue store in a PostgreSQL database.
 #[derive(Debug, Clone)]
 pub struct PostgresStore {
     pool: PgPool,
     clock: Arc<dyn Clock>,
+    /// The schema the tables are in: part of the advisory lock keys, which
+    /// are database-wide.
+    schema: Arc<str>,
 }
 
 type Tx = Transaction<'static, Postgres>;
@@ -78,6 +90,13 @@ impl PostgresStore {
             check_schema(schema)?;
             connect = connect.options([("search_path", schema.as_str())]);
         }
+        // Plan each prepared statement once per connection. With the default
+        // (`auto`) the server keeps re-planning the statements that bind
+        // arrays, because a plan for the actual array length always looks
+        // cheaper than a generic one, and planning then costs more than
+        // running them. Every statement here is a key lookup whose best plan
+        // does not depend on the values.
+        connect = connect.options([("plan_cache_mode", "force_generic_plan")]);
         // One plain connection first: its error says what is wrong
         // (refused, authentication) where the pool would only time out.
         use sqlx::Connection as _;
@@ -94,12 +113,16 @@ impl PostgresStore {
             .connect_with(connect)
             .await
             .db("connect to postgresql")?;
-        let store = Self {
+        migrate(&pool, opts.schema.as_deref(), opts.clock.now()).await?;
+        let schema: Option<String> = sqlx::query_scalar("SELECT current_schema()")
+            .fetch_one(&pool)
+            .await
+            .db("read the current schema")?;
+        Ok(Self {
             pool,
             clock: opts.clock,
-        };
-        store.migrate(opts.schema.as_deref()).await?;
-        Ok(store)
+            schema: schema.unwrap_or_default().into(),
+        })
     }
 
     /// Closes the pool, waiting for calls in progress.
@@ -109,58 +132,6 @@ impl PostgresStore {
 
     async fn begin(&self) -> Result<Tx, QueueError> {
         self.pool.begin().await.db("begin a transaction")
-    }
-
-    async fn migrate(&self, schema: Option<&str>) -> Result<(), QueueError> {
-        let mut tx = self.begin().await?;
-        sqlx::query("SELECT pg_advisory_xact_lock($1)")
-            .bind(MIGRATION_LOCK)
-            .execute(&mut *tx)
-            .await
-            .db("lock for migration")?;
-        if let Some(schema) = schema {
-            // The name was checked against [a-z0-9_]: safe to splice.
-            sqlx::query(sqlx::AssertSqlSafe(format!(
-                "CREATE SCHEMA IF NOT EXISTS \"{schema}\""
-            )))
-            .execute(&mut *tx)
-            .await
-            .db("create the schema")?;
-        }
-        sqlx::query(
-            "CREATE TABLE IF NOT EXISTS mdmkit_queue_migrations \
-             (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)",
-        )
-        .execute(&mut *tx)
-        .await
-        .db("create the migrations table")?;
-        let current: i64 =
-            sqlx::query_scalar("SELECT COALESCE(MAX(version), 0) FROM mdmkit_queue_migrations")
-                .fetch_one(&mut *tx)
-                .await
-                .db("read the schema version")?;
-        let latest = MIGRATIONS.len() as i64;
-        if current > latest {
-            return Err(QueueError::SchemaTooNew {
-                found: current,
-                supported: latest,
-            });
-        }
-        for (i, m) in MIGRATIONS.iter().enumerate().skip(current as usize) {
-            sqlx::raw_sql(*m)
-                .execute(&mut *tx)
-                .await
-                .db("migrate the schema")?;
-            sqlx::query(
-                "INSERT INTO mdmkit_queue_migrations (version, applied_at) VALUES ($1, $2)",
-            )
-            .bind(i as i64 + 1)
-            .bind(self.clock.now().as_millis())
-            .execute(&mut *tx)
-            .await
-            .db("record a migration")?;
-        }
-        tx.commit().await.db("commit the migration")
     }
 }
 
@@ -173,6 +144,10 @@ enum Lock {
     Skip,
 }
 
+/// Reads and locks an enrollment's pending rows (`state < 3`: a range on
+/// the last column of `mdmkit_queue_by_enrollment`, so one index descent
+/// that never touches finished rows). Rows are locked in that index's
+/// order; a deadlock with another order is retried.
 async fn load_slots(
     tx: &mut Tx,
     tenant: &TenantId,
@@ -185,13 +160,13 @@ async fn load_slots(
             "SELECT ",
             slot_columns!(),
             " FROM mdmkit_queue q WHERE q.tenant = $1 AND q.device = $2 AND q.channel = $3 \
-             AND q.state IN (0, 1, 2) ORDER BY q.command_id FOR UPDATE"
+             AND q.state < 3 FOR UPDATE"
         ),
         Lock::Skip => concat!(
             "SELECT ",
             slot_columns!(),
             " FROM mdmkit_queue q WHERE q.tenant = $1 AND q.device = $2 AND q.channel = $3 \
-             AND q.state IN (0, 1, 2) ORDER BY q.command_id FOR UPDATE SKIP LOCKED"
+             AND q.state < 3 FOR UPDATE SKIP LOCKED"
         ),
     };
     let rows = sqlx::query(q)
@@ -205,93 +180,65 @@ async fn load_slots(
         .iter()
         .map(|r| sql::raw_slot(r, 0).db("read a queue row")?.into_slot())
         .collect::<Result<Vec<_>, QueueError>>()?;
-    // A report may name a finished command: read it too (a final row never
-    // changes, so it needs no lock).
-    if let Some(c) = also.filter(|c| slots.iter().all(|s| s.command != *c)) {
-        let row = sqlx::query(concat!(
-            "SELECT ",
-            slot_columns!(),
-            " FROM mdmkit_queue q WHERE q.tenant = $1 AND q.device = $2 AND q.channel = $3 \
-             AND q.command_id = $4"
-        ))
-        .bind(tenant.as_str())
-        .bind(e.device_id().as_str())
-        .bind(e.channel_key())
-        .bind(c.as_uuid())
-        .fetch_optional(&mut **tx)
-        .await
-        .db("read a queue row")?;
-        if let Some(r) = row {
-            slots.push(sql::raw_slot(&r, 0).db("read a queue row")?.into_slot()?);
-        }
+    // A report may name a finished command: read it too.
+    if let Some(c) = also.filter(|c| slots.iter().all(|s| s.command != *c))
+        && let Some(s) = load_one(tx, tenant, e, c).await?
+    {
+        slots.push(s);
     }
     Ok(slots)
 }
 
-async fn write_changes(
-    tx: &mut Tx,
+/// Reads one row of an enrollment's queue (a report may name a finished
+/// command; a final row never changes, so it needs no lock).
+async fn load_one(
+    conn: &mut sqlx::PgConnection,
     tenant: &TenantId,
     e: &EnrollmentId,
-    changes: &[Change],
-) -> Result<(), QueueError> {
-    for c in changes {
-        write_change(tx, tenant, e, c, false).await?;
-    }
-    Ok(())
+    c: CommandId,
+) -> Result<Option<Slot>, QueueError> {
+    let row = sqlx::query(concat!(
+        "SELECT ",
+        slot_columns!(),
+        " FROM mdmkit_queue q WHERE q.tenant = $1 AND q.command_id = $4 \
+         AND q.device = $2 AND q.channel = $3"
+    ))
+    .bind(tenant.as_str())
+    .bind(e.device_id().as_str())
+    .bind(e.channel_key())
+    .bind(c.as_uuid())
+    .fetch_optional(&mut *conn)
+    .await
+    .db("read a queue row")?;
+    row.map(|r| sql::raw_slot(&r, 0).db("read a queue row")?.into_slot())
+        .transpose()
 }
 
-/// Updates one row and records its transition in one statement (one round
-/// trip); with `fetch`, also returns the command's kind and payload.
-async fn write_change(
-    tx: &mut Tx,
-    tenant: &TenantId,
-    e: &EnrollmentId,
-    c: &Change,
-    fetch: bool,
-) -> Result<Option<(String, Vec<u8>)>, QueueError> {
-    let q = if fetch {
-        concat!(
-            "WITH u AS (UPDATE mdmkit_queue SET state = $5, attempts = $6, \
-             lease_until = $7, updated_at = $8 \
-             WHERE tenant = $1 AND device = $2 AND channel = $3 AND command_id = $4), \
-             ev AS (INSERT INTO mdmkit_events (tenant, device, channel, command_id, at, from_state, \
-             to_state, reason, by_command, result) \
-             VALUES ($1, $2, $3, $4, $8, $9, $5, $10, $11, $12)) ",
-            "SELECT kind, payload FROM mdmkit_commands WHERE tenant = $1 AND id = $4"
-        )
-    } else {
-        concat!(
-            "WITH u AS (UPDATE mdmkit_queue SET state = $5, attempts = $6, \
-             lease_until = $7, updated_at = $8 \
-             WHERE tenant = $1 AND device = $2 AND channel = $3 AND command_id = $4) ",
-            "INSERT INTO mdmkit_events (tenant, device, channel, command_id, at, from_state, \
-             to_state, reason, by_command, result) \
-             VALUES ($1, $2, $3, $4, $8, $9, $5, $10, $11, $12)"
-        )
-    };
-    let query = sqlx::query(q)
-        .bind(tenant.as_str())
-        .bind(e.device_id().as_str())
-        .bind(e.channel_key())
-        .bind(c.command.as_uuid())
-        .bind(i64::from(c.to.code()))
-        .bind(i64::from(c.attempts))
-        .bind(c.lease_until.map(Timestamp::as_millis))
-        .bind(c.at.as_millis())
-        .bind(i64::from(c.from.code()))
-        .bind(c.reason.as_str())
-        .bind(c.by.map(|b| b.as_uuid()))
-        .bind(c.result.as_deref());
-    if fetch {
-        let row = query.fetch_one(&mut **tx).await.db("deliver a command")?;
-        Ok(Some((
-            row.try_get(0).db("read a command")?,
-            row.try_get(1).db("read a command")?,
-        )))
-    } else {
-        query.execute(&mut **tx).await.db("record a transition")?;
-        Ok(None)
-    }
+/// The deliveries of a written plan, in queue order, with their payloads.
+fn delivered(
+    changes: &[machine::Change],
+    mut payloads: HashMap<Uuid, (String, Vec<u8>)>,
+    now: Timestamp,
+) -> Result<Vec<Delivered>, QueueError> {
+    changes
+        .iter()
+        .filter(|c| c.reason == Reason::Delivered)
+        .map(|c| {
+            let (kind, payload) =
+                payloads
+                    .remove(&c.command.as_uuid())
+                    .ok_or_else(|| QueueError::Corrupt {
+                        what: format!("command {} has no stored payload", c.command),
+                    })?;
+            Ok(Delivered {
+                id: c.command,
+                kind,
+                payload,
+                attempt: c.attempts,
+                lease_until: c.lease_until.unwrap_or(now),
+            })
+        })
+        .collect()
 }
 
 impl PostgresStore {
@@ -302,133 +249,34 @@ impl PostgresStore {
         targets: &[EnrollmentId],
     ) -> Result<Enqueued, QueueError> {
         let now = self.clock.now();
-        let devices: Vec<&str> = targets.iter().map(|e| e.device_id().as_str()).collect();
-        let channels: Vec<&str> = targets.iter().map(|e| e.channel_key()).collect();
-        let mut tx = self.begin().await?;
-        let seq: Option<i64> = sqlx::query_scalar(
-            "INSERT INTO mdmkit_commands (tenant, id, kind, payload, created_at) \
-             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (tenant, id) DO NOTHING RETURNING seq",
-        )
-        .bind(tenant.as_str())
-        .bind(command.id.as_uuid())
-        .bind(command.kind.as_str())
-        .bind(command.payload.as_slice())
-        .bind(now.as_millis())
-        .fetch_optional(&mut *tx)
-        .await
-        .db("store a command")?;
-        let Some(seq) = seq else {
+        let mut superseded = Vec::new();
+        let (seq, queued, busy) = if let Some(key) = &command.supersede_key {
+            let mut tx = self.begin().await?;
+            let inserted = insert_command(&mut tx, tenant, command, targets, now).await?;
+            if inserted.0.is_some() {
+                superseded = supersede(&mut tx, tenant, command, key, targets, now).await?;
+                tx.commit().await.db("commit an enqueue")?;
+            }
+            inserted
+        } else {
+            // One statement: atomic without an explicit transaction.
+            let mut conn = self.pool.acquire().await.db("connect")?;
+            insert_command(&mut conn, tenant, command, targets, now).await?
+        };
+        if seq.is_none() {
             return Err(QueueError::DuplicateCommand {
                 command: command.id,
             });
-        };
-
-        // Which targets have pending rows before this enqueue (read before
-        // superseding, which only ends rows that were pending anyway).
-        let busy: HashSet<(String, String)> = if let [one] = targets {
-            // The common case, kept to plain index lookups.
-            let busy: bool = sqlx::query_scalar(
-                "SELECT EXISTS (SELECT 1 FROM mdmkit_queue WHERE tenant = $1 AND device = $2 \
-                 AND channel = $3 AND state IN (0, 1, 2))",
-            )
-            .bind(tenant.as_str())
-            .bind(one.device_id().as_str())
-            .bind(one.channel_key())
-            .fetch_one(&mut *tx)
-            .await
-            .db("find busy enrollments")?;
-            let mut s = HashSet::new();
-            if busy {
-                s.insert((
-                    one.device_id().as_str().to_owned(),
-                    one.channel_key().to_owned(),
-                ));
-            }
-            s
-        } else {
-            sqlx::query(
-                "SELECT DISTINCT q.device, q.channel FROM unnest($2::text[], $3::text[]) AS t(device, channel) \
-                 JOIN mdmkit_queue q ON q.tenant = $1 AND q.device = t.device AND q.channel = t.channel \
-                 WHERE q.state IN (0, 1, 2)",
-            )
-            .bind(tenant.as_str())
-            .bind(&devices)
-            .bind(&channels)
-            .fetch_all(&mut *tx)
-            .await
-            .db("find busy enrollments")?
-            .iter()
-            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
-            .collect::<Result<_, sqlx::Error>>()
-            .db("read busy enrollments")?
-        };
-
-        let mut superseded = Vec::new();
-        if let Some(key) = &command.supersede_key {
-            let rows = sqlx::query(concat!(
-                "SELECT q.device, q.channel, ",
-                slot_columns!(),
-                " FROM unnest($2::text[], $3::text[]) AS t(device, channel) \
-                 JOIN mdmkit_queue q ON q.tenant = $1 AND q.device = t.device \
-                 AND q.channel = t.channel WHERE q.supersede_key = $4 AND q.state IN (0, 2) \
-                 ORDER BY q.device, q.channel, q.command_id FOR UPDATE OF q"
-            ))
-            .bind(tenant.as_str())
-            .bind(&devices)
-            .bind(&channels)
-            .bind(key.as_str())
-            .fetch_all(&mut *tx)
-            .await
-            .db("find superseded commands")?;
-            let mut by_enrollment: BTreeMap<EnrollmentId, Vec<Slot>> = BTreeMap::new();
-            for r in &rows {
-                let device: String = r.try_get(0).db("read a queue row")?;
-                let channel: String = r.try_get(1).db("read a queue row")?;
-                let slot = sql::raw_slot(r, 2).db("read a queue row")?.into_slot()?;
-                by_enrollment
-                    .entry(EnrollmentId::from_parts(&device, &channel)?)
-                    .or_default()
-                    .push(slot);
-            }
-            for (e, mut slots) in by_enrollment {
-                let ch = machine::supersede(&mut slots, key, command.id, now)?;
-                superseded.extend(ch.iter().map(|c| (e.clone(), c.command)));
-                write_changes(&mut tx, tenant, &e, &ch).await?;
-            }
         }
-
-        let queued = sqlx::query(
-            "INSERT INTO mdmkit_queue (tenant, device, channel, command_id, seq, priority, \
-             created_at, not_before, expires_at, supersede_key, max_attempts, state, attempts, \
-             lease_until, updated_at) \
-             SELECT $1, t.device, t.channel, $4, $5, $6, $7, $8, $9, $10, $11, 0, 0, NULL, $7 \
-             FROM unnest($2::text[], $3::text[]) AS t(device, channel)",
-        )
-        .bind(tenant.as_str())
-        .bind(&devices)
-        .bind(&channels)
-        .bind(command.id.as_uuid())
-        .bind(seq)
-        .bind(i64::from(command.priority))
-        .bind(now.as_millis())
-        .bind(command.not_before.map(Timestamp::as_millis))
-        .bind(command.expires_at.map(Timestamp::as_millis))
-        .bind(command.supersede_key.as_deref())
-        .bind(command.max_attempts.map(i64::from))
-        .execute(&mut *tx)
-        .await
-        .db("queue a command")?
-        .rows_affected();
-        tx.commit().await.db("commit an enqueue")?;
+        let busy: HashSet<usize> = busy
+            .into_iter()
+            .filter_map(|n| usize::try_from(n - 1).ok())
+            .collect();
         let wake = targets
             .iter()
-            .filter(|e| {
-                !busy.contains(&(
-                    e.device_id().as_str().to_owned(),
-                    e.channel_key().to_owned(),
-                ))
-            })
-            .cloned()
+            .enumerate()
+            .filter(|(i, _)| !busy.contains(i))
+            .map(|(_, e)| e.clone())
             .collect();
         Ok(Enqueued {
             id: command.id,
@@ -451,43 +299,28 @@ impl PostgresStore {
             // Taken before any row lock and only here, so it cannot be part
             // of a deadlock; the schema is part of the key because advisory
             // locks are database-wide.
-            sqlx::query(
-                "SELECT pg_advisory_xact_lock(hashtextextended(\
-                 concat_ws(chr(31), current_schema(), $1::text, $2::text, $3::text), 0))",
-            )
-            .bind(tenant.as_str())
-            .bind(enrollment.device_id().as_str())
-            .bind(enrollment.channel_key())
-            .execute(&mut *tx)
-            .await
-            .db("lock an enrollment")?;
+            let key = enrollment_lock_key(
+                &self.schema,
+                tenant.as_str(),
+                enrollment.device_id().as_str(),
+                enrollment.channel_key(),
+            );
+            sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                .bind(key)
+                .execute(&mut *tx)
+                .await
+                .db("lock an enrollment")?;
             Lock::Wait
         } else {
             Lock::Skip
         };
         let mut slots = load_slots(&mut tx, tenant, enrollment, None, lock).await?;
         let changes = machine::deliver(&mut slots, now, opts)?;
-        if changes.is_empty() {
-            tx.commit().await.db("end a delivery")?;
-            return Ok(Vec::new());
-        }
-        let mut out = Vec::new();
-        for c in &changes {
-            let delivered = c.reason == Reason::Delivered;
-            if let Some((kind, payload)) =
-                write_change(&mut tx, tenant, enrollment, c, delivered).await?
-            {
-                out.push(Delivered {
-                    id: c.command,
-                    kind,
-                    payload,
-                    attempt: c.attempts,
-                    lease_until: c.lease_until.unwrap_or(now),
-                });
-            }
-        }
+        let mut cols = ChangeColumns::default();
+        cols.push(enrollment, &changes);
+        let payloads = write_changes(&mut tx, tenant, &cols).await?;
         tx.commit().await.db("commit a delivery")?;
-        Ok(out)
+        delivered(&changes, payloads, now)
     }
 
     async fn report_once(
@@ -501,7 +334,9 @@ impl PostgresStore {
         let mut tx = self.begin().await?;
         let mut slots = load_slots(&mut tx, tenant, enrollment, Some(command), Lock::Wait).await?;
         let (outcome, changes) = machine::report(&mut slots, command, report, now)?;
-        write_changes(&mut tx, tenant, enrollment, &changes).await?;
+        let mut cols = ChangeColumns::default();
+        cols.push(enrollment, &changes);
+        write_changes(&mut tx, tenant, &cols).await?;
         tx.commit().await.db("commit a report")?;
         Ok(outcome)
     }
@@ -524,7 +359,9 @@ impl PostgresStore {
         } else {
             machine::idle(&mut slots, now)?
         };
-        write_changes(&mut tx, tenant, enrollment, &changes).await?;
+        let mut cols = ChangeColumns::default();
+        cols.push(enrollment, &changes);
+        write_changes(&mut tx, tenant, &cols).await?;
         tx.commit().await.db("commit a queue change")?;
         Ok(changes.len() as u64)
     }
@@ -545,14 +382,15 @@ impl PostgresStore {
         let rows = sqlx::query(concat!(
             "SELECT q.device, q.channel, ",
             slot_columns!(),
-            " FROM mdmkit_queue q WHERE q.tenant = $1 AND q.command_id = $2 AND q.state IN (0, 1, 2) \
-             ORDER BY q.device, q.channel FOR UPDATE"
+            " FROM mdmkit_queue q WHERE q.tenant = $1 AND q.command_id = $2 \
+             AND q.state IN (0, 1, 2) ORDER BY q.device, q.channel FOR UPDATE"
         ))
         .bind(tenant.as_str())
         .bind(command.as_uuid())
         .fetch_all(&mut *tx)
         .await
         .db("find a command's rows")?;
+        let mut cols = ChangeColumns::default();
         let mut n = 0;
         for r in &rows {
             let device: String = r.try_get(0).db("read a queue row")?;
@@ -560,10 +398,11 @@ impl PostgresStore {
             let e = EnrollmentId::from_parts(&device, &channel)?;
             let mut slot = sql::raw_slot(r, 2).db("read a queue row")?.into_slot()?;
             if let Some(c) = machine::cancel(&mut slot, now, false)? {
-                write_changes(&mut tx, tenant, &e, &[c]).await?;
+                cols.push(&e, &[c]);
                 n += 1;
             }
         }
+        write_changes(&mut tx, tenant, &cols).await?;
         tx.commit().await.db("commit a cancel")?;
         Ok(n)
     }
@@ -572,8 +411,8 @@ impl PostgresStore {
         let mut tx = self.begin().await?;
         sqlx::query(
             "DELETE FROM mdmkit_events AS e WHERE e.tenant = $1 AND EXISTS (SELECT 1 FROM \
-             mdmkit_queue q WHERE q.tenant = e.tenant AND q.device = e.device AND \
-             q.channel = e.channel AND q.command_id = e.command_id AND q.state >= 3 \
+             mdmkit_queue q WHERE q.tenant = e.tenant AND q.command_id = e.command_id \
+             AND q.device = e.device AND q.channel = e.channel AND q.state >= 3 \
              AND q.updated_at < $2)",
         )
         .bind(tenant.as_str())
@@ -601,6 +440,56 @@ impl PostgresStore {
         tx.commit().await.db("commit a purge")?;
         Ok(n)
     }
+}
+
+/// Supersedes the undelivered commands of `targets` that carry `key`
+/// (except the new command itself), inside an enqueue's transaction.
+async fn supersede(
+    tx: &mut Tx,
+    tenant: &TenantId,
+    command: &NewCommand,
+    key: &str,
+    targets: &[EnrollmentId],
+    now: Timestamp,
+) -> Result<Vec<(EnrollmentId, CommandId)>, QueueError> {
+    let devices: Vec<&str> = targets.iter().map(|e| e.device_id().as_str()).collect();
+    let channels: Vec<&str> = targets.iter().map(|e| e.channel_key()).collect();
+    let rows = sqlx::query(concat!(
+        "SELECT q.device, q.channel, ",
+        slot_columns!(),
+        " FROM unnest($2::text[], $3::text[]) AS t(device, channel) \
+         JOIN mdmkit_queue q ON q.tenant = $1 AND q.device = t.device \
+         AND q.channel = t.channel WHERE q.supersede_key = $4 AND q.state IN (0, 2) \
+         AND q.command_id <> $5 \
+         ORDER BY q.device, q.channel, q.command_id FOR UPDATE OF q"
+    ))
+    .bind(tenant.as_str())
+    .bind(&devices)
+    .bind(&channels)
+    .bind(key)
+    .bind(command.id.as_uuid())
+    .fetch_all(&mut **tx)
+    .await
+    .db("find superseded commands")?;
+    let mut by_enrollment: BTreeMap<EnrollmentId, Vec<Slot>> = BTreeMap::new();
+    for r in &rows {
+        let device: String = r.try_get(0).db("read a queue row")?;
+        let channel: String = r.try_get(1).db("read a queue row")?;
+        let slot = sql::raw_slot(r, 2).db("read a queue row")?.into_slot()?;
+        by_enrollment
+            .entry(EnrollmentId::from_parts(&device, &channel)?)
+            .or_default()
+            .push(slot);
+    }
+    let mut superseded = Vec::new();
+    let mut cols = ChangeColumns::default();
+    for (e, mut slots) in by_enrollment {
+        let ch = machine::supersede(&mut slots, key, command.id, now)?;
+        superseded.extend(ch.iter().map(|c| (e.clone(), c.command)));
+        cols.push(&e, &ch);
+    }
+    write_changes(tx, tenant, &cols).await?;
+    Ok(superseded)
 }
 
 #[async_trait]

@@ -198,3 +198,132 @@ where
     }
     Ok(out)
 }
+
+/// Planned transitions as columns, for a store that writes a whole plan in
+/// one statement (PostgreSQL binds each column as an array).
+///
+/// `events` has one row per [`Change`](crate::machine::Change), in order:
+/// the history. `rows` has one row per queue row touched, with its last
+/// change only: a plan may move one row twice (a lease runs out and the
+/// command is delivered again), and the row must end in the last state.
+#[cfg(feature = "postgres")]
+#[derive(Debug, Default)]
+pub(crate) struct ChangeColumns {
+    /// Per event: device, channel, command, at, from, to, reason, by, result.
+    pub(crate) ev_device: Vec<String>,
+    pub(crate) ev_channel: Vec<String>,
+    pub(crate) ev_command: Vec<Uuid>,
+    pub(crate) ev_at: Vec<i64>,
+    pub(crate) ev_from: Vec<i64>,
+    pub(crate) ev_to: Vec<i64>,
+    pub(crate) ev_reason: Vec<&'static str>,
+    pub(crate) ev_by: Vec<Option<Uuid>>,
+    pub(crate) ev_result: Vec<Option<Vec<u8>>>,
+    /// Per row: device, channel, command, state, attempts, lease, at.
+    pub(crate) row_device: Vec<String>,
+    pub(crate) row_channel: Vec<String>,
+    pub(crate) row_command: Vec<Uuid>,
+    pub(crate) row_state: Vec<i64>,
+    pub(crate) row_attempts: Vec<i64>,
+    pub(crate) row_lease: Vec<Option<i64>>,
+    pub(crate) row_at: Vec<i64>,
+    /// The commands delivered, in queue order.
+    pub(crate) delivered: Vec<Uuid>,
+}
+
+#[cfg(feature = "postgres")]
+impl ChangeColumns {
+    /// Adds the changes of one enrollment.
+    pub(crate) fn push(
+        &mut self,
+        e: &crate::ids::EnrollmentId,
+        changes: &[crate::machine::Change],
+    ) {
+        let device = e.device_id().as_str();
+        let channel = e.channel_key();
+        let first_row = self.row_command.len();
+        for c in changes {
+            let command = c.command.as_uuid();
+            self.ev_device.push(device.to_owned());
+            self.ev_channel.push(channel.to_owned());
+            self.ev_command.push(command);
+            self.ev_at.push(c.at.as_millis());
+            self.ev_from.push(i64::from(c.from.code()));
+            self.ev_to.push(i64::from(c.to.code()));
+            self.ev_reason.push(c.reason.as_str());
+            self.ev_by.push(c.by.map(|b| b.as_uuid()));
+            self.ev_result.push(c.result.clone());
+            if c.reason == crate::model::Reason::Delivered {
+                self.delivered.push(command);
+            }
+            let at = match self.row_command[first_row..]
+                .iter()
+                .position(|r| *r == command)
+            {
+                Some(i) => first_row + i,
+                None => {
+                    self.row_device.push(device.to_owned());
+                    self.row_channel.push(channel.to_owned());
+                    self.row_command.push(command);
+                    self.row_state.push(0);
+                    self.row_attempts.push(0);
+                    self.row_lease.push(None);
+                    self.row_at.push(0);
+                    self.row_command.len() - 1
+                }
+            };
+            self.row_state[at] = i64::from(c.to.code());
+            self.row_attempts[at] = i64::from(c.attempts);
+            self.row_lease[at] = c.lease_until.map(Timestamp::as_millis);
+            self.row_at[at] = c.at.as_millis();
+        }
+    }
+
+    /// Whether there is nothing to write.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.ev_command.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pending_states_have_the_lowest_codes() {
+        // The stores select pending rows with `state < 3` (one index range).
+        for s in CommandState::ALL {
+            assert_eq!(s.code() < 3, !s.is_final(), "{s}");
+        }
+    }
+
+    #[cfg(feature = "postgres")]
+    #[test]
+    fn a_row_moved_twice_keeps_its_last_state_and_every_event() {
+        use crate::ids::EnrollmentId;
+        use crate::model::DeliverOptions;
+        use std::time::Duration;
+        let e = EnrollmentId::device(mdmkit_core::DeviceId::new("d1").unwrap());
+        let mut slots = vec![Slot::queued(
+            CommandId::new(),
+            0,
+            Timestamp::from_millis(0),
+            1,
+        )];
+        let opts = DeliverOptions::single().with_lease(Duration::from_millis(10));
+        crate::machine::deliver(&mut slots, Timestamp::from_millis(1), &opts).unwrap();
+        // The lease ends and the command goes out again: two changes, one row.
+        let ch = crate::machine::deliver(&mut slots, Timestamp::from_millis(20), &opts).unwrap();
+        assert_eq!(ch.len(), 2);
+        let mut cols = ChangeColumns::default();
+        cols.push(&e, &ch);
+        assert_eq!(cols.ev_command.len(), 2);
+        assert_eq!(cols.row_command.len(), 1);
+        assert_eq!(
+            cols.row_state,
+            vec![i64::from(CommandState::Delivered.code())]
+        );
+        assert_eq!(cols.row_attempts, vec![2]);
+        assert_eq!(cols.delivered, vec![slots[0].command.as_uuid()]);
+    }
+}

@@ -93,6 +93,16 @@ impl SqliteOptions {
 }
 
 /// The schema, one entry per version. Never edit a released entry: append.
+///
+/// A queue row lives in the primary-key B-tree (`WITHOUT ROWID`) and has one
+/// more index entry, no more: each entry is paid on every insert and state
+/// change. The key leads with the command, so a fan-out to 100,000
+/// enrollments appends one run of adjacent pages instead of touching
+/// 100,000 scattered ones, and finds a command's rows (cancel, purge);
+/// `mdmkit_queue_by_enrollment` finds an enrollment's rows, its pending ones
+/// (`state IN (0, 1, 2)`, the lowest codes) first. Events are ordered by
+/// their rowid, which a plain `INTEGER PRIMARY KEY` keeps increasing
+/// without the extra write of `AUTOINCREMENT`.
 const MIGRATIONS: &[&str] = &[r#"
 CREATE TABLE mdmkit_commands (
     seq        INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -119,14 +129,11 @@ CREATE TABLE mdmkit_queue (
     attempts      INTEGER NOT NULL,
     lease_until   INTEGER,
     updated_at    INTEGER NOT NULL,
-    PRIMARY KEY (tenant, device, channel, command_id)
+    PRIMARY KEY (tenant, command_id, device, channel)
 ) WITHOUT ROWID;
-CREATE INDEX mdmkit_queue_pending ON mdmkit_queue (tenant, device, channel, state)
-    WHERE state IN (0, 1, 2);
-CREATE INDEX mdmkit_queue_by_command ON mdmkit_queue (tenant, command_id);
-CREATE INDEX mdmkit_queue_by_state ON mdmkit_queue (tenant, state, updated_at);
+CREATE INDEX mdmkit_queue_by_enrollment ON mdmkit_queue (tenant, device, channel, state);
 CREATE TABLE mdmkit_events (
-    id         INTEGER PRIMARY KEY AUTOINCREMENT,
+    id         INTEGER PRIMARY KEY,
     tenant     TEXT    NOT NULL,
     device     TEXT    NOT NULL,
     channel    TEXT    NOT NULL,
@@ -138,7 +145,7 @@ CREATE TABLE mdmkit_events (
     by_command BLOB,
     result     BLOB
 );
-CREATE INDEX mdmkit_events_by_row ON mdmkit_events (tenant, device, channel, command_id);
+CREATE INDEX mdmkit_events_by_enrollment ON mdmkit_events (tenant, device, channel);
 "#];
 
 /// A queue store in one SQLite file.
@@ -256,8 +263,8 @@ async fn load_slots(
         let row = sqlx::query(concat!(
             "SELECT ",
             slot_columns!(),
-            " FROM mdmkit_queue q WHERE q.tenant = ?1 AND q.device = ?2 AND q.channel = ?3 \
-             AND q.command_id = ?4"
+            " FROM mdmkit_queue q WHERE q.tenant = ?1 AND q.command_id = ?4 \
+             AND q.device = ?2 AND q.channel = ?3"
         ))
         .bind(tenant.as_str())
         .bind(e.device_id().as_str())
@@ -348,20 +355,21 @@ impl QueueStore for SqliteStore {
         }
         let seq = inserted.last_insert_rowid();
 
-        let busy: HashSet<(String, String)> = sqlx::query(
-            "SELECT DISTINCT q.device, q.channel FROM json_each(?2) AS t CROSS JOIN mdmkit_queue q \
-             WHERE q.tenant = ?1 AND q.device = json_extract(t.value, '$[0]') \
-             AND q.channel = json_extract(t.value, '$[1]') AND q.state IN (0, 1, 2)",
+        // The positions of the targets with pending commands before this
+        // enqueue (push hints): one index probe per target, read before
+        // superseding, which only ends rows that were pending anyway.
+        let busy: HashSet<i64> = sqlx::query_scalar(
+            "SELECT t.key FROM json_each(?2) AS t WHERE EXISTS (SELECT 1 FROM mdmkit_queue q \
+             WHERE q.tenant = ?1 AND q.device = t.value ->> 0 AND q.channel = t.value ->> 1 \
+             AND q.state < 3)",
         )
         .bind(tenant.as_str())
         .bind(json.as_str())
         .fetch_all(&mut *tx)
         .await
         .db("find busy enrollments")?
-        .iter()
-        .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
-        .collect::<Result<_, sqlx::Error>>()
-        .db("read busy enrollments")?;
+        .into_iter()
+        .collect();
 
         let mut superseded = Vec::new();
         if let Some(key) = &command.supersede_key {
@@ -369,8 +377,8 @@ impl QueueStore for SqliteStore {
                 "SELECT q.device, q.channel, ",
                 slot_columns!(),
                 " FROM json_each(?2) AS t CROSS JOIN mdmkit_queue q \
-                 WHERE q.tenant = ?1 AND q.device = json_extract(t.value, '$[0]') \
-                 AND q.channel = json_extract(t.value, '$[1]') AND q.supersede_key = ?3 \
+                 WHERE q.tenant = ?1 AND q.device = t.value ->> 0 \
+                 AND q.channel = t.value ->> 1 AND q.supersede_key = ?3 \
                  AND q.state IN (0, 2)"
             ))
             .bind(tenant.as_str())
@@ -400,7 +408,7 @@ impl QueueStore for SqliteStore {
             "INSERT INTO mdmkit_queue (tenant, device, channel, command_id, seq, priority, \
              created_at, not_before, expires_at, supersede_key, max_attempts, state, attempts, \
              lease_until, updated_at) \
-             SELECT ?1, json_extract(value, '$[0]'), json_extract(value, '$[1]'), ?3, ?4, ?5, ?6, \
+             SELECT ?1, value ->> 0, value ->> 1, ?3, ?4, ?5, ?6, \
              ?7, ?8, ?9, ?10, 0, 0, NULL, ?6 FROM json_each(?2)",
         )
         .bind(tenant.as_str())
@@ -420,12 +428,9 @@ impl QueueStore for SqliteStore {
         tx.commit().await.db("commit an enqueue")?;
         let wake = targets
             .into_iter()
-            .filter(|e| {
-                !busy.contains(&(
-                    e.device_id().as_str().to_owned(),
-                    e.channel_key().to_owned(),
-                ))
-            })
+            .zip(0i64..)
+            .filter(|(_, i)| !busy.contains(i))
+            .map(|(e, _)| e)
             .collect();
         Ok(Enqueued {
             id: command.id,
@@ -654,8 +659,8 @@ impl QueueStore for SqliteStore {
         let mut tx = self.begin().await?;
         sqlx::query(
             "DELETE FROM mdmkit_events AS e WHERE e.tenant = ?1 AND EXISTS (SELECT 1 FROM \
-             mdmkit_queue q WHERE q.tenant = e.tenant AND q.device = e.device AND \
-             q.channel = e.channel AND q.command_id = e.command_id AND q.state >= 3 \
+             mdmkit_queue q WHERE q.tenant = e.tenant AND q.command_id = e.command_id \
+             AND q.device = e.device AND q.channel = e.channel AND q.state >= 3 \
              AND q.updated_at < ?2)",
         )
         .bind(tenant.as_str())

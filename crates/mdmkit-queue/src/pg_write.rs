@@ -1,0 +1,212 @@
+//! The PostgreSQL store's writing statements, each one round trip: a whole
+//! plan of transitions, and an enqueue (command, rows and push hints).
+
+use std::collections::HashMap;
+
+use mdmkit_core::TenantId;
+use sqlx::Row;
+use uuid::Uuid;
+
+use crate::error::{DbContext, QueueError};
+use crate::ids::EnrollmentId;
+use crate::model::NewCommand;
+use crate::sql::ChangeColumns;
+use crate::time::Timestamp;
+
+/// Writes a whole plan in one statement (one round trip): every row's last
+/// state, every history event in order, and returns the kind and payload
+/// of each delivered command.
+pub(crate) async fn write_changes(
+    conn: &mut sqlx::PgConnection,
+    tenant: &TenantId,
+    cols: &ChangeColumns,
+) -> Result<HashMap<Uuid, (String, Vec<u8>)>, QueueError> {
+    if cols.is_empty() {
+        return Ok(HashMap::new());
+    }
+    if cols.ev_command.len() == 1 {
+        return write_one_change(conn, tenant, cols).await;
+    }
+    let rows = sqlx::query(
+        "WITH u AS (UPDATE mdmkit_queue q SET state = r.state, attempts = r.attempts, \
+         lease_until = r.lease_until, updated_at = r.at \
+         FROM unnest($2::text[], $3::text[], $4::uuid[], $5::int8[], $6::int8[], $7::int8[], \
+         $8::int8[]) AS r(device, channel, command_id, state, attempts, lease_until, at) \
+         WHERE q.tenant = $1 AND q.command_id = r.command_id AND q.device = r.device \
+         AND q.channel = r.channel), \
+         ev AS (INSERT INTO mdmkit_events (tenant, device, channel, command_id, at, from_state, \
+         to_state, reason, by_command, result) \
+         SELECT $1, e.device, e.channel, e.command_id, e.at, e.from_state, e.to_state, e.reason, \
+         e.by_command, e.result \
+         FROM unnest($9::text[], $10::text[], $11::uuid[], $12::int8[], $13::int8[], \
+         $14::int8[], $15::text[], $16::uuid[], $17::bytea[]) WITH ORDINALITY \
+         AS e(device, channel, command_id, at, from_state, to_state, reason, by_command, \
+         result, n) ORDER BY e.n) \
+         SELECT c.id, c.kind, c.payload FROM mdmkit_commands c \
+         WHERE c.tenant = $1 AND c.id = ANY($18::uuid[])",
+    )
+    .bind(tenant.as_str())
+    .bind(&cols.row_device)
+    .bind(&cols.row_channel)
+    .bind(&cols.row_command)
+    .bind(&cols.row_state)
+    .bind(&cols.row_attempts)
+    .bind(&cols.row_lease)
+    .bind(&cols.row_at)
+    .bind(&cols.ev_device)
+    .bind(&cols.ev_channel)
+    .bind(&cols.ev_command)
+    .bind(&cols.ev_at)
+    .bind(&cols.ev_from)
+    .bind(&cols.ev_to)
+    .bind(&cols.ev_reason)
+    .bind(&cols.ev_by)
+    .bind(&cols.ev_result)
+    .bind(&cols.delivered)
+    .fetch_all(&mut *conn)
+    .await
+    .db("record transitions")?;
+    rows.iter()
+        .map(|r| Ok((r.try_get(0)?, (r.try_get(1)?, r.try_get(2)?))))
+        .collect::<Result<_, sqlx::Error>>()
+        .db("read a delivered command")
+}
+
+/// The common case of [`write_changes`], one change (a delivery, a
+/// report): plain parameters, so the plan is two primary-key lookups
+/// whatever the planner thinks of array sizes and table statistics.
+async fn write_one_change(
+    conn: &mut sqlx::PgConnection,
+    tenant: &TenantId,
+    cols: &ChangeColumns,
+) -> Result<HashMap<Uuid, (String, Vec<u8>)>, QueueError> {
+    let q = sqlx::query(
+        "WITH u AS (UPDATE mdmkit_queue SET state = $5, attempts = $6, lease_until = $7, \
+         updated_at = $8 \
+         WHERE tenant = $1 AND command_id = $4 AND device = $2 AND channel = $3), \
+         ev AS (INSERT INTO mdmkit_events (tenant, device, channel, command_id, at, from_state, \
+         to_state, reason, by_command, result) \
+         VALUES ($1, $2, $3, $4, $8, $9, $5, $10, $11, $12)) \
+         SELECT id, kind, payload FROM mdmkit_commands WHERE tenant = $1 AND id = $4 AND $13",
+    )
+    .bind(tenant.as_str())
+    .bind(&cols.ev_device[0])
+    .bind(&cols.ev_channel[0])
+    .bind(cols.ev_command[0])
+    .bind(cols.row_state[0])
+    .bind(cols.row_attempts[0])
+    .bind(cols.row_lease[0])
+    .bind(cols.row_at[0])
+    .bind(cols.ev_from[0])
+    .bind(cols.ev_reason[0])
+    .bind(cols.ev_by[0])
+    .bind(cols.ev_result[0].as_deref())
+    .bind(!cols.delivered.is_empty());
+    let rows = q.fetch_all(&mut *conn).await.db("record a transition")?;
+    rows.iter()
+        .map(|r| Ok((r.try_get(0)?, (r.try_get(1)?, r.try_get(2)?))))
+        .collect::<Result<_, sqlx::Error>>()
+        .db("read a delivered command")
+}
+
+/// Stores a command and queues it for every target in one statement, and
+/// returns the command's sequence number (`None`: the id is taken), the
+/// rows queued and the positions of the targets that had pending commands
+/// before (read in the statement's snapshot, so before its own inserts).
+///
+/// That lookup is a scalar subquery, one index probe per target, on
+/// purpose: as `EXISTS` the planner turns it into a hash semi-join that
+/// reads the tenant's whole enrollment index, which grows with the table.
+pub(crate) async fn insert_command(
+    conn: &mut sqlx::PgConnection,
+    tenant: &TenantId,
+    command: &NewCommand,
+    targets: &[EnrollmentId],
+    now: Timestamp,
+) -> Result<(Option<i64>, u64, Vec<i64>), QueueError> {
+    if let [one] = targets {
+        return insert_command_for_one(conn, tenant, command, one, now).await;
+    }
+    let devices: Vec<&str> = targets.iter().map(|e| e.device_id().as_str()).collect();
+    let channels: Vec<&str> = targets.iter().map(|e| e.channel_key()).collect();
+    let row = sqlx::query(
+        "WITH c AS (INSERT INTO mdmkit_commands (tenant, id, kind, payload, created_at) \
+         VALUES ($1, $4, $5, $6, $7) ON CONFLICT (tenant, id) DO NOTHING RETURNING seq), \
+         t AS MATERIALIZED (SELECT * FROM unnest($2::text[], $3::text[]) WITH ORDINALITY \
+         AS t(device, channel, n)), \
+         ins AS (INSERT INTO mdmkit_queue (tenant, device, channel, command_id, seq, priority, \
+         created_at, not_before, expires_at, supersede_key, max_attempts, state, attempts, \
+         lease_until, updated_at) \
+         SELECT $1, t.device, t.channel, $4, c.seq, $8, $7, $9, $10, $11, $12, 0, 0, NULL, $7 \
+         FROM c CROSS JOIN t ORDER BY t.n RETURNING 1) \
+         SELECT (SELECT seq FROM c), (SELECT COUNT(*) FROM ins), \
+         ARRAY(SELECT t.n FROM t WHERE (SELECT true FROM mdmkit_queue q \
+         WHERE q.tenant = $1 AND q.device = t.device AND q.channel = t.channel \
+         AND q.state < 3 LIMIT 1))",
+    )
+    .bind(tenant.as_str())
+    .bind(&devices)
+    .bind(&channels)
+    .bind(command.id.as_uuid())
+    .bind(command.kind.as_str())
+    .bind(command.payload.as_slice())
+    .bind(now.as_millis())
+    .bind(i64::from(command.priority))
+    .bind(command.not_before.map(Timestamp::as_millis))
+    .bind(command.expires_at.map(Timestamp::as_millis))
+    .bind(command.supersede_key.as_deref())
+    .bind(command.max_attempts.map(i64::from))
+    .fetch_one(&mut *conn)
+    .await
+    .db("queue a command")?;
+    let seq: Option<i64> = row.try_get(0).db("read an enqueue")?;
+    let queued: i64 = row.try_get(1).db("read an enqueue")?;
+    let busy: Vec<i64> = row.try_get(2).db("read an enqueue")?;
+    Ok((seq, queued.unsigned_abs(), busy))
+}
+
+/// [`insert_command`] for one target, the common case: plain parameters
+/// and no arrays, so the statement plans and runs as three key lookups.
+async fn insert_command_for_one(
+    conn: &mut sqlx::PgConnection,
+    tenant: &TenantId,
+    command: &NewCommand,
+    target: &EnrollmentId,
+    now: Timestamp,
+) -> Result<(Option<i64>, u64, Vec<i64>), QueueError> {
+    let row = sqlx::query(
+        "WITH c AS (INSERT INTO mdmkit_commands (tenant, id, kind, payload, created_at) \
+         VALUES ($1, $4, $5, $6, $7) ON CONFLICT (tenant, id) DO NOTHING RETURNING seq), \
+         ins AS (INSERT INTO mdmkit_queue (tenant, device, channel, command_id, seq, priority, \
+         created_at, not_before, expires_at, supersede_key, max_attempts, state, attempts, \
+         lease_until, updated_at) \
+         SELECT $1, $2, $3, $4, c.seq, $8, $7, $9, $10, $11, $12, 0, 0, NULL, $7 FROM c \
+         RETURNING 1) \
+         SELECT (SELECT seq FROM c), (SELECT COUNT(*) FROM ins), EXISTS (SELECT 1 \
+         FROM mdmkit_queue q WHERE q.tenant = $1 AND q.device = $2 AND q.channel = $3 \
+         AND q.state < 3)",
+    )
+    .bind(tenant.as_str())
+    .bind(target.device_id().as_str())
+    .bind(target.channel_key())
+    .bind(command.id.as_uuid())
+    .bind(command.kind.as_str())
+    .bind(command.payload.as_slice())
+    .bind(now.as_millis())
+    .bind(i64::from(command.priority))
+    .bind(command.not_before.map(Timestamp::as_millis))
+    .bind(command.expires_at.map(Timestamp::as_millis))
+    .bind(command.supersede_key.as_deref())
+    .bind(command.max_attempts.map(i64::from))
+    .fetch_one(&mut *conn)
+    .await
+    .db("queue a command")?;
+    let seq: Option<i64> = row.try_get(0).db("read an enqueue")?;
+    let queued: i64 = row.try_get(1).db("read an enqueue")?;
+    let busy: bool = row.try_get(2).db("read an enqueue")?;
+    Ok((
+        seq,
+        queued.unsigned_abs(),
+        if busy { vec![1] } else { Vec::new() },
+    ))
+}
