@@ -10,9 +10,10 @@ use std::process::Command;
 use std::time::Duration;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use mdmkit::apple::declarative::StatusReport;
 use mdmkit::apple::plist_io::{self, Format, Limits};
 use mdmkit::apple::profile::{ProfileBuilder, ProfileId};
-use mdmkit::apple::{CommandReport, Dictionary, Profile, SigningIdentity, Value};
+use mdmkit::apple::{Checkin, CommandReport, Dictionary, Profile, SigningIdentity, Value};
 use mdmkit::core::TenantId;
 
 fn corpus_files() -> Vec<PathBuf> {
@@ -160,6 +161,90 @@ fn plist_codec(c: &mut Criterion) {
     g.finish();
 }
 
+const PY_JSON: &str = r#"
+import json, sys, time
+n = int(sys.argv[1]); blobs = [open(p, "rb").read() for p in sys.argv[2:]]
+t = time.perf_counter()
+for _ in range(n):
+    for b in blobs:
+        json.loads(b)
+print(time.perf_counter() - t)
+"#;
+
+/// The device-message path alone: check-in messages and command reports,
+/// typed (every key's type checked) by mdmkit, against `plistlib.loads` of
+/// the same files (untyped).
+fn device_messages(c: &mut Criterion) {
+    let files: Vec<PathBuf> = corpus_files()
+        .into_iter()
+        .filter(|p| {
+            let s = p.to_string_lossy();
+            s.contains("/checkin/") || s.contains("/response/")
+        })
+        .collect();
+    let args: Vec<String> = files
+        .iter()
+        .map(|p| p.to_string_lossy().into_owned())
+        .collect();
+    let blobs: Vec<(bool, Vec<u8>)> = files
+        .iter()
+        .map(|p| {
+            (
+                p.to_string_lossy().contains("/checkin/"),
+                std::fs::read(p).unwrap(),
+            )
+        })
+        .collect();
+    let mut g = c.benchmark_group("apple_device_messages_typed_decode");
+    g.throughput(Throughput::Elements(blobs.len() as u64));
+    g.bench_function("mdmkit", |b| {
+        b.iter(|| {
+            for (checkin, blob) in &blobs {
+                if *checkin {
+                    std::hint::black_box(Checkin::from_bytes(blob, &Limits::DEFAULT).unwrap());
+                } else {
+                    std::hint::black_box(
+                        CommandReport::from_bytes(blob, &Limits::DEFAULT).unwrap(),
+                    );
+                }
+            }
+        });
+    });
+    g.bench_function("python_plistlib", |b| {
+        b.iter_custom(|iters| python(PY_DECODE, iters, &args));
+    });
+    g.finish();
+
+    // Declarative status reports (JSON) into typed declaration states,
+    // against `json.loads` of the same files.
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus/apple_ddm_status");
+    let reports: Vec<PathBuf> = [
+        "full_report.json",
+        "partial_invalid.json",
+        "errors_only.json",
+    ]
+    .iter()
+    .map(|n| root.join(n))
+    .collect();
+    let args: Vec<String> = reports
+        .iter()
+        .map(|p| p.to_string_lossy().into_owned())
+        .collect();
+    let blobs: Vec<Vec<u8>> = reports.iter().map(|p| std::fs::read(p).unwrap()).collect();
+    let mut g = c.benchmark_group("apple_ddm_status_decode");
+    g.bench_function("mdmkit", |b| {
+        b.iter(|| {
+            for blob in &blobs {
+                std::hint::black_box(StatusReport::from_json(blob, &Limits::DEFAULT).unwrap());
+            }
+        });
+    });
+    g.bench_function("python_json", |b| {
+        b.iter_custom(|iters| python(PY_JSON, iters, &args));
+    });
+    g.finish();
+}
+
 fn openssl(args: &[&str]) {
     let ok = Command::new("openssl")
         .args(args)
@@ -223,5 +308,5 @@ fn signing(c: &mut Criterion) {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-criterion_group!(benches, plist_codec, signing);
+criterion_group!(benches, plist_codec, device_messages, signing);
 criterion_main!(benches);

@@ -22,6 +22,84 @@ pub enum Error {
     /// A push request cannot be built.
     #[error("push: {0}")]
     Push(#[from] crate::apns::PushError),
+    /// Declarative management: JSON documents, endpoints, device support.
+    #[error("declarative management: {0}")]
+    Declarative(#[from] DeclarativeError),
+}
+
+/// What went wrong with declarative management (DDM): a JSON document a
+/// device sent, an endpoint it asked for, or a device that cannot take
+/// declarations.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum DeclarativeError {
+    /// The input is larger than the limit.
+    #[error("{len} bytes is larger than the {max}-byte limit")]
+    TooLarge {
+        /// The input length.
+        len: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// Arrays and objects nest deeper than the limit.
+    #[error("{path}: nesting is deeper than {max} levels")]
+    TooDeep {
+        /// Where the limit was crossed.
+        path: String,
+        /// The limit.
+        max: usize,
+    },
+    /// The document has more values than the limit.
+    #[error("more than {max} values")]
+    TooManyValues {
+        /// The limit.
+        max: usize,
+    },
+    /// The bytes are not JSON.
+    #[error("line {line}, column {column}: {message}")]
+    Json {
+        /// The line (1-based) where the parser stopped.
+        line: usize,
+        /// The column (1-based) where the parser stopped.
+        column: usize,
+        /// What the parser found.
+        message: String,
+    },
+    /// The root of a document is not an object.
+    #[error("the root is {found}, not an object")]
+    RootNotAnObject {
+        /// The root's JSON type.
+        found: &'static str,
+    },
+    /// A `null`, which no declarative document uses.
+    #[error("{path}: null is not allowed")]
+    Null {
+        /// Where the null is.
+        path: String,
+    },
+    /// A number that is neither a 64-bit integer nor a finite real.
+    #[error("{path}: number {number} is out of range")]
+    BadNumber {
+        /// Where the number is.
+        path: String,
+        /// Its text.
+        number: String,
+    },
+    /// The check-in `Endpoint` is not one of the protocol's.
+    #[error("unknown endpoint {0:?}")]
+    UnknownEndpoint(String),
+    /// Two declarations share an identifier.
+    #[error("two declarations have the identifier {0:?}")]
+    DuplicateIdentifier(String),
+    /// A declaration `Type` is not `com.apple.<kind>.…`.
+    #[error("declaration type {0:?} is not an activation, configuration, asset or management type")]
+    UnknownKind(String),
+    /// The device cannot take declarations at all.
+    #[error("the device cannot use declarative management: {reason}")]
+    DeviceNotSupported {
+        /// Why (`needs iOS 15.0`, `not available on tvOS`).
+        reason: String,
+    },
 }
 
 /// Why bytes are not an acceptable property list.

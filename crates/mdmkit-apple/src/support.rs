@@ -10,7 +10,7 @@
 use std::cmp::Ordering;
 use std::fmt;
 
-use crate::schema::{KeySpec, Mode, Os, OsFacts, SchemaEntry};
+use crate::schema::{Enrollment, KeySpec, Mode, Os, OsFacts, SchemaEntry, SchemaKind};
 
 /// An OS version such as `17.4` or `10.15.7`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -180,13 +180,58 @@ fn check_facts(f: &OsFacts, ctx: &DeviceContext, out: &mut Vec<Unsupported>) {
 /// What stops an entry (payload, command) from being used on a device;
 /// empty when it can be.
 pub fn check_entry(entry: &SchemaEntry, ctx: &DeviceContext) -> Vec<Unsupported> {
-    check(entry.os, None, ctx)
+    let mut out = check(entry.os, None, ctx);
+    if entry.kind == SchemaKind::Declaration {
+        check_enrollments(entry.os, None, ctx, &mut out);
+    }
+    out
 }
 
 /// What stops a key of an entry from being used on a device (the entry's
 /// own facts included).
 pub fn check_key(entry: &SchemaEntry, key: &KeySpec, ctx: &DeviceContext) -> Vec<Unsupported> {
-    check(entry.os, Some(key.os), ctx)
+    let mut out = check(entry.os, Some(key.os), ctx);
+    if entry.kind == SchemaKind::Declaration {
+        check_enrollments(entry.os, Some(key.os), ctx, &mut out);
+    }
+    out
+}
+
+/// Declarations state supervision through their allowed enrollment types
+/// (`allowed-enrollments: [supervised]`) rather than a `supervised` flag:
+/// a device outside the list gets the matching reason. A key's list
+/// overrides its declaration's.
+fn check_enrollments(
+    top: &[OsFacts],
+    key: Option<&[OsFacts]>,
+    ctx: &DeviceContext,
+    out: &mut Vec<Unsupported>,
+) {
+    if out.iter().any(|u| matches!(u, Unsupported::NotOnOs { .. })) {
+        return;
+    }
+    let key_list = key
+        .and_then(|k| facts(k, ctx.os))
+        .map(|f| f.allowed_enrollments)
+        .filter(|l| !l.is_empty());
+    let list = key_list
+        .or_else(|| facts(top, ctx.os).map(|f| f.allowed_enrollments))
+        .unwrap_or(&[]);
+    if list.is_empty() {
+        return;
+    }
+    let why = if ctx.user_enrollment {
+        (!list.contains(&Enrollment::User)).then_some(Unsupported::ForbiddenUnderUserEnrollment)
+    } else if ctx.supervised {
+        None
+    } else {
+        (!list.contains(&Enrollment::Device)).then_some(Unsupported::NeedsSupervision)
+    };
+    if let Some(why) = why
+        && !out.contains(&why)
+    {
+        out.push(why);
+    }
 }
 
 fn check(top: &[OsFacts], key: Option<&[OsFacts]>, ctx: &DeviceContext) -> Vec<Unsupported> {
@@ -287,6 +332,32 @@ mod tests {
         let byod_mac =
             DeviceContext::new(Os::MacOs, OsVersion(15, 0, 0), false).with_user_enrollment(true);
         assert!(check_entry(lock, &byod_mac).contains(&Unsupported::ForbiddenUnderUserEnrollment));
+    }
+
+    #[test]
+    fn a_supervised_only_declaration_key_is_refused_on_an_unsupervised_ipad() {
+        let su = find(
+            SchemaKind::Declaration,
+            "com.apple.configuration.softwareupdate.settings",
+        )
+        .unwrap();
+        let deferrals = su.key("Deferrals").unwrap();
+        let ipad = DeviceContext::new(Os::Ios, OsVersion(18, 1, 0), false);
+        assert_eq!(
+            check_key(su, deferrals, &ipad),
+            vec![Unsupported::NeedsSupervision]
+        );
+        let supervised = DeviceContext::new(Os::Ios, OsVersion(18, 1, 0), true);
+        assert!(check_key(su, deferrals, &supervised).is_empty());
+        let enforcement = find(
+            SchemaKind::Declaration,
+            "com.apple.configuration.softwareupdate.enforcement.specific",
+        )
+        .unwrap();
+        let byod = ipad.with_user_enrollment(true);
+        assert!(
+            check_entry(enforcement, &byod).contains(&Unsupported::ForbiddenUnderUserEnrollment)
+        );
     }
 
     #[test]

@@ -23,6 +23,10 @@ pub const TARGETS: &[Target] = &[
         name: "apple_signed_profile",
         body: signed_profile,
     },
+    Target {
+        name: "apple_ddm_status",
+        body: ddm_status,
+    },
 ];
 
 /// Small limits so the fuzzer explores structure, not size.
@@ -79,5 +83,30 @@ pub fn profile(data: &[u8]) {
 pub fn signed_profile(data: &[u8]) {
     if let Ok(s) = SignedProfile::from_bytes(data, &LIMITS) {
         assert!(!s.signer_certificate.is_empty());
+    }
+}
+
+/// A declarative status report (the JSON a device sends to the `status`
+/// endpoint) is rejected or its encoding is stable once written: parsing
+/// what was written and writing it again gives the same bytes. Looking up
+/// typed items and comparing with a declaration set never panics.
+pub fn ddm_status(data: &[u8]) {
+    use mdmkit_apple::declarative::{DeclarationSet, StatusReport};
+    use mdmkit_apple::generated::status::{
+        ManagementClientCapabilitiesStatus, PasscodeIsCompliantStatus,
+    };
+    if let Ok(r) = StatusReport::from_json(data, &LIMITS) {
+        let bytes = r.to_json();
+        let again = StatusReport::from_json(&bytes, &Limits::DEFAULT).map(|a| a.to_json());
+        let again = again.ok();
+        if let Some(again) = &again {
+            let third = StatusReport::from_json(again, &Limits::DEFAULT).map(|a| a.to_json());
+            assert_eq!(third.ok().as_ref(), Some(again));
+        } else {
+            panic!("a written report does not parse");
+        }
+        let _ = r.item::<PasscodeIsCompliantStatus>();
+        let _ = r.item::<ManagementClientCapabilitiesStatus>();
+        let _ = r.not_applied(&DeclarationSet::default());
     }
 }

@@ -17,6 +17,7 @@
 pub mod android;
 pub mod apple;
 pub mod core;
+pub mod facade;
 pub mod identity;
 pub mod policy;
 pub mod queue;
@@ -36,6 +37,7 @@ pub struct Target {
 pub fn all() -> Vec<Target> {
     [
         core::TARGETS,
+        facade::TARGETS,
         identity::TARGETS,
         policy::TARGETS,
         queue::TARGETS,

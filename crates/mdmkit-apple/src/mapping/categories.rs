@@ -44,7 +44,8 @@ fn field(cat: &str, name: &str) -> SettingPath {
     SettingPath::field(cat).join_field(name)
 }
 
-fn check_value(spec: &KeySpec, value: &Value) -> Option<String> {
+/// Why a value is not allowed for a key (allowed values, range), if it is not.
+pub(crate) fn check_value(spec: &KeySpec, value: &Value) -> Option<String> {
     let scalar_ok = |s: &Scalar| match (s, value) {
         (Scalar::Str(a), Value::String(b)) => *a == b,
         (Scalar::Int(a), Value::Integer(b)) => b.as_signed() == Some(*a),

@@ -14,6 +14,8 @@
 //!   reason (`needs a supervised device`, `needs iOS 17.0`, ...).
 //! - Apps are not profiles: required and removed apps become
 //!   `InstallApplication` / `RemoveApplication` commands ([`AppAction`]).
+//! - Nor are the device name and time zone: [`device_settings`] gives them
+//!   as one `Settings` command, the name template filled from the inventory.
 //!
 //! The mapping table is in `docs/apple.md` (section "Mapping").
 //!
@@ -41,8 +43,11 @@
 //! ```
 
 mod categories;
+mod device_settings;
 
 use categories::Map;
+pub(crate) use categories::check_value;
+pub use device_settings::{DeviceSettings, device_settings};
 
 use std::collections::BTreeMap;
 
