@@ -376,10 +376,13 @@ impl QueueStore for SqliteStore {
             let rows = sqlx::query(concat!(
                 "SELECT q.device, q.channel, ",
                 slot_columns!(),
+                // INDEXED BY: without it SQLite may walk the tenant's whole
+                // primary key once per target (quadratic in a fan-out).
                 " FROM json_each(?2) AS t CROSS JOIN mdmkit_queue q \
+                 INDEXED BY mdmkit_queue_by_enrollment \
                  WHERE q.tenant = ?1 AND q.device = t.value ->> 0 \
-                 AND q.channel = t.value ->> 1 AND q.supersede_key = ?3 \
-                 AND q.state IN (0, 2)"
+                 AND q.channel = t.value ->> 1 AND q.state < 3 \
+                 AND q.state IN (0, 2) AND q.supersede_key = ?3"
             ))
             .bind(tenant.as_str())
             .bind(json.as_str())
