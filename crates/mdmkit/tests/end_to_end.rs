@@ -293,8 +293,7 @@ async fn whole_loop<Q: QueueStore + ?Sized, S: StateStore + ?Sized>(
     r: &Reconciler<Q, S>,
     tenant: &Tenant,
 ) {
-    let (r, tenant) = (r, tenant);
-    let plan = r.reconcile(&tenant, &Scope::All).await.unwrap();
+    let plan = r.reconcile(tenant, &Scope::All).await.unwrap();
     assert_eq!(plan.devices, 30);
     assert_eq!(plan.changed_devices, 30);
     assert!(plan.queued > 0);
@@ -303,12 +302,12 @@ async fn whole_loop<Q: QueueStore + ?Sized, S: StateStore + ?Sized>(
         assert!(plan.commands.contains_key(p), "no {p} commands");
     }
     // Nothing verified before the devices answer.
-    let before = r.status(&tenant, tenant.root().id()).await.unwrap();
+    let before = r.status(tenant, tenant.root().id()).await.unwrap();
     assert!(before.iter().all(|d| !d.compliant));
 
-    let answered = answer_all(&r, &tenant, 1).await;
+    let answered = answer_all(r, tenant, 1).await;
     assert_eq!(answered as u64, plan.queued);
-    assert_all_compliant(&r, &tenant).await;
+    assert_all_compliant(r, tenant).await;
     let counts = r.queue().counts(tenant.id()).await.unwrap();
     assert_eq!(
         counts
@@ -318,7 +317,7 @@ async fn whole_loop<Q: QueueStore + ?Sized, S: StateStore + ?Sized>(
         Some(plan.queued)
     );
 
-    let again = r.reconcile(&tenant, &Scope::All).await.unwrap();
+    let again = r.reconcile(tenant, &Scope::All).await.unwrap();
     assert!(again.is_noop(), "{again:?}");
     assert_eq!(again.queued, 0);
 }
