@@ -43,7 +43,7 @@ impl RetryPolicy {
     }
 }
 
-/// Options of a [`Reconciler`].
+/// Options of a [`Reconciler`](super::Reconciler).
 #[derive(Clone, Default)]
 #[non_exhaustive]
 pub struct Options {
