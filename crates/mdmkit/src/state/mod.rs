@@ -278,6 +278,66 @@ pub fn content_hash(categories: &std::collections::BTreeMap<Category, ContentHas
     ContentHash(h.finalize().into())
 }
 
+/// A compliance row as both SQL stores keep it: text columns, integer
+/// times.
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub(crate) struct RawCategoryRow {
+    pub(crate) device: String,
+    pub(crate) category: String,
+    pub(crate) state: String,
+    pub(crate) target: String,
+    pub(crate) commands: String,
+    pub(crate) error: Option<String>,
+    pub(crate) attempts: i64,
+    pub(crate) next_retry: Option<i64>,
+    pub(crate) unsupported: String,
+    pub(crate) version: Option<i64>,
+    pub(crate) updated_at: i64,
+}
+
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+impl RawCategoryRow {
+    /// The typed row; anything unreadable is [`Error::Corrupt`].
+    pub(crate) fn into_state(self) -> Result<(DeviceId, CategoryState), Error> {
+        let device = DeviceId::new(self.device).map_err(|e| Error::Corrupt(e.to_string()))?;
+        let commands = self
+            .commands
+            .split_ascii_whitespace()
+            .map(|s| {
+                uuid::Uuid::parse_str(s)
+                    .map(CommandId::from_uuid)
+                    .map_err(|e| Error::Corrupt(format!("command id {s:?}: {e}")))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let unsupported: Vec<UnsupportedNote> = serde_json::from_str(&self.unsupported)
+            .map_err(|e| Error::Corrupt(format!("unsupported notes: {e}")))?;
+        Ok((
+            device,
+            CategoryState {
+                category: parse_category(&self.category)?,
+                state: ComplianceState::from_str(&self.state)?,
+                target: self.target,
+                commands,
+                error: self.error,
+                attempts: u32::try_from(self.attempts).unwrap_or(u32::MAX),
+                next_retry: self.next_retry.map(Timestamp::from_millis),
+                unsupported,
+                version: self.version,
+                updated_at: Timestamp::from_millis(self.updated_at),
+            },
+        ))
+    }
+}
+
+/// Command ids as stored: space-separated UUIDs.
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub(crate) fn commands_text(ids: &[CommandId]) -> String {
+    ids.iter()
+        .map(|id| id.as_uuid().to_string())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 /// Parses a category name.
 pub(crate) fn parse_category(s: &str) -> Result<Category, Error> {
     Category::ALL

@@ -9,13 +9,12 @@ use std::str::FromStr;
 use async_trait::async_trait;
 use mdmkit_core::{DeviceId, Platform, TenantId};
 use mdmkit_policy::{ContentHash, Settings};
-use mdmkit_queue::{CommandId, Timestamp};
+use mdmkit_queue::Timestamp;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
 use sqlx::{Postgres, QueryBuilder, Row};
 
 use super::{
-    CategoryState, ComplianceState, DeviceRecord, StateBatch, StateStore, UnsupportedNote,
-    parse_category, parse_hash,
+    CategoryState, DeviceRecord, RawCategoryRow, StateBatch, StateStore, commands_text, parse_hash,
 };
 use crate::error::Error;
 
@@ -99,40 +98,20 @@ impl PostgresState {
 }
 
 fn row_state(row: &PgRow) -> Result<(DeviceId, CategoryState), Error> {
-    let device: String = row.try_get("device").map_err(sql)?;
-    let device = DeviceId::new(device).map_err(|e| Error::Corrupt(e.to_string()))?;
-    let category: String = row.try_get("category").map_err(sql)?;
-    let state: String = row.try_get("state").map_err(sql)?;
-    let commands: String = row.try_get("commands").map_err(sql)?;
-    let unsupported: String = row.try_get("unsupported").map_err(sql)?;
-    let commands = commands
-        .split_ascii_whitespace()
-        .map(|s| {
-            uuid::Uuid::parse_str(s)
-                .map(CommandId::from_uuid)
-                .map_err(|e| Error::Corrupt(format!("command id {s:?}: {e}")))
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    let unsupported: Vec<UnsupportedNote> = serde_json::from_str(&unsupported)
-        .map_err(|e| Error::Corrupt(format!("unsupported notes: {e}")))?;
-    let attempts: i64 = row.try_get("attempts").map_err(sql)?;
-    let next_retry: Option<i64> = row.try_get("next_retry").map_err(sql)?;
-    let updated_at: i64 = row.try_get("updated_at").map_err(sql)?;
-    Ok((
-        device,
-        CategoryState {
-            category: parse_category(&category)?,
-            state: ComplianceState::from_str(&state)?,
-            target: row.try_get("target").map_err(sql)?,
-            commands,
-            error: row.try_get("error").map_err(sql)?,
-            attempts: u32::try_from(attempts).unwrap_or(u32::MAX),
-            next_retry: next_retry.map(Timestamp::from_millis),
-            unsupported,
-            version: row.try_get("version").map_err(sql)?,
-            updated_at: Timestamp::from_millis(updated_at),
-        },
-    ))
+    RawCategoryRow {
+        device: row.try_get("device").map_err(sql)?,
+        category: row.try_get("category").map_err(sql)?,
+        state: row.try_get("state").map_err(sql)?,
+        target: row.try_get("target").map_err(sql)?,
+        commands: row.try_get("commands").map_err(sql)?,
+        error: row.try_get("error").map_err(sql)?,
+        attempts: row.try_get("attempts").map_err(sql)?,
+        next_retry: row.try_get("next_retry").map_err(sql)?,
+        unsupported: row.try_get("unsupported").map_err(sql)?,
+        version: row.try_get("version").map_err(sql)?,
+        updated_at: row.try_get("updated_at").map_err(sql)?,
+    }
+    .into_state()
 }
 
 #[async_trait]
@@ -250,9 +229,7 @@ impl StateStore for PostgresState {
             for (d, s) in chunk {
                 let notes = serde_json::to_string(&s.unsupported)
                     .map_err(|e| Error::Corrupt(format!("unsupported notes: {e}")))?;
-                let commands: Vec<String> =
-                    s.commands.iter().map(|c| c.as_uuid().to_string()).collect();
-                rows.push((d, s, notes, commands.join(" ")));
+                rows.push((d, s, notes, commands_text(&s.commands)));
             }
             let mut q: QueryBuilder<Postgres> = QueryBuilder::new(
                 "INSERT INTO mdmkit_compliance (tenant, device, category, state, target, \
