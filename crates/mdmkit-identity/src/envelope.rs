@@ -26,7 +26,7 @@
 //!
 //! where `kind` names the payload type ([`Payload::KIND`]) so that a signed
 //! policy layer can never be replayed as, say, an audit entry. The committed
-//! test vectors in `tests/envelope_vectors.rs` pin all of this.
+//! test vectors in `tests/identity/envelope_vectors.rs` pin all of this.
 
 use std::collections::BTreeMap;
 use std::fmt;

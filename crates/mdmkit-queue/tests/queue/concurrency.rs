@@ -9,7 +9,7 @@
 )]
 #![cfg(any(feature = "sqlite", feature = "postgres"))]
 
-mod common;
+use crate::common;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};

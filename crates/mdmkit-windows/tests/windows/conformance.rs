@@ -73,7 +73,7 @@ fn codes(replies: &[Reply], queue_ref: &str) -> Vec<(String, bool, u16)> {
 
 #[test]
 fn the_reply_answers_the_header_and_each_device_command_in_order() {
-    let msg = SyncMl::read(include_bytes!("fixtures/client-first.xml")).unwrap();
+    let msg = SyncMl::read(include_bytes!("../fixtures/client-first.xml")).unwrap();
     let mut server = ServerSession::new(SessionConfig::new(SERVER));
     let reply = server.respond(&msg, &[]).unwrap();
     let statuses: Vec<_> = reply
@@ -127,7 +127,7 @@ fn the_reply_answers_the_header_and_each_device_command_in_order() {
 
 #[test]
 fn messages_from_another_session_or_protocol_are_refused() {
-    let msg = SyncMl::read(include_bytes!("fixtures/client-first.xml")).unwrap();
+    let msg = SyncMl::read(include_bytes!("../fixtures/client-first.xml")).unwrap();
     let mut server = ServerSession::new(SessionConfig::new(SERVER));
     let mut queued = vec![QueuedCommand::new("q", get("./DevInfo/Man"))];
     server.respond(&msg, &queued).unwrap();
@@ -485,7 +485,7 @@ fn a_device_message_without_final_gets_statuses_and_alert_1222_only() {
 
 #[test]
 fn statuses_for_commands_never_sent_are_reported_unmatched() {
-    let msg = SyncMl::read(include_bytes!("fixtures/client-results.xml")).unwrap();
+    let msg = SyncMl::read(include_bytes!("../fixtures/client-results.xml")).unwrap();
     let reply = ServerSession::new(SessionConfig::new(SERVER))
         .respond(&msg, &[])
         .unwrap();

@@ -14,7 +14,7 @@
 )]
 #![cfg(any(feature = "sqlite", feature = "postgres"))]
 
-mod common;
+use crate::common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader};
@@ -200,7 +200,7 @@ fn kill_loop(location: &str, rounds: usize) {
             .args([
                 "--ignored",
                 "--exact",
-                "durability_worker",
+                "durability::durability_worker",
                 "--nocapture",
                 "--test-threads=1",
             ])

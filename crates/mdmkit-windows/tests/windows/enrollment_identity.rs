@@ -11,7 +11,7 @@ use mdmkit_windows::enroll::{
     ProvisioningDoc, RequestSecurityToken, RequestSecurityTokenResponse, enroll,
 };
 
-const CSR: &[u8] = include_bytes!("fixtures/enroll-csr.der");
+const CSR: &[u8] = include_bytes!("../fixtures/enroll-csr.der");
 const DM_URL: &str = "https://mdm.example.org/ManagementServer/MDM.svc";
 
 #[test]

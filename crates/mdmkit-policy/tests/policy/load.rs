@@ -133,7 +133,7 @@ proptest! {
 
     #[test]
     fn mutated_examples_are_never_a_panic(pos in any::<prop::sample::Index>(), byte in any::<u8>(), cut in any::<bool>()) {
-        let text = include_str!("../../../examples/region/policies/wifi-val-de-lys.toml");
+        let text = include_str!("../../../../examples/region/policies/wifi-val-de-lys.toml");
         let mut bytes = text.as_bytes().to_vec();
         let i = pos.index(bytes.len());
         if cut { bytes.truncate(i) } else { bytes[i] = byte }

@@ -9,9 +9,9 @@ use mdmkit_windows::syncml::{
 use mdmkit_windows::{AlertCode, ReadErrorKind, StatusCode};
 use proptest::prelude::*;
 
-const CLIENT_FIRST: &str = include_str!("fixtures/client-first.xml");
-const SERVER_COMMANDS: &str = include_str!("fixtures/server-commands.xml");
-const CLIENT_RESULTS: &str = include_str!("fixtures/client-results.xml");
+const CLIENT_FIRST: &str = include_str!("../fixtures/client-first.xml");
+const SERVER_COMMANDS: &str = include_str!("../fixtures/server-commands.xml");
+const CLIENT_RESULTS: &str = include_str!("../fixtures/client-results.xml");
 
 fn round_trip(m: &SyncMl) -> SyncMl {
     SyncMl::read(m.to_xml().as_bytes()).unwrap()

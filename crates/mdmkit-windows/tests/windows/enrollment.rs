@@ -16,10 +16,10 @@ use mdmkit_windows::session::{QueuedCommand, ServerSession, SessionConfig};
 use mdmkit_windows::syncml::{Command, Format, Item, ItemCommand, Meta, SyncMl};
 use mdmkit_windows::{EnrollmentError, ReadErrorKind, StatusCode};
 
-const DISCOVER: &str = include_str!("fixtures/enroll-discover.xml");
-const RST: &str = include_str!("fixtures/enroll-rst.xml");
-const FAULT: &str = include_str!("fixtures/enroll-fault.xml");
-const CSR: &[u8] = include_bytes!("fixtures/enroll-csr.der");
+const DISCOVER: &str = include_str!("../fixtures/enroll-discover.xml");
+const RST: &str = include_str!("../fixtures/enroll-rst.xml");
+const FAULT: &str = include_str!("../fixtures/enroll-fault.xml");
+const CSR: &[u8] = include_bytes!("../fixtures/enroll-csr.der");
 
 const POLICY_URL: &str = "https://enroll.example.org/EnrollmentServer/Policy.svc";
 const ENROLL_URL: &str = "https://enroll.example.org/EnrollmentServer/Enrollment.svc";

@@ -1,0 +1,17 @@
+//! The integration tests of `mdmkit-cli`, one test binary for the crate (one
+//! link instead of one per file: faster CI, far less disk).
+
+mod android_cli;
+mod android_compile_cli;
+mod apple_cli;
+mod apple_compile_cli;
+mod apple_ddm_cli;
+mod audit_cli;
+mod identity_cli;
+mod policy_cli;
+mod queue_cli;
+mod reconcile_cli;
+mod signing_cli;
+mod usage_cli;
+mod windows_cli;
+mod windows_compile_cli;

@@ -1,0 +1,9 @@
+//! The integration tests of `mdmkit-windows`, one test binary for the crate (one
+//! link instead of one per file: faster CI, far less disk).
+
+mod conformance;
+mod csp_mapping;
+mod enrollment;
+mod enrollment_identity;
+mod enrollment_props;
+mod syncml_codec;

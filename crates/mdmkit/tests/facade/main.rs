@@ -1,0 +1,8 @@
+//! The integration tests of `mdmkit`, one test binary for the crate (one
+//! link instead of one per file: faster CI, far less disk).
+
+mod audit;
+mod dependency_rule;
+mod end_to_end;
+mod reconcile_props;
+mod signing;
