@@ -277,6 +277,89 @@ async fn supersede_replaces_only_undelivered_commands(h: &Harness) {
     assert!(o.superseded.is_empty());
 }
 
+async fn fan_out_supersedes_each_enrollments_older_command(h: &Harness) {
+    let t = tenant("t1");
+    let key = "profile:passcode";
+    let devices: Vec<EnrollmentId> = (0..40).map(|i| dev(&format!("d{i}"))).collect();
+    let v1 = h
+        .store
+        .enqueue(&t, &cmd("v1").with_supersede_key(key), &devices)
+        .await
+        .unwrap();
+    // d0..d10 answered NotNow (attempts 1, still replaceable); d10..d20 have
+    // it in flight (not replaceable); d20.. still have it queued.
+    for d in &devices[..20] {
+        assert_eq!(h.store.next(&t, d).await.unwrap().unwrap().id, v1.id);
+    }
+    for d in &devices[..10] {
+        h.store
+            .report(&t, d, v1.id, &Report::new(ReportStatus::NotNow))
+            .await
+            .unwrap();
+    }
+    h.clock.advance(Duration::from_secs(3));
+    let v2 = h
+        .store
+        .enqueue(&t, &cmd("v2").with_supersede_key(key), &devices)
+        .await
+        .unwrap();
+    let mut got: Vec<EnrollmentId> = v2
+        .superseded
+        .iter()
+        .map(|(e, id)| {
+            assert_eq!(*id, v1.id);
+            e.clone()
+        })
+        .collect();
+    got.sort();
+    let mut want: Vec<EnrollmentId> = devices[..10]
+        .iter()
+        .chain(&devices[20..])
+        .cloned()
+        .collect();
+    want.sort();
+    assert_eq!(got, want);
+    for (i, d) in devices.iter().enumerate() {
+        let expect = if (10..20).contains(&i) {
+            CommandState::Delivered
+        } else {
+            CommandState::Superseded
+        };
+        assert_eq!(state_of(h, "t1", d, v1.id).await, expect, "{d}");
+        let hist = h.store.history(&t, d, Some(v1.id)).await.unwrap();
+        let last = hist.last().unwrap();
+        if expect == CommandState::Superseded {
+            let from = if i < 10 {
+                CommandState::NotNow
+            } else {
+                CommandState::Queued
+            };
+            assert_eq!(
+                (last.from, last.to, last.reason, last.by, last.at),
+                (
+                    Some(from),
+                    CommandState::Superseded,
+                    Reason::Superseded,
+                    Some(v2.id),
+                    common::START.plus(Duration::from_secs(3))
+                ),
+                "{d}"
+            );
+        }
+    }
+    // The NotNow'd devices' attempts survive the supersede; v2 is next everywhere
+    // but where v1 is still in flight.
+    let listed = h.store.list(&t, &devices[0]).await.unwrap();
+    let old = listed.iter().find(|c| c.id == v1.id).unwrap();
+    assert_eq!(old.attempts, 1);
+    assert_eq!(next_kind(h, "t1", &devices[0]).await.as_deref(), Some("v2"));
+    assert_eq!(next_kind(h, "t1", &devices[15]).await, None);
+    assert_eq!(
+        next_kind(h, "t1", &devices[30]).await.as_deref(),
+        Some("v2")
+    );
+}
+
 async fn fan_out_queues_once_per_enrollment_and_wakes_empty_queues(h: &Harness) {
     let t = tenant("t1");
     let devices: Vec<EnrollmentId> = (0..500).map(|i| dev(&format!("d{i}"))).collect();
@@ -651,6 +734,7 @@ suite!(
     late_answer_after_lease_expiry_is_accepted,
     windows_batch_matches_results_by_command_id,
     supersede_replaces_only_undelivered_commands,
+    fan_out_supersedes_each_enrollments_older_command,
     fan_out_queues_once_per_enrollment_and_wakes_empty_queues,
     not_before_holds_back_and_expiry_expires,
     attempts_run_out_into_expired,
