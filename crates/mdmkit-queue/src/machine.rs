@@ -348,16 +348,35 @@ pub fn supersede(
 ) -> Result<Vec<Change>, QueueError> {
     let mut out = Vec::new();
     for s in slots.iter_mut() {
-        if s.command != by
-            && s.supersede_key.as_deref() == Some(key)
-            && matches!(s.state, CommandState::Queued | CommandState::NotNow)
-        {
+        if s.command != by && s.supersede_key.as_deref() == Some(key) && is_supersedable(s.state) {
             let mut c = apply(s, Event::Supersede, now)?;
             c.by = Some(by);
             out.push(c);
         }
     }
     Ok(out)
+}
+
+/// Whether an enqueue with the same supersede key replaces a command in
+/// `state`: only while undelivered.
+fn is_supersedable(state: CommandState) -> bool {
+    matches!(state, CommandState::Queued | CommandState::NotNow)
+}
+
+/// [`supersede`] as a set rule, for stores that apply it in one statement
+/// over many enrollments: the states replaced and the state they move to.
+/// Such a move keeps `attempts`, ends any lease and is recorded with
+/// [`Reason::Superseded`](crate::Reason::Superseded), as [`supersede`] does.
+pub(crate) fn supersede_rule() -> Result<(Vec<CommandState>, CommandState), QueueError> {
+    let from: Vec<CommandState> = CommandState::ALL
+        .into_iter()
+        .filter(|s| is_supersedable(*s))
+        .collect();
+    let mut to = CommandState::Superseded;
+    for s in &from {
+        to = transition(*s, Event::Supersede)?;
+    }
+    Ok((from, to))
 }
 
 /// Cancels one command (`clear` marks it as cleared by re-enrollment);

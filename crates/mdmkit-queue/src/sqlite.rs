@@ -323,6 +323,87 @@ async fn write_changes(
     Ok(())
 }
 
+/// Supersedes the undelivered commands carrying `key` of the targets in
+/// `targets_json`, inside an enqueue's transaction, as two set statements
+/// over the whole fan-out: one records each transition (reading the rows
+/// through the enrollment index, one probe per target) and returns what it
+/// replaced, one moves those rows. The rule (which states, to which state)
+/// is the state machine's ([`machine::supersede_rule`]); row by row through
+/// [`machine::supersede`] a fan-out to 100,000 enrollments spent most of its
+/// time decoding rows and writing them back one by one.
+async fn supersede(
+    tx: &mut Tx,
+    tenant: &TenantId,
+    by: CommandId,
+    key: &str,
+    targets_json: &str,
+    now: Timestamp,
+) -> Result<Vec<(EnrollmentId, CommandId)>, QueueError> {
+    let (from, to) = machine::supersede_rule()?;
+    let states = from
+        .iter()
+        .map(|s| s.code().to_string())
+        .collect::<Vec<_>>()
+        .join(", ");
+    // The state list holds the machine's integer codes only.
+    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "INSERT INTO mdmkit_events (tenant, device, channel, command_id, at, from_state, \
+         to_state, reason, by_command, result) \
+         SELECT ?1, q.device, q.channel, q.command_id, ?5, q.state, ?6, ?7, ?4, NULL \
+         FROM json_each(?2) AS t CROSS JOIN mdmkit_queue q \
+         INDEXED BY mdmkit_queue_by_enrollment \
+         WHERE q.tenant = ?1 AND q.device = t.value ->> 0 AND q.channel = t.value ->> 1 \
+         AND q.state IN ({states}) AND q.supersede_key = ?3 AND q.command_id <> ?4 \
+         RETURNING device, channel, command_id"
+    )))
+    .bind(tenant.as_str())
+    .bind(targets_json)
+    .bind(key)
+    .bind(by.as_uuid())
+    .bind(now.as_millis())
+    .bind(i64::from(to.code()))
+    .bind(crate::Reason::Superseded.as_str())
+    .fetch_all(&mut **tx)
+    .await
+    .db("record superseded commands")?;
+    let moved = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "UPDATE mdmkit_queue INDEXED BY mdmkit_queue_by_enrollment \
+         SET state = ?6, lease_until = NULL, updated_at = ?5 \
+         WHERE tenant = ?1 AND (device, channel) IN \
+         (SELECT value ->> 0, value ->> 1 FROM json_each(?2)) \
+         AND state IN ({states}) AND supersede_key = ?3 AND command_id <> ?4"
+    )))
+    .bind(tenant.as_str())
+    .bind(targets_json)
+    .bind(key)
+    .bind(by.as_uuid())
+    .bind(now.as_millis())
+    .bind(i64::from(to.code()))
+    .execute(&mut **tx)
+    .await
+    .db("supersede commands")?
+    .rows_affected();
+    if moved != rows.len() as u64 {
+        return Err(QueueError::Corrupt {
+            what: format!(
+                "superseding {key}: {} transitions recorded but {moved} rows moved",
+                rows.len()
+            ),
+        });
+    }
+    let mut out = Vec::with_capacity(rows.len());
+    for r in &rows {
+        let device: &str = r.try_get(0).db("read a superseded row")?;
+        let channel: &str = r.try_get(1).db("read a superseded row")?;
+        let command: Uuid = r.try_get(2).db("read a superseded row")?;
+        out.push((
+            EnrollmentId::from_parts(device, channel)?,
+            CommandId::from_uuid(command),
+        ));
+    }
+    Ok(out)
+}
+
 /// Writes the changes of many enrollments in a few statements, whatever
 /// their number: a fan-out superseding 100,000 older commands would otherwise
 /// make 200,000 statement round trips, each far dearer than SQLite's own work.
@@ -481,40 +562,7 @@ impl QueueStore for SqliteStore {
 
         let mut superseded = Vec::new();
         if let Some(key) = &command.supersede_key {
-            let rows = sqlx::query(concat!(
-                "SELECT q.device, q.channel, ",
-                slot_columns!(),
-                // INDEXED BY: without it SQLite may walk the tenant's whole
-                // primary key once per target (quadratic in a fan-out).
-                " FROM json_each(?2) AS t CROSS JOIN mdmkit_queue q \
-                 INDEXED BY mdmkit_queue_by_enrollment \
-                 WHERE q.tenant = ?1 AND q.device = t.value ->> 0 \
-                 AND q.channel = t.value ->> 1 AND q.state < 3 \
-                 AND q.state IN (0, 2) AND q.supersede_key = ?3"
-            ))
-            .bind(tenant.as_str())
-            .bind(json.as_str())
-            .bind(key.as_str())
-            .fetch_all(&mut *tx)
-            .await
-            .db("find superseded commands")?;
-            let mut by_enrollment: BTreeMap<EnrollmentId, Vec<Slot>> = BTreeMap::new();
-            for r in &rows {
-                let device: String = r.try_get(0).db("read a queue row")?;
-                let channel: String = r.try_get(1).db("read a queue row")?;
-                let slot = sql::raw_slot(r, 2).db("read a queue row")?.into_slot()?;
-                by_enrollment
-                    .entry(EnrollmentId::from_parts(&device, &channel)?)
-                    .or_default()
-                    .push(slot);
-            }
-            let mut changes = Vec::new();
-            for (e, mut slots) in by_enrollment {
-                let ch = machine::supersede(&mut slots, key, command.id, now)?;
-                superseded.extend(ch.iter().map(|c| (e.clone(), c.command)));
-                changes.extend(ch.into_iter().map(|c| (e.clone(), c)));
-            }
-            write_many_changes(&mut tx, tenant, &changes).await?;
+            superseded = supersede(&mut tx, tenant, command.id, key, &json, now).await?;
         }
 
         let queued = sqlx::query(

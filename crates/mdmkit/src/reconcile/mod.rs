@@ -211,6 +211,7 @@ where
         cache: &EffectiveCache,
         scope: &Scope,
     ) -> Result<Plan, Error> {
+        let t0 = std::time::Instant::now();
         let tid = tenant.id().clone();
         let now = self.clock.now();
         let mut batch_policies = Vec::new();
@@ -220,6 +221,7 @@ where
         };
         let records = self.state.device_records(&tid).await?;
         let mut events = self.policy_changes(tenant, &mut batch_policies).await?;
+        eprintln!("  records+policies {:?}", t0.elapsed());
         let in_scope: Vec<&Device> = match scope {
             Scope::All => tenant.devices().collect(),
             Scope::Node(n) => {
@@ -384,6 +386,7 @@ where
         }
         // Devices gone from scope with pending retries are left alone.
         drop(forced);
+        eprintln!("  device loop {:?} groups {}", t0.elapsed(), groups.len());
 
         let vendors = vendor::Vendors::new(
             &tid,
@@ -476,6 +479,12 @@ where
             planned_units.push((unit, per_category, vplan.unsupported));
         }
 
+        eprintln!(
+            "  planned {:?} units {} merged {}",
+            t0.elapsed(),
+            units.len(),
+            merged.len()
+        );
         for m in &merged {
             let payload = m.body.encode(m.id)?;
             let payload_sha = sha256_hex(&payload);
@@ -519,6 +528,7 @@ where
             });
         }
 
+        eprintln!("  enqueued {:?}", t0.elapsed());
         for (unit, mut per_category, unsupported_notes) in planned_units {
             let group = unit.group;
             let mut notes: BTreeMap<Category, Vec<UnsupportedNote>> = BTreeMap::new();
@@ -593,8 +603,15 @@ where
                 conflicts: plan.conflicts.len() as u64,
             });
         }
+        eprintln!(
+            "  compliance {:?} rows {}",
+            t0.elapsed(),
+            batch.compliance.len()
+        );
         self.journal(events)?;
+        eprintln!("  journal {:?}", t0.elapsed());
         self.state.commit(&tid, &batch).await?;
+        eprintln!("  state commit {:?}", t0.elapsed());
         Ok(plan)
     }
 
