@@ -87,7 +87,9 @@ pub(crate) fn entry(slot: Slot, kind: String, updated_at: i64) -> QueueEntry {
     }
 }
 
-/// The JSON array of `[device, channel]` pairs the fan-out statements read.
+/// The JSON array of `[device, channel]` pairs the fan-out statements read
+/// with `jsonb_each` (parsed once into SQLite's binary JSON, so each `->>`
+/// reads a field without re-parsing the pair's text).
 #[cfg(feature = "sqlite")]
 pub(crate) fn targets_json(targets: &[crate::ids::EnrollmentId]) -> String {
     let pairs: Vec<[&str; 2]> = targets
