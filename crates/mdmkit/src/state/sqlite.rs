@@ -60,6 +60,8 @@ CREATE INDEX IF NOT EXISTS mdmkit_compliance_retry
 
 /// Rows per multi-row INSERT (SQLite allows 32,766 bound parameters).
 const CHUNK: usize = 2_000;
+/// Rows per JSON-array statement.
+const JSON_CHUNK: usize = 50_000;
 
 /// Applied state and compliance in an SQLite file (WAL), usually the
 /// queue's own database file.
@@ -83,7 +85,9 @@ impl SqliteState {
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
-            .busy_timeout(Duration::from_secs(30));
+            .busy_timeout(Duration::from_secs(30))
+            // As the queue's: the defaults' 2,000 KiB is outgrown by a fleet.
+            .pragma("cache_size", "-65536");
         let pool = SqlitePoolOptions::new()
             .max_connections(2)
             .connect_with(options)
@@ -199,18 +203,35 @@ impl StateStore for SqliteState {
                     .map_err(sql)?;
             }
         }
-        for chunk in batch.devices.chunks(CHUNK) {
-            let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
-                "INSERT OR REPLACE INTO mdmkit_device (tenant, device, platform, content, inventory) ",
-            );
-            q.push_values(chunk, |mut b, (d, r)| {
-                b.push_bind(t)
-                    .push_bind(d.as_str())
-                    .push_bind(r.platform.as_str())
-                    .push_bind(r.content.to_string())
-                    .push_bind(r.inventory.to_string());
-            });
-            q.build().execute(&mut *tx).await.map_err(sql)?;
+        // Device records and compliance rows go in as one JSON array per
+        // statement, read by `jsonb_each`: SQLite parses the text once into
+        // its binary form, and each `->>` then reads a field without parsing
+        // the row again (with `json_each` every `->>` re-parses the row's
+        // text). Measured against multi-row VALUES of bound parameters, which
+        // cost about what `json_each` does.
+        for chunk in batch.devices.chunks(JSON_CHUNK) {
+            let rows: Vec<[String; 4]> = chunk
+                .iter()
+                .map(|(d, r)| {
+                    [
+                        d.as_str().to_owned(),
+                        r.platform.as_str().to_owned(),
+                        r.content.to_string(),
+                        r.inventory.to_string(),
+                    ]
+                })
+                .collect();
+            let json = serde_json::to_string(&rows)
+                .map_err(|e| Error::Corrupt(format!("device records: {e}")))?;
+            sqlx::query(
+                "INSERT OR REPLACE INTO mdmkit_device (tenant, device, platform, content, inventory) \
+                 SELECT ?1, value ->> 0, value ->> 1, value ->> 2, value ->> 3 FROM jsonb_each(?2)",
+            )
+            .bind(t)
+            .bind(json)
+            .execute(&mut *tx)
+            .await
+            .map_err(sql)?;
         }
         for (d, c) in &batch.cleared {
             sqlx::query(
@@ -223,32 +244,37 @@ impl StateStore for SqliteState {
             .await
             .map_err(sql)?;
         }
-        for chunk in batch.compliance.chunks(CHUNK / 2) {
+        for chunk in batch.compliance.chunks(JSON_CHUNK) {
             let mut rows = Vec::with_capacity(chunk.len());
             for (d, s) in chunk {
-                let notes = serde_json::to_string(&s.unsupported)
-                    .map_err(|e| Error::Corrupt(format!("unsupported notes: {e}")))?;
-                rows.push((d, s, notes));
+                rows.push(serde_json::json!([
+                    d.as_str(),
+                    s.category.as_str(),
+                    s.state.as_str(),
+                    s.target.as_str(),
+                    commands_text(&s.commands),
+                    s.error.as_deref(),
+                    s.attempts,
+                    s.next_retry.map(Timestamp::as_millis),
+                    serde_json::to_string(&s.unsupported)
+                        .map_err(|e| Error::Corrupt(format!("unsupported notes: {e}")))?,
+                    s.version,
+                    s.updated_at.as_millis(),
+                ]));
             }
-            let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
+            let json = serde_json::Value::Array(rows).to_string();
+            sqlx::query(
                 "INSERT OR REPLACE INTO mdmkit_compliance (tenant, device, category, state, target, \
-                 commands, error, attempts, next_retry, unsupported, version, updated_at) ",
-            );
-            q.push_values(rows, |mut b, (d, s, notes)| {
-                b.push_bind(t)
-                    .push_bind(d.as_str())
-                    .push_bind(s.category.as_str())
-                    .push_bind(s.state.as_str())
-                    .push_bind(s.target.as_str())
-                    .push_bind(commands_text(&s.commands))
-                    .push_bind(s.error.as_deref())
-                    .push_bind(i64::from(s.attempts))
-                    .push_bind(s.next_retry.map(Timestamp::as_millis))
-                    .push_bind(notes)
-                    .push_bind(s.version)
-                    .push_bind(s.updated_at.as_millis());
-            });
-            q.build().execute(&mut *tx).await.map_err(sql)?;
+                 commands, error, attempts, next_retry, unsupported, version, updated_at) \
+                 SELECT ?1, value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, \
+                 value ->> 5, value ->> 6, value ->> 7, value ->> 8, value ->> 9, value ->> 10 \
+                 FROM jsonb_each(?2)",
+            )
+            .bind(t)
+            .bind(json)
+            .execute(&mut *tx)
+            .await
+            .map_err(sql)?;
         }
         for (p, h) in &batch.policies {
             match h {
