@@ -138,6 +138,13 @@ impl QueueStore for AnyStore {
     ) -> Result<Enqueued, QueueError> {
         self.inner().enqueue(tenant, command, targets).await
     }
+    async fn enqueue_batch(
+        &self,
+        tenant: &TenantId,
+        batch: &[(NewCommand, Vec<EnrollmentId>)],
+    ) -> Result<Vec<Enqueued>, QueueError> {
+        self.inner().enqueue_batch(tenant, batch).await
+    }
     async fn deliver(
         &self,
         tenant: &TenantId,

@@ -14,7 +14,7 @@ use crate::model::{
     DeliverOptions, Delivered, Enqueued, HistoryEvent, NewCommand, QueueEntry, Reason, Report,
     ReportOutcome, StateCounts,
 };
-use crate::store::{QueueStore, prepare_targets};
+use crate::store::{QueueStore, prepare_batch, prepare_targets};
 use crate::time::{Clock, SystemClock, Timestamp};
 
 #[derive(Debug)]
@@ -139,53 +139,36 @@ impl QueueStore for MemoryStore {
         let targets = prepare_targets(targets)?;
         let now = self.clock.now();
         let mut guard = self.lock();
-        let inner = &mut *guard;
-        let t = inner.tenants.entry(tenant.clone()).or_default();
-        if t.commands.contains_key(&command.id) {
+        if guard
+            .tenants
+            .get(tenant)
+            .is_some_and(|t| t.commands.contains_key(&command.id))
+        {
             return Err(QueueError::DuplicateCommand {
                 command: command.id,
             });
         }
-        inner.seq += 1;
-        let seq = inner.seq;
-        t.commands.insert(
-            command.id,
-            CommandRec {
-                kind: command.kind.clone(),
-                payload: Arc::from(command.payload.as_slice()),
-            },
-        );
-        let mut out = Enqueued {
-            id: command.id,
-            queued: 0,
-            wake: Vec::new(),
-            superseded: Vec::new(),
-        };
-        for e in &targets {
-            let rows = t.queues.entry(e.clone()).or_default();
-            if rows.iter().all(|r| r.slot.state.is_final()) {
-                out.wake.push(e.clone());
-            }
-            if let Some(key) = &command.supersede_key {
-                let ((), ch) = with_slots(rows, None, |s| {
-                    Ok(((), machine::supersede(s, key, command.id, now)?))
-                })?;
-                out.superseded
-                    .extend(ch.iter().map(|c| (e.clone(), c.command)));
-                record(&mut t.history, &mut inner.event_seq, e, &ch);
-            }
-            let mut slot = Slot::queued(command.id, command.priority, now, seq);
-            slot.not_before = command.not_before;
-            slot.expires_at = command.expires_at;
-            slot.max_attempts = command.max_attempts;
-            slot.supersede_key = command.supersede_key.clone();
-            rows.push(Row {
-                slot,
-                updated_at: now,
-            });
-            out.queued += 1;
+        enqueue_locked(&mut guard, tenant, command, &targets, now)
+    }
+
+    async fn enqueue_batch(
+        &self,
+        tenant: &TenantId,
+        batch: &[(NewCommand, Vec<EnrollmentId>)],
+    ) -> Result<Vec<Enqueued>, QueueError> {
+        let batch = prepare_batch(batch)?;
+        let now = self.clock.now();
+        let mut guard = self.lock();
+        // Every refusal is found before anything changes: all or nothing.
+        if let Some(t) = guard.tenants.get(tenant)
+            && let Some((c, _)) = batch.iter().find(|(c, _)| t.commands.contains_key(&c.id))
+        {
+            return Err(QueueError::DuplicateCommand { command: c.id });
         }
-        Ok(out)
+        batch
+            .iter()
+            .map(|(command, targets)| enqueue_locked(&mut guard, tenant, command, targets, now))
+            .collect()
     }
 
     async fn deliver(
@@ -445,4 +428,56 @@ pub(crate) fn check_result(report: &Report) -> Result<(), QueueError> {
         }),
         _ => Ok(()),
     }
+}
+
+/// Queues one command whose id the caller checked is new (and whose
+/// targets are prepared).
+fn enqueue_locked(
+    inner: &mut Inner,
+    tenant: &TenantId,
+    command: &NewCommand,
+    targets: &[EnrollmentId],
+    now: Timestamp,
+) -> Result<Enqueued, QueueError> {
+    let t = inner.tenants.entry(tenant.clone()).or_default();
+    inner.seq += 1;
+    let seq = inner.seq;
+    t.commands.insert(
+        command.id,
+        CommandRec {
+            kind: command.kind.clone(),
+            payload: Arc::from(command.payload.as_slice()),
+        },
+    );
+    let mut out = Enqueued {
+        id: command.id,
+        queued: 0,
+        wake: Vec::new(),
+        superseded: Vec::new(),
+    };
+    for e in targets {
+        let rows = t.queues.entry(e.clone()).or_default();
+        if rows.iter().all(|r| r.slot.state.is_final()) {
+            out.wake.push(e.clone());
+        }
+        if let Some(key) = &command.supersede_key {
+            let ((), ch) = with_slots(rows, None, |s| {
+                Ok(((), machine::supersede(s, key, command.id, now)?))
+            })?;
+            out.superseded
+                .extend(ch.iter().map(|c| (e.clone(), c.command)));
+            record(&mut t.history, &mut inner.event_seq, e, &ch);
+        }
+        let mut slot = Slot::queued(command.id, command.priority, now, seq);
+        slot.not_before = command.not_before;
+        slot.expires_at = command.expires_at;
+        slot.max_attempts = command.max_attempts;
+        slot.supersede_key = command.supersede_key.clone();
+        rows.push(Row {
+            slot,
+            updated_at: now,
+        });
+        out.queued += 1;
+    }
+    Ok(out)
 }

@@ -35,7 +35,7 @@ use crate::model::{
     ReportOutcome, StateCounts,
 };
 use crate::sql::{self, ChangeColumns, slot_columns};
-use crate::store::{QueueStore, prepare_targets};
+use crate::store::{QueueStore, prepare_batch, prepare_targets};
 use crate::time::{Clock, Timestamp};
 
 pub use crate::pg_setup::PostgresOptions;
@@ -249,41 +249,32 @@ impl PostgresStore {
         targets: &[EnrollmentId],
     ) -> Result<Enqueued, QueueError> {
         let now = self.clock.now();
-        let mut superseded = Vec::new();
-        let (seq, queued, busy) = if let Some(key) = &command.supersede_key {
+        if command.supersede_key.is_some() {
             let mut tx = self.begin().await?;
-            let inserted = insert_command(&mut tx, tenant, command, targets, now).await?;
-            if inserted.0.is_some() {
-                superseded = supersede(&mut tx, tenant, command, key, targets, now).await?;
-                tx.commit().await.db("commit an enqueue")?;
-            }
-            inserted
+            let out = enqueue_in(&mut tx, tenant, command, targets, now).await?;
+            tx.commit().await.db("commit an enqueue")?;
+            Ok(out)
         } else {
             // One statement: atomic without an explicit transaction.
             let mut conn = self.pool.acquire().await.db("connect")?;
-            insert_command(&mut conn, tenant, command, targets, now).await?
-        };
-        if seq.is_none() {
-            return Err(QueueError::DuplicateCommand {
-                command: command.id,
-            });
+            enqueue_in(&mut conn, tenant, command, targets, now).await
         }
-        let busy: HashSet<usize> = busy
-            .into_iter()
-            .filter_map(|n| usize::try_from(n - 1).ok())
-            .collect();
-        let wake = targets
-            .iter()
-            .enumerate()
-            .filter(|(i, _)| !busy.contains(i))
-            .map(|(_, e)| e.clone())
-            .collect();
-        Ok(Enqueued {
-            id: command.id,
-            queued,
-            wake,
-            superseded,
-        })
+    }
+
+    async fn enqueue_batch_once(
+        &self,
+        tenant: &TenantId,
+        batch: &[(&NewCommand, Vec<EnrollmentId>)],
+    ) -> Result<Vec<Enqueued>, QueueError> {
+        let now = self.clock.now();
+        let mut tx = self.begin().await?;
+        let mut out = Vec::with_capacity(batch.len());
+        for (command, targets) in batch {
+            // An error drops `tx`: the whole batch rolls back.
+            out.push(enqueue_in(&mut tx, tenant, command, targets, now).await?);
+        }
+        tx.commit().await.db("commit an enqueue")?;
+        Ok(out)
     }
 
     async fn deliver_once(
@@ -442,10 +433,48 @@ impl PostgresStore {
     }
 }
 
+/// One enqueue on `conn` (inside a transaction when the command carries a
+/// supersede key): the command, its rows and the push hints, then the
+/// supersedes.
+async fn enqueue_in(
+    conn: &mut sqlx::PgConnection,
+    tenant: &TenantId,
+    command: &NewCommand,
+    targets: &[EnrollmentId],
+    now: Timestamp,
+) -> Result<Enqueued, QueueError> {
+    let (seq, queued, busy) = insert_command(conn, tenant, command, targets, now).await?;
+    if seq.is_none() {
+        return Err(QueueError::DuplicateCommand {
+            command: command.id,
+        });
+    }
+    let superseded = match &command.supersede_key {
+        Some(key) => supersede(conn, tenant, command, key, targets, now).await?,
+        None => Vec::new(),
+    };
+    let busy: HashSet<usize> = busy
+        .into_iter()
+        .filter_map(|n| usize::try_from(n - 1).ok())
+        .collect();
+    let wake = targets
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| !busy.contains(i))
+        .map(|(_, e)| e.clone())
+        .collect();
+    Ok(Enqueued {
+        id: command.id,
+        queued,
+        wake,
+        superseded,
+    })
+}
+
 /// Supersedes the undelivered commands of `targets` that carry `key`
 /// (except the new command itself), inside an enqueue's transaction.
 async fn supersede(
-    tx: &mut Tx,
+    conn: &mut sqlx::PgConnection,
     tenant: &TenantId,
     command: &NewCommand,
     key: &str,
@@ -468,7 +497,7 @@ async fn supersede(
     .bind(&channels)
     .bind(key)
     .bind(command.id.as_uuid())
-    .fetch_all(&mut **tx)
+    .fetch_all(&mut *conn)
     .await
     .db("find superseded commands")?;
     let mut by_enrollment: BTreeMap<EnrollmentId, Vec<Slot>> = BTreeMap::new();
@@ -488,7 +517,7 @@ async fn supersede(
         superseded.extend(ch.iter().map(|c| (e.clone(), c.command)));
         cols.push(&e, &ch);
     }
-    write_changes(tx, tenant, &cols).await?;
+    write_changes(conn, tenant, &cols).await?;
     Ok(superseded)
 }
 
@@ -503,6 +532,15 @@ impl QueueStore for PostgresStore {
         command.validate()?;
         let targets = prepare_targets(targets)?;
         retrying!(self.enqueue_once(tenant, command, &targets).await)
+    }
+
+    async fn enqueue_batch(
+        &self,
+        tenant: &TenantId,
+        batch: &[(NewCommand, Vec<EnrollmentId>)],
+    ) -> Result<Vec<Enqueued>, QueueError> {
+        let batch = prepare_batch(batch)?;
+        retrying!(self.enqueue_batch_once(tenant, &batch).await)
     }
 
     async fn deliver(

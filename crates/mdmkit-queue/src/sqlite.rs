@@ -26,7 +26,7 @@ use crate::model::{
     ReportOutcome, StateCounts,
 };
 use crate::sql::{self, slot_columns};
-use crate::store::{QueueStore, prepare_targets};
+use crate::store::{QueueStore, prepare_batch, prepare_targets};
 use crate::time::{Clock, SystemClock, Timestamp};
 
 /// SQLite's `synchronous` setting: how hard a commit waits for the disk.
@@ -535,6 +535,91 @@ fn changes_json(changes: &[(EnrollmentId, Change)]) -> String {
     Value::Array(rows).to_string()
 }
 
+/// One enqueue inside `tx` (targets prepared, command validated).
+async fn enqueue_in(
+    tx: &mut Tx,
+    tenant: &TenantId,
+    command: &NewCommand,
+    targets: &[EnrollmentId],
+    now: Timestamp,
+) -> Result<Enqueued, QueueError> {
+    let json = sql::targets_json(targets);
+    let inserted = sqlx::query(
+        "INSERT INTO mdmkit_commands (tenant, id, kind, payload, created_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (tenant, id) DO NOTHING",
+    )
+    .bind(tenant.as_str())
+    .bind(command.id.as_uuid())
+    .bind(command.kind.as_str())
+    .bind(command.payload.as_slice())
+    .bind(now.as_millis())
+    .execute(&mut **tx)
+    .await
+    .db("store a command")?;
+    if inserted.rows_affected() == 0 {
+        return Err(QueueError::DuplicateCommand {
+            command: command.id,
+        });
+    }
+    let seq = inserted.last_insert_rowid();
+
+    // The positions of the targets with pending commands before this
+    // enqueue (push hints): one index probe per target, read before
+    // superseding, which only ends rows that were pending anyway.
+    let busy: HashSet<i64> = sqlx::query_scalar(
+        "SELECT t.key FROM jsonb_each(?2) AS t WHERE EXISTS (SELECT 1 FROM mdmkit_queue q \
+         WHERE q.tenant = ?1 AND q.device = t.value ->> 0 AND q.channel = t.value ->> 1 \
+         AND q.state < 3)",
+    )
+    .bind(tenant.as_str())
+    .bind(json.as_str())
+    .fetch_all(&mut **tx)
+    .await
+    .db("find busy enrollments")?
+    .into_iter()
+    .collect();
+
+    let mut superseded = Vec::new();
+    if let Some(key) = &command.supersede_key {
+        superseded = supersede(tx, tenant, command.id, key, &json, now).await?;
+    }
+
+    let queued = sqlx::query(
+        "INSERT INTO mdmkit_queue (tenant, device, channel, command_id, seq, priority, \
+         created_at, not_before, expires_at, supersede_key, max_attempts, state, attempts, \
+         lease_until, updated_at) \
+         SELECT ?1, value ->> 0, value ->> 1, ?3, ?4, ?5, ?6, \
+         ?7, ?8, ?9, ?10, 0, 0, NULL, ?6 FROM jsonb_each(?2)",
+    )
+    .bind(tenant.as_str())
+    .bind(json.as_str())
+    .bind(command.id.as_uuid())
+    .bind(seq)
+    .bind(i64::from(command.priority))
+    .bind(now.as_millis())
+    .bind(command.not_before.map(Timestamp::as_millis))
+    .bind(command.expires_at.map(Timestamp::as_millis))
+    .bind(command.supersede_key.as_deref())
+    .bind(command.max_attempts.map(i64::from))
+    .execute(&mut **tx)
+    .await
+    .db("queue a command")?
+    .rows_affected();
+    let wake = targets
+        .iter()
+        .cloned()
+        .zip(0i64..)
+        .filter(|(_, i)| !busy.contains(i))
+        .map(|(e, _)| e)
+        .collect();
+    Ok(Enqueued {
+        id: command.id,
+        queued,
+        wake,
+        superseded,
+    })
+}
+
 #[async_trait]
 impl QueueStore for SqliteStore {
     async fn enqueue(
@@ -546,82 +631,27 @@ impl QueueStore for SqliteStore {
         command.validate()?;
         let targets = prepare_targets(targets)?;
         let now = self.clock.now();
-        let json = sql::targets_json(&targets);
         let mut tx = self.begin().await?;
-        let inserted = sqlx::query(
-            "INSERT INTO mdmkit_commands (tenant, id, kind, payload, created_at) \
-             VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (tenant, id) DO NOTHING",
-        )
-        .bind(tenant.as_str())
-        .bind(command.id.as_uuid())
-        .bind(command.kind.as_str())
-        .bind(command.payload.as_slice())
-        .bind(now.as_millis())
-        .execute(&mut *tx)
-        .await
-        .db("store a command")?;
-        if inserted.rows_affected() == 0 {
-            return Err(QueueError::DuplicateCommand {
-                command: command.id,
-            });
-        }
-        let seq = inserted.last_insert_rowid();
-
-        // The positions of the targets with pending commands before this
-        // enqueue (push hints): one index probe per target, read before
-        // superseding, which only ends rows that were pending anyway.
-        let busy: HashSet<i64> = sqlx::query_scalar(
-            "SELECT t.key FROM jsonb_each(?2) AS t WHERE EXISTS (SELECT 1 FROM mdmkit_queue q \
-             WHERE q.tenant = ?1 AND q.device = t.value ->> 0 AND q.channel = t.value ->> 1 \
-             AND q.state < 3)",
-        )
-        .bind(tenant.as_str())
-        .bind(json.as_str())
-        .fetch_all(&mut *tx)
-        .await
-        .db("find busy enrollments")?
-        .into_iter()
-        .collect();
-
-        let mut superseded = Vec::new();
-        if let Some(key) = &command.supersede_key {
-            superseded = supersede(&mut tx, tenant, command.id, key, &json, now).await?;
-        }
-
-        let queued = sqlx::query(
-            "INSERT INTO mdmkit_queue (tenant, device, channel, command_id, seq, priority, \
-             created_at, not_before, expires_at, supersede_key, max_attempts, state, attempts, \
-             lease_until, updated_at) \
-             SELECT ?1, value ->> 0, value ->> 1, ?3, ?4, ?5, ?6, \
-             ?7, ?8, ?9, ?10, 0, 0, NULL, ?6 FROM jsonb_each(?2)",
-        )
-        .bind(tenant.as_str())
-        .bind(json.as_str())
-        .bind(command.id.as_uuid())
-        .bind(seq)
-        .bind(i64::from(command.priority))
-        .bind(now.as_millis())
-        .bind(command.not_before.map(Timestamp::as_millis))
-        .bind(command.expires_at.map(Timestamp::as_millis))
-        .bind(command.supersede_key.as_deref())
-        .bind(command.max_attempts.map(i64::from))
-        .execute(&mut *tx)
-        .await
-        .db("queue a command")?
-        .rows_affected();
+        let out = enqueue_in(&mut tx, tenant, command, &targets, now).await?;
         tx.commit().await.db("commit an enqueue")?;
-        let wake = targets
-            .into_iter()
-            .zip(0i64..)
-            .filter(|(_, i)| !busy.contains(i))
-            .map(|(e, _)| e)
-            .collect();
-        Ok(Enqueued {
-            id: command.id,
-            queued,
-            wake,
-            superseded,
-        })
+        Ok(out)
+    }
+
+    async fn enqueue_batch(
+        &self,
+        tenant: &TenantId,
+        batch: &[(NewCommand, Vec<EnrollmentId>)],
+    ) -> Result<Vec<Enqueued>, QueueError> {
+        let batch = prepare_batch(batch)?;
+        let now = self.clock.now();
+        let mut tx = self.begin().await?;
+        let mut out = Vec::with_capacity(batch.len());
+        for (command, targets) in &batch {
+            // An error drops `tx`: the whole batch rolls back.
+            out.push(enqueue_in(&mut tx, tenant, command, targets, now).await?);
+        }
+        tx.commit().await.db("commit an enqueue")?;
+        Ok(out)
     }
 
     async fn deliver(

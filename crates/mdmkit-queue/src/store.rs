@@ -31,6 +31,19 @@ pub trait QueueStore: Send + Sync {
         targets: &[EnrollmentId],
     ) -> Result<Enqueued, QueueError>;
 
+    /// Queues several commands in one transaction: all of them or, on any
+    /// error (a duplicate id, an invalid command), none. Each is queued as
+    /// by [`enqueue`](Self::enqueue), in order, so a later command of the
+    /// batch supersedes an earlier one with the same key, and push hints
+    /// name an enrollment once, under the first command that made its queue
+    /// non-empty. A reconcile queues its whole plan this way: one commit
+    /// instead of one per command, and no half-queued plan after a crash.
+    async fn enqueue_batch(
+        &self,
+        tenant: &TenantId,
+        batch: &[(NewCommand, Vec<EnrollmentId>)],
+    ) -> Result<Vec<Enqueued>, QueueError>;
+
     /// Delivers per `opts`: ended leases and expiries are applied first.
     async fn deliver(
         &self,
@@ -132,4 +145,23 @@ pub(crate) fn prepare_targets(targets: &[EnrollmentId]) -> Result<Vec<Enrollment
     t.sort();
     t.dedup();
     Ok(t)
+}
+
+/// Validates a batch for [`QueueStore::enqueue_batch`]: every command and
+/// its targets (sorted, de-duplicated), and no command id twice.
+pub(crate) fn prepare_batch(
+    batch: &[(NewCommand, Vec<EnrollmentId>)],
+) -> Result<Vec<(&NewCommand, Vec<EnrollmentId>)>, QueueError> {
+    let mut ids = std::collections::HashSet::with_capacity(batch.len());
+    let mut out = Vec::with_capacity(batch.len());
+    for (command, targets) in batch {
+        command.validate()?;
+        if !ids.insert(command.id) {
+            return Err(QueueError::DuplicateCommand {
+                command: command.id,
+            });
+        }
+        out.push((command, prepare_targets(targets)?));
+    }
+    Ok(out)
 }

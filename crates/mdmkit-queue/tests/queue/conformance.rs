@@ -360,6 +360,88 @@ async fn fan_out_supersedes_each_enrollments_older_command(h: &Harness) {
     );
 }
 
+async fn a_batch_is_queued_whole_or_not_at_all(h: &Harness) {
+    let t = tenant("t1");
+    let key = "profile:wifi";
+    let devices: Vec<EnrollmentId> = (0..6).map(|i| dev(&format!("b{i}"))).collect();
+    let old = h
+        .store
+        .enqueue(&t, &cmd("old").with_supersede_key(key), &devices[..2])
+        .await
+        .unwrap();
+    let taken = cmd("taken");
+    h.store.enqueue(&t, &taken, &devices[5..]).await.unwrap();
+    // The second command's id is taken: nothing of the batch is queued.
+    let refused = h
+        .store
+        .enqueue_batch(
+            &t,
+            &[
+                (cmd("new").with_supersede_key(key), devices.clone()),
+                (taken.clone(), devices.clone()),
+            ],
+        )
+        .await;
+    assert!(matches!(refused, Err(QueueError::DuplicateCommand { .. })));
+    assert_eq!(
+        state_of(h, "t1", &devices[0], old.id).await,
+        CommandState::Queued
+    );
+    assert_eq!(h.store.list(&t, &devices[3]).await.unwrap().len(), 0);
+    // The same id twice within one batch is refused too.
+    let twice = cmd("twice");
+    assert!(matches!(
+        h.store
+            .enqueue_batch(
+                &t,
+                &[(twice.clone(), devices.clone()), (twice, devices.clone())]
+            )
+            .await,
+        Err(QueueError::DuplicateCommand { .. })
+    ));
+    assert_eq!(h.store.list(&t, &devices[3]).await.unwrap().len(), 0);
+
+    // Accepted: in order, each as one enqueue; wake names an enrollment
+    // under the first command that filled its queue.
+    let a = cmd("a").with_supersede_key(key);
+    let b = cmd("b");
+    let c = cmd("c").with_supersede_key(key);
+    let done = h
+        .store
+        .enqueue_batch(
+            &t,
+            &[
+                (a.clone(), devices[..4].to_vec()),
+                (b.clone(), devices[2..].to_vec()),
+                (c.clone(), devices[..1].to_vec()),
+            ],
+        )
+        .await
+        .unwrap();
+    assert_eq!(done.len(), 3);
+    assert_eq!((done[0].id, done[1].id, done[2].id), (a.id, b.id, c.id));
+    assert_eq!((done[0].queued, done[1].queued, done[2].queued), (4, 4, 1));
+    let mut sup0 = done[0].superseded.clone();
+    sup0.sort();
+    assert_eq!(
+        sup0,
+        vec![(devices[0].clone(), old.id), (devices[1].clone(), old.id)]
+    );
+    assert_eq!(done[2].superseded, vec![(devices[0].clone(), a.id)]);
+    let mut wake0 = done[0].wake.clone();
+    wake0.sort();
+    assert_eq!(wake0, vec![devices[2].clone(), devices[3].clone()]);
+    assert_eq!(done[1].wake, vec![devices[4].clone()]);
+    assert!(done[2].wake.is_empty());
+    assert_eq!(
+        state_of(h, "t1", &devices[0], a.id).await,
+        CommandState::Superseded
+    );
+    assert_eq!(next_kind(h, "t1", &devices[0]).await.as_deref(), Some("c"));
+    assert_eq!(next_kind(h, "t1", &devices[4]).await.as_deref(), Some("b"));
+    assert!(h.store.enqueue_batch(&t, &[]).await.unwrap().is_empty());
+}
+
 async fn fan_out_queues_once_per_enrollment_and_wakes_empty_queues(h: &Harness) {
     let t = tenant("t1");
     let devices: Vec<EnrollmentId> = (0..500).map(|i| dev(&format!("d{i}"))).collect();
@@ -735,6 +817,7 @@ suite!(
     windows_batch_matches_results_by_command_id,
     supersede_replaces_only_undelivered_commands,
     fan_out_supersedes_each_enrollments_older_command,
+    a_batch_is_queued_whole_or_not_at_all,
     fan_out_queues_once_per_enrollment_and_wakes_empty_queues,
     not_before_holds_back_and_expiry_expires,
     attempts_run_out_into_expired,

@@ -476,15 +476,13 @@ where
             planned_units.push((unit, per_category, vplan.unsupported));
         }
 
-        for m in &mut merged {
-            // In key order, a fan-out's rows and index entries land on
-            // adjacent pages instead of scattered ones.
-            m.targets.sort_unstable();
-        }
+        // The whole plan is queued in one transaction: one commit, and never
+        // half a plan after a crash.
+        let mut batch_commands = Vec::with_capacity(merged.len());
+        let mut shas = Vec::with_capacity(merged.len());
         for m in &merged {
             let payload = m.body.encode(m.id)?;
-            let payload_sha = sha256_hex(&payload);
-            let targets_sha = targets_sha256(&m.targets);
+            shas.push((sha256_hex(&payload), targets_sha256(&m.targets)));
             let targets: Vec<EnrollmentId> = m
                 .targets
                 .iter()
@@ -494,7 +492,15 @@ where
             if let Some(k) = &m.supersede {
                 cmd = cmd.with_supersede_key(k.clone());
             }
-            let done = self.queue.enqueue(&tid, &cmd, &targets).await?;
+            batch_commands.push((cmd, targets));
+        }
+        let results = if batch_commands.is_empty() {
+            Vec::new()
+        } else {
+            self.queue.enqueue_batch(&tid, &batch_commands).await?
+        };
+        drop(batch_commands);
+        for ((m, done), (payload_sha, targets_sha)) in merged.iter().zip(results).zip(shas) {
             plan.queued += done.queued;
             plan.superseded += done.superseded.len() as u64;
             wake.extend(done.wake.into_iter().map(|e| e.device_id().clone()));
