@@ -91,9 +91,11 @@ pub(crate) fn entry(slot: Slot, kind: String, updated_at: i64) -> QueueEntry {
 /// with `jsonb_each` (parsed once into SQLite's binary JSON, so each `->>`
 /// reads a field without re-parsing the pair's text).
 #[cfg(feature = "sqlite")]
-pub(crate) fn targets_json(targets: &[crate::ids::EnrollmentId]) -> String {
+pub(crate) fn targets_json<'a>(
+    targets: impl IntoIterator<Item = &'a crate::ids::EnrollmentId>,
+) -> String {
     let pairs: Vec<[&str; 2]> = targets
-        .iter()
+        .into_iter()
         .map(|e| [e.device_id().as_str(), e.channel_key()])
         .collect();
     serde_json::to_string(&pairs).unwrap_or_else(|_| "[]".into())

@@ -563,25 +563,48 @@ async fn enqueue_in(
     }
     let seq = inserted.last_insert_rowid();
 
-    // The positions of the targets with pending commands before this
-    // enqueue (push hints): one index probe per target, read before
-    // superseding, which only ends rows that were pending anyway.
-    let busy: HashSet<i64> = sqlx::query_scalar(
+    // Supersede first: an enrollment that had a command to replace had a
+    // pending one, so it needs no push (hint).
+    let mut superseded = Vec::new();
+    if let Some(key) = &command.supersede_key {
+        superseded = supersede(tx, tenant, command.id, key, &json, now).await?;
+    }
+    let replaced: HashSet<&EnrollmentId> = superseded.iter().map(|(e, _)| e).collect();
+
+    // The other targets with pending commands (push hints): one index probe
+    // each. Superseding changed none of their rows, so this reads what was
+    // there before the enqueue.
+    let rest: Vec<usize> = (0..targets.len())
+        .filter(|i| !replaced.contains(&targets[*i]))
+        .collect();
+    let rest_owned;
+    let rest_json = if rest.len() == targets.len() {
+        json.as_str()
+    } else {
+        rest_owned = sql::targets_json(rest.iter().map(|i| &targets[*i]));
+        rest_owned.as_str()
+    };
+    let mut busy = vec![false; targets.len()];
+    // Targets are prepared: sorted and unique.
+    for (e, _) in &superseded {
+        if let Ok(i) = targets.binary_search(e) {
+            busy[i] = true;
+        }
+    }
+    let found: Vec<i64> = sqlx::query_scalar(
         "SELECT t.key FROM jsonb_each(?2) AS t WHERE EXISTS (SELECT 1 FROM mdmkit_queue q \
          WHERE q.tenant = ?1 AND q.device = t.value ->> 0 AND q.channel = t.value ->> 1 \
          AND q.state < 3)",
     )
     .bind(tenant.as_str())
-    .bind(json.as_str())
+    .bind(rest_json)
     .fetch_all(&mut **tx)
     .await
-    .db("find busy enrollments")?
-    .into_iter()
-    .collect();
-
-    let mut superseded = Vec::new();
-    if let Some(key) = &command.supersede_key {
-        superseded = supersede(tx, tenant, command.id, key, &json, now).await?;
+    .db("find busy enrollments")?;
+    for k in found {
+        if let Some(i) = usize::try_from(k).ok().and_then(|k| rest.get(k)) {
+            busy[*i] = true;
+        }
     }
 
     let queued = sqlx::query(
@@ -607,10 +630,9 @@ async fn enqueue_in(
     .rows_affected();
     let wake = targets
         .iter()
-        .cloned()
-        .zip(0i64..)
-        .filter(|(_, i)| !busy.contains(i))
-        .map(|(e, _)| e)
+        .zip(&busy)
+        .filter(|(_, b)| !**b)
+        .map(|(e, _)| e.clone())
         .collect();
     Ok(Enqueued {
         id: command.id,

@@ -332,10 +332,15 @@ impl RawCategoryRow {
 /// Command ids as stored: space-separated UUIDs.
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub(crate) fn commands_text(ids: &[CommandId]) -> String {
-    ids.iter()
-        .map(|id| id.as_uuid().to_string())
-        .collect::<Vec<_>>()
-        .join(" ")
+    let mut out = String::with_capacity(ids.len() * 37);
+    let mut buf = uuid::Uuid::encode_buffer();
+    for (i, id) in ids.iter().enumerate() {
+        if i > 0 {
+            out.push(' ');
+        }
+        out.push_str(id.as_uuid().hyphenated().encode_lower(&mut buf));
+    }
+    out
 }
 
 /// Parses a category name.

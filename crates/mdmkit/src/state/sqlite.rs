@@ -245,9 +245,10 @@ impl StateStore for SqliteState {
             .map_err(sql)?;
         }
         for chunk in batch.compliance.chunks(JSON_CHUNK) {
+            // Tuples serialise as JSON arrays, without a `Value` tree per row.
             let mut rows = Vec::with_capacity(chunk.len());
             for (d, s) in chunk {
-                rows.push(serde_json::json!([
+                rows.push((
                     d.as_str(),
                     s.category.as_str(),
                     s.state.as_str(),
@@ -256,13 +257,18 @@ impl StateStore for SqliteState {
                     s.error.as_deref(),
                     s.attempts,
                     s.next_retry.map(Timestamp::as_millis),
-                    serde_json::to_string(&s.unsupported)
-                        .map_err(|e| Error::Corrupt(format!("unsupported notes: {e}")))?,
+                    if s.unsupported.is_empty() {
+                        "[]".to_owned()
+                    } else {
+                        serde_json::to_string(&s.unsupported)
+                            .map_err(|e| Error::Corrupt(format!("unsupported notes: {e}")))?
+                    },
                     s.version,
                     s.updated_at.as_millis(),
-                ]));
+                ));
             }
-            let json = serde_json::Value::Array(rows).to_string();
+            let json = serde_json::to_string(&rows)
+                .map_err(|e| Error::Corrupt(format!("compliance rows: {e}")))?;
             sqlx::query(
                 "INSERT OR REPLACE INTO mdmkit_compliance (tenant, device, category, state, target, \
                  commands, error, attempts, next_retry, unsupported, version, updated_at) \
