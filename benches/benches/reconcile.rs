@@ -9,6 +9,7 @@
 //! its own.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -47,15 +48,7 @@ fn bench(c: &mut Criterion) {
     };
     t.set_policy(one(10));
     t.assign(&school, pid("one-school")).unwrap();
-    let r = rt.block_on(async {
-        // As `mdmkit reconcile` opens it.
-        let queue =
-            SqliteStore::open(SqliteOptions::new(&db).with_synchronous(Synchronous::Normal))
-                .await
-                .unwrap();
-        let state = SqliteState::open(&db).await.unwrap();
-        Reconciler::new(Arc::new(queue), Arc::new(state))
-    });
+    let r = open(&rt, &db);
     let start = Instant::now();
     let first = rt.block_on(r.reconcile(&t, &Scope::All)).unwrap();
     eprintln!(
@@ -75,22 +68,41 @@ fn bench(c: &mut Criterion) {
         b.iter(|| EffectiveCache::build(&t).unwrap().len())
     });
 
-    let mut auto_lock = 5u32;
+    // Each root change starts from the store exactly as the first reconcile
+    // left it (a copy of the closed database file): samples measure the
+    // same work. Run back to back on one store instead, every sample would
+    // carry the previous samples' 100,000 unanswered commands more.
+    rt.block_on(async {
+        r.queue().close().await;
+        r.state().close().await;
+    });
+    drop(r);
+    let snapshot = dir.path().join("after-first.db");
+    copy_store(&db, &snapshot);
+    let run_db = dir.path().join("run.db");
     g.bench_function("root_change", |b| {
         b.iter_custom(|iters| {
             let mut total = Duration::ZERO;
             for _ in 0..iters {
-                auto_lock = if auto_lock == 5 { 6 } else { 5 };
-                t.set_policy(floor(auto_lock));
+                copy_store(&snapshot, &run_db);
+                let r = open(&rt, &run_db);
+                t.set_policy(floor(6));
                 let start = Instant::now();
                 let plan = rt.block_on(r.reconcile(&t, &Scope::All)).unwrap();
                 total += start.elapsed();
                 assert_eq!(plan.changed_devices, n);
+                rt.block_on(async {
+                    r.queue().close().await;
+                    r.state().close().await;
+                });
             }
             total
         })
     });
 
+    // The school changes run on the store of the first reconcile.
+    t.set_policy(floor(5));
+    let r = open(&rt, &db);
     let mut cache = EffectiveCache::build(&t).unwrap();
     let mut v = 10u32;
     g.bench_function("school_change", |b| {
@@ -136,6 +148,31 @@ fn bench(c: &mut Criterion) {
     });
 
     g.finish();
+}
+
+/// The reconciler over the SQLite file at `db`, as `mdmkit reconcile` opens it.
+fn open(rt: &tokio::runtime::Runtime, db: &Path) -> Reconciler<SqliteStore, SqliteState> {
+    rt.block_on(async {
+        let queue = SqliteStore::open(SqliteOptions::new(db).with_synchronous(Synchronous::Normal))
+            .await
+            .unwrap();
+        let state = SqliteState::open(db).await.unwrap();
+        Reconciler::new(Arc::new(queue), Arc::new(state))
+    })
+}
+
+/// Copies a closed SQLite database (and its WAL, if one was left).
+fn copy_store(from: &Path, to: &Path) {
+    for suffix in ["", "-wal", "-shm"] {
+        let (f, t) = (
+            PathBuf::from(format!("{}{suffix}", from.display())),
+            PathBuf::from(format!("{}{suffix}", to.display())),
+        );
+        let _ = std::fs::remove_file(&t);
+        if f.exists() {
+            std::fs::copy(&f, &t).unwrap();
+        }
+    }
 }
 
 criterion_group!(benches, bench);

@@ -71,6 +71,11 @@ pub struct SqliteState {
 }
 
 impl SqliteState {
+    /// Closes the pool, waiting for calls in progress.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
     /// Opens (creating if needed) the database at `path` and its tables.
     pub async fn open(path: impl AsRef<Path>) -> Result<Self, Error> {
         let path = path.as_ref();
@@ -87,7 +92,9 @@ impl SqliteState {
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(Duration::from_secs(30))
             // As the queue's: the defaults' 2,000 KiB is outgrown by a fleet.
-            .pragma("cache_size", "-65536");
+            .pragma("cache_size", "-65536")
+            // Reads through a memory map, as the queue's by default.
+            .pragma("mmap_size", "1073741824");
         let pool = SqlitePoolOptions::new()
             .max_connections(2)
             .connect_with(options)
