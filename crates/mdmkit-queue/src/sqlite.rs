@@ -940,3 +940,92 @@ impl QueueStore for SqliteStore {
         Ok(n)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::NewCommand;
+    use mdmkit_core::DeviceId;
+    use sqlx::Connection;
+
+    /// A store written by schema version 1 is migrated in place: its rows
+    /// stay, and the enrollment index gains the supersede key.
+    #[tokio::test]
+    async fn version_1_store_migrates_to_the_latest() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v1.db");
+        {
+            let opts = SqliteConnectOptions::new()
+                .filename(&path)
+                .create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal);
+            let mut c = sqlx::SqliteConnection::connect_with(&opts).await.unwrap();
+            sqlx::raw_sql(
+                "CREATE TABLE mdmkit_queue_migrations \
+                 (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)",
+            )
+            .execute(&mut c)
+            .await
+            .unwrap();
+            sqlx::raw_sql(MIGRATIONS[0]).execute(&mut c).await.unwrap();
+            sqlx::query("INSERT INTO mdmkit_queue_migrations VALUES (1, 0)")
+                .execute(&mut c)
+                .await
+                .unwrap();
+            c.close().await.unwrap();
+        }
+        // Version 1 rows, written through the v1 schema by hand.
+        let tenant = TenantId::new("t").unwrap();
+        let device = EnrollmentId::device(DeviceId::new("ipad-1").unwrap());
+        {
+            let opts = SqliteConnectOptions::new().filename(&path);
+            let mut c = sqlx::SqliteConnection::connect_with(&opts).await.unwrap();
+            let id = CommandId::new();
+            sqlx::query(
+                "INSERT INTO mdmkit_commands (tenant, id, kind, payload, created_at) \
+                 VALUES ('t', ?1, 'Old', x'00', 1)",
+            )
+            .bind(id.as_uuid())
+            .execute(&mut c)
+            .await
+            .unwrap();
+            sqlx::query(
+                "INSERT INTO mdmkit_queue (tenant, device, channel, command_id, seq, priority, \
+                 created_at, supersede_key, state, attempts, updated_at) \
+                 VALUES ('t', 'ipad-1', ?2, ?1, 1, 0, 1, 'k', 0, 0, 1)",
+            )
+            .bind(id.as_uuid())
+            .bind(device.channel_key())
+            .execute(&mut c)
+            .await
+            .unwrap();
+            c.close().await.unwrap();
+        }
+        let store = SqliteStore::open(SqliteOptions::new(&path)).await.unwrap();
+        let version: i64 = sqlx::query_scalar("SELECT MAX(version) FROM mdmkit_queue_migrations")
+            .fetch_one(&store.pool)
+            .await
+            .unwrap();
+        assert_eq!(version, MIGRATIONS.len() as i64);
+        let columns: Vec<String> =
+            sqlx::query_scalar("SELECT name FROM pragma_index_info('mdmkit_queue_by_enrollment')")
+                .fetch_all(&store.pool)
+                .await
+                .unwrap();
+        assert_eq!(
+            columns,
+            ["tenant", "device", "channel", "state", "supersede_key"]
+        );
+        // The old row is still there and is superseded like any other.
+        let done = store
+            .enqueue(
+                &tenant,
+                &NewCommand::new("New", vec![1]).with_supersede_key("k"),
+                &[device.clone()],
+            )
+            .await
+            .unwrap();
+        assert_eq!(done.superseded.len(), 1);
+        assert!(done.wake.is_empty());
+    }
+}
