@@ -231,8 +231,11 @@ impl StateStore for SqliteState {
             let json = serde_json::to_string(&rows)
                 .map_err(|e| Error::Corrupt(format!("device records: {e}")))?;
             sqlx::query(
-                "INSERT OR REPLACE INTO mdmkit_device (tenant, device, platform, content, inventory) \
-                 SELECT ?1, value ->> 0, value ->> 1, value ->> 2, value ->> 3 FROM jsonb_each(?2)",
+                "INSERT INTO mdmkit_device (tenant, device, platform, content, inventory) \
+                 SELECT ?1, value ->> 0, value ->> 1, value ->> 2, value ->> 3 FROM jsonb_each(?2) \
+                 WHERE true ON CONFLICT (tenant, device) DO UPDATE SET \
+                 platform = excluded.platform, content = excluded.content, \
+                 inventory = excluded.inventory",
             )
             .bind(t)
             .bind(json)
@@ -277,11 +280,16 @@ impl StateStore for SqliteState {
             let json = serde_json::to_string(&rows)
                 .map_err(|e| Error::Corrupt(format!("compliance rows: {e}")))?;
             sqlx::query(
-                "INSERT OR REPLACE INTO mdmkit_compliance (tenant, device, category, state, target, \
+                "INSERT INTO mdmkit_compliance (tenant, device, category, state, target, \
                  commands, error, attempts, next_retry, unsupported, version, updated_at) \
                  SELECT ?1, value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, \
                  value ->> 5, value ->> 6, value ->> 7, value ->> 8, value ->> 9, value ->> 10 \
-                 FROM jsonb_each(?2)",
+                 FROM jsonb_each(?2) WHERE true \
+                 ON CONFLICT (tenant, device, category) DO UPDATE SET state = excluded.state, \
+                 target = excluded.target, commands = excluded.commands, error = excluded.error, \
+                 attempts = excluded.attempts, next_retry = excluded.next_retry, \
+                 unsupported = excluded.unsupported, version = excluded.version, \
+                 updated_at = excluded.updated_at",
             )
             .bind(t)
             .bind(json)
