@@ -1021,7 +1021,7 @@ mod tests {
             .enqueue(
                 &tenant,
                 &NewCommand::new("New", vec![1]).with_supersede_key("k"),
-                &[device.clone()],
+                std::slice::from_ref(&device),
             )
             .await
             .unwrap();
