@@ -3,25 +3,8 @@
 //! example tenant: Policy JSON on stdout or in a file, warnings on stderr,
 //! one-line errors for devices that are unknown or not Android.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-
+use super::support::{mdmkit, region, stderr};
 use serde_json::Value;
-
-fn mdmkit(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_mdmkit"))
-        .args(args)
-        .output()
-        .unwrap()
-}
-
-fn region() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/region")
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
 
 /// The ids of the example's devices of one platform.
 fn devices_of(platform: &str) -> Vec<String> {

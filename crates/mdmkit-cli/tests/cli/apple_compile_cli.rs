@@ -2,19 +2,9 @@
 //! openssl binary.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-
-fn region() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/region")
-}
-
-fn mdmkit(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_mdmkit"))
-        .args(args)
-        .output()
-        .unwrap()
-}
+use super::support::{mdmkit, region};
+use std::path::Path;
+use std::process::Command;
 
 /// Reads a plist with python3 plistlib; prints `identifier|type,type,...`.
 fn plistlib(path: &Path) -> String {

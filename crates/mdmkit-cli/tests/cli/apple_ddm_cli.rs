@@ -2,19 +2,9 @@
 //! plistlib modules.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::path::{Path, PathBuf};
+use super::support::{mdmkit, region};
+use std::path::Path;
 use std::process::{Command, Output};
-
-fn region() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/region")
-}
-
-fn mdmkit(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_mdmkit"))
-        .args(args)
-        .output()
-        .unwrap()
-}
 
 fn ok(out: &Output) {
     assert!(

@@ -6,25 +6,11 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 
+use super::support::{mdmkit, stderr, stdout};
 use mdmkit::audit::{Event, Journal, JournalOptions, load_or_create_key};
 use serde_json::Value;
-
-fn mdmkit(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_mdmkit"))
-        .args(args)
-        .output()
-        .unwrap()
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
 
 fn s(p: &Path) -> &str {
     p.to_str().unwrap()

@@ -12,6 +12,7 @@ mod policy_cli;
 mod queue_cli;
 mod reconcile_cli;
 mod signing_cli;
+mod support;
 mod usage_cli;
 mod windows_cli;
 mod windows_compile_cli;

@@ -5,41 +5,10 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
+use super::support::{copy_dir, mdmkit, region, stderr, stdout};
 use serde_json::Value;
-
-fn mdmkit(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_mdmkit"))
-        .args(args)
-        .output()
-        .unwrap()
-}
-
-fn region() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/region")
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    fs::create_dir_all(to).unwrap();
-    for e in fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let target = to.join(e.file_name());
-        if e.path().is_dir() {
-            copy_dir(&e.path(), &target);
-        } else {
-            fs::copy(e.path(), target).unwrap();
-        }
-    }
-}
 
 fn s(p: &Path) -> &str {
     p.to_str().unwrap()

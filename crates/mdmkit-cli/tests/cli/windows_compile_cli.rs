@@ -1,21 +1,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 //! `mdmkit compile --target windows`, run as a user would.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-
+use super::support::{mdmkit, region};
 use mdmkit::windows::SyncMl;
-
-fn region() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/region")
-}
-
-fn mdmkit(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_mdmkit"))
-        .args(args)
-        .output()
-        .unwrap()
-}
 
 fn read_back(xml: &[u8]) -> SyncMl {
     let msg = SyncMl::read(xml).unwrap();
