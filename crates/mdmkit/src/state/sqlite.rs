@@ -1,5 +1,9 @@
 //! The SQLite state store: three tables next to the queue's, in the same
 //! database file.
+//!
+//! Device records and compliance rows are written with `INSERT OR REPLACE`
+//! (which never aborts, so SQLite keeps no statement journal for it) rather
+//! than an upsert, whose `DO UPDATE` part runs with `ABORT`.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -94,7 +98,9 @@ impl SqliteState {
             // As the queue's: the defaults' 2,000 KiB is outgrown by a fleet.
             .pragma("cache_size", "-65536")
             // Reads through a memory map, as the queue's by default.
-            .pragma("mmap_size", "1073741824");
+            .pragma("mmap_size", "1073741824")
+            // Statement journals in memory, as the queue's.
+            .pragma("temp_store", "memory");
         let pool = SqlitePoolOptions::new()
             .max_connections(2)
             .connect_with(options)
@@ -231,11 +237,8 @@ impl StateStore for SqliteState {
             let json = serde_json::to_string(&rows)
                 .map_err(|e| Error::Corrupt(format!("device records: {e}")))?;
             sqlx::query(
-                "INSERT INTO mdmkit_device (tenant, device, platform, content, inventory) \
-                 SELECT ?1, value ->> 0, value ->> 1, value ->> 2, value ->> 3 FROM jsonb_each(?2) \
-                 WHERE true ON CONFLICT (tenant, device) DO UPDATE SET \
-                 platform = excluded.platform, content = excluded.content, \
-                 inventory = excluded.inventory",
+                "INSERT OR REPLACE INTO mdmkit_device (tenant, device, platform, content, inventory) \
+                 SELECT ?1, value ->> 0, value ->> 1, value ->> 2, value ->> 3 FROM jsonb_each(?2)",
             )
             .bind(t)
             .bind(json)
@@ -280,16 +283,11 @@ impl StateStore for SqliteState {
             let json = serde_json::to_string(&rows)
                 .map_err(|e| Error::Corrupt(format!("compliance rows: {e}")))?;
             sqlx::query(
-                "INSERT INTO mdmkit_compliance (tenant, device, category, state, target, \
+                "INSERT OR REPLACE INTO mdmkit_compliance (tenant, device, category, state, target, \
                  commands, error, attempts, next_retry, unsupported, version, updated_at) \
                  SELECT ?1, value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, \
                  value ->> 5, value ->> 6, value ->> 7, value ->> 8, value ->> 9, value ->> 10 \
-                 FROM jsonb_each(?2) WHERE true \
-                 ON CONFLICT (tenant, device, category) DO UPDATE SET state = excluded.state, \
-                 target = excluded.target, commands = excluded.commands, error = excluded.error, \
-                 attempts = excluded.attempts, next_retry = excluded.next_retry, \
-                 unsupported = excluded.unsupported, version = excluded.version, \
-                 updated_at = excluded.updated_at",
+                 FROM jsonb_each(?2)",
             )
             .bind(t)
             .bind(json)
