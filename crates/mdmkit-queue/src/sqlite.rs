@@ -207,13 +207,7 @@ impl SqliteStore {
             .synchronous(sync)
             .busy_timeout(opts.busy_timeout)
             .pragma("cache_size", format!("-{}", opts.cache_kib))
-            .pragma("mmap_size", opts.mmap_bytes.to_string())
-            // Statement journals (the pages a statement inside a transaction
-            // changes, kept to undo it alone) in memory: in a temporary file
-            // they cost one write per page. Profile of a 100,000-device root
-            // change: the statement journal went from 10 % of the samples to
-            // 3.5 %, `pwrite` from 17 % to 7.5 %.
-            .pragma("temp_store", "memory");
+            .pragma("mmap_size", opts.mmap_bytes.to_string());
         let pool = SqlitePoolOptions::new()
             .max_connections(opts.max_connections)
             .test_before_acquire(false)

@@ -98,9 +98,7 @@ impl SqliteState {
             // As the queue's: the defaults' 2,000 KiB is outgrown by a fleet.
             .pragma("cache_size", "-65536")
             // Reads through a memory map, as the queue's by default.
-            .pragma("mmap_size", "1073741824")
-            // Statement journals in memory, as the queue's.
-            .pragma("temp_store", "memory");
+            .pragma("mmap_size", "1073741824");
         let pool = SqlitePoolOptions::new()
             .max_connections(2)
             .connect_with(options)
