@@ -584,13 +584,12 @@ async fn enqueue_in(
         superseded = supersede(tx, tenant, command.id, key, &json, now).await?;
     }
     let replaced: HashSet<&EnrollmentId> = superseded.iter().map(|(e, _)| e).collect();
+    let mut busy: Vec<bool> = targets.iter().map(|e| replaced.contains(e)).collect();
 
     // The other targets with pending commands (push hints): one index probe
     // each. Superseding changed none of their rows, so this reads what was
     // there before the enqueue.
-    let rest: Vec<usize> = (0..targets.len())
-        .filter(|i| !replaced.contains(&targets[*i]))
-        .collect();
+    let rest: Vec<usize> = (0..targets.len()).filter(|i| !busy[*i]).collect();
     let rest_owned;
     let rest_json = if rest.len() == targets.len() {
         json.as_str()
@@ -598,13 +597,6 @@ async fn enqueue_in(
         rest_owned = sql::targets_json(rest.iter().map(|i| &targets[*i]));
         rest_owned.as_str()
     };
-    let mut busy = vec![false; targets.len()];
-    // Targets are prepared: sorted and unique.
-    for (e, _) in &superseded {
-        if let Ok(i) = targets.binary_search(e) {
-            busy[i] = true;
-        }
-    }
     let found: Vec<i64> = sqlx::query_scalar(
         "SELECT t.key FROM jsonb_each(?2) AS t WHERE EXISTS (SELECT 1 FROM mdmkit_queue q \
          WHERE q.tenant = ?1 AND q.device = t.value ->> 0 AND q.channel = t.value ->> 1 \

@@ -297,6 +297,29 @@ pub(crate) struct RawCategoryRow {
 
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 impl RawCategoryRow {
+    /// Reads the row's columns by name, from either SQL store.
+    pub(crate) fn from_row<'r, R>(row: &'r R) -> Result<Self, sqlx::Error>
+    where
+        R: sqlx::Row,
+        &'static str: sqlx::ColumnIndex<R>,
+        String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+        i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    {
+        Ok(Self {
+            device: row.try_get("device")?,
+            category: row.try_get("category")?,
+            state: row.try_get("state")?,
+            target: row.try_get("target")?,
+            commands: row.try_get("commands")?,
+            error: row.try_get("error")?,
+            attempts: row.try_get("attempts")?,
+            next_retry: row.try_get("next_retry")?,
+            unsupported: row.try_get("unsupported")?,
+            version: row.try_get("version")?,
+            updated_at: row.try_get("updated_at")?,
+        })
+    }
+
     /// The typed row; anything unreadable is [`Error::Corrupt`].
     pub(crate) fn into_state(self) -> Result<(DeviceId, CategoryState), Error> {
         let device = DeviceId::new(self.device).map_err(|e| Error::Corrupt(e.to_string()))?;

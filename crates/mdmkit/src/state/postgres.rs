@@ -11,7 +11,7 @@ use mdmkit_core::{DeviceId, Platform, TenantId};
 use mdmkit_policy::{ContentHash, Settings};
 use mdmkit_queue::Timestamp;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
-use sqlx::{Postgres, QueryBuilder, Row};
+use sqlx::{Postgres, QueryBuilder};
 
 use super::{
     CategoryState, DeviceRecord, RawCategoryRow, StateBatch, StateStore, commands_text, parse_hash,
@@ -98,20 +98,7 @@ impl PostgresState {
 }
 
 fn row_state(row: &PgRow) -> Result<(DeviceId, CategoryState), Error> {
-    RawCategoryRow {
-        device: row.try_get("device").map_err(sql)?,
-        category: row.try_get("category").map_err(sql)?,
-        state: row.try_get("state").map_err(sql)?,
-        target: row.try_get("target").map_err(sql)?,
-        commands: row.try_get("commands").map_err(sql)?,
-        error: row.try_get("error").map_err(sql)?,
-        attempts: row.try_get("attempts").map_err(sql)?,
-        next_retry: row.try_get("next_retry").map_err(sql)?,
-        unsupported: row.try_get("unsupported").map_err(sql)?,
-        version: row.try_get("version").map_err(sql)?,
-        updated_at: row.try_get("updated_at").map_err(sql)?,
-    }
-    .into_state()
+    RawCategoryRow::from_row(row).map_err(sql)?.into_state()
 }
 
 #[async_trait]

@@ -113,20 +113,7 @@ fn sql(e: sqlx::Error) -> Error {
 }
 
 fn row_state(row: &sqlx::sqlite::SqliteRow) -> Result<(DeviceId, CategoryState), Error> {
-    RawCategoryRow {
-        device: row.try_get("device").map_err(sql)?,
-        category: row.try_get("category").map_err(sql)?,
-        state: row.try_get("state").map_err(sql)?,
-        target: row.try_get("target").map_err(sql)?,
-        commands: row.try_get("commands").map_err(sql)?,
-        error: row.try_get("error").map_err(sql)?,
-        attempts: row.try_get("attempts").map_err(sql)?,
-        next_retry: row.try_get("next_retry").map_err(sql)?,
-        unsupported: row.try_get("unsupported").map_err(sql)?,
-        version: row.try_get("version").map_err(sql)?,
-        updated_at: row.try_get("updated_at").map_err(sql)?,
-    }
-    .into_state()
+    RawCategoryRow::from_row(row).map_err(sql)?.into_state()
 }
 
 #[async_trait]
