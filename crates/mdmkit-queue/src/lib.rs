@@ -40,7 +40,7 @@
 //! | feature | default | what |
 //! |---|---|---|
 //! | `sqlite` | yes | [`SqliteStore`]: one file, WAL, migrations built in |
-//! | `postgres` | no | [`PostgresStore`]: several processes on one database, `FOR UPDATE SKIP LOCKED` |
+//! | `postgres` | no | [`PostgresStore`]: several processes on one database, optimistic per-enrollment writes |
 //!
 //! The memory store is always available.
 #![forbid(unsafe_code)]

@@ -87,7 +87,12 @@ pub(crate) fn check_schema(s: &str) -> Result<(), QueueError> {
 /// An event has one entry: its primary key, which leads with the
 /// enrollment (the history of one is one index range) and ends with the
 /// store-wide sequence number that orders it.
-pub(crate) const MIGRATIONS: &[&str] = &[r#"
+///
+/// `mdmkit_enrollments` (version 2) holds one version per enrollment that
+/// optimistic writes check and bump; `mdmkit_check` fails a statement whose
+/// checks failed (see the `postgres` module).
+pub(crate) const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE mdmkit_commands (
     tenant     TEXT COLLATE "C" NOT NULL,
     id         UUID   NOT NULL,
@@ -130,7 +135,34 @@ CREATE TABLE mdmkit_events (
     result     BYTEA,
     PRIMARY KEY (tenant, device, channel, id)
 );
-"#];
+"#,
+    // 2: optimistic writes. A delivery, a report or an idle reads the
+    // enrollment's pending rows and its version without locking anything,
+    // plans the transitions, and writes them in one statement that bumps the
+    // version only if it is still the one read and moves each row only from
+    // the state it was read in; `mdmkit_check` makes the statement fail
+    // (SQLSTATE 40001, retried) when either test failed, so a plan computed
+    // from a stale read is never half applied. Two round trips per call
+    // instead of a transaction's five.
+    r#"
+CREATE TABLE mdmkit_enrollments (
+    tenant  TEXT COLLATE "C" NOT NULL,
+    device  TEXT COLLATE "C" NOT NULL,
+    channel TEXT COLLATE "C" NOT NULL,
+    version BIGINT NOT NULL,
+    PRIMARY KEY (tenant, device, channel)
+);
+CREATE FUNCTION mdmkit_check(ok BOOLEAN) RETURNS BOOLEAN LANGUAGE plpgsql AS $$
+BEGIN
+    IF NOT ok THEN
+        RAISE EXCEPTION 'mdmkit: an enrollment''s queue changed while a call planned its writes'
+            USING ERRCODE = 'serialization_failure';
+    END IF;
+    RETURN true;
+END
+$$;
+"#,
+];
 
 /// The advisory lock key serialising migrations across processes.
 pub(crate) const MIGRATION_LOCK: i64 = 0x6d64_6d6b_6974_7131;
@@ -189,41 +221,4 @@ pub(crate) async fn migrate(
             .db("record a migration")?;
     }
     tx.commit().await.db("commit the migration")
-}
-
-/// The advisory lock key of an enrollment's exclusive deliveries: a stable
-/// 64-bit FNV-1a hash of the schema and the enrollment's key (stable across
-/// builds and processes, unlike `std`'s hasher), so every node serving the
-/// same database computes the same key.
-pub(crate) fn enrollment_lock_key(schema: &str, tenant: &str, device: &str, channel: &str) -> i64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for part in [schema, tenant, device, channel] {
-        for b in part.bytes().chain(std::iter::once(0x1f)) {
-            h ^= u64::from(b);
-            h = h.wrapping_mul(0x0000_0100_0000_01b3);
-        }
-    }
-    i64::from_ne_bytes(h.to_ne_bytes())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn lock_keys_are_stable_and_separate_enrollments() {
-        let a = enrollment_lock_key("public", "t", "d", "");
-        assert_eq!(a, enrollment_lock_key("public", "t", "d", ""));
-        assert_ne!(a, enrollment_lock_key("public", "t", "d", "user"));
-        assert_ne!(a, enrollment_lock_key("other", "t", "d", ""));
-        assert_ne!(
-            enrollment_lock_key("s", "ab", "c", ""),
-            enrollment_lock_key("s", "a", "bc", "")
-        );
-        // FNV-1a of fixed input: a change here breaks mixed-version clusters.
-        assert_eq!(
-            enrollment_lock_key("", "", "", ""),
-            -8_717_014_845_650_196_591
-        );
-    }
 }

@@ -13,100 +13,199 @@ use crate::model::NewCommand;
 use crate::sql::ChangeColumns;
 use crate::time::Timestamp;
 
+/// The version of an enrollment's queue a plan was computed from: the
+/// write applies only if it is still current (see [`write_changes`]).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Guard<'a> {
+    pub(crate) enrollment: &'a EnrollmentId,
+    /// The version read (0: the enrollment had no version row yet).
+    pub(crate) version: i64,
+}
+
+/// The first CTE of a guarded write: bumps the enrollment's version from the
+/// one read (`$g2`, 0 when it had none) or creates it; returns no row if
+/// another call wrote first.
+macro_rules! guard_cte {
+    ($device:literal, $channel:literal, $version:literal) => {
+        concat!(
+            "g AS (INSERT INTO mdmkit_enrollments AS h (tenant, device, channel, version) \
+             VALUES ($1, ",
+            $device,
+            ", ",
+            $channel,
+            ", 1) ON CONFLICT (tenant, device, channel) DO UPDATE SET version = h.version + 1 \
+             WHERE h.version = ",
+            $version,
+            " RETURNING 1), "
+        )
+    };
+}
+
 /// Writes a whole plan in one statement (one round trip): every row's last
 /// state, every history event in order, and returns the kind and payload
 /// of each delivered command.
+///
+/// Each row moves only from the state the plan read it in, and with a
+/// `guard` the enrollment's version must still be the one read (the
+/// statement bumps it, which also serialises writers of one enrollment).
+/// If any of that fails, another call changed the queue since the read:
+/// `mdmkit_check` fails the statement with SQLSTATE 40001, so nothing of
+/// the plan is written, and the caller reads again.
 pub(crate) async fn write_changes(
     conn: &mut sqlx::PgConnection,
     tenant: &TenantId,
     cols: &ChangeColumns,
+    guard: Option<Guard<'_>>,
 ) -> Result<HashMap<Uuid, (String, Vec<u8>)>, QueueError> {
     if cols.is_empty() {
         return Ok(HashMap::new());
     }
     if cols.ev_command.len() == 1 {
-        return write_one_change(conn, tenant, cols).await;
+        return write_one_change(conn, tenant, cols, guard).await;
     }
-    let rows = sqlx::query(
-        "WITH u AS (UPDATE mdmkit_queue q SET state = r.state, attempts = r.attempts, \
-         lease_until = r.lease_until, updated_at = r.at \
-         FROM unnest($2::text[], $3::text[], $4::uuid[], $5::int8[], $6::int8[], $7::int8[], \
-         $8::int8[]) AS r(device, channel, command_id, state, attempts, lease_until, at) \
-         WHERE q.tenant = $1 AND q.command_id = r.command_id AND q.device = r.device \
-         AND q.channel = r.channel), \
-         ev AS (INSERT INTO mdmkit_events (tenant, device, channel, command_id, at, from_state, \
-         to_state, reason, by_command, result) \
-         SELECT $1, e.device, e.channel, e.command_id, e.at, e.from_state, e.to_state, e.reason, \
-         e.by_command, e.result \
-         FROM unnest($9::text[], $10::text[], $11::uuid[], $12::int8[], $13::int8[], \
-         $14::int8[], $15::text[], $16::uuid[], $17::bytea[]) WITH ORDINALITY \
-         AS e(device, channel, command_id, at, from_state, to_state, reason, by_command, \
-         result, n) ORDER BY e.n) \
-         SELECT c.id, c.kind, c.payload FROM mdmkit_commands c \
-         WHERE c.tenant = $1 AND c.id = ANY($18::uuid[])",
-    )
-    .bind(tenant.as_str())
-    .bind(&cols.row_device)
-    .bind(&cols.row_channel)
-    .bind(&cols.row_command)
-    .bind(&cols.row_state)
-    .bind(&cols.row_attempts)
-    .bind(&cols.row_lease)
-    .bind(&cols.row_at)
-    .bind(&cols.ev_device)
-    .bind(&cols.ev_channel)
-    .bind(&cols.ev_command)
-    .bind(&cols.ev_at)
-    .bind(&cols.ev_from)
-    .bind(&cols.ev_to)
-    .bind(&cols.ev_reason)
-    .bind(&cols.ev_by)
-    .bind(&cols.ev_result)
-    .bind(&cols.delivered)
-    .fetch_all(&mut *conn)
-    .await
-    .db("record transitions")?;
-    rows.iter()
-        .map(|r| Ok((r.try_get(0)?, (r.try_get(1)?, r.try_get(2)?))))
-        .collect::<Result<_, sqlx::Error>>()
-        .db("read a delivered command")
+    macro_rules! many {
+        ($guard:expr, $gate:literal, $ev_gate:literal) => {
+            concat!(
+                "WITH ",
+                $guard,
+                "u AS (UPDATE mdmkit_queue q SET state = r.state, attempts = r.attempts, \
+                 lease_until = r.lease_until, updated_at = r.at \
+                 FROM unnest($2::text[], $3::text[], $4::uuid[], $5::int8[], $6::int8[], \
+                 $7::int8[], $8::int8[], $19::int8[]) \
+                 AS r(device, channel, command_id, state, attempts, lease_until, at, from_state) \
+                 WHERE q.tenant = $1 AND q.command_id = r.command_id AND q.device = r.device \
+                 AND q.channel = r.channel AND q.state = r.from_state",
+                $gate,
+                " RETURNING 1), \
+                 ev AS (INSERT INTO mdmkit_events (tenant, device, channel, command_id, at, \
+                 from_state, to_state, reason, by_command, result) \
+                 SELECT $1, e.device, e.channel, e.command_id, e.at, e.from_state, e.to_state, \
+                 e.reason, e.by_command, e.result \
+                 FROM unnest($9::text[], $10::text[], $11::uuid[], $12::int8[], $13::int8[], \
+                 $14::int8[], $15::text[], $16::uuid[], $17::bytea[]) WITH ORDINALITY \
+                 AS e(device, channel, command_id, at, from_state, to_state, reason, by_command, \
+                 result, n)",
+                $ev_gate,
+                " ORDER BY e.n) \
+                 SELECT c.id, c.kind, c.payload \
+                 FROM (SELECT mdmkit_check((SELECT COUNT(*) FROM u) = $20)) AS ok(v) \
+                 LEFT JOIN mdmkit_commands c ON c.tenant = $1 AND c.id = ANY($18::uuid[])"
+            )
+        };
+    }
+    let sql = match guard {
+        Some(_) => many!(
+            guard_cte!("$21", "$22", "$23"),
+            " AND EXISTS (SELECT 1 FROM g)",
+            " WHERE EXISTS (SELECT 1 FROM g)"
+        ),
+        None => many!("", "", ""),
+    };
+    let mut q = sqlx::query(sql)
+        .bind(tenant.as_str())
+        .bind(&cols.row_device)
+        .bind(&cols.row_channel)
+        .bind(&cols.row_command)
+        .bind(&cols.row_state)
+        .bind(&cols.row_attempts)
+        .bind(&cols.row_lease)
+        .bind(&cols.row_at)
+        .bind(&cols.ev_device)
+        .bind(&cols.ev_channel)
+        .bind(&cols.ev_command)
+        .bind(&cols.ev_at)
+        .bind(&cols.ev_from)
+        .bind(&cols.ev_to)
+        .bind(&cols.ev_reason)
+        .bind(&cols.ev_by)
+        .bind(&cols.ev_result)
+        .bind(&cols.delivered)
+        .bind(&cols.row_from)
+        .bind(cols.row_command.len() as i64);
+    if let Some(g) = guard {
+        q = q
+            .bind(g.enrollment.device_id().as_str())
+            .bind(g.enrollment.channel_key())
+            .bind(g.version);
+    }
+    let rows = q.fetch_all(&mut *conn).await.db("record transitions")?;
+    payloads(&rows)
+}
+
+/// The delivered commands of a write's result rows (a row without an id is
+/// the check's own row: nothing was delivered).
+fn payloads(
+    rows: &[sqlx::postgres::PgRow],
+) -> Result<HashMap<Uuid, (String, Vec<u8>)>, QueueError> {
+    let mut out = HashMap::new();
+    for r in rows {
+        let id: Option<Uuid> = r.try_get(0).db("read a delivered command")?;
+        if let Some(id) = id {
+            let kind: String = r.try_get(1).db("read a delivered command")?;
+            let payload: Vec<u8> = r.try_get(2).db("read a delivered command")?;
+            out.insert(id, (kind, payload));
+        }
+    }
+    Ok(out)
 }
 
 /// The common case of [`write_changes`], one change (a delivery, a
-/// report): plain parameters, so the plan is two primary-key lookups
+/// report): plain parameters, so the plan is a few primary-key lookups
 /// whatever the planner thinks of array sizes and table statistics.
 async fn write_one_change(
     conn: &mut sqlx::PgConnection,
     tenant: &TenantId,
     cols: &ChangeColumns,
+    guard: Option<Guard<'_>>,
 ) -> Result<HashMap<Uuid, (String, Vec<u8>)>, QueueError> {
-    let q = sqlx::query(
-        "WITH u AS (UPDATE mdmkit_queue SET state = $5, attempts = $6, lease_until = $7, \
-         updated_at = $8 \
-         WHERE tenant = $1 AND command_id = $4 AND device = $2 AND channel = $3), \
-         ev AS (INSERT INTO mdmkit_events (tenant, device, channel, command_id, at, from_state, \
-         to_state, reason, by_command, result) \
-         VALUES ($1, $2, $3, $4, $8, $9, $5, $10, $11, $12)) \
-         SELECT id, kind, payload FROM mdmkit_commands WHERE tenant = $1 AND id = $4 AND $13",
-    )
-    .bind(tenant.as_str())
-    .bind(&cols.ev_device[0])
-    .bind(&cols.ev_channel[0])
-    .bind(cols.ev_command[0])
-    .bind(cols.row_state[0])
-    .bind(cols.row_attempts[0])
-    .bind(cols.row_lease[0])
-    .bind(cols.row_at[0])
-    .bind(cols.ev_from[0])
-    .bind(cols.ev_reason[0])
-    .bind(cols.ev_by[0])
-    .bind(cols.ev_result[0].as_deref())
-    .bind(!cols.delivered.is_empty());
+    macro_rules! one {
+        ($guard:expr, $gate:literal, $ev_gate:literal) => {
+            concat!(
+                "WITH ",
+                $guard,
+                "u AS (UPDATE mdmkit_queue SET state = $5, attempts = $6, lease_until = $7, \
+                 updated_at = $8 WHERE tenant = $1 AND command_id = $4 AND device = $2 \
+                 AND channel = $3 AND state = $9",
+                $gate,
+                " RETURNING 1), \
+                 ev AS (INSERT INTO mdmkit_events (tenant, device, channel, command_id, at, \
+                 from_state, to_state, reason, by_command, result) \
+                 SELECT $1, $2, $3, $4, $8, $9, $5, $10, $11, $12",
+                $ev_gate,
+                ") SELECT c.id, c.kind, c.payload \
+                 FROM (SELECT mdmkit_check((SELECT COUNT(*) FROM u) = 1)) AS ok(v) \
+                 LEFT JOIN mdmkit_commands c ON c.tenant = $1 AND c.id = $4 AND $13"
+            )
+        };
+    }
+    let sql = match guard {
+        // The guard's enrollment is the change's: `$2`, `$3`.
+        Some(_) => one!(
+            guard_cte!("$2", "$3", "$14"),
+            " AND EXISTS (SELECT 1 FROM g)",
+            " WHERE EXISTS (SELECT 1 FROM g)"
+        ),
+        None => one!("", "", ""),
+    };
+    let mut q = sqlx::query(sql)
+        .bind(tenant.as_str())
+        .bind(&cols.ev_device[0])
+        .bind(&cols.ev_channel[0])
+        .bind(cols.ev_command[0])
+        .bind(cols.row_state[0])
+        .bind(cols.row_attempts[0])
+        .bind(cols.row_lease[0])
+        .bind(cols.row_at[0])
+        .bind(cols.ev_from[0])
+        .bind(cols.ev_reason[0])
+        .bind(cols.ev_by[0])
+        .bind(cols.ev_result[0].as_deref())
+        .bind(!cols.delivered.is_empty());
+    if let Some(g) = guard {
+        q = q.bind(g.version);
+    }
     let rows = q.fetch_all(&mut *conn).await.db("record a transition")?;
-    rows.iter()
-        .map(|r| Ok((r.try_get(0)?, (r.try_get(1)?, r.try_get(2)?))))
-        .collect::<Result<_, sqlx::Error>>()
-        .db("read a delivered command")
+    payloads(&rows)
 }
 
 /// Stores a command and queues it for every target in one statement, and

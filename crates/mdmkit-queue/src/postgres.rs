@@ -1,21 +1,26 @@
 //! The hosted store: PostgreSQL, several server processes on one database.
 //!
-//! Rows are locked with `SELECT ... FOR UPDATE` in a fixed order; a batch
-//! delivery (Windows) uses `FOR UPDATE SKIP LOCKED`, so two nodes never hand
-//! out the same command, and an exclusive delivery (Apple) first takes a
-//! transaction-scoped advisory lock on the enrollment
-//! (`pg_advisory_xact_lock`), so two nodes serving the same device cannot
-//! both put a command in flight. Deadlocks and serialisation failures are
-//! retried. Every key starts with the tenant, so
-//! the tables can be distributed by `tenant` (Citus); see `docs/queue.md`.
+//! Calls on one enrollment (deliver, report, idle, clear) are optimistic:
+//! one statement reads the enrollment's pending rows and the version of its
+//! queue (`mdmkit_enrollments`) without locking anything, the state machine
+//! plans, and one statement writes the whole plan (row updates, history
+//! events, delivered payloads) only if the version is still the one read
+//! and each row is still in the state read; it bumps the version as it
+//! writes. Otherwise the statement fails with SQLSTATE 40001 and the call
+//! starts again from the read. Two nodes serving one device therefore never
+//! both put a command in flight, and never hand out the same command: the
+//! second writer finds the version moved. Calls across enrollments (cancel,
+//! supersede in an enqueue) lock their rows `FOR UPDATE` in a transaction,
+//! and the row-state check makes an optimistic writer that read those rows
+//! before them start again. Deadlocks and serialisation failures are
+//! retried with a short random backoff. Every key starts with the tenant,
+//! so the tables can be distributed by `tenant` (Citus); see
+//! `docs/queue.md`.
 //!
 //! Round trips are what a call costs on a fast server, so each call keeps
 //! them few: an enqueue without a supersede key is one statement (command,
-//! rows and the push-hint lookup together, no explicit transaction); a
-//! delivery is `BEGIN` and the advisory lock in one simple query, the row
-//! read, one statement writing every planned change (row updates, history
-//! events, the delivered payloads) and `COMMIT`; a report is `BEGIN`, the
-//! read, the write and `COMMIT`.
+//! rows and the push-hint lookup together); a delivery and a report are a
+//! read and a write, no `BEGIN`, no `COMMIT`.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::str::FromStr;
@@ -39,17 +44,14 @@ use crate::store::{QueueStore, prepare_batch, prepare_targets};
 use crate::time::{Clock, Timestamp};
 
 pub use crate::pg_setup::PostgresOptions;
-use crate::pg_setup::{check_schema, enrollment_lock_key, migrate};
-use crate::pg_write::{insert_command, write_changes};
+use crate::pg_setup::{check_schema, migrate};
+use crate::pg_write::{Guard, insert_command, write_changes};
 
 /// A queue store in a PostgreSQL database.
 #[derive(Debug, Clone)]
 pub struct PostgresStore {
     pool: PgPool,
     clock: Arc<dyn Clock>,
-    /// The schema the tables are in: part of the advisory lock keys, which
-    /// are database-wide.
-    schema: Arc<str>,
 }
 
 type Tx = Transaction<'static, Postgres>;
@@ -65,13 +67,30 @@ fn retryable(e: &QueueError) -> bool {
         .is_some_and(|c| c == "40P01" || c == "40001")
 }
 
-/// Runs a transaction body again after a deadlock or serialisation failure.
+/// How many times a call starts again after a deadlock or a write that
+/// found its read outdated. Each retry follows a write that succeeded (the
+/// one that moved the version), so a call only exhausts them when many
+/// nodes keep writing the same enrollment at once.
+const MAX_RETRIES: u32 = 64;
+
+/// A random pause before retry `n` (1-based): up to 0.2 ms doubled per
+/// retry, capped at 13 ms, so racing writers spread out.
+async fn backoff(n: u32) {
+    let cap = 200u64 << n.min(6);
+    let r = Uuid::new_v4().as_u128() as u64 % cap;
+    tokio::time::sleep(std::time::Duration::from_micros(r)).await;
+}
+
+/// Runs a call again after a deadlock or serialisation failure.
 macro_rules! retrying {
     ($e:expr) => {{
         let mut tries = 0;
         loop {
             match $e {
-                Err(err) if tries < 8 && retryable(&err) => tries += 1,
+                Err(err) if tries < MAX_RETRIES && retryable(&err) => {
+                    tries += 1;
+                    backoff(tries).await;
+                }
                 r => break r,
             }
         }
@@ -114,14 +133,9 @@ impl PostgresStore {
             .await
             .db("connect to postgresql")?;
         migrate(&pool, opts.schema.as_deref(), opts.clock.now()).await?;
-        let schema: Option<String> = sqlx::query_scalar("SELECT current_schema()")
-            .fetch_one(&pool)
-            .await
-            .db("read the current schema")?;
         Ok(Self {
             pool,
             clock: opts.clock,
-            schema: schema.unwrap_or_default().into(),
         })
     }
 
@@ -135,58 +149,49 @@ impl PostgresStore {
     }
 }
 
-/// How to lock an enrollment's rows.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Lock {
-    /// Wait for other transactions.
-    Wait,
-    /// Skip rows other transactions hold.
-    Skip,
-}
-
-/// Reads and locks an enrollment's pending rows (`state < 3`: a range on
-/// the last column of `mdmkit_queue_by_enrollment`, so one index descent
-/// that never touches finished rows). Rows are locked in that index's
-/// order; a deadlock with another order is retried.
+/// Reads an enrollment's pending rows (`state < 3`: a range on the last
+/// column of `mdmkit_queue_by_enrollment`, so one index descent that never
+/// touches finished rows) and its version, in one snapshot and without
+/// locking anything: the write that follows checks that neither changed.
 async fn load_slots(
-    tx: &mut Tx,
+    conn: &mut sqlx::PgConnection,
     tenant: &TenantId,
     e: &EnrollmentId,
     also: Option<CommandId>,
-    lock: Lock,
-) -> Result<Vec<Slot>, QueueError> {
-    let q = match lock {
-        Lock::Wait => concat!(
-            "SELECT ",
-            slot_columns!(),
-            " FROM mdmkit_queue q WHERE q.tenant = $1 AND q.device = $2 AND q.channel = $3 \
-             AND q.state < 3 FOR UPDATE"
-        ),
-        Lock::Skip => concat!(
-            "SELECT ",
-            slot_columns!(),
-            " FROM mdmkit_queue q WHERE q.tenant = $1 AND q.device = $2 AND q.channel = $3 \
-             AND q.state < 3 FOR UPDATE SKIP LOCKED"
-        ),
-    };
-    let rows = sqlx::query(q)
-        .bind(tenant.as_str())
-        .bind(e.device_id().as_str())
-        .bind(e.channel_key())
-        .fetch_all(&mut **tx)
-        .await
-        .db("read a queue")?;
-    let mut slots = rows
-        .iter()
-        .map(|r| sql::raw_slot(r, 0).db("read a queue row")?.into_slot())
-        .collect::<Result<Vec<_>, QueueError>>()?;
+) -> Result<(i64, Vec<Slot>), QueueError> {
+    let rows = sqlx::query(concat!(
+        "SELECT v.version, ",
+        slot_columns!(),
+        " FROM (SELECT COALESCE((SELECT version FROM mdmkit_enrollments \
+         WHERE tenant = $1 AND device = $2 AND channel = $3), 0)) AS v(version) \
+         LEFT JOIN mdmkit_queue q ON q.tenant = $1 AND q.device = $2 AND q.channel = $3 \
+         AND q.state < 3"
+    ))
+    .bind(tenant.as_str())
+    .bind(e.device_id().as_str())
+    .bind(e.channel_key())
+    .fetch_all(&mut *conn)
+    .await
+    .db("read a queue")?;
+    let mut version = 0;
+    let mut slots = Vec::with_capacity(rows.len());
+    for r in &rows {
+        version = r.try_get(0).db("read a queue")?;
+        // The one row of an enrollment without pending commands has no slot.
+        if r.try_get::<Option<Uuid>, _>(1)
+            .db("read a queue row")?
+            .is_some()
+        {
+            slots.push(sql::raw_slot(r, 1).db("read a queue row")?.into_slot()?);
+        }
+    }
     // A report may name a finished command: read it too.
     if let Some(c) = also.filter(|c| slots.iter().all(|s| s.command != *c))
-        && let Some(s) = load_one(tx, tenant, e, c).await?
+        && let Some(s) = load_one(conn, tenant, e, c).await?
     {
         slots.push(s);
     }
-    Ok(slots)
+    Ok((version, slots))
 }
 
 /// Reads one row of an enrollment's queue (a report may name a finished
@@ -277,40 +282,50 @@ impl PostgresStore {
         Ok(out)
     }
 
+    /// Reads an enrollment's queue, plans with the state machine and writes
+    /// the plan guarded by the version read: two round trips, no
+    /// transaction. A concurrent writer makes the write fail with 40001
+    /// and the caller ([`retrying!`]) starts again from the read.
+    async fn plan_and_write<T>(
+        &self,
+        tenant: &TenantId,
+        enrollment: &EnrollmentId,
+        also: Option<CommandId>,
+        plan: impl FnOnce(&mut Vec<Slot>, Timestamp) -> Result<(T, Vec<machine::Change>), QueueError>,
+    ) -> Result<
+        (
+            T,
+            Vec<machine::Change>,
+            HashMap<Uuid, (String, Vec<u8>)>,
+            Timestamp,
+        ),
+        QueueError,
+    > {
+        let now = self.clock.now();
+        let mut conn = self.pool.acquire().await.db("connect")?;
+        let (version, mut slots) = load_slots(&mut conn, tenant, enrollment, also).await?;
+        let (out, changes) = plan(&mut slots, now)?;
+        let mut cols = ChangeColumns::default();
+        cols.push(enrollment, &changes);
+        let guard = Guard {
+            enrollment,
+            version,
+        };
+        let payloads = write_changes(&mut conn, tenant, &cols, Some(guard)).await?;
+        Ok((out, changes, payloads, now))
+    }
+
     async fn deliver_once(
         &self,
         tenant: &TenantId,
         enrollment: &EnrollmentId,
         opts: &DeliverOptions,
     ) -> Result<Vec<Delivered>, QueueError> {
-        let now = self.clock.now();
-        let mut tx = self.begin().await?;
-        let lock = if opts.exclusive {
-            // Serialise exclusive deliveries of one enrollment across nodes.
-            // Taken before any row lock and only here, so it cannot be part
-            // of a deadlock; the schema is part of the key because advisory
-            // locks are database-wide.
-            let key = enrollment_lock_key(
-                &self.schema,
-                tenant.as_str(),
-                enrollment.device_id().as_str(),
-                enrollment.channel_key(),
-            );
-            sqlx::query("SELECT pg_advisory_xact_lock($1)")
-                .bind(key)
-                .execute(&mut *tx)
-                .await
-                .db("lock an enrollment")?;
-            Lock::Wait
-        } else {
-            Lock::Skip
-        };
-        let mut slots = load_slots(&mut tx, tenant, enrollment, None, lock).await?;
-        let changes = machine::deliver(&mut slots, now, opts)?;
-        let mut cols = ChangeColumns::default();
-        cols.push(enrollment, &changes);
-        let payloads = write_changes(&mut tx, tenant, &cols).await?;
-        tx.commit().await.db("commit a delivery")?;
+        let ((), changes, payloads, now) = self
+            .plan_and_write(tenant, enrollment, None, |slots, now| {
+                Ok(((), machine::deliver(slots, now, opts)?))
+            })
+            .await?;
         delivered(&changes, payloads, now)
     }
 
@@ -321,14 +336,11 @@ impl PostgresStore {
         command: CommandId,
         report: &Report,
     ) -> Result<ReportOutcome, QueueError> {
-        let now = self.clock.now();
-        let mut tx = self.begin().await?;
-        let mut slots = load_slots(&mut tx, tenant, enrollment, Some(command), Lock::Wait).await?;
-        let (outcome, changes) = machine::report(&mut slots, command, report, now)?;
-        let mut cols = ChangeColumns::default();
-        cols.push(enrollment, &changes);
-        write_changes(&mut tx, tenant, &cols).await?;
-        tx.commit().await.db("commit a report")?;
+        let (outcome, ..) = self
+            .plan_and_write(tenant, enrollment, Some(command), |slots, now| {
+                machine::report(slots, command, report, now)
+            })
+            .await?;
         Ok(outcome)
     }
 
@@ -338,22 +350,20 @@ impl PostgresStore {
         enrollment: &EnrollmentId,
         clear: bool,
     ) -> Result<u64, QueueError> {
-        let now = self.clock.now();
-        let mut tx = self.begin().await?;
-        let mut slots = load_slots(&mut tx, tenant, enrollment, None, Lock::Wait).await?;
-        let changes = if clear {
-            let mut ch = Vec::new();
-            for s in &mut slots {
-                ch.extend(machine::cancel(s, now, true)?);
-            }
-            ch
-        } else {
-            machine::idle(&mut slots, now)?
-        };
-        let mut cols = ChangeColumns::default();
-        cols.push(enrollment, &changes);
-        write_changes(&mut tx, tenant, &cols).await?;
-        tx.commit().await.db("commit a queue change")?;
+        let ((), changes, ..) = self
+            .plan_and_write(tenant, enrollment, None, |slots, now| {
+                let changes = if clear {
+                    let mut ch = Vec::new();
+                    for s in slots.iter_mut() {
+                        ch.extend(machine::cancel(s, now, true)?);
+                    }
+                    ch
+                } else {
+                    machine::idle(slots, now)?
+                };
+                Ok(((), changes))
+            })
+            .await?;
         Ok(changes.len() as u64)
     }
 
@@ -393,7 +403,7 @@ impl PostgresStore {
                 n += 1;
             }
         }
-        write_changes(&mut tx, tenant, &cols).await?;
+        write_changes(&mut tx, tenant, &cols, None).await?;
         tx.commit().await.db("commit a cancel")?;
         Ok(n)
     }
@@ -517,7 +527,7 @@ async fn supersede(
         superseded.extend(ch.iter().map(|c| (e.clone(), c.command)));
         cols.push(&e, &ch);
     }
-    write_changes(conn, tenant, &cols).await?;
+    write_changes(conn, tenant, &cols, None).await?;
     Ok(superseded)
 }
 
@@ -687,5 +697,114 @@ impl QueueStore for PostgresStore {
 
     async fn purge(&self, tenant: &TenantId, before: Timestamp) -> Result<u64, QueueError> {
         retrying!(self.purge_once(tenant, before).await)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::ReportStatus;
+    use mdmkit_core::DeviceId;
+
+    /// The throwaway server of `scripts/test`, or a note (a panic under CI).
+    fn url() -> Option<String> {
+        match std::env::var("MDMKIT_TEST_POSTGRES_URL") {
+            Ok(u) if !u.is_empty() => Some(u),
+            _ => {
+                assert!(
+                    std::env::var_os("CI").is_none(),
+                    "MDMKIT_TEST_POSTGRES_URL is unset under CI"
+                );
+                eprintln!("note: skipping: MDMKIT_TEST_POSTGRES_URL is unset");
+                None
+            }
+        }
+    }
+
+    async fn store(name: &str) -> Option<PostgresStore> {
+        let schema = format!("unit_{name}_{}", std::process::id());
+        let opts = PostgresOptions::new(url()?).with_schema(schema);
+        Some(PostgresStore::open(opts).await.unwrap())
+    }
+
+    /// Plans a delivery from a read of `e`'s queue, as `deliver` does.
+    async fn stale_delivery(
+        s: &PostgresStore,
+        t: &TenantId,
+        e: &EnrollmentId,
+    ) -> (i64, ChangeColumns) {
+        let mut conn = s.pool.acquire().await.unwrap();
+        let (version, mut slots) = load_slots(&mut conn, t, e, None).await.unwrap();
+        let changes =
+            machine::deliver(&mut slots, s.clock.now(), &DeliverOptions::single()).unwrap();
+        assert_eq!(changes.len(), 1);
+        let mut cols = ChangeColumns::default();
+        cols.push(e, &changes);
+        (version, cols)
+    }
+
+    /// A plan written after another call moved the enrollment's version is
+    /// refused whole, with the retryable 40001, and leaves no trace.
+    #[tokio::test]
+    async fn a_plan_from_an_outdated_version_is_refused() {
+        let Some(s) = store("stale_version").await else {
+            return;
+        };
+        let t = TenantId::new("t").unwrap();
+        let e = EnrollmentId::device(DeviceId::new("d").unwrap());
+        s.enqueue(&t, &NewCommand::new("A", vec![1]), std::slice::from_ref(&e))
+            .await
+            .unwrap();
+        let (version, cols) = stale_delivery(&s, &t, &e).await;
+        // Another node delivers and the device answers in between.
+        let d = s.next(&t, &e).await.unwrap().unwrap();
+        s.report(&t, &e, d.id, &Report::new(ReportStatus::Acknowledged))
+            .await
+            .unwrap();
+        let mut conn = s.pool.acquire().await.unwrap();
+        let guard = Guard {
+            enrollment: &e,
+            version,
+        };
+        let err = write_changes(&mut conn, &t, &cols, Some(guard))
+            .await
+            .unwrap_err();
+        assert!(retryable(&err), "{err}");
+        let history = s.history(&t, &e, None).await.unwrap();
+        assert_eq!(
+            history.len(),
+            3,
+            "queued, delivered, acknowledged: {history:?}"
+        );
+    }
+
+    /// A cancel (which locks rows and does not move the version) makes a
+    /// plan that read the row as queued fail: it would deliver a cancelled
+    /// command.
+    #[tokio::test]
+    async fn a_plan_over_a_row_that_changed_state_is_refused() {
+        let Some(s) = store("stale_row").await else {
+            return;
+        };
+        let t = TenantId::new("t").unwrap();
+        let e = EnrollmentId::device(DeviceId::new("d").unwrap());
+        let q = s
+            .enqueue(&t, &NewCommand::new("A", vec![1]), std::slice::from_ref(&e))
+            .await
+            .unwrap();
+        let (version, cols) = stale_delivery(&s, &t, &e).await;
+        assert_eq!(s.cancel(&t, q.id).await.unwrap(), 1);
+        let mut conn = s.pool.acquire().await.unwrap();
+        let guard = Guard {
+            enrollment: &e,
+            version,
+        };
+        let err = write_changes(&mut conn, &t, &cols, Some(guard))
+            .await
+            .unwrap_err();
+        assert!(retryable(&err), "{err}");
+        assert!(s.next(&t, &e).await.unwrap().is_none());
+        let last = s.history(&t, &e, None).await.unwrap();
+        assert_eq!(last.len(), 2, "queued, cancelled: {last:?}");
     }
 }

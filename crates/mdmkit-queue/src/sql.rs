@@ -223,10 +223,12 @@ pub(crate) struct ChangeColumns {
     pub(crate) ev_reason: Vec<&'static str>,
     pub(crate) ev_by: Vec<Option<Uuid>>,
     pub(crate) ev_result: Vec<Option<Vec<u8>>>,
-    /// Per row: device, channel, command, state, attempts, lease, at.
+    /// Per row: device, channel, command, the state the plan found it in,
+    /// and its last state, attempts, lease and time.
     pub(crate) row_device: Vec<String>,
     pub(crate) row_channel: Vec<String>,
     pub(crate) row_command: Vec<Uuid>,
+    pub(crate) row_from: Vec<i64>,
     pub(crate) row_state: Vec<i64>,
     pub(crate) row_attempts: Vec<i64>,
     pub(crate) row_lease: Vec<Option<i64>>,
@@ -269,6 +271,7 @@ impl ChangeColumns {
                     self.row_device.push(device.to_owned());
                     self.row_channel.push(channel.to_owned());
                     self.row_command.push(command);
+                    self.row_from.push(i64::from(c.from.code()));
                     self.row_state.push(0);
                     self.row_attempts.push(0);
                     self.row_lease.push(None);
@@ -328,6 +331,11 @@ mod tests {
             vec![i64::from(CommandState::Delivered.code())]
         );
         assert_eq!(cols.row_attempts, vec![2]);
+        // The write checks the row is still in the state the plan read.
+        assert_eq!(
+            cols.row_from,
+            vec![i64::from(CommandState::Delivered.code())]
+        );
         assert_eq!(cols.delivered, vec![slots[0].command.as_uuid()]);
     }
 }
