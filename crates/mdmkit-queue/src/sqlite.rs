@@ -1,9 +1,11 @@
 //! The embedded store: one SQLite file in WAL mode, migrations built in.
 //!
-//! Every writing call is one `BEGIN IMMEDIATE` transaction, so concurrent
-//! writers (tasks, or processes sharing the file) queue on SQLite's write
-//! lock instead of failing on a lock upgrade. Several processes may share a
-//! file; throughput is that of one writer.
+//! Writers (tasks, or processes sharing the file) queue on SQLite's write
+//! lock; throughput is that of one writer. Calls on one enrollment are a
+//! read and one checked write ([`write_plan`]), an enqueue without a
+//! supersede key is one statement ([`enqueue_plain`]); every other writing
+//! call is one `BEGIN IMMEDIATE` transaction, which takes the write lock up
+//! front instead of failing on a lock upgrade.
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -13,7 +15,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use mdmkit_core::TenantId;
 use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+    SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
+    SqliteSynchronous,
 };
 use sqlx::{Row, Sqlite, Transaction};
 use uuid::Uuid;
@@ -185,6 +188,61 @@ DROP INDEX mdmkit_queue_by_enrollment;
 CREATE INDEX mdmkit_queue_by_enrollment
     ON mdmkit_queue (tenant, device, channel, state, supersede_key);
 "#,
+    // 3: optimistic writes (see `write_plan`). What a plan read is summed up
+    // by the enrollment's last event id: every change to an enrollment's
+    // existing rows records an event, event ids only grow, and the
+    // enrollment's newest one is the last entry of its range in the event
+    // index (one seek). Inserting into `mdmkit_transitions` applies one
+    // transition: the trigger refuses it (the whole statement) if the
+    // enrollment has a newer event than the plan read, or the row is no
+    // longer in the state the plan moves it from; otherwise it moves the row
+    // and records the event. Inserting into `mdmkit_enqueue` stores a command
+    // (refusing a duplicate id) and queues it for a JSON array of targets: an
+    // enqueue without a supersede key is one statement.
+    r#"
+CREATE VIEW mdmkit_transitions AS
+    SELECT NULL AS tenant, NULL AS device, NULL AS channel, NULL AS command_id,
+        NULL AS from_state, NULL AS to_state, NULL AS attempts, NULL AS lease_until,
+        NULL AS at, NULL AS reason, NULL AS by_command, NULL AS result, NULL AS read_event;
+CREATE TRIGGER mdmkit_transitions_apply INSTEAD OF INSERT ON mdmkit_transitions
+BEGIN
+    SELECT RAISE(ABORT, 'mdmkit: the queue changed since it was read')
+    WHERE NEW.read_event IS NOT NULL AND NEW.read_event IS NOT ifnull((SELECT e.id
+        FROM mdmkit_events e WHERE e.tenant = NEW.tenant AND e.device = NEW.device
+        AND e.channel = NEW.channel ORDER BY e.id DESC LIMIT 1), 0);
+    SELECT RAISE(ABORT, 'mdmkit: the queue changed since it was read')
+    WHERE NOT EXISTS (SELECT 1 FROM mdmkit_queue q WHERE q.tenant = NEW.tenant
+        AND q.command_id = NEW.command_id AND q.device = NEW.device
+        AND q.channel = NEW.channel AND q.state = NEW.from_state);
+    UPDATE mdmkit_queue SET state = NEW.to_state, attempts = NEW.attempts,
+        lease_until = NEW.lease_until, updated_at = NEW.at
+    WHERE tenant = NEW.tenant AND command_id = NEW.command_id
+        AND device = NEW.device AND channel = NEW.channel;
+    INSERT INTO mdmkit_events (tenant, device, channel, command_id, at, from_state,
+        to_state, reason, by_command, result)
+    VALUES (NEW.tenant, NEW.device, NEW.channel, NEW.command_id, NEW.at, NEW.from_state,
+        NEW.to_state, NEW.reason, NEW.by_command, NEW.result);
+END;
+CREATE VIEW mdmkit_enqueue AS
+    SELECT NULL AS tenant, NULL AS id, NULL AS kind, NULL AS payload, NULL AS created_at,
+        NULL AS targets, NULL AS priority, NULL AS not_before, NULL AS expires_at,
+        NULL AS max_attempts;
+CREATE TRIGGER mdmkit_enqueue_apply INSTEAD OF INSERT ON mdmkit_enqueue
+BEGIN
+    SELECT RAISE(ABORT, 'mdmkit: duplicate command')
+    WHERE EXISTS (SELECT 1 FROM mdmkit_commands c WHERE c.tenant = NEW.tenant AND c.id = NEW.id);
+    INSERT INTO mdmkit_commands (tenant, id, kind, payload, created_at)
+    VALUES (NEW.tenant, NEW.id, NEW.kind, NEW.payload, NEW.created_at);
+    INSERT INTO mdmkit_queue (tenant, device, channel, command_id, seq, priority, created_at,
+        not_before, expires_at, supersede_key, max_attempts, state, attempts, lease_until,
+        updated_at)
+    SELECT NEW.tenant, t.value ->> 0, t.value ->> 1, NEW.id,
+        (SELECT c.seq FROM mdmkit_commands c WHERE c.tenant = NEW.tenant AND c.id = NEW.id),
+        NEW.priority, NEW.created_at, NEW.not_before, NEW.expires_at, NULL, NEW.max_attempts,
+        0, 0, NULL, NEW.created_at
+    FROM jsonb_each(NEW.targets) AS t;
+END;
+"#,
 ];
 
 /// A queue store in one SQLite file.
@@ -238,6 +296,33 @@ impl SqliteStore {
             .db("begin a transaction")
     }
 
+    /// Reads an enrollment's pending rows, plans with the state machine and
+    /// writes the plan checked against the read ([`write_plan`]), with no
+    /// transaction: SQLite runs one writer at a time, and the write's
+    /// checks see everything committed before it. A write refused because
+    /// another call changed the queue in between starts again from the read.
+    async fn plan_and_write<T>(
+        &self,
+        conn: &mut SqliteConnection,
+        tenant: &TenantId,
+        enrollment: &EnrollmentId,
+        also: Option<CommandId>,
+        mut plan: impl FnMut(&mut Vec<Slot>, Timestamp) -> Result<(T, Vec<Change>), QueueError>,
+    ) -> Result<(Timestamp, T, Vec<Change>, Vec<(String, Vec<u8>)>), QueueError> {
+        let mut tries = 0;
+        loop {
+            let now = self.clock.now();
+            let read = load_slots(conn, tenant, enrollment, also).await?;
+            let mut slots = read.slots;
+            let (out, changes) = plan(&mut slots, now)?;
+            match write_plan(conn, tenant, enrollment, &changes, Some(read.event)).await {
+                Err(e) if tries < 64 && is_stale(&e) => tries += 1,
+                Err(e) => return Err(e),
+                Ok(payloads) => return Ok((now, out, changes, payloads)),
+            }
+        }
+    }
+
     async fn migrate(&self) -> Result<(), QueueError> {
         let mut tx = self.begin().await?;
         sqlx::query(
@@ -277,34 +362,46 @@ impl SqliteStore {
     }
 }
 
-/// An enrollment's pending rows. `state < 3` (not `IN (0, 1, 2)`): with
-/// the `IN` list SQLite's planner preferred the primary key's `tenant`
-/// prefix, a scan of every row of the tenant on each delivery and report,
-/// over the enrollment index's four-column range (a test pins the plan).
+/// An enrollment's pending rows, after what the plan read of them (the
+/// enrollment's last event id, the same in every row), in one statement so
+/// both come from one snapshot. `state < 3` (not `IN (0, 1, 2)`): with the
+/// `IN` list SQLite's planner preferred the primary key's `tenant` prefix,
+/// a scan of every row of the tenant on each delivery and report, over the
+/// enrollment index's four-column range (a test pins the plan).
 const LOAD_PENDING: &str = concat!(
-    "SELECT ",
+    "SELECT ifnull((SELECT e.id FROM mdmkit_events e WHERE e.tenant = ?1 \
+     AND e.device = ?2 AND e.channel = ?3 ORDER BY e.id DESC LIMIT 1), 0), ",
     slot_columns!(),
     " FROM mdmkit_queue q WHERE q.tenant = ?1 AND q.device = ?2 AND q.channel = ?3 \
      AND q.state < 3"
 );
 
+/// What a plan read: the enrollment's last event id (0: none), and its
+/// pending rows.
+struct ReadSet {
+    event: i64,
+    slots: Vec<Slot>,
+}
+
 async fn load_slots(
-    tx: &mut Tx,
+    conn: &mut SqliteConnection,
     tenant: &TenantId,
     e: &EnrollmentId,
     also: Option<CommandId>,
-) -> Result<Vec<Slot>, QueueError> {
+) -> Result<ReadSet, QueueError> {
     let rows = sqlx::query(LOAD_PENDING)
         .bind(tenant.as_str())
         .bind(e.device_id().as_str())
         .bind(e.channel_key())
-        .fetch_all(&mut **tx)
+        .fetch_all(&mut *conn)
         .await
         .db("read a queue")?;
-    let mut slots = rows
-        .iter()
-        .map(|r| sql::raw_slot(r, 0).db("read a queue row")?.into_slot())
-        .collect::<Result<Vec<_>, QueueError>>()?;
+    let mut event = 0;
+    let mut slots = Vec::with_capacity(rows.len());
+    for r in &rows {
+        event = r.try_get(0).db("read a queue")?;
+        slots.push(sql::raw_slot(r, 1).db("read a queue row")?.into_slot()?);
+    }
     // A report may name a finished command: read it too (it cannot change).
     if let Some(c) = also.filter(|c| slots.iter().all(|s| s.command != *c)) {
         let row = sqlx::query(concat!(
@@ -317,84 +414,151 @@ async fn load_slots(
         .bind(e.device_id().as_str())
         .bind(e.channel_key())
         .bind(c.as_uuid())
-        .fetch_optional(&mut **tx)
+        .fetch_optional(&mut *conn)
         .await
         .db("read a queue row")?;
         if let Some(r) = row {
             slots.push(sql::raw_slot(&r, 0).db("read a queue row")?.into_slot()?);
         }
     }
-    Ok(slots)
+    Ok(ReadSet { event, slots })
 }
 
-/// Writes an enrollment's planned transitions: per change, the row update
-/// and its history event. A delivery's update returns the command's kind
-/// and payload (`RETURNING` with two primary-key lookups), so delivering
-/// costs no extra statement; they come back in the order of `changes`.
-async fn write_changes(
-    tx: &mut Tx,
+/// The message of the trigger's refusal (migration 3).
+const STALE: &str = "mdmkit: the queue changed since it was read";
+
+/// Whether `e` is the trigger refusing a plan computed from an outdated read.
+fn is_stale(e: &QueueError) -> bool {
+    let QueueError::Database { source, .. } = e else {
+        return false;
+    };
+    source
+        .downcast_ref::<sqlx::Error>()
+        .and_then(|e| e.as_database_error())
+        .is_some_and(|d| d.message().contains(STALE))
+}
+
+/// Writes an enrollment's planned transitions in one statement, an insert
+/// into `mdmkit_transitions` whose trigger (migration 3) moves each row and
+/// records its event, in plan order. With `read` (the enrollment's last
+/// event id when the plan read it) the first transition checks the
+/// enrollment has had no transition since, and each checks its row is still
+/// in the state it moves it from; if not,
+/// the statement writes nothing and fails with [`STALE`]. Outside a
+/// transaction the statement commits by itself: an optimistic call is a
+/// read and this write, two hand-offs to SQLite's worker thread instead of
+/// a transaction's five.
+async fn write_plan(
+    conn: &mut SqliteConnection,
     tenant: &TenantId,
     e: &EnrollmentId,
     changes: &[Change],
+    read: Option<i64>,
 ) -> Result<Vec<(String, Vec<u8>)>, QueueError> {
-    const UPDATE: &str = "UPDATE mdmkit_queue SET state = ?5, attempts = ?6, lease_until = ?7, \
-         updated_at = ?8 WHERE tenant = ?1 AND device = ?2 AND channel = ?3 AND command_id = ?4";
-    const DELIVER: &str = "UPDATE mdmkit_queue SET state = ?5, attempts = ?6, lease_until = ?7, \
-         updated_at = ?8 WHERE tenant = ?1 AND device = ?2 AND channel = ?3 AND command_id = ?4 \
-         RETURNING (SELECT c.kind FROM mdmkit_commands c WHERE c.tenant = ?1 AND c.id = ?4), \
-         (SELECT c.payload FROM mdmkit_commands c WHERE c.tenant = ?1 AND c.id = ?4)";
-    let mut payloads = Vec::new();
-    for c in changes {
-        let delivery = c.reason == Reason::Delivered;
-        let q = sqlx::query(if delivery { DELIVER } else { UPDATE })
+    // Per transition: for a delivery (`reason` = ?14 below), the command's
+    // kind and payload, read after the trigger moved the row.
+    macro_rules! returning {
+        () => {
+            " RETURNING (SELECT c.kind FROM mdmkit_commands c WHERE c.tenant = ?1 \
+             AND c.id = mdmkit_transitions.command_id AND mdmkit_transitions.reason = ?14), \
+             (SELECT c.payload FROM mdmkit_commands c WHERE c.tenant = ?1 \
+             AND c.id = mdmkit_transitions.command_id AND mdmkit_transitions.reason = ?14)"
+        };
+    }
+    let rows = match changes {
+        [] => return Ok(Vec::new()),
+        [c] => sqlx::query(concat!(
+            "INSERT INTO mdmkit_transitions (tenant, device, channel, command_id, from_state, \
+             to_state, attempts, lease_until, at, reason, by_command, result, read_event) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+            returning!()
+        ))
+        .bind(tenant.as_str())
+        .bind(e.device_id().as_str())
+        .bind(e.channel_key())
+        .bind(c.command.as_uuid())
+        .bind(i64::from(c.from.code()))
+        .bind(i64::from(c.to.code()))
+        .bind(i64::from(c.attempts))
+        .bind(c.lease_until.map(Timestamp::as_millis))
+        .bind(c.at.as_millis())
+        .bind(c.reason.as_str())
+        .bind(c.by.map(|b| b.as_uuid()))
+        .bind(c.result.as_deref())
+        .bind(read)
+        .bind(Reason::Delivered.as_str())
+        .fetch_all(&mut *conn)
+        .await
+        .db("record a transition")?,
+        _ => {
+            if changes.iter().filter(|c| c.result.is_some()).count() > 1 {
+                return Err(QueueError::Corrupt {
+                    what: "a plan carries more than one report result".into(),
+                });
+            }
+            // A report's result travels as its own parameter (`?4`), not as
+            // hex inside the JSON; only the reported command carries one.
+            let result = changes.iter().find_map(|c| c.result.as_deref());
+            let rows: Vec<serde_json::Value> = changes
+                .iter()
+                .map(|c| {
+                    serde_json::json!([
+                        hex(c.command.as_uuid().as_bytes()),
+                        c.from.code(),
+                        c.to.code(),
+                        c.attempts,
+                        c.lease_until.map(Timestamp::as_millis),
+                        c.at.as_millis(),
+                        c.reason.as_str(),
+                        c.by.map(|b| hex(b.as_uuid().as_bytes())),
+                        c.result.is_some(),
+                    ])
+                })
+                .collect();
+            sqlx::query(concat!(
+                "INSERT INTO mdmkit_transitions (tenant, device, channel, command_id, \
+                 from_state, to_state, attempts, lease_until, at, reason, by_command, result, \
+                 read_event) \
+                 SELECT ?1, ?2, ?3, unhex(value ->> 0), value ->> 1, value ->> 2, \
+                 value ->> 3, value ->> 4, value ->> 5, value ->> 6, unhex(value ->> 7), \
+                 CASE WHEN value ->> 8 THEN ?4 END, CASE WHEN key = 0 THEN ?5 END \
+                 FROM jsonb_each(?6) ORDER BY key",
+                returning!()
+            ))
             .bind(tenant.as_str())
             .bind(e.device_id().as_str())
             .bind(e.channel_key())
-            .bind(c.command.as_uuid())
-            .bind(i64::from(c.to.code()))
-            .bind(i64::from(c.attempts))
-            .bind(c.lease_until.map(Timestamp::as_millis))
-            .bind(c.at.as_millis());
-        if delivery {
-            let row = q
-                .fetch_optional(&mut **tx)
-                .await
-                .db("deliver a queue row")?;
-            let (kind, payload) = match row {
-                Some(r) => (
-                    r.try_get::<Option<String>, _>(0).db("read a command")?,
-                    r.try_get::<Option<Vec<u8>>, _>(1).db("read a command")?,
-                ),
-                None => (None, None),
-            };
+            .bind(result)
+            .bind(read)
+            .bind(serde_json::Value::Array(rows).to_string())
+            .bind(None::<i64>)
+            .bind(None::<i64>)
+            .bind(None::<i64>)
+            .bind(None::<i64>)
+            .bind(None::<i64>)
+            .bind(None::<i64>)
+            .bind(None::<i64>)
+            .bind(Reason::Delivered.as_str())
+            .fetch_all(&mut *conn)
+            .await
+            .db("record transitions")?
+        }
+    };
+    // One row per transition, in plan order; the deliveries carry a payload.
+    let mut out = Vec::new();
+    for (c, r) in changes.iter().zip(&rows) {
+        if c.reason == Reason::Delivered {
+            let kind: Option<String> = r.try_get(0).db("read a command")?;
+            let payload: Option<Vec<u8>> = r.try_get(1).db("read a command")?;
             let (Some(kind), Some(payload)) = (kind, payload) else {
                 return Err(QueueError::Corrupt {
                     what: format!("command {} has no stored payload", c.command),
                 });
             };
-            payloads.push((kind, payload));
-        } else {
-            q.execute(&mut **tx).await.db("update a queue row")?;
+            out.push((kind, payload));
         }
-        sqlx::query(
-            "INSERT INTO mdmkit_events (tenant, device, channel, command_id, at, from_state, \
-             to_state, reason, by_command, result) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-        )
-        .bind(tenant.as_str())
-        .bind(e.device_id().as_str())
-        .bind(e.channel_key())
-        .bind(c.command.as_uuid())
-        .bind(c.at.as_millis())
-        .bind(i64::from(c.from.code()))
-        .bind(i64::from(c.to.code()))
-        .bind(c.reason.as_str())
-        .bind(c.by.map(|b| b.as_uuid()))
-        .bind(c.result.as_deref())
-        .execute(&mut **tx)
-        .await
-        .db("record a transition")?;
     }
-    Ok(payloads)
+    Ok(out)
 }
 
 /// Supersedes the undelivered commands carrying `key` of the targets in
@@ -496,7 +660,7 @@ async fn write_many_changes(
 ) -> Result<(), QueueError> {
     if changes.len() <= 1 {
         for (e, c) in changes {
-            write_changes(tx, tenant, e, std::slice::from_ref(c)).await?;
+            write_plan(tx, tenant, e, std::slice::from_ref(c), None).await?;
         }
         return Ok(());
     }
@@ -637,43 +801,75 @@ async fn store_command(
     Ok(inserted.last_insert_rowid())
 }
 
-/// Stores the command and, in the same statement (its `RETURNING`), finds
-/// which targets already have a pending command: an enqueue without a
-/// supersede key costs one statement fewer. Nothing is superseded.
-async fn store_command_and_probe(
-    tx: &mut Tx,
+/// The message of the enqueue trigger's refusal of a taken id (migration 3).
+const DUPLICATE: &str = "mdmkit: duplicate command";
+
+/// An enqueue without a supersede key, in one statement: an insert into
+/// `mdmkit_enqueue`, whose trigger (migration 3) stores the command and
+/// queues its rows, and whose `RETURNING` finds the targets that have
+/// another pending command (push hints), atomically with the insert. Outside
+/// a transaction the statement commits by itself.
+async fn enqueue_plain(
+    conn: &mut SqliteConnection,
     tenant: &TenantId,
     command: &NewCommand,
     targets: &[EnrollmentId],
-    targets_json: &str,
     now: Timestamp,
-) -> Result<(i64, Vec<bool>), QueueError> {
-    let row = sqlx::query(concat!(
-        "INSERT INTO mdmkit_commands (tenant, id, kind, payload, created_at) \
-         VALUES (?1, ?3, ?4, ?5, ?6) ON CONFLICT (tenant, id) DO NOTHING \
-         RETURNING seq, (SELECT json_group_array(key) FROM (",
-        busy_probe!(),
-        "))"
-    ))
+) -> Result<Enqueued, QueueError> {
+    let json = sql::targets_json(targets);
+    let row = sqlx::query(
+        "INSERT INTO mdmkit_enqueue (tenant, id, kind, payload, created_at, targets, priority, \
+         not_before, expires_at, max_attempts) \
+         VALUES (?1, ?3, ?4, ?5, ?6, jsonb(?2), ?7, ?8, ?9, ?10) \
+         RETURNING (SELECT json_group_array(t.key) FROM jsonb_each(?2) AS t \
+         WHERE EXISTS (SELECT 1 FROM mdmkit_queue q WHERE q.tenant = ?1 \
+         AND q.device = t.value ->> 0 AND q.channel = t.value ->> 1 AND q.state < 3 \
+         AND q.command_id <> ?3))",
+    )
     .bind(tenant.as_str())
-    .bind(targets_json)
+    .bind(json.as_str())
     .bind(command.id.as_uuid())
     .bind(command.kind.as_str())
     .bind(command.payload.as_slice())
     .bind(now.as_millis())
-    .fetch_optional(&mut **tx)
+    .bind(i64::from(command.priority))
+    .bind(command.not_before.map(Timestamp::as_millis))
+    .bind(command.expires_at.map(Timestamp::as_millis))
+    .bind(command.max_attempts.map(i64::from))
+    .fetch_one(&mut *conn)
     .await
-    .db("store a command")?
-    .ok_or_else(|| duplicate(command))?;
-    let seq: i64 = row.try_get(0).db("store a command")?;
-    let found: String = row.try_get(1).db("find busy enrollments")?;
+    .map_err(|e| match e.as_database_error() {
+        Some(d) if d.message().contains(DUPLICATE) => QueueError::DuplicateCommand {
+            command: command.id,
+        },
+        _ => QueueError::Database {
+            op: "queue a command",
+            source: Box::new(e),
+        },
+    })?;
+    let found: String = row.try_get(0).db("find busy enrollments")?;
     let found: Vec<i64> = serde_json::from_str(&found).map_err(|e| QueueError::Corrupt {
         what: format!("busy enrollments: {e}"),
     })?;
     let all: Vec<usize> = (0..targets.len()).collect();
     let mut busy = vec![false; targets.len()];
     mark_busy(&mut busy, &all, found);
-    Ok((seq, busy))
+    Ok(Enqueued {
+        id: command.id,
+        queued: targets.len() as u64,
+        wake: wake(targets, &busy),
+        superseded: Vec::new(),
+    })
+}
+
+/// The targets not marked busy: they get a push.
+fn wake(targets: &[EnrollmentId], busy: &[bool]) -> Vec<EnrollmentId> {
+    targets
+        .iter()
+        .zip(busy)
+        .filter(|(_, b)| !**b)
+        .map(|(e, _)| e.clone())
+        .collect()
 }
 
 /// One enqueue inside `tx` (targets prepared, command validated).
@@ -684,37 +880,30 @@ async fn enqueue_in(
     targets: &[EnrollmentId],
     now: Timestamp,
 ) -> Result<Enqueued, QueueError> {
-    let json = sql::targets_json(targets);
-    let (seq, busy, superseded) = match &command.supersede_key {
-        None => {
-            let (seq, busy) =
-                store_command_and_probe(tx, tenant, command, targets, &json, now).await?;
-            (seq, busy, Vec::new())
-        }
-        Some(key) => {
-            let seq = store_command(tx, tenant, command, now).await?;
-            // Supersede first: an enrollment that had a command to replace
-            // had a pending one, so it needs no push (hint), and only the
-            // others are probed.
-            let superseded = supersede(tx, tenant, command.id, key, &json, now).await?;
-            let replaced: HashSet<&EnrollmentId> = superseded.iter().map(|(e, _)| e).collect();
-            let mut busy: Vec<bool> = targets.iter().map(|e| replaced.contains(e)).collect();
-            let rest: Vec<usize> = (0..targets.len()).filter(|i| !busy[*i]).collect();
-            if !rest.is_empty() {
-                // Superseding changed none of their rows, so this reads what
-                // was there before the enqueue.
-                let rest_json = sql::targets_json(rest.iter().map(|i| &targets[*i]));
-                let found: Vec<i64> = sqlx::query_scalar(busy_probe!())
-                    .bind(tenant.as_str())
-                    .bind(rest_json.as_str())
-                    .fetch_all(&mut **tx)
-                    .await
-                    .db("find busy enrollments")?;
-                mark_busy(&mut busy, &rest, found);
-            }
-            (seq, busy, superseded)
-        }
+    let Some(key) = &command.supersede_key else {
+        return enqueue_plain(tx, tenant, command, targets, now).await;
     };
+    let json = sql::targets_json(targets);
+    let seq = store_command(tx, tenant, command, now).await?;
+    // Supersede first: an enrollment that had a command to replace had a
+    // pending one, so it needs no push (hint), and only the others are
+    // probed.
+    let superseded = supersede(tx, tenant, command.id, key, &json, now).await?;
+    let replaced: HashSet<&EnrollmentId> = superseded.iter().map(|(e, _)| e).collect();
+    let mut busy: Vec<bool> = targets.iter().map(|e| replaced.contains(e)).collect();
+    let rest: Vec<usize> = (0..targets.len()).filter(|i| !busy[*i]).collect();
+    if !rest.is_empty() {
+        // Superseding changed none of their rows, so this reads what was
+        // there before the enqueue.
+        let rest_json = sql::targets_json(rest.iter().map(|i| &targets[*i]));
+        let found: Vec<i64> = sqlx::query_scalar(busy_probe!())
+            .bind(tenant.as_str())
+            .bind(rest_json.as_str())
+            .fetch_all(&mut **tx)
+            .await
+            .db("find busy enrollments")?;
+        mark_busy(&mut busy, &rest, found);
+    }
 
     let queued = sqlx::query(
         "INSERT INTO mdmkit_queue (tenant, device, channel, command_id, seq, priority, \
@@ -737,16 +926,10 @@ async fn enqueue_in(
     .await
     .db("queue a command")?
     .rows_affected();
-    let wake = targets
-        .iter()
-        .zip(&busy)
-        .filter(|(_, b)| !**b)
-        .map(|(e, _)| e.clone())
-        .collect();
     Ok(Enqueued {
         id: command.id,
         queued,
-        wake,
+        wake: wake(targets, &busy),
         superseded,
     })
 }
@@ -762,6 +945,11 @@ impl QueueStore for SqliteStore {
         command.validate()?;
         let targets = prepare_targets(targets)?;
         let now = self.clock.now();
+        if command.supersede_key.is_none() {
+            // One statement: atomic without an explicit transaction.
+            let mut conn = self.pool.acquire().await.db("connect")?;
+            return enqueue_plain(&mut conn, tenant, command, &targets, now).await;
+        }
         let mut tx = self.begin().await?;
         let out = enqueue_in(&mut tx, tenant, command, &targets, now).await?;
         tx.commit().await.db("commit an enqueue")?;
@@ -791,12 +979,12 @@ impl QueueStore for SqliteStore {
         enrollment: &EnrollmentId,
         opts: &DeliverOptions,
     ) -> Result<Vec<Delivered>, QueueError> {
-        let now = self.clock.now();
-        let mut tx = self.begin().await?;
-        let mut slots = load_slots(&mut tx, tenant, enrollment, None).await?;
-        let changes = machine::deliver(&mut slots, now, opts)?;
-        let payloads = write_changes(&mut tx, tenant, enrollment, &changes).await?;
-        tx.commit().await.db("commit a delivery")?;
+        let mut conn = self.pool.acquire().await.db("connect")?;
+        let (now, (), changes, payloads) = self
+            .plan_and_write(&mut conn, tenant, enrollment, None, |slots, now| {
+                Ok(((), machine::deliver(slots, now, opts)?))
+            })
+            .await?;
         Ok(changes
             .iter()
             .filter(|c| c.reason == Reason::Delivered)
@@ -819,22 +1007,26 @@ impl QueueStore for SqliteStore {
         report: &Report,
     ) -> Result<ReportOutcome, QueueError> {
         crate::memory::check_result(report)?;
-        let now = self.clock.now();
-        let mut tx = self.begin().await?;
-        let mut slots = load_slots(&mut tx, tenant, enrollment, Some(command)).await?;
-        let (outcome, changes) = machine::report(&mut slots, command, report, now)?;
-        write_changes(&mut tx, tenant, enrollment, &changes).await?;
-        tx.commit().await.db("commit a report")?;
+        let mut conn = self.pool.acquire().await.db("connect")?;
+        let (_, outcome, ..) = self
+            .plan_and_write(
+                &mut conn,
+                tenant,
+                enrollment,
+                Some(command),
+                |slots, now| machine::report(slots, command, report, now),
+            )
+            .await?;
         Ok(outcome)
     }
 
     async fn idle(&self, tenant: &TenantId, enrollment: &EnrollmentId) -> Result<(), QueueError> {
-        let now = self.clock.now();
-        let mut tx = self.begin().await?;
-        let mut slots = load_slots(&mut tx, tenant, enrollment, None).await?;
-        let changes = machine::idle(&mut slots, now)?;
-        write_changes(&mut tx, tenant, enrollment, &changes).await?;
-        tx.commit().await.db("commit an idle report")
+        let mut conn = self.pool.acquire().await.db("connect")?;
+        self.plan_and_write(&mut conn, tenant, enrollment, None, |slots, now| {
+            Ok(((), machine::idle(slots, now)?))
+        })
+        .await?;
+        Ok(())
     }
 
     async fn cancel(&self, tenant: &TenantId, command: CommandId) -> Result<u64, QueueError> {
@@ -881,15 +1073,16 @@ impl QueueStore for SqliteStore {
         tenant: &TenantId,
         enrollment: &EnrollmentId,
     ) -> Result<u64, QueueError> {
-        let now = self.clock.now();
-        let mut tx = self.begin().await?;
-        let mut slots = load_slots(&mut tx, tenant, enrollment, None).await?;
-        let mut changes = Vec::new();
-        for s in &mut slots {
-            changes.extend(machine::cancel(s, now, true)?);
-        }
-        write_changes(&mut tx, tenant, enrollment, &changes).await?;
-        tx.commit().await.db("commit a clear")?;
+        let mut conn = self.pool.acquire().await.db("connect")?;
+        let (_, (), changes, _) = self
+            .plan_and_write(&mut conn, tenant, enrollment, None, |slots, now| {
+                let mut changes = Vec::new();
+                for s in slots.iter_mut() {
+                    changes.extend(machine::cancel(s, now, true)?);
+                }
+                Ok(((), changes))
+            })
+            .await?;
         Ok(changes.len() as u64)
     }
 
@@ -997,10 +1190,13 @@ impl QueueStore for SqliteStore {
     async fn purge(&self, tenant: &TenantId, before: Timestamp) -> Result<u64, QueueError> {
         let mut tx = self.begin().await?;
         sqlx::query(
+            // The store's newest event stays: a new event takes the largest
+            // id plus one, and ids must never be handed out twice (an
+            // optimistic write compares its enrollment's last event id).
             "DELETE FROM mdmkit_events AS e WHERE e.tenant = ?1 AND EXISTS (SELECT 1 FROM \
              mdmkit_queue q WHERE q.tenant = e.tenant AND q.command_id = e.command_id \
              AND q.device = e.device AND q.channel = e.channel AND q.state >= 3 \
-             AND q.updated_at < ?2)",
+             AND q.updated_at < ?2) AND e.id < (SELECT max(id) FROM mdmkit_events)",
         )
         .bind(tenant.as_str())
         .bind(before.as_millis())
@@ -1138,10 +1334,146 @@ mod tests {
         .iter()
         .map(|r| r.get::<String, _>(3))
         .collect();
+        // The rows: one range of the enrollment index; the enrollment's last
+        // event: the end of its range of the event index (no sort).
         assert_eq!(
             plan,
-            ["SEARCH q USING INDEX mdmkit_queue_by_enrollment \
-              (tenant=? AND device=? AND channel=? AND state<?)"],
+            [
+                "SEARCH q USING INDEX mdmkit_queue_by_enrollment \
+                 (tenant=? AND device=? AND channel=? AND state<?)",
+                "SCALAR SUBQUERY 1",
+                "SEARCH e USING COVERING INDEX mdmkit_events_by_enrollment \
+                 (tenant=? AND device=? AND channel=?)",
+            ],
         );
+    }
+
+    /// Plans a delivery from a read of `e`'s queue, as `deliver` does.
+    async fn read_and_plan(s: &SqliteStore, t: &TenantId, e: &EnrollmentId) -> (i64, Vec<Change>) {
+        let mut conn = s.pool.acquire().await.unwrap();
+        let read = load_slots(&mut conn, t, e, None).await.unwrap();
+        let mut slots = read.slots;
+        let changes =
+            machine::deliver(&mut slots, s.clock.now(), &crate::DeliverOptions::single()).unwrap();
+        assert_eq!(changes.len(), 1);
+        (read.event, changes)
+    }
+
+    async fn fixture(dir: &tempfile::TempDir) -> (SqliteStore, TenantId, EnrollmentId, CommandId) {
+        let s = SqliteStore::open(SqliteOptions::new(dir.path().join("q.db")))
+            .await
+            .unwrap();
+        let t = TenantId::new("t").unwrap();
+        let e = EnrollmentId::device(DeviceId::new("d").unwrap());
+        let q = s
+            .enqueue(&t, &NewCommand::new("A", vec![1]), std::slice::from_ref(&e))
+            .await
+            .unwrap();
+        (s, t, e, q.id)
+    }
+
+    /// A plan written after another call moved the enrollment on is refused
+    /// whole and leaves no trace.
+    #[tokio::test]
+    async fn a_plan_from_an_outdated_read_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let (s, t, e, _) = fixture(&dir).await;
+        let (read, changes) = read_and_plan(&s, &t, &e).await;
+        // Another task delivers and the device answers in between.
+        let d = s.next(&t, &e).await.unwrap().unwrap();
+        s.report(
+            &t,
+            &e,
+            d.id,
+            &crate::Report::new(crate::ReportStatus::Acknowledged),
+        )
+        .await
+        .unwrap();
+        let mut conn = s.pool.acquire().await.unwrap();
+        let err = write_plan(&mut conn, &t, &e, &changes, Some(read))
+            .await
+            .unwrap_err();
+        assert!(is_stale(&err), "{err}");
+        let history = s.history(&t, &e, None).await.unwrap();
+        assert_eq!(
+            history.len(),
+            3,
+            "queued, delivered, acknowledged: {history:?}"
+        );
+    }
+
+    /// A cancel between the read and the write makes the plan fail: it
+    /// would deliver a cancelled command.
+    #[tokio::test]
+    async fn a_plan_over_a_row_that_changed_state_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let (s, t, e, id) = fixture(&dir).await;
+        let (read, changes) = read_and_plan(&s, &t, &e).await;
+        assert_eq!(s.cancel(&t, id).await.unwrap(), 1);
+        let mut conn = s.pool.acquire().await.unwrap();
+        let err = write_plan(&mut conn, &t, &e, &changes, Some(read))
+            .await
+            .unwrap_err();
+        assert!(is_stale(&err), "{err}");
+        assert!(s.next(&t, &e).await.unwrap().is_none());
+    }
+
+    /// Tasks racing over one enrollment through one store: every command is
+    /// delivered once, never two at a time.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn racing_tasks_never_double_deliver() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = SqliteStore::open(
+            SqliteOptions::new(dir.path().join("q.db")).with_synchronous(Synchronous::Off),
+        )
+        .await
+        .unwrap();
+        let t = TenantId::new("t").unwrap();
+        let e = EnrollmentId::device(DeviceId::new("d").unwrap());
+        for _ in 0..40 {
+            s.enqueue(&t, &NewCommand::new("A", vec![1]), std::slice::from_ref(&e))
+                .await
+                .unwrap();
+        }
+        let in_flight = Arc::new(std::sync::Mutex::new(None));
+        let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let mut tasks = Vec::new();
+        for _ in 0..6 {
+            let (s, t, e) = (s.clone(), t.clone(), e.clone());
+            let (in_flight, seen) = (in_flight.clone(), seen.clone());
+            tasks.push(tokio::spawn(async move {
+                let mut idle = 0;
+                while idle < 20 {
+                    let Some(d) = s.next(&t, &e).await.unwrap() else {
+                        idle += 1;
+                        tokio::task::yield_now().await;
+                        continue;
+                    };
+                    idle = 0;
+                    let prev = in_flight.lock().unwrap().replace(d.id);
+                    assert!(
+                        prev.is_none(),
+                        "{:?} delivered while {prev:?} in flight",
+                        d.id
+                    );
+                    seen.lock().unwrap().push(d.id);
+                    in_flight.lock().unwrap().take();
+                    s.report(
+                        &t,
+                        &e,
+                        d.id,
+                        &crate::Report::new(crate::ReportStatus::Acknowledged),
+                    )
+                    .await
+                    .unwrap();
+                }
+            }));
+        }
+        for task in tasks {
+            task.await.unwrap();
+        }
+        let seen = seen.lock().unwrap();
+        let unique: HashSet<_> = seen.iter().collect();
+        assert_eq!((seen.len(), unique.len()), (40, 40));
     }
 }
