@@ -22,21 +22,33 @@ pub(crate) struct Guard<'a> {
     pub(crate) version: i64,
 }
 
-/// The first CTE of a guarded write: bumps the enrollment's version from the
-/// one read (`$g2`, 0 when it had none) or creates it; returns no row if
-/// another call wrote first.
+/// The first CTE of a guarded write: moves the enrollment's version on from
+/// the one read, or creates it at 1 when the read found none; returns no
+/// row if another call wrote first. A plain `UPDATE` (not an upsert) on the
+/// hot path: the version row exists after an enrollment's first write.
 macro_rules! guard_cte {
-    ($device:literal, $channel:literal, $version:literal) => {
+    (update, $device:literal, $channel:literal, $version:literal) => {
         concat!(
-            "g AS (INSERT INTO mdmkit_enrollments AS h (tenant, device, channel, version) \
-             VALUES ($1, ",
+            "g AS (UPDATE mdmkit_enrollments SET version = version + 1 \
+             WHERE tenant = $1 AND device = ",
+            $device,
+            " AND channel = ",
+            $channel,
+            " AND version = ",
+            $version,
+            " RETURNING 1), "
+        )
+    };
+    (create, $device:literal, $channel:literal, $version:literal) => {
+        concat!(
+            "g AS (INSERT INTO mdmkit_enrollments (tenant, device, channel, version) \
+             SELECT $1, ",
             $device,
             ", ",
             $channel,
-            ", 1) ON CONFLICT (tenant, device, channel) DO UPDATE SET version = h.version + 1 \
-             WHERE h.version = ",
+            ", 1 WHERE ",
             $version,
-            " RETURNING 1), "
+            "::int8 = 0 ON CONFLICT (tenant, device, channel) DO NOTHING RETURNING 1), "
         )
     };
 }
@@ -94,8 +106,13 @@ pub(crate) async fn write_changes(
         };
     }
     let sql = match guard {
+        Some(g) if g.version == 0 => many!(
+            guard_cte!(create, "$21", "$22", "$23"),
+            " AND EXISTS (SELECT 1 FROM g)",
+            " WHERE EXISTS (SELECT 1 FROM g)"
+        ),
         Some(_) => many!(
-            guard_cte!("$21", "$22", "$23"),
+            guard_cte!(update, "$21", "$22", "$23"),
             " AND EXISTS (SELECT 1 FROM g)",
             " WHERE EXISTS (SELECT 1 FROM g)"
         ),
@@ -178,10 +195,15 @@ async fn write_one_change(
             )
         };
     }
+    // The guard's enrollment is the change's: `$2`, `$3`.
     let sql = match guard {
-        // The guard's enrollment is the change's: `$2`, `$3`.
+        Some(g) if g.version == 0 => one!(
+            guard_cte!(create, "$2", "$3", "$14"),
+            " AND EXISTS (SELECT 1 FROM g)",
+            " WHERE EXISTS (SELECT 1 FROM g)"
+        ),
         Some(_) => one!(
-            guard_cte!("$2", "$3", "$14"),
+            guard_cte!(update, "$2", "$3", "$14"),
             " AND EXISTS (SELECT 1 FROM g)",
             " WHERE EXISTS (SELECT 1 FROM g)"
         ),
