@@ -3,6 +3,9 @@
 //!
 //! Device records and compliance rows are written with `INSERT OR REPLACE`;
 //! an upsert (`ON CONFLICT DO UPDATE`) was tried and measured no better.
+//! Compliance rows are keyed by category before device (schema version 2),
+//! so the rows one change rewrites are adjacent. The schema carries its own
+//! version table (`mdmkit_state_migrations`) next to the queue's.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -11,7 +14,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use mdmkit_core::{DeviceId, Platform, TenantId};
-use mdmkit_policy::{ContentHash, Settings};
+use mdmkit_policy::{Category, ContentHash, Settings};
 use mdmkit_queue::Timestamp;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool};
@@ -21,7 +24,11 @@ use super::{
 };
 use crate::error::Error;
 
-const MIGRATION: &str = "
+/// The schema, one entry per version (never edit a released entry: append).
+/// Version 1 predates the version table, so it is idempotent: a store made
+/// before the table existed runs it again harmlessly and is then version 1.
+const MIGRATIONS: &[&str] = &[
+    "
 CREATE TABLE IF NOT EXISTS mdmkit_content (
     tenant TEXT NOT NULL,
     hash TEXT NOT NULL,
@@ -59,7 +66,85 @@ CREATE TABLE IF NOT EXISTS mdmkit_policy (
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS mdmkit_compliance_retry
     ON mdmkit_compliance (tenant, next_retry) WHERE state = 'failed';
-";
+",
+    // 2: compliance rows keyed by category before device. A change usually
+    // moves one category of many devices; keyed by device first, those rows
+    // sat one or two to a page among the device's other categories, so a
+    // root change rewrote about half the table's pages (and the checkpoint
+    // wrote them again). Keyed by category, they are one run of pages.
+    // Reading one device's rows is then one seek per category.
+    "
+CREATE TABLE mdmkit_compliance_2 (
+    tenant TEXT NOT NULL,
+    device TEXT NOT NULL,
+    category TEXT NOT NULL,
+    state TEXT NOT NULL,
+    target TEXT NOT NULL,
+    commands TEXT NOT NULL,
+    error TEXT,
+    attempts INTEGER NOT NULL,
+    next_retry INTEGER,
+    unsupported TEXT NOT NULL,
+    version INTEGER,
+    updated_at INTEGER NOT NULL,
+    PRIMARY KEY (tenant, category, device)
+) WITHOUT ROWID;
+INSERT INTO mdmkit_compliance_2 SELECT tenant, device, category, state, target, commands,
+    error, attempts, next_retry, unsupported, version, updated_at FROM mdmkit_compliance;
+DROP TABLE mdmkit_compliance;
+ALTER TABLE mdmkit_compliance_2 RENAME TO mdmkit_compliance;
+CREATE INDEX mdmkit_compliance_retry
+    ON mdmkit_compliance (tenant, next_retry) WHERE state = 'failed';
+",
+];
+
+/// `category IN (...)` over every category: with the key leading by
+/// category, a device's rows are one seek per category (the names are
+/// fixed identifiers, safe to splice).
+fn every_category() -> String {
+    let names: Vec<String> = Category::ALL
+        .iter()
+        .map(|c| format!("'{}'", c.as_str()))
+        .collect();
+    format!("category IN ({})", names.join(", "))
+}
+
+/// Applies the missing migrations in one `BEGIN IMMEDIATE` transaction
+/// (one process at a time) and refuses a newer schema.
+async fn migrate(pool: &SqlitePool) -> Result<(), Error> {
+    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.map_err(sql)?;
+    sqlx::query(
+        "CREATE TABLE IF NOT EXISTS mdmkit_state_migrations \
+         (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)",
+    )
+    .execute(&mut *tx)
+    .await
+    .map_err(sql)?;
+    let current: i64 =
+        sqlx::query_scalar("SELECT COALESCE(MAX(version), 0) FROM mdmkit_state_migrations")
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(sql)?;
+    let latest = MIGRATIONS.len() as i64;
+    if current > latest {
+        return Err(Error::State(format!(
+            "the state store's schema is version {current}, newer than this build's {latest}"
+        )));
+    }
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64);
+    for (i, m) in MIGRATIONS.iter().enumerate().skip(current as usize) {
+        sqlx::raw_sql(*m).execute(&mut *tx).await.map_err(sql)?;
+        sqlx::query("INSERT INTO mdmkit_state_migrations (version, applied_at) VALUES (?, ?)")
+            .bind(i as i64 + 1)
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .map_err(sql)?;
+    }
+    tx.commit().await.map_err(sql)
+}
 
 /// Rows per multi-row INSERT (SQLite allows 32,766 bound parameters).
 const CHUNK: usize = 2_000;
@@ -103,7 +188,7 @@ impl SqliteState {
             .connect_with(options)
             .await
             .map_err(sql)?;
-        sqlx::raw_sql(MIGRATION).execute(&pool).await.map_err(sql)?;
+        migrate(&pool).await?;
         Ok(Self { pool })
     }
 }
@@ -189,10 +274,13 @@ impl StateStore for SqliteState {
         }
         for d in &batch.removed {
             for statement in [
-                "DELETE FROM mdmkit_device WHERE tenant = ? AND device = ?",
-                "DELETE FROM mdmkit_compliance WHERE tenant = ? AND device = ?",
+                "DELETE FROM mdmkit_device WHERE tenant = ? AND device = ?".to_owned(),
+                format!(
+                    "DELETE FROM mdmkit_compliance WHERE tenant = ? AND {} AND device = ?",
+                    every_category()
+                ),
             ] {
-                sqlx::query(statement)
+                sqlx::query(sqlx::AssertSqlSafe(statement))
                     .bind(t)
                     .bind(d.as_str())
                     .execute(&mut *tx)
@@ -241,10 +329,14 @@ impl StateStore for SqliteState {
             .await
             .map_err(sql)?;
         }
-        for chunk in batch.compliance.chunks(JSON_CHUNK) {
+        // In key order (category, then device): one run of pages per category.
+        let mut compliance: Vec<&(DeviceId, CategoryState)> = batch.compliance.iter().collect();
+        compliance
+            .sort_by(|a, b| (a.1.category.as_str(), &a.0).cmp(&(b.1.category.as_str(), &b.0)));
+        for chunk in compliance.chunks(JSON_CHUNK) {
             // Tuples serialise as JSON arrays, without a `Value` tree per row.
             let mut rows = Vec::with_capacity(chunk.len());
-            for (d, s) in chunk {
+            for (d, s) in chunk.iter().copied() {
                 rows.push((
                     d.as_str(),
                     s.category.as_str(),
@@ -316,22 +408,27 @@ impl StateStore for SqliteState {
         tenant: &TenantId,
         device: Option<&DeviceId>,
     ) -> Result<Vec<(DeviceId, CategoryState)>, Error> {
-        let rows = match device {
-            Some(d) => sqlx::query(
-                "SELECT * FROM mdmkit_compliance WHERE tenant = ? AND device = ? ORDER BY device, category",
-            )
-            .bind(tenant.as_str())
-            .bind(d.as_str())
-            .fetch_all(&self.pool)
-            .await,
-            None => sqlx::query(
-                "SELECT * FROM mdmkit_compliance WHERE tenant = ? ORDER BY device, category",
-            )
-            .bind(tenant.as_str())
-            .fetch_all(&self.pool)
-            .await,
-        }
-        .map_err(sql)?;
+        let rows =
+            match device {
+                Some(d) => {
+                    sqlx::query(sqlx::AssertSqlSafe(format!(
+                        "SELECT * FROM mdmkit_compliance WHERE tenant = ? AND {} AND device = ? \
+                 ORDER BY category",
+                        every_category()
+                    )))
+                    .bind(tenant.as_str())
+                    .bind(d.as_str())
+                    .fetch_all(&self.pool)
+                    .await
+                }
+                None => sqlx::query(
+                    "SELECT * FROM mdmkit_compliance WHERE tenant = ? ORDER BY device, category",
+                )
+                .bind(tenant.as_str())
+                .fetch_all(&self.pool)
+                .await,
+            }
+            .map_err(sql)?;
         rows.iter().map(row_state).collect()
     }
 
@@ -350,5 +447,83 @@ impl StateStore for SqliteState {
         .await
         .map_err(sql)?;
         rows.iter().map(row_state).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sqlx::Connection as _;
+
+    fn state(c: Category, commands: usize) -> CategoryState {
+        let ids = (0..commands)
+            .map(|_| mdmkit_queue::CommandId::new())
+            .collect();
+        CategoryState::pending(c, &ContentHash([7; 32]), ids, Timestamp::from_millis(5))
+    }
+
+    /// A store written before the version table existed (schema 1, keyed by
+    /// device first) migrates in place and keeps its rows; one device's rows
+    /// are then read, and removed, through the new key.
+    #[tokio::test]
+    async fn a_version_1_store_migrates_and_keeps_its_rows() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.db");
+        {
+            let opts = SqliteConnectOptions::new()
+                .filename(&path)
+                .create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal);
+            let mut c = sqlx::SqliteConnection::connect_with(&opts).await.unwrap();
+            sqlx::raw_sql(MIGRATIONS[0]).execute(&mut c).await.unwrap();
+            sqlx::query(
+                "INSERT INTO mdmkit_compliance VALUES \
+                 ('t', 'ipad-1', 'passcode', 'verified', 'aa', '', NULL, 0, NULL, '[]', NULL, 1), \
+                 ('t', 'ipad-1', 'wifi', 'pending', 'bb', '', NULL, 0, NULL, '[]', NULL, 1), \
+                 ('t', 'ipad-2', 'passcode', 'pending', 'cc', '', NULL, 0, NULL, '[]', NULL, 1)",
+            )
+            .execute(&mut c)
+            .await
+            .unwrap();
+            c.close().await.unwrap();
+        }
+        let s = SqliteState::open(&path).await.unwrap();
+        let pk: Vec<String> = sqlx::query_scalar(
+            "SELECT name FROM pragma_table_info('mdmkit_compliance') WHERE pk > 0 ORDER BY pk",
+        )
+        .fetch_all(&s.pool)
+        .await
+        .unwrap();
+        assert_eq!(pk, ["tenant", "category", "device"]);
+        let t = TenantId::new("t").unwrap();
+        let one = DeviceId::new("ipad-1").unwrap();
+        let rows = s.compliance(&t, Some(&one)).await.unwrap();
+        let cats: Vec<&str> = rows.iter().map(|(_, r)| r.category.as_str()).collect();
+        assert_eq!(cats, ["passcode", "wifi"]);
+        assert_eq!(s.compliance(&t, None).await.unwrap().len(), 3);
+
+        // New rows go in by the new key; a removed device loses all of its.
+        let two = DeviceId::new("ipad-2").unwrap();
+        let batch = StateBatch {
+            compliance: vec![(two.clone(), state(Category::Wifi, 1))],
+            removed: vec![one.clone()],
+            ..StateBatch::default()
+        };
+        s.commit(&t, &batch).await.unwrap();
+        let all = s.compliance(&t, None).await.unwrap();
+        let left: Vec<(&str, &str)> = all
+            .iter()
+            .map(|(d, r)| (d.as_str(), r.category.as_str()))
+            .collect();
+        assert_eq!(left, [("ipad-2", "passcode"), ("ipad-2", "wifi")]);
+
+        // Opening again applies nothing more.
+        drop(s);
+        let s = SqliteState::open(&path).await.unwrap();
+        let version: i64 = sqlx::query_scalar("SELECT MAX(version) FROM mdmkit_state_migrations")
+            .fetch_one(&s.pool)
+            .await
+            .unwrap();
+        assert_eq!(version, MIGRATIONS.len() as i64);
     }
 }
