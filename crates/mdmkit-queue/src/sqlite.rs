@@ -243,6 +243,21 @@ BEGIN
     FROM jsonb_each(NEW.targets) AS t;
 END;
 "#,
+    // 4: a supersede is one UPDATE over the whole fan-out. It names the
+    // superseding command in `superseded_by`, and this trigger records the
+    // transition, instead of a second statement finding the same rows again
+    // to record them. The reason is `Reason::Superseded` (a test pins it).
+    r#"
+ALTER TABLE mdmkit_queue ADD COLUMN superseded_by BLOB;
+CREATE TRIGGER mdmkit_queue_superseded AFTER UPDATE OF superseded_by ON mdmkit_queue
+WHEN NEW.superseded_by IS NOT NULL AND OLD.superseded_by IS NULL
+BEGIN
+    INSERT INTO mdmkit_events (tenant, device, channel, command_id, at, from_state,
+        to_state, reason, by_command, result)
+    VALUES (NEW.tenant, NEW.device, NEW.channel, NEW.command_id, NEW.updated_at, OLD.state,
+        NEW.state, 'superseded', NEW.superseded_by, NULL);
+END;
+"#,
 ];
 
 /// A queue store in one SQLite file.
@@ -562,10 +577,11 @@ async fn write_plan(
 }
 
 /// Supersedes the undelivered commands carrying `key` of the targets in
-/// `targets_json`, inside an enqueue's transaction, as two set statements
-/// over the whole fan-out: one records each transition (reading the rows
-/// through the enrollment index, one probe per target) and returns what it
-/// replaced, one moves those rows. The rule (which states, to which state)
+/// `targets_json`, inside an enqueue's transaction, as one `UPDATE` over the
+/// whole fan-out (one probe of the enrollment index per target) that returns
+/// what it replaced; migration 4's trigger records each transition as its
+/// row moves. (Two set statements, one recording and one moving, found
+/// every row twice.) The rule (which states, to which state)
 /// is the state machine's ([`machine::supersede_rule`]); row by row through
 /// [`machine::supersede`] a fan-out to 100,000 enrollments spent most of its
 /// time decoding rows and writing them back one by one.
@@ -583,15 +599,14 @@ async fn supersede(
         .map(|s| s.code().to_string())
         .collect::<Vec<_>>()
         .join(", ");
-    // The state list holds the machine's integer codes only.
+    // The state list holds the machine's integer codes only. The trigger of
+    // migration 4 records each transition as the row moves.
     let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "INSERT INTO mdmkit_events (tenant, device, channel, command_id, at, from_state, \
-         to_state, reason, by_command, result) \
-         SELECT ?1, q.device, q.channel, q.command_id, ?5, q.state, ?6, ?7, ?4, NULL \
-         FROM jsonb_each(?2) AS t CROSS JOIN mdmkit_queue q \
-         INDEXED BY mdmkit_queue_by_enrollment \
-         WHERE q.tenant = ?1 AND q.device = t.value ->> 0 AND q.channel = t.value ->> 1 \
-         AND q.state IN ({states}) AND q.supersede_key = ?3 AND q.command_id <> ?4 \
+        "UPDATE mdmkit_queue INDEXED BY mdmkit_queue_by_enrollment \
+         SET state = ?6, lease_until = NULL, updated_at = ?5, superseded_by = ?4 \
+         WHERE tenant = ?1 AND (device, channel) IN \
+         (SELECT value ->> 0, value ->> 1 FROM jsonb_each(?2)) \
+         AND state IN ({states}) AND supersede_key = ?3 AND command_id <> ?4 \
          RETURNING device, channel, command_id"
     )))
     .bind(tenant.as_str())
@@ -600,35 +615,9 @@ async fn supersede(
     .bind(by.as_uuid())
     .bind(now.as_millis())
     .bind(i64::from(to.code()))
-    .bind(crate::Reason::Superseded.as_str())
     .fetch_all(&mut **tx)
     .await
-    .db("record superseded commands")?;
-    let moved = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "UPDATE mdmkit_queue INDEXED BY mdmkit_queue_by_enrollment \
-         SET state = ?6, lease_until = NULL, updated_at = ?5 \
-         WHERE tenant = ?1 AND (device, channel) IN \
-         (SELECT value ->> 0, value ->> 1 FROM jsonb_each(?2)) \
-         AND state IN ({states}) AND supersede_key = ?3 AND command_id <> ?4"
-    )))
-    .bind(tenant.as_str())
-    .bind(targets_json)
-    .bind(key)
-    .bind(by.as_uuid())
-    .bind(now.as_millis())
-    .bind(i64::from(to.code()))
-    .execute(&mut **tx)
-    .await
-    .db("supersede commands")?
-    .rows_affected();
-    if moved != rows.len() as u64 {
-        return Err(QueueError::Corrupt {
-            what: format!(
-                "superseding {key}: {} transitions recorded but {moved} rows moved",
-                rows.len()
-            ),
-        });
-    }
+    .db("supersede commands")?;
     let mut out = Vec::with_capacity(rows.len());
     for r in &rows {
         let device: &str = r.try_get(0).db("read a superseded row")?;
@@ -1475,5 +1464,11 @@ mod tests {
         let seen = seen.lock().unwrap();
         let unique: HashSet<_> = seen.iter().collect();
         assert_eq!((seen.len(), unique.len()), (40, 40));
+    }
+
+    /// Migration 4's trigger writes the superseded reason as a literal.
+    #[test]
+    fn the_supersede_trigger_names_the_machines_reason() {
+        assert!(MIGRATIONS[3].contains(&format!("'{}'", crate::Reason::Superseded.as_str())));
     }
 }
