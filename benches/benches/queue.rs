@@ -359,8 +359,7 @@ const BLOCK: i64 = 200;
 /// the per-round ratios.
 fn paired(c: &mut Criterion) {
     // Honour criterion's filter: run with none, or one naming this.
-    let filter = std::env::args().skip(1).find(|a| !a.starts_with('-'));
-    if filter.is_some_and(|f| !"queue_cycle_paired".contains(f.as_str())) {
+    if filter().is_some_and(|f| !"queue_cycle_paired".contains(f.as_str())) {
         return;
     }
     let _ = c;
@@ -420,6 +419,38 @@ fn paired(c: &mut Criterion) {
             .collect();
         report("postgres", ratios);
     }
+}
+
+/// Criterion's positional filter, if any (skipping its options' values).
+fn filter() -> Option<String> {
+    const TAKES_VALUE: &[&str] = &[
+        "--warm-up-time",
+        "--measurement-time",
+        "--sample-size",
+        "--save-baseline",
+        "--baseline",
+        "--baseline-lenient",
+        "--load-baseline",
+        "--profile-time",
+        "--output-format",
+        "--color",
+        "--plotting-backend",
+        "--nresamples",
+        "--noise-threshold",
+        "--confidence-level",
+        "--significance-level",
+        "--sampling-mode",
+        "--format",
+    ];
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        if TAKES_VALUE.contains(&a.as_str()) {
+            args.next();
+        } else if !a.starts_with('-') {
+            return Some(a);
+        }
+    }
+    None
 }
 
 fn report(store: &str, mut ratios: Vec<f64>) {
