@@ -71,7 +71,8 @@ pub struct Recovery {
 /// An open journal: appends events, chains them and signs checkpoints.
 ///
 /// One writer per file: two processes appending to the same journal would
-/// fork the chain (the verifier reports it). Call [`Journal::close`] at the
+/// fork the chain, so [`Journal::open`] takes an exclusive lock on the file
+/// and refuses with [`AuditError::Busy`] while another journal holds it. Call [`Journal::close`] at the
 /// end to sign the tail; dropping the journal leaves the tail unsigned (it
 /// is still chained).
 #[derive(Debug)]
@@ -117,6 +118,16 @@ impl Journal {
             .create(true)
             .open(&path)
             .map_err(io)?;
+        // One writer per file, enforced: an exclusive lock (`flock` on Unix,
+        // `LockFileEx` on Windows) held until the journal is dropped. The
+        // lock is advisory, which every journal writer honours.
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(AuditError::Busy { path: path.clone() });
+            }
+            Err(std::fs::TryLockError::Error(e)) => return Err(io(e)),
+        }
         let len = file.metadata().map_err(io)?.len();
         let tail = read_tail(&mut file, len, options.max_line_bytes).map_err(io)?;
         let (complete_end, last_line) =

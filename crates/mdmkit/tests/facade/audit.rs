@@ -94,6 +94,23 @@ fn a_closed_journal_verifies_and_counts_its_checkpoints() {
 }
 
 #[test]
+fn a_second_writer_is_refused_while_the_first_holds_the_journal() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("audit.jsonl");
+    let mut first = Journal::open(&path, signer(), options(0)).unwrap();
+    first.append(event(1)).unwrap();
+    let e = Journal::open(&path, signer(), options(0)).unwrap_err();
+    assert!(matches!(e, AuditError::Busy { .. }), "{e}");
+    assert!(e.to_string().contains("another process is writing"), "{e}");
+    first.close().unwrap();
+    // Closed: the next writer continues the chain.
+    let mut second = Journal::open(&path, signer(), options(0)).unwrap();
+    assert_eq!(second.append(event(2)).unwrap(), 3);
+    drop(second);
+    assert_eq!(verify(&path, &keyring()).unwrap().entries, 3);
+}
+
+#[test]
 fn reopening_continues_the_chain_and_an_unclosed_tail_is_unsigned() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("audit.jsonl");
