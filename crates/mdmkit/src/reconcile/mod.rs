@@ -321,10 +321,11 @@ where
             };
             let device_changed =
                 old.is_none() || old_hashes.get(&Category::Device) != cats.get(&Category::Device);
-            // A Windows name template (with the serial number) makes the
-            // device category's commands personal; everything else is
-            // shared by the devices with the same facts and the same change.
-            let personal = device.platform == Platform::Windows
+            // A name template (filled from each device's inventory) makes the
+            // device category's commands personal on Windows and Apple;
+            // everything else is shared by the devices with the same facts
+            // and the same change.
+            let personal = matches!(device.platform, Platform::Windows | Platform::Apple)
                 && device_changed
                 && eff.settings().device.name_template.is_some();
             let key = GroupKey {

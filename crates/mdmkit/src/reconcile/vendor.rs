@@ -181,7 +181,36 @@ impl Vendors {
                 supersede: Some(format!("apple/app/{bundle}")),
             });
         }
-        for u in plan.unsupported.iter().filter(|u| !u.sent) {
+        // The device name and time zone are not profile payloads: Apple sets
+        // them with the `Settings` command, per device (the name template
+        // is filled from the device's inventory).
+        let mut settings_unsupported = Vec::new();
+        let mut handled_by_settings = Vec::new();
+        if changed.contains(&Category::Device) {
+            let ds = mdmkit_apple::mapping::device_settings(&new_only, Some(device), &ctx);
+            if let Some(command) = ds.command() {
+                out.commands.push(Planned {
+                    categories: vec![Category::Device],
+                    kind: "Settings".into(),
+                    body: Body::Apple(Box::new(command)),
+                    supersede: Some("apple/settings/device".into()),
+                });
+            }
+            for field in ["name_template", "time_zone"] {
+                handled_by_settings.push(
+                    mdmkit_policy::SettingPath::field("device")
+                        .join_field(field)
+                        .to_string(),
+                );
+            }
+            settings_unsupported = ds.unsupported;
+        }
+        for u in plan
+            .unsupported
+            .iter()
+            .filter(|u| !u.sent && !handled_by_settings.contains(&u.path.to_string()))
+            .chain(settings_unsupported.iter().filter(|u| !u.sent))
+        {
             if let Some(c) = category_of(&u.path) {
                 out.unsupported.push((
                     c,

@@ -106,7 +106,8 @@ async fn apple_device<Q: QueueStore + ?Sized, S: StateStore + ?Sized>(
                 "InstallProfile",
                 "RemoveProfile",
                 "InstallApplication",
-                "RemoveApplication"
+                "RemoveApplication",
+                "Settings"
             ]
             .contains(&cmd.request_type.as_str()),
             "{}",
