@@ -365,32 +365,15 @@ fn paired(c: &mut Criterion) {
     let _ = c;
     let rt = runtime();
     let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
-    let mut i = 1_000_000usize;
-    let mut n = 1_000_000i64;
     let sqlite = rt
         .block_on(SqliteStore::open(
             SqliteOptions::new(dir.path().join("paired.db")).with_synchronous(Synchronous::Full),
         ))
         .unwrap();
     let mut raw = rt.block_on(raw_sqlite(&dir.path().join("paired-raw.db")));
-    let ratios: Vec<f64> = (0..ROUNDS)
-        .map(|_| {
-            rt.block_on(async {
-                let t = Instant::now();
-                for _ in 0..BLOCK {
-                    i += 1;
-                    cycle(&sqlite, i).await;
-                }
-                let ours = t.elapsed();
-                let t = Instant::now();
-                for _ in 0..BLOCK {
-                    n += 1;
-                    raw_sqlite_cycle(&mut raw, n).await;
-                }
-                t.elapsed().as_secs_f64() / ours.as_secs_f64()
-            })
-        })
-        .collect();
+    let ratios = rt.block_on(rounds(&sqlite, async |n| {
+        raw_sqlite_cycle(&mut raw, n).await
+    }));
     report("sqlite", ratios);
     if let Some(url) = postgres_url() {
         let pg = rt
@@ -399,26 +382,31 @@ fn paired(c: &mut Criterion) {
             ))
             .unwrap();
         let mut raw = rt.block_on(raw_pg(&url, &schema("pairedraw")));
-        let ratios: Vec<f64> = (0..ROUNDS)
-            .map(|_| {
-                rt.block_on(async {
-                    let t = Instant::now();
-                    for _ in 0..BLOCK {
-                        i += 1;
-                        cycle(&pg, i).await;
-                    }
-                    let ours = t.elapsed();
-                    let t = Instant::now();
-                    for _ in 0..BLOCK {
-                        n += 1;
-                        raw_pg_cycle(&mut raw, n).await;
-                    }
-                    t.elapsed().as_secs_f64() / ours.as_secs_f64()
-                })
-            })
-            .collect();
+        let ratios = rt.block_on(rounds(&pg, async |n| raw_pg_cycle(&mut raw, n).await));
         report("postgres", ratios);
     }
+}
+
+/// The per-round ratios (raw time / store time) of [`ROUNDS`] alternating
+/// blocks of [`BLOCK`] store cycles and [`BLOCK`] raw cycles.
+async fn rounds(store: &dyn QueueStore, mut raw: impl AsyncFnMut(i64)) -> Vec<f64> {
+    let mut ratios = Vec::with_capacity(ROUNDS);
+    let (mut i, mut n) = (1_000_000usize, 1_000_000i64);
+    for _ in 0..ROUNDS {
+        let t = Instant::now();
+        for _ in 0..BLOCK {
+            i += 1;
+            cycle(store, i).await;
+        }
+        let ours = t.elapsed();
+        let t = Instant::now();
+        for _ in 0..BLOCK {
+            n += 1;
+            raw(n).await;
+        }
+        ratios.push(t.elapsed().as_secs_f64() / ours.as_secs_f64());
+    }
+    ratios
 }
 
 /// Criterion's positional filter, if any (skipping its options' values).
