@@ -357,12 +357,11 @@ const BLOCK: i64 = 200;
 /// 40 % between criterion's back-to-back groups, which made their ratio
 /// swing more than the code changed it. Prints the median and the range of
 /// the per-round ratios.
-fn paired(c: &mut Criterion) {
+fn paired(_: &mut Criterion) {
     // Honour criterion's filter: run with none, or one naming this.
     if filter().is_some_and(|f| !"queue_cycle_paired".contains(f.as_str())) {
         return;
     }
-    let _ = c;
     let rt = runtime();
     let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
     let sqlite = rt

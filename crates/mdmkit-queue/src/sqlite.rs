@@ -470,14 +470,20 @@ async fn write_plan(
     changes: &[Change],
     read: Option<i64>,
 ) -> Result<Vec<(String, Vec<u8>)>, QueueError> {
-    // Per transition: for a delivery (`reason` = ?14 below), the command's
-    // kind and payload, read after the trigger moved the row.
+    // Per transition: for a delivery (`reason` = the parameter `$r`, bound
+    // to `Reason::Delivered`), the command's kind and payload, read after
+    // the trigger moved the row.
     macro_rules! returning {
-        () => {
-            " RETURNING (SELECT c.kind FROM mdmkit_commands c WHERE c.tenant = ?1 \
-             AND c.id = mdmkit_transitions.command_id AND mdmkit_transitions.reason = ?14), \
-             (SELECT c.payload FROM mdmkit_commands c WHERE c.tenant = ?1 \
-             AND c.id = mdmkit_transitions.command_id AND mdmkit_transitions.reason = ?14)"
+        ($r:literal) => {
+            concat!(
+                " RETURNING (SELECT c.kind FROM mdmkit_commands c WHERE c.tenant = ?1 \
+                 AND c.id = mdmkit_transitions.command_id AND mdmkit_transitions.reason = ",
+                $r,
+                "), (SELECT c.payload FROM mdmkit_commands c WHERE c.tenant = ?1 \
+                 AND c.id = mdmkit_transitions.command_id AND mdmkit_transitions.reason = ",
+                $r,
+                ")"
+            )
         };
     }
     let rows = match changes {
@@ -486,7 +492,7 @@ async fn write_plan(
             "INSERT INTO mdmkit_transitions (tenant, device, channel, command_id, from_state, \
              to_state, attempts, lease_until, at, reason, by_command, result, read_event) \
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
-            returning!()
+            returning!("?14")
         ))
         .bind(tenant.as_str())
         .bind(e.device_id().as_str())
@@ -538,7 +544,7 @@ async fn write_plan(
                  value ->> 3, value ->> 4, value ->> 5, value ->> 6, unhex(value ->> 7), \
                  CASE WHEN value ->> 8 THEN ?4 END, CASE WHEN key = 0 THEN ?5 END \
                  FROM jsonb_each(?6) ORDER BY key",
-                returning!()
+                returning!("?7")
             ))
             .bind(tenant.as_str())
             .bind(e.device_id().as_str())
@@ -546,13 +552,6 @@ async fn write_plan(
             .bind(result)
             .bind(read)
             .bind(serde_json::Value::Array(rows).to_string())
-            .bind(None::<i64>)
-            .bind(None::<i64>)
-            .bind(None::<i64>)
-            .bind(None::<i64>)
-            .bind(None::<i64>)
-            .bind(None::<i64>)
-            .bind(None::<i64>)
             .bind(Reason::Delivered.as_str())
             .fetch_all(&mut *conn)
             .await
@@ -739,28 +738,12 @@ fn changes_json(changes: &[(EnrollmentId, Change)]) -> String {
     Value::Array(rows).to_string()
 }
 
-/// The targets (positions in the JSON array `?2`) with a pending command:
-/// one index probe each (`EXISTS` over the `state < 3` range).
-macro_rules! busy_probe {
-    () => {
-        "SELECT t.key FROM jsonb_each(?2) AS t WHERE EXISTS (SELECT 1 \
-         FROM mdmkit_queue q WHERE q.tenant = ?1 AND q.device = t.value ->> 0 \
-         AND q.channel = t.value ->> 1 AND q.state < 3)"
-    };
-}
-
 /// Sets `busy[rest[k]]` for every probed position `k`.
 fn mark_busy(busy: &mut [bool], rest: &[usize], found: impl IntoIterator<Item = i64>) {
     for k in found {
         if let Some(i) = usize::try_from(k).ok().and_then(|k| rest.get(k)) {
             busy[*i] = true;
         }
-    }
-}
-
-fn duplicate(command: &NewCommand) -> QueueError {
-    QueueError::DuplicateCommand {
-        command: command.id,
     }
 }
 
@@ -773,10 +756,9 @@ async fn store_command(
 ) -> Result<i64, QueueError> {
     let inserted = sqlx::query(
         "INSERT INTO mdmkit_commands (tenant, id, kind, payload, created_at) \
-         VALUES (?1, ?3, ?4, ?5, ?6) ON CONFLICT (tenant, id) DO NOTHING",
+         VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (tenant, id) DO NOTHING",
     )
     .bind(tenant.as_str())
-    .bind(None::<&str>)
     .bind(command.id.as_uuid())
     .bind(command.kind.as_str())
     .bind(command.payload.as_slice())
@@ -785,7 +767,9 @@ async fn store_command(
     .await
     .db("store a command")?;
     if inserted.rows_affected() == 0 {
-        return Err(duplicate(command));
+        return Err(QueueError::DuplicateCommand {
+            command: command.id,
+        });
     }
     Ok(inserted.last_insert_rowid())
 }
@@ -840,9 +824,12 @@ async fn enqueue_plain(
     let found: Vec<i64> = serde_json::from_str(&found).map_err(|e| QueueError::Corrupt {
         what: format!("busy enrollments: {e}"),
     })?;
-    let all: Vec<usize> = (0..targets.len()).collect();
     let mut busy = vec![false; targets.len()];
-    mark_busy(&mut busy, &all, found);
+    for k in found {
+        if let Some(b) = usize::try_from(k).ok().and_then(|k| busy.get_mut(k)) {
+            *b = true;
+        }
+    }
     Ok(Enqueued {
         id: command.id,
         queued: targets.len() as u64,
@@ -885,12 +872,17 @@ async fn enqueue_in(
         // Superseding changed none of their rows, so this reads what was
         // there before the enqueue.
         let rest_json = sql::targets_json(rest.iter().map(|i| &targets[*i]));
-        let found: Vec<i64> = sqlx::query_scalar(busy_probe!())
-            .bind(tenant.as_str())
-            .bind(rest_json.as_str())
-            .fetch_all(&mut **tx)
-            .await
-            .db("find busy enrollments")?;
+        // One index probe per target (`EXISTS` over the `state < 3` range).
+        let found: Vec<i64> = sqlx::query_scalar(
+            "SELECT t.key FROM jsonb_each(?2) AS t WHERE EXISTS (SELECT 1 \
+             FROM mdmkit_queue q WHERE q.tenant = ?1 AND q.device = t.value ->> 0 \
+             AND q.channel = t.value ->> 1 AND q.state < 3)",
+        )
+        .bind(tenant.as_str())
+        .bind(rest_json.as_str())
+        .fetch_all(&mut **tx)
+        .await
+        .db("find busy enrollments")?;
         mark_busy(&mut busy, &rest, found);
     }
 

@@ -49,9 +49,7 @@ impl DeclarativeCompiled {
     /// [`crate::mapping::device_settings`] computed replaces the generic
     /// reports of `device.name_template` and `device.time_zone`.
     pub fn with_device_settings(mut self, ds: DeviceSettings) -> Self {
-        let handled = |p: &str| p == "device.name_template" || p == "device.time_zone";
-        self.unsupported.retain(|u| !handled(&u.path.to_string()));
-        self.unsupported.extend(ds.unsupported);
+        ds.replace_reports(&mut self.unsupported);
         self.settings = ds.items;
         self
     }

@@ -31,6 +31,16 @@ impl DeviceSettings {
     pub fn command(&self) -> Option<Command> {
         (!self.items.is_empty()).then(|| everyday::settings(self.items.clone()))
     }
+
+    /// Replaces, in a profile or declaration compile's `reports`, the
+    /// generic reports of `device.name_template` and `device.time_zone`
+    /// (neither is a profile or declaration key) with what this
+    /// computation found the device cannot take.
+    pub fn replace_reports(&self, reports: &mut Vec<UnsupportedSetting>) {
+        let handled = |p: &str| p == "device.name_template" || p == "device.time_zone";
+        reports.retain(|u| !handled(&u.path.to_string()));
+        reports.extend(self.unsupported.iter().cloned());
+    }
 }
 
 /// The `Settings` command items for `device.name_template` and

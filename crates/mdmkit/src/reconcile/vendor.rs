@@ -184,8 +184,7 @@ impl Vendors {
         // The device name and time zone are not profile payloads: Apple sets
         // them with the `Settings` command, per device (the name template
         // is filled from the device's inventory).
-        let mut settings_unsupported = Vec::new();
-        let mut handled_by_settings = Vec::new();
+        let mut unsupported = plan.unsupported;
         if changed.contains(&Category::Device) {
             let ds = mdmkit_apple::mapping::device_settings(&new_only, Some(device), &ctx);
             if let Some(command) = ds.command() {
@@ -196,21 +195,9 @@ impl Vendors {
                     supersede: Some("apple/settings/device".into()),
                 });
             }
-            for field in ["name_template", "time_zone"] {
-                handled_by_settings.push(
-                    mdmkit_policy::SettingPath::field("device")
-                        .join_field(field)
-                        .to_string(),
-                );
-            }
-            settings_unsupported = ds.unsupported;
+            ds.replace_reports(&mut unsupported);
         }
-        for u in plan
-            .unsupported
-            .iter()
-            .filter(|u| !u.sent && !handled_by_settings.contains(&u.path.to_string()))
-            .chain(settings_unsupported.iter().filter(|u| !u.sent))
-        {
+        for u in unsupported.iter().filter(|u| !u.sent) {
             if let Some(c) = category_of(&u.path) {
                 out.unsupported.push((
                     c,

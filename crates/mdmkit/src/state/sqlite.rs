@@ -272,15 +272,16 @@ impl StateStore for SqliteState {
             });
             q.build().execute(&mut *tx).await.map_err(sql)?;
         }
+        let delete_compliance = format!(
+            "DELETE FROM mdmkit_compliance WHERE tenant = ? AND {} AND device = ?",
+            every_category()
+        );
         for d in &batch.removed {
             for statement in [
-                "DELETE FROM mdmkit_device WHERE tenant = ? AND device = ?".to_owned(),
-                format!(
-                    "DELETE FROM mdmkit_compliance WHERE tenant = ? AND {} AND device = ?",
-                    every_category()
-                ),
+                "DELETE FROM mdmkit_device WHERE tenant = ? AND device = ?",
+                delete_compliance.as_str(),
             ] {
-                sqlx::query(sqlx::AssertSqlSafe(statement))
+                sqlx::query(sqlx::AssertSqlSafe(statement.to_owned()))
                     .bind(t)
                     .bind(d.as_str())
                     .execute(&mut *tx)
@@ -411,15 +412,16 @@ impl StateStore for SqliteState {
         let rows =
             match device {
                 Some(d) => {
-                    sqlx::query(sqlx::AssertSqlSafe(format!(
+                    let one_device = format!(
                         "SELECT * FROM mdmkit_compliance WHERE tenant = ? AND {} AND device = ? \
-                 ORDER BY category",
+                     ORDER BY category",
                         every_category()
-                    )))
-                    .bind(tenant.as_str())
-                    .bind(d.as_str())
-                    .fetch_all(&self.pool)
-                    .await
+                    );
+                    sqlx::query(sqlx::AssertSqlSafe(one_device))
+                        .bind(tenant.as_str())
+                        .bind(d.as_str())
+                        .fetch_all(&self.pool)
+                        .await
                 }
                 None => sqlx::query(
                     "SELECT * FROM mdmkit_compliance WHERE tenant = ? ORDER BY device, category",
