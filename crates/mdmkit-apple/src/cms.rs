@@ -219,6 +219,17 @@ fn enc(e: der::Error) -> CmsError {
 
 /// Signs `content` and returns DER SignedData with the content inside.
 pub fn sign(content: &[u8], id: &SigningIdentity) -> Result<Vec<u8>, CmsError> {
+    sign_inner(content, id, true)
+}
+
+/// Signs `content` and returns DER SignedData without it: a detached
+/// signature, as Apple devices send in the `Mdm-Signature` header (base64)
+/// when their enrollment profile sets `SignMessage`.
+pub fn sign_detached(content: &[u8], id: &SigningIdentity) -> Result<Vec<u8>, CmsError> {
+    sign_inner(content, id, false)
+}
+
+fn sign_inner(content: &[u8], id: &SigningIdentity, attached: bool) -> Result<Vec<u8>, CmsError> {
     let digest = sha2::Sha256::digest(content);
     let mut attrs = SetOfVec::new();
     attrs
@@ -282,9 +293,14 @@ pub fn sign(content: &[u8], id: &SigningIdentity) -> Result<Vec<u8>, CmsError> {
         digest_algorithms: digests,
         encap_content_info: EncapsulatedContentInfo {
             econtent_type: ID_DATA,
-            econtent: Some(
-                Any::encode_from(&OctetString::new(content.to_vec()).map_err(enc)?).map_err(enc)?,
-            ),
+            econtent: if attached {
+                Some(
+                    Any::encode_from(&OctetString::new(content.to_vec()).map_err(enc)?)
+                        .map_err(enc)?,
+                )
+            } else {
+                None
+            },
         },
         certificates: Some(CertificateSet::try_from(certs).map_err(enc)?),
         crls: None,

@@ -17,6 +17,10 @@ use error::CliError;
 #[derive(Debug, Parser)]
 #[command(name = "mdmkit", version, about, long_about = None)]
 struct Cli {
+    /// More log detail on stderr (-v debug, -vv trace); `RUST_LOG`
+    /// overrides it (`RUST_LOG=mdmkit=debug`).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
     #[command(subcommand)]
     command: Command,
 }
@@ -47,6 +51,11 @@ enum Command {
     /// The tamper-evident audit journal.
     #[command(subcommand)]
     Audit(cmd::audit::AuditCommand),
+    /// Serve devices and the admin API over HTTP for tenant directories.
+    Serve(cmd::serve::ServeArgs),
+    /// Admin API tokens, scoped to a node of a tenant's tree.
+    #[command(subcommand)]
+    Admin(cmd::admin::AdminCommand),
 }
 
 fn run(cli: Cli) -> Result<ExitCode, CliError> {
@@ -60,6 +69,8 @@ fn run(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Compile(c) => cmd::compile::run(c),
         Command::Inspect(c) => cmd::inspect::run(c),
         Command::Audit(c) => cmd::audit::run(c),
+        Command::Serve(c) => cmd::serve::run(c),
+        Command::Admin(c) => cmd::admin::run(c),
     }
 }
 
@@ -92,11 +103,30 @@ fn usage_line(rendered: &str) -> String {
     line.strip_prefix("error: ").unwrap_or(&line).to_owned()
 }
 
+/// Installs the log subscriber: `RUST_LOG` if set, else warnings (info
+/// for `serve`), raised by `-v`. Logs go to stderr.
+fn init_logs(verbose: u8, serving: bool) {
+    use tracing_subscriber::EnvFilter;
+    let default = match (verbose, serving) {
+        (0, false) => "warn",
+        (0, true) => "info",
+        (1, _) => "debug",
+        _ => "trace",
+    };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .try_init();
+}
+
 fn main() -> ExitCode {
     let cli = match parse() {
         Ok(cli) => cli,
         Err(code) => return code,
     };
+    init_logs(cli.verbose, matches!(cli.command, Command::Serve(_)));
     match run(cli) {
         Ok(code) => code,
         Err(e) => e.report(),

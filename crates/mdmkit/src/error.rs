@@ -46,6 +46,15 @@ pub enum Error {
         /// The command id it named.
         command: String,
     },
+    /// A certificate is already bound to another device's enrollment.
+    #[error("certificate already bound to device {device}")]
+    CertificateInUse {
+        /// The device holding it.
+        device: String,
+    },
+    /// A value given by a caller is invalid (a role name, ...).
+    #[error("{0}")]
+    InvalidInput(String),
     /// A signed layer was rejected.
     #[error(transparent)]
     Signing(#[from] crate::signing::SigningError),

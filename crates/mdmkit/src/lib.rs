@@ -47,6 +47,8 @@
 //! | [`state`] | applied state and per-category compliance: memory, SQLite | `sqlite` for SQLite |
 //! | [`signing`] | signed policy layers (Ed25519) | always |
 //! | [`audit`] | the tamper-evident audit journal | always |
+//! | [`inventory`] | enrolled devices, their certificates and push targets | always |
+//! | [`access`] | admin tokens scoped to a node, with a role | always |
 //! | [`core`] | `mdmkit-core`: identifiers, platforms | always |
 //! | [`identity`] | `mdmkit-identity`: CAs, certificates, envelopes | always |
 //! | [`policy`] | `mdmkit-policy`: model, tree, merge, diff | always |
@@ -62,8 +64,10 @@
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+pub mod access;
 pub mod audit;
 mod error;
+pub mod inventory;
 pub mod reconcile;
 pub mod signing;
 pub mod state;

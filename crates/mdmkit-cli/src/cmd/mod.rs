@@ -1,5 +1,6 @@
 //! One module per top-level subcommand.
 
+pub(crate) mod admin;
 pub(crate) mod audit;
 pub(crate) mod ca;
 pub(crate) mod cert;
@@ -8,3 +9,4 @@ pub(crate) mod inspect;
 pub(crate) mod policy;
 pub(crate) mod queue;
 pub(crate) mod reconcile;
+pub(crate) mod serve;

@@ -60,7 +60,7 @@ pub(crate) struct StatusArgs {
 
 type Store = Reconciler<dyn QueueStore, dyn StateStore>;
 
-fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
+pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -69,7 +69,7 @@ fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
 
 /// The store location: the given one, or `DIR/.mdmkit/mdmkit.db`
 /// (creating `DIR/.mdmkit/` with a `.gitignore`).
-fn location(dir: &Path, store: Option<&String>) -> Result<StoreLocation, CliError> {
+pub(crate) fn location(dir: &Path, store: Option<&String>) -> Result<StoreLocation, CliError> {
     if let Some(s) = store {
         return StoreLocation::parse(s).context("--store");
     }
@@ -90,7 +90,16 @@ fn location(dir: &Path, store: Option<&String>) -> Result<StoreLocation, CliErro
 /// at most a suffix of commits on power loss, and a run commits its queue
 /// writes before its state, so a lost suffix is planned again.
 async fn open(location: &StoreLocation, options: Options) -> Result<Store, CliError> {
-    let (queue, state): (Arc<dyn QueueStore>, Arc<dyn StateStore>) = match location {
+    let (queue, state) = open_stores(location).await?;
+    Ok(Reconciler::new(queue, state).with_options(options))
+}
+
+/// The queue and state stores at a location.
+pub(crate) type Stores = (Arc<dyn QueueStore>, Arc<dyn StateStore>);
+
+/// Opens the queue and the state stores at a location.
+pub(crate) async fn open_stores(location: &StoreLocation) -> Result<Stores, CliError> {
+    let stores: Stores = match location {
         StoreLocation::Sqlite(path) => (
             Arc::new(
                 SqliteStore::open(SqliteOptions::new(path).with_synchronous(Synchronous::Normal))
@@ -117,7 +126,7 @@ async fn open(location: &StoreLocation, options: Options) -> Result<Store, CliEr
         ),
         _ => return Err(CliError::new("--store: use sqlite:PATH or postgres://...")),
     };
-    Ok(Reconciler::new(queue, state).with_options(options))
+    Ok(stores)
 }
 
 pub(crate) fn run_reconcile(args: ReconcileArgs) -> Result<ExitCode, CliError> {

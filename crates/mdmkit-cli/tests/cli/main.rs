@@ -11,6 +11,7 @@ mod identity_cli;
 mod policy_cli;
 mod queue_cli;
 mod reconcile_cli;
+mod serve_cli;
 mod signing_cli;
 mod support;
 mod usage_cli;

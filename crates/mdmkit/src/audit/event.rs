@@ -79,6 +79,41 @@ pub enum Event {
         /// Their SHA-256.
         dropped_sha256: String,
     },
+    /// A device enrolled (or enrolled again) under a node.
+    DeviceEnrolled {
+        /// The tenant.
+        tenant: TenantId,
+        /// The device.
+        device: DeviceId,
+        /// The node it was enrolled under.
+        node: NodeId,
+        /// Its platform.
+        platform: Platform,
+        /// SHA-256 of the certificate bound to the enrollment.
+        certificate_sha256: Option<String>,
+    },
+    /// A device removed its enrollment.
+    DeviceCheckedOut {
+        /// The tenant.
+        tenant: TenantId,
+        /// The device.
+        device: DeviceId,
+    },
+    /// An admin acted through the admin API.
+    AdminAction {
+        /// The tenant.
+        tenant: TenantId,
+        /// The token's id.
+        token: String,
+        /// The token's node.
+        node: NodeId,
+        /// The token's role.
+        role: crate::access::Role,
+        /// What it did (`enqueue DeviceLock`, `reconcile`).
+        action: String,
+        /// The device or node acted on.
+        target: Option<String>,
+    },
     /// A signature over the chain up to the previous entry.
     Checkpoint {
         /// The signed (seq, head) of the previous entry.
@@ -95,6 +130,9 @@ impl Event {
             Event::CommandAnswered { .. } => "command_answered",
             Event::Reconciled { .. } => "reconciled",
             Event::Recovered { .. } => "recovered",
+            Event::DeviceEnrolled { .. } => "device_enrolled",
+            Event::DeviceCheckedOut { .. } => "device_checked_out",
+            Event::AdminAction { .. } => "admin_action",
             Event::Checkpoint { .. } => "checkpoint",
         }
     }
@@ -150,6 +188,54 @@ pub fn targets_sha256<'a>(devices: impl IntoIterator<Item = &'a DeviceId>) -> St
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn enrollment_and_admin_events_round_trip_and_refuse_unknown_fields() {
+        let events = [
+            Event::DeviceEnrolled {
+                tenant: "region".parse().unwrap(),
+                device: "ipad-1".parse().unwrap(),
+                node: "school".parse().unwrap(),
+                platform: Platform::Apple,
+                certificate_sha256: Some("ab".repeat(32)),
+            },
+            Event::DeviceCheckedOut {
+                tenant: "region".parse().unwrap(),
+                device: "ipad-1".parse().unwrap(),
+            },
+            Event::AdminAction {
+                tenant: "region".parse().unwrap(),
+                token: "0123456789abcdef".into(),
+                node: "school".parse().unwrap(),
+                role: crate::access::Role::Operate,
+                action: "enqueue DeviceLock".into(),
+                target: Some("ipad-1".into()),
+            },
+        ];
+        let kinds: Vec<&str> = events.iter().map(Event::kind).collect();
+        assert_eq!(
+            kinds,
+            ["device_enrolled", "device_checked_out", "admin_action"]
+        );
+        for e in events {
+            let mut value = serde_json::to_value(&e).unwrap();
+            assert_eq!(value["type"], e.kind());
+            let back: Event = serde_json::from_value(value.clone()).unwrap();
+            assert_eq!(back, e);
+            value["extra"] = serde_json::Value::Bool(true);
+            assert!(serde_json::from_value::<Event>(value).is_err());
+        }
+        let text = serde_json::to_string(&Event::AdminAction {
+            tenant: "r".parse().unwrap(),
+            token: "t".into(),
+            node: "r".parse().unwrap(),
+            role: crate::access::Role::Author,
+            action: "reconcile".into(),
+            target: None,
+        })
+        .unwrap();
+        assert!(text.contains(r#""role":"author""#), "{text}");
+    }
 
     #[test]
     fn the_targets_digest_ignores_order_and_duplicates() {

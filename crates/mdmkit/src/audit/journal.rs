@@ -70,15 +70,19 @@ pub struct Recovery {
 
 /// An open journal: appends events, chains them and signs checkpoints.
 ///
-/// One writer per file: two processes appending to the same journal would
-/// fork the chain, so [`Journal::open`] takes an exclusive lock on the file
-/// and refuses with [`AuditError::Busy`] while another journal holds it. Call [`Journal::close`] at the
+/// Several writers (threads or processes, each with its own `Journal`) may
+/// share one file: each append, checkpoint and recovery takes an exclusive
+/// lock on the file (`flock` on Unix, `LockFileEx` on Windows, through
+/// [`File::lock`]) for the write and its `fdatasync` only, and first reads
+/// the file's tail again when another writer has appended since, so the
+/// entries of every writer form one chain. Call [`Journal::close`] at the
 /// end to sign the tail; dropping the journal leaves the tail unsigned (it
 /// is still chained).
 #[derive(Debug)]
 pub struct Journal {
     path: PathBuf,
     file: File,
+    /// The file's length after this writer's last write or read of it.
     len: u64,
     signer: EnvelopeSigner,
     options: JournalOptions,
@@ -97,6 +101,9 @@ impl Journal {
     /// cut off and the cut is recorded as an [`Event::Recovered`] entry
     /// (see [`Journal::recovered`]). Any other damage to the last line is
     /// refused with its line position; run `verify` for the whole file.
+    ///
+    /// Opening waits while another writer holds the file's lock (for one
+    /// write: no writer holds it longer).
     pub fn open(
         path: impl AsRef<Path>,
         signer: EnvelopeSigner,
@@ -112,35 +119,16 @@ impl Journal {
         {
             std::fs::create_dir_all(parent).map_err(io)?;
         }
-        let mut file = OpenOptions::new()
+        let file = OpenOptions::new()
             .read(true)
             .append(true)
             .create(true)
             .open(&path)
             .map_err(io)?;
-        // One writer per file, enforced: an exclusive lock (`flock` on Unix,
-        // `LockFileEx` on Windows) held until the journal is dropped. The
-        // lock is advisory, which every journal writer honours.
-        match file.try_lock() {
-            Ok(()) => {}
-            Err(std::fs::TryLockError::WouldBlock) => {
-                return Err(AuditError::Busy { path: path.clone() });
-            }
-            Err(std::fs::TryLockError::Error(e)) => return Err(io(e)),
-        }
-        let len = file.metadata().map_err(io)?.len();
-        let tail = read_tail(&mut file, len, options.max_line_bytes).map_err(io)?;
-        let (complete_end, last_line) =
-            split_tail(&tail, len, options.max_line_bytes).map_err(|reason| {
-                AuditError::DamagedTail {
-                    path: path.clone(),
-                    reason,
-                }
-            })?;
         let mut journal = Journal {
-            path: path.clone(),
+            path,
             file,
-            len,
+            len: 0,
             signer,
             options,
             next_seq: 1,
@@ -149,41 +137,7 @@ impl Journal {
             recovered: None,
             poisoned: false,
         };
-        if let Some(line) = last_line {
-            let e = entry::decode(line).map_err(|reason| AuditError::DamagedTail {
-                path: path.clone(),
-                reason,
-            })?;
-            journal.next_seq = e.seq + 1;
-            journal.head = e.hash;
-            // How long ago the last checkpoint was is not known without a
-            // scan: a journal that does not end with one gets one soon.
-            journal.since_checkpoint = match e.event {
-                Event::Checkpoint { .. } => 0,
-                _ => journal.options.checkpoint_every.saturating_sub(1).max(1),
-            };
-        }
-        if complete_end < len {
-            let tail_start = len - tail.len() as u64;
-            let torn_start = usize::try_from(complete_end - tail_start).unwrap_or(0);
-            let dropped = tail.get(torn_start..).unwrap_or_default();
-            let dropped_sha256 = sha256_hex(dropped);
-            let dropped_bytes = len - complete_end;
-            journal.file.set_len(complete_end).map_err(io)?;
-            journal.file.sync_data().map_err(io)?;
-            journal.len = complete_end;
-            let seq = journal.append(Event::Recovered {
-                offset: complete_end,
-                dropped_bytes,
-                dropped_sha256: dropped_sha256.clone(),
-            })?;
-            journal.recovered = Some(Recovery {
-                offset: complete_end,
-                dropped_bytes,
-                dropped_sha256,
-                seq,
-            });
-        }
+        journal.locked(|j| j.catch_up(true))?;
         Ok(journal)
     }
 
@@ -192,12 +146,14 @@ impl Journal {
         &self.path
     }
 
-    /// The last entry's sequence number and hash; `None` when empty.
+    /// The last entry's sequence number and hash as of this journal's last
+    /// write (or read of the file's tail); `None` when empty.
     pub fn head(&self) -> Option<(u64, &str)> {
         (self.next_seq > 1).then(|| (self.next_seq - 1, self.head.as_str()))
     }
 
-    /// What opening cut off the end of the file, if anything.
+    /// What this journal last cut off the end of the file (a torn line,
+    /// found when opening or before a write), if anything.
     pub fn recovered(&self) -> Option<&Recovery> {
         self.recovered.as_ref()
     }
@@ -206,59 +162,41 @@ impl Journal {
     /// sequence number. One write and, with [`JournalOptions::sync`], one
     /// `fdatasync`.
     pub fn append(&mut self, event: Event) -> Result<u64, AuditError> {
-        let mut out = String::new();
-        let seq = self.encode_one(&event, &mut out)?;
-        self.encode_due_checkpoint(&mut out)?;
-        self.write(&out)?;
-        Ok(seq)
+        self.transact(|j, out| {
+            let seq = j.encode_one(&event, out)?;
+            j.encode_due_checkpoint(out)?;
+            Ok(seq)
+        })
     }
 
     /// Appends events in order with one write and one `fdatasync`;
     /// returns the sequence number of the last one (`None` for no event).
+    /// The batch is contiguous in the file: no other writer's entry comes
+    /// between its events.
     pub fn append_all(
         &mut self,
         events: impl IntoIterator<Item = Event>,
     ) -> Result<Option<u64>, AuditError> {
-        let saved = (self.next_seq, self.head.clone(), self.since_checkpoint);
-        let mut out = String::new();
-        let mut last = None;
-        for event in events {
-            match self.encode_one(&event, &mut out) {
-                Ok(seq) => last = Some(seq),
-                Err(e) => {
-                    (self.next_seq, self.head, self.since_checkpoint) = saved;
-                    return Err(e);
-                }
+        self.transact(|j, out| {
+            let mut last = None;
+            for event in events {
+                last = Some(j.encode_one(&event, out)?);
+                j.encode_due_checkpoint(out)?;
             }
-            if let Err(e) = self.encode_due_checkpoint(&mut out) {
-                (self.next_seq, self.head, self.since_checkpoint) = saved;
-                return Err(e);
-            }
-        }
-        if !out.is_empty()
-            && let Err(e) = self.write(&out)
-        {
-            (self.next_seq, self.head, self.since_checkpoint) = saved;
-            return Err(e);
-        }
-        Ok(last)
+            Ok(last)
+        })
     }
 
     /// Signs the chain up to the last entry now, unless the last entry is
     /// already a checkpoint or the journal is empty; returns the
     /// checkpoint's sequence number.
     pub fn checkpoint(&mut self) -> Result<Option<u64>, AuditError> {
-        if self.next_seq == 1 || self.since_checkpoint == 0 {
-            return Ok(None);
-        }
-        let mut out = String::new();
-        let saved = (self.next_seq, self.head.clone(), self.since_checkpoint);
-        let seq = self.encode_checkpoint(&mut out)?;
-        if let Err(e) = self.write(&out) {
-            (self.next_seq, self.head, self.since_checkpoint) = saved;
-            return Err(e);
-        }
-        Ok(Some(seq))
+        self.transact(|j, out| {
+            if j.next_seq == 1 || j.since_checkpoint == 0 {
+                return Ok(None);
+            }
+            j.encode_checkpoint(out).map(Some)
+        })
     }
 
     /// Signs the tail ([`Journal::checkpoint`]) and closes the file.
@@ -268,6 +206,152 @@ impl Journal {
             path: self.path.clone(),
             source,
         })
+    }
+
+    /// Runs `f` holding the file's exclusive lock.
+    fn locked<T>(
+        &mut self,
+        f: impl FnOnce(&mut Self) -> Result<T, AuditError>,
+    ) -> Result<T, AuditError> {
+        self.file.lock().map_err(|source| AuditError::Io {
+            path: self.path.clone(),
+            source,
+        })?;
+        let out = f(self);
+        // Unlocking fails only for a file that is not open; dropping the
+        // journal closes the file, which releases the lock in any case.
+        let _ = self.file.unlock();
+        out
+    }
+
+    /// Under the lock: catches up with the file, lets `encode` add lines to
+    /// one buffer, and writes it. On failure the chain state is what it
+    /// was, and the file too (see [`Journal::write`]).
+    fn transact<T>(
+        &mut self,
+        encode: impl FnOnce(&mut Self, &mut String) -> Result<T, AuditError>,
+    ) -> Result<T, AuditError> {
+        if self.poisoned {
+            return Err(AuditError::Poisoned {
+                path: self.path.clone(),
+            });
+        }
+        self.locked(|j| {
+            j.catch_up(false)?;
+            let saved = (j.next_seq, j.head.clone(), j.since_checkpoint);
+            let mut out = String::new();
+            let result = encode(j, &mut out).and_then(|value| {
+                if !out.is_empty() {
+                    j.write(&out)?;
+                }
+                Ok(value)
+            });
+            if result.is_err() {
+                (j.next_seq, j.head, j.since_checkpoint) = saved;
+            }
+            result
+        })
+    }
+
+    /// Under the lock: when the file is not as this writer left it (or on
+    /// opening, `fresh`), takes the head from its last line, and cuts off a
+    /// torn line (a crashed write: no writer is writing while the lock is
+    /// held), recording the cut.
+    fn catch_up(&mut self, fresh: bool) -> Result<(), AuditError> {
+        let io = |source| AuditError::Io {
+            path: self.path.clone(),
+            source,
+        };
+        let len = self.file.metadata().map_err(io)?.len();
+        if !fresh && len == self.len {
+            return Ok(());
+        }
+        let max_line = self.options.max_line_bytes;
+        let tail = read_tail(&mut self.file, len, max_line).map_err(io)?;
+        let (complete_end, last_line) =
+            split_tail(&tail, len, max_line).map_err(|reason| AuditError::DamagedTail {
+                path: self.path.clone(),
+                reason,
+            })?;
+        let known_seq = self.next_seq - 1;
+        match last_line {
+            Some(line) => {
+                let e = entry::decode(line).map_err(|reason| AuditError::DamagedTail {
+                    path: self.path.clone(),
+                    reason,
+                })?;
+                self.next_seq = e.seq + 1;
+                self.head = e.hash;
+                self.since_checkpoint = match e.event {
+                    Event::Checkpoint { .. } => 0,
+                    // How long ago the last checkpoint was is not known
+                    // without a scan: a journal opened on one that does not
+                    // end with one gets one soon.
+                    _ if fresh => self.options.checkpoint_every.saturating_sub(1).max(1),
+                    // Another writer appended: count its entries as if none
+                    // was a checkpoint (at worst, a checkpoint comes early).
+                    _ => self
+                        .since_checkpoint
+                        .saturating_add(e.seq.saturating_sub(known_seq))
+                        .max(1),
+                };
+            }
+            None => {
+                self.next_seq = 1;
+                self.head = GENESIS.to_owned();
+                self.since_checkpoint = 0;
+            }
+        }
+        self.len = len;
+        if complete_end < len {
+            self.recover(&tail, complete_end)?;
+        }
+        Ok(())
+    }
+
+    /// Cuts the torn line starting at `complete_end` off the file (whose
+    /// last bytes are `tail`) and appends a [`Event::Recovered`] entry.
+    fn recover(&mut self, tail: &[u8], complete_end: u64) -> Result<(), AuditError> {
+        let io = |source| AuditError::Io {
+            path: self.path.clone(),
+            source,
+        };
+        let len = self.len;
+        let tail_start = len - tail.len() as u64;
+        let torn_start = usize::try_from(complete_end - tail_start).unwrap_or(0);
+        let dropped = tail.get(torn_start..).unwrap_or_default();
+        let dropped_sha256 = sha256_hex(dropped);
+        let dropped_bytes = len - complete_end;
+        self.file.set_len(complete_end).map_err(io)?;
+        self.file.sync_data().map_err(io)?;
+        self.len = complete_end;
+        let saved = (self.next_seq, self.head.clone(), self.since_checkpoint);
+        let mut out = String::new();
+        let event = Event::Recovered {
+            offset: complete_end,
+            dropped_bytes,
+            dropped_sha256: dropped_sha256.clone(),
+        };
+        let written = self.encode_one(&event, &mut out).and_then(|seq| {
+            self.encode_due_checkpoint(&mut out)?;
+            self.write(&out)?;
+            Ok(seq)
+        });
+        match written {
+            Ok(seq) => {
+                self.recovered = Some(Recovery {
+                    offset: complete_end,
+                    dropped_bytes,
+                    dropped_sha256,
+                    seq,
+                });
+                Ok(())
+            }
+            Err(e) => {
+                (self.next_seq, self.head, self.since_checkpoint) = saved;
+                Err(e)
+            }
+        }
     }
 
     fn encode_one(&mut self, event: &Event, out: &mut String) -> Result<u64, AuditError> {
@@ -306,6 +390,8 @@ impl Journal {
         Ok(())
     }
 
+    /// Writes `text` at the end of the file (under the lock) and syncs it;
+    /// a failed write is cut back off.
     fn write(&mut self, text: &str) -> Result<(), AuditError> {
         let io = |source| AuditError::Io {
             path: self.path.clone(),

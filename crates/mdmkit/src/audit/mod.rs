@@ -208,13 +208,6 @@ pub enum AuditError {
         #[source]
         reason: Corruption,
     },
-    /// Another open journal (in this process or another) holds the file:
-    /// two writers would fork the chain.
-    #[error("{}: another process is writing this journal", path.display())]
-    Busy {
-        /// The journal file.
-        path: PathBuf,
-    },
     /// The journal is larger than accepted.
     #[error("{}journal larger than {max} bytes", path.as_ref().map(|p| format!("{}: ", p.display())).unwrap_or_default())]
     TooLarge {

@@ -50,6 +50,7 @@ use crate::state::{
 };
 
 pub mod answers;
+mod inventory;
 mod options;
 mod plan;
 mod query;
@@ -198,13 +199,23 @@ where
 
     /// Plans and queues every change of `scope`, computing effective
     /// policies from scratch.
+    ///
+    /// The devices are the tree's own and the enrolled inventory
+    /// ([`Reconciler::with_inventory`]).
     pub async fn reconcile(&self, tenant: &Tenant, scope: &Scope) -> Result<Plan, Error> {
-        let cache = EffectiveCache::build(tenant)?;
-        self.reconcile_with(tenant, &cache, scope).await
+        let tenant = self.with_inventory(tenant).await?;
+        let cache = EffectiveCache::build(&tenant)?;
+        self.reconcile_with(&tenant, &cache, scope).await
     }
 
     /// Plans and queues every change of `scope` with effective policies the
     /// caller keeps up to date ([`EffectiveCache::refresh`] after an edit).
+    ///
+    /// The tenant and the cache must already include the enrolled
+    /// inventory: pass the tree through [`Reconciler::with_inventory`] and
+    /// build the cache from its result. This method does not read the
+    /// inventory itself, so with [`Scope::All`] an enrolled device missing
+    /// from `tenant` is forgotten like a device removed from the file.
     pub async fn reconcile_with(
         &self,
         tenant: &Tenant,
@@ -264,8 +275,9 @@ where
         // Hash each distinct effective policy once (devices of a node share
         // one).
         let empty = Arc::new(category_hashes(&Settings::default()));
-        let mut hashes: HashMap<*const EffectivePolicy, (Arc<CategoryHashes>, ContentHash)> =
-            HashMap::new();
+        // Keyed by the policy's address (as an integer, so the future stays
+        // `Send`): devices sharing one `Arc<EffectivePolicy>` share hashes.
+        let mut hashes: HashMap<usize, (Arc<CategoryHashes>, ContentHash)> = HashMap::new();
         let mut groups: HashMap<GroupKey, Group> = HashMap::new();
         let mut contents_seen: BTreeSet<ContentHash> = BTreeSet::new();
         let mut conflicts: BTreeSet<String> = BTreeSet::new();
@@ -281,7 +293,7 @@ where
                 .get(&device.id)
                 .ok_or_else(|| mdmkit_policy::Error::UnknownDevice(device.id.clone()))?;
             let (cats, content) = hashes
-                .entry(Arc::as_ptr(eff))
+                .entry(Arc::as_ptr(eff) as usize)
                 .or_insert_with(|| {
                     conflicts.extend(eff.conflicts().iter().map(ToString::to_string));
                     let c = category_hashes(eff.settings());

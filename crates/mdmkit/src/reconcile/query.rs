@@ -62,7 +62,16 @@ where
 {
     /// Every device of `node` and below (the whole tenant for the root),
     /// with its category states.
+    ///
+    /// Enrolled devices count ([`Reconciler::with_inventory`]).
     pub async fn status(&self, tenant: &Tenant, node: &NodeId) -> Result<Vec<DeviceStatus>, Error> {
+        let tenant = self.with_inventory(tenant).await?;
+        self.status_of(&tenant, node).await
+    }
+
+    /// [`Reconciler::status`] of a tree that already includes the
+    /// inventory.
+    async fn status_of(&self, tenant: &Tenant, node: &NodeId) -> Result<Vec<DeviceStatus>, Error> {
         let mut devices = tenant.affected_devices(node)?;
         devices.sort();
         let all = self.state.compliance(tenant.id(), None).await?;
@@ -92,14 +101,17 @@ where
     /// category of the devices at `node` and below that is not verified or
     /// unsupported, with the device's error and the provenance of each
     /// setting of the category.
+    ///
+    /// Enrolled devices count ([`Reconciler::with_inventory`]).
     pub async fn noncompliant(
         &self,
         tenant: &Tenant,
         node: &NodeId,
     ) -> Result<Vec<Finding>, Error> {
-        let cache = EffectiveCache::build(tenant)?;
+        let tenant = self.with_inventory(tenant).await?;
+        let cache = EffectiveCache::build(&tenant)?;
         let mut out = Vec::new();
-        for status in self.status(tenant, node).await? {
+        for status in self.status_of(&tenant, node).await? {
             for state in status.categories {
                 if state.state.is_compliant() {
                     continue;

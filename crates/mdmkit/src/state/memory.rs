@@ -9,7 +9,9 @@ use mdmkit_policy::{Category, ContentHash, Settings};
 use mdmkit_queue::Timestamp;
 
 use super::{CategoryState, ComplianceState, DeviceRecord, StateBatch, StateStore};
+use crate::access::AdminToken;
 use crate::error::Error;
+use crate::inventory::Enrollment;
 
 #[derive(Debug, Default)]
 struct TenantState {
@@ -17,6 +19,8 @@ struct TenantState {
     devices: HashMap<DeviceId, DeviceRecord>,
     compliance: BTreeMap<(DeviceId, Category), CategoryState>,
     policies: BTreeMap<String, String>,
+    enrollments: BTreeMap<DeviceId, Enrollment>,
+    tokens: BTreeMap<String, AdminToken>,
 }
 
 /// Applied state and compliance in memory: for tests and simulations.
@@ -114,5 +118,67 @@ impl StateStore for MemoryState {
                 .map(|((d, _), s)| (d.clone(), s.clone()))
                 .collect()
         }))
+    }
+
+    async fn enrollment(
+        &self,
+        tenant: &TenantId,
+        device: &DeviceId,
+    ) -> Result<Option<Enrollment>, Error> {
+        Ok(self.with(tenant, |t| t.enrollments.get(device).cloned()))
+    }
+
+    async fn enrollments(&self, tenant: &TenantId) -> Result<Vec<Enrollment>, Error> {
+        Ok(self.with(tenant, |t| t.enrollments.values().cloned().collect()))
+    }
+
+    async fn enrollment_by_certificate(
+        &self,
+        tenant: &TenantId,
+        sha256: &str,
+    ) -> Result<Option<Enrollment>, Error> {
+        Ok(self.with(tenant, |t| {
+            t.enrollments
+                .values()
+                .find(|e| e.certificate.as_ref().is_some_and(|c| c.sha256 == sha256))
+                .cloned()
+        }))
+    }
+
+    async fn put_enrollment(
+        &self,
+        tenant: &TenantId,
+        enrollment: &Enrollment,
+    ) -> Result<(), Error> {
+        self.with(tenant, |t| {
+            if let Some(c) = &enrollment.certificate
+                && let Some(holder) = t.enrollments.values().find(|e| {
+                    e.device != enrollment.device
+                        && e.certificate.as_ref().is_some_and(|x| x.sha256 == c.sha256)
+                })
+            {
+                return Err(Error::CertificateInUse {
+                    device: holder.device.to_string(),
+                });
+            }
+            t.enrollments
+                .insert(enrollment.device.clone(), enrollment.clone());
+            Ok(())
+        })
+    }
+
+    async fn put_token(&self, token: &AdminToken) -> Result<(), Error> {
+        self.with(&token.tenant, |t| {
+            t.tokens.insert(token.id.clone(), token.clone());
+        });
+        Ok(())
+    }
+
+    async fn token(&self, tenant: &TenantId, id: &str) -> Result<Option<AdminToken>, Error> {
+        Ok(self.with(tenant, |t| t.tokens.get(id).cloned()))
+    }
+
+    async fn tokens(&self, tenant: &TenantId) -> Result<Vec<AdminToken>, Error> {
+        Ok(self.with(tenant, |t| t.tokens.values().cloned().collect()))
     }
 }

@@ -27,11 +27,15 @@ use mdmkit_policy::{Category, ContentHash, Settings};
 use mdmkit_queue::{CommandId, Timestamp};
 use serde::{Deserialize, Serialize};
 
+use crate::access::AdminToken;
 use crate::error::Error;
+use crate::inventory::Enrollment;
 
 mod memory;
 #[cfg(feature = "postgres")]
 mod postgres;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod records;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 
@@ -263,6 +267,39 @@ pub trait StateStore: Send + Sync {
         tenant: &TenantId,
         now: Timestamp,
     ) -> Result<Vec<(DeviceId, CategoryState)>, Error>;
+
+    /// One enrolled device.
+    async fn enrollment(
+        &self,
+        tenant: &TenantId,
+        device: &DeviceId,
+    ) -> Result<Option<Enrollment>, Error>;
+
+    /// Every enrolled device of a tenant (checked-out ones included),
+    /// sorted by device.
+    async fn enrollments(&self, tenant: &TenantId) -> Result<Vec<Enrollment>, Error>;
+
+    /// The enrollment a certificate (SHA-256, hex) is bound to.
+    async fn enrollment_by_certificate(
+        &self,
+        tenant: &TenantId,
+        sha256: &str,
+    ) -> Result<Option<Enrollment>, Error>;
+
+    /// Writes an enrollment (by tenant and device). A certificate bound to
+    /// another device of the tenant is refused with
+    /// [`Error::CertificateInUse`].
+    async fn put_enrollment(&self, tenant: &TenantId, enrollment: &Enrollment)
+    -> Result<(), Error>;
+
+    /// Writes an admin token (by its tenant and id).
+    async fn put_token(&self, token: &AdminToken) -> Result<(), Error>;
+
+    /// One admin token of a tenant.
+    async fn token(&self, tenant: &TenantId, id: &str) -> Result<Option<AdminToken>, Error>;
+
+    /// Every admin token of a tenant, by id.
+    async fn tokens(&self, tenant: &TenantId) -> Result<Vec<AdminToken>, Error>;
 }
 
 /// The hash of a whole settings value: SHA-256 over its category hashes.

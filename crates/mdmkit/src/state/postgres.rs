@@ -13,12 +13,20 @@ use mdmkit_queue::Timestamp;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
 use sqlx::{Postgres, QueryBuilder};
 
+use super::records::{self, record_methods};
 use super::{
     CategoryState, DeviceRecord, RawCategoryRow, StateBatch, StateStore, commands_text, parse_hash,
 };
+use crate::access::AdminToken;
 use crate::error::Error;
+use crate::inventory::Enrollment;
 
-const MIGRATION: &str = "
+/// The schema, one entry per version (never edit a released entry:
+/// append). Version 1 predates the version table, so it is idempotent: a
+/// database made before the table existed runs it again harmlessly and is
+/// then version 1.
+const MIGRATIONS: &[&str] = &[
+    "
 CREATE TABLE IF NOT EXISTS mdmkit_content (
     tenant TEXT NOT NULL,
     hash TEXT NOT NULL,
@@ -56,7 +64,10 @@ CREATE TABLE IF NOT EXISTS mdmkit_policy (
     hash TEXT NOT NULL,
     PRIMARY KEY (tenant, policy)
 );
-";
+",
+    // 2: enrolled devices and admin tokens (the SQL both stores share).
+    records::TABLES,
+];
 
 /// Rows per multi-row statement (PostgreSQL allows 65,535 parameters).
 const CHUNK: usize = 4_000;
@@ -72,9 +83,10 @@ fn sql(e: sqlx::Error) -> Error {
 }
 
 impl PostgresState {
-    /// Connects to `url` (`postgres://...`) and creates the tables if
-    /// needed (serialised by an advisory lock, so several processes may
-    /// start at once).
+    /// Connects to `url` (`postgres://...`) and applies the missing schema
+    /// migrations (serialised by an advisory lock, so several processes may
+    /// start at once; versions in `mdmkit_state_migrations`). A schema
+    /// newer than this build's is refused.
     pub async fn open(url: &str) -> Result<Self, Error> {
         let options =
             PgConnectOptions::from_str(url).map_err(|e| Error::State(format!("url: {e}")))?;
@@ -88,10 +100,38 @@ impl PostgresState {
             .execute(&mut *tx)
             .await
             .map_err(sql)?;
-        sqlx::raw_sql(MIGRATION)
+        sqlx::query(
+            "CREATE TABLE IF NOT EXISTS mdmkit_state_migrations \
+             (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)",
+        )
+        .execute(&mut *tx)
+        .await
+        .map_err(sql)?;
+        let current: i64 =
+            sqlx::query_scalar("SELECT COALESCE(MAX(version), 0) FROM mdmkit_state_migrations")
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(sql)?;
+        let latest = MIGRATIONS.len() as i64;
+        if current > latest {
+            return Err(Error::State(format!(
+                "the state store's schema is version {current}, newer than this build's {latest}"
+            )));
+        }
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as i64);
+        for (i, m) in MIGRATIONS.iter().enumerate().skip(current as usize) {
+            sqlx::raw_sql(*m).execute(&mut *tx).await.map_err(sql)?;
+            sqlx::query(
+                "INSERT INTO mdmkit_state_migrations (version, applied_at) VALUES ($1, $2)",
+            )
+            .bind(i as i64 + 1)
+            .bind(now)
             .execute(&mut *tx)
             .await
             .map_err(sql)?;
+        }
         tx.commit().await.map_err(sql)?;
         Ok(Self { pool })
     }
@@ -100,6 +140,8 @@ impl PostgresState {
 fn row_state(row: &PgRow) -> Result<(DeviceId, CategoryState), Error> {
     RawCategoryRow::from_row(row).map_err(sql)?.into_state()
 }
+
+record_methods!(PostgresState, sql);
 
 #[async_trait]
 impl StateStore for PostgresState {
@@ -318,5 +360,41 @@ impl StateStore for PostgresState {
         .await
         .map_err(sql)?;
         rows.iter().map(row_state).collect()
+    }
+
+    async fn enrollment(
+        &self,
+        tenant: &TenantId,
+        device: &DeviceId,
+    ) -> Result<Option<Enrollment>, Error> {
+        self.get_enrollment(tenant, device).await
+    }
+
+    async fn enrollments(&self, tenant: &TenantId) -> Result<Vec<Enrollment>, Error> {
+        self.all_enrollments(tenant).await
+    }
+
+    async fn enrollment_by_certificate(
+        &self,
+        tenant: &TenantId,
+        sha256: &str,
+    ) -> Result<Option<Enrollment>, Error> {
+        self.enrollment_of_certificate(tenant, sha256).await
+    }
+
+    async fn put_enrollment(&self, tenant: &TenantId, e: &Enrollment) -> Result<(), Error> {
+        self.write_enrollment(tenant, e).await
+    }
+
+    async fn put_token(&self, token: &AdminToken) -> Result<(), Error> {
+        self.write_token(token).await
+    }
+
+    async fn token(&self, tenant: &TenantId, id: &str) -> Result<Option<AdminToken>, Error> {
+        self.get_token(tenant, id).await
+    }
+
+    async fn tokens(&self, tenant: &TenantId) -> Result<Vec<AdminToken>, Error> {
+        self.all_tokens(tenant).await
     }
 }

@@ -19,10 +19,13 @@ use mdmkit_queue::Timestamp;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool};
 
+use super::records::{self, record_methods};
 use super::{
     CategoryState, DeviceRecord, RawCategoryRow, StateBatch, StateStore, commands_text, parse_hash,
 };
+use crate::access::AdminToken;
 use crate::error::Error;
+use crate::inventory::Enrollment;
 
 /// The schema, one entry per version (never edit a released entry: append).
 /// Version 1 predates the version table, so it is idempotent: a store made
@@ -96,6 +99,8 @@ ALTER TABLE mdmkit_compliance_2 RENAME TO mdmkit_compliance;
 CREATE INDEX mdmkit_compliance_retry
     ON mdmkit_compliance (tenant, next_retry) WHERE state = 'failed';
 ",
+    // 3: enrolled devices and admin tokens (the SQL both stores share).
+    super::records::TABLES,
 ];
 
 /// `category IN (...)` over every category: with the key leading by
@@ -200,6 +205,8 @@ fn sql(e: sqlx::Error) -> Error {
 fn row_state(row: &sqlx::sqlite::SqliteRow) -> Result<(DeviceId, CategoryState), Error> {
     RawCategoryRow::from_row(row).map_err(sql)?.into_state()
 }
+
+record_methods!(SqliteState, sql);
 
 #[async_trait]
 impl StateStore for SqliteState {
@@ -449,6 +456,42 @@ impl StateStore for SqliteState {
         .await
         .map_err(sql)?;
         rows.iter().map(row_state).collect()
+    }
+
+    async fn enrollment(
+        &self,
+        tenant: &TenantId,
+        device: &DeviceId,
+    ) -> Result<Option<Enrollment>, Error> {
+        self.get_enrollment(tenant, device).await
+    }
+
+    async fn enrollments(&self, tenant: &TenantId) -> Result<Vec<Enrollment>, Error> {
+        self.all_enrollments(tenant).await
+    }
+
+    async fn enrollment_by_certificate(
+        &self,
+        tenant: &TenantId,
+        sha256: &str,
+    ) -> Result<Option<Enrollment>, Error> {
+        self.enrollment_of_certificate(tenant, sha256).await
+    }
+
+    async fn put_enrollment(&self, tenant: &TenantId, e: &Enrollment) -> Result<(), Error> {
+        self.write_enrollment(tenant, e).await
+    }
+
+    async fn put_token(&self, token: &AdminToken) -> Result<(), Error> {
+        self.write_token(token).await
+    }
+
+    async fn token(&self, tenant: &TenantId, id: &str) -> Result<Option<AdminToken>, Error> {
+        self.get_token(tenant, id).await
+    }
+
+    async fn tokens(&self, tenant: &TenantId) -> Result<Vec<AdminToken>, Error> {
+        self.all_tokens(tenant).await
     }
 }
 

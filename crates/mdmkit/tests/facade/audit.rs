@@ -4,11 +4,12 @@
 //! tail is reported and recovered, never silently dropped.
 
 use std::fs;
+use std::io::Write as _;
 use std::path::Path;
 
 use mdmkit::Platform;
 use mdmkit::audit::{
-    Anchor, AuditError, Corruption, Event, Journal, JournalOptions, VerifyOptions,
+    Anchor, AuditError, Corruption, Entry, Event, Journal, JournalOptions, VerifyOptions,
     keyring_from_hex, load_or_create_key, read_public_keys, verify, verify_bytes, verify_with,
 };
 use mdmkit::identity::{EnvelopeSigner, KeyId, Keyring};
@@ -93,21 +94,137 @@ fn a_closed_journal_verifies_and_counts_its_checkpoints() {
     assert!(text.lines().all(|l| l.starts_with("{\"event\":{")));
 }
 
+/// An event told apart by `n` (its `devices` count).
+fn numbered(n: u64) -> Event {
+    Event::Reconciled {
+        tenant: "region".parse().unwrap(),
+        devices: n,
+        commands: 0,
+        unsupported: 0,
+        conflicts: 0,
+    }
+}
+
+/// The `n` of every numbered event of the journal, in file order.
+fn numbers(path: &Path) -> Vec<u64> {
+    fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .filter_map(|l| match serde_json::from_str::<Entry>(l).unwrap().event {
+            Event::Reconciled { devices, .. } => Some(devices),
+            _ => None,
+        })
+        .collect()
+}
+
 #[test]
-fn a_second_writer_is_refused_while_the_first_holds_the_journal() {
+fn two_journals_on_one_file_appending_alternately_form_one_chain() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("audit.jsonl");
-    let mut first = Journal::open(&path, signer(), options(0)).unwrap();
-    first.append(event(1)).unwrap();
-    let e = Journal::open(&path, signer(), options(0)).unwrap_err();
-    assert!(matches!(e, AuditError::Busy { .. }), "{e}");
-    assert!(e.to_string().contains("another process is writing"), "{e}");
-    first.close().unwrap();
-    // Closed: the next writer continues the chain.
-    let mut second = Journal::open(&path, signer(), options(0)).unwrap();
-    assert_eq!(second.append(event(2)).unwrap(), 3);
-    drop(second);
-    assert_eq!(verify(&path, &keyring()).unwrap().entries, 3);
+    let mut a = Journal::open(&path, signer(), options(5)).unwrap();
+    let mut b = Journal::open(&path, signer(), options(5)).unwrap();
+    let mut seqs = Vec::new();
+    for i in 0..20 {
+        seqs.push(a.append(numbered(i)).unwrap());
+        seqs.push(b.append(numbered(1000 + i)).unwrap());
+    }
+    // A batch stays contiguous and continues after the other writer.
+    let last = a
+        .append_all([numbered(100), numbered(101), numbered(102)])
+        .unwrap()
+        .unwrap();
+    assert!(last > *seqs.iter().max().unwrap());
+    assert_eq!(b.append(numbered(2000)).unwrap(), last + 1);
+    // Each writer's own sequence numbers only grow.
+    assert!(seqs.windows(2).all(|w| w[0] < w[1]), "{seqs:?}");
+    a.close().unwrap();
+    b.close().unwrap();
+
+    let report = verify(&path, &keyring()).unwrap();
+    assert_eq!(report.unsigned_tail, 0);
+    let mut expected: Vec<u64> = (0..20).flat_map(|i| [i, 1000 + i]).collect();
+    expected.extend([100, 101, 102, 2000]);
+    assert_eq!(numbers(&path), expected);
+    assert_eq!(report.entries, expected.len() as u64 + report.checkpoints);
+    // About one checkpoint per five entries, not one per append.
+    assert!(
+        report.checkpoints <= 2 * expected.len() as u64 / 5 + 2,
+        "{report:?}"
+    );
+}
+
+#[test]
+fn two_threads_appending_concurrently_leave_one_verified_chain_with_every_event() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("audit.jsonl");
+    let start = std::sync::Arc::new(std::sync::Barrier::new(2));
+    let writers: Vec<_> = [0u64, 10_000]
+        .into_iter()
+        .map(|base| {
+            let path = path.clone();
+            let start = start.clone();
+            std::thread::spawn(move || {
+                let mut j = Journal::open(&path, signer(), options(7)).unwrap();
+                start.wait();
+                for i in 0..200 {
+                    if i % 50 == 49 {
+                        j.append_all([numbered(base + i)]).unwrap();
+                    } else {
+                        j.append(numbered(base + i)).unwrap();
+                    }
+                    // Out of the lock a moment: the other writer gets turns.
+                    std::thread::sleep(std::time::Duration::from_micros(100));
+                }
+                j.close().unwrap();
+            })
+        })
+        .collect();
+    for w in writers {
+        w.join().unwrap();
+    }
+    let report = verify(&path, &keyring()).unwrap();
+    assert_eq!(report.unsigned_tail, 0);
+    let mut got = numbers(&path);
+    assert_eq!(report.entries, got.len() as u64 + report.checkpoints);
+    // Each thread's events in its own order, all of them, none twice.
+    for base in [0, 10_000] {
+        let mine: Vec<u64> = got
+            .iter()
+            .copied()
+            .filter(|n| (base..base + 200).contains(n))
+            .collect();
+        assert_eq!(mine, (base..base + 200).collect::<Vec<_>>());
+    }
+    got.sort_unstable();
+    got.dedup();
+    assert_eq!(got.len(), 400);
+}
+
+#[test]
+fn a_torn_line_left_by_a_crashed_writer_is_recovered_by_the_next_append_of_another() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("audit.jsonl");
+    let mut a = Journal::open(&path, signer(), options(0)).unwrap();
+    a.append(numbered(1)).unwrap();
+    // Another writer died in the middle of its write.
+    let before = fs::metadata(&path).unwrap().len();
+    let torn = b"{\"event\":{\"type\":\"rec";
+    fs::OpenOptions::new()
+        .append(true)
+        .open(&path)
+        .unwrap()
+        .write_all(torn)
+        .unwrap();
+    assert_eq!(a.append(numbered(2)).unwrap(), 3);
+    let r = a.recovered().unwrap();
+    assert_eq!(
+        (r.offset, r.dropped_bytes, r.seq),
+        (before, torn.len() as u64, 2)
+    );
+    a.close().unwrap();
+    let report = verify(&path, &keyring()).unwrap();
+    assert_eq!((report.entries, report.torn_tail_bytes), (4, 0));
+    assert_eq!(numbers(&path), [1, 2]);
 }
 
 #[test]

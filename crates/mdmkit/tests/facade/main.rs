@@ -4,5 +4,6 @@
 mod audit;
 mod dependency_rule;
 mod end_to_end;
+mod inventory;
 mod reconcile_props;
 mod signing;

@@ -1,0 +1,194 @@
+//! `mdmkit serve DIR...`: the HTTP server for devices and admins.
+//!
+//! Each directory is one tenant (its `tree.toml` names it) with its
+//! embedded store (`DIR/.mdmkit/mdmkit.db`), its CA (`DIR/.mdmkit/ca/`,
+//! created on first start) and its audit journal. `--store postgres://...`
+//! keeps every tenant's queue and state in one PostgreSQL database, which
+//! several `mdmkit serve` processes may share.
+
+use std::collections::HashMap;
+use std::io::Write as _;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::{Arc, Mutex};
+
+use clap::Args;
+use mdmkit::Reconciler;
+use mdmkit::audit::{self, Journal, JournalOptions};
+use mdmkit::identity::{CaBuilder, CaDir, KeyAlgorithm};
+use mdmkit::reconcile::Options;
+use mdmkit_server::{AppState, ServerConfig, TenantContext, Tenants};
+
+use super::reconcile::{Stores, location, open_stores};
+use crate::error::{CliError, Context};
+
+/// `mdmkit serve`.
+#[derive(Debug, Args)]
+pub(crate) struct ServeArgs {
+    /// Tenant directories (tree.toml, devices.toml, policies/), one per
+    /// tenant.
+    #[arg(required = true)]
+    dirs: Vec<PathBuf>,
+    /// The address to listen on (port 0: any free port, printed on start).
+    #[arg(long, default_value = "127.0.0.1:8080", value_name = "ADDR")]
+    listen: SocketAddr,
+    /// Where the queues and states live: `postgres://...` for one shared
+    /// database (default: each directory's embedded SQLite store).
+    #[arg(long, value_name = "URL")]
+    store: Option<String>,
+    /// The server's TLS certificate chain (PEM); with --tls-key, devices
+    /// connect over TLS and may present client certificates.
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The server's TLS private key (PEM).
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// A TLS-terminating proxy (address or CIDR) whose `Client-Cert`
+    /// header is believed; repeatable.
+    #[arg(long, value_name = "CIDR")]
+    trusted_proxy: Vec<String>,
+    /// Route requests for HOST to TENANT (`HOST=TENANT`); repeatable.
+    #[arg(long, value_name = "HOST=TENANT")]
+    host: Vec<String>,
+    /// The largest request body, in bytes.
+    #[arg(long, default_value_t = mdmkit_server::DEFAULT_BODY_LIMIT, value_name = "BYTES")]
+    body_limit: usize,
+}
+
+pub(crate) fn run(args: ServeArgs) -> Result<ExitCode, CliError> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    rt.block_on(serve(args))
+}
+
+async fn serve(args: ServeArgs) -> Result<ExitCode, CliError> {
+    let mut config = ServerConfig::new().with_body_limit(args.body_limit);
+    for p in &args.trusted_proxy {
+        config = config.trust_proxy(
+            mdmkit_server::parse_cidr(p)
+                .map_err(|e| CliError::with_code(2, format!("--trusted-proxy: {e}")))?,
+        );
+    }
+    for h in &args.host {
+        let (host, tenant) = h
+            .split_once('=')
+            .ok_or_else(|| CliError::with_code(2, format!("--host {h:?}: use HOST=TENANT")))?;
+        config = config.with_host_tenant(host, mdmkit::TenantId::new(tenant).context("--host")?);
+    }
+    let mut tenants = Tenants::new();
+    let mut opened: HashMap<String, Stores> = HashMap::new();
+    let mut names = Vec::new();
+    for dir in &args.dirs {
+        let ctx = tenant(dir, args.store.as_ref(), &mut opened).await?;
+        names.push(ctx.id().to_string());
+        tenants.insert(ctx);
+    }
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(c), Some(k)) => {
+            let cert = std::fs::read(c).context(format_args!("cannot read {}", c.display()))?;
+            let key = std::fs::read(k).context(format_args!("cannot read {}", k.display()))?;
+            Some(Arc::new(
+                mdmkit_server::tls::server_config(&cert, &key).context("--tls-cert/--tls-key")?,
+            ))
+        }
+        _ => None,
+    };
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .context(format_args!("cannot listen on {}", args.listen))?;
+    let addr = listener.local_addr().context("listening address")?;
+    let app = mdmkit_server::router(AppState::new(tenants, config));
+    println!("mdmkit: serving {} on {scheme}://{addr}", names.join(", "));
+    let _ = std::io::stdout().flush();
+    tracing::info!(%addr, tenants = ?names, "serving");
+    mdmkit_server::serve::serve(listener, app, tls, shutdown_signal())
+        .await
+        .context("server")?;
+    tracing::info!("stopped");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// SIGTERM or SIGINT.
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) {
+            (Ok(mut term), Ok(mut int)) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = int.recv() => {}
+                }
+            }
+            _ => std::future::pending::<()>().await,
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// The CA of a tenant directory, created on first start.
+pub(crate) fn ca_dir(dir: &Path, tenant: &mdmkit::TenantId) -> Result<CaDir, CliError> {
+    let path = dir.join(".mdmkit").join("ca");
+    if path.join(CaDir::ROOT_CERT).exists() {
+        return Ok(CaDir::new(path));
+    }
+    let ca = CaBuilder::new(tenant.clone())
+        .algorithm(KeyAlgorithm::P256)
+        .build()
+        .context("creating the tenant CA")?;
+    let d = CaDir::create(&path, &ca).context("writing the tenant CA")?;
+    eprintln!(
+        "mdmkit: created the CA of tenant {tenant} in {}",
+        path.display()
+    );
+    Ok(d)
+}
+
+async fn tenant(
+    dir: &Path,
+    store: Option<&String>,
+    opened: &mut HashMap<String, Stores>,
+) -> Result<TenantContext, CliError> {
+    let tree = super::policy::load(dir)?;
+    let loc = location(dir, store)?;
+    let key = format!("{loc:?}");
+    let (queue, state) = match opened.get(&key) {
+        Some(s) => s.clone(),
+        None => {
+            let s = open_stores(&loc).await?;
+            opened.insert(key, s.clone());
+            s
+        }
+    };
+    let ca = ca_dir(dir, tree.id())?;
+    let signer = audit::load_or_create_key(dir).context("audit journal key")?;
+    let journal = Journal::open(audit::journal_path(dir), signer, JournalOptions::default())
+        .context("audit journal")?;
+    let journal = Arc::new(Mutex::new(journal));
+    let options =
+        Options::default().with_organization(tree.name().unwrap_or(tree.id().as_str()).to_owned());
+    let reconciler = Arc::new(
+        Reconciler::new(queue, state)
+            .with_options(options)
+            .with_journal(journal.clone()),
+    );
+    let reload_dir = dir.to_path_buf();
+    let ctx = TenantContext::new(tree, ca.verifier().context("tenant CA")?, reconciler)
+        .with_ca_dir(ca)
+        .context("tenant CA")?
+        .with_journal(journal)
+        .with_loader(move || {
+            mdmkit::policy::load_dir(&reload_dir).map_err(|e| crate::error::chain(&e))
+        });
+    Ok(ctx)
+}

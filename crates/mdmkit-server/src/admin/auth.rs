@@ -1,0 +1,73 @@
+//! Bearer tokens scoped to a node of one tenant's tree.
+
+use std::sync::Arc;
+
+use axum::http::HeaderMap;
+use axum::http::header::AUTHORIZATION;
+use mdmkit::access::{self, AdminToken, Role};
+use mdmkit::policy::{NodeId, Tenant};
+
+use crate::error::RequestError;
+use crate::state::AppState;
+use crate::tenant::TenantContext;
+
+/// An authorised admin request: the tenant and the token's scope.
+pub(crate) struct Admin {
+    pub(crate) ctx: Arc<TenantContext>,
+    pub(crate) token: AdminToken,
+}
+
+impl Admin {
+    /// Whether `node` is the token's node or below it.
+    pub(crate) fn covers(&self, tree: &Tenant, node: &NodeId) -> bool {
+        access::covers(tree, &self.token.node, node)
+    }
+
+    /// Refuses a node outside the token's scope (as unknown: a token does
+    /// not learn what exists beside its node).
+    pub(crate) fn check_node(&self, tree: &Tenant, node: &NodeId) -> Result<(), RequestError> {
+        if self.covers(tree, node) {
+            Ok(())
+        } else {
+            Err(RequestError::NotFound(format!("node {node}")))
+        }
+    }
+}
+
+/// Checks the request's bearer token for `tenant` and the role `needed`.
+///
+/// A token is looked up by its id in its own tenant's store only: a token
+/// of another tenant is unknown here.
+pub(crate) async fn authorize(
+    app: &AppState,
+    tenant: &str,
+    headers: &HeaderMap,
+    needed: Role,
+) -> Result<Admin, RequestError> {
+    let ctx = app.tenant(tenant)?;
+    let bearer = headers
+        .get(AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .ok_or(RequestError::Unauthorized)?;
+    let (id, secret) = access::parse_bearer(bearer.trim()).ok_or(RequestError::Unauthorized)?;
+    let token = ctx
+        .reconciler()
+        .state()
+        .token(ctx.id(), id)
+        .await?
+        .ok_or(RequestError::Unauthorized)?;
+    if !token.verify_secret(secret) {
+        return Err(RequestError::Unauthorized);
+    }
+    if !token.role.allows(needed) {
+        return Err(RequestError::Forbidden(format!(
+            "role {} does not allow {} actions",
+            token.role.as_str(),
+            needed.as_str()
+        )));
+    }
+    let span = tracing::Span::current();
+    span.record("token", token.id.as_str());
+    Ok(Admin { ctx, token })
+}

@@ -1,0 +1,372 @@
+//! The admin API's handlers: decode, authorise, call the facade, encode.
+
+use std::io::BufRead as _;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::HeaderMap;
+use mdmkit::access::Role;
+use mdmkit::apple::command::everyday;
+use mdmkit::apple::{CommandUuid, Format};
+use mdmkit::audit::Event;
+use mdmkit::policy::NodeId;
+use mdmkit::queue::{CommandId, EnrollmentId, NewCommand};
+use mdmkit::{DeviceId, Platform, Scope};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::auth::{Admin, authorize};
+use crate::error::RequestError;
+use crate::state::AppState;
+
+type Answer = Result<Json<Value>, RequestError>;
+
+fn parse_node(s: &str) -> Result<NodeId, RequestError> {
+    s.parse()
+        .map_err(|e| RequestError::BadAdminRequest(format!("node {s:?}: {e}")))
+}
+
+fn parse_device(s: &str) -> Result<DeviceId, RequestError> {
+    DeviceId::new(s).map_err(|e| RequestError::BadAdminRequest(format!("device {s:?}: {e}")))
+}
+
+fn to_json(v: impl serde::Serialize) -> Answer {
+    serde_json::to_value(v)
+        .map(Json)
+        .map_err(RequestError::internal)
+}
+
+/// `GET whoami`.
+pub(crate) async fn whoami(
+    State(app): State<AppState>,
+    Path(tenant): Path<String>,
+    headers: HeaderMap,
+) -> Answer {
+    let a = authorize(&app, &tenant, &headers, Role::Read).await?;
+    Ok(Json(json!({
+        "tenant": a.ctx.id(),
+        "token": a.token.id,
+        "node": a.token.node,
+        "role": a.token.role,
+    })))
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct NodeQuery {
+    node: Option<String>,
+}
+
+/// `GET devices[?node=N]`.
+pub(crate) async fn devices(
+    State(app): State<AppState>,
+    Path(tenant): Path<String>,
+    Query(q): Query<NodeQuery>,
+    headers: HeaderMap,
+) -> Answer {
+    let a = authorize(&app, &tenant, &headers, Role::Read).await?;
+    let tree = a.ctx.tree();
+    let node = match &q.node {
+        Some(n) => parse_node(n)?,
+        None => a.token.node.clone(),
+    };
+    a.check_node(&tree, &node)?;
+    let status = a.ctx.reconciler().status(&tree, &node).await?;
+    to_json(json!({ "node": node, "devices": status }))
+}
+
+/// Finds a device in the token's scope (tree and inventory).
+async fn scoped_device(
+    a: &Admin,
+    device: &DeviceId,
+) -> Result<
+    (
+        std::sync::Arc<mdmkit::policy::Tenant>,
+        mdmkit::policy::Device,
+    ),
+    RequestError,
+> {
+    let tree = a.ctx.tree();
+    let full = a.ctx.reconciler().with_inventory(&tree).await?;
+    let d = full
+        .device(device)
+        .filter(|d| a.covers(&full, &d.node))
+        .cloned()
+        .ok_or_else(|| RequestError::NotFound(format!("device {device}")))?;
+    Ok((tree, d))
+}
+
+/// `GET devices/{device}`.
+pub(crate) async fn device(
+    State(app): State<AppState>,
+    Path((tenant, device)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Answer {
+    let a = authorize(&app, &tenant, &headers, Role::Read).await?;
+    let id = parse_device(&device)?;
+    let (tree, d) = scoped_device(&a, &id).await?;
+    let r = a.ctx.reconciler();
+    let status = r
+        .status(&tree, &d.node)
+        .await?
+        .into_iter()
+        .find(|s| s.device == id);
+    let enrollment = r.state().enrollment(a.ctx.id(), &id).await?.map(|e| {
+        json!({
+            "status": e.status,
+            "node": e.node,
+            "serial": e.serial,
+            "model": e.model,
+            "model_name": e.model_name,
+            "product": e.product,
+            "os_version": e.os_version,
+            "build_version": e.build_version,
+            "device_name": e.device_name,
+            "supervised": e.supervised,
+            "certificate_sha256": e.certificate.as_ref().map(|c| c.sha256.clone()),
+            "certificate_not_after": e.certificate.as_ref().map(|c| c.not_after.as_millis()),
+            "push": e.push.is_some(),
+            "enrolled_at": e.enrolled_at.as_millis(),
+            "last_seen": e.last_seen.as_millis(),
+        })
+    });
+    to_json(json!({ "device": d, "status": status, "enrollment": enrollment }))
+}
+
+/// `GET devices/{device}/effective`.
+pub(crate) async fn effective(
+    State(app): State<AppState>,
+    Path((tenant, device)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Answer {
+    let a = authorize(&app, &tenant, &headers, Role::Read).await?;
+    let id = parse_device(&device)?;
+    scoped_device(&a, &id).await?;
+    let tree = a.ctx.tree();
+    let full = a.ctx.reconciler().with_inventory(&tree).await?;
+    let eff = full.effective(&id).map_err(RequestError::internal)?;
+    Ok(Json(eff.to_json_explained()))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct CommandRequest {
+    kind: String,
+    #[serde(default)]
+    message: Option<String>,
+    #[serde(default)]
+    phone_number: Option<String>,
+    #[serde(default)]
+    pin: Option<String>,
+}
+
+/// The commands an operator may queue, by kind.
+pub(crate) const COMMAND_KINDS: &[&str] = &[
+    "DeviceLock",
+    "EraseDevice",
+    "RestartDevice",
+    "ShutDownDevice",
+    "DeviceInformation",
+    "ProfileList",
+    "SecurityInfo",
+    "InstalledApplicationList",
+];
+
+fn apple_command(req: &CommandRequest) -> Result<mdmkit::apple::Command, RequestError> {
+    Ok(match req.kind.as_str() {
+        "DeviceLock" => everyday::device_lock(req.message.clone(), req.phone_number.clone()),
+        "EraseDevice" => everyday::erase_device(req.pin.clone()),
+        "RestartDevice" => everyday::restart_device(),
+        "ShutDownDevice" => everyday::shut_down_device(),
+        "DeviceInformation" => everyday::device_information([
+            "UDID",
+            "DeviceName",
+            "OSVersion",
+            "BuildVersion",
+            "ModelName",
+            "Model",
+            "ProductName",
+            "SerialNumber",
+            "IsSupervised",
+        ]),
+        "ProfileList" => everyday::profile_list(),
+        "SecurityInfo" => everyday::security_info(),
+        "InstalledApplicationList" => everyday::installed_application_list(),
+        other => {
+            return Err(RequestError::BadAdminRequest(format!(
+                "unknown command kind {other:?}; one of {}",
+                COMMAND_KINDS.join(", ")
+            )));
+        }
+    })
+}
+
+/// `POST devices/{device}/commands`.
+pub(crate) async fn enqueue(
+    State(app): State<AppState>,
+    Path((tenant, device)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Answer {
+    let a = authorize(&app, &tenant, &headers, Role::Operate).await?;
+    let req: CommandRequest = serde_json::from_slice(&body)
+        .map_err(|e| RequestError::BadAdminRequest(format!("command: {e}")))?;
+    let id = parse_device(&device)?;
+    let (_, d) = scoped_device(&a, &id).await?;
+    if d.platform != Platform::Apple {
+        return Err(RequestError::BadAdminRequest(format!(
+            "commands for {} devices are not offered by this API yet",
+            d.platform
+        )));
+    }
+    let mut cmd = apple_command(&req)?;
+    let cid = CommandId::new();
+    cmd.uuid = CommandUuid::new(cid.as_uuid().to_string()).map_err(RequestError::internal)?;
+    let new = NewCommand::new(req.kind.clone(), cmd.to_bytes(Format::Xml)).with_id(cid);
+    a.ctx
+        .record(vec![Event::AdminAction {
+            tenant: a.ctx.id().clone(),
+            token: a.token.id.clone(),
+            node: a.token.node.clone(),
+            role: a.token.role,
+            action: format!("enqueue {}", req.kind),
+            target: Some(id.to_string()),
+        }])
+        .await?;
+    let enq = a
+        .ctx
+        .reconciler()
+        .queue()
+        .enqueue(a.ctx.id(), &new, &[EnrollmentId::device(id.clone())])
+        .await
+        .map_err(|e| RequestError::from_facade(e.into()))?;
+    tracing::info!(device = %id, kind = %req.kind, command = %cid, "admin command queued");
+    to_json(json!({ "id": cid, "kind": req.kind, "device": id, "wake": !enq.wake.is_empty() }))
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ReconcileRequest {
+    #[serde(default)]
+    node: Option<String>,
+}
+
+/// `POST reconcile`.
+pub(crate) async fn reconcile(
+    State(app): State<AppState>,
+    Path(tenant): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Answer {
+    let a = authorize(&app, &tenant, &headers, Role::Operate).await?;
+    let req: ReconcileRequest = if body.is_empty() {
+        ReconcileRequest::default()
+    } else {
+        serde_json::from_slice(&body)
+            .map_err(|e| RequestError::BadAdminRequest(format!("reconcile: {e}")))?
+    };
+    let tree = a.ctx.reload()?;
+    let node = match &req.node {
+        Some(n) => parse_node(n)?,
+        None => a.token.node.clone(),
+    };
+    a.check_node(&tree, &node)?;
+    a.ctx
+        .record(vec![Event::AdminAction {
+            tenant: a.ctx.id().clone(),
+            token: a.token.id.clone(),
+            node: a.token.node.clone(),
+            role: a.token.role,
+            action: "reconcile".into(),
+            target: Some(node.to_string()),
+        }])
+        .await?;
+    let scope = if node == *tree.root().id() {
+        Scope::All
+    } else {
+        Scope::Node(node)
+    };
+    let plan = a.ctx.reconciler().reconcile(&tree, &scope).await?;
+    to_json(plan)
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct AuditQuery {
+    #[serde(default)]
+    after: u64,
+    #[serde(default)]
+    limit: Option<usize>,
+}
+
+/// The most entries one audit call returns.
+const MAX_AUDIT: usize = 1000;
+
+/// `GET audit`.
+pub(crate) async fn audit(
+    State(app): State<AppState>,
+    Path(tenant): Path<String>,
+    Query(q): Query<AuditQuery>,
+    headers: HeaderMap,
+) -> Answer {
+    let a = authorize(&app, &tenant, &headers, Role::Read).await?;
+    let Some(journal) = a.ctx.journal() else {
+        return to_json(json!({ "entries": [] }));
+    };
+    let path = journal
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .path()
+        .to_path_buf();
+    let tree = a
+        .ctx
+        .reconciler()
+        .with_inventory(&a.ctx.tree())
+        .await?
+        .into_owned();
+    let root = a.token.node == *tree.root().id();
+    let limit = q.limit.unwrap_or(100).min(MAX_AUDIT);
+    let after = q.after;
+    let token_node = a.token.node.clone();
+    let entries = tokio::task::spawn_blocking(move || -> std::io::Result<Vec<Value>> {
+        let file = std::fs::File::open(&path)?;
+        let mut out = Vec::new();
+        for line in std::io::BufReader::new(file).lines() {
+            let line = line?;
+            let Ok(v) = serde_json::from_str::<Value>(&line) else {
+                continue;
+            };
+            if v.get("seq").and_then(Value::as_u64).unwrap_or(0) <= after {
+                continue;
+            }
+            if root || in_scope(&v, &tree, &token_node) {
+                out.push(v);
+                if out.len() >= limit {
+                    break;
+                }
+            }
+        }
+        Ok(out)
+    })
+    .await
+    .map_err(RequestError::internal)?
+    .map_err(RequestError::internal)?;
+    to_json(json!({ "entries": entries }))
+}
+
+/// Whether a journal entry concerns the token's scope: an event about a
+/// device under its node, or an admin action at or below its node.
+fn in_scope(v: &Value, tree: &mdmkit::policy::Tenant, scope: &NodeId) -> bool {
+    let event = v.get("event");
+    let text = |k: &str| event.and_then(|e| e.get(k)).and_then(Value::as_str);
+    if let Some(d) = text("device").and_then(|d| DeviceId::new(d).ok()) {
+        return tree
+            .device(&d)
+            .is_some_and(|d| mdmkit::access::covers(tree, scope, &d.node));
+    }
+    if text("type") == Some("admin_action")
+        && let Some(n) = text("node").and_then(|n| n.parse::<NodeId>().ok())
+    {
+        return mdmkit::access::covers(tree, scope, &n);
+    }
+    false
+}

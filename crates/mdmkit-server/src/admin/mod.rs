@@ -1,0 +1,43 @@
+//! The admin API: JSON over HTTP, every call authorised by a bearer token
+//! scoped to a node of one tenant's tree with a role.
+//!
+//! | route | role | what |
+//! |---|---|---|
+//! | `GET /{tenant}/admin/v1/whoami` | read | the token's tenant, node and role |
+//! | `GET /{tenant}/admin/v1/devices[?node=N]` | read | devices at N (default: the token's node) and below, with compliance |
+//! | `GET /{tenant}/admin/v1/devices/{device}` | read | one device: compliance and enrollment |
+//! | `GET /{tenant}/admin/v1/devices/{device}/effective` | read | its effective policy with provenance |
+//! | `POST /{tenant}/admin/v1/devices/{device}/commands` | operate | queue a command (lock, erase, restart, device information, ...) |
+//! | `POST /{tenant}/admin/v1/reconcile` | operate | plan and queue the changes under a node |
+//! | `GET /{tenant}/admin/v1/audit[?after=SEQ&limit=N]` | read | journal entries about the token's scope |
+//!
+//! A device or node outside the token's scope answers 404, like one that
+//! does not exist. Every call that changes something lands in the audit
+//! journal with the token's id, node and role. The OpenAPI description is
+//! `docs/admin-api.yaml`.
+
+use axum::Router;
+use axum::routing::{get, post};
+
+use crate::state::AppState;
+
+mod auth;
+mod handlers;
+
+/// The admin routes, to merge into an app.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/{tenant}/admin/v1/whoami", get(handlers::whoami))
+        .route("/{tenant}/admin/v1/devices", get(handlers::devices))
+        .route("/{tenant}/admin/v1/devices/{device}", get(handlers::device))
+        .route(
+            "/{tenant}/admin/v1/devices/{device}/effective",
+            get(handlers::effective),
+        )
+        .route(
+            "/{tenant}/admin/v1/devices/{device}/commands",
+            post(handlers::enqueue),
+        )
+        .route("/{tenant}/admin/v1/reconcile", post(handlers::reconcile))
+        .route("/{tenant}/admin/v1/audit", get(handlers::audit))
+}

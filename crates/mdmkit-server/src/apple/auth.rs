@@ -1,0 +1,63 @@
+//! The identity step every Apple request goes through.
+
+use axum::http::request::Parts;
+use mdmkit::DeviceId;
+use mdmkit::identity::DeviceIdentity;
+use mdmkit::inventory::Enrollment;
+
+use crate::error::RequestError;
+use crate::identity;
+use crate::identity::binding::{self, Decision};
+use crate::state::AppState;
+use crate::tenant::TenantContext;
+
+/// A request whose certificate verified and may speak for its enrollment.
+pub(crate) struct Authed {
+    pub(crate) identity: DeviceIdentity,
+    pub(crate) enrollment: Option<Enrollment>,
+    pub(crate) decision: Decision,
+}
+
+/// Finds, verifies and checks the binding of the request's certificate
+/// for `device`.
+pub(crate) async fn authenticate(
+    app: &AppState,
+    ctx: &TenantContext,
+    parts: &Parts,
+    body: &[u8],
+    device: &DeviceId,
+    is_authenticate: bool,
+) -> Result<Authed, RequestError> {
+    let presented =
+        identity::presented(parts, body, app.config())?.ok_or(RequestError::NoCertificate)?;
+    let verifier = ctx.verifier()?;
+    let id = identity::verify(&verifier, &presented)?;
+    tracing::Span::current().record("cert", presented.source.as_str());
+    let state = ctx.reconciler().state();
+    let enrollment = state.enrollment(ctx.id(), device).await?;
+    let holder = state
+        .enrollment_by_certificate(ctx.id(), &id.sha256.to_hex())
+        .await?
+        .map(|e| e.device);
+    let mut enrollment = enrollment;
+    let decision = if is_authenticate {
+        binding::on_authenticate(device, enrollment.as_ref(), holder.as_ref(), &id)?
+    } else {
+        binding::on_message(device, enrollment.as_ref(), holder.as_ref(), &id)?
+    };
+    if decision == Decision::Rebind
+        && !is_authenticate
+        && let Some(e) = enrollment.as_mut()
+    {
+        // A renewed certificate of the bound identity: the binding follows
+        // it, and the old certificate is refused from now on.
+        e.certificate = Some(binding::bound(&id));
+        super::checkin::save(ctx, e).await?;
+        tracing::info!(%device, serial = %id.serial, "renewed certificate bound");
+    }
+    Ok(Authed {
+        identity: id,
+        enrollment,
+        decision,
+    })
+}

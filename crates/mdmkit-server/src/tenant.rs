@@ -1,0 +1,209 @@
+//! The tenants a server serves: each its own tree, CA, stores and journal.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use mdmkit::audit::{Event, Journal};
+use mdmkit::identity::{CaDir, Verifier};
+use mdmkit::policy::Tenant;
+use mdmkit::queue::QueueStore;
+use mdmkit::state::StateStore;
+use mdmkit::{Reconciler, TenantId};
+
+use crate::error::RequestError;
+
+/// The reconciler a server holds: stores chosen at run time.
+pub type DynReconciler = Reconciler<dyn QueueStore, dyn StateStore>;
+
+/// Reloads a tenant's tree (its directory, or an integrator's database).
+pub type TreeLoader = dyn Fn() -> Result<Tenant, String> + Send + Sync;
+
+/// How often a CA directory is read again, so that a revocation made with
+/// `mdmkit cert revoke` while the server runs takes effect.
+const CA_REFRESH: Duration = Duration::from_secs(1);
+
+enum VerifierSource {
+    Fixed(Arc<Verifier>),
+    Dir {
+        dir: CaDir,
+        cached: Mutex<(Instant, Arc<Verifier>)>,
+    },
+}
+
+/// One tenant: its policy tree, the verifier of its device certificates,
+/// its reconciler (queue and state stores) and its audit journal.
+pub struct TenantContext {
+    id: TenantId,
+    tree: RwLock<Arc<Tenant>>,
+    loader: Option<Arc<TreeLoader>>,
+    verifier: VerifierSource,
+    reconciler: Arc<DynReconciler>,
+    journal: Option<Arc<Mutex<Journal>>>,
+}
+
+impl std::fmt::Debug for TenantContext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TenantContext")
+            .field("id", &self.id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TenantContext {
+    /// A tenant served with this tree, certificate verifier and reconciler.
+    pub fn new(tree: Tenant, verifier: Verifier, reconciler: Arc<DynReconciler>) -> Self {
+        Self {
+            id: tree.id().clone(),
+            tree: RwLock::new(Arc::new(tree)),
+            loader: None,
+            verifier: VerifierSource::Fixed(Arc::new(verifier)),
+            reconciler,
+            journal: None,
+        }
+    }
+
+    /// Reads the verifier from a CA directory (`mdmkit ca` format), again
+    /// at most once a second, so revocations apply while serving.
+    pub fn with_ca_dir(mut self, dir: CaDir) -> Result<Self, mdmkit::identity::StoreError> {
+        let v = Arc::new(dir.verifier()?);
+        self.verifier = VerifierSource::Dir {
+            dir,
+            cached: Mutex::new((Instant::now(), v)),
+        };
+        Ok(self)
+    }
+
+    /// Reloads the tree with `loader` before an admin-triggered reconcile.
+    pub fn with_loader(
+        mut self,
+        loader: impl Fn() -> Result<Tenant, String> + Send + Sync + 'static,
+    ) -> Self {
+        self.loader = Some(Arc::new(loader));
+        self
+    }
+
+    /// Records enrollments and admin actions in this journal (the same one
+    /// the reconciler writes to).
+    pub fn with_journal(mut self, journal: Arc<Mutex<Journal>>) -> Self {
+        self.journal = Some(journal);
+        self
+    }
+
+    /// The tenant id.
+    pub fn id(&self) -> &TenantId {
+        &self.id
+    }
+
+    /// The current tree.
+    pub fn tree(&self) -> Arc<Tenant> {
+        self.tree.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Reloads the tree (when a loader is set) and returns it.
+    pub fn reload(&self) -> Result<Arc<Tenant>, RequestError> {
+        let Some(loader) = &self.loader else {
+            return Ok(self.tree());
+        };
+        let t = loader().map_err(|e| RequestError::BadAdminRequest(format!("tree: {e}")))?;
+        if t.id() != &self.id {
+            return Err(RequestError::BadAdminRequest(format!(
+                "the reloaded tree names tenant {}, not {}",
+                t.id(),
+                self.id
+            )));
+        }
+        let t = Arc::new(t);
+        *self.tree.write().unwrap_or_else(|p| p.into_inner()) = t.clone();
+        Ok(t)
+    }
+
+    /// The verifier of device certificates.
+    pub fn verifier(&self) -> Result<Arc<Verifier>, RequestError> {
+        match &self.verifier {
+            VerifierSource::Fixed(v) => Ok(v.clone()),
+            VerifierSource::Dir { dir, cached } => {
+                let mut c = cached.lock().unwrap_or_else(|p| p.into_inner());
+                if c.0.elapsed() >= CA_REFRESH {
+                    let v = dir.verifier().map_err(RequestError::internal)?;
+                    *c = (Instant::now(), Arc::new(v));
+                }
+                Ok(c.1.clone())
+            }
+        }
+    }
+
+    /// The reconciler.
+    pub fn reconciler(&self) -> &Arc<DynReconciler> {
+        &self.reconciler
+    }
+
+    /// Appends events to the journal (off the async runtime's threads).
+    pub async fn record(&self, events: Vec<Event>) -> Result<(), RequestError> {
+        let Some(j) = self.journal.clone() else {
+            return Ok(());
+        };
+        if events.is_empty() {
+            return Ok(());
+        }
+        tokio::task::spawn_blocking(move || {
+            j.lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .append_all(events)
+                .map(|_| ())
+        })
+        .await
+        .map_err(RequestError::internal)?
+        .map_err(RequestError::internal)
+    }
+
+    /// The journal, if any.
+    pub fn journal(&self) -> Option<&Arc<Mutex<Journal>>> {
+        self.journal.as_ref()
+    }
+}
+
+/// Every tenant a server serves, by id.
+#[derive(Debug, Default, Clone)]
+pub struct Tenants {
+    map: HashMap<TenantId, Arc<TenantContext>>,
+}
+
+impl Tenants {
+    /// No tenant yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds (or replaces) a tenant.
+    pub fn insert(&mut self, tenant: TenantContext) -> &mut Self {
+        self.map.insert(tenant.id().clone(), Arc::new(tenant));
+        self
+    }
+
+    /// Adds a tenant, builder style.
+    pub fn with(mut self, tenant: TenantContext) -> Self {
+        self.insert(tenant);
+        self
+    }
+
+    /// The tenant named in a route.
+    pub fn get(&self, id: &str) -> Result<Arc<TenantContext>, RequestError> {
+        let tid = TenantId::new(id).map_err(|_| RequestError::UnknownTenant(truncate(id)))?;
+        self.map
+            .get(&tid)
+            .cloned()
+            .ok_or_else(|| RequestError::UnknownTenant(truncate(id)))
+    }
+
+    /// The tenant ids, sorted.
+    pub fn ids(&self) -> Vec<TenantId> {
+        let mut v: Vec<TenantId> = self.map.keys().cloned().collect();
+        v.sort();
+        v
+    }
+}
+
+fn truncate(s: &str) -> String {
+    s.chars().take(64).collect()
+}

@@ -1,0 +1,203 @@
+//! Enrollments and admin tokens in the SQL stores: one table each, a JSON
+//! document per row, and the SQL both dialects agree on (numbered
+//! parameters bind by position in SQLite too, and both have
+//! `ON CONFLICT ... DO UPDATE`).
+
+use mdmkit_core::TenantId;
+
+use crate::access::AdminToken;
+use crate::error::Error;
+use crate::inventory::Enrollment;
+
+/// The tables: migration 3 of the SQLite store and 2 of the PostgreSQL
+/// store (released: never edit, add a migration). A certificate is bound
+/// to at most one device of a tenant (NULLs, no certificate, never clash).
+pub(crate) const TABLES: &str = "
+CREATE TABLE IF NOT EXISTS mdmkit_enrollment (
+    tenant TEXT NOT NULL,
+    device TEXT NOT NULL,
+    cert_sha256 TEXT,
+    doc TEXT NOT NULL,
+    PRIMARY KEY (tenant, device)
+);
+CREATE UNIQUE INDEX IF NOT EXISTS mdmkit_enrollment_cert
+    ON mdmkit_enrollment (tenant, cert_sha256) WHERE cert_sha256 IS NOT NULL;
+CREATE TABLE IF NOT EXISTS mdmkit_admin_token (
+    tenant TEXT NOT NULL,
+    id TEXT NOT NULL,
+    doc TEXT NOT NULL,
+    PRIMARY KEY (tenant, id)
+);
+";
+
+pub(crate) const ENROLLMENT: &str =
+    "SELECT doc FROM mdmkit_enrollment WHERE tenant = $1 AND device = $2";
+pub(crate) const ENROLLMENTS: &str =
+    "SELECT doc FROM mdmkit_enrollment WHERE tenant = $1 ORDER BY device";
+pub(crate) const ENROLLMENT_BY_CERT: &str =
+    "SELECT doc FROM mdmkit_enrollment WHERE tenant = $1 AND cert_sha256 = $2";
+pub(crate) const ENROLLMENT_HOLDER: &str =
+    "SELECT device FROM mdmkit_enrollment WHERE tenant = $1 AND cert_sha256 = $2 AND device <> $3";
+pub(crate) const PUT_ENROLLMENT: &str = "INSERT INTO mdmkit_enrollment (tenant, device, cert_sha256, doc) \
+     VALUES ($1, $2, $3, $4) ON CONFLICT (tenant, device) \
+     DO UPDATE SET cert_sha256 = excluded.cert_sha256, doc = excluded.doc";
+pub(crate) const TOKEN: &str = "SELECT doc FROM mdmkit_admin_token WHERE tenant = $1 AND id = $2";
+pub(crate) const TOKENS: &str = "SELECT doc FROM mdmkit_admin_token WHERE tenant = $1 ORDER BY id";
+pub(crate) const PUT_TOKEN: &str = "INSERT INTO mdmkit_admin_token (tenant, id, doc) VALUES ($1, $2, $3) \
+     ON CONFLICT (tenant, id) DO UPDATE SET doc = excluded.doc";
+
+/// Decodes a stored enrollment of `tenant`.
+pub(crate) fn enrollment(doc: &str) -> Result<Enrollment, Error> {
+    serde_json::from_str(doc).map_err(|e| Error::Corrupt(format!("enrollment: {e}")))
+}
+
+/// Decodes a stored token, checking it belongs to `tenant`.
+pub(crate) fn token(tenant: &TenantId, doc: &str) -> Result<AdminToken, Error> {
+    let t: AdminToken =
+        serde_json::from_str(doc).map_err(|e| Error::Corrupt(format!("admin token: {e}")))?;
+    if &t.tenant != tenant {
+        return Err(Error::Corrupt(format!(
+            "admin token {} of tenant {} stored under {tenant}",
+            t.id, t.tenant
+        )));
+    }
+    Ok(t)
+}
+
+/// Encodes a record.
+pub(crate) fn doc<T: serde::Serialize>(v: &T) -> Result<String, Error> {
+    serde_json::to_string(v).map_err(|e| Error::State(format!("encoding a record: {e}")))
+}
+
+/// The record methods of a SQL store, written once for both dialects:
+/// `$store` has a `pool` field of its driver's pool type, and `$sql` maps
+/// an `sqlx::Error` to [`Error`]. The trait impls delegate to these.
+macro_rules! record_methods {
+    ($store:ty, $sql:path) => {
+        impl $store {
+            async fn docs(
+                &self,
+                q: &'static str,
+                a: &str,
+                b: Option<&str>,
+            ) -> Result<Vec<String>, Error> {
+                let mut query = sqlx::query_scalar::<_, String>(q).bind(a.to_owned());
+                if let Some(b) = b {
+                    query = query.bind(b.to_owned());
+                }
+                query.fetch_all(&self.pool).await.map_err($sql)
+            }
+
+            async fn get_enrollment(
+                &self,
+                tenant: &TenantId,
+                device: &DeviceId,
+            ) -> Result<Option<Enrollment>, Error> {
+                self.docs(records::ENROLLMENT, tenant.as_str(), Some(device.as_str()))
+                    .await?
+                    .first()
+                    .map(|d| records::enrollment(d))
+                    .transpose()
+            }
+
+            async fn all_enrollments(&self, tenant: &TenantId) -> Result<Vec<Enrollment>, Error> {
+                let mut all = self
+                    .docs(records::ENROLLMENTS, tenant.as_str(), None)
+                    .await?
+                    .iter()
+                    .map(|d| records::enrollment(d))
+                    .collect::<Result<Vec<_>, Error>>()?;
+                // By id as Rust orders it (a PostgreSQL collation may not).
+                all.sort_by(|a, b| a.device.cmp(&b.device));
+                Ok(all)
+            }
+
+            async fn enrollment_of_certificate(
+                &self,
+                tenant: &TenantId,
+                sha256: &str,
+            ) -> Result<Option<Enrollment>, Error> {
+                self.docs(records::ENROLLMENT_BY_CERT, tenant.as_str(), Some(sha256))
+                    .await?
+                    .first()
+                    .map(|d| records::enrollment(d))
+                    .transpose()
+            }
+
+            async fn write_enrollment(
+                &self,
+                tenant: &TenantId,
+                e: &Enrollment,
+            ) -> Result<(), Error> {
+                let cert = e.certificate.as_ref().map(|c| c.sha256.clone());
+                let holder = || async {
+                    match &cert {
+                        None => Ok(None),
+                        Some(c) => sqlx::query_scalar::<_, String>(records::ENROLLMENT_HOLDER)
+                            .bind(tenant.as_str().to_owned())
+                            .bind(c.clone())
+                            .bind(e.device.as_str().to_owned())
+                            .fetch_optional(&self.pool)
+                            .await
+                            .map_err($sql),
+                    }
+                };
+                if let Some(device) = holder().await? {
+                    return Err(Error::CertificateInUse { device });
+                }
+                let r = sqlx::query(records::PUT_ENROLLMENT)
+                    .bind(tenant.as_str().to_owned())
+                    .bind(e.device.as_str().to_owned())
+                    .bind(cert.clone())
+                    .bind(records::doc(e)?)
+                    .execute(&self.pool)
+                    .await;
+                match r {
+                    Ok(_) => Ok(()),
+                    // Another writer bound the certificate in between.
+                    Err(sqlx::Error::Database(d)) if d.is_unique_violation() => {
+                        Err(Error::CertificateInUse {
+                            device: holder().await?.unwrap_or_default(),
+                        })
+                    }
+                    Err(other) => Err($sql(other)),
+                }
+            }
+
+            async fn write_token(&self, t: &AdminToken) -> Result<(), Error> {
+                sqlx::query(records::PUT_TOKEN)
+                    .bind(t.tenant.as_str().to_owned())
+                    .bind(t.id.clone())
+                    .bind(records::doc(t)?)
+                    .execute(&self.pool)
+                    .await
+                    .map_err($sql)?;
+                Ok(())
+            }
+
+            async fn get_token(
+                &self,
+                tenant: &TenantId,
+                id: &str,
+            ) -> Result<Option<AdminToken>, Error> {
+                self.docs(records::TOKEN, tenant.as_str(), Some(id))
+                    .await?
+                    .first()
+                    .map(|d| records::token(tenant, d))
+                    .transpose()
+            }
+
+            async fn all_tokens(&self, tenant: &TenantId) -> Result<Vec<AdminToken>, Error> {
+                let mut all = self
+                    .docs(records::TOKENS, tenant.as_str(), None)
+                    .await?
+                    .iter()
+                    .map(|d| records::token(tenant, d))
+                    .collect::<Result<Vec<_>, Error>>()?;
+                all.sort_by(|a, b| a.id.cmp(&b.id));
+                Ok(all)
+            }
+        }
+    };
+}
+pub(crate) use record_methods;
