@@ -152,6 +152,11 @@ impl PushRequest {
     pub fn topic(&self) -> &str {
         &self.topic
     }
+
+    /// The `PushMagic` the device gave, sent back in the body.
+    pub fn push_magic(&self) -> &str {
+        &self.push_magic
+    }
 }
 
 #[cfg(test)]

@@ -382,6 +382,21 @@ impl Tenant {
         Ok(())
     }
 
+    /// Sets a device's inventory facts (OS version, supervision, model,
+    /// serial) to those of `facts`, the device its id names; the device's
+    /// node and own policies stay.
+    pub fn set_device_facts(&mut self, facts: &Device) -> Result<(), Error> {
+        let d = self
+            .devices
+            .get_mut(&facts.id)
+            .ok_or_else(|| Error::UnknownDevice(facts.id.clone()))?;
+        d.os_version.clone_from(&facts.os_version);
+        d.supervised = facts.supervised;
+        d.model.clone_from(&facts.model);
+        d.serial.clone_from(&facts.serial);
+        Ok(())
+    }
+
     /// Assigns a policy to one device, after its other own policies.
     pub fn assign_to_device(&mut self, device: &DeviceId, policy: PolicyId) -> Result<(), Error> {
         let d = self

@@ -59,39 +59,27 @@ pub async fn serve(
         let watcher = graceful.watcher();
         let acceptor = acceptor.clone();
         tokio::spawn(async move {
-            match acceptor {
-                None => {
-                    let svc = service(app, peer, None);
-                    let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), svc);
-                    if let Err(e) = watcher.watch(conn.into_owned()).await {
-                        tracing::debug!(%peer, error = %e, "connection ended");
-                    }
+            let Some(acceptor) = acceptor else {
+                connection(&builder, watcher, stream, service(app, peer, None), peer).await;
+                return;
+            };
+            let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+                Ok(Ok(s)) => s,
+                Ok(Err(e)) => {
+                    tracing::debug!(%peer, error = %e, "TLS handshake failed");
+                    return;
                 }
-                Some(acceptor) => {
-                    let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream))
-                        .await
-                    {
-                        Ok(Ok(s)) => s,
-                        Ok(Err(e)) => {
-                            tracing::debug!(%peer, error = %e, "TLS handshake failed");
-                            return;
-                        }
-                        Err(_) => {
-                            tracing::debug!(%peer, "TLS handshake timed out");
-                            return;
-                        }
-                    };
-                    let certs =
-                        tls.get_ref().1.peer_certificates().map(|c| {
-                            PeerCertificates(c.iter().map(|d| d.as_ref().to_vec()).collect())
-                        });
-                    let svc = service(app, peer, certs);
-                    let conn = builder.serve_connection_with_upgrades(TokioIo::new(tls), svc);
-                    if let Err(e) = watcher.watch(conn.into_owned()).await {
-                        tracing::debug!(%peer, error = %e, "connection ended");
-                    }
+                Err(_) => {
+                    tracing::debug!(%peer, "TLS handshake timed out");
+                    return;
                 }
-            }
+            };
+            let certs = tls
+                .get_ref()
+                .1
+                .peer_certificates()
+                .map(|c| PeerCertificates(c.iter().map(|d| d.as_ref().to_vec()).collect()));
+            connection(&builder, watcher, tls, service(app, peer, certs), peer).await;
         });
     }
     drop(listener);
@@ -103,6 +91,29 @@ pub async fn serve(
         }
     }
     Ok(())
+}
+
+/// Serves one connection (plain or TLS) until it ends or the shutdown
+/// drains it.
+async fn connection<I, S>(
+    builder: &auto::Builder<TokioExecutor>,
+    watcher: hyper_util::server::graceful::Watcher,
+    io: I,
+    svc: S,
+    peer: SocketAddr,
+) where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    S: hyper::service::Service<axum::http::Request<Incoming>, Response = axum::response::Response>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let conn = builder.serve_connection_with_upgrades(TokioIo::new(io), svc);
+    if let Err(e) = watcher.watch(conn.into_owned()).await {
+        tracing::debug!(%peer, error = %e, "connection ended");
+    }
 }
 
 fn service(

@@ -40,6 +40,7 @@ pub struct TenantContext {
     verifier: VerifierSource,
     reconciler: Arc<DynReconciler>,
     journal: Option<Arc<Mutex<Journal>>>,
+    journal_path: Option<std::path::PathBuf>,
 }
 
 impl std::fmt::Debug for TenantContext {
@@ -60,6 +61,7 @@ impl TenantContext {
             verifier: VerifierSource::Fixed(Arc::new(verifier)),
             reconciler,
             journal: None,
+            journal_path: None,
         }
     }
 
@@ -86,6 +88,13 @@ impl TenantContext {
     /// Records enrollments and admin actions in this journal (the same one
     /// the reconciler writes to).
     pub fn with_journal(mut self, journal: Arc<Mutex<Journal>>) -> Self {
+        self.journal_path = Some(
+            journal
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .path()
+                .to_path_buf(),
+        );
         self.journal = Some(journal);
         self
     }
@@ -157,9 +166,20 @@ impl TenantContext {
         .map_err(RequestError::internal)
     }
 
-    /// The journal, if any.
-    pub fn journal(&self) -> Option<&Arc<Mutex<Journal>>> {
-        self.journal.as_ref()
+    /// The journal's file, if there is a journal.
+    pub fn journal_path(&self) -> Option<&std::path::Path> {
+        self.journal_path.as_deref()
+    }
+
+    /// The current tree with the enrolled devices it does not list
+    /// ([`mdmkit::Reconciler::with_inventory`]); the tree itself when there
+    /// are none.
+    pub async fn tree_with_inventory(&self) -> Result<Arc<Tenant>, RequestError> {
+        let tree = self.tree();
+        Ok(match self.reconciler.with_inventory(&tree).await? {
+            std::borrow::Cow::Borrowed(_) => tree.clone(),
+            std::borrow::Cow::Owned(t) => Arc::new(t),
+        })
     }
 }
 

@@ -9,8 +9,9 @@ use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
 use mdmkit::access::{self, Role};
-use mdmkit::policy::NodeId;
+use mdmkit::policy::{NodeId, Tenant};
 use mdmkit::queue::{Clock as _, SystemClock};
+use mdmkit::state::StateStore;
 
 use super::reconcile::{location, open_stores, runtime};
 use crate::error::{CliError, Context};
@@ -42,6 +43,25 @@ pub(crate) struct StoreArgs {
     /// `postgres://...` instead of the embedded store.
     #[arg(long, value_name = "URL")]
     store: Option<String>,
+}
+
+impl StoreArgs {
+    /// The tenant's tree.
+    fn tree(&self) -> Result<Tenant, CliError> {
+        super::policy::load(&self.dir)
+    }
+
+    /// Opens the tenant's state store and runs `f` on it.
+    fn with_state<T>(
+        &self,
+        f: impl AsyncFnOnce(&dyn StateStore) -> Result<T, CliError>,
+    ) -> Result<T, CliError> {
+        let loc = location(&self.dir, self.store.as_ref())?;
+        runtime()?.block_on(async {
+            let (_, state) = open_stores(&loc).await?;
+            f(&*state).await
+        })
+    }
 }
 
 /// `mdmkit admin token create`.
@@ -91,7 +111,7 @@ pub(crate) fn run(cmd: AdminCommand) -> Result<ExitCode, CliError> {
 }
 
 fn create(a: CreateArgs) -> Result<ExitCode, CliError> {
-    let tree = super::policy::load(&a.at.dir)?;
+    let tree = a.at.tree()?;
     let node: NodeId = a
         .node
         .parse()
@@ -106,10 +126,8 @@ fn create(a: CreateArgs) -> Result<ExitCode, CliError> {
         .role
         .parse()
         .map_err(|e| CliError::with_code(2, format!("--role: {e}")))?;
-    let loc = location(&a.at.dir, a.at.store.as_ref())?;
     let issued = access::issue(tree.id().clone(), node, role, a.label, SystemClock.now());
-    runtime()?.block_on(async {
-        let (_, state) = open_stores(&loc).await?;
+    a.at.with_state(async |state| {
         state
             .put_token(&issued.token)
             .await
@@ -140,12 +158,9 @@ fn create(a: CreateArgs) -> Result<ExitCode, CliError> {
 }
 
 fn list(a: ListArgs) -> Result<ExitCode, CliError> {
-    let tree = super::policy::load(&a.at.dir)?;
-    let loc = location(&a.at.dir, a.at.store.as_ref())?;
-    let tokens = runtime()?.block_on(async {
-        let (_, state) = open_stores(&loc).await?;
-        state.tokens(tree.id()).await.context("reading the tokens")
-    })?;
+    let tree = a.at.tree()?;
+    let tokens =
+        a.at.with_state(async |state| state.tokens(tree.id()).await.context("reading the tokens"))?;
     if a.json {
         let v: Vec<_> = tokens
             .iter()
@@ -173,10 +188,8 @@ fn list(a: ListArgs) -> Result<ExitCode, CliError> {
 }
 
 fn revoke(a: RevokeArgs) -> Result<ExitCode, CliError> {
-    let tree = super::policy::load(&a.at.dir)?;
-    let loc = location(&a.at.dir, a.at.store.as_ref())?;
-    runtime()?.block_on(async {
-        let (_, state) = open_stores(&loc).await?;
+    let tree = a.at.tree()?;
+    a.at.with_state(async |state| {
         let mut t = state
             .token(tree.id(), &a.id)
             .await

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use axum::http::HeaderMap;
 use axum::http::header::AUTHORIZATION;
 use mdmkit::access::{self, AdminToken, Role};
+use mdmkit::audit::Event;
 use mdmkit::policy::{NodeId, Tenant};
 
 use crate::error::RequestError;
@@ -21,6 +22,34 @@ impl Admin {
     /// Whether `node` is the token's node or below it.
     pub(crate) fn covers(&self, tree: &Tenant, node: &NodeId) -> bool {
         access::covers(tree, &self.token.node, node)
+    }
+
+    /// The node a request names (`None`: the token's own), refused
+    /// unless the token covers it.
+    pub(crate) fn node(&self, tree: &Tenant, named: Option<&str>) -> Result<NodeId, RequestError> {
+        let node = match named {
+            Some(n) => n
+                .parse()
+                .map_err(|e| RequestError::BadAdminRequest(format!("node {n:?}: {e}")))?,
+            None => self.token.node.clone(),
+        };
+        self.check_node(tree, &node)?;
+        Ok(node)
+    }
+
+    /// Journals an action of this token (before it is carried out, so
+    /// nothing is done without a record).
+    pub(crate) async fn record(&self, action: String, target: String) -> Result<(), RequestError> {
+        self.ctx
+            .record(vec![Event::AdminAction {
+                tenant: self.ctx.id().clone(),
+                token: self.token.id.clone(),
+                node: self.token.node.clone(),
+                role: self.token.role,
+                action,
+                target: Some(target),
+            }])
+            .await
     }
 
     /// Refuses a node outside the token's scope (as unknown: a token does

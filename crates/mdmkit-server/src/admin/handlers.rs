@@ -1,6 +1,7 @@
 //! The admin API's handlers: decode, authorise, call the facade, encode.
 
 use std::io::BufRead as _;
+use std::sync::Arc;
 
 use axum::Json;
 use axum::body::Bytes;
@@ -9,8 +10,7 @@ use axum::http::HeaderMap;
 use mdmkit::access::Role;
 use mdmkit::apple::command::everyday;
 use mdmkit::apple::{CommandUuid, Format};
-use mdmkit::audit::Event;
-use mdmkit::policy::NodeId;
+use mdmkit::policy::{Device, NodeId, Tenant};
 use mdmkit::queue::{CommandId, EnrollmentId, NewCommand};
 use mdmkit::{DeviceId, Platform, Scope};
 use serde::Deserialize;
@@ -21,11 +21,6 @@ use crate::error::RequestError;
 use crate::state::AppState;
 
 type Answer = Result<Json<Value>, RequestError>;
-
-fn parse_node(s: &str) -> Result<NodeId, RequestError> {
-    s.parse()
-        .map_err(|e| RequestError::BadAdminRequest(format!("node {s:?}: {e}")))
-}
 
 fn parse_device(s: &str) -> Result<DeviceId, RequestError> {
     DeviceId::new(s).map_err(|e| RequestError::BadAdminRequest(format!("device {s:?}: {e}")))
@@ -66,31 +61,21 @@ pub(crate) async fn devices(
 ) -> Answer {
     let a = authorize(&app, &tenant, &headers, Role::Read).await?;
     let tree = a.ctx.tree();
-    let node = match &q.node {
-        Some(n) => parse_node(n)?,
-        None => a.token.node.clone(),
-    };
-    a.check_node(&tree, &node)?;
+    let node = a.node(&tree, q.node.as_deref())?;
     let status = a.ctx.reconciler().status(&tree, &node).await?;
     to_json(json!({ "node": node, "devices": status }))
 }
 
-/// Finds a device in the token's scope (tree and inventory).
+/// Finds a device in the token's scope; returns it with the tree and
+/// inventory it was found in.
 async fn scoped_device(
     a: &Admin,
     device: &DeviceId,
-) -> Result<
-    (
-        std::sync::Arc<mdmkit::policy::Tenant>,
-        mdmkit::policy::Device,
-    ),
-    RequestError,
-> {
-    let tree = a.ctx.tree();
-    let full = a.ctx.reconciler().with_inventory(&tree).await?;
-    let d = full
+) -> Result<(Arc<Tenant>, Device), RequestError> {
+    let tree = a.ctx.tree_with_inventory().await?;
+    let d = tree
         .device(device)
-        .filter(|d| a.covers(&full, &d.node))
+        .filter(|d| a.covers(&tree, &d.node))
         .cloned()
         .ok_or_else(|| RequestError::NotFound(format!("device {device}")))?;
     Ok((tree, d))
@@ -141,10 +126,8 @@ pub(crate) async fn effective(
 ) -> Answer {
     let a = authorize(&app, &tenant, &headers, Role::Read).await?;
     let id = parse_device(&device)?;
-    scoped_device(&a, &id).await?;
-    let tree = a.ctx.tree();
-    let full = a.ctx.reconciler().with_inventory(&tree).await?;
-    let eff = full.effective(&id).map_err(RequestError::internal)?;
+    let (tree, _) = scoped_device(&a, &id).await?;
+    let eff = tree.effective(&id).map_err(RequestError::internal)?;
     Ok(Json(eff.to_json_explained()))
 }
 
@@ -223,15 +206,7 @@ pub(crate) async fn enqueue(
     let cid = CommandId::new();
     cmd.uuid = CommandUuid::new(cid.as_uuid().to_string()).map_err(RequestError::internal)?;
     let new = NewCommand::new(req.kind.clone(), cmd.to_bytes(Format::Xml)).with_id(cid);
-    a.ctx
-        .record(vec![Event::AdminAction {
-            tenant: a.ctx.id().clone(),
-            token: a.token.id.clone(),
-            node: a.token.node.clone(),
-            role: a.token.role,
-            action: format!("enqueue {}", req.kind),
-            target: Some(id.to_string()),
-        }])
+    a.record(format!("enqueue {}", req.kind), id.to_string())
         .await?;
     let enq = a
         .ctx
@@ -266,21 +241,8 @@ pub(crate) async fn reconcile(
             .map_err(|e| RequestError::BadAdminRequest(format!("reconcile: {e}")))?
     };
     let tree = a.ctx.reload()?;
-    let node = match &req.node {
-        Some(n) => parse_node(n)?,
-        None => a.token.node.clone(),
-    };
-    a.check_node(&tree, &node)?;
-    a.ctx
-        .record(vec![Event::AdminAction {
-            tenant: a.ctx.id().clone(),
-            token: a.token.id.clone(),
-            node: a.token.node.clone(),
-            role: a.token.role,
-            action: "reconcile".into(),
-            target: Some(node.to_string()),
-        }])
-        .await?;
+    let node = a.node(&tree, req.node.as_deref())?;
+    a.record("reconcile".into(), node.to_string()).await?;
     let scope = if node == *tree.root().id() {
         Scope::All
     } else {
@@ -309,20 +271,10 @@ pub(crate) async fn audit(
     headers: HeaderMap,
 ) -> Answer {
     let a = authorize(&app, &tenant, &headers, Role::Read).await?;
-    let Some(journal) = a.ctx.journal() else {
+    let Some(path) = a.ctx.journal_path().map(std::path::Path::to_path_buf) else {
         return to_json(json!({ "entries": [] }));
     };
-    let path = journal
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .path()
-        .to_path_buf();
-    let tree = a
-        .ctx
-        .reconciler()
-        .with_inventory(&a.ctx.tree())
-        .await?
-        .into_owned();
+    let tree = a.ctx.tree_with_inventory().await?;
     let root = a.token.node == *tree.root().id();
     let limit = q.limit.unwrap_or(100).min(MAX_AUDIT);
     let after = q.after;
@@ -355,7 +307,7 @@ pub(crate) async fn audit(
 
 /// Whether a journal entry concerns the token's scope: an event about a
 /// device under its node, or an admin action at or below its node.
-fn in_scope(v: &Value, tree: &mdmkit::policy::Tenant, scope: &NodeId) -> bool {
+fn in_scope(v: &Value, tree: &Tenant, scope: &NodeId) -> bool {
     let event = v.get("event");
     let text = |k: &str| event.and_then(|e| e.get(k)).and_then(Value::as_str);
     if let Some(d) = text("device").and_then(|d| DeviceId::new(d).ok()) {

@@ -34,12 +34,23 @@ pub(crate) async fn authenticate(
     let id = identity::verify(&verifier, &presented)?;
     tracing::Span::current().record("cert", presented.source.as_str());
     let state = ctx.reconciler().state();
-    let enrollment = state.enrollment(ctx.id(), device).await?;
-    let holder = state
-        .enrollment_by_certificate(ctx.id(), &id.sha256.to_hex())
-        .await?
-        .map(|e| e.device);
-    let mut enrollment = enrollment;
+    let mut enrollment = state.enrollment(ctx.id(), device).await?;
+    let sha256 = id.sha256.to_hex();
+    // The store binds a certificate to one enrollment at most, so when it
+    // is this enrollment's own (every command request of a bound device)
+    // there is no other holder to look for.
+    let own = enrollment
+        .as_ref()
+        .and_then(|e| e.certificate.as_ref())
+        .is_some_and(|c| c.sha256 == sha256);
+    let holder = if own {
+        None
+    } else {
+        state
+            .enrollment_by_certificate(ctx.id(), &sha256)
+            .await?
+            .map(|e| e.device)
+    };
     let decision = if is_authenticate {
         binding::on_authenticate(device, enrollment.as_ref(), holder.as_ref(), &id)?
     } else {

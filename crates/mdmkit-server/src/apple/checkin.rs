@@ -7,6 +7,7 @@ use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
+use mdmkit::apple::apns::PushRequest;
 use mdmkit::apple::generated::checkin::{AnyCheckin, Authenticate, TokenUpdate};
 use mdmkit::apple::{Checkin, CheckinBody, Dictionary, Format, Value};
 use mdmkit::audit::Event;
@@ -127,11 +128,9 @@ async fn on_authenticate(
         .or_else(|| authed.enrollment.as_ref().map(|e| e.node.clone()))
         .filter(|n| tree.node(n).is_some())
         .unwrap_or_else(|| tree.root().id().clone());
-    let mut e = match authed.enrollment.clone() {
-        Some(mut e) if renewal => {
-            e.certificate = Some(binding::bound(&authed.identity));
-            e
-        }
+    // A renewal keeps the record; a (re-)enrollment starts a new one.
+    let mut e = match authed.enrollment {
+        Some(e) if renewal => e,
         Some(old) => {
             let mut e = Enrollment::new(device.clone(), Platform::Apple, node.clone(), now);
             e.enrolled_at = old.enrolled_at;
@@ -163,8 +162,6 @@ async fn on_authenticate(
         let mut batch = StateBatch::default();
         batch.removed.push(device.clone());
         r.state().commit(ctx.id(), &batch).await?;
-        e.status = EnrollmentStatus::Authenticated;
-        e.push = None;
         tracing::info!(%device, node = %e.node, cleared, "device authenticated");
     }
     save(ctx, &e).await?;
@@ -187,19 +184,15 @@ async fn on_token_update(
     authed: Authed,
 ) -> Result<Response, RequestError> {
     let mut e = bound_enrollment(authed, device)?;
-    let token = t
-        .token
-        .as_ref()
-        .ok_or_else(|| RequestError::Invalid("TokenUpdate without Token".into()))?;
-    let magic = t
-        .push_magic
-        .clone()
-        .ok_or_else(|| RequestError::Invalid("TokenUpdate without PushMagic".into()))?;
-    let topic = t
-        .topic
-        .clone()
-        .ok_or_else(|| RequestError::Invalid("TokenUpdate without Topic".into()))?;
-    let target = PushTarget::new(hex(token), topic, magic);
+    // The push this TokenUpdate makes possible: the apns module checks
+    // Token, Topic and PushMagic as APNs needs them.
+    let push = PushRequest::from_token_update(t)
+        .map_err(|err| RequestError::Invalid(format!("TokenUpdate: {err}")))?;
+    let target = PushTarget::new(
+        push.token_hex(),
+        push.topic().to_owned(),
+        push.push_magic().to_owned(),
+    );
     let now = SystemClock.now();
     let first = e.status == EnrollmentStatus::Authenticated;
     if msg.ids.is_user_channel() {
@@ -256,15 +249,6 @@ async fn on_check_out(
     .await?;
     tracing::info!(%device, "device checked out");
     Ok(empty())
-}
-
-fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write as _;
-    let mut s = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        let _ = write!(s, "{b:02x}");
-    }
-    s
 }
 
 /// An empty 200.

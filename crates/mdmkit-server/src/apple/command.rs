@@ -48,7 +48,7 @@ pub(crate) async fn handle(
     }
     let next = ctx
         .reconciler()
-        .apple_report(ctx.id(), &device, &body)
+        .apple_answer(ctx.id(), &device, &report, &body)
         .await?;
     Ok(match next {
         Some(cmd) => {
@@ -72,26 +72,18 @@ fn refresh_facts(e: &mut Enrollment, q: &Dictionary) -> bool {
         _ => None,
     };
     let before = e.clone();
-    if let Some(v) = text("OSVersion") {
-        e.os_version = Some(v);
-    }
-    if let Some(v) = text("BuildVersion") {
-        e.build_version = Some(v);
-    }
-    if let Some(v) = text("SerialNumber") {
-        e.serial = Some(v);
-    }
-    if let Some(v) = text("Model") {
-        e.model = Some(v);
-    }
-    if let Some(v) = text("ModelName") {
-        e.model_name = Some(v);
-    }
-    if let Some(v) = text("ProductName") {
-        e.product = Some(v);
-    }
-    if let Some(v) = text("DeviceName") {
-        e.device_name = Some(v);
+    for (key, field) in [
+        ("OSVersion", &mut e.os_version),
+        ("BuildVersion", &mut e.build_version),
+        ("SerialNumber", &mut e.serial),
+        ("Model", &mut e.model),
+        ("ModelName", &mut e.model_name),
+        ("ProductName", &mut e.product),
+        ("DeviceName", &mut e.device_name),
+    ] {
+        if let Some(v) = text(key) {
+            *field = Some(v);
+        }
     }
     if let Some(Value::Boolean(b)) = q.get("IsSupervised") {
         e.supervised = Some(*b);

@@ -60,11 +60,7 @@ async fn checkin_route(
     Query(q): Query<EnrollQuery>,
     req: Request<Body>,
 ) -> Result<Response, RequestError> {
-    let ctx = app.tenant(&tenant)?;
-    let (parts, body) = req.into_parts();
-    let body = crate::body::read(&parts.headers, body, app.config().body_limit).await?;
-    let node = enroll_node(&ctx, q.enroll.as_deref()).await?;
-    checkin::handle(&app, &ctx, &parts, body, node).await
+    route(app, &tenant, q, req, true).await
 }
 
 async fn combined_route(
@@ -73,17 +69,31 @@ async fn combined_route(
     Query(q): Query<EnrollQuery>,
     req: Request<Body>,
 ) -> Result<Response, RequestError> {
-    let ctx = app.tenant(&tenant)?;
+    route(app, &tenant, q, req, false).await
+}
+
+/// Reads the body and hands it to the check-in or the command handler: a
+/// check-in route always to the first, a combined route by content type
+/// (or, without Apple's, by the body's keys).
+async fn route(
+    app: AppState,
+    tenant: &str,
+    q: EnrollQuery,
+    req: Request<Body>,
+    checkin_only: bool,
+) -> Result<Response, RequestError> {
+    let ctx = app.tenant(tenant)?;
     let (parts, body) = req.into_parts();
     let body = crate::body::read(&parts.headers, body, app.config().body_limit).await?;
-    let is_checkin = match parts
-        .headers
-        .get(CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-    {
-        Some(ct) if ct.starts_with(CHECKIN_CONTENT_TYPE) => true,
-        _ => looks_like_checkin(&body, &limits(&app)),
-    };
+    let is_checkin = checkin_only
+        || match parts
+            .headers
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+        {
+            Some(ct) if ct.starts_with(CHECKIN_CONTENT_TYPE) => true,
+            _ => looks_like_checkin(&body, &limits(&app)),
+        };
     if is_checkin {
         let node = enroll_node(&ctx, q.enroll.as_deref()).await?;
         checkin::handle(&app, &ctx, &parts, body, node).await

@@ -68,11 +68,8 @@ pub fn on_authenticate(
     let Some(b) = &e.certificate else {
         return Ok(Decision::Bind);
     };
-    if b.sha256 == id.sha256.to_hex() {
-        return Ok(Decision::Keep);
-    }
-    if is_renewal(b, id) {
-        return Ok(Decision::Rebind);
+    if let Some(d) = against_binding(b, id) {
+        return Ok(d);
     }
     if e.status == EnrollmentStatus::CheckedOut || &id.device_id == device {
         return Ok(Decision::Bind);
@@ -98,13 +95,7 @@ pub fn on_message(
             device: device.to_string(),
         });
     };
-    if b.sha256 == id.sha256.to_hex() {
-        return Ok(Decision::Keep);
-    }
-    if is_renewal(b, id) {
-        return Ok(Decision::Rebind);
-    }
-    Err(RequestError::NotBound {
+    against_binding(b, id).ok_or_else(|| RequestError::NotBound {
         device: device.to_string(),
     })
 }
@@ -119,6 +110,14 @@ fn refuse_foreign_holder(device: &DeviceId, holder: Option<&DeviceId>) -> Result
     }
 }
 
-fn is_renewal(b: &BoundCertificate, id: &DeviceIdentity) -> bool {
-    b.cert_device == id.device_id && timestamp(id.not_after) > b.not_after
+/// The bound certificate itself (keep), or a renewal of it: a certificate
+/// of the same identity expiring later (re-bind); `None` otherwise.
+fn against_binding(b: &BoundCertificate, id: &DeviceIdentity) -> Option<Decision> {
+    if b.sha256 == id.sha256.to_hex() {
+        Some(Decision::Keep)
+    } else if b.cert_device == id.device_id && timestamp(id.not_after) > b.not_after {
+        Some(Decision::Rebind)
+    } else {
+        None
+    }
 }

@@ -250,6 +250,19 @@ pub mod apple {
         ) -> Result<Option<Delivered>, Error> {
             let report = CommandReport::from_bytes(body, &Limits::default())
                 .map_err(|e| Error::DeviceMessage(e.to_string()))?;
+            self.apple_answer(tenant, device, &report, body).await
+        }
+
+        /// [`Reconciler::apple_report`] for a report the caller has
+        /// already parsed (an HTTP server reads it first, to know which
+        /// enrollment speaks); `body` is its bytes, kept as the result.
+        pub async fn apple_answer(
+            &self,
+            tenant: &TenantId,
+            device: &DeviceId,
+            report: &CommandReport,
+            body: &[u8],
+        ) -> Result<Option<Delivered>, Error> {
             if let Some(udid) = report
                 .ids
                 .udid

@@ -4,7 +4,6 @@
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 
-use mdmkit_core::DeviceId;
 use mdmkit_policy::{Device, Tenant};
 use mdmkit_queue::QueueStore;
 
@@ -64,11 +63,10 @@ pub(crate) fn merge<'t>(
     if added.is_empty() && filled.is_empty() {
         return Ok(Cow::Borrowed(tenant));
     }
-    let mut out = if filled.is_empty() {
-        tenant.clone()
-    } else {
-        rebuild(tenant, &filled)?
-    };
+    let mut out = tenant.clone();
+    for d in filled.values() {
+        out.set_device_facts(d)?;
+    }
     for d in added {
         out.add_device(d)?;
     }
@@ -96,46 +94,10 @@ fn fill(listed: &Device, e: &Enrollment) -> Option<Device> {
     Some(d)
 }
 
-/// The same tree with some devices replaced. `Tenant` has no way to change
-/// a device in place, so the tree is built again through its public API:
-/// nodes parents first (children keep their order), assignments, policies
-/// and their files, authors, the signature rule, then the devices.
-fn rebuild(tenant: &Tenant, replaced: &BTreeMap<DeviceId, Device>) -> Result<Tenant, Error> {
-    let mut t = Tenant::new(tenant.id().clone());
-    t.set_name(tenant.name().map(str::to_owned));
-    t.set_requires_signatures(tenant.requires_signatures());
-    for node in tenant.nodes() {
-        if let Some(parent) = node.parent() {
-            t.add_node(
-                node.id().clone(),
-                parent.id(),
-                node.name().map(str::to_owned),
-                node.kind().map(str::to_owned),
-            )?;
-        }
-        for p in node.policies() {
-            t.assign(node.id(), p.clone())?;
-        }
-    }
-    for p in tenant.policies() {
-        t.set_policy(p.clone());
-        if let Some(file) = tenant.policy_file(&p.id) {
-            t.set_policy_file(p.id.clone(), file);
-        }
-    }
-    for a in tenant.authors() {
-        t.add_author(a.clone())?;
-    }
-    for d in tenant.devices() {
-        t.add_device(replaced.get(&d.id).unwrap_or(d).clone())?;
-    }
-    Ok(t)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use mdmkit_core::{Platform, TenantId};
+    use mdmkit_core::{DeviceId, Platform, TenantId};
     use mdmkit_policy::{EffectiveCache, NodeId, Policy};
     use mdmkit_queue::Timestamp;
 
@@ -203,7 +165,7 @@ mod tests {
     }
 
     #[test]
-    fn filling_facts_rebuilds_the_same_tree_with_the_filled_device() {
+    fn filling_facts_gives_the_same_tree_with_the_filled_device() {
         let t = tree();
         let mut e = enrolled("listed", "a");
         e.os_version = Some("17.0".into());

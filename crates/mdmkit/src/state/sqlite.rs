@@ -19,7 +19,7 @@ use mdmkit_queue::Timestamp;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool};
 
-use super::records::{self, record_methods};
+use super::records::{self, apply_migrations, record_methods};
 use super::{
     CategoryState, DeviceRecord, RawCategoryRow, StateBatch, StateStore, commands_text, parse_hash,
 };
@@ -118,36 +118,13 @@ fn every_category() -> String {
 /// (one process at a time) and refuses a newer schema.
 async fn migrate(pool: &SqlitePool) -> Result<(), Error> {
     let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.map_err(sql)?;
-    sqlx::query(
+    apply_migrations!(
+        tx,
+        MIGRATIONS,
         "CREATE TABLE IF NOT EXISTS mdmkit_state_migrations \
          (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)",
-    )
-    .execute(&mut *tx)
-    .await
-    .map_err(sql)?;
-    let current: i64 =
-        sqlx::query_scalar("SELECT COALESCE(MAX(version), 0) FROM mdmkit_state_migrations")
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(sql)?;
-    let latest = MIGRATIONS.len() as i64;
-    if current > latest {
-        return Err(Error::State(format!(
-            "the state store's schema is version {current}, newer than this build's {latest}"
-        )));
-    }
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64);
-    for (i, m) in MIGRATIONS.iter().enumerate().skip(current as usize) {
-        sqlx::raw_sql(*m).execute(&mut *tx).await.map_err(sql)?;
-        sqlx::query("INSERT INTO mdmkit_state_migrations (version, applied_at) VALUES (?, ?)")
-            .bind(i as i64 + 1)
-            .bind(now)
-            .execute(&mut *tx)
-            .await
-            .map_err(sql)?;
-    }
+        sql
+    );
     tx.commit().await.map_err(sql)
 }
 
