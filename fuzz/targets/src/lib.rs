@@ -21,6 +21,7 @@ pub mod facade;
 pub mod identity;
 pub mod policy;
 pub mod queue;
+pub mod server;
 pub mod windows;
 
 /// One fuzz target: its name (the cargo-fuzz binary and the corpus folder)
@@ -44,6 +45,7 @@ pub fn all() -> Vec<Target> {
         apple::TARGETS,
         windows::TARGETS,
         android::TARGETS,
+        server::TARGETS,
     ]
     .concat()
 }
