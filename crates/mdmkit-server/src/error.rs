@@ -156,6 +156,13 @@ impl IntoResponse for RequestError {
             header::CONTENT_TYPE,
             HeaderValue::from_static("text/plain; charset=utf-8"),
         );
+        if status == StatusCode::UNAUTHORIZED {
+            // RFC 6750: say which scheme the admin API wants.
+            r.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"mdmkit\""),
+            );
+        }
         r
     }
 }

@@ -62,3 +62,19 @@ fn every_target_has_a_cargo_fuzz_entry_point_and_vice_versa() {
         );
     }
 }
+
+/// The signed seed of `server_presented` reaches the signature's success
+/// path (a corpus that only exercised refusals would fuzz little). Its
+/// layout: a flags byte, then two length-prefixed headers, then the body.
+#[test]
+fn the_signed_seed_presents_its_signer() {
+    let seed = fs::read(fuzz_dir().join("corpus/server_presented/signed-idle")).unwrap();
+    let field = |d: &[u8]| {
+        let len = usize::from(u16::from_le_bytes([d[0], d[1]]));
+        (d[2..2 + len].to_vec(), d[2 + len..].to_vec())
+    };
+    let (signature, rest) = field(&seed[1..]);
+    let (_client_cert, body) = field(&rest);
+    let header = String::from_utf8(signature).unwrap();
+    assert!(mdmkit::apple::verify_mdm_signature(&header, &body).is_ok());
+}

@@ -6,164 +6,25 @@
 //! their node only; SIGTERM stops the server cleanly.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::io::{BufRead as _, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 
-use base64::Engine as _;
-use mdmkit::DeviceId;
-use mdmkit::apple::{Limits, SigningIdentity};
-use mdmkit::identity::{CaBuilder, CaDir, CertificateRequest, IssueRequest, KeyAlgorithm};
+use mdmkit::apple::Limits;
+use mdmkit::identity::{CaBuilder, KeyAlgorithm};
 
-use crate::support::{copy_dir, mdmkit, region, stdout};
+use crate::serve_support::{
+    Ipad, SCHOOL, Server, TENANT, admin_get, assert_verified, issue, plist, put, tenant_ca,
+};
+use crate::support::{copy_dir, region};
 
-const TENANT: &str = "academie-hauts-de-lys";
-const SCHOOL: &str = "ecole-jules-ferry";
-
-/// A running `mdmkit serve`, killed on drop.
-struct Server {
-    child: Child,
-    base: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+fn token(dir: &Path, node: &str, role: &str) -> String {
+    crate::serve_support::token(dir, node, role, &[])
 }
 
 fn serve(dir: &Path) -> Server {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_mdmkit"))
-        .args([
-            "serve",
-            dir.to_str().unwrap(),
-            "--listen",
-            "127.0.0.1:0",
-            // Small enough that the oversized request below is written
-            // whole before the server answers 413.
-            "--body-limit",
-            "65536",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let base = line
-        .trim()
-        .rsplit(' ')
-        .next()
-        .unwrap_or_default()
-        .to_owned();
-    assert!(base.starts_with("http://127.0.0.1:"), "{line:?}");
-    Server { child, base }
-}
-
-/// A simulated iPad: a key, a certificate of the tenant CA naming its
-/// UDID, and the signing identity for `Mdm-Signature`.
-struct Ipad {
-    udid: String,
-    signer: SigningIdentity,
-}
-
-fn issue(ca: &mdmkit::identity::TenantCa, udid: &str) -> Ipad {
-    let key = rcgen::KeyPair::generate().unwrap();
-    let csr = rcgen::CertificateParams::new(Vec::<String>::new())
-        .unwrap()
-        .serialize_request(&key)
-        .unwrap()
-        .pem()
-        .unwrap();
-    let csr = CertificateRequest::parse(csr.as_bytes()).unwrap();
-    let cert = ca
-        .issue(&csr, &IssueRequest::new(DeviceId::new(udid).unwrap()))
-        .unwrap();
-    let signer =
-        SigningIdentity::from_pem(cert.pem.as_bytes(), key.serialize_pem().as_bytes()).unwrap();
-    Ipad {
-        udid: udid.to_owned(),
-        signer,
-    }
-}
-
-fn plist(body: &str) -> String {
-    format!(
-        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<!DOCTYPE plist PUBLIC \"-//Apple//DTD PLIST 1.0//EN\" \"http://www.apple.com/DTDs/PropertyList-1.0.dtd\">\n<plist version=\"1.0\"><dict>{body}</dict></plist>\n"
-    )
-}
-
-impl Ipad {
-    fn authenticate(&self) -> String {
-        plist(&format!(
-            "<key>MessageType</key><string>Authenticate</string><key>UDID</key><string>{}</string>\
-             <key>Topic</key><string>com.apple.mgmt.External.test</string>\
-             <key>SerialNumber</key><string>SIM{}</string><key>Model</key><string>iPad13,1</string>\
-             <key>ModelName</key><string>iPad</string><key>OSVersion</key><string>17.5</string>\
-             <key>ProductName</key><string>iPad13,1</string><key>DeviceName</key><string>iPad sim</string>",
-            self.udid,
-            &self.udid[..6]
-        ))
-    }
-
-    fn token_update(&self) -> String {
-        plist(&format!(
-            "<key>MessageType</key><string>TokenUpdate</string><key>UDID</key><string>{}</string>\
-             <key>Topic</key><string>com.apple.mgmt.External.test</string>\
-             <key>Token</key><data>AAECAwQFBgc=</data><key>PushMagic</key><string>magic-1</string>",
-            self.udid
-        ))
-    }
-
-    fn report(&self, status: &str, uuid: Option<&str>) -> String {
-        let uuid = uuid
-            .map(|u| format!("<key>CommandUUID</key><string>{u}</string>"))
-            .unwrap_or_default();
-        plist(&format!(
-            "<key>UDID</key><string>{}</string><key>Status</key><string>{status}</string>{uuid}",
-            self.udid
-        ))
-    }
-
-    fn signature(&self, body: &[u8]) -> String {
-        let der = mdmkit::apple::cms::sign_detached(body, &self.signer).unwrap();
-        base64::engine::general_purpose::STANDARD.encode(der)
-    }
-}
-
-async fn put(
-    client: &reqwest::Client,
-    url: &str,
-    body: String,
-    signer: Option<&Ipad>,
-) -> (u16, Vec<u8>) {
-    let mut req = client.put(url).body(body.clone());
-    if let Some(d) = signer {
-        req = req.header("Mdm-Signature", d.signature(body.as_bytes()));
-    }
-    let r = req.send().await.unwrap();
-    let status = r.status().as_u16();
-    (status, r.bytes().await.unwrap().to_vec())
-}
-
-fn token(dir: &Path, node: &str, role: &str) -> String {
-    let o = mdmkit(&[
-        "admin",
-        "token",
-        "create",
-        dir.to_str().unwrap(),
-        "--node",
-        node,
-        "--role",
-        role,
-        "--json",
-    ]);
-    assert!(o.status.success(), "{o:?}");
-    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
-    v["token"].as_str().unwrap().to_owned()
+    // Small enough that the oversized request below is written whole
+    // before the server answers 413.
+    Server::start(dir, &["--body-limit", "65536"])
 }
 
 #[test]
@@ -176,7 +37,7 @@ fn an_ipad_enrolls_into_a_school_over_http_and_is_verified() {
     let neighbour_read = token(&dir, "ecole-jean-jaures", "read");
     let region_operate = token(&dir, TENANT, "operate");
     let server = serve(&dir);
-    let ca = CaDir::new(dir.join(".mdmkit/ca")).load_ca().unwrap();
+    let ca = tenant_ca(&dir);
     let ipad = issue(&ca, "00008101-SIMULATED0000001");
     let base = server.base.clone();
 
@@ -300,7 +161,7 @@ fn an_ipad_enrolls_into_a_school_over_http_and_is_verified() {
             &c,
             &base,
             format!("devices?node={SCHOOL}"),
-            Some(neighbour_read),
+            Some(neighbour_read.clone()),
         )
         .await;
         assert_eq!(s, 404);
@@ -344,10 +205,16 @@ fn an_ipad_enrolls_into_a_school_over_http_and_is_verified() {
                 .any(|e| e["event"]["type"] == "device_enrolled"),
             "{v}"
         );
-        // The lock was queued by a region token: the school does not see
-        // that admin action, the region does.
+        // The lock was queued by a region token on the school's iPad: the
+        // school sees that admin action, the neighbouring school does not.
+        let lock_action = |e: &serde_json::Value| {
+            e["event"]["type"] == "admin_action" && e["event"]["target"] == ipad.udid.as_str()
+        };
+        assert!(entries.iter().any(lock_action), "{v}");
+        let (s, v) = get(&c, &base, "audit".into(), Some(neighbour_read.clone())).await;
+        assert_eq!(s, 200);
         assert!(
-            !entries.iter().any(|e| e["event"]["type"] == "admin_action"),
+            !v["entries"].as_array().unwrap().iter().any(lock_action),
             "{v}"
         );
         let (s, v) = get(&c, &base, "audit".into(), Some(region_operate.clone())).await;
@@ -360,21 +227,7 @@ fn an_ipad_enrolls_into_a_school_over_http_and_is_verified() {
     });
 
     // `mdmkit status` (another process, same store) shows it compliant.
-    let o = mdmkit(&["status", dir.to_str().unwrap(), "--node", SCHOOL, "--json"]);
-    assert!(o.status.success(), "{o:?}");
-    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
-    let text = v.to_string();
-    assert!(text.contains(&ipad.udid), "{text}");
-    let dev = find_device(&v, &ipad.udid).expect("the iPad in status");
-    assert_eq!(dev["node"], SCHOOL);
-    let cats = dev["categories"].as_array().unwrap();
-    assert!(!cats.is_empty());
-    assert!(cats.iter().any(|c| c["state"] == "verified"), "{dev}");
-    assert!(
-        cats.iter()
-            .all(|c| c["state"] == "verified" || c["state"] == "unsupported"),
-        "{dev}"
-    );
+    assert_verified(&dir, &ipad.udid, &[]);
 
     // SIGTERM: a clean stop.
     let mut server = server;
@@ -396,17 +249,5 @@ async fn get(
     path: String,
     token: Option<String>,
 ) -> (u16, serde_json::Value) {
-    let mut r = c.get(format!("{base}/{TENANT}/admin/v1/{path}"));
-    if let Some(t) = token {
-        r = r.bearer_auth(t);
-    }
-    let r = r.send().await.unwrap();
-    let s = r.status().as_u16();
-    let bytes = r.bytes().await.unwrap();
-    (s, serde_json::from_slice(&bytes).unwrap_or_default())
-}
-
-fn find_device<'a>(v: &'a serde_json::Value, udid: &str) -> Option<&'a serde_json::Value> {
-    let list = v.as_array().or_else(|| v["devices"].as_array())?;
-    list.iter().find(|d| d["device"] == udid)
+    admin_get(c, base, &path, token.as_deref()).await
 }

@@ -66,14 +66,19 @@ impl Admin {
 /// Checks the request's bearer token for `tenant` and the role `needed`.
 ///
 /// A token is looked up by its id in its own tenant's store only: a token
-/// of another tenant is unknown here.
+/// of another tenant is unknown here. An unknown tenant answers like an
+/// unknown token (401), so the admin API does not tell which tenants a
+/// deployment serves.
 pub(crate) async fn authorize(
     app: &AppState,
     tenant: &str,
     headers: &HeaderMap,
     needed: Role,
 ) -> Result<Admin, RequestError> {
-    let ctx = app.tenant(tenant)?;
+    let ctx = app.tenant(tenant).map_err(|e| match e {
+        RequestError::UnknownTenant(_) => RequestError::Unauthorized,
+        other => other,
+    })?;
     let bearer = headers
         .get(AUTHORIZATION)
         .and_then(|v| v.to_str().ok())

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, Uri};
 use mdmkit::access::Role;
 use mdmkit::apple::command::everyday;
 use mdmkit::apple::{CommandUuid, Format};
@@ -24,6 +24,14 @@ type Answer = Result<Json<Value>, RequestError>;
 
 fn parse_device(s: &str) -> Result<DeviceId, RequestError> {
     DeviceId::new(s).map_err(|e| RequestError::BadAdminRequest(format!("device {s:?}: {e}")))
+}
+
+/// The query string, read after the token was checked (a caller without
+/// a token learns nothing, not even that a parameter is wrong).
+fn query<T: serde::de::DeserializeOwned>(uri: &Uri) -> Result<T, RequestError> {
+    Query::<T>::try_from_uri(uri)
+        .map(|Query(q)| q)
+        .map_err(|e| RequestError::BadAdminRequest(format!("query: {}", e.body_text())))
 }
 
 fn to_json(v: impl serde::Serialize) -> Answer {
@@ -56,10 +64,11 @@ pub(crate) struct NodeQuery {
 pub(crate) async fn devices(
     State(app): State<AppState>,
     Path(tenant): Path<String>,
-    Query(q): Query<NodeQuery>,
+    uri: Uri,
     headers: HeaderMap,
 ) -> Answer {
     let a = authorize(&app, &tenant, &headers, Role::Read).await?;
+    let q: NodeQuery = query(&uri)?;
     let tree = a.ctx.tree();
     let node = a.node(&tree, q.node.as_deref())?;
     let status = a.ctx.reconciler().status(&tree, &node).await?;
@@ -267,10 +276,11 @@ const MAX_AUDIT: usize = 1000;
 pub(crate) async fn audit(
     State(app): State<AppState>,
     Path(tenant): Path<String>,
-    Query(q): Query<AuditQuery>,
+    uri: Uri,
     headers: HeaderMap,
 ) -> Answer {
     let a = authorize(&app, &tenant, &headers, Role::Read).await?;
+    let q: AuditQuery = query(&uri)?;
     let Some(path) = a.ctx.journal_path().map(std::path::Path::to_path_buf) else {
         return to_json(json!({ "entries": [] }));
     };
@@ -290,11 +300,11 @@ pub(crate) async fn audit(
             if v.get("seq").and_then(Value::as_u64).unwrap_or(0) <= after {
                 continue;
             }
+            if out.len() >= limit {
+                break;
+            }
             if root || in_scope(&v, &tree, &token_node) {
                 out.push(v);
-                if out.len() >= limit {
-                    break;
-                }
             }
         }
         Ok(out)
@@ -306,19 +316,25 @@ pub(crate) async fn audit(
 }
 
 /// Whether a journal entry concerns the token's scope: an event about a
-/// device under its node, or an admin action at or below its node.
+/// device under its node, or an admin action by a token at or below its
+/// node or on a device or node under it (a school sees the region's lock
+/// of its own iPad).
 fn in_scope(v: &Value, tree: &Tenant, scope: &NodeId) -> bool {
     let event = v.get("event");
     let text = |k: &str| event.and_then(|e| e.get(k)).and_then(Value::as_str);
-    if let Some(d) = text("device").and_then(|d| DeviceId::new(d).ok()) {
-        return tree
-            .device(&d)
-            .is_some_and(|d| mdmkit::access::covers(tree, scope, &d.node));
+    let device_in_scope = |d: &str| {
+        DeviceId::new(d).ok().is_some_and(|d| {
+            tree.device(&d)
+                .is_some_and(|d| mdmkit::access::covers(tree, scope, &d.node))
+        })
+    };
+    let node_in_scope = |n: &str| {
+        n.parse::<NodeId>()
+            .is_ok_and(|n| mdmkit::access::covers(tree, scope, &n))
+    };
+    if text("type") == Some("admin_action") {
+        return text("node").is_some_and(node_in_scope)
+            || text("target").is_some_and(|t| device_in_scope(t) || node_in_scope(t));
     }
-    if text("type") == Some("admin_action")
-        && let Some(n) = text("node").and_then(|n| n.parse::<NodeId>().ok())
-    {
-        return mdmkit::access::covers(tree, scope, &n);
-    }
-    false
+    text("device").is_some_and(device_in_scope)
 }

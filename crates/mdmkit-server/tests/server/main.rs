@@ -1,0 +1,5 @@
+//! The integration tests of `mdmkit-server`, one test binary (one link).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod isolation;
+mod openapi;
