@@ -56,6 +56,9 @@ enum Command {
     /// Admin API tokens, scoped to a node of a tenant's tree.
     #[command(subcommand)]
     Admin(cmd::admin::AdminCommand),
+    /// Enrollment: one-time challenges bound to a node of a tenant's tree.
+    #[command(subcommand)]
+    Enroll(cmd::enroll::EnrollCommand),
 }
 
 fn run(cli: Cli) -> Result<ExitCode, CliError> {
@@ -71,6 +74,7 @@ fn run(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Audit(c) => cmd::audit::run(c),
         Command::Serve(c) => cmd::serve::run(c),
         Command::Admin(c) => cmd::admin::run(c),
+        Command::Enroll(c) => cmd::enroll::run(c),
     }
 }
 

@@ -136,7 +136,7 @@ fn secret_hash(secret: &str) -> [u8; 32] {
 /// version and variant bits), which SHA-256 condenses into 32 uniformly
 /// distributed bytes. Two UUIDs (244 bits) would already be enough for a
 /// bearer secret; the third makes every output bit random.
-fn random_32() -> [u8; 32] {
+pub(crate) fn random_32() -> [u8; 32] {
     let mut h = Sha256::new();
     for _ in 0..3 {
         h.update(uuid::Uuid::new_v4().as_bytes());

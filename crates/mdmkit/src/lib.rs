@@ -66,6 +66,7 @@
 
 pub mod access;
 pub mod audit;
+pub mod challenge;
 mod error;
 pub mod inventory;
 pub mod reconcile;

@@ -35,24 +35,39 @@ pub(crate) enum TokenCommand {
     Revoke(RevokeArgs),
 }
 
-/// Where the tenant and its store are.
+/// Where the tenant and its store are (the first argument and `--store`
+/// of every operator verb).
 #[derive(Debug, Args)]
 pub(crate) struct StoreArgs {
     /// The tenant directory.
-    dir: PathBuf,
+    pub(crate) dir: PathBuf,
     /// `postgres://...` instead of the embedded store.
     #[arg(long, value_name = "URL")]
-    store: Option<String>,
+    pub(crate) store: Option<String>,
 }
 
 impl StoreArgs {
     /// The tenant's tree.
-    fn tree(&self) -> Result<Tenant, CliError> {
+    pub(crate) fn tree(&self) -> Result<Tenant, CliError> {
         super::policy::load(&self.dir)
     }
 
+    /// A node of the tenant's tree, named on the command line as `flag`.
+    pub(crate) fn node(&self, tree: &Tenant, flag: &str, name: &str) -> Result<NodeId, CliError> {
+        let node: NodeId = name
+            .parse()
+            .map_err(|e| CliError::with_code(2, format!("{flag} {name:?}: {e}")))?;
+        if tree.node(&node).is_none() {
+            return Err(CliError::new(format!(
+                "{flag} {node}: no such node in {}",
+                self.dir.display()
+            )));
+        }
+        Ok(node)
+    }
+
     /// Opens the tenant's state store and runs `f` on it.
-    fn with_state<T>(
+    pub(crate) fn with_state<T>(
         &self,
         f: impl AsyncFnOnce(&dyn StateStore) -> Result<T, CliError>,
     ) -> Result<T, CliError> {
@@ -112,16 +127,7 @@ pub(crate) fn run(cmd: AdminCommand) -> Result<ExitCode, CliError> {
 
 fn create(a: CreateArgs) -> Result<ExitCode, CliError> {
     let tree = a.at.tree()?;
-    let node: NodeId = a
-        .node
-        .parse()
-        .map_err(|e| CliError::with_code(2, format!("--node {:?}: {e}", a.node)))?;
-    if tree.node(&node).is_none() {
-        return Err(CliError::new(format!(
-            "--node {node}: no such node in {}",
-            a.at.dir.display()
-        )));
-    }
+    let node = a.at.node(&tree, "--node", &a.node)?;
     let role: Role = a
         .role
         .parse()

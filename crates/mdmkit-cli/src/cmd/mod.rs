@@ -5,6 +5,7 @@ pub(crate) mod audit;
 pub(crate) mod ca;
 pub(crate) mod cert;
 pub(crate) mod compile;
+pub(crate) mod enroll;
 pub(crate) mod inspect;
 pub(crate) mod policy;
 pub(crate) mod queue;

@@ -7,6 +7,7 @@ mod apple_cli;
 mod apple_compile_cli;
 mod apple_ddm_cli;
 mod audit_cli;
+mod enroll_cli;
 mod identity_cli;
 mod policy_cli;
 mod queue_cli;

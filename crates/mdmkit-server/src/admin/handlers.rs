@@ -262,6 +262,87 @@ pub(crate) async fn reconcile(
 }
 
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ChallengeRequest {
+    node: Option<String>,
+    #[serde(default)]
+    device: Option<String>,
+    #[serde(default)]
+    label: Option<String>,
+    #[serde(default)]
+    ttl_seconds: Option<u64>,
+    #[serde(default)]
+    reusable: bool,
+}
+
+/// The longest a challenge made through the API may live (30 days).
+const MAX_CHALLENGE_TTL: u64 = 30 * 86_400;
+
+/// `POST enroll/challenges`: a one-time enrollment challenge for a node.
+pub(crate) async fn create_challenge(
+    State(app): State<AppState>,
+    Path(tenant): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Answer {
+    use mdmkit::challenge::{self, ChallengeOptions};
+    use mdmkit::queue::{Clock as _, SystemClock};
+    let a = authorize(&app, &tenant, &headers, Role::Operate).await?;
+    let req: ChallengeRequest = if body.is_empty() {
+        ChallengeRequest {
+            node: None,
+            device: None,
+            label: None,
+            ttl_seconds: None,
+            reusable: false,
+        }
+    } else {
+        serde_json::from_slice(&body)
+            .map_err(|e| RequestError::BadAdminRequest(format!("challenge: {e}")))?
+    };
+    let tree = a.ctx.tree();
+    let node = a.node(&tree, req.node.as_deref())?;
+    let mut options = ChallengeOptions::default();
+    if let Some(ttl) = req.ttl_seconds {
+        if ttl == 0 || ttl > MAX_CHALLENGE_TTL {
+            return Err(RequestError::BadAdminRequest(format!(
+                "ttl_seconds must be between 1 and {MAX_CHALLENGE_TTL}"
+            )));
+        }
+        options = options.with_ttl(std::time::Duration::from_secs(ttl));
+    }
+    if let Some(d) = req.device {
+        options = options.for_device(d);
+    }
+    if let Some(l) = req.label {
+        options = options.with_label(l);
+    }
+    if req.reusable {
+        options = options.reusable();
+    }
+    let issued = challenge::issue(a.ctx.id().clone(), node.clone(), options, SystemClock.now());
+    a.record(
+        format!("create enrollment challenge {}", issued.challenge.id),
+        node.to_string(),
+    )
+    .await?;
+    a.ctx
+        .reconciler()
+        .state()
+        .put_challenge(&issued.challenge)
+        .await?;
+    let c = &issued.challenge;
+    to_json(json!({
+        "challenge": issued.secret,
+        "id": c.id,
+        "node": c.node,
+        "device": c.device,
+        "reusable": c.reusable,
+        "expires_at": c.expires_at.as_millis(),
+    }))
+}
+
+#[derive(Debug, Deserialize)]
 pub(crate) struct AuditQuery {
     #[serde(default)]
     after: u64,

@@ -9,6 +9,7 @@
 //! | `GET /{tenant}/admin/v1/devices/{device}/effective` | read | its effective policy with provenance |
 //! | `POST /{tenant}/admin/v1/devices/{device}/commands` | operate | queue a command (lock, erase, restart, device information, ...) |
 //! | `POST /{tenant}/admin/v1/reconcile` | operate | plan and queue the changes under a node |
+//! | `POST /{tenant}/admin/v1/enroll/challenges` | operate | a one-time enrollment challenge for a node (shown once) |
 //! | `GET /{tenant}/admin/v1/audit[?after=SEQ&limit=N]` | read | journal entries about the token's scope |
 //!
 //! A device or node outside the token's scope answers 404, like one that
@@ -39,5 +40,9 @@ pub fn router() -> Router<AppState> {
             post(handlers::enqueue),
         )
         .route("/{tenant}/admin/v1/reconcile", post(handlers::reconcile))
+        .route(
+            "/{tenant}/admin/v1/enroll/challenges",
+            post(handlers::create_challenge),
+        )
         .route("/{tenant}/admin/v1/audit", get(handlers::audit))
 }

@@ -124,7 +124,20 @@ async fn on_authenticate(
     let now = SystemClock.now();
     let renewal = authed.decision == Decision::Rebind;
     let tree = ctx.tree();
+    // Where the device lands: the enrollment token of the URL, else the
+    // node its certificate was issued for (an enrollment challenge), else
+    // where it was, else the root.
+    let issued_for = if node_hint.is_none() {
+        ctx.reconciler()
+            .state()
+            .issued_certificate(ctx.id(), &authed.identity.sha256.to_hex())
+            .await?
+            .map(|c| c.node)
+    } else {
+        None
+    };
     let node = node_hint
+        .or(issued_for)
         .or_else(|| authed.enrollment.as_ref().map(|e| e.node.clone()))
         .filter(|n| tree.node(n).is_some())
         .unwrap_or_else(|| tree.root().id().clone());

@@ -320,6 +320,8 @@ enum Op {
     Effective(usize),
     Command(usize),
     Reconcile(Option<usize>),
+    /// An enrollment challenge for a node.
+    Challenge(Option<usize>),
     Audit,
     /// A device's Idle at a tenant's command URL.
     Report {
@@ -355,6 +357,7 @@ fn calls(ipads: usize, tokens: usize, nodes: usize) -> impl Strategy<Value = Vec
         (0..=ipads).prop_map(Op::Effective),
         (0..=ipads).prop_map(Op::Command),
         proptest::option::of(0..nodes).prop_map(Op::Reconcile),
+        proptest::option::of(0..nodes).prop_map(Op::Challenge),
         Just(Op::Audit),
         (0..ipads, 0..TENANTS).prop_map(|(ipad, tenant)| Op::Report { ipad, tenant }),
     ];
@@ -406,6 +409,14 @@ async fn check(f: &Fixture, call: &Call) -> Result<(), TestCaseError> {
                 |node| format!(r#"{{"node":"{}"}}"#, nodes[node]),
             )),
         ),
+        Op::Challenge(node) => (
+            "POST",
+            "enroll/challenges".to_owned(),
+            Some(node.map_or_else(
+                || "{}".to_owned(),
+                |node| format!(r#"{{"node":"{}"}}"#, nodes[node]),
+            )),
+        ),
         Op::Audit => ("GET", "audit".to_owned(), None),
         Op::Report { .. } => unreachable!("handled above"),
     };
@@ -431,7 +442,10 @@ async fn check(f: &Fixture, call: &Call) -> Result<(), TestCaseError> {
         // An unknown tenant answers as an unknown token does.
         401
     } else if let Some(t) = token.filter(|t| t.tenant == call.url_tenant) {
-        let needed = if matches!(call.op, Op::Command(_) | Op::Reconcile(_)) {
+        let needed = if matches!(
+            call.op,
+            Op::Command(_) | Op::Reconcile(_) | Op::Challenge(_)
+        ) {
             Role::Operate
         } else {
             Role::Read
@@ -452,12 +466,8 @@ async fn check(f: &Fixture, call: &Call) -> Result<(), TestCaseError> {
         } else {
             match &call.op {
                 Op::Whoami | Op::Audit => 200,
-                Op::Devices(node) | Op::Reconcile(node) => {
-                    if in_scope_node(node) {
-                        200
-                    } else {
-                        404
-                    }
+                Op::Devices(node) | Op::Reconcile(node) | Op::Challenge(node) => {
+                    if in_scope_node(node) { 200 } else { 404 }
                 }
                 Op::Device(d) | Op::Effective(d) | Op::Command(d) => {
                     if in_scope_device(*d) {

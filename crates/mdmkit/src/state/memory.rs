@@ -10,6 +10,7 @@ use mdmkit_queue::Timestamp;
 
 use super::{CategoryState, ComplianceState, DeviceRecord, StateBatch, StateStore};
 use crate::access::AdminToken;
+use crate::challenge::{Challenge, IssuedCertificate, Refusal};
 use crate::error::Error;
 use crate::inventory::Enrollment;
 
@@ -21,6 +22,8 @@ struct TenantState {
     policies: BTreeMap<String, String>,
     enrollments: BTreeMap<DeviceId, Enrollment>,
     tokens: BTreeMap<String, AdminToken>,
+    challenges: BTreeMap<String, Challenge>,
+    issued: BTreeMap<String, IssuedCertificate>,
 }
 
 /// Applied state and compliance in memory: for tests and simulations.
@@ -180,5 +183,61 @@ impl StateStore for MemoryState {
 
     async fn tokens(&self, tenant: &TenantId) -> Result<Vec<AdminToken>, Error> {
         Ok(self.with(tenant, |t| t.tokens.values().cloned().collect()))
+    }
+
+    async fn put_challenge(&self, c: &Challenge) -> Result<(), Error> {
+        self.with(&c.tenant, |t| {
+            t.challenges.insert(c.sha256.clone(), c.clone());
+        });
+        Ok(())
+    }
+
+    async fn spend_challenge(
+        &self,
+        tenant: &TenantId,
+        sha256: &str,
+        now: Timestamp,
+    ) -> Result<Result<Challenge, Refusal>, Error> {
+        Ok(self.with(tenant, |t| {
+            let c = t.challenges.get_mut(sha256).ok_or(Refusal::Unknown)?;
+            c.usable(now)?;
+            c.used_at = Some(now);
+            Ok(c.clone())
+        }))
+    }
+
+    async fn challenges(&self, tenant: &TenantId) -> Result<Vec<Challenge>, Error> {
+        Ok(self.with(tenant, |t| t.challenges.values().cloned().collect()))
+    }
+
+    async fn put_issued_certificate(&self, c: &IssuedCertificate) -> Result<(), Error> {
+        self.with(&c.tenant, |t| {
+            t.issued.insert(c.sha256.clone(), c.clone());
+        });
+        Ok(())
+    }
+
+    async fn issued_certificate(
+        &self,
+        tenant: &TenantId,
+        sha256: &str,
+    ) -> Result<Option<IssuedCertificate>, Error> {
+        Ok(self.with(tenant, |t| t.issued.get(sha256).cloned()))
+    }
+
+    async fn expiring_certificates(
+        &self,
+        tenant: &TenantId,
+        before: Timestamp,
+    ) -> Result<Vec<IssuedCertificate>, Error> {
+        let mut v: Vec<IssuedCertificate> = self.with(tenant, |t| {
+            t.issued
+                .values()
+                .filter(|c| c.not_after < before)
+                .cloned()
+                .collect()
+        });
+        v.sort_by(|a, b| (a.not_after, &a.sha256).cmp(&(b.not_after, &b.sha256)));
+        Ok(v)
     }
 }

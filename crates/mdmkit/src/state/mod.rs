@@ -28,6 +28,7 @@ use mdmkit_queue::{CommandId, Timestamp};
 use serde::{Deserialize, Serialize};
 
 use crate::access::AdminToken;
+use crate::challenge::{Challenge, IssuedCertificate, Refusal};
 use crate::error::Error;
 use crate::inventory::Enrollment;
 
@@ -300,6 +301,41 @@ pub trait StateStore: Send + Sync {
 
     /// Every admin token of a tenant, by id.
     async fn tokens(&self, tenant: &TenantId) -> Result<Vec<AdminToken>, Error>;
+
+    /// Writes an enrollment challenge (by its tenant and hash).
+    async fn put_challenge(&self, challenge: &Challenge) -> Result<(), Error>;
+
+    /// Spends the challenge whose secret has this SHA-256 (hex) at `now`,
+    /// atomically: of two processes spending one one-time challenge, one
+    /// gets it and the other [`Refusal::Used`]. The challenge as spent, or
+    /// why it was refused.
+    async fn spend_challenge(
+        &self,
+        tenant: &TenantId,
+        sha256: &str,
+        now: Timestamp,
+    ) -> Result<Result<Challenge, Refusal>, Error>;
+
+    /// Every challenge of a tenant (spent and expired ones included), by
+    /// hash.
+    async fn challenges(&self, tenant: &TenantId) -> Result<Vec<Challenge>, Error>;
+
+    /// Records a certificate enrollment issued (by its tenant and hash).
+    async fn put_issued_certificate(&self, cert: &IssuedCertificate) -> Result<(), Error>;
+
+    /// The record of an issued certificate (SHA-256 of its DER, hex).
+    async fn issued_certificate(
+        &self,
+        tenant: &TenantId,
+        sha256: &str,
+    ) -> Result<Option<IssuedCertificate>, Error>;
+
+    /// The issued certificates that expire before `before`, soonest first.
+    async fn expiring_certificates(
+        &self,
+        tenant: &TenantId,
+        before: Timestamp,
+    ) -> Result<Vec<IssuedCertificate>, Error>;
 }
 
 /// The hash of a whole settings value: SHA-256 over its category hashes.

@@ -6,6 +6,7 @@
 use mdmkit_core::TenantId;
 
 use crate::access::AdminToken;
+use crate::challenge::{Challenge, IssuedCertificate};
 use crate::error::Error;
 use crate::inventory::Enrollment;
 
@@ -29,6 +30,51 @@ CREATE TABLE IF NOT EXISTS mdmkit_admin_token (
     PRIMARY KEY (tenant, id)
 );
 ";
+
+/// Migration 4 of the SQLite store and 3 of the PostgreSQL store:
+/// enrollment challenges (the columns a spend tests atomically beside the
+/// document) and the certificates enrollment issued (by expiry, for
+/// renewal).
+pub(crate) const ENROLLMENT_TABLES: &str = "
+CREATE TABLE IF NOT EXISTS mdmkit_challenge (
+    tenant TEXT NOT NULL,
+    sha256 TEXT NOT NULL,
+    expires_at BIGINT NOT NULL,
+    reusable INTEGER NOT NULL,
+    used_at BIGINT,
+    doc TEXT NOT NULL,
+    PRIMARY KEY (tenant, sha256)
+);
+CREATE TABLE IF NOT EXISTS mdmkit_issued_cert (
+    tenant TEXT NOT NULL,
+    sha256 TEXT NOT NULL,
+    not_after BIGINT NOT NULL,
+    doc TEXT NOT NULL,
+    PRIMARY KEY (tenant, sha256)
+);
+CREATE INDEX IF NOT EXISTS mdmkit_issued_cert_expiry ON mdmkit_issued_cert (tenant, not_after);
+";
+
+pub(crate) const PUT_CHALLENGE: &str = "INSERT INTO mdmkit_challenge \
+     (tenant, sha256, expires_at, reusable, used_at, doc) VALUES ($1, $2, $3, $4, $5, $6) \
+     ON CONFLICT (tenant, sha256) DO UPDATE SET expires_at = excluded.expires_at, \
+     reusable = excluded.reusable, used_at = excluded.used_at, doc = excluded.doc";
+/// Spends a challenge if it is still usable, in one statement (two
+/// processes never both spend a one-time challenge).
+pub(crate) const SPEND_CHALLENGE: &str = "UPDATE mdmkit_challenge SET used_at = $3 \
+     WHERE tenant = $1 AND sha256 = $2 AND expires_at > $3 AND (used_at IS NULL OR reusable = 1) \
+     RETURNING doc";
+pub(crate) const CHALLENGE: &str =
+    "SELECT doc, used_at FROM mdmkit_challenge WHERE tenant = $1 AND sha256 = $2";
+pub(crate) const CHALLENGES: &str =
+    "SELECT doc, used_at FROM mdmkit_challenge WHERE tenant = $1 ORDER BY sha256";
+pub(crate) const PUT_ISSUED: &str = "INSERT INTO mdmkit_issued_cert (tenant, sha256, not_after, doc) \
+     VALUES ($1, $2, $3, $4) ON CONFLICT (tenant, sha256) \
+     DO UPDATE SET not_after = excluded.not_after, doc = excluded.doc";
+pub(crate) const ISSUED: &str =
+    "SELECT doc FROM mdmkit_issued_cert WHERE tenant = $1 AND sha256 = $2";
+pub(crate) const EXPIRING: &str = "SELECT doc FROM mdmkit_issued_cert \
+     WHERE tenant = $1 AND not_after < $2 ORDER BY not_after, sha256";
 
 pub(crate) const ENROLLMENT: &str =
     "SELECT doc FROM mdmkit_enrollment WHERE tenant = $1 AND device = $2";
@@ -62,6 +108,30 @@ pub(crate) fn token(tenant: &TenantId, doc: &str) -> Result<AdminToken, Error> {
         )));
     }
     Ok(t)
+}
+
+/// Decodes a stored challenge of `tenant`; `used_at` is the column's (the
+/// document keeps the time it was written).
+pub(crate) fn challenge(
+    tenant: &TenantId,
+    doc: &str,
+    used_at: Option<i64>,
+) -> Result<Challenge, Error> {
+    let mut c: Challenge =
+        serde_json::from_str(doc).map_err(|e| Error::Corrupt(format!("challenge: {e}")))?;
+    if &c.tenant != tenant {
+        return Err(Error::Corrupt(format!(
+            "challenge {} of tenant {} stored under {tenant}",
+            c.id, c.tenant
+        )));
+    }
+    c.used_at = used_at.map(mdmkit_queue::Timestamp::from_millis);
+    Ok(c)
+}
+
+/// Decodes a stored issued-certificate record.
+pub(crate) fn issued(doc: &str) -> Result<IssuedCertificate, Error> {
+    serde_json::from_str(doc).map_err(|e| Error::Corrupt(format!("issued certificate: {e}")))
 }
 
 /// Encodes a record.
@@ -223,6 +293,112 @@ macro_rules! record_methods {
                     .first()
                     .map(|d| records::token(tenant, d))
                     .transpose()
+            }
+
+            async fn write_challenge(&self, c: &crate::challenge::Challenge) -> Result<(), Error> {
+                sqlx::query(records::PUT_CHALLENGE)
+                    .bind(c.tenant.as_str().to_owned())
+                    .bind(c.sha256.clone())
+                    .bind(c.expires_at.as_millis())
+                    .bind(i64::from(c.reusable))
+                    .bind(c.used_at.map(mdmkit_queue::Timestamp::as_millis))
+                    .bind(records::doc(c)?)
+                    .execute(&self.pool)
+                    .await
+                    .map_err($sql)?;
+                Ok(())
+            }
+
+            async fn spend(
+                &self,
+                tenant: &TenantId,
+                sha256: &str,
+                now: mdmkit_queue::Timestamp,
+            ) -> Result<Result<crate::challenge::Challenge, crate::challenge::Refusal>, Error> {
+                use crate::challenge::Refusal;
+                let spent = sqlx::query_scalar::<_, String>(records::SPEND_CHALLENGE)
+                    .bind(tenant.as_str().to_owned())
+                    .bind(sha256.to_owned())
+                    .bind(now.as_millis())
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err($sql)?;
+                if let Some(doc) = spent {
+                    return records::challenge(tenant, &doc, Some(now.as_millis())).map(Ok);
+                }
+                let row = sqlx::query_as::<_, (String, Option<i64>)>(records::CHALLENGE)
+                    .bind(tenant.as_str().to_owned())
+                    .bind(sha256.to_owned())
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err($sql)?;
+                Ok(Err(match row {
+                    None => Refusal::Unknown,
+                    Some((doc, used)) => {
+                        let c = records::challenge(tenant, &doc, used)?;
+                        c.usable(now).err().unwrap_or(Refusal::Used)
+                    }
+                }))
+            }
+
+            async fn all_challenges(
+                &self,
+                tenant: &TenantId,
+            ) -> Result<Vec<crate::challenge::Challenge>, Error> {
+                let rows = sqlx::query_as::<_, (String, Option<i64>)>(records::CHALLENGES)
+                    .bind(tenant.as_str().to_owned())
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err($sql)?;
+                let mut all = rows
+                    .iter()
+                    .map(|(doc, used)| records::challenge(tenant, doc, *used))
+                    .collect::<Result<Vec<_>, Error>>()?;
+                all.sort_by(|a, b| a.sha256.cmp(&b.sha256));
+                Ok(all)
+            }
+
+            async fn write_issued(
+                &self,
+                c: &crate::challenge::IssuedCertificate,
+            ) -> Result<(), Error> {
+                sqlx::query(records::PUT_ISSUED)
+                    .bind(c.tenant.as_str().to_owned())
+                    .bind(c.sha256.clone())
+                    .bind(c.not_after.as_millis())
+                    .bind(records::doc(c)?)
+                    .execute(&self.pool)
+                    .await
+                    .map_err($sql)?;
+                Ok(())
+            }
+
+            async fn get_issued(
+                &self,
+                tenant: &TenantId,
+                sha256: &str,
+            ) -> Result<Option<crate::challenge::IssuedCertificate>, Error> {
+                self.docs(records::ISSUED, tenant.as_str(), Some(sha256))
+                    .await?
+                    .first()
+                    .map(|d| records::issued(d))
+                    .transpose()
+            }
+
+            async fn expiring_before(
+                &self,
+                tenant: &TenantId,
+                before: mdmkit_queue::Timestamp,
+            ) -> Result<Vec<crate::challenge::IssuedCertificate>, Error> {
+                sqlx::query_scalar::<_, String>(records::EXPIRING)
+                    .bind(tenant.as_str().to_owned())
+                    .bind(before.as_millis())
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err($sql)?
+                    .iter()
+                    .map(|d| records::issued(d))
+                    .collect()
             }
 
             async fn all_tokens(&self, tenant: &TenantId) -> Result<Vec<AdminToken>, Error> {

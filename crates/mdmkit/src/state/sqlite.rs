@@ -101,6 +101,8 @@ CREATE INDEX mdmkit_compliance_retry
 ",
     // 3: enrolled devices and admin tokens (the SQL both stores share).
     super::records::TABLES,
+    // 4: enrollment challenges and issued certificates.
+    super::records::ENROLLMENT_TABLES,
 ];
 
 /// `category IN (...)` over every category: with the key leading by
@@ -469,6 +471,49 @@ impl StateStore for SqliteState {
 
     async fn tokens(&self, tenant: &TenantId) -> Result<Vec<AdminToken>, Error> {
         self.all_tokens(tenant).await
+    }
+
+    async fn put_challenge(&self, challenge: &crate::challenge::Challenge) -> Result<(), Error> {
+        self.write_challenge(challenge).await
+    }
+
+    async fn spend_challenge(
+        &self,
+        tenant: &TenantId,
+        sha256: &str,
+        now: Timestamp,
+    ) -> Result<Result<crate::challenge::Challenge, crate::challenge::Refusal>, Error> {
+        self.spend(tenant, sha256, now).await
+    }
+
+    async fn challenges(
+        &self,
+        tenant: &TenantId,
+    ) -> Result<Vec<crate::challenge::Challenge>, Error> {
+        self.all_challenges(tenant).await
+    }
+
+    async fn put_issued_certificate(
+        &self,
+        cert: &crate::challenge::IssuedCertificate,
+    ) -> Result<(), Error> {
+        self.write_issued(cert).await
+    }
+
+    async fn issued_certificate(
+        &self,
+        tenant: &TenantId,
+        sha256: &str,
+    ) -> Result<Option<crate::challenge::IssuedCertificate>, Error> {
+        self.get_issued(tenant, sha256).await
+    }
+
+    async fn expiring_certificates(
+        &self,
+        tenant: &TenantId,
+        before: Timestamp,
+    ) -> Result<Vec<crate::challenge::IssuedCertificate>, Error> {
+        self.expiring_before(tenant, before).await
     }
 }
 

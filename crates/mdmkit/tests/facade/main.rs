@@ -2,6 +2,7 @@
 //! link instead of one per file: faster CI, far less disk).
 
 mod audit;
+mod challenge;
 mod dependency_rule;
 mod end_to_end;
 mod inventory;
