@@ -22,6 +22,7 @@ need_debian_packages() {
     command -v openssl >/dev/null || missing+=(openssl)
     command -v python3 >/dev/null || missing+=(python3)
     command -v curl >/dev/null || missing+=(curl)
+    command -v scepclient >/dev/null || missing+=(scep)
     command -v cc >/dev/null || missing+=(gcc)
     if [ ${#missing[@]} -gt 0 ]; then
         echo "scripts: installing ${missing[*]}" >&2

@@ -43,7 +43,11 @@
 //!
 //! # Feature flags
 //!
-//! None: everything above is always built.
+//! | feature | default | module |
+//! | --- | --- | --- |
+//! | `scep` | yes | [`scep`]: the message layer of a SCEP server (RFC 8894) |
+//!
+//! Everything else is always built.
 //!
 //! # Times
 //!
@@ -59,7 +63,10 @@ mod decode;
 pub mod envelope;
 mod error;
 mod issue;
+#[cfg(feature = "scep")]
+pub mod scep;
 mod serial;
+mod signer;
 pub mod store;
 pub mod urn;
 mod verify;
@@ -72,6 +79,7 @@ pub use envelope::{EnvelopeSigner, KeyId, Keyring, Payload, PublicKey, Signed};
 pub use error::{CaError, CsrError, DecodeError, EnvelopeError, Error, StoreError, VerifyError};
 pub use issue::{DEFAULT_DEVICE_DAYS, IssueRequest, IssuedCertificate, MAX_DEVICE_DAYS};
 pub use serial::{Fingerprint, Serial, SerialParseError};
+pub use signer::{IssuedSigner, SIGNER_DAYS};
 pub use store::{CaDir, LedgerEntry, RevokeOutcome};
 pub use verify::{DeviceIdentity, Verifier};
 

@@ -41,6 +41,7 @@
 //! |---|---|
 //! | [`apple`] | the check-in and command endpoints |
 //! | [`admin`] | the admin API (bearer tokens scoped to a node, with a role) |
+//! | [`scep`] | the SCEP endpoint: device identities for one-time challenges, renewals |
 //! | [`identity`] | where a request's certificate comes from, verification, binding |
 //! | [`serve`], [`tls`] | the accept loop and the TLS settings |
 //!
@@ -67,6 +68,7 @@ mod body;
 mod config;
 mod error;
 pub mod identity;
+pub mod scep;
 pub mod serve;
 mod state;
 mod tenant;
@@ -84,6 +86,7 @@ pub fn router(state: AppState) -> Router {
     let inner = Router::new()
         .merge(apple::router())
         .merge(admin::router())
+        .merge(scep::router())
         .route("/healthz", get(|| async { "ok\n" }))
         .layer(axum::middleware::from_fn(trace))
         .with_state(state);

@@ -41,6 +41,7 @@ pub struct TenantContext {
     reconciler: Arc<DynReconciler>,
     journal: Option<Arc<Mutex<Journal>>>,
     journal_path: Option<std::path::PathBuf>,
+    scep: Option<Arc<crate::scep::ScepService>>,
 }
 
 impl std::fmt::Debug for TenantContext {
@@ -62,6 +63,7 @@ impl TenantContext {
             reconciler,
             journal: None,
             journal_path: None,
+            scep: None,
         }
     }
 
@@ -97,6 +99,17 @@ impl TenantContext {
         );
         self.journal = Some(journal);
         self
+    }
+
+    /// Serves SCEP for this tenant (`/{tenant}/scep`).
+    pub fn with_scep(mut self, scep: crate::scep::ScepService) -> Self {
+        self.scep = Some(Arc::new(scep));
+        self
+    }
+
+    /// The tenant's SCEP responder, when it serves SCEP.
+    pub fn scep(&self) -> Option<&crate::scep::ScepService> {
+        self.scep.as_deref()
     }
 
     /// The tenant id.

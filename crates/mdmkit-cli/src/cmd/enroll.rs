@@ -23,6 +23,45 @@ pub(crate) enum EnrollCommand {
     Challenge(ChallengeArgs),
     /// Lists a tenant's challenges (never their secrets).
     Challenges(ListArgs),
+    /// Writes a signed Apple enrollment profile for a node: a SCEP payload
+    /// with a fresh one-time challenge, and the MDM payload.
+    Apple(AppleArgs),
+}
+
+/// `mdmkit enroll apple`.
+#[derive(Debug, Args)]
+pub(crate) struct AppleArgs {
+    #[command(flatten)]
+    at: StoreArgs,
+    /// The node the enrolled device lands under.
+    #[arg(long, value_name = "NODE")]
+    node: String,
+    /// The server's base URL as devices reach it (`https://mdm.example.org`;
+    /// the tenant's routes `/{tenant}/apple/mdm`, `/apple/checkin` and
+    /// `/scep` are added).
+    #[arg(long, value_name = "URL")]
+    server_url: String,
+    /// The push topic (the subject UID of the MDM push certificate,
+    /// `com.apple.mgmt.External.<uuid>`).
+    #[arg(long, value_name = "TOPIC")]
+    topic: String,
+    /// Where to write the profile (default: standard output).
+    #[arg(long, value_name = "FILE")]
+    out: Option<std::path::PathBuf>,
+    /// How long the profile's challenge works.
+    #[arg(long, value_name = "DURATION", default_value = "1d", value_parser = parse_duration)]
+    ttl: Duration,
+    /// The device it is for (a serial number; a note on the challenge).
+    #[arg(long, value_name = "SERIAL")]
+    device: Option<String>,
+    /// Sign with this identity (`CERT,KEY`, PEM) instead of the tenant's
+    /// profile signer (`DIR/.mdmkit/ca/profile-signer.pem`, issued by the
+    /// tenant CA on first use).
+    #[arg(long, value_name = "CERT,KEY")]
+    sign: Option<String>,
+    /// The organization shown on the device (default: the tree's name).
+    #[arg(long)]
+    organization: Option<String>,
 }
 
 /// `mdmkit enroll challenge`.
@@ -75,6 +114,7 @@ pub(crate) fn run(cmd: EnrollCommand) -> Result<ExitCode, CliError> {
     match cmd {
         EnrollCommand::Challenge(a) => create(a),
         EnrollCommand::Challenges(a) => list(a),
+        EnrollCommand::Apple(a) => apple(a),
     }
 }
 
@@ -170,4 +210,115 @@ fn list(a: ListArgs) -> Result<ExitCode, CliError> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn apple(a: AppleArgs) -> Result<ExitCode, CliError> {
+    use mdmkit::apple::enrollment::{EnrollmentProfile, Scep};
+    let tree = a.at.tree()?;
+    let node = a.at.node(&tree, "--node", &a.node)?;
+    let base = a.server_url.trim_end_matches('/');
+    if !(base.starts_with("https://") || base.starts_with("http://")) {
+        return Err(CliError::with_code(
+            2,
+            format!("--server-url {base:?}: expected https://host[:port][/path]"),
+        ));
+    }
+    let signer = match a.sign.as_deref() {
+        Some(spec) => super::compile::apple::signer(spec)?,
+        None => profile_signer(&a.at.dir, &tree)?,
+    };
+    let mut options = ChallengeOptions::default()
+        .with_ttl(a.ttl)
+        .with_label("apple enrollment profile");
+    if let Some(d) = a.device {
+        options = options.for_device(d);
+    }
+    let issued = challenge::issue(tree.id().clone(), node, options, SystemClock.now());
+    let tenant = tree.id();
+    let organization = a
+        .organization
+        .or_else(|| tree.name().map(str::to_owned))
+        .unwrap_or_else(|| tenant.to_string());
+    let profile = EnrollmentProfile::new(
+        format!("{base}/{tenant}/apple/mdm"),
+        a.topic,
+        Scep::new(format!("{base}/{tenant}/scep"), issued.secret.clone()),
+    )
+    .check_in_url(format!("{base}/{tenant}/apple/checkin"))
+    .organization(organization)
+    .build(tenant, "org.mdmkit")
+    .context("building the enrollment profile")?;
+    let issues = profile.validate();
+    if !issues.is_empty() {
+        let text: Vec<String> = issues.iter().map(ToString::to_string).collect();
+        return Err(CliError::new(format!(
+            "the enrollment profile does not validate: {}",
+            text.join("; ")
+        )));
+    }
+    let signed = profile.sign(&signer).context("signing the profile")?;
+    // Stored only once the profile exists: a failed run leaves no
+    // challenge behind.
+    a.at.with_state(async |state| {
+        state
+            .put_challenge(&issued.challenge)
+            .await
+            .context("storing the challenge")
+    })?;
+    match &a.out {
+        Some(path) => std::fs::write(path, &signed)
+            .context(format_args!("cannot write {}", path.display()))?,
+        None => {
+            use std::io::Write as _;
+            std::io::stdout()
+                .write_all(&signed)
+                .context("cannot write the profile")?;
+        }
+    }
+    eprintln!(
+        "mdmkit: enrollment profile for {} at node {} (challenge {}, until {})",
+        tenant,
+        issued.challenge.node,
+        issued.challenge.id,
+        rfc3339(issued.challenge.expires_at)
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The tenant's profile-signing identity, issued by its CA on first use.
+fn profile_signer(
+    dir: &std::path::Path,
+    tree: &mdmkit::policy::Tenant,
+) -> Result<mdmkit::apple::SigningIdentity, CliError> {
+    let ca_dir = super::serve::ca_dir(dir, tree.id())?;
+    let cert = ca_dir.path().join("profile-signer.pem");
+    let key = ca_dir.path().join("profile-signer.key");
+    if !cert.exists() || !key.exists() {
+        let ca = ca_dir.load_ca().context("the tenant CA")?;
+        let issued = ca
+            .issue_signer(&format!("{} profile signer", tree.id()))
+            .context("issuing the profile signer")?;
+        write_private(&key, issued.key_pem.as_bytes())?;
+        std::fs::write(&cert, issued.chain_pem.as_bytes())
+            .context(format_args!("cannot write {}", cert.display()))?;
+    }
+    let read =
+        |p: &std::path::Path| std::fs::read(p).context(format_args!("cannot read {}", p.display()));
+    mdmkit::apple::SigningIdentity::from_pem(&read(&cert)?, &read(&key)?)
+        .context("the profile signer")
+}
+
+/// Writes a private key readable by its owner only.
+pub(crate) fn write_private(path: &std::path::Path, bytes: &[u8]) -> Result<(), CliError> {
+    use std::io::Write as _;
+    let mut o = std::fs::OpenOptions::new();
+    o.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        o.mode(0o600);
+    }
+    o.open(path)
+        .and_then(|mut f| f.write_all(bytes))
+        .context(format_args!("cannot write {}", path.display()))
 }

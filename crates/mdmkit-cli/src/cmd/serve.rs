@@ -16,8 +16,10 @@ use std::sync::{Arc, Mutex};
 use clap::Args;
 use mdmkit::Reconciler;
 use mdmkit::audit::{self, Journal, JournalOptions};
+use mdmkit::identity::scep::{RaIdentity, RaPem};
 use mdmkit::identity::{CaBuilder, CaDir, KeyAlgorithm};
 use mdmkit::reconcile::Options;
+use mdmkit_server::scep::ScepService;
 use mdmkit_server::{AppState, ServerConfig, TenantContext, Tenants};
 
 use super::reconcile::{Stores, location, open_stores};
@@ -154,6 +156,37 @@ pub(crate) fn ca_dir(dir: &Path, tenant: &mdmkit::TenantId) -> Result<CaDir, Cli
     Ok(d)
 }
 
+/// The tenant's SCEP responder: its CA, and the RA certificate and key
+/// in the CA directory (`scep-ra.pem`, `scep-ra.key`), created on first
+/// start.
+fn scep_service(ca_dir: &CaDir) -> Result<ScepService, CliError> {
+    let ca = ca_dir.load_ca().context("tenant CA")?;
+    let cert = ca_dir.path().join("scep-ra.pem");
+    let key = ca_dir.path().join("scep-ra.key");
+    let ra = if cert.exists() && key.exists() {
+        let read = |p: &Path| {
+            std::fs::read_to_string(p).context(format_args!("cannot read {}", p.display()))
+        };
+        RaIdentity::from_pem(&RaPem::new(read(&cert)?, read(&key)?)).context(format_args!(
+            "the SCEP responder in {}",
+            ca_dir.path().display()
+        ))?
+    } else {
+        let ra = RaIdentity::generate(&ca).context("creating the SCEP responder")?;
+        let pem = ra.to_pem();
+        super::enroll::write_private(&key, pem.key.as_bytes())?;
+        std::fs::write(&cert, pem.cert.as_bytes())
+            .context(format_args!("cannot write {}", cert.display()))?;
+        eprintln!(
+            "mdmkit: created the SCEP responder of tenant {} in {}",
+            ca.tenant(),
+            cert.display()
+        );
+        ra
+    };
+    Ok(ScepService::new(ca, ra))
+}
+
 async fn tenant(
     dir: &Path,
     store: Option<&String>,
@@ -182,8 +215,10 @@ async fn tenant(
             .with_options(options)
             .with_journal(journal.clone()),
     );
+    let scep = scep_service(&ca)?;
     let reload_dir = dir.to_path_buf();
     let ctx = TenantContext::new(tree, ca.verifier().context("tenant CA")?, reconciler)
+        .with_scep(scep)
         .with_ca_dir(ca)
         .context("tenant CA")?
         .with_journal(journal)

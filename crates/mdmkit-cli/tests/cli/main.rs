@@ -12,6 +12,7 @@ mod identity_cli;
 mod policy_cli;
 mod queue_cli;
 mod reconcile_cli;
+mod scep_cli;
 mod serve_cli;
 mod serve_cluster_cli;
 mod serve_durability_cli;

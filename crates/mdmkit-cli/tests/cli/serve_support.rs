@@ -121,6 +121,20 @@ pub(crate) fn issue(ca: &TenantCa, udid: &str) -> Ipad {
     }
 }
 
+impl Ipad {
+    /// An iPad whose identity (certificate and key, PEM) came from
+    /// elsewhere (SCEP).
+    pub(crate) fn from_pem(udid: &str, cert_pem: String, key_pem: String) -> Ipad {
+        let signer = SigningIdentity::from_pem(cert_pem.as_bytes(), key_pem.as_bytes()).unwrap();
+        Ipad {
+            udid: udid.to_owned(),
+            cert_pem,
+            key_pem,
+            signer,
+        }
+    }
+}
+
 /// The tenant CA that `mdmkit serve` created in `DIR/.mdmkit/ca`.
 pub(crate) fn tenant_ca(dir: &Path) -> TenantCa {
     CaDir::new(dir.join(".mdmkit/ca")).load_ca().unwrap()

@@ -4,3 +4,5 @@
 mod envelope_vectors;
 mod openssl_interop;
 mod properties;
+#[cfg(feature = "scep")]
+mod scep;

@@ -111,7 +111,7 @@ fn identifier_part(s: &str) -> String {
     if out.is_empty() { "policy".into() } else { out }
 }
 
-fn signer(spec: &str) -> Result<SigningIdentity, CliError> {
+pub(crate) fn signer(spec: &str) -> Result<SigningIdentity, CliError> {
     let Some((cert, key)) = spec.split_once(',') else {
         return Err(CliError::new(format!(
             "--sign {spec}: expected CERT,KEY (two PEM files, comma-separated)"

@@ -8,7 +8,7 @@ use clap::{Args, ValueEnum};
 use crate::error::CliError;
 
 mod android;
-mod apple;
+pub(crate) mod apple;
 mod apple_ddm;
 mod windows;
 
