@@ -42,7 +42,22 @@ pub struct TenantContext {
     journal: Option<Arc<Mutex<Journal>>>,
     journal_path: Option<std::path::PathBuf>,
     scep: Option<Arc<crate::scep::ScepService>>,
+    verified: Mutex<VerifiedCache>,
 }
+
+/// Certificates the current verifier accepted, by SHA-256 of their DER: a
+/// device presents the same certificate on every request, and a full path
+/// validation costs more than the rest of a command cycle's crypto. The
+/// cache belongs to one verifier: when the CA directory is read again (at
+/// most once a second, for revocations) it starts empty.
+#[derive(Default)]
+struct VerifiedCache {
+    verifier: Option<Arc<Verifier>>,
+    entries: HashMap<[u8; 32], mdmkit::identity::DeviceIdentity>,
+}
+
+/// The most certificates a tenant's cache keeps (then it starts again).
+const VERIFIED_CACHE_MAX: usize = 100_000;
 
 impl std::fmt::Debug for TenantContext {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -64,6 +79,7 @@ impl TenantContext {
             journal: None,
             journal_path: None,
             scep: None,
+            verified: Mutex::new(VerifiedCache::default()),
         }
     }
 
@@ -153,6 +169,48 @@ impl TenantContext {
                 Ok(c.1.clone())
             }
         }
+    }
+
+    /// Verifies a presented certificate with the tenant's current
+    /// verifier ([`crate::identity::verify`]), remembering what it
+    /// accepted until the verifier is reloaded or the certificate expires.
+    pub fn verify(
+        &self,
+        presented: &crate::identity::Presented,
+    ) -> Result<mdmkit::identity::DeviceIdentity, RequestError> {
+        use sha2::Digest as _;
+        let verifier = self.verifier()?;
+        let key: [u8; 32] = sha2::Sha256::digest(&presented.der).into();
+        let now = time::OffsetDateTime::now_utc();
+        {
+            let mut c = self.verified.lock().unwrap_or_else(|p| p.into_inner());
+            if !c
+                .verifier
+                .as_ref()
+                .is_some_and(|v| Arc::ptr_eq(v, &verifier))
+            {
+                c.verifier = Some(verifier.clone());
+                c.entries.clear();
+            }
+            if let Some(id) = c.entries.get(&key)
+                && id.not_before <= now
+                && now < id.not_after
+            {
+                return Ok(id.clone());
+            }
+        }
+        let id = crate::identity::verify(&verifier, presented)?;
+        let mut c = self.verified.lock().unwrap_or_else(|p| p.into_inner());
+        if c.verifier
+            .as_ref()
+            .is_some_and(|v| Arc::ptr_eq(v, &verifier))
+        {
+            if c.entries.len() >= VERIFIED_CACHE_MAX {
+                c.entries.clear();
+            }
+            c.entries.insert(key, id.clone());
+        }
+        Ok(id)
     }
 
     /// The reconciler.

@@ -166,7 +166,7 @@ fn create(a: ChallengeArgs) -> Result<ExitCode, CliError> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn rfc3339(t: mdmkit::queue::Timestamp) -> String {
+pub(crate) fn rfc3339(t: mdmkit::queue::Timestamp) -> String {
     let secs = u64::try_from(t.as_millis() / 1000).unwrap_or(0);
     humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + Duration::from_secs(secs)).to_string()
 }

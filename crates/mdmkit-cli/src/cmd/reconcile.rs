@@ -53,6 +53,10 @@ pub(crate) struct StatusArgs {
     /// Only what is not compliant, with the provenance of its settings.
     #[arg(long)]
     noncompliant: bool,
+    /// Only the device certificates (issued through enrollment) that
+    /// expire within this time (`30d`, `12h`), soonest first.
+    #[arg(long, value_name = "DURATION", value_parser = super::enroll::parse_duration, conflicts_with = "noncompliant")]
+    expiring: Option<std::time::Duration>,
     /// Print JSON.
     #[arg(long)]
     json: bool,
@@ -271,6 +275,56 @@ pub(crate) fn run_status(args: StatusArgs) -> Result<ExitCode, CliError> {
     let rt = runtime()?;
     let out = rt.block_on(async {
         let r = open(&location, Options::default()).await?;
+        if let Some(window) = args.expiring {
+            use mdmkit::queue::{Clock as _, SystemClock};
+            let now = SystemClock.now();
+            let before = mdmkit::queue::Timestamp::from_millis(
+                now.as_millis()
+                    .saturating_add(i64::try_from(window.as_millis()).unwrap_or(i64::MAX)),
+            );
+            let certs: Vec<_> = r
+                .state()
+                .expiring_certificates(tenant.id(), before)
+                .await
+                .context("cannot read the issued certificates")?
+                .into_iter()
+                .filter(|c| mdmkit::access::covers(&tenant, &node, &c.node))
+                .collect();
+            return Ok::<_, CliError>(if args.json {
+                let v: Vec<_> = certs
+                    .iter()
+                    .map(|c| {
+                        serde_json::json!({
+                            "device_id": c.device_id, "sha256": c.sha256, "serial": c.serial,
+                            "node": c.node, "not_after": c.not_after.as_millis(),
+                            "expired": c.not_after <= now,
+                        })
+                    })
+                    .collect();
+                serde_json::to_string_pretty(&serde_json::json!({
+                    "tenant": tenant.id().as_str(),
+                    "expiring": v,
+                }))
+                .context("cannot write JSON")?
+                    + "\n"
+            } else {
+                let mut s = String::new();
+                for c in &certs {
+                    s.push_str(&format!(
+                        "{:<28} {:<22} {} {}{}\n",
+                        c.device_id,
+                        c.node.as_str(),
+                        super::enroll::rfc3339(c.not_after),
+                        &c.sha256[..16],
+                        if c.not_after <= now { " (expired)" } else { "" }
+                    ));
+                }
+                if certs.is_empty() {
+                    s.push_str("no certificate expires in that time\n");
+                }
+                s
+            });
+        }
         if args.noncompliant {
             let findings = r
                 .noncompliant(&tenant, &node)

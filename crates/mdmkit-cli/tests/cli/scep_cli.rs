@@ -245,6 +245,31 @@ fn scepclient_enrolls_with_a_one_time_challenge_renews_and_is_refused_on_replay(
                 .await;
         assert_eq!(s, 400);
     });
+
+    // Both certificates expire within 400 days (a year's validity), none
+    // within a day; the school's view lists them, a neighbour's does not.
+    let expiring = |window: &str, node: &str| {
+        let o = mdmkit(&[
+            "status",
+            dir.to_str().unwrap(),
+            "--node",
+            node,
+            "--expiring",
+            window,
+            "--json",
+        ]);
+        assert!(o.status.success(), "{o:?}");
+        let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+        v["expiring"].as_array().unwrap().clone()
+    };
+    let soon = expiring("400d", SCHOOL);
+    assert_eq!(soon.len(), 2, "{soon:?}");
+    assert!(
+        soon.iter()
+            .all(|c| c["node"] == SCHOOL && c["expired"] == false)
+    );
+    assert!(expiring("1d", SCHOOL).is_empty());
+    assert!(expiring("400d", "ecole-jean-jaures").is_empty());
 }
 
 /// `mdmkit enroll apple`: a signed profile that `openssl cms -verify`

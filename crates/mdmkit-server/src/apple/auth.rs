@@ -30,8 +30,7 @@ pub(crate) async fn authenticate(
 ) -> Result<Authed, RequestError> {
     let presented =
         identity::presented(parts, body, app.config())?.ok_or(RequestError::NoCertificate)?;
-    let verifier = ctx.verifier()?;
-    let id = identity::verify(&verifier, &presented)?;
+    let id = ctx.verify(&presented)?;
     tracing::Span::current().record("cert", presented.source.as_str());
     let state = ctx.reconciler().state();
     let mut enrollment = state.enrollment(ctx.id(), device).await?;
