@@ -181,7 +181,10 @@ impl TenantCa {
     }
 
     /// Renews: issues a new certificate for the same device identity from a
-    /// fresh request, valid `days` days.
+    /// fresh request, valid `days` days. The new certificate starts at
+    /// least a second after `current` does, so it always ends later (a
+    /// binding that follows only later certificates of an identity, as
+    /// mdmkit's server does, moves to it and never back).
     pub fn reissue(
         &self,
         current: &DeviceIdentity,
@@ -194,9 +197,13 @@ impl TenantCa {
                 found: current.tenant.to_string(),
             });
         }
+        let start =
+            (OffsetDateTime::now_utc() - CLOCK_SKEW).max(current.not_before + Duration::seconds(1));
         self.issue(
             csr,
-            &IssueRequest::new(current.device_id.clone()).days(days),
+            &IssueRequest::new(current.device_id.clone())
+                .days(days)
+                .not_before(start),
         )
     }
 }

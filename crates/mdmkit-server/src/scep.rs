@@ -196,6 +196,14 @@ async fn endpoint(
     }
 }
 
+/// Whom a certificate is issued to.
+enum Who {
+    /// The identity of the certificate a renewal was signed with.
+    Renewal(Box<mdmkit::identity::DeviceIdentity>),
+    /// A new identity, for a first enrollment.
+    Fresh(DeviceId),
+}
+
 /// Reads a pkiMessage and answers it.
 async fn pki_operation(
     ctx: &Arc<TenantContext>,
@@ -241,9 +249,7 @@ async fn pki_operation(
     };
     let now = SystemClock.now();
     let state = ctx.reconciler().state();
-    let (node, challenge_id, renews, device, start) = if msg.message_type()
-        == MessageType::RenewalReq
-    {
+    let (node, challenge_id, renews, who) = if msg.message_type() == MessageType::RenewalReq {
         // Renewal: the current certificate vouches for the device.
         let current = msg.signer_certificate_der();
         let verifier = ctx.verifier()?;
@@ -264,12 +270,7 @@ async fn pki_operation(
                 .await?
                 .map(|e| e.node),
         };
-        // The renewal must end after the certificate it renews (the
-        // binding takes only a later certificate of the identity): start
-        // it at least a second after the current one.
-        let start = (time::OffsetDateTime::now_utc() - mdmkit::identity::CLOCK_SKEW)
-            .max(identity.not_before + time::Duration::seconds(1));
-        (node, None, Some(old), identity.device_id, Some(start))
+        (node, None, Some(old), Who::Renewal(Box::new(identity)))
     } else {
         let Some(secret) = csr.challenge_password() else {
             return refuse("PKCSReq without a challengePassword", FailInfo::BadRequest);
@@ -281,16 +282,18 @@ async fn pki_operation(
             Ok(c) => {
                 let device = DeviceId::new(format!("scep-{}", uuid::Uuid::new_v4().simple()))
                     .map_err(RequestError::internal)?;
-                (Some(c.node), Some(c.id), None, device, None)
+                (Some(c.node), Some(c.id), None, Who::Fresh(device))
             }
             Err(refusal) => return refuse(refusal.as_str(), FailInfo::BadRequest),
         }
     };
-    let mut request = IssueRequest::new(device).days(s.days);
-    if let Some(start) = start {
-        request = request.not_before(start);
-    }
-    let issued: Issued = match s.ca.issue(&csr, &request) {
+    // A renewal through TenantCa::reissue (same identity, ends later); a
+    // first enrollment gets a fresh identity.
+    let result = match who {
+        Who::Renewal(current) => s.ca.reissue(&current, &csr, s.days),
+        Who::Fresh(device) => s.ca.issue(&csr, &IssueRequest::new(device).days(s.days)),
+    };
+    let issued: Issued = match result {
         Ok(c) => c,
         Err(e) => return refuse(&format!("cannot issue: {e}"), FailInfo::BadRequest),
     };

@@ -26,6 +26,30 @@ pub(crate) enum CertCommand {
     Verify(VerifyArgs),
     /// Revoke a certificate issued by the CA; the next CRL lists it.
     Revoke(RevokeArgs),
+    /// Renew a device certificate: a new certificate for the same device
+    /// identity from a fresh CSR, ending after the current one.
+    Renew(RenewArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct RenewArgs {
+    /// The CA directory.
+    #[arg(long, value_name = "DIR")]
+    ca: PathBuf,
+    /// The certificate signing request for the new key, PEM or DER.
+    #[arg(long, value_name = "FILE")]
+    csr: PathBuf,
+    /// Lifetime of the new certificate in days.
+    #[arg(long, default_value_t = mdmkit::identity::DEFAULT_DEVICE_DAYS)]
+    days: u32,
+    /// Write the PEM certificate here instead of standard output.
+    #[arg(long, value_name = "FILE")]
+    out: Option<PathBuf>,
+    /// Append the issuing intermediate after the certificate.
+    #[arg(long)]
+    chain: bool,
+    /// The current certificate (valid and unrevoked), PEM or DER.
+    cert: PathBuf,
 }
 
 #[derive(Debug, Args)]
@@ -82,6 +106,7 @@ pub(crate) fn run(cmd: CertCommand) -> Result<ExitCode, CliError> {
         CertCommand::Issue(a) => issue(a),
         CertCommand::Verify(a) => verify(a),
         CertCommand::Revoke(a) => revoke(a),
+        CertCommand::Renew(a) => renew(a),
     }
 }
 
@@ -144,6 +169,26 @@ fn issue(a: IssueArgs) -> Result<ExitCode, CliError> {
     let csr = CertificateRequest::parse(&csr_bytes).context(a.csr.display())?;
     let ca = CaDir::new(&a.ca).load_ca().context("loading the CA")?;
     let cert = ca.issue(&csr, &request).context("issuing")?;
+    let mut pem = cert.pem;
+    if let (true, Some(int)) = (a.chain, ca.intermediate_pem()) {
+        pem.push_str(int);
+    }
+    emit(a.out.as_deref(), &pem)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn renew(a: RenewArgs) -> Result<ExitCode, CliError> {
+    let dir = CaDir::new(&a.ca);
+    // The current certificate must still be good: a revoked or expired
+    // identity is enrolled again, not renewed.
+    let current = dir
+        .verifier()
+        .context("loading the CA")?
+        .verify(&read_input(&a.cert)?, OffsetDateTime::now_utc())
+        .context(a.cert.display())?;
+    let csr = CertificateRequest::parse(&read_input(&a.csr)?).context(a.csr.display())?;
+    let ca = dir.load_ca().context("loading the CA")?;
+    let cert = ca.reissue(&current, &csr, a.days).context("renewing")?;
     let mut pem = cert.pem;
     if let (true, Some(int)) = (a.chain, ca.intermediate_pem()) {
         pem.push_str(int);

@@ -374,3 +374,69 @@ fn bad_input_fails_with_one_clear_line_and_no_panic() {
         assert!(err.contains(needle), "{args:?}: {err}");
     }
 }
+
+/// `mdmkit cert renew`: a new certificate for the same device identity
+/// from a fresh key, ending after the current one, verified by openssl; a
+/// revoked certificate is not renewed.
+#[test]
+fn renew_keeps_the_identity_and_refuses_a_revoked_certificate() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    ok(d, &["ca", "init", "--tenant", "town-7", "--out", "ca"]);
+    openssl_csr(d, "dev", &["-newkey", "rsa:2048"]);
+    openssl_csr(
+        d,
+        "next",
+        &["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"],
+    );
+    ok(
+        d,
+        &[
+            "cert",
+            "issue",
+            "--ca",
+            "ca",
+            "--csr",
+            "dev.csr",
+            "--device",
+            "ipad-0042",
+            "--out",
+            "dev.pem",
+        ],
+    );
+    ok(
+        d,
+        &[
+            "cert", "renew", "--ca", "ca", "--csr", "next.csr", "--out", "next.pem", "dev.pem",
+        ],
+    );
+    let out = openssl(d, &["verify", "-CAfile", "ca/ca.pem", "next.pem"]);
+    assert!(out.status.success(), "{out:?}");
+    let old: serde_json::Value =
+        serde_json::from_str(&ok(d, &["cert", "verify", "--ca", "ca", "dev.pem"])).unwrap();
+    let new: serde_json::Value =
+        serde_json::from_str(&ok(d, &["cert", "verify", "--ca", "ca", "next.pem"])).unwrap();
+    assert_eq!(new["device_id"], "ipad-0042");
+    assert_ne!(new["sha256"], old["sha256"]);
+    assert!(
+        new["not_after"].as_str().unwrap() > old["not_after"].as_str().unwrap(),
+        "{old} {new}"
+    );
+    ok(d, &["cert", "revoke", "--ca", "ca", "dev.pem"]);
+    let err = fails(
+        d,
+        &[
+            "cert",
+            "renew",
+            "--ca",
+            "ca",
+            "--csr",
+            "next.csr",
+            "--out",
+            "again.pem",
+            "dev.pem",
+        ],
+    );
+    assert!(err.contains("revoked"), "{err}");
+    assert!(!d.join("again.pem").exists());
+}
