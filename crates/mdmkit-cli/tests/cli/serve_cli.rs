@@ -104,8 +104,10 @@ fn an_ipad_enrolls_into_a_school_over_http_and_is_verified() {
         // Oversized: a 413, or the connection closed after the 413 while the
         // client was still writing (hyper does not drain a refused body);
         // never anything else.
+        // A client of its own: the server closes that connection, and a
+        // pooled client could pick the dead connection for the next request.
         let big = "x".repeat(128 * 1024);
-        match c
+        match reqwest::Client::new()
             .put(&mdm)
             .header("Mdm-Signature", ipad.signature(big.as_bytes()))
             .body(big)

@@ -87,18 +87,9 @@ where
         if commands.is_empty() {
             return Ok(());
         }
-        let now = self.clock.now();
-        let mut batch = StateBatch::default();
-        for (d, mut s) in self.state.compliance(tenant, Some(device)).await? {
-            if s.state == ComplianceState::Pending
-                && s.commands.iter().any(|c| commands.contains(c))
-            {
-                s.state = ComplianceState::Sent;
-                s.updated_at = now;
-                batch.compliance.push((d, s));
-            }
-        }
-        self.state.commit(tenant, &batch).await
+        self.update_compliance(tenant, device, None, commands)
+            .await
+            .map(|_| ())
     }
 
     /// Records a device's answer to a command: the queue's report, then
@@ -112,6 +103,31 @@ where
         answer: &Answer,
         result: Option<Vec<u8>>,
     ) -> Result<AnswerOutcome, Error> {
+        let queue = self
+            .report_to_queue(tenant, device, command, answer, result)
+            .await?;
+        let mut out = AnswerOutcome {
+            queue,
+            categories: Vec::new(),
+        };
+        if matches!(queue, ReportOutcome::AlreadyFinal(_)) {
+            return Ok(out);
+        }
+        out.categories = self
+            .update_compliance(tenant, device, Some((command, answer)), &[])
+            .await?;
+        Ok(out)
+    }
+
+    /// The queue's side of an answer, journaled.
+    async fn report_to_queue(
+        &self,
+        tenant: &TenantId,
+        device: &DeviceId,
+        command: CommandId,
+        answer: &Answer,
+        result: Option<Vec<u8>>,
+    ) -> Result<ReportOutcome, Error> {
         let status = match answer {
             Answer::Acknowledged | Answer::Accepted { .. } => ReportStatus::Acknowledged,
             Answer::NotNow => ReportStatus::NotNow,
@@ -147,27 +163,48 @@ where
             status: status_text,
             error,
         }])?;
-        let mut out = AnswerOutcome {
-            queue,
-            categories: Vec::new(),
-        };
-        if matches!(queue, ReportOutcome::AlreadyFinal(_)) {
-            return Ok(out);
+        Ok(queue)
+    }
+
+    /// One read of the device's compliance rows, one commit: the categories
+    /// an answer moves, and those whose commands were just delivered
+    /// (`pending` to `sent`). The categories the answer changed, with their
+    /// new state.
+    async fn update_compliance(
+        &self,
+        tenant: &TenantId,
+        device: &DeviceId,
+        answered: Option<(CommandId, &Answer)>,
+        delivered: &[CommandId],
+    ) -> Result<Vec<(Category, ComplianceState)>, Error> {
+        if answered.is_none() && delivered.is_empty() {
+            return Ok(Vec::new());
         }
         let now = self.clock.now();
         let mut batch = StateBatch::default();
+        let mut changed = Vec::new();
         for (d, mut s) in self.state.compliance(tenant, Some(device)).await? {
-            if !s.commands.contains(&command) {
-                continue;
+            let mut moved = false;
+            if let Some((command, answer)) = answered
+                && s.commands.contains(&command)
+                && apply_answer(&mut s, command, answer, now, &self.options.retry)
+            {
+                changed.push((s.category, s.state));
+                moved = true;
             }
-            if !apply_answer(&mut s, command, answer, now, &self.options.retry) {
-                continue;
+            if s.state == ComplianceState::Pending
+                && s.commands.iter().any(|c| delivered.contains(c))
+            {
+                s.state = ComplianceState::Sent;
+                s.updated_at = now;
+                moved = true;
             }
-            out.categories.push((s.category, s.state));
-            batch.compliance.push((d, s));
+            if moved {
+                batch.compliance.push((d, s));
+            }
         }
         self.state.commit(tenant, &batch).await?;
-        Ok(out)
+        Ok(changed)
     }
 }
 
@@ -275,6 +312,10 @@ pub mod apple {
                 )));
             }
             let enrollment = EnrollmentId::device(device.clone());
+            // The answer's compliance moves wait for the delivery's, so one
+            // read and one commit serve both (a cycle's cost is its store
+            // round trips).
+            let mut answered = None;
             if report.status == Status::Idle {
                 self.queue.idle(tenant, &enrollment).await?;
             } else {
@@ -312,10 +353,23 @@ pub mod apple {
                     Status::CommandFormatError => Answer::FormatError(chain()),
                     _ => Answer::Error(chain()),
                 };
-                self.record_answer(tenant, device, id, &answer, Some(body.to_vec()))
+                let queue = self
+                    .report_to_queue(tenant, device, id, &answer, Some(body.to_vec()))
                     .await?;
+                if !matches!(queue, ReportOutcome::AlreadyFinal(_)) {
+                    answered = Some((id, answer));
+                }
             }
-            self.next(tenant, device).await
+            let next = self.queue.next(tenant, &enrollment).await?;
+            let delivered: Vec<CommandId> = next.iter().map(|d| d.id).collect();
+            self.update_compliance(
+                tenant,
+                device,
+                answered.as_ref().map(|(id, a)| (*id, a)),
+                &delivered,
+            )
+            .await?;
+            Ok(next)
         }
     }
 }
