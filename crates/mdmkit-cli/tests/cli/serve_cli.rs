@@ -253,3 +253,46 @@ async fn get(
 ) -> (u16, serde_json::Value) {
     admin_get(c, base, &path, token.as_deref()).await
 }
+
+/// After `CheckOut`, the device has left the inventory: an admin command
+/// for it is a 404 (it would wait forever, the device fetches nothing any
+/// more), and its own requests are 400s until it authenticates again.
+#[test]
+fn a_checked_out_device_gets_no_admin_commands() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("region");
+    copy_dir(&region(), &dir);
+    let enroll = token(&dir, SCHOOL, "enroll");
+    let operate = token(&dir, SCHOOL, "operate");
+    let server = serve(&dir);
+    let ipad = issue(&tenant_ca(&dir), "00008101-CHECKOUT00000001");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let c = reqwest::Client::new();
+        ipad.enroll(&c, &format!("{}?enroll={enroll}", server.checkin()))
+            .await;
+        let lock = || {
+            c.post(format!(
+                "{}/{TENANT}/admin/v1/devices/{}/commands",
+                server.base, ipad.udid
+            ))
+            .bearer_auth(&operate)
+            .body(r#"{"kind":"DeviceLock"}"#)
+            .send()
+        };
+        assert_eq!(lock().await.unwrap().status(), 200);
+        let checkout = plist(&format!(
+            "<key>MessageType</key><string>CheckOut</string><key>UDID</key><string>{}</string>\
+             <key>Topic</key><string>com.apple.mgmt.External.test</string>",
+            ipad.udid
+        ));
+        let (s, _) = put(&c, &server.checkin(), checkout, Some(&ipad)).await;
+        assert_eq!(s, 200);
+        assert_eq!(lock().await.unwrap().status(), 404);
+        let (s, _) = put(&c, &server.mdm(), ipad.report("Idle", None), Some(&ipad)).await;
+        assert_eq!(s, 400);
+    });
+}
