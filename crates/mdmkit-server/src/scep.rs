@@ -106,8 +106,9 @@ pub fn router() -> Router<AppState> {
         .route("/{tenant}/scep/pkiclient.exe", get(endpoint).post(endpoint))
 }
 
-/// A query parameter, percent-decoded (`+` is a space in a query, and a
-/// base64 message uses it: a client that did not escape it sent `+`).
+/// A query parameter, percent-decoded. A `+` stays a `+`: form encoding
+/// would read it as a space, but a base64 message that a client did not
+/// escape carries real `+` signs.
 fn param(query: &str, name: &str) -> Option<String> {
     query.split('&').find_map(|pair| {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
@@ -167,7 +168,6 @@ async fn endpoint(
         )));
     };
     let query = query.unwrap_or_default();
-    // Some clients repeat the query in the path's spelling; keep the first.
     let operation = param(&query, "operation").unwrap_or_default();
     tracing::Span::current().record("message", operation.as_str());
     match operation.as_str() {
