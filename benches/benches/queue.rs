@@ -359,7 +359,9 @@ const BLOCK: i64 = 200;
 /// the per-round ratios.
 fn paired(_: &mut Criterion) {
     // Honour criterion's filter: run with none, or one naming this.
-    if filter().is_some_and(|f| !"queue_cycle_paired".contains(f.as_str())) {
+    if mdmkit_benches::criterion_filter()
+        .is_some_and(|f| !"queue_cycle_paired".contains(f.as_str()))
+    {
         return;
     }
     let rt = runtime();
@@ -406,38 +408,6 @@ async fn rounds(store: &dyn QueueStore, mut raw: impl AsyncFnMut(i64)) -> Vec<f6
         ratios.push(t.elapsed().as_secs_f64() / ours.as_secs_f64());
     }
     ratios
-}
-
-/// Criterion's positional filter, if any (skipping its options' values).
-fn filter() -> Option<String> {
-    const TAKES_VALUE: &[&str] = &[
-        "--warm-up-time",
-        "--measurement-time",
-        "--sample-size",
-        "--save-baseline",
-        "--baseline",
-        "--baseline-lenient",
-        "--load-baseline",
-        "--profile-time",
-        "--output-format",
-        "--color",
-        "--plotting-backend",
-        "--nresamples",
-        "--noise-threshold",
-        "--confidence-level",
-        "--significance-level",
-        "--sampling-mode",
-        "--format",
-    ];
-    let mut args = std::env::args().skip(1);
-    while let Some(a) = args.next() {
-        if TAKES_VALUE.contains(&a.as_str()) {
-            args.next();
-        } else if !a.starts_with('-') {
-            return Some(a);
-        }
-    }
-    None
 }
 
 fn report(store: &str, mut ratios: Vec<f64>) {

@@ -38,56 +38,12 @@ const SIGNED_LEN: usize = 100;
 /// About the size of a device certificate's TBS part (what the CA signs).
 const TBS_LEN: usize = 450;
 
-// The RA of the committed `identity_scep` fuzz seeds, copied from
-// fuzz/targets/src/identity.rs (`SCEP_RA_CERT`, `SCEP_RA_KEY`). A fuzzing
+// The RA of the committed `identity_scep` fuzz seeds, the fixture the fuzz
+// target uses (fuzz/fixtures/scep-ra.{pem,key}). A fuzzing
 // fixture, not a secret. Its issuing CA's key is not kept; issuing does not
 // need it, so the bench issues with a fresh P-256 CA.
-const SCEP_RA_CERT: &str = r#"-----BEGIN CERTIFICATE-----
-MIICjDCCAjKgAwIBAgIQWQuEozzheY4d+6gi3dsNXzAKBggqhkjOPQQDAjAvMRQw
-EgYDVQQKDAtmdXp6LXRlbmFudDEXMBUGA1UEAwwObWRta2l0IHJvb3QgQ0EwHhcN
-MjYxMjAzMTMxNzU1WhcNMjgxMjAyMTMyMjU1WjA0MRQwEgYDVQQKDAtmdXp6LXRl
-bmFudDEcMBoGA1UEAwwTZnV6ei10ZW5hbnQgU0NFUCBSQTCCASIwDQYJKoZIhvcN
-AQEBBQADggEPADCCAQoCggEBALywUZH6GchI5Z7erOfiW7lubZt5CE4fWWXpiEI8
-Qk1fHVWkQSMo9jxnmBcK7PLMuGgsnoDY/G0yY9EdLJJULBc8JPp+1RsuVF8Sm6ZT
-p351+1jz3SYhqZ9S9ofS76fzUb4fESBUksFojxOzAGUl7GzI36BVLokgqMeZwJsc
-crKSATpcElvOcrtpEqufBjlygL1aQ+TG5GfcntKThGJq3EHjqwe+mZ61M6PIVHIk
-dAOV7j4izXdB/ubmD//n+Cij/IZyPJXPq10MNt8n7CeF6g2jFCOSevtdsDT+B0G7
-2V59Hd2aGnId/PTxd58LtEjWkAo5YKyFqt09Q4gSVWjxCXsCAwEAAaNgMF4wHwYD
-VR0jBBgwFoAU1qk9OKRP40zNBjXRlu/2JiNOClswDgYDVR0PAQH/BAQDAgWgMB0G
-A1UdDgQWBBRO4IP7xsX45981Evwz+ID8kjYmNjAMBgNVHRMBAf8EAjAAMAoGCCqG
-SM49BAMCA0gAMEUCIQCt4y3VuWcQlsE3FRjCflh97cIkSMpbzACvbk0tzovGxQIg
-KH3QdmIcwfhx6o9tdSawtuTvQ2Z4AdP6cVpyVaOfJr4=
------END CERTIFICATE-----
-"#;
-const SCEP_RA_KEY: &str = r#"-----BEGIN PRIVATE KEY-----
-MIIEvAIBADANBgkqhkiG9w0BAQEFAASCBKYwggSiAgEAAoIBAQC8sFGR+hnISOWe
-3qzn4lu5bm2beQhOH1ll6YhCPEJNXx1VpEEjKPY8Z5gXCuzyzLhoLJ6A2PxtMmPR
-HSySVCwXPCT6ftUbLlRfEpumU6d+dftY890mIamfUvaH0u+n81G+HxEgVJLBaI8T
-swBlJexsyN+gVS6JIKjHmcCbHHKykgE6XBJbznK7aRKrnwY5coC9WkPkxuRn3J7S
-k4RiatxB46sHvpmetTOjyFRyJHQDle4+Is13Qf7m5g//5/goo/yGcjyVz6tdDDbf
-J+wnheoNoxQjknr7XbA0/gdBu9lefR3dmhpyHfz08XefC7RI1pAKOWCshardPUOI
-ElVo8Ql7AgMBAAECggEAA/ARqIa8KAJhcskGrO/Is0KuaRq3BVsnh4/YM9QQtcJ0
-GPfzEtoSSkNtMjnpPpq7VHoHgS/frYjqLV1UmbJfZmK8Cm0M/HxUiKFmSMVt9VH4
-AcZUSXnu9/y7jJOAREe4xbHdrruLgbUxaAG9Bd9eb9mNu5ZbgMNP0mgo7VoqiJ1B
-jRlx/bDK9t7ekPqDenfnipCOHuMDLjEyeTqQ5M2xtsF10pwcLACu9ninAWGFzJaO
-wNf4iv6EtcTM/orRvDViacZJdReSiJ07JA061Tqd+Js/riHT5Lyn8RleFuwhidHh
-TrlOjqLq4bPxrXa4VxbFy2MXMd2ZpXuk5/c6Hie5KQKBgQD/TCU4KG7+wXKfp8GM
-3zwH7tByJLeRPNKb9Knk7tUda5MT3xnWXy8pNxeS2rboXW4fdYxDThNv+faCe3oU
-kqGkoEE48hxRYDPRFNa/0898Xpr9mJ27EPdwalmNhjWCj5/deKpxrpX9bye6JF8e
-TGu7FNU8MEu3HONN+bBL81MAwwKBgQC9NT+AbLBla8cf2BHfXc9Mht6YCUIOOwJm
-SiYYVc68tnZd1R6noypeXNCsi/evTdEU4Wv1syMyKepf/Pe/fkpTttE7AolwJtqm
-8wiDtVC3nRixalk9StxEcSIlthfDXEDS5VX93UqVHAdv1lpqQpZHRjKZvX7Um8dw
-snbV0i/I6QKBgFdAMOA2gWizuHb0IGQCz0NuzPKVtd7/SINgZMgHD/LUFxoNf4kS
-Us3lNDtOYICdnctGoz9FacM1TJhfluN9EZ1v35qUtDTjihIE6zf4Lcs1kgblp9KN
-A+P5lM2XdqY+a8aHPMlJf51z5cHqOE/kklUH07CUWOwmBVFa6nOqn019AoGASDF/
-D1NpYuliywW4nA/BPyPe3wf5SlC9s6XrLzHedibwtxDQZ4pcajDj9lJZqWv5sQvq
-E4/MiCFyKjntlgVr+tEwuGFZa4+HslfdEdQm/khU2a0Ia9iafwrjypvWKVaT7WRQ
-EVNUV9ygAc46JX1OtddVC1BAioL98ERID4HpdbECgYBL4PbrqtewyHxqB8YePB+1
-UVg3d5QnJbsI9xY7qQ44SDu8Xl/mg6bWT/63wf8t/gkThTs9UpsLWvzzN1te5zP/
-b9ZeAnoCKR4FZ1JEzb+K6evJmMPEraF09+kVOaa/0aGWBRaVcYshIyWsXJXtHghH
-PEUW8pLDWJZJYjYjfts7Uw==
------END PRIVATE KEY-----
-"#;
+const SCEP_RA_CERT: &str = include_str!("../../fuzz/fixtures/scep-ra.pem");
+const SCEP_RA_KEY: &str = include_str!("../../fuzz/fixtures/scep-ra.key");
 
 fn seed() -> Vec<u8> {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../fuzz/corpus/identity_scep/");

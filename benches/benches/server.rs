@@ -702,7 +702,9 @@ const BLOCK: u64 = 200;
 /// per-round ratios.
 fn paired(bench: &Bench, baseline: &mut Target, sqlite: &mut Target, pg: Option<&mut Target>) {
     // Honour criterion's filter: run with none, or one naming this.
-    if filter().is_some_and(|f| !"server_cycle_paired".contains(f.as_str())) {
+    if mdmkit_benches::criterion_filter()
+        .is_some_and(|f| !"server_cycle_paired".contains(f.as_str()))
+    {
         return;
     }
     let mut pg = pg;
@@ -743,38 +745,6 @@ fn paired(bench: &Bench, baseline: &mut Target, sqlite: &mut Target, pg: Option<
             100.0 * v[v.len() - 1],
         );
     }
-}
-
-/// Criterion's positional filter, if any (skipping its options' values).
-fn filter() -> Option<String> {
-    const TAKES_VALUE: &[&str] = &[
-        "--warm-up-time",
-        "--measurement-time",
-        "--sample-size",
-        "--save-baseline",
-        "--baseline",
-        "--baseline-lenient",
-        "--load-baseline",
-        "--profile-time",
-        "--output-format",
-        "--color",
-        "--plotting-backend",
-        "--nresamples",
-        "--noise-threshold",
-        "--confidence-level",
-        "--significance-level",
-        "--sampling-mode",
-        "--format",
-    ];
-    let mut args = std::env::args().skip(1);
-    while let Some(a) = args.next() {
-        if TAKES_VALUE.contains(&a.as_str()) {
-            args.next();
-        } else if !a.starts_with('-') {
-            return Some(a);
-        }
-    }
-    None
 }
 
 criterion_group! {

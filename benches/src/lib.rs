@@ -11,6 +11,40 @@
 #![forbid(unsafe_code)]
 #![allow(clippy::unwrap_used, clippy::expect_used)] // fixtures: a panic is a broken bench
 
+/// Criterion's positional filter, if any (skipping its options' values):
+/// what a bench that prints figures of its own outside criterion (the
+/// paired ratios) checks before running them.
+pub fn criterion_filter() -> Option<String> {
+    const TAKES_VALUE: &[&str] = &[
+        "--warm-up-time",
+        "--measurement-time",
+        "--sample-size",
+        "--save-baseline",
+        "--baseline",
+        "--baseline-lenient",
+        "--load-baseline",
+        "--profile-time",
+        "--output-format",
+        "--color",
+        "--plotting-backend",
+        "--nresamples",
+        "--noise-threshold",
+        "--confidence-level",
+        "--significance-level",
+        "--sampling-mode",
+        "--format",
+    ];
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        if TAKES_VALUE.contains(&a.as_str()) {
+            args.next();
+        } else if !a.starts_with('-') {
+            return Some(a);
+        }
+    }
+    None
+}
+
 /// A 5-level tenant: region > 10 groups > 50 towns > 200 schools > 2,000
 /// classes > devices (50 per class, 100,000 in all, a third of each
 /// platform), with 20 policies.

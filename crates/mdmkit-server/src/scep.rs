@@ -297,9 +297,10 @@ async fn pki_operation(
         Ok(c) => c,
         Err(e) => return refuse(&format!("cannot issue: {e}"), FailInfo::BadRequest),
     };
+    let tree = ctx.tree();
     let node = node
-        .filter(|n| ctx.tree().node(n).is_some())
-        .unwrap_or_else(|| ctx.tree().root().id().clone());
+        .filter(|n| tree.node(n).is_some())
+        .unwrap_or_else(|| tree.root().id().clone());
     let mut record = IssuedCertificate::new(
         ctx.id().clone(),
         issued.sha256.to_hex(),

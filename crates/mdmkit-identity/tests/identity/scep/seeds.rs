@@ -6,9 +6,9 @@
 //!
 //! It makes a fresh CA and RA, writes requests encrypted to that RA into
 //! `fuzz/corpus/identity_scep/`, and prints the RA's PEM, which goes into
-//! `fuzz/targets/src/identity.rs` (`SCEP_RA_CERT` and `SCEP_RA_KEY`) so
-//! that the fuzz target decrypts the seeds. A test there checks that the
-//! two agree.
+//! `fuzz/fixtures/scep-ra.pem` and `scep-ra.key` so that the fuzz target
+//! (and the SCEP bench) decrypt the seeds. A test in the fuzz targets
+//! checks that the two agree.
 
 use std::path::Path;
 
