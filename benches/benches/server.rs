@@ -242,6 +242,118 @@ fn serve_baseline(server: &Runtime, tenant: &TenantId, answer: Bytes) -> Served 
 }
 
 /// `mdmkit_server::router` for this tenant, served by `serve::serve`.
+/// Where the durable baseline keeps its one row.
+#[derive(Clone)]
+enum BaselineDb {
+    Sqlite(sqlx::SqlitePool),
+    Postgres(sqlx::PgPool),
+}
+
+impl BaselineDb {
+    /// A SQLite file opened as `mdmkit serve` opens its store (WAL,
+    /// `synchronous=NORMAL`), with one row.
+    async fn sqlite(path: &Path) -> Self {
+        use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
+        let opts = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal);
+        let pool = sqlx::SqlitePool::connect_with(opts).await.unwrap();
+        sqlx::raw_sql(
+            "CREATE TABLE cycle (id INTEGER PRIMARY KEY, n INTEGER NOT NULL, body BLOB); \
+             INSERT INTO cycle VALUES (1, 0, NULL);",
+        )
+        .execute(&pool)
+        .await
+        .unwrap();
+        Self::Sqlite(pool)
+    }
+
+    /// A table in the PostgreSQL database at `url` (the mdmkit store's
+    /// database), with one row.
+    async fn postgres(url: &str) -> Self {
+        let pool = sqlx::PgPool::connect(url).await.unwrap();
+        sqlx::raw_sql(
+            "CREATE TABLE bench_cycle (id INTEGER PRIMARY KEY, n BIGINT NOT NULL, body BYTEA); \
+             INSERT INTO bench_cycle VALUES (1, 0, NULL);",
+        )
+        .execute(&pool)
+        .await
+        .unwrap();
+        Self::Postgres(pool)
+    }
+
+    /// One transaction: the report stored, the row's counter moved.
+    async fn record(&self, body: &[u8]) {
+        match self {
+            Self::Sqlite(p) => {
+                sqlx::query("UPDATE cycle SET n = n + 1, body = ?1 WHERE id = 1")
+                    .bind(body)
+                    .execute(p)
+                    .await
+                    .unwrap();
+            }
+            Self::Postgres(p) => {
+                sqlx::query("UPDATE bench_cycle SET n = n + 1, body = $1 WHERE id = 1")
+                    .bind(body)
+                    .execute(p)
+                    .await
+                    .unwrap();
+            }
+        }
+    }
+}
+
+/// The durable baseline: what any MDM server must do per command cycle and
+/// nothing more. It checks the report's `Mdm-Signature` (CMS parse, digest,
+/// the device key's signature; the signer must be the iPad's certificate,
+/// compared as bytes, as mdmkit's verified-certificate cache does), records
+/// the report in one single-statement transaction on the same kind of
+/// store, and answers with the fixed command plist.
+fn serve_durable_baseline(
+    server: &Runtime,
+    tenant: &TenantId,
+    answer: Bytes,
+    device_cert: Arc<Vec<u8>>,
+    db: BaselineDb,
+) -> Served {
+    use axum::serve::ListenerExt as _;
+    let app = axum::Router::new().route(
+        "/{tenant}/apple/mdm",
+        put(move |headers: axum::http::HeaderMap, body: Bytes| {
+            let (answer, device_cert, db) = (answer.clone(), device_cert.clone(), db.clone());
+            async move {
+                let sig = headers
+                    .get("mdm-signature")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or_default();
+                let der = mdmkit::apple::verify_mdm_signature(sig, &body).unwrap();
+                assert_eq!(der, *device_cert, "the baseline's signer");
+                db.record(&body).await;
+                ([(CONTENT_TYPE, "application/xml")], answer)
+            }
+        }),
+    );
+    let (listener, addr) = listen(server);
+    let listener = listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
+    let (stop, stopped) = oneshot::channel::<()>();
+    server.spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async {
+                let _ = stopped.await;
+            })
+            .await
+            .unwrap();
+    });
+    Served {
+        url: format!("http://{addr}/{tenant}/apple/mdm"),
+        _stop: stop,
+    }
+}
+
 fn serve_mdmkit(server: &Runtime, ctx: TenantContext) -> Served {
     let tenant = ctx.id().clone();
     let app = mdmkit_server::router(AppState::new(Tenants::new().with(ctx), ServerConfig::new()));
@@ -275,8 +387,8 @@ async fn sqlite_stores(db: &Path) -> Stores {
 }
 
 /// A fresh database on the PostgreSQL server at `url`, with the queue and
-/// the state in it, as `mdmkit serve --store` opens them.
-async fn postgres_stores(url: &str) -> Stores {
+/// the state in it, as `mdmkit serve --store` opens them, and its URL.
+async fn postgres_stores(url: &str) -> (Stores, String) {
     use sqlx::Connection as _;
     let name = format!(
         "bench_server_{}_{}",
@@ -294,14 +406,15 @@ async fn postgres_stores(url: &str) -> Stores {
     conn.close().await.unwrap();
     let (prefix, _) = url.rsplit_once('/').unwrap();
     let url = format!("{prefix}/{name}");
-    (
+    let stores: Stores = (
         Arc::new(
             PostgresStore::open(PostgresOptions::new(url.clone()))
                 .await
                 .unwrap(),
         ),
         Arc::new(PostgresState::open(&url).await.unwrap()),
-    )
+    );
+    (stores, url)
 }
 
 fn postgres_url() -> Option<String> {
@@ -394,6 +507,25 @@ impl Bench {
         let uuid = CommandId::from_uuid(self.baseline_uuid.parse().unwrap());
         Target {
             served: serve_baseline(&self.server_rt, self.tree.id(), Bytes::from(command(uuid))),
+            reconciler: None,
+            queued: VecDeque::new(),
+            in_flight: None,
+        }
+    }
+
+    /// The durable baseline over `db`.
+    fn durable_baseline(&self, db: BaselineDb) -> Target {
+        let uuid = CommandId::from_uuid(self.baseline_uuid.parse().unwrap());
+        let sig = self.baseline_report.signature.to_str().unwrap();
+        let der = mdmkit::apple::verify_mdm_signature(sig, &self.baseline_report.body).unwrap();
+        Target {
+            served: serve_durable_baseline(
+                &self.server_rt,
+                self.tree.id(),
+                Bytes::from(command(uuid)),
+                Arc::new(der),
+                db,
+            ),
             reconciler: None,
             queued: VecDeque::new(),
             in_flight: None,
@@ -542,12 +674,16 @@ fn cycles(c: &mut Criterion) {
             .block_on(sqlite_stores(&bench.dir.path().join("mdmkit.db"))),
         false,
     );
+    let mut durable_sqlite = bench.durable_baseline(
+        bench
+            .server_rt
+            .block_on(BaselineDb::sqlite(&bench.dir.path().join("baseline.db"))),
+    );
     let mut postgres = postgres_url().map(|url| {
-        bench.mdmkit(
-            "postgres",
-            bench.server_rt.block_on(postgres_stores(&url)),
-            false,
-        )
+        let (stores, db_url) = bench.server_rt.block_on(postgres_stores(&url));
+        let durable =
+            bench.durable_baseline(bench.server_rt.block_on(BaselineDb::postgres(&db_url)));
+        (bench.mdmkit("postgres", stores, false), durable)
     });
 
     let mut g = c.benchmark_group("server_cycle");
@@ -555,10 +691,16 @@ fn cycles(c: &mut Criterion) {
     g.bench_function("baseline_axum", |b| {
         b.iter_custom(|n| bench.cycles(&mut baseline, n))
     });
+    g.bench_function("baseline_durable_sqlite", |b| {
+        b.iter_custom(|n| bench.cycles(&mut durable_sqlite, n))
+    });
     g.bench_function("sqlite", |b| {
         b.iter_custom(|n| bench.cycles(&mut sqlite, n))
     });
-    if let Some(pg) = postgres.as_mut() {
+    if let Some((pg, durable)) = postgres.as_mut() {
+        g.bench_function("baseline_durable_postgres", |b| {
+            b.iter_custom(|n| bench.cycles(durable, n))
+        });
         g.bench_function("postgres", |b| b.iter_custom(|n| bench.cycles(pg, n)));
     }
     g.finish();
@@ -581,10 +723,15 @@ fn cycles(c: &mut Criterion) {
     });
     g.finish();
 
-    paired(&bench, &mut baseline, &mut sqlite, postgres.as_mut());
+    paired(
+        &bench,
+        &mut baseline,
+        (&mut durable_sqlite, &mut sqlite),
+        postgres.as_mut().map(|(pg, d)| (d, pg)),
+    );
 
     let mut stores: Vec<(&str, &mut Target)> = vec![("sqlite", &mut sqlite)];
-    if let Some(pg) = postgres.as_mut() {
+    if let Some((pg, _)) = postgres.as_mut() {
         stores.push(("postgres", pg));
     }
     parts(c, &bench, &mut stores);
@@ -661,6 +808,36 @@ fn parts(c: &mut Criterion, bench: &Bench, stores: &mut [(&str, &mut Target)]) {
                 })
             })
         });
+        // The queue's share of `apple_answer`: the report and the next
+        // delivery in one call.
+        g.bench_function(format!("queue_report_and_next_{name}"), |b| {
+            b.iter_custom(|n| {
+                let mut total = Duration::ZERO;
+                for _ in 0..n {
+                    bench.client_rt.block_on(bench.enqueue(t));
+                    let held = t.in_flight.clone().unwrap();
+                    let expected = t.queued.pop_front().unwrap();
+                    let (r, tenant, device) = (r.clone(), tenant.clone(), device.clone());
+                    let (took, got) = bench.server_rt.block_on(async move {
+                        let id = CommandId::from_uuid(held.parse().unwrap());
+                        let report =
+                            mdmkit::queue::Report::new(mdmkit::queue::ReportStatus::Acknowledged);
+                        let e = EnrollmentId::device(device);
+                        let start = Instant::now();
+                        let (_, d) = r
+                            .queue()
+                            .report_and_next(&tenant, &e, id, &report)
+                            .await
+                            .unwrap();
+                        (start.elapsed(), d.unwrap().id)
+                    });
+                    total += took;
+                    assert_eq!(got.as_uuid().to_string(), expected);
+                    t.in_flight = Some(expected);
+                }
+                total
+            })
+        });
         g.bench_function(format!("apple_answer_{name}"), |b| {
             b.iter_custom(|n| {
                 let mut total = Duration::ZERO;
@@ -696,30 +873,40 @@ fn parts(c: &mut Criterion, bench: &Bench, stores: &mut [(&str, &mut Target)]) {
 const ROUNDS: usize = 15;
 const BLOCK: u64 = 200;
 
-/// mdmkit's cycle rate as a share of the baseline's, measured in
-/// alternating blocks (baseline, SQLite, PostgreSQL, baseline, ...) so that
-/// all see the same machine; prints the median and the range of the
-/// per-round ratios.
-fn paired(bench: &Bench, baseline: &mut Target, sqlite: &mut Target, pg: Option<&mut Target>) {
+/// mdmkit's cycle rate as a share of the baselines', measured in
+/// alternating blocks (the axum baseline, then per store its durable
+/// baseline and mdmkit: baseline, durable SQLite, SQLite, durable
+/// PostgreSQL, PostgreSQL, baseline, ...) so that all see the same
+/// machine; prints the median and the range of the per-round ratios.
+fn paired(
+    bench: &Bench,
+    baseline: &mut Target,
+    sqlite: (&mut Target, &mut Target),
+    pg: Option<(&mut Target, &mut Target)>,
+) {
     // Honour criterion's filter: run with none, or one naming this.
     if mdmkit_benches::criterion_filter()
         .is_some_and(|f| !"server_cycle_paired".contains(f.as_str()))
     {
         return;
     }
-    let mut pg = pg;
-    let mut ratios: [Vec<f64>; 2] = [Vec::new(), Vec::new()];
-    let mut rates: [Vec<f64>; 3] = [Vec::new(), Vec::new(), Vec::new()];
+    let mut stores: Vec<(&str, &mut Target, &mut Target)> = vec![("sqlite", sqlite.0, sqlite.1)];
+    if let Some((durable, ours)) = pg {
+        stores.push(("postgres", durable, ours));
+    }
+    // Per store: [durable rate, mdmkit rate, ratio to axum, ratio to durable].
+    let mut figures: Vec<[Vec<f64>; 4]> = stores.iter().map(|_| Default::default()).collect();
+    let mut base_rates = Vec::new();
     for _ in 0..ROUNDS {
-        let base = bench.cycles(baseline, BLOCK);
-        rates[0].push(BLOCK as f64 / base.as_secs_f64());
-        let ours = bench.cycles(sqlite, BLOCK);
-        rates[1].push(BLOCK as f64 / ours.as_secs_f64());
-        ratios[0].push(base.as_secs_f64() / ours.as_secs_f64());
-        if let Some(pg) = pg.as_deref_mut() {
-            let ours = bench.cycles(pg, BLOCK);
-            rates[2].push(BLOCK as f64 / ours.as_secs_f64());
-            ratios[1].push(base.as_secs_f64() / ours.as_secs_f64());
+        let base = bench.cycles(baseline, BLOCK).as_secs_f64();
+        base_rates.push(BLOCK as f64 / base);
+        for ((_, durable, ours), f) in stores.iter_mut().zip(&mut figures) {
+            let d = bench.cycles(durable, BLOCK).as_secs_f64();
+            let o = bench.cycles(ours, BLOCK).as_secs_f64();
+            f[0].push(BLOCK as f64 / d);
+            f[1].push(BLOCK as f64 / o);
+            f[2].push(base / o);
+            f[3].push(d / o);
         }
     }
     let median = |v: &mut Vec<f64>| {
@@ -728,21 +915,26 @@ fn paired(bench: &Bench, baseline: &mut Target, sqlite: &mut Target, pg: Option<
     };
     println!(
         "server_cycle_paired/baseline_axum: {:.0} cycles/s (median of {ROUNDS} blocks of {BLOCK})",
-        median(&mut rates[0])
+        median(&mut base_rates)
     );
-    for (i, store) in ["sqlite", "postgres"].into_iter().enumerate() {
-        let v = &mut ratios[i];
-        if v.is_empty() {
-            continue;
-        }
-        let rate = median(&mut rates[i + 1]);
-        let m = median(v);
+    for ((store, ..), f) in stores.iter().zip(&mut figures) {
+        let durable = median(&mut f[0]);
+        let rate = median(&mut f[1]);
+        let to_axum = median(&mut f[2]);
+        let to_durable = median(&mut f[3]);
         println!(
-            "server_cycle_paired/{store}: {rate:.0} cycles/s, {:.0} % of the baseline's rate \
-             (median of {ROUNDS} alternating rounds of {BLOCK} cycles each; range {:.0}-{:.0} %)",
-            100.0 * m,
-            100.0 * v[0],
-            100.0 * v[v.len() - 1],
+            "server_cycle_paired/baseline_durable_{store}: {durable:.0} cycles/s (median of {ROUNDS} blocks of {BLOCK})"
+        );
+        println!(
+            "server_cycle_paired/{store}: {rate:.0} cycles/s; {:.0} % of the axum baseline's rate \
+             (range {:.0}-{:.0} %), {:.0} % of the durable baseline's (range {:.0}-{:.0} %) \
+             (medians of {ROUNDS} alternating rounds of {BLOCK} cycles each)",
+            100.0 * to_axum,
+            100.0 * f[2][0],
+            100.0 * f[2][f[2].len() - 1],
+            100.0 * to_durable,
+            100.0 * f[3][0],
+            100.0 * f[3][f[3].len() - 1],
         );
     }
 }

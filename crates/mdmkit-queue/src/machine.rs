@@ -326,6 +326,21 @@ pub fn report(
     Ok((outcome, out))
 }
 
+/// A report on `command`, then the delivery `opts` asks for, planned over
+/// the same read of the enrollment's rows: what the report released the
+/// delivery may hand out, and the two are written as one plan.
+pub fn report_and_deliver(
+    slots: &mut [Slot],
+    command: CommandId,
+    report_: &Report,
+    now: Timestamp,
+    opts: &DeliverOptions,
+) -> Result<(ReportOutcome, Vec<Change>), QueueError> {
+    let (outcome, mut changes) = report(slots, command, report_, now)?;
+    changes.extend(deliver(slots, now, opts)?);
+    Ok((outcome, changes))
+}
+
 /// An Apple Idle report: the device holds nothing, so in-flight commands
 /// are lost and NotNow'd ones may be retried: both become queued.
 pub fn idle(slots: &mut [Slot], now: Timestamp) -> Result<Vec<Change>, QueueError> {

@@ -344,6 +344,21 @@ impl PostgresStore {
         Ok(outcome)
     }
 
+    async fn report_and_next_once(
+        &self,
+        tenant: &TenantId,
+        enrollment: &EnrollmentId,
+        command: CommandId,
+        report: &Report,
+    ) -> Result<(ReportOutcome, Option<Delivered>), QueueError> {
+        let (outcome, changes, payloads, now) = self
+            .plan_and_write(tenant, enrollment, Some(command), |slots, now| {
+                machine::report_and_deliver(slots, command, report, now, &DeliverOptions::single())
+            })
+            .await?;
+        Ok((outcome, delivered(&changes, payloads, now)?.pop()))
+    }
+
     async fn per_enrollment_once(
         &self,
         tenant: &TenantId,
@@ -571,6 +586,20 @@ impl QueueStore for PostgresStore {
     ) -> Result<ReportOutcome, QueueError> {
         crate::memory::check_result(report)?;
         retrying!(self.report_once(tenant, enrollment, command, report).await)
+    }
+
+    async fn report_and_next(
+        &self,
+        tenant: &TenantId,
+        enrollment: &EnrollmentId,
+        command: CommandId,
+        report: &Report,
+    ) -> Result<(ReportOutcome, Option<Delivered>), QueueError> {
+        crate::memory::check_result(report)?;
+        retrying!(
+            self.report_and_next_once(tenant, enrollment, command, report)
+                .await
+        )
     }
 
     async fn idle(&self, tenant: &TenantId, enrollment: &EnrollmentId) -> Result<(), QueueError> {

@@ -575,6 +575,27 @@ async fn write_plan(
     Ok(out)
 }
 
+/// The deliveries of a written plan, in plan order, with the kinds and
+/// payloads [`write_plan`] returned for them (one per delivery, in order).
+fn delivered(
+    changes: &[Change],
+    payloads: Vec<(String, Vec<u8>)>,
+    now: Timestamp,
+) -> Vec<Delivered> {
+    changes
+        .iter()
+        .filter(|c| c.reason == Reason::Delivered)
+        .zip(payloads)
+        .map(|(c, (kind, payload))| Delivered {
+            id: c.command,
+            kind,
+            payload,
+            attempt: c.attempts,
+            lease_until: c.lease_until.unwrap_or(now),
+        })
+        .collect()
+}
+
 /// Supersedes the undelivered commands carrying `key` of the targets in
 /// `targets_json`, inside an enqueue's transaction, as one `UPDATE` over the
 /// whole fan-out (one probe of the enrollment index per target) that returns
@@ -966,18 +987,7 @@ impl QueueStore for SqliteStore {
                 Ok(((), machine::deliver(slots, now, opts)?))
             })
             .await?;
-        Ok(changes
-            .iter()
-            .filter(|c| c.reason == Reason::Delivered)
-            .zip(payloads)
-            .map(|(c, (kind, payload))| Delivered {
-                id: c.command,
-                kind,
-                payload,
-                attempt: c.attempts,
-                lease_until: c.lease_until.unwrap_or(now),
-            })
-            .collect())
+        Ok(delivered(&changes, payloads, now))
     }
 
     async fn report(
@@ -999,6 +1009,35 @@ impl QueueStore for SqliteStore {
             )
             .await?;
         Ok(outcome)
+    }
+
+    async fn report_and_next(
+        &self,
+        tenant: &TenantId,
+        enrollment: &EnrollmentId,
+        command: CommandId,
+        report: &Report,
+    ) -> Result<(ReportOutcome, Option<Delivered>), QueueError> {
+        crate::memory::check_result(report)?;
+        let mut conn = self.pool.acquire().await.db("connect")?;
+        let (now, outcome, changes, payloads) = self
+            .plan_and_write(
+                &mut conn,
+                tenant,
+                enrollment,
+                Some(command),
+                |slots, now| {
+                    machine::report_and_deliver(
+                        slots,
+                        command,
+                        report,
+                        now,
+                        &DeliverOptions::single(),
+                    )
+                },
+            )
+            .await?;
+        Ok((outcome, delivered(&changes, payloads, now).pop()))
     }
 
     async fn idle(&self, tenant: &TenantId, enrollment: &EnrollmentId) -> Result<(), QueueError> {

@@ -118,6 +118,28 @@ pub trait QueueStore: Send + Sync {
         Ok(v.pop())
     }
 
+    /// Apple: records a device's report on `command` and delivers its next
+    /// command (unless one is still in flight), as one call: the device's
+    /// request carries both (its answer, and its wish for what comes next).
+    ///
+    /// The default runs [`report`](Self::report) then [`next`](Self::next);
+    /// the SQL backends plan both over one read and write them in one
+    /// statement (a round trip to the database is most of a command
+    /// cycle's cost). Either way the report is recorded before anything is
+    /// delivered, and an error of the report (an unknown or undelivered
+    /// command) delivers nothing.
+    async fn report_and_next(
+        &self,
+        tenant: &TenantId,
+        enrollment: &EnrollmentId,
+        command: CommandId,
+        report: &Report,
+    ) -> Result<(ReportOutcome, Option<Delivered>), QueueError> {
+        let outcome = self.report(tenant, enrollment, command, report).await?;
+        let next = self.next(tenant, enrollment).await?;
+        Ok((outcome, next))
+    }
+
     /// Windows: up to `max` commands for one session.
     async fn next_batch(
         &self,

@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use mdmkit::audit::{Event, Journal};
 use mdmkit::identity::{CaDir, Verifier};
+use mdmkit::inventory::Enrollment;
 use mdmkit::policy::Tenant;
 use mdmkit::queue::QueueStore;
 use mdmkit::state::StateStore;
@@ -43,6 +44,7 @@ pub struct TenantContext {
     journal_path: Option<std::path::PathBuf>,
     scep: Option<Arc<crate::scep::ScepService>>,
     verified: Mutex<VerifiedCache>,
+    enrollments: Mutex<HashMap<mdmkit::DeviceId, (Instant, Enrollment)>>,
 }
 
 /// Certificates the current verifier accepted, by SHA-256 of their DER: a
@@ -58,6 +60,17 @@ struct VerifiedCache {
 
 /// The most certificates a tenant's cache keeps (then it starts again).
 const VERIFIED_CACHE_MAX: usize = 100_000;
+
+/// How long an enrollment read for a device's request serves its next
+/// requests: a device working through its queue sends them back to back,
+/// and each would otherwise read the same row to check its certificate's
+/// binding. Another process's change to the enrollment (a renewal's
+/// re-binding, a check-out) is seen here at most this late, the bound the
+/// verified-certificate cache already has for revocations.
+const ENROLLMENT_CACHE_TTL: Duration = Duration::from_secs(1);
+
+/// The most enrollments a tenant's cache keeps (then it starts again).
+const ENROLLMENT_CACHE_MAX: usize = 100_000;
 
 impl std::fmt::Debug for TenantContext {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -80,6 +93,7 @@ impl TenantContext {
             journal_path: None,
             scep: None,
             verified: Mutex::new(VerifiedCache::default()),
+            enrollments: Mutex::new(HashMap::new()),
         }
     }
 
@@ -211,6 +225,33 @@ impl TenantContext {
             c.entries.insert(key, id.clone());
         }
         Ok(id)
+    }
+
+    /// The device's enrollment as this process last read or wrote it, if
+    /// that was less than [`ENROLLMENT_CACHE_TTL`] ago.
+    pub(crate) fn recent_enrollment(&self, device: &mdmkit::DeviceId) -> Option<Enrollment> {
+        let c = self.enrollments.lock().unwrap_or_else(|p| p.into_inner());
+        c.get(device)
+            .filter(|(at, _)| at.elapsed() < ENROLLMENT_CACHE_TTL)
+            .map(|(_, e)| e.clone())
+    }
+
+    /// Remembers an enrollment just read from or written to the store.
+    pub(crate) fn remember_enrollment(&self, e: &Enrollment) {
+        let mut c = self.enrollments.lock().unwrap_or_else(|p| p.into_inner());
+        if c.len() >= ENROLLMENT_CACHE_MAX {
+            c.clear();
+        }
+        c.insert(e.device.clone(), (Instant::now(), e.clone()));
+    }
+
+    /// Forgets a device's enrollment (its write failed, or it changed in a
+    /// way the next request must read).
+    pub(crate) fn forget_enrollment(&self, device: &mdmkit::DeviceId) {
+        self.enrollments
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(device);
     }
 
     /// The reconciler.

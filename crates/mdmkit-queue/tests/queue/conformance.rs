@@ -140,6 +140,79 @@ async fn notnow_command_waits_for_a_non_notnow_report(h: &Harness) {
     assert_eq!(h.store.next(&t, &d).await.unwrap().unwrap().id, b);
 }
 
+/// `report_and_next` is `report` then `next`, whichever way a backend
+/// writes it: what a report releases is delivered in queue order, a
+/// NotNow'd command waits, a repeated report is harmless, and a refused
+/// report delivers nothing.
+async fn report_and_next_is_a_report_then_a_delivery(h: &Harness) {
+    let t = tenant("t1");
+    let d = dev("ipad-1");
+    let mut ids = Vec::new();
+    for k in ["a", "b", "c"] {
+        ids.push(h.store.enqueue(&t, &cmd(k), &[d.clone()]).await.unwrap().id);
+    }
+    let [a, b, c] = ids[..] else { unreachable!() };
+    assert_eq!(h.store.next(&t, &d).await.unwrap().unwrap().id, a);
+    let (o, n) = h
+        .store
+        .report_and_next(&t, &d, a, &Report::new(ReportStatus::NotNow))
+        .await
+        .unwrap();
+    assert_eq!(o, ReportOutcome::Recorded(CommandState::NotNow));
+    let n = n.unwrap();
+    assert_eq!(
+        (n.id, n.kind.as_str(), n.payload.as_slice()),
+        (b, "b", &b"b"[..])
+    );
+    // Acknowledging b releases a, which comes before c.
+    let (o, n) = h.store.report_and_next(&t, &d, b, &ack()).await.unwrap();
+    assert_eq!(o, ReportOutcome::Recorded(CommandState::Acknowledged));
+    let n = n.unwrap();
+    assert_eq!((n.id, n.attempt), (a, 2));
+    let (_, n) = h
+        .store
+        .report_and_next(&t, &d, a, &ack().with_result(b"answer".to_vec()))
+        .await
+        .unwrap();
+    assert_eq!(n.unwrap().id, c);
+    let (o, n) = h.store.report_and_next(&t, &d, c, &ack()).await.unwrap();
+    assert_eq!(o, ReportOutcome::Recorded(CommandState::Acknowledged));
+    assert!(n.is_none());
+    // A repeated report changes nothing and delivers what is due (nothing).
+    let (o, n) = h.store.report_and_next(&t, &d, c, &ack()).await.unwrap();
+    assert_eq!(o, ReportOutcome::AlreadyFinal(CommandState::Acknowledged));
+    assert!(n.is_none());
+    // A report on an unknown command is refused and delivers nothing.
+    let e = h
+        .store
+        .enqueue(&t, &cmd("e"), &[d.clone()])
+        .await
+        .unwrap()
+        .id;
+    let err = h
+        .store
+        .report_and_next(&t, &d, CommandId::new(), &ack())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, QueueError::UnknownCommand { .. }), "{err:?}");
+    assert_eq!(state_of(h, "t1", &d, e).await, CommandState::Queued);
+    // The result was kept, and every transition is in the history in order.
+    let hist = h.store.history(&t, &d, Some(a)).await.unwrap();
+    let moves: Vec<(Reason, CommandState)> = hist.iter().map(|e| (e.reason, e.to)).collect();
+    assert_eq!(
+        moves,
+        [
+            (Reason::Enqueued, CommandState::Queued),
+            (Reason::Delivered, CommandState::Delivered),
+            (Reason::Reported, CommandState::NotNow),
+            (Reason::Released, CommandState::Queued),
+            (Reason::Delivered, CommandState::Delivered),
+            (Reason::Reported, CommandState::Acknowledged),
+        ]
+    );
+    assert_eq!(hist.last().unwrap().result.as_deref(), Some(&b"answer"[..]));
+}
+
 async fn acknowledgement_releases_notnow_commands(h: &Harness) {
     let t = tenant("t1");
     let d = dev("ipad-1");
@@ -812,6 +885,7 @@ suite!(
     apple_delivers_one_command_at_a_time,
     notnow_command_waits_for_a_non_notnow_report,
     acknowledgement_releases_notnow_commands,
+    report_and_next_is_a_report_then_a_delivery,
     ended_lease_redelivers_and_duplicate_reports_are_harmless,
     late_answer_after_lease_expiry_is_accepted,
     windows_batch_matches_results_by_command_id,

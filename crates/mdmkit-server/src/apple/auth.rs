@@ -33,8 +33,27 @@ pub(crate) async fn authenticate(
     let id = ctx.verify(&presented)?;
     tracing::Span::current().record("cert", presented.source.as_str());
     let state = ctx.reconciler().state();
-    let mut enrollment = state.enrollment(ctx.id(), device).await?;
     let sha256 = id.sha256.to_hex();
+    // A command request of a device this process served a moment ago, with
+    // the certificate that enrollment is bound to, skips the read (see
+    // `TenantContext::recent_enrollment`); Authenticate always reads.
+    let recent = if is_authenticate {
+        None
+    } else {
+        ctx.recent_enrollment(device)
+            .filter(|e| e.certificate.as_ref().is_some_and(|c| c.sha256 == sha256))
+    };
+    let mut enrollment = match recent {
+        Some(e) => Some(e),
+        None => {
+            let read = state.enrollment(ctx.id(), device).await?;
+            match &read {
+                Some(e) => ctx.remember_enrollment(e),
+                None => ctx.forget_enrollment(device),
+            }
+            read
+        }
+    };
     // The store binds a certificate to one enrollment at most, so when it
     // is this enrollment's own (every command request of a bound device)
     // there is no other holder to look for.

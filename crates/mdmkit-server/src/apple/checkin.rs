@@ -101,17 +101,18 @@ fn bound_enrollment(authed: Authed, device: &DeviceId) -> Result<Enrollment, Req
 }
 
 pub(crate) async fn save(ctx: &TenantContext, e: &Enrollment) -> Result<(), RequestError> {
-    ctx.reconciler()
-        .state()
-        .put_enrollment(ctx.id(), e)
-        .await
-        .map_err(|err| match err {
-            mdmkit::Error::CertificateInUse { device } => RequestError::CertificateInUse {
-                device: e.device.to_string(),
-                holder: device,
-            },
-            other => RequestError::from_facade(other),
-        })
+    let saved = ctx.reconciler().state().put_enrollment(ctx.id(), e).await;
+    match &saved {
+        Ok(()) => ctx.remember_enrollment(e),
+        Err(_) => ctx.forget_enrollment(&e.device),
+    }
+    saved.map_err(|err| match err {
+        mdmkit::Error::CertificateInUse { device } => RequestError::CertificateInUse {
+            device: e.device.to_string(),
+            holder: device,
+        },
+        other => RequestError::from_facade(other),
+    })
 }
 
 async fn on_authenticate(

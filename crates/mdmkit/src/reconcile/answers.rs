@@ -56,6 +56,35 @@ fn ser_changes<S: serde::Serializer>(
     m.end()
 }
 
+/// The commands this process delivered that carry no policy category (by
+/// their queue kind), so that their answers skip the read of the device's
+/// compliance rows. A command's kind never changes, so an entry is never
+/// wrong; a command delivered by another process (or before a restart) is
+/// simply not known, and its answer reads the rows. Bounded: when full it
+/// starts again empty.
+#[derive(Debug, Default)]
+#[cfg_attr(not(feature = "apple"), allow(dead_code))]
+pub(crate) struct Uncategorized(std::sync::Mutex<std::collections::HashSet<CommandId>>);
+
+impl Uncategorized {
+    const MAX: usize = 16_384;
+
+    fn remember(&self, id: CommandId) {
+        if let Ok(mut set) = self.0.lock() {
+            if set.len() >= Self::MAX {
+                set.clear();
+            }
+            set.insert(id);
+        }
+    }
+
+    /// Whether `id` is known to carry no category (and forgets it: a
+    /// command is answered once per delivery).
+    fn take(&self, id: CommandId) -> bool {
+        self.0.lock().is_ok_and(|mut set| set.remove(&id))
+    }
+}
+
 impl<Q, S> Reconciler<Q, S>
 where
     Q: QueueStore + ?Sized,
@@ -128,21 +157,23 @@ where
         answer: &Answer,
         result: Option<Vec<u8>>,
     ) -> Result<ReportOutcome, Error> {
-        let status = match answer {
-            Answer::Acknowledged | Answer::Accepted { .. } => ReportStatus::Acknowledged,
-            Answer::NotNow => ReportStatus::NotNow,
-            Answer::Error(_) => ReportStatus::Error,
-            Answer::FormatError(_) => ReportStatus::FormatError,
-        };
-        let mut report = Report::new(status);
-        if let Some(r) = result {
-            report = report.with_result(r);
-        }
         let enrollment = EnrollmentId::device(device.clone());
         let queue = self
             .queue
-            .report(tenant, &enrollment, command, &report)
+            .report(tenant, &enrollment, command, &queue_report(answer, result))
             .await?;
+        self.journal_answer(tenant, device, command, answer)?;
+        Ok(queue)
+    }
+
+    /// Journals a device's answer to a command.
+    fn journal_answer(
+        &self,
+        tenant: &TenantId,
+        device: &DeviceId,
+        command: CommandId,
+        answer: &Answer,
+    ) -> Result<(), Error> {
         let (status_text, error) = match answer {
             Answer::Acknowledged => ("acknowledged".to_owned(), None),
             Answer::Accepted { version } => (
@@ -162,8 +193,7 @@ where
             command,
             status: status_text,
             error,
-        }])?;
-        Ok(queue)
+        }])
     }
 
     /// One read of the device's compliance rows, one commit: the categories
@@ -205,6 +235,21 @@ where
         }
         self.state.commit(tenant, &batch).await?;
         Ok(changed)
+    }
+}
+
+/// The queue's report of an answer.
+fn queue_report(answer: &Answer, result: Option<Vec<u8>>) -> Report {
+    let status = match answer {
+        Answer::Acknowledged | Answer::Accepted { .. } => ReportStatus::Acknowledged,
+        Answer::NotNow => ReportStatus::NotNow,
+        Answer::Error(_) => ReportStatus::Error,
+        Answer::FormatError(_) => ReportStatus::FormatError,
+    };
+    let report = Report::new(status);
+    match result {
+        Some(r) => report.with_result(r),
+        None => report,
     }
 }
 
@@ -316,8 +361,9 @@ pub mod apple {
             // read and one commit serve both (a cycle's cost is its store
             // round trips).
             let mut answered = None;
-            if report.status == Status::Idle {
+            let next = if report.status == Status::Idle {
                 self.queue.idle(tenant, &enrollment).await?;
+                self.queue.next(tenant, &enrollment).await?
             } else {
                 let uuid = report
                     .command_uuid
@@ -353,15 +399,35 @@ pub mod apple {
                     Status::CommandFormatError => Answer::FormatError(chain()),
                     _ => Answer::Error(chain()),
                 };
-                let queue = self
-                    .report_to_queue(tenant, device, id, &answer, Some(body.to_vec()))
+                // The answer and the next delivery in one queue call: one
+                // read of the device's queue, one write.
+                let (queue, next) = self
+                    .queue
+                    .report_and_next(
+                        tenant,
+                        &enrollment,
+                        id,
+                        &queue_report(&answer, Some(body.to_vec())),
+                    )
                     .await?;
+                self.journal_answer(tenant, device, id, &answer)?;
                 if !matches!(queue, ReportOutcome::AlreadyFinal(_)) {
                     answered = Some((id, answer));
                 }
+                next
+            };
+            // Only commands that may carry a category need the device's
+            // compliance rows: an administrator's `DeviceInformation` (the
+            // commonest command of a fleet) moves none.
+            let answered = answered.filter(|(id, _)| !self.uncategorized.take(*id));
+            let mut delivered = Vec::new();
+            if let Some(d) = &next {
+                if super::super::vendor::APPLE_PLANNED_KINDS.contains(&d.kind.as_str()) {
+                    delivered.push(d.id);
+                } else {
+                    self.uncategorized.remember(d.id);
+                }
             }
-            let next = self.queue.next(tenant, &enrollment).await?;
-            let delivered: Vec<CommandId> = next.iter().map(|d| d.id).collect();
             self.update_compliance(
                 tenant,
                 device,

@@ -83,6 +83,8 @@ pub struct Reconciler<Q: ?Sized, S: ?Sized> {
     options: Options,
     clock: Arc<dyn Clock>,
     journal: Option<Arc<Mutex<Journal>>>,
+    /// Commands this process delivered that carry no policy category.
+    uncategorized: answers::Uncategorized,
 }
 
 impl<Q: ?Sized, S: ?Sized> std::fmt::Debug for Reconciler<Q, S> {
@@ -151,6 +153,7 @@ where
             options: Options::default(),
             clock: Arc::new(SystemClock),
             journal: None,
+            uncategorized: answers::Uncategorized::default(),
         }
     }
 

@@ -24,6 +24,19 @@ use mdmkit_policy::{Category, Device, Settings};
 use crate::error::Error;
 use crate::state::UnsupportedNote;
 
+/// The queue kinds of the Apple commands a plan makes, each carrying the
+/// state of policy categories. Any other kind (what an administrator
+/// queues: `DeviceInformation`, `DeviceLock`, ...) carries none, so its
+/// answer moves no compliance row; a command of one of these kinds may
+/// (administrators can queue them too).
+pub(crate) const APPLE_PLANNED_KINDS: [&str; 5] = [
+    "InstallProfile",
+    "RemoveProfile",
+    "InstallApplication",
+    "RemoveApplication",
+    "Settings",
+];
+
 /// One command to queue.
 #[derive(Debug, Clone)]
 pub(crate) struct Planned {
@@ -197,6 +210,12 @@ impl Vendors {
             }
             ds.replace_reports(&mut unsupported);
         }
+        debug_assert!(
+            out.commands
+                .iter()
+                .all(|c| APPLE_PLANNED_KINDS.contains(&c.kind.as_str())),
+            "an Apple plan made a kind that APPLE_PLANNED_KINDS does not list"
+        );
         for u in unsupported.iter().filter(|u| !u.sent) {
             if let Some(c) = category_of(&u.path) {
                 out.unsupported.push((
