@@ -63,9 +63,9 @@ fn ser_changes<S: serde::Serializer>(
 /// simply not known, and its answer reads the rows. Bounded: when full it
 /// starts again empty.
 #[derive(Debug, Default)]
-#[cfg_attr(not(feature = "apple"), allow(dead_code))]
 pub(crate) struct Uncategorized(std::sync::Mutex<std::collections::HashSet<CommandId>>);
 
+#[cfg_attr(not(feature = "apple"), allow(dead_code))]
 impl Uncategorized {
     const MAX: usize = 16_384;
 

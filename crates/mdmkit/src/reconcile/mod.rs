@@ -84,6 +84,7 @@ pub struct Reconciler<Q: ?Sized, S: ?Sized> {
     clock: Arc<dyn Clock>,
     journal: Option<Arc<Mutex<Journal>>>,
     /// Commands this process delivered that carry no policy category.
+    #[cfg_attr(not(feature = "apple"), allow(dead_code))]
     uncategorized: answers::Uncategorized,
 }
 
