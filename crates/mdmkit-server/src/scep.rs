@@ -204,6 +204,26 @@ enum Who {
     Fresh(DeviceId),
 }
 
+/// The certificate identity (the device id of its `urn:mdmkit:` name) of
+/// the certificate with this SHA-256: from its issuance record, else from
+/// the enrollment bound to it. `None` when neither is known (the renewal
+/// then enrolls a fresh identity, as a first enrollment would).
+async fn renewed_identity(
+    ctx: &TenantContext,
+    sha256: &str,
+) -> Result<Option<DeviceId>, RequestError> {
+    let state = ctx.reconciler().state();
+    let id = match state.issued_certificate(ctx.id(), sha256).await? {
+        Some(c) => Some(c.device_id),
+        None => state
+            .enrollment_by_certificate(ctx.id(), sha256)
+            .await?
+            .and_then(|e| e.certificate)
+            .map(|b| b.cert_device.to_string()),
+    };
+    Ok(id.and_then(|d| DeviceId::new(d).ok()))
+}
+
 /// Reads a pkiMessage and answers it.
 async fn pki_operation(
     ctx: &Arc<TenantContext>,
@@ -280,9 +300,20 @@ async fn pki_operation(
             .await?
         {
             Ok(c) => {
-                let device = DeviceId::new(format!("scep-{}", uuid::Uuid::new_v4().simple()))
-                    .map_err(RequestError::internal)?;
-                (Some(c.node), Some(c.id), None, Who::Fresh(device))
+                // A renewal challenge (queued by the reconcile loop inside a
+                // fresh enrollment profile) keeps the renewed certificate's
+                // identity, so the enrollment follows the new certificate
+                // as a renewal, not a re-enrollment.
+                let renewed = match &c.renews {
+                    Some(old) => renewed_identity(ctx, old).await?,
+                    None => None,
+                };
+                let device = match renewed {
+                    Some(d) => d,
+                    None => DeviceId::new(format!("scep-{}", uuid::Uuid::new_v4().simple()))
+                        .map_err(RequestError::internal)?,
+                };
+                (Some(c.node), Some(c.id), c.renews, Who::Fresh(device))
             }
             Err(refusal) => return refuse(refusal.as_str(), FailInfo::BadRequest),
         }

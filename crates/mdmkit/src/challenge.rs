@@ -75,6 +75,12 @@ pub struct Challenge {
     /// When it was spent (the last time, for a reusable one).
     #[serde(default)]
     pub used_at: Option<Timestamp>,
+    /// For a renewal challenge: the certificate it renews (SHA-256 of its
+    /// DER, hex). The certificate a renewal challenge enrolls keeps that
+    /// certificate's identity, so the device's enrollment follows it as a
+    /// renewal (see [`crate::renewal`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub renews: Option<String>,
     /// SHA-256 of the secret, hex: the store's key.
     pub sha256: String,
 }
@@ -109,6 +115,8 @@ pub struct ChallengeOptions {
     pub label: Option<String>,
     /// Whether it works more than once.
     pub reusable: bool,
+    /// The certificate it renews (SHA-256, hex), for a renewal challenge.
+    pub renews: Option<String>,
 }
 
 impl Default for ChallengeOptions {
@@ -116,6 +124,7 @@ impl Default for ChallengeOptions {
         Self {
             ttl: DEFAULT_TTL,
             device: None,
+            renews: None,
             label: None,
             reusable: false,
         }
@@ -132,6 +141,13 @@ impl ChallengeOptions {
     /// Names the device it is meant for.
     pub fn for_device(mut self, serial: impl Into<String>) -> Self {
         self.device = Some(serial.into());
+        self
+    }
+
+    /// Makes it a renewal challenge of the certificate with this SHA-256
+    /// (hex): what it enrolls keeps that certificate's identity.
+    pub fn renewing(mut self, sha256: impl Into<String>) -> Self {
+        self.renews = Some(sha256.into());
         self
     }
 
@@ -176,6 +192,7 @@ pub fn issue(
         expires_at: Timestamp::from_millis(now.as_millis().saturating_add(ttl_ms)),
         reusable: options.reusable,
         used_at: None,
+        renews: options.renews,
         sha256,
     };
     IssuedChallenge { challenge, secret }

@@ -70,6 +70,7 @@ pub mod challenge;
 mod error;
 pub mod inventory;
 pub mod reconcile;
+pub mod renewal;
 pub mod signing;
 pub mod state;
 

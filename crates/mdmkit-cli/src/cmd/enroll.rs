@@ -101,6 +101,39 @@ pub(crate) struct ListArgs {
     json: bool,
 }
 
+/// Where `mdmkit enroll apple` keeps the tenant's Apple enrollment
+/// settings (server URL, push topic, organisation) for the reconcile
+/// loop's identity renewals: `DIR/.mdmkit/apple-enrollment.json`.
+pub(crate) fn apple_enrollment_path(dir: &std::path::Path) -> std::path::PathBuf {
+    dir.join(".mdmkit").join("apple-enrollment.json")
+}
+
+/// The renewal options of a tenant directory: renewals of Apple identities
+/// expiring within `window`, when `mdmkit enroll apple` saved the
+/// tenant's enrollment settings; `None` when it never ran.
+pub(crate) fn renewal_options(
+    dir: &std::path::Path,
+    window: Duration,
+) -> Result<Option<mdmkit::renewal::RenewalOptions>, CliError> {
+    let path = apple_enrollment_path(dir);
+    let text = match std::fs::read(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(CliError::new(format!("{}: {e}", path.display()))),
+    };
+    if text.len() > 64 * 1024 {
+        return Err(CliError::new(format!(
+            "{}: larger than 64 KiB; not an enrollment settings file",
+            path.display()
+        )));
+    }
+    let apple: mdmkit::renewal::AppleEnrollment = serde_json::from_slice(&text)
+        .map_err(|e| CliError::new(format!("{}: {e}", path.display())))?;
+    Ok(Some(
+        mdmkit::renewal::RenewalOptions::new(apple).within(window),
+    ))
+}
+
 /// A duration as people write it (`humantime`'s format).
 pub(crate) fn parse_duration(s: &str) -> Result<Duration, String> {
     let d = humantime::parse_duration(s).map_err(|e| format!("{s:?}: {e}"))?;
@@ -213,7 +246,6 @@ fn list(a: ListArgs) -> Result<ExitCode, CliError> {
 }
 
 fn apple(a: AppleArgs) -> Result<ExitCode, CliError> {
-    use mdmkit::apple::enrollment::{EnrollmentProfile, Scep};
     let tree = a.at.tree()?;
     let node = a.at.node(&tree, "--node", &a.node)?;
     let base = a.server_url.trim_end_matches('/');
@@ -239,15 +271,13 @@ fn apple(a: AppleArgs) -> Result<ExitCode, CliError> {
         .organization
         .or_else(|| tree.name().map(str::to_owned))
         .unwrap_or_else(|| tenant.to_string());
-    let profile = EnrollmentProfile::new(
-        format!("{base}/{tenant}/apple/mdm"),
-        a.topic,
-        Scep::new(format!("{base}/{tenant}/scep"), issued.secret.clone()),
-    )
-    .check_in_url(format!("{base}/{tenant}/apple/checkin"))
-    .organization(organization)
-    .build(tenant, "org.mdmkit")
-    .context("building the enrollment profile")?;
+    // The same settings build the renewal profiles the reconcile loop
+    // queues before a device's identity expires.
+    let settings = mdmkit::renewal::AppleEnrollment::new(base, a.topic).organization(organization);
+    let profile = settings
+        .profile(tenant, &issued.secret)
+        .build(tenant, settings.prefix())
+        .context("building the enrollment profile")?;
     let issues = profile.validate();
     if !issues.is_empty() {
         let text: Vec<String> = issues.iter().map(ToString::to_string).collect();
@@ -265,6 +295,9 @@ fn apple(a: AppleArgs) -> Result<ExitCode, CliError> {
             .await
             .context("storing the challenge")
     })?;
+    let path = apple_enrollment_path(&a.at.dir);
+    let json = serde_json::to_vec_pretty(&settings).context("cannot write JSON")?;
+    std::fs::write(&path, json).context(format_args!("cannot write {}", path.display()))?;
     match &a.out {
         Some(path) => std::fs::write(path, &signed)
             .context(format_args!("cannot write {}", path.display()))?,

@@ -36,6 +36,11 @@ pub(crate) struct ReconcileArgs {
     /// Print the plan as one JSON object.
     #[arg(long)]
     json: bool,
+    /// Queue identity renewals (a fresh enrollment profile) for enrolled
+    /// Apple devices whose certificate expires within this time, once
+    /// `mdmkit enroll apple` has saved the tenant's enrollment settings.
+    #[arg(long, value_name = "DURATION", default_value = "30d", value_parser = super::enroll::parse_duration)]
+    renew_within: std::time::Duration,
 }
 
 /// `mdmkit status`.
@@ -161,12 +166,15 @@ pub(crate) fn run_reconcile(args: ReconcileArgs) -> Result<ExitCode, CliError> {
         bar.set_style(style);
     }
     let progress = bar.clone();
-    let options = Options::default()
-        .with_organization(tenant.name().unwrap_or(tenant.id().as_str()).to_owned())
-        .with_progress(move |done, total| {
-            progress.set_length(total);
-            progress.set_position(done);
-        });
+    let mut options = Options::default()
+        .with_organization(tenant.name().unwrap_or(tenant.id().as_str()).to_owned());
+    if let Some(renewal) = super::enroll::renewal_options(&args.dir, args.renew_within)? {
+        options = options.with_renewal(renewal);
+    }
+    let options = options.with_progress(move |done, total| {
+        progress.set_length(total);
+        progress.set_position(done);
+    });
     let rt = runtime()?;
     let plan = rt.block_on(async {
         let r = open(&location, options)
@@ -231,6 +239,22 @@ fn render_plan(plan: &Plan) -> String {
             }
         }
         let _ = writeln!(s, "devices to wake by push: {}", plan.wake.len());
+    }
+    if !plan.renewals.is_empty() {
+        let _ = writeln!(
+            s,
+            "identity renewals queued: {} (certificates about to expire):",
+            plan.renewals.len()
+        );
+        for r in &plan.renewals {
+            let _ = writeln!(
+                s,
+                "  {} certificate {} expires {}",
+                r.device,
+                &r.certificate[..r.certificate.len().min(16)],
+                super::enroll::rfc3339(r.expires_at)
+            );
+        }
     }
     if plan.skipped_devices > 0 {
         let _ = writeln!(
@@ -297,7 +321,7 @@ pub(crate) fn run_status(args: StatusArgs) -> Result<ExitCode, CliError> {
                         serde_json::json!({
                             "device_id": c.device_id, "sha256": c.sha256, "serial": c.serial,
                             "node": c.node, "not_after": c.not_after.as_millis(),
-                            "expired": c.not_after <= now,
+                            "expired": c.not_after <= now, "renews": c.renews,
                         })
                     })
                     .collect();

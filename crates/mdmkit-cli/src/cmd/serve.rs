@@ -208,8 +208,13 @@ async fn tenant(
     let journal = Journal::open(audit::journal_path(dir), signer, JournalOptions::default())
         .context("audit journal")?;
     let journal = Arc::new(Mutex::new(journal));
-    let options =
+    let mut options =
         Options::default().with_organization(tree.name().unwrap_or(tree.id().as_str()).to_owned());
+    // Reconciles the server runs (after a TokenUpdate, on the admin API's
+    // request) renew identities too.
+    if let Some(renewal) = super::enroll::renewal_options(dir, mdmkit::renewal::DEFAULT_WINDOW)? {
+        options = options.with_renewal(renewal);
+    }
     let reconciler = Arc::new(
         Reconciler::new(queue, state)
             .with_options(options)

@@ -346,3 +346,187 @@ fn the_apple_enrollment_profile_verifies_and_its_challenge_enrolls_once() {
     assert!(text(&o).contains("failInfo: badRequest"), "{}", text(&o));
     assert!(!second.join("client.pem").exists());
 }
+
+/// The challenge of the SCEP payload inside an `InstallProfile` command.
+fn renewal_challenge(command: &[u8]) -> (String, String) {
+    use mdmkit::apple::Value;
+    let limits = mdmkit::apple::Limits::DEFAULT;
+    let cmd = mdmkit::apple::Command::from_bytes(command, &limits).unwrap();
+    assert_eq!(cmd.request_type, "InstallProfile");
+    let Some(Value::Data(bytes)) = cmd.keys.get("Payload") else {
+        panic!("InstallProfile without a Payload: {:?}", cmd.keys)
+    };
+    let profile = mdmkit::apple::Profile::from_bytes(bytes, &limits).unwrap();
+    let scep = profile
+        .payloads
+        .iter()
+        .find(|p| p.payload_type == "com.apple.security.scep")
+        .expect("a SCEP payload");
+    let Some(Value::Dictionary(content)) = scep.content.get("PayloadContent") else {
+        panic!("SCEP payload without content: {:?}", scep.content)
+    };
+    let Some(Value::String(challenge)) = content.get("Challenge") else {
+        panic!("SCEP payload without a challenge: {content:?}")
+    };
+    (profile.identifier, challenge.clone())
+}
+
+/// Renewal before expiry through the reconcile loop: once `mdmkit enroll
+/// apple` saved the tenant's enrollment settings, `mdmkit reconcile`
+/// queues a fresh enrollment profile for an iPad whose SCEP identity
+/// expires within the window (once: a second run queues nothing more);
+/// the profile's renewal challenge enrolls `scepclient` with a new key; the
+/// new certificate keeps the iPad's identity, so its next requests
+/// (Authenticate included) re-bind the enrollment without resetting it,
+/// the old certificate is refused, and the iPad stays verified.
+#[test]
+fn the_reconcile_loop_renews_an_expiring_identity_with_a_fresh_enrollment_profile() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("region");
+    copy_dir(&region(), &dir);
+    let secret = challenge(&dir);
+    let server = Server::start(&dir, &[]);
+    let ca_dir = dir.join(".mdmkit/ca");
+    let ra = fingerprint(&ca_dir.join("scep-ra.pem"));
+    let first = tmp.path().join("first");
+    std::fs::create_dir_all(&first).unwrap();
+    let o = scepclient(&server, &first, &ra, Some(&secret));
+    assert!(o.status.success(), "{}", text(&o));
+    let read = |d: &Path, f: &str| std::fs::read_to_string(d.join(f)).unwrap();
+    let ipad = Ipad::from_pem(
+        "00008101-RENEWAL000000001",
+        read(&first, "client.pem"),
+        read(&first, "key.pem"),
+    );
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let c = reqwest::Client::new();
+    let drain = |who: &Ipad| {
+        rt.block_on(async {
+            let mut next = who.send(&c, &server.mdm(), "Idle", None).await;
+            let mut n = 0;
+            while let Some((uuid, _)) = next {
+                n += 1;
+                assert!(n < 100, "the queue never drains");
+                next = who
+                    .send(&c, &server.mdm(), "Acknowledged", Some(&uuid))
+                    .await;
+            }
+            n
+        })
+    };
+    rt.block_on(ipad.enroll(&c, &server.checkin()));
+    assert!(drain(&ipad) > 0, "no policy for the school");
+
+    let reconcile = |window: &str| {
+        let o = mdmkit(&[
+            "reconcile",
+            dir.to_str().unwrap(),
+            "--renew-within",
+            window,
+            "--json",
+        ]);
+        assert!(o.status.success(), "{o:?}");
+        let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+        v["renewals"].as_array().unwrap().clone()
+    };
+    // Without the tenant's enrollment settings nothing is renewed.
+    assert!(reconcile("400d").is_empty());
+    let o = mdmkit(&[
+        "enroll",
+        "apple",
+        dir.to_str().unwrap(),
+        "--node",
+        SCHOOL,
+        "--server-url",
+        &server.base,
+        "--topic",
+        "com.apple.mgmt.External.test",
+        "--out",
+        tmp.path().join("enroll.mobileconfig").to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{o:?}");
+    // A year's certificate does not expire within 30 days...
+    assert!(reconcile("30d").is_empty());
+    // ...but within 400: one renewal, once.
+    let renewals = reconcile("400d");
+    assert_eq!(renewals.len(), 1, "{renewals:?}");
+    assert_eq!(renewals[0]["device"], ipad.udid.as_str());
+    assert!(
+        reconcile("400d").is_empty(),
+        "a renewal under way is not queued again"
+    );
+
+    // The iPad fetches the profile; it replaces the enrollment profile
+    // (same identifier as `mdmkit enroll apple`'s).
+    let (status, body) = rt.block_on(crate::serve_support::put(
+        &c,
+        &server.mdm(),
+        ipad.report("Idle", None),
+        Some(&ipad),
+    ));
+    assert_eq!(status, 200);
+    let (identifier, renewal_secret) = renewal_challenge(&body);
+    assert_eq!(identifier, format!("org.mdmkit.{TENANT}.enrollment"));
+    let uuid = mdmkit::apple::Command::from_bytes(&body, &mdmkit::apple::Limits::DEFAULT)
+        .unwrap()
+        .uuid
+        .as_str()
+        .to_owned();
+
+    // Its SCEP payload enrolls a new key with the renewal challenge.
+    let second = tmp.path().join("second");
+    std::fs::create_dir_all(&second).unwrap();
+    let o = scepclient(&server, &second, &ra, Some(&renewal_secret));
+    assert!(o.status.success(), "{}", text(&o));
+    openssl_verify(&ca_dir.join("ca.pem"), &second.join("client.pem"));
+    let renewed = Ipad::from_pem(
+        &ipad.udid,
+        read(&second, "client.pem"),
+        read(&second, "key.pem"),
+    );
+    // The challenge worked once.
+    let third = tmp.path().join("third");
+    std::fs::create_dir_all(&third).unwrap();
+    let o = scepclient(&server, &third, &ra, Some(&renewal_secret));
+    assert!(text(&o).contains("failInfo: badRequest"), "{}", text(&o));
+
+    rt.block_on(async {
+        // The device re-authenticates with its new identity (as Apple
+        // devices do after the profile is replaced): a renewal, not a
+        // re-enrollment, so the answer to the profile is still expected.
+        renewed.enroll(&c, &server.checkin()).await;
+        assert_eq!(
+            renewed
+                .send(&c, &server.mdm(), "Acknowledged", Some(&uuid))
+                .await,
+            None
+        );
+        let (s, _) =
+            crate::serve_support::put(&c, &server.mdm(), ipad.report("Idle", None), Some(&ipad))
+                .await;
+        assert_eq!(s, 400, "the old certificate is refused");
+    });
+    assert_verified(&dir, &ipad.udid, &[]);
+    // The renewed certificate is recorded as renewing the first one.
+    let o = mdmkit(&[
+        "status",
+        dir.to_str().unwrap(),
+        "--expiring",
+        "400d",
+        "--json",
+    ]);
+    assert!(o.status.success(), "{o:?}");
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let certs = v["expiring"].as_array().unwrap();
+    assert_eq!(certs.len(), 2, "{certs:?}");
+    assert!(
+        certs
+            .iter()
+            .any(|c| c["renews"] == renewals[0]["certificate"]),
+        "{certs:?}"
+    );
+    assert!(reconcile("1d").is_empty());
+}

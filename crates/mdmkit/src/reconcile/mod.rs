@@ -54,6 +54,7 @@ mod inventory;
 mod options;
 mod plan;
 mod query;
+mod renewals;
 pub(crate) mod vendor;
 
 pub use options::{Options, RetryPolicy};
@@ -620,6 +621,20 @@ where
                 unsupported: plan.unsupported.len() as u64,
                 conflicts: plan.conflicts.len() as u64,
             });
+        }
+        if let Some(renewal) = &self.options.renewal {
+            let ids: std::collections::HashSet<&DeviceId> =
+                in_scope.iter().map(|d| &d.id).collect();
+            let (queued, renewal_events) = self
+                .queue_renewals(&tid, renewal, |d| ids.contains(d), now)
+                .await?;
+            for r in &queued {
+                plan.wake.push(r.device.clone());
+            }
+            plan.wake.sort();
+            plan.wake.dedup();
+            plan.renewals = queued;
+            events.extend(renewal_events);
         }
         // Device order for the same reason as the fan-outs' targets (a
         // stable sort keeps each device's categories in order).

@@ -56,6 +56,8 @@ pub struct Options {
     /// Called with (devices done, devices to plan) while planning: drive a
     /// progress bar with it.
     pub progress: Option<Arc<dyn Fn(u64, u64) + Send + Sync>>,
+    /// Identity renewals before expiry (none when unset).
+    pub renewal: Option<crate::renewal::RenewalOptions>,
 }
 
 impl std::fmt::Debug for Options {
@@ -65,11 +67,19 @@ impl std::fmt::Debug for Options {
             .field("organization", &self.organization)
             .field("retry", &self.retry)
             .field("progress", &self.progress.is_some())
+            .field("renewal", &self.renewal)
             .finish()
     }
 }
 
 impl Options {
+    /// Renews device identities before they expire, on every reconcile
+    /// (see [`crate::renewal`]).
+    pub fn with_renewal(mut self, renewal: crate::renewal::RenewalOptions) -> Self {
+        self.renewal = Some(renewal);
+        self
+    }
+
     /// Sets the Apple identifier prefix.
     pub fn with_apple_prefix(mut self, prefix: impl Into<String>) -> Self {
         self.apple_prefix = Some(prefix.into());

@@ -84,11 +84,17 @@ pub struct Plan {
     pub conflicts: Vec<String>,
     /// Devices whose platform has no encoder in this build.
     pub skipped_devices: u64,
+    /// Identity renewals queued (certificates about to expire; see
+    /// [`crate::renewal`]).
+    pub renewals: Vec<crate::renewal::RenewalQueued>,
 }
 
 impl Plan {
     /// Whether the run queued nothing and changed no state.
     pub fn is_noop(&self) -> bool {
-        self.changed_devices == 0 && self.queued == 0 && self.removed_devices == 0
+        self.changed_devices == 0
+            && self.queued == 0
+            && self.removed_devices == 0
+            && self.renewals.is_empty()
     }
 }
