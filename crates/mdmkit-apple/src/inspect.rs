@@ -3,7 +3,9 @@
 //! [`detect`] returns `None` for bytes that are not Apple's (so other
 //! vendors' detectors get their turn) and otherwise one JSON object with a
 //! `"kind"` (`profile`, `signed-profile`, `command`, `checkin`,
-//! `command-response`) and the content under Apple's own key names.
+//! `command-response`, and for declarative management's JSON
+//! `ddm-status-report` and `ddm-declaration`) and the content under
+//! Apple's own key names.
 
 use plist::{Dictionary, Value};
 
@@ -26,6 +28,11 @@ pub enum Kind {
     Checkin,
     /// A command report.
     CommandResponse,
+    /// A declarative-management status report (JSON a device sends to the
+    /// `status` endpoint).
+    DdmStatusReport,
+    /// A declarative-management declaration (JSON).
+    Declaration,
 }
 
 impl Kind {
@@ -37,6 +44,8 @@ impl Kind {
             Self::Command => "command",
             Self::Checkin => "checkin",
             Self::CommandResponse => "command-response",
+            Self::DdmStatusReport => "ddm-status-report",
+            Self::Declaration => "ddm-declaration",
         }
     }
 }
@@ -102,7 +111,9 @@ pub fn decode_plist(bytes: &[u8], limits: &Limits) -> Result<serde_json::Value, 
         Kind::Command => Command::from_dict(d)?.to_dict(),
         Kind::Checkin => Checkin::from_dict(d)?.to_dict(),
         Kind::CommandResponse => CommandReport::from_dict(d)?.to_dict(),
-        Kind::SignedProfile => return Err(InspectError::Unrecognised),
+        Kind::SignedProfile | Kind::DdmStatusReport | Kind::Declaration => {
+            return Err(InspectError::Unrecognised);
+        }
     };
     Ok(object(kind, &dict))
 }
@@ -126,6 +137,42 @@ pub fn decode_signed(bytes: &[u8], limits: &Limits) -> Result<serde_json::Value,
     Ok(value)
 }
 
+/// Classifies a declarative-management JSON object: a status report has
+/// `StatusItems`; a declaration has an Apple `Type` and an `Identifier`.
+pub fn classify_json(d: &Dictionary) -> Option<Kind> {
+    if d.contains_key("StatusItems") {
+        Some(Kind::DdmStatusReport)
+    } else if d
+        .get("Type")
+        .and_then(Value::as_string)
+        .is_some_and(|t| t.starts_with("com.apple."))
+        && d.contains_key("Identifier")
+    {
+        Some(Kind::Declaration)
+    } else {
+        None
+    }
+}
+
+/// Decodes a declarative-management JSON artefact (status report or
+/// declaration) through its typed reader; `None` when the JSON is not one
+/// (other vendors' JSON is left to their detectors).
+pub fn decode_ddm_json(
+    bytes: &[u8],
+    limits: &Limits,
+) -> Option<Result<serde_json::Value, InspectError>> {
+    let d = crate::declarative::read_object(bytes, limits).ok()?;
+    let kind = classify_json(&d)?;
+    let dict = match kind {
+        Kind::DdmStatusReport => {
+            crate::declarative::StatusReport::from_dict(d).map(|r| r.to_dict())
+        }
+        Kind::Declaration => crate::declarative::Declaration::from_dict(d).map(|r| r.to_dict()),
+        _ => return None,
+    };
+    Some(dict.map(|d| object(kind, &d)).map_err(InspectError::from))
+}
+
 /// Recognises and decodes Apple artefacts; `None` when the bytes are not
 /// Apple's.
 pub fn detect(bytes: &[u8]) -> Option<Result<serde_json::Value, InspectError>> {
@@ -135,6 +182,9 @@ pub fn detect(bytes: &[u8]) -> Option<Result<serde_json::Value, InspectError>> {
     }
     if is_plist(bytes) {
         return Some(decode_plist(bytes, &limits));
+    }
+    if bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{') {
+        return decode_ddm_json(bytes, &limits);
     }
     None
 }
@@ -147,6 +197,23 @@ mod tests {
     fn other_xml_and_json_are_left_to_other_detectors() {
         assert!(detect(b"<SyncML xmlns=\"SYNCML:SYNCML1.2\"></SyncML>").is_none());
         assert!(detect(b"{\"name\": \"enterprises/x\"}").is_none());
+    }
+
+    #[test]
+    fn a_ddm_status_report_and_a_declaration_are_recognised() {
+        let report = br#"{"StatusItems": {"device": {"operating-system": {"version": "17.5"}},
+            "management": {"declarations": {"activations": [], "configurations": [
+              {"identifier": "c1", "active": true, "valid": "valid", "server-token": "t1"}],
+              "assets": [], "management": []}}}, "Errors": []}"#;
+        let json = detect(report).unwrap().unwrap();
+        assert_eq!(json["kind"], "ddm-status-report");
+        let declaration = br#"{"Type": "com.apple.configuration.passcode.settings",
+            "Identifier": "p1", "ServerToken": "t1", "Payload": {"MinimumLength": 6}}"#;
+        let json = detect(declaration).unwrap().unwrap();
+        assert_eq!(json["kind"], "ddm-declaration");
+        assert_eq!(json["Payload"]["MinimumLength"], 6);
+        // A malformed report is an error, not someone else's JSON.
+        assert!(detect(br#"{"StatusItems": 5}"#).unwrap().is_err());
     }
 
     #[test]

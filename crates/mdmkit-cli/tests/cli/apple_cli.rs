@@ -38,6 +38,17 @@ fn inspect_names_the_kind_of_every_apple_artefact() {
     }
 }
 
+/// A declarative-management status report (JSON, what a device sends to
+/// the `status` endpoint) is recognised as Apple's, not left unread.
+#[test]
+fn inspect_recognises_a_ddm_status_report() {
+    let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/corpus/apple_ddm_status");
+    let (ok, json, err) = inspect(&corpus.join("full_report.json"));
+    assert!(ok, "{err}");
+    assert_eq!(json["kind"], "ddm-status-report");
+    assert!(json["StatusItems"].is_object(), "{json}");
+}
+
 #[test]
 fn inspect_shows_apple_key_names_with_data_as_base64() {
     let (_, json, _) = inspect(&fixture("checkin/token_update.plist"));

@@ -156,15 +156,17 @@ fn effective_prints_the_merged_policy_as_json() {
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .spawn();
-    if let Ok(mut child) = py {
+    let mut child = py.expect("python3 is needed (scripts/test installs it)");
+    {
         use std::io::Write;
         child.stdin.take().unwrap().write_all(&o.stdout).unwrap();
-        let out = child.wait_with_output().unwrap();
-        assert_eq!(
-            String::from_utf8_lossy(&out.stdout).trim(),
-            "single-app 8 deny"
-        );
     }
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "python3 could not read the JSON");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "single-app 8 deny"
+    );
     let v: Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["apps"]["esidoc"]["install"], "required");
     assert!(v.get("provenance").is_none());
@@ -309,7 +311,7 @@ fn diff_of_two_tenant_directories_lists_the_devices_that_change() {
 }
 
 /// Converts a TOML policy to JSON with Python's `tomllib`, an independent
-/// reader (falls back to writing the TOML when Python is missing).
+/// reader (Python is required: scripts/test installs it).
 mod toml_like {
     pub(crate) struct Doc(pub(crate) String);
 
@@ -324,9 +326,7 @@ mod toml_like {
                 .stdin(std::process::Stdio::piped())
                 .stdout(std::process::Stdio::piped())
                 .spawn();
-            let Ok(mut child) = child else {
-                return self.0.clone();
-            };
+            let mut child = child.expect("python3 is needed (scripts/test installs it)");
             child
                 .stdin
                 .take()
@@ -334,6 +334,7 @@ mod toml_like {
                 .write_all(self.0.as_bytes())
                 .unwrap();
             let out = child.wait_with_output().unwrap();
+            assert!(out.status.success(), "tomllib could not read the policy");
             String::from_utf8(out.stdout).unwrap()
         }
     }
