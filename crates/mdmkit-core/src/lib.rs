@@ -25,3 +25,16 @@ mod platform;
 
 pub use id::{DeviceId, IdError, TenantId};
 pub use platform::{Platform, PlatformParseError};
+
+/// How many cases a property test of this workspace runs: `pinned` (what
+/// the test chose for its cost), or more when the `PROPTEST_CASES`
+/// environment variable asks for more. Tests pass
+/// `ProptestConfig::with_cases(mdmkit_core::proptest_cases(24))` instead of
+/// a bare 24, which would ignore the environment: a developer (or CI) can
+/// then raise every property test's case count at once.
+pub fn proptest_cases(pinned: u32) -> u32 {
+    std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.trim().parse::<u32>().ok())
+        .map_or(pinned, |asked| asked.max(pinned))
+}

@@ -181,7 +181,7 @@ fn every_generated_schema_round_trips_for_fixed_seeds() {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(256))]
+    #![proptest_config(ProptestConfig::with_cases(mdmkit_core::proptest_cases(256)))]
     #[test]
     fn any_schema_conforming_json_round_trips(index in 0..GENERATED_SCHEMAS.len(), seed in any::<u64>()) {
         assert_round_trips(GENERATED_SCHEMAS[index], seed);

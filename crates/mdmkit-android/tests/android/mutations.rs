@@ -57,7 +57,7 @@ fn edits() -> impl Strategy<Value = Vec<(usize, u8, u8)>> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(512))]
+    #![proptest_config(ProptestConfig::with_cases(mdmkit_core::proptest_cases(512)))]
 
     #[test]
     fn mutated_devices_never_panic_and_re_encode_stably(e in edits()) {

@@ -140,7 +140,7 @@ fn settings(toml: &str) -> mdmkit_policy::Settings {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(256))]
+    #![proptest_config(ProptestConfig::with_cases(mdmkit_core::proptest_cases(256)))]
 
     #[test]
     fn declarations_round_trip_through_json_and_keep_their_token(

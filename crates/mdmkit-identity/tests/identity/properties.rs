@@ -49,7 +49,7 @@ fn cheap_alg() -> impl Strategy<Value = KeyAlgorithm> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(12))]
+    #![proptest_config(ProptestConfig::with_cases(mdmkit_core::proptest_cases(12)))]
 
     #[test]
     fn ca_pem_save_then_load_gives_the_same_ca(
@@ -86,7 +86,7 @@ proptest! {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(64))]
+    #![proptest_config(ProptestConfig::with_cases(mdmkit_core::proptest_cases(64)))]
 
     #[test]
     fn issued_certificate_verifies_as_its_tenant_and_device(

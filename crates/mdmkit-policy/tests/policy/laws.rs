@@ -216,7 +216,7 @@ fn settings() -> impl Strategy<Value = Settings> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(128))]
+    #![proptest_config(ProptestConfig::with_cases(mdmkit_core::proptest_cases(128)))]
 
     #[test]
     fn applying_the_diff_gives_the_new_policy(old in settings(), new in settings()) {

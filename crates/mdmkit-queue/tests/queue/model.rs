@@ -660,7 +660,7 @@ fn ops(tenants: usize) -> impl Strategy<Value = Vec<Op>> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 96, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: mdmkit_core::proptest_cases(96), ..ProptestConfig::default() })]
 
     #[test]
     fn memory_store_matches_the_model(ops in ops(2)) {
@@ -675,7 +675,7 @@ proptest! {
 
 #[cfg(feature = "sqlite")]
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: mdmkit_core::proptest_cases(24), ..ProptestConfig::default() })]
 
     #[test]
     fn sqlite_store_matches_the_model(ops in ops(2)) {
@@ -690,7 +690,7 @@ proptest! {
 
 #[cfg(feature = "postgres")]
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 16, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: mdmkit_core::proptest_cases(16), ..ProptestConfig::default() })]
 
     #[test]
     fn postgres_store_matches_the_model(ops in ops(2)) {

@@ -552,7 +552,7 @@ fn run(start: impl AsyncFnOnce() -> Fixture) {
         .unwrap();
     let f = rt.block_on(start());
     let mut runner = TestRunner::new(Config {
-        cases: 64,
+        cases: mdmkit::core::proptest_cases(64),
         ..Config::default()
     });
     let strategy = calls(f.ipads.len(), f.tokens.len(), f.node_names().len());

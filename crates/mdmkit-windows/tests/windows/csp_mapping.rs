@@ -301,7 +301,7 @@ fn settings() -> impl Strategy<Value = Settings> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(128))]
+    #![proptest_config(ProptestConfig::with_cases(mdmkit_core::proptest_cases(128)))]
 
     #[test]
     fn diff_commands_take_the_old_state_to_the_new_one_modulo_noted_nodes(

@@ -450,7 +450,7 @@ fn message() -> impl Strategy<Value = SyncMl> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(256))]
+    #![proptest_config(ProptestConfig::with_cases(mdmkit_core::proptest_cases(256)))]
 
     #[test]
     fn read_of_write_is_identity(m in message()) {
@@ -558,7 +558,7 @@ fn command_skeleton() -> impl Strategy<Value = String> {
 const HDR: &str = "<SyncHdr><VerDTD>1.2</VerDTD><VerProto>DM/1.2</VerProto><SessionID>0</SessionID><MsgID>1</MsgID><Target><LocURI>t</LocURI></Target><Source><LocURI>s</LocURI></Source></SyncHdr>";
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(2000))]
+    #![proptest_config(ProptestConfig::with_cases(mdmkit_core::proptest_cases(2000)))]
 
     #[test]
     fn whatever_reads_writes_back_to_the_same_message(body in proptest::collection::vec(prop_oneof![xmlish(4), command_skeleton()], 0..5)) {

@@ -482,7 +482,7 @@ fn join(lines: &[Vec<u8>]) -> Vec<u8> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(128))]
+    #![proptest_config(ProptestConfig::with_cases(mdmkit::core::proptest_cases(128)))]
 
     #[test]
     fn altering_deleting_reordering_or_inserting_any_line_is_detected(

@@ -427,7 +427,9 @@ fn put_enrollment_then_enrollment_round_trips_on_memory_and_sqlite() {
         .unwrap();
     let memory = MemoryState::new();
     let t = TenantId::new("props").unwrap();
-    let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig::with_cases(64));
+    let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig::with_cases(
+        mdmkit::core::proptest_cases(64),
+    ));
     runner
         .run(&arb_enrollment(), |e| {
             rt.block_on(async {

@@ -107,7 +107,7 @@ async fn targets(r: &Reconciler<MemoryStore, MemoryState>, t: &Tenant) -> Target
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(24))]
+    #![proptest_config(ProptestConfig::with_cases(mdmkit::core::proptest_cases(24)))]
 
     #[test]
     fn step_by_step_ends_where_from_scratch_does(

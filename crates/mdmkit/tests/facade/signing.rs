@@ -319,7 +319,7 @@ fn signing_an_invalid_policy_is_refused() {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(64))]
+    #![proptest_config(ProptestConfig::with_cases(mdmkit::core::proptest_cases(64)))]
     #[test]
     fn any_single_byte_change_to_a_signed_file_fails_verification(
         pos in any::<prop::sample::Index>(),
