@@ -288,7 +288,8 @@ pub struct Enqueued {
     /// Enrollments whose queue went from empty to non-empty: wake these by
     /// push (APNs, WNS, FCM).
     pub wake: Vec<EnrollmentId>,
-    /// Commands replaced through the supersede key, per enrollment.
+    /// Commands replaced through the supersede key, per enrollment, in
+    /// enrollment order (then command order).
     pub superseded: Vec<(EnrollmentId, CommandId)>,
 }
 

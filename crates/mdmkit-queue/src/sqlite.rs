@@ -648,6 +648,9 @@ async fn supersede(
             CommandId::from_uuid(command),
         ));
     }
+    // `RETURNING` gives the rows in whatever order the update visited
+    // them; the trait promises enrollment order, as the other stores give.
+    out.sort();
     Ok(out)
 }
 
