@@ -42,6 +42,7 @@ pub struct TenantContext {
     journal: Option<Arc<Mutex<Journal>>>,
     journal_path: Option<std::path::PathBuf>,
     scep: Option<Arc<crate::scep::ScepService>>,
+    android: Option<Arc<crate::android::AndroidService>>,
     verified: Mutex<VerifiedCache>,
 }
 
@@ -79,6 +80,7 @@ impl TenantContext {
             journal: None,
             journal_path: None,
             scep: None,
+            android: None,
             verified: Mutex::new(VerifiedCache::default()),
         }
     }
@@ -126,6 +128,18 @@ impl TenantContext {
     /// The tenant's SCEP responder, when it serves SCEP.
     pub fn scep(&self) -> Option<&crate::scep::ScepService> {
         self.scep.as_deref()
+    }
+
+    /// Manages this tenant's Android devices through Google
+    /// (`/{tenant}/android/pubsub`, delivery of Android commands).
+    pub fn with_android(mut self, android: crate::android::AndroidService) -> Self {
+        self.android = Some(Arc::new(android));
+        self
+    }
+
+    /// The tenant's Android service, when it has one.
+    pub fn android(&self) -> Option<&crate::android::AndroidService> {
+        self.android.as_deref()
     }
 
     /// The tenant id.

@@ -22,15 +22,14 @@ pub enum ClientError {
         excerpt: String,
     },
     /// The connection failed or timed out.
-    #[error("{method} {path}: {source}")]
+    #[error("{method} {path}: {message}")]
     Transport {
         /// The method.
         method: &'static str,
         /// The resource path.
         path: String,
         /// What the HTTP client said.
-        #[source]
-        source: reqwest::Error,
+        message: String,
     },
     /// Google kept answering 429 or 5xx (or the connection kept failing)
     /// for every attempt.

@@ -4,7 +4,7 @@
 //! (honouring `Retry-After`), and Google's error bodies as typed errors.
 //!
 //! It sends the requests [`crate::api`] builds, to a configurable base
-//! URL (an emulator in tests, a proxy in production), over reqwest on
+//! URL (an emulator in tests, a proxy in production), over hyper on
 //! rustls with the aws-lc-rs provider and the system's trust roots.
 //!
 //! ```no_run
@@ -24,7 +24,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::api::{self, ApiRequest, Method};
+use crate::api::{self, ApiRequest};
 use crate::command::DeviceCommand;
 use crate::enrollment::EnrollmentTokenRequest;
 use crate::model::{Device, EnrollmentToken, ListDevicesResponse, Operation, Policy};
@@ -32,10 +32,13 @@ use crate::names::{DeviceName, EnrollmentTokenName, EnterpriseName, OperationNam
 
 mod auth;
 mod error;
+mod http;
+mod push;
 mod retry;
 
 pub use auth::{Credentials, GOOGLE_TOKEN_URL, MAX_KEY_FILE, ServiceAccountKey};
 pub use error::ClientError;
+pub use push::{PushAuthError, PushVerifier};
 pub use retry::{RetryPolicy, parse_retry_after, retryable};
 
 /// The largest answer read from Google.
@@ -117,23 +120,7 @@ impl ClientBuilder {
                 return Err(ClientError::Config(format!("{u:?} is not an http(s) URL")));
             }
         }
-        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-        let mut roots = rustls::RootCertStore::empty();
-        let native = rustls_native_certs::load_native_certs();
-        for c in native.certs {
-            let _ = roots.add(c);
-        }
-        let tls = rustls::ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .map_err(|e| ClientError::Config(e.to_string()))?
-            .with_root_certificates(roots)
-            .with_no_client_auth();
-        let http = reqwest::Client::builder()
-            .use_preconfigured_tls(tls)
-            .timeout(self.timeout)
-            .user_agent(concat!("mdmkit/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| ClientError::Config(e.to_string()))?;
+        let http = http::Http::new(self.timeout)?;
         let token_url = self
             .token_url
             .clone()
@@ -165,7 +152,7 @@ impl ClientBuilder {
 /// A client of one Google project's AMAPI access (any enterprise its
 /// service account manages). Cheap to share behind an `Arc`.
 pub struct AmapiClient {
-    http: reqwest::Client,
+    http: http::Http,
     credentials: Credentials,
     base_url: String,
     token_url: String,
@@ -360,42 +347,42 @@ impl AmapiClient {
     ) -> Result<Attempt, ClientError> {
         let method = req.method.as_str();
         let token = self.access_token().await?;
-        let m = match req.method {
-            Method::Get => reqwest::Method::GET,
-            Method::Post => reqwest::Method::POST,
-            Method::Patch => reqwest::Method::PATCH,
-            Method::Delete => reqwest::Method::DELETE,
-            #[allow(unreachable_patterns)]
-            _ => reqwest::Method::GET,
-        };
-        let mut rb = self.http.request(m, self.url(req)).bearer_auth(&token);
-        if let Some(b) = &req.body {
-            rb = rb
-                .header(reqwest::header::CONTENT_TYPE, "application/json")
-                .body(b.clone());
+        let auth = format!("Bearer {token}");
+        let mut headers = vec![("authorization", auth.as_str())];
+        if req.body.is_some() {
+            headers.push(("content-type", "application/json"));
         }
-        let transport = |source| ClientError::Transport {
-            method,
-            path: path.to_owned(),
-            source,
-        };
-        let resp = match rb.send().await {
-            Ok(r) => r,
-            Err(e) => return Ok(Attempt::Retry(transport(e), None)),
-        };
-        let status = resp.status().as_u16();
-        let retry_after = resp
-            .headers()
-            .get(reqwest::header::RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(parse_retry_after);
-        let body = match read_limited(resp, path).await {
-            Ok(b) => b,
-            Err(ClientError::Transport { source, .. }) => {
-                return Ok(Attempt::Retry(transport(source), None));
+        let answer = match self
+            .http
+            .send(
+                method,
+                &self.url(req),
+                &headers,
+                req.body.clone(),
+                MAX_ANSWER,
+            )
+            .await
+        {
+            Ok(a) => a,
+            Err(http::Failure::Transport(message)) => {
+                return Ok(Attempt::Retry(
+                    ClientError::Transport {
+                        method,
+                        path: path.to_owned(),
+                        message,
+                    },
+                    None,
+                ));
             }
-            Err(e) => return Err(e),
+            Err(http::Failure::TooLarge) => {
+                return Err(ClientError::TooLarge {
+                    path: path.to_owned(),
+                    limit: MAX_ANSWER,
+                });
+            }
+            Err(http::Failure::Request(m)) => return Err(ClientError::Config(m)),
         };
+        let (status, body) = (answer.status, answer.body);
         if (200..300).contains(&status) {
             return Ok(Attempt::Done(body));
         }
@@ -416,7 +403,7 @@ impl AmapiClient {
             return Ok(Attempt::Retry(err, Some(Duration::ZERO)));
         }
         if retryable(status) {
-            return Ok(Attempt::Retry(err, retry_after));
+            return Ok(Attempt::Retry(err, answer.retry_after));
         }
         Ok(Attempt::Fail(err))
     }
@@ -458,43 +445,42 @@ impl AmapiClient {
         let assertion = key
             .assertion(api::OAUTH_SCOPE, &self.token_url, auth::unix_now())
             .map_err(|e| (e, None))?;
-        let resp = self
+        let answer = self
             .http
-            .post(&self.token_url)
-            .header(
-                reqwest::header::CONTENT_TYPE,
-                "application/x-www-form-urlencoded",
+            .send(
+                "POST",
+                &self.token_url,
+                &[("content-type", "application/x-www-form-urlencoded")],
+                Some(auth::grant_form(&assertion).into_bytes()),
+                64 * 1024,
             )
-            .body(auth::grant_form(&assertion))
-            .send()
             .await
-            .map_err(|source| {
+            .map_err(|f| {
+                let message = match f {
+                    http::Failure::Transport(m) | http::Failure::Request(m) => m,
+                    http::Failure::TooLarge => "answer too large".into(),
+                };
                 (
                     ClientError::Transport {
                         method: "POST",
-                        path: "token".into(),
-                        source,
+                        path: self.token_url.clone(),
+                        message,
                     },
                     None,
                 )
             })?;
-        let status = resp.status().as_u16();
-        let ra = resp
-            .headers()
-            .get(reqwest::header::RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(parse_retry_after);
-        let body = read_limited(resp, "token").await.map_err(|e| (e, None))?;
-        if !(200..300).contains(&status) {
+        if !(200..300).contains(&answer.status) {
+            let body = &answer.body;
             return Err((
                 ClientError::Token {
-                    status,
+                    status: answer.status,
                     body: String::from_utf8_lossy(&body[..body.len().min(300)]).into_owned(),
                 },
-                ra,
+                answer.retry_after,
             ));
         }
-        auth::read_token_answer(&body, Instant::now(), self.refresh_before).map_err(|e| (e, None))
+        auth::read_token_answer(&answer.body, Instant::now(), self.refresh_before)
+            .map_err(|e| (e, None))
     }
 }
 
@@ -505,34 +491,4 @@ fn jitter() -> f64 {
         return 0.5;
     }
     f64::from(u16::from_le_bytes(b)) / f64::from(u16::MAX)
-}
-
-/// Reads an answer's body, refusing more than [`MAX_ANSWER`] bytes.
-async fn read_limited(mut resp: reqwest::Response, path: &str) -> Result<Vec<u8>, ClientError> {
-    let too_large = || ClientError::TooLarge {
-        path: path.to_owned(),
-        limit: MAX_ANSWER,
-    };
-    if resp.content_length().is_some_and(|n| n > MAX_ANSWER as u64) {
-        return Err(too_large());
-    }
-    let mut out = Vec::new();
-    loop {
-        match resp.chunk().await {
-            Ok(Some(c)) => {
-                if out.len() + c.len() > MAX_ANSWER {
-                    return Err(too_large());
-                }
-                out.extend_from_slice(&c);
-            }
-            Ok(None) => return Ok(out),
-            Err(source) => {
-                return Err(ClientError::Transport {
-                    method: "GET",
-                    path: path.to_owned(),
-                    source,
-                });
-            }
-        }
-    }
 }
