@@ -9,7 +9,6 @@ use mdmkit::inventory::{Enrollment, EnrollmentStatus};
 use mdmkit::queue::{Clock as _, SystemClock};
 use mdmkit::{DeviceId, Platform, Scope};
 
-use super::AndroidService;
 use crate::error::RequestError;
 use crate::tenant::TenantContext;
 
@@ -17,7 +16,6 @@ use crate::tenant::TenantContext;
 /// the first enrollment time) and plans the device.
 pub(crate) async fn on_enrollment(
     ctx: &TenantContext,
-    _android: &AndroidService,
     name: &DeviceName,
     dev: &Device,
 ) -> Result<DeviceId, RequestError> {

@@ -157,7 +157,7 @@ async fn handle(
         Notification::Enrollment(dev) => {
             let name = android.device(dev.name.as_deref())?;
             tracing::Span::current().record("device", name.as_str());
-            let id = enroll::on_enrollment(ctx, android, &name, dev).await?;
+            let id = enroll::on_enrollment(ctx, &name, dev).await?;
             deliver::drain_device(ctx, android, &id).await?;
         }
         Notification::StatusReport(dev) => {
