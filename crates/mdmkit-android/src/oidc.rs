@@ -382,6 +382,21 @@ mod tests {
         );
     }
 
+    proptest::proptest! {
+        #[test]
+        fn decoded_claims_are_the_encoded_ones(
+            aud in "[a-z:/.]{1,40}", exp in 0i64..4_000_000_000, iat in 0i64..4_000_000_000,
+            email in proptest::option::of("[a-z]{1,10}@[a-z]{1,10}"),
+        ) {
+            let claims = serde_json::json!({"iss": "accounts.google.com", "aud": aud, "exp": exp, "iat": iat, "email": email});
+            let t = IdToken::decode(&token(&claims.to_string())).unwrap();
+            proptest::prop_assert_eq!(t.claims.audiences(), vec![aud.as_str()]);
+            proptest::prop_assert_eq!((t.claims.exp, t.claims.iat), (Some(exp), Some(iat)));
+            proptest::prop_assert_eq!(t.claims.email, email);
+            proptest::prop_assert_eq!(t.header.kid.as_deref(), Some("k1"));
+        }
+    }
+
     #[test]
     fn malformed_tokens_are_refused_with_a_reason() {
         for t in [

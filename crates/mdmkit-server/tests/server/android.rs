@@ -352,3 +352,59 @@ async fn bad_pushes_are_refused_without_a_500() {
             .is_empty()
     );
 }
+
+#[tokio::test]
+async fn an_unreachable_key_set_is_a_503_so_that_pubsub_tries_again() {
+    let emu = Emulator::start().await.unwrap();
+    let key = ServiceAccountKey::parse(&emu.service_account_key()).unwrap();
+    let client = Arc::new(
+        AmapiClient::builder(Credentials::ServiceAccount(key))
+            .base_url(emu.base_url())
+            .build()
+            .unwrap(),
+    );
+    // A port nothing listens on: bind one, then let it go.
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap()
+    };
+    let audience = "https://mdm.test/town/android/pubsub";
+    let ca = CaBuilder::new(TenantId::new("town").unwrap())
+        .algorithm(KeyAlgorithm::P256)
+        .build()
+        .unwrap();
+    let reconciler: Arc<DynReconciler> = Arc::new(Reconciler::new(
+        Arc::new(MemoryStore::new()) as Arc<dyn mdmkit::queue::QueueStore>,
+        Arc::new(MemoryState::new()) as Arc<dyn mdmkit::state::StateStore>,
+    ));
+    let ctx = TenantContext::new(tree("town"), ca.verifier(), reconciler).with_android(
+        AndroidService::new(
+            EnterpriseName::parse(ENTERPRISE).unwrap(),
+            client,
+            PushVerifier::new(
+                Expectation::google(audience).with_issuer(emu.issuer()),
+                format!("http://{closed}/jwks"),
+            )
+            .unwrap(),
+        ),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let app = mdmkit_server::router(AppState::new(Tenants::new().with(ctx), ServerConfig::new()));
+    tokio::spawn(mdmkit_server::serve::serve(
+        listener,
+        app,
+        None,
+        std::future::pending(),
+    ));
+    let status = reqwest::Client::new()
+        .post(format!("{base}/town/android/pubsub"))
+        .bearer_auth(emu.push_token(audience, now()))
+        .body(envelope("test", b"", "1", "s"))
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16();
+    assert_eq!(status, 503);
+}
