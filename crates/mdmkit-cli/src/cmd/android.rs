@@ -158,7 +158,10 @@ pub(crate) fn load(dir: &Path) -> Result<Option<Android>, CliError> {
         enterprise,
         client,
         enrollment_policy,
-        drain_every: f.drain_every.unwrap_or(Duration::from_secs(60)),
+        drain_every: f
+            .drain_every
+            .unwrap_or(Duration::from_secs(60))
+            .max(Duration::from_secs(1)),
         push: Some(push),
     }))
 }
