@@ -230,3 +230,54 @@ fn enroll_android_needs_the_tenants_android_settings() {
     assert!(!o.status.success());
     assert!(stderr(&o).contains("android.toml"), "{}", stderr(&o));
 }
+
+#[test]
+fn serve_refuses_broken_android_settings_with_the_file_and_the_reason() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("region");
+    copy_dir(&region(), &dir);
+    let state = dir.join(".mdmkit");
+    std::fs::create_dir_all(&state).unwrap();
+    let cases = [
+        (
+            "enterprise = \"LC01\"\nservice_account_key = \"k.json\"\n[pubsub]\naudience = \"a\"\n",
+            "enterprise",
+        ),
+        (
+            "enterprise = \"enterprises/LC01\"\nservice_account_key = \"missing.json\"\n[pubsub]\naudience = \"a\"\n",
+            "missing.json",
+        ),
+        (
+            "enterprise = \"enterprises/LC01\"\nservice_account_key = \"k.json\"\n",
+            "pubsub",
+        ),
+        (
+            "enterprise = \"enterprises/LC01\"\nservice_account_key = \"k.json\"\ncolour = 1\n[pubsub]\naudience = \"a\"\n",
+            "colour",
+        ),
+    ];
+    std::fs::write(
+        state.join("k.json"),
+        br#"{"client_email":"a@b","private_key":"nope"}"#,
+    )
+    .unwrap();
+    for (toml, needle) in cases {
+        std::fs::write(state.join("android.toml"), toml).unwrap();
+        let o = mdmkit(&["serve", dir.to_str().unwrap(), "--listen", "127.0.0.1:0"]);
+        assert!(!o.status.success(), "{toml}");
+        let err = stderr(&o);
+        assert!(
+            err.contains("android.toml") && err.contains(needle),
+            "{toml}: {err}"
+        );
+    }
+    // A key file that is not a service-account key.
+    std::fs::write(
+        state.join("android.toml"),
+        "enterprise = \"enterprises/LC01\"\nservice_account_key = \"k.json\"\n[pubsub]\naudience = \"a\"\n",
+    )
+    .unwrap();
+    let o = mdmkit(&["serve", dir.to_str().unwrap(), "--listen", "127.0.0.1:0"]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("k.json"), "{}", stderr(&o));
+}
