@@ -166,6 +166,15 @@ pub fn patch_device(
     })
 }
 
+/// `policies.get`: answers with the `Policy` ([`crate::parse::policy`]).
+pub fn get_policy(policy: &PolicyName) -> ApiRequest {
+    ApiRequest {
+        method: Method::Get,
+        url: url(policy.as_str(), &[]),
+        body: None,
+    }
+}
+
 /// `enrollmentTokens.delete`: answers with an empty object.
 pub fn delete_enrollment_token(token: &EnrollmentTokenName) -> ApiRequest {
     ApiRequest {

@@ -563,6 +563,10 @@ fn amapi_inner(
             w.policies.insert(path.to_owned(), p.clone());
             ok_json(&p)
         }
+        ("GET", ["enterprises", _, "policies", _]) => match w.policies.get(path) {
+            Some(p) => ok_json(p),
+            None => google_error(StatusCode::NOT_FOUND, "NOT_FOUND", "Policy not found."),
+        },
         ("GET", ["enterprises", _, "devices", _]) => match w.devices.get(path) {
             Some(d) => ok_json(d),
             None => google_error(StatusCode::NOT_FOUND, "NOT_FOUND", "Device not found."),

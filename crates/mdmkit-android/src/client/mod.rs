@@ -211,6 +211,19 @@ impl AmapiClient {
         self.call(req, name.as_str(), crate::parse::policy).await
     }
 
+    /// `policies.get`: the policy as Google holds it, `None` when it does
+    /// not exist.
+    pub async fn get_policy(&self, name: &PolicyName) -> Result<Option<Policy>, ClientError> {
+        match self
+            .call(api::get_policy(name), name.as_str(), crate::parse::policy)
+            .await
+        {
+            Ok(p) => Ok(Some(p)),
+            Err(e) if e.status() == Some(404) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
     /// `devices.get`.
     pub async fn get_device(&self, name: &DeviceName) -> Result<Device, ClientError> {
         self.call(api::get_device(name), name.as_str(), crate::parse::device)

@@ -1,12 +1,15 @@
 //! Delivery: the queued Android commands of a device go to Google through
 //! the client, and Google's answer is recorded.
 //!
-//! A `PatchPolicy` carries the device's whole effective policy: it becomes
-//! a `policies.patch` of the device's own policy without update mask (the
-//! policy is replaced, so a setting removed from the tree is removed from
-//! the device; the queue's supersede key keeps only the newest), then a
-//! `devices.patch` of `policyName` when the device does not use that
-//! policy yet. Google's accepted version is recorded
+//! A `PatchPolicy` carries the device's whole effective policy. Delivery
+//! reads the device's own policy as Google holds it (`policies.get`) and
+//! sends a `policies.patch` with the minimal `updateMask`: the top-level
+//! fields that differ, a field the new policy lacks being cleared (so a
+//! setting removed from the tree is removed from the device). When nothing
+//! differs, no patch is sent and Google's current version is recorded (no
+//! needless version bump). A policy Google does not have yet is created
+//! whole. Then comes a `devices.patch` of `policyName` when the device does
+//! not use that policy yet. Google's accepted version is recorded
 //! ([`mdmkit::reconcile::Answer::Accepted`]); the device's status report
 //! verifies it. A rejection (a 4xx with Google's reason) fails the
 //! categories with that reason; an outage (429, 5xx, the network, after
@@ -14,6 +17,8 @@
 
 use mdmkit::DeviceId;
 use mdmkit::android::client::ClientError;
+use mdmkit::android::mapping::patch_json;
+use mdmkit::android::model::Policy;
 use mdmkit::android::names::{DeviceName, PolicyName};
 use mdmkit::reconcile::Answer;
 
@@ -44,6 +49,37 @@ fn reason(e: &ClientError) -> String {
         ),
         None => e.to_string(),
     }
+}
+
+/// Fields Google sets on a policy, never part of a mask.
+const OUTPUT_ONLY: [&str; 2] = ["name", "version"];
+
+/// Brings Google's copy of `name` to `wanted` with the fewest changes:
+/// the accepted policy (Google's, unchanged, when nothing differs).
+async fn sync_policy(
+    android: &AndroidService,
+    name: &PolicyName,
+    wanted: &Policy,
+) -> Result<Policy, ClientError> {
+    let client = android.client();
+    let Some(current) = client.get_policy(name).await? else {
+        return client.patch_policy(name, wanted, None).await;
+    };
+    let as_map = |p: &Policy| -> Result<serde_json::Map<String, serde_json::Value>, ClientError> {
+        let v = mdmkit::android::parse::to_vec(p)?;
+        let mut m: serde_json::Map<String, serde_json::Value> =
+            mdmkit::android::parse::from_slice(&v)?;
+        for k in OUTPUT_ONLY {
+            m.remove(k);
+        }
+        Ok(m)
+    };
+    let diff = patch_json(&as_map(&current)?, &as_map(wanted)?);
+    if diff.is_empty() {
+        return Ok(current);
+    }
+    let mask: Vec<&str> = diff.update_mask.iter().map(String::as_str).collect();
+    client.patch_policy(name, wanted, Some(&mask)).await
 }
 
 /// Points the device at its policy when it uses another one.
@@ -81,7 +117,7 @@ pub async fn drain_device(
             "PatchPolicy" => match mdmkit::android::parse::policy(&cmd.payload) {
                 Err(e) => Answer::FormatError(format!("queued policy: {e}")),
                 Ok(p) => {
-                    let patched = match android.client().patch_policy(&policy, &p, None).await {
+                    let patched = match sync_policy(android, &policy, &p).await {
                         Ok(accepted) if pointed => Ok(accepted),
                         Ok(accepted) => point(android, &name, &policy).await.map(|()| accepted),
                         Err(e) => Err(e),

@@ -51,7 +51,10 @@ fn tree(t: &str) -> Tenant {
     let mut tree = Tenant::new(TenantId::new(t).unwrap());
     tree.add_node(n("school-1"), &n(t), None, None).unwrap();
     tree.set_policy(
-        Policy::from_toml("[policy]\nid = \"pupils\"\n[passcode]\nmin_length = 6\n").unwrap(),
+        Policy::from_toml(
+            "[policy]\nid = \"pupils\"\n[passcode]\nmin_length = 6\n[restrictions]\ncamera = \"deny\"\n",
+        )
+        .unwrap(),
     );
     tree.assign(&n("school-1"), "pupils".parse().unwrap())
         .unwrap();
@@ -228,6 +231,15 @@ async fn an_enrolled_tablet_gets_its_schools_policy_and_is_verified_from_its_rep
         "{states:?}"
     );
 
+    // Google had no policy for the device: created whole, without a mask.
+    let first_patch = f
+        .emu
+        .served()
+        .into_iter()
+        .find(|s| s.method == "PATCH")
+        .unwrap();
+    assert!(!first_patch.path.contains("updateMask"), "{first_patch:?}");
+
     // The device still reports the token's policy: nothing verifies.
     assert_eq!(f.push("town", "STATUS_REPORT", &dev, f.token()).await, 204);
     assert!(
@@ -287,6 +299,55 @@ async fn an_enrolled_tablet_gets_its_schools_policy_and_is_verified_from_its_rep
         .unwrap()
         .unwrap();
     assert_eq!((e2.node, e2.enrolled_at), (e.node, e.enrolled_at));
+
+    // The school's passcode gets longer: the next delivery (on the next
+    // report) patches only that field of the device's policy.
+    let mut stricter = tree("town");
+    stricter.set_policy(
+        Policy::from_toml(
+            "[policy]\nid = \"pupils\"\n[passcode]\nmin_length = 8\n[restrictions]\ncamera = \"deny\"\n",
+        )
+        .unwrap(),
+    );
+    let plan = f
+        .reconciler
+        .reconcile(
+            &stricter,
+            &mdmkit::Scope::Devices(vec![DeviceId::new(&name).unwrap()]),
+        )
+        .await
+        .unwrap();
+    assert_eq!(plan.queued, 1);
+    assert_eq!(
+        f.push("town", "STATUS_REPORT", &report, f.token()).await,
+        204
+    );
+    let last = f
+        .emu
+        .served()
+        .into_iter()
+        .rfind(|s| s.method == "PATCH")
+        .unwrap();
+    assert!(policy.get("cameraAccess").is_some(), "{policy}");
+    let mask = last
+        .path
+        .split("updateMask=")
+        .nth(1)
+        .unwrap_or_else(|| panic!("{last:?}"));
+    assert_eq!(mask, "passwordPolicies", "{last:?}");
+    let held = f
+        .emu
+        .policy(&format!("{ENTERPRISE}/policies/mdmkit-d1"))
+        .unwrap();
+    assert_eq!(held["cameraAccess"], policy["cameraAccess"]);
+    assert_eq!(
+        f.states(&name)
+            .await
+            .iter()
+            .filter(|(s, _)| *s == ComplianceState::Sent)
+            .count(),
+        1
+    );
 }
 
 #[tokio::test]
