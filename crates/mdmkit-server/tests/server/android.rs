@@ -469,3 +469,60 @@ async fn an_unreachable_key_set_is_a_503_so_that_pubsub_tries_again() {
         .as_u16();
     assert_eq!(status, 503);
 }
+
+#[tokio::test]
+async fn drain_tenant_delivers_what_a_reconcile_queued_without_a_notification() {
+    let f = fixture().await;
+    // A tablet enrolled at Google whose notification never came: an
+    // operator records it (as devices.toml would list it).
+    let dev = f.enroll("town", "school-1", "d7").await;
+    let name = dev["name"].as_str().unwrap().to_owned();
+    let id = DeviceId::new(&name).unwrap();
+    let town = TenantId::new("town").unwrap();
+    let e = mdmkit::inventory::Enrollment::new(
+        id.clone(),
+        mdmkit::Platform::Android,
+        n("school-1"),
+        mdmkit::queue::Timestamp::from_millis(1),
+    );
+    f.reconciler
+        .state()
+        .put_enrollment(&town, &e)
+        .await
+        .unwrap();
+    let ca = CaBuilder::new(town.clone())
+        .algorithm(KeyAlgorithm::P256)
+        .build()
+        .unwrap();
+    let ctx = TenantContext::new(tree("town"), ca.verifier(), f.reconciler.clone()).with_android(
+        AndroidService::new(
+            EnterpriseName::parse(ENTERPRISE).unwrap(),
+            f.client.clone(),
+            PushVerifier::new(Expectation::google(f.audience.clone()), f.emu.jwks_url()).unwrap(),
+        ),
+    );
+    let plan = f
+        .reconciler
+        .reconcile(&ctx.tree(), &mdmkit::Scope::Devices(vec![id.clone()]))
+        .await
+        .unwrap();
+    assert_eq!(plan.queued, 1);
+    let done = mdmkit_server::android::drain_tenant(&ctx, ctx.android().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(done.len(), 1, "{done:?}");
+    assert_eq!(
+        (&done[0].0, done[0].1.accepted, done[0].1.deferred),
+        (&id, 1, false)
+    );
+    assert!(
+        f.emu
+            .policy(&format!("{ENTERPRISE}/policies/mdmkit-d7"))
+            .is_some()
+    );
+    // Nothing left: a second drain does nothing.
+    let again = mdmkit_server::android::drain_tenant(&ctx, ctx.android().unwrap())
+        .await
+        .unwrap();
+    assert!(again.is_empty(), "{again:?}");
+}
