@@ -48,9 +48,10 @@
 //!
 //! ## Feature flags
 //!
-//! - `client` (off by default): the AMAPI HTTP client ([`client`] module,
-//!   reqwest on rustls with aws-lc-rs, tokio) and RS256 verification of
-//!   push tokens. Without it the crate has no network code.
+//! - `client` (off by default): the AMAPI HTTP client (`client` module:
+//!   hyper-util and hyper-rustls on rustls with aws-lc-rs, tokio) and
+//!   RS256 verification of push tokens. Without it the crate has no
+//!   network code.
 //! - `emulator` (off by default, for tests): a local stand-in for Google's
 //!   AMAPI, OAuth token endpoint and Pub/Sub push tokens.
 //!
