@@ -9,7 +9,7 @@ use crate::Error;
 use crate::command::DeviceCommand;
 use crate::enrollment::EnrollmentTokenRequest;
 use crate::model::Policy;
-use crate::names::{DeviceName, EnterpriseName, OperationName, PolicyName};
+use crate::names::{DeviceName, EnrollmentTokenName, EnterpriseName, OperationName, PolicyName};
 
 /// Where AMAPI is served.
 pub const BASE_URL: &str = "https://androidmanagement.googleapis.com/";
@@ -27,6 +27,8 @@ pub enum Method {
     Post,
     /// PATCH.
     Patch,
+    /// DELETE.
+    Delete,
 }
 
 impl Method {
@@ -36,6 +38,7 @@ impl Method {
             Method::Get => "GET",
             Method::Post => "POST",
             Method::Patch => "PATCH",
+            Method::Delete => "DELETE",
         }
     }
 }
@@ -140,6 +143,45 @@ pub fn create_enrollment_token(
         url: url(&format!("{enterprise}/enrollmentTokens"), &[]),
         body: Some(request.to_json()?),
     })
+}
+
+/// `devices.patch`: changes the fields of `update_mask` (`policyName` to
+/// point the device at another policy). Answers with the `Device`.
+pub fn patch_device(
+    device: &DeviceName,
+    body: &crate::model::Device,
+    update_mask: &[&str],
+) -> Result<ApiRequest, Error> {
+    let fields = crate::schema::fields("Device").unwrap_or_default();
+    if let Some(bad) = update_mask.iter().find(|f| !fields.contains(f)) {
+        return Err(Error::InvalidRequest {
+            what: "device update mask",
+            why: format!("{bad:?} is not a Device field"),
+        });
+    }
+    Ok(ApiRequest {
+        method: Method::Patch,
+        url: url(device.as_str(), &[("updateMask", update_mask.join(","))]),
+        body: Some(crate::parse::to_vec(body)?),
+    })
+}
+
+/// `policies.get`: answers with the `Policy` ([`crate::parse::policy`]).
+pub fn get_policy(policy: &PolicyName) -> ApiRequest {
+    ApiRequest {
+        method: Method::Get,
+        url: url(policy.as_str(), &[]),
+        body: None,
+    }
+}
+
+/// `enrollmentTokens.delete`: answers with an empty object.
+pub fn delete_enrollment_token(token: &EnrollmentTokenName) -> ApiRequest {
+    ApiRequest {
+        method: Method::Delete,
+        url: url(token.as_str(), &[]),
+        body: None,
+    }
 }
 
 /// `policies.patch`: creates or replaces the policy, or with an

@@ -1,12 +1,12 @@
 //! Android Management API (AMAPI) bodies for mdmkit: a typed model of
 //! Google's resources, device commands, device state verification and
-//! enrollment, with no network code.
+//! enrollment; the HTTP client is behind the `client` feature.
 //!
 //! Android tablets are managed through Google's AMAPI: one `Policy`
 //! resource per group of devices, commands issued per device, and `Device`
 //! resources that report what was applied. This crate builds and parses
-//! the JSON bodies; calling Google (OAuth, HTTP) is the integrator's, and
-//! `docs/android.md` shows how.
+//! the JSON bodies; the `client` feature calls Google (OAuth, HTTP,
+//! retries), and `docs/android.md` shows both ways.
 //!
 //! | module | for |
 //! |---|---|
@@ -22,6 +22,9 @@
 //! | [`names`] | resource name newtypes (`enterprises/{e}/devices/{d}`, ...) |
 //! | [`mapping`] | mdmkit-policy settings to a Policy, PATCH bodies with minimal update masks, layer conflicts |
 //! | [`inspect`] | recognising and summarising AMAPI JSON (`mdmkit inspect`) |
+//! | [`pubsub`] | Pub/Sub push envelopes of AMAPI notifications; the enrollment token's node binding |
+//! | [`oidc`] | the OIDC bearer token of a Pub/Sub push: reading, claims, RS256 signature (`client`) |
+//! | `client` | (feature `client`) the HTTP client: OAuth, retries, typed Google errors |
 //!
 //! ```
 //! use mdmkit_android::command::DeviceCommand;
@@ -45,20 +48,35 @@
 //!
 //! ## Feature flags
 //!
-//! None. The crate re-exports [`serde_json`] deliberately: free-form AMAPI
+//! - `client` (off by default): the AMAPI HTTP client (`client` module:
+//!   hyper-util and hyper-rustls on rustls with aws-lc-rs, tokio) and
+//!   RS256 verification of push tokens. Without it the crate has no
+//!   network code.
+//! - `emulator` (off by default, for tests): a local stand-in for Google's
+//!   AMAPI, OAuth token endpoint and Pub/Sub push tokens.
+//!
+//! The crate re-exports [`serde_json`] deliberately: free-form AMAPI
 //! fields (managed configurations, operation metadata) are JSON values.
 #![forbid(unsafe_code)]
 
 pub mod api;
+#[cfg(feature = "client")]
+#[cfg_attr(docsrs, doc(cfg(feature = "client")))]
+pub mod client;
 pub mod command;
+#[cfg(feature = "emulator")]
+#[cfg_attr(docsrs, doc(cfg(feature = "emulator")))]
+pub mod emulator;
 pub mod enrollment;
 mod error;
 pub mod inspect;
 pub mod mapping;
 pub mod model;
 pub mod names;
+pub mod oidc;
 pub mod operation;
 pub mod parse;
+pub mod pubsub;
 pub mod remedy;
 pub mod schema;
 pub mod state;

@@ -81,6 +81,14 @@ pub enum RequestError {
     /// An admin request whose JSON or parameters are wrong.
     #[error("bad request: {0}")]
     BadAdminRequest(String),
+    /// A Pub/Sub push whose OIDC token is missing, malformed, forged,
+    /// expired or for another audience.
+    #[error("push refused: {0}")]
+    PushRefused(String),
+    /// Something the server needs is unreachable for now (the push token
+    /// issuer's key set): the sender should try again later.
+    #[error("unavailable: {0}")]
+    Unavailable(String),
     /// The server failed (store, journal): not the device's fault.
     #[error("internal error: {0}")]
     Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
@@ -93,7 +101,8 @@ impl RequestError {
             Self::UnknownTenant(_) | Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Declined(_) => StatusCode::GONE,
-            Self::Unauthorized => StatusCode::UNAUTHORIZED,
+            Self::Unauthorized | Self::PushRefused(_) => StatusCode::UNAUTHORIZED,
+            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             Self::Body(_)

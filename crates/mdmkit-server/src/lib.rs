@@ -41,6 +41,7 @@
 //! |---|---|
 //! | [`apple`] | the check-in and command endpoints |
 //! | [`admin`] | the admin API (bearer tokens scoped to a node, with a role) |
+//! | [`android`] | the Pub/Sub push endpoint of AMAPI notifications, delivery through Google |
 //! | [`scep`] | the SCEP endpoint: device identities for one-time challenges, renewals |
 //! | [`identity`] | where a request's certificate comes from, verification, binding |
 //! | [`serve`], [`tls`] | the accept loop and the TLS settings |
@@ -63,6 +64,7 @@ use axum::routing::get;
 use tracing::Instrument as _;
 
 pub mod admin;
+pub mod android;
 pub mod apple;
 mod body;
 mod config;
@@ -87,6 +89,7 @@ pub fn router(state: AppState) -> Router {
         .merge(apple::router())
         .merge(admin::router())
         .merge(scep::router())
+        .merge(android::router())
         .route("/healthz", get(|| async { "ok\n" }))
         .layer(axum::middleware::from_fn(trace))
         .with_state(state);

@@ -43,6 +43,7 @@ pub struct TenantContext {
     journal: Option<Arc<Mutex<Journal>>>,
     journal_path: Option<std::path::PathBuf>,
     scep: Option<Arc<crate::scep::ScepService>>,
+    android: Option<Arc<crate::android::AndroidService>>,
     verified: Mutex<VerifiedCache>,
     enrollments: Mutex<HashMap<mdmkit::DeviceId, (Instant, Enrollment)>>,
 }
@@ -92,6 +93,7 @@ impl TenantContext {
             journal: None,
             journal_path: None,
             scep: None,
+            android: None,
             verified: Mutex::new(VerifiedCache::default()),
             enrollments: Mutex::new(HashMap::new()),
         }
@@ -140,6 +142,18 @@ impl TenantContext {
     /// The tenant's SCEP responder, when it serves SCEP.
     pub fn scep(&self) -> Option<&crate::scep::ScepService> {
         self.scep.as_deref()
+    }
+
+    /// Manages this tenant's Android devices through Google
+    /// (`/{tenant}/android/pubsub`, delivery of Android commands).
+    pub fn with_android(mut self, android: crate::android::AndroidService) -> Self {
+        self.android = Some(Arc::new(android));
+        self
+    }
+
+    /// The tenant's Android service, when it has one.
+    pub fn android(&self) -> Option<&crate::android::AndroidService> {
+        self.android.as_deref()
     }
 
     /// The tenant id.

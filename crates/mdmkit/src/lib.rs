@@ -55,7 +55,7 @@
 //! | [`queue`] | `mdmkit-queue`: command queues | always (`sqlite`, `postgres` select stores) |
 //! | `apple` | `mdmkit-apple` | `apple` |
 //! | `windows` | `mdmkit-windows` | `windows` |
-//! | `android` | `mdmkit-android` | `android` |
+//! | `android` | `mdmkit-android` | `android` (`android-client`: its AMAPI HTTP client; `android-emulator`: a local stand-in for Google, for tests) |
 //!
 //! Default features: `apple`, `windows`, `android`, `sqlite`. The data
 //! flow from a policy change to a verified device is drawn in

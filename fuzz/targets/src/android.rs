@@ -23,6 +23,14 @@ pub const TARGETS: &[Target] = &[
         name: "android_inspect",
         body: inspect,
     },
+    Target {
+        name: "android_pubsub",
+        body: pubsub,
+    },
+    Target {
+        name: "android_oidc",
+        body: oidc,
+    },
 ];
 
 /// A typed value that parsed re-encodes to JSON that parses to the same
@@ -82,5 +90,49 @@ pub fn policy(data: &[u8]) {
 pub fn inspect(data: &[u8]) {
     if let Some(Ok(v)) = inspect::inspect(data) {
         assert!(v.get("kind").and_then(|k| k.as_str()).is_some());
+    }
+}
+
+/// Pub/Sub push bodies (`/{tenant}/android/pubsub`): the envelope, its
+/// data and resource, and the enrollment binding of an enrolled device.
+/// A message that parses is rebuilt with `pubsub::envelope` and must read
+/// back the same.
+pub fn pubsub(data: &[u8]) {
+    use mdmkit_android::pubsub::{self, EnrollmentBinding, Notification};
+    let Ok(m) = pubsub::parse_push(data, pubsub::DEFAULT_MAX_ENVELOPE) else {
+        return;
+    };
+    if let Notification::Enrollment(d) | Notification::StatusReport(d) = &m.notification
+        && let Some(t) = d.enrollment_token_data.as_deref()
+        && let Ok(b) = EnrollmentBinding::parse(t)
+    {
+        assert_eq!(EnrollmentBinding::parse(&b.to_data()).ok(), Some(b.clone()));
+    }
+    let again = pubsub::envelope(m.kind.as_str(), &m.data, &m.message_id, "s");
+    let back = pubsub::parse_push(&again, usize::MAX)
+        .unwrap_or_else(|e| panic!("a rebuilt envelope does not parse: {e}"));
+    assert_eq!(back.notification, m.notification);
+    assert_eq!(back.data, m.data);
+}
+
+/// Push tokens (the `Authorization` header of a push) and key sets: the
+/// first line is a token, the rest a JWKS.
+pub fn oidc(data: &[u8]) {
+    use mdmkit_android::oidc::{Expectation, IdToken, Jwks};
+    let (token, keys) = match data.iter().position(|b| *b == b'\n') {
+        Some(i) => (&data[..i], &data[i + 1..]),
+        None => (data, &[][..]),
+    };
+    if let Ok(t) = std::str::from_utf8(token)
+        && let Ok(t) = IdToken::decode(t)
+    {
+        let _ = t.claims.audiences();
+        let _ = t.check_claims(
+            &Expectation::google("https://mdm.example/t/android/pubsub"),
+            1_700_000_000,
+        );
+    }
+    if let Ok(k) = Jwks::parse(keys) {
+        let _ = k.has("k1");
     }
 }

@@ -1,5 +1,6 @@
-//! `mdmkit enroll challenge|challenges DIR`: one-time enrollment
-//! challenges, each bound to a node of the tenant's tree.
+//! `mdmkit enroll challenge|challenges|apple|android DIR`: one-time
+//! enrollment challenges, Apple enrollment profiles and Android enrollment
+//! tokens, each bound to a node of the tenant's tree.
 //!
 //! A challenge is printed once, when it is created; the store keeps only
 //! its SHA-256. A device that enrolls with it (the SCEP
@@ -26,6 +27,29 @@ pub(crate) enum EnrollCommand {
     /// Writes a signed Apple enrollment profile for a node: a SCEP payload
     /// with a fresh one-time challenge, and the MDM payload.
     Apple(AppleArgs),
+    /// Creates an Android enrollment token for a node through Google
+    /// (`DIR/.mdmkit/android.toml`) and writes its provisioning QR code.
+    Android(AndroidArgs),
+}
+
+/// `mdmkit enroll android`.
+#[derive(Debug, Args)]
+pub(crate) struct AndroidArgs {
+    /// The tenant directory.
+    dir: std::path::PathBuf,
+    /// The node the enrolled device lands under.
+    #[arg(long, value_name = "NODE")]
+    node: String,
+    /// Write the QR code as PNG here, and the provisioning JSON next to it
+    /// (`.json`); without it the JSON goes to standard output.
+    #[arg(long, value_name = "FILE")]
+    out: Option<std::path::PathBuf>,
+    /// How long the token enrolls devices.
+    #[arg(long, value_name = "DURATION", default_value = "1h", value_parser = parse_duration)]
+    ttl: Duration,
+    /// The token enrolls one device only.
+    #[arg(long)]
+    one_time: bool,
 }
 
 /// `mdmkit enroll apple`.
@@ -148,6 +172,7 @@ pub(crate) fn run(cmd: EnrollCommand) -> Result<ExitCode, CliError> {
         EnrollCommand::Challenge(a) => create(a),
         EnrollCommand::Challenges(a) => list(a),
         EnrollCommand::Apple(a) => apple(a),
+        EnrollCommand::Android(a) => android(a),
     }
 }
 
@@ -314,6 +339,67 @@ fn apple(a: AppleArgs) -> Result<ExitCode, CliError> {
         issued.challenge.node,
         issued.challenge.id,
         rfc3339(issued.challenge.expires_at)
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn android(a: AndroidArgs) -> Result<ExitCode, CliError> {
+    use mdmkit::android::enrollment::{EnrollmentTokenRequest, ProvisioningPayload};
+    use mdmkit::android::pubsub::EnrollmentBinding;
+    let at = StoreArgs {
+        dir: a.dir.clone(),
+        store: None,
+    };
+    let tree = at.tree()?;
+    let node = at.node(&tree, "--node", &a.node)?;
+    let settings = super::android::load(&a.dir)?.ok_or_else(|| {
+        CliError::new(format!(
+            "{} has no Android settings ({}); see docs/android.md",
+            a.dir.display(),
+            std::path::Path::new(".mdmkit")
+                .join(super::android::FILE)
+                .display()
+        ))
+    })?;
+    let request = EnrollmentTokenRequest::new(settings.enrollment_policy.clone())
+        .duration(a.ttl)
+        .one_time_only(a.one_time)
+        .additional_data(EnrollmentBinding::new(tree.id().clone(), node.clone()).to_data());
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let token = rt
+        .block_on(
+            settings
+                .client
+                .create_enrollment_token(&settings.enterprise, &request),
+        )
+        .context("enrollmentTokens.create")?;
+    // Google's own payload when it sends one, else the documented one.
+    let payload = match token.qr_code.as_deref() {
+        Some(qr) => ProvisioningPayload::parse(qr.as_bytes()).context("the token's qrCode")?,
+        None => ProvisioningPayload::for_token(&token).context("the created token")?,
+    };
+    let json = payload.to_json();
+    match &a.out {
+        Some(path) => {
+            std::fs::write(path, super::qr::png(&json)?)
+                .context(format_args!("cannot write {}", path.display()))?;
+            let json_path = path.with_extension("json");
+            std::fs::write(&json_path, &json)
+                .context(format_args!("cannot write {}", json_path.display()))?;
+        }
+        None => println!("{json}"),
+    }
+    eprintln!(
+        "mdmkit: Android enrollment token {} for node {} of {} (until {})",
+        token.name.as_deref().unwrap_or("?"),
+        node,
+        tree.id(),
+        token
+            .expiration_timestamp
+            .map_or_else(|| "?".to_owned(), |t| t.to_string())
     );
     Ok(ExitCode::SUCCESS)
 }

@@ -1,6 +1,7 @@
 //! One module per top-level subcommand.
 
 pub(crate) mod admin;
+pub(crate) mod android;
 pub(crate) mod audit;
 pub(crate) mod ca;
 pub(crate) mod cert;
@@ -8,6 +9,7 @@ pub(crate) mod compile;
 pub(crate) mod enroll;
 pub(crate) mod inspect;
 pub(crate) mod policy;
+pub(crate) mod qr;
 pub(crate) mod queue;
 pub(crate) mod reconcile;
 pub(crate) mod serve;

@@ -83,8 +83,20 @@ async fn serve(args: ServeArgs) -> Result<ExitCode, CliError> {
     let mut tenants = Tenants::new();
     let mut opened: HashMap<String, Stores> = HashMap::new();
     let mut names = Vec::new();
+    let mut drains = Vec::new();
     for dir in &args.dirs {
-        let ctx = tenant(dir, args.store.as_ref(), &mut opened).await?;
+        let mut ctx = tenant(dir, args.store.as_ref(), &mut opened).await?;
+        if let Some(mut android) = super::android::load(dir)?
+            && let Some(service) = android.service()
+        {
+            ctx = ctx.with_android(service);
+            drains.push((ctx.id().clone(), android.drain_every));
+            eprintln!(
+                "mdmkit: tenant {} manages Android enterprise {}",
+                ctx.id(),
+                android.enterprise
+            );
+        }
         names.push(ctx.id().to_string());
         tenants.insert(ctx);
     }
@@ -103,7 +115,11 @@ async fn serve(args: ServeArgs) -> Result<ExitCode, CliError> {
         .await
         .context(format_args!("cannot listen on {}", args.listen))?;
     let addr = listener.local_addr().context("listening address")?;
-    let app = mdmkit_server::router(AppState::new(tenants, config));
+    let state = AppState::new(tenants, config);
+    for (id, every) in drains {
+        tokio::spawn(drain_loop(state.clone(), id, every));
+    }
+    let app = mdmkit_server::router(state);
     println!("mdmkit: serving {} on {scheme}://{addr}", names.join(", "));
     let _ = std::io::stdout().flush();
     tracing::info!(%addr, tenants = ?names, "serving");
@@ -112,6 +128,27 @@ async fn serve(args: ServeArgs) -> Result<ExitCode, CliError> {
         .context("server")?;
     tracing::info!("stopped");
     Ok(ExitCode::SUCCESS)
+}
+
+/// Delivers queued Android commands (planned by a reconcile, an admin
+/// action) every `every`, besides the deliveries notifications trigger.
+async fn drain_loop(state: AppState, tenant: mdmkit::TenantId, every: std::time::Duration) {
+    loop {
+        tokio::time::sleep(every).await;
+        let Ok(ctx) = state.tenants().get(tenant.as_str()) else {
+            return;
+        };
+        let Some(android) = ctx.android() else {
+            return;
+        };
+        match mdmkit_server::android::drain_tenant(&ctx, android).await {
+            Ok(done) if !done.is_empty() => {
+                tracing::info!(%tenant, devices = done.len(), "android commands delivered");
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(%tenant, error = %e, "android delivery"),
+        }
+    }
 }
 
 /// SIGTERM or SIGINT.

@@ -3,6 +3,7 @@
 
 mod android_cli;
 mod android_compile_cli;
+mod android_serve_cli;
 mod apple_cli;
 mod apple_compile_cli;
 mod apple_ddm_cli;

@@ -1,5 +1,6 @@
 //! The integration tests of `mdmkit-server`, one test binary (one link).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod android;
 mod isolation;
 mod openapi;

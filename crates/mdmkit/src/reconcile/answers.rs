@@ -538,6 +538,20 @@ pub mod android {
             device: &DeviceId,
             report: &[u8],
         ) -> Result<Vec<(Category, ComplianceState)>, Error> {
+            self.android_report_for(tenant, device, report, None).await
+        }
+
+        /// [`Reconciler::android_report`] for a device that must apply
+        /// `policy` (its resource name): a report of another policy (the
+        /// enrollment token's, before the device was pointed at its own)
+        /// verifies nothing, whatever its version.
+        pub async fn android_report_for(
+            &self,
+            tenant: &TenantId,
+            device: &DeviceId,
+            report: &[u8],
+            policy: Option<&str>,
+        ) -> Result<Vec<(Category, ComplianceState)>, Error> {
             let parsed = mdmkit_android::parse::device(report)
                 .map_err(|e| Error::DeviceMessage(e.to_string()))?;
             let records = self.state.device_records(tenant).await?;
@@ -560,7 +574,7 @@ pub mod android {
                 let Some((_, keys)) = fields.iter().find(|(c, _)| *c == s.category) else {
                     continue;
                 };
-                let mut desired = DesiredPolicy::new(None, s.version);
+                let mut desired = DesiredPolicy::new(policy.map(str::to_owned), s.version);
                 for k in keys {
                     desired = desired.with_setting(SettingKey::field(k.clone()));
                 }
