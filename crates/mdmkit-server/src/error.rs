@@ -81,6 +81,10 @@ pub enum RequestError {
     /// An admin request whose JSON or parameters are wrong.
     #[error("bad request: {0}")]
     BadAdminRequest(String),
+    /// Another process answered the same device session meanwhile: the
+    /// device should send again (503).
+    #[error("busy: {0}")]
+    Busy(String),
     /// The server failed (store, journal): not the device's fault.
     #[error("internal error: {0}")]
     Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
@@ -96,6 +100,7 @@ impl RequestError {
             Self::Unauthorized => StatusCode::UNAUTHORIZED,
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::Busy(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Body(_)
             | Self::NoCertificate
             | Self::Signature(_)

@@ -42,6 +42,7 @@
 //! | [`apple`] | the check-in and command endpoints |
 //! | [`admin`] | the admin API (bearer tokens scoped to a node, with a role) |
 //! | [`scep`] | the SCEP endpoint: device identities for one-time challenges, renewals |
+//! | [`windows`] | the Windows enrollment services (MS-MDE2) and the OMA-DM management endpoint |
 //! | [`identity`] | where a request's certificate comes from, verification, binding |
 //! | [`serve`], [`tls`] | the accept loop and the TLS settings |
 //!
@@ -73,6 +74,7 @@ pub mod serve;
 mod state;
 mod tenant;
 pub mod tls;
+pub mod windows;
 
 pub use config::{DEFAULT_BODY_LIMIT, ServerConfig, parse_cidr};
 pub use error::RequestError;
@@ -87,6 +89,7 @@ pub fn router(state: AppState) -> Router {
         .merge(apple::router())
         .merge(admin::router())
         .merge(scep::router())
+        .merge(windows::router())
         .route("/healthz", get(|| async { "ok\n" }))
         .layer(axum::middleware::from_fn(trace))
         .with_state(state);

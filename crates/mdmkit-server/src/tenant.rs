@@ -42,6 +42,7 @@ pub struct TenantContext {
     journal: Option<Arc<Mutex<Journal>>>,
     journal_path: Option<std::path::PathBuf>,
     scep: Option<Arc<crate::scep::ScepService>>,
+    windows: Option<Arc<crate::windows::WindowsService>>,
     verified: Mutex<VerifiedCache>,
 }
 
@@ -79,6 +80,7 @@ impl TenantContext {
             journal: None,
             journal_path: None,
             scep: None,
+            windows: None,
             verified: Mutex::new(VerifiedCache::default()),
         }
     }
@@ -126,6 +128,18 @@ impl TenantContext {
     /// The tenant's SCEP responder, when it serves SCEP.
     pub fn scep(&self) -> Option<&crate::scep::ScepService> {
         self.scep.as_deref()
+    }
+
+    /// Serves Windows enrollment and management for this tenant
+    /// (`/{tenant}/windows/...`).
+    pub fn with_windows(mut self, windows: crate::windows::WindowsService) -> Self {
+        self.windows = Some(Arc::new(windows));
+        self
+    }
+
+    /// The tenant's Windows services, when it serves Windows.
+    pub fn windows(&self) -> Option<&crate::windows::WindowsService> {
+        self.windows.as_deref()
     }
 
     /// The tenant id.

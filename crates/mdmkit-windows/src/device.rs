@@ -22,8 +22,8 @@
 use std::collections::{BTreeMap, HashSet};
 
 use crate::enroll::{
-    DiscoverRequest, DiscoverResponse, ProtocolVersion, ProvisioningDoc, RequestSecurityToken,
-    RequestSecurityTokenResponse,
+    Credentials, DiscoverRequest, DiscoverResponse, ProtocolVersion, ProvisioningDoc,
+    RequestSecurityToken, RequestSecurityTokenResponse,
 };
 use crate::error::EnrollmentError;
 use crate::locuri::LocUri;
@@ -51,6 +51,7 @@ pub struct TestDevice {
     cmd: u64,
     provisioning: Option<ProvisioningDoc>,
     in_session: bool,
+    max_msg_size: usize,
 }
 
 fn key(uri: &LocUri) -> String {
@@ -70,13 +71,34 @@ impl TestDevice {
             cmd: 0,
             provisioning: None,
             in_session: false,
+            max_msg_size: 65536,
         };
         d.set("./DevInfo/DevId", &device_id, Some(Format::Chr));
         d.set("./DevInfo/Man", "Contoso Ltd", Some(Format::Chr));
         d.set("./DevInfo/Mod", "Surface Laptop", Some(Format::Chr));
         d.set("./DevInfo/DmV", "1.3", Some(Format::Chr));
         d.set("./DevInfo/Lang", "en-US", Some(Format::Chr));
+        d.set("./DevDetail/SwV", "10.0.26100.1", Some(Format::Chr));
+        d.set("./DevDetail/OEM", "Contoso Ltd", Some(Format::Chr));
+        d.set("./DevDetail/FwV", "1.2.3", Some(Format::Chr));
+        d.set(
+            "./DevDetail/Ext/Microsoft/DeviceName",
+            "PC-01",
+            Some(Format::Chr),
+        );
+        d.set(
+            "./DevDetail/Ext/Microsoft/SMBIOSSerialNumber",
+            "SN-0001",
+            Some(Format::Chr),
+        );
         d
+    }
+
+    /// Sets the `MaxMsgSize` the device announces in its headers (65536 by
+    /// default).
+    pub fn with_max_msg_size(mut self, bytes: usize) -> Self {
+        self.max_msg_size = bytes;
+        self
     }
 
     /// The device id.
@@ -129,8 +151,20 @@ impl TestDevice {
         discovery_response: &[u8],
         csr_der: Vec<u8>,
     ) -> Result<(DiscoverResponse, String), EnrollmentError> {
+        self.enrollment_request_with(discovery_response, csr_der, Credentials::None)
+    }
+
+    /// The certificate request with credentials in its WS-Security header
+    /// (OnPremise: the user name and the enrollment token as password).
+    pub fn enrollment_request_with(
+        &self,
+        discovery_response: &[u8],
+        csr_der: Vec<u8>,
+        credentials: Credentials,
+    ) -> Result<(DiscoverResponse, String), EnrollmentError> {
         let d = DiscoverResponse::read(discovery_response)?;
         let rst = RequestSecurityToken::new(csr_der)
+            .with_credentials(credentials)
             .with_context("UXInitiated", "true")
             .with_context("HWDevID", "A1B2C3D4E5F6")
             .with_context("Locale", "en-US")
@@ -197,7 +231,7 @@ impl TestDevice {
             self.server_uri.as_str(),
             self.device_id.as_str(),
         );
-        h.meta = Some(Box::new(Meta::max_msg_size(65536)));
+        h.meta = Some(Box::new(Meta::max_msg_size(self.max_msg_size as u64)));
         h
     }
 

@@ -25,7 +25,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::error::SessionError;
 use crate::status::{AlertCode, StatusCode};
@@ -177,8 +177,45 @@ pub struct Reply {
 #[derive(Debug, Clone)]
 struct Sent {
     queue_ref: QueueRef,
-    cmd: &'static str,
+    cmd: String,
     nested: bool,
+}
+
+/// What a [`ServerSession`] remembers between two device messages, as
+/// plain data: a server keeps it in its store so that a session survives a
+/// restart, or continues on another process ([`ServerSession::snapshot`],
+/// [`ServerSession::restore`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct SessionSnapshot {
+    /// The session's id, once the first message arrived.
+    pub session_id: Option<String>,
+    /// The `MsgID` of the server's next message.
+    pub next_msg: u64,
+    /// The device's `MsgID`s seen in this session, sorted.
+    pub seen: Vec<String>,
+    /// Every command sent in this session, by (`MsgID`, `CmdID`).
+    pub sent: Vec<SentCommand>,
+    /// The server's last `MsgID`.
+    pub last_msg: Option<String>,
+    /// Whether the session ended.
+    pub ended: bool,
+}
+
+/// One command a session sent (a nested one has its own entry).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct SentCommand {
+    /// The server message's `MsgID`.
+    pub msg_id: String,
+    /// The command's `CmdID`.
+    pub cmd_id: String,
+    /// The caller's reference.
+    pub queue_ref: String,
+    /// The command name.
+    pub cmd: String,
+    /// Whether it is nested in an `Atomic` or `Sequence`.
+    pub nested: bool,
 }
 
 /// The server side of one management session with one device.
@@ -214,6 +251,68 @@ impl ServerSession {
     /// The session's id, once the first message arrived.
     pub fn session_id(&self) -> Option<&SessionId> {
         self.session_id.as_ref()
+    }
+
+    /// The session as plain data, to store between two device messages.
+    pub fn snapshot(&self) -> SessionSnapshot {
+        let mut seen: Vec<String> = self.seen.iter().cloned().collect();
+        seen.sort();
+        let mut sent: Vec<SentCommand> = self
+            .sent
+            .iter()
+            .map(|((m, c), s)| SentCommand {
+                msg_id: m.clone(),
+                cmd_id: c.clone(),
+                queue_ref: s.queue_ref.as_str().to_owned(),
+                cmd: s.cmd.clone(),
+                nested: s.nested,
+            })
+            .collect();
+        sent.sort_by(|a, b| (&a.msg_id, &a.cmd_id).cmp(&(&b.msg_id, &b.cmd_id)));
+        SessionSnapshot {
+            session_id: self.session_id.as_ref().map(|s| s.as_str().to_owned()),
+            next_msg: self.next_msg,
+            seen,
+            sent,
+            last_msg: self.last_msg.as_ref().map(|m| m.as_str().to_owned()),
+            ended: self.ended,
+        }
+    }
+
+    /// The session a [`SessionSnapshot`] was taken of, answering with
+    /// `config`.
+    pub fn restore(config: SessionConfig, s: &SessionSnapshot) -> Self {
+        let sent: HashMap<(String, String), Sent> = s
+            .sent
+            .iter()
+            .map(|c| {
+                (
+                    (c.msg_id.clone(), c.cmd_id.clone()),
+                    Sent {
+                        queue_ref: QueueRef::new(c.queue_ref.clone()),
+                        cmd: c.cmd.clone(),
+                        nested: c.nested,
+                    },
+                )
+            })
+            .collect();
+        let sent_refs = sent.values().map(|v| v.queue_ref.clone()).collect();
+        Self {
+            config,
+            session_id: s.session_id.clone().map(SessionId::from),
+            next_msg: s.next_msg.max(1),
+            seen: s.seen.iter().cloned().collect(),
+            sent,
+            sent_refs,
+            last_msg: s.last_msg.clone().map(MsgId::from),
+            ended: s.ended,
+        }
+    }
+
+    /// Whether the session ended (its last reply had `Final` and only
+    /// statuses).
+    pub fn is_ended(&self) -> bool {
+        self.ended
     }
 
     /// Whether the queued command went out in this session.
@@ -298,6 +397,11 @@ impl ServerSession {
         hs.source_refs.push(h.source.loc_uri.as_str().to_owned());
         reply.message.commands.push(Command::Status(hs));
 
+        // The smallest reply there can be (the header and its status): a
+        // command that does not fit beside it never fits, one that only
+        // does not fit beside this reply's statuses waits for the next.
+        let floor = reply.message.to_xml().len() + FINAL.len();
+
         // 2. The device's commands.
         for c in &incoming.commands {
             self.take_in(c, &h.msg_id, &mut reply, &mut cmd_id);
@@ -319,7 +423,11 @@ impl ServerSession {
         // 3. Queued commands up to the budget.
         let budget = self.budget(h.meta.as_deref());
         let mut size = reply.message.to_xml().len() + FINAL.len();
-        let base = size;
+        let continuation = incoming.commands.iter().all(|c| match c {
+            Command::Status(_) => true,
+            Command::Alert(a) => a.code == AlertCode::NEXT_MESSAGE,
+            _ => false,
+        });
         let mut all_out = true;
         for q in queued {
             if self.sent_refs.contains(&q.queue_ref) {
@@ -329,7 +437,13 @@ impl ServerSession {
             let mut assigned = Vec::new();
             assign_ids(&mut cmd, &mut cmd_id, &mut assigned, false);
             let len = cmd.to_xml().len();
-            if base + len > budget {
+            // Too large when it cannot fit beside the header alone, or
+            // when it is first in line and the device's message was
+            // already as small as a message gets (its statuses and the
+            // request for more): waiting would not make room.
+            if floor + len > budget
+                || (size + len > budget && reply.sent.is_empty() && continuation)
+            {
                 reply.too_large.push(q.queue_ref.clone());
                 continue;
             }
@@ -343,7 +457,7 @@ impl ServerSession {
                     (msg_id.as_str().to_owned(), id.as_str().to_owned()),
                     Sent {
                         queue_ref: q.queue_ref.clone(),
-                        cmd: name,
+                        cmd: name.to_owned(),
                         nested,
                     },
                 );

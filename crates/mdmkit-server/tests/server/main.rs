@@ -3,3 +3,4 @@
 
 mod isolation;
 mod openapi;
+mod windows;
