@@ -104,13 +104,7 @@ async fn open(
     let ctx = app
         .tenant(tenant)
         .map_err(|e| Fault::device(action, FaultType::NotSupported, e.to_string()))?;
-    if ctx.windows().is_none() {
-        return Err(Fault::device(
-            action,
-            FaultType::NotSupported,
-            format!("Windows enrollment is not served for tenant {}", ctx.id()),
-        ));
-    }
+    service(&ctx, action)?;
     let (parts, body) = req.into_parts();
     let body = crate::body::read(&parts.headers, body, app.config().body_limit)
         .await
@@ -118,10 +112,15 @@ async fn open(
     Ok((ctx, parts, body.to_vec()))
 }
 
-fn service(ctx: &TenantContext) -> &WindowsService {
-    // `open` checked it is there.
-    ctx.windows()
-        .unwrap_or_else(|| unreachable!("checked by open"))
+/// The tenant's Windows service, or the fault saying it has none.
+fn service<'c>(ctx: &'c TenantContext, action: &'static str) -> Result<&'c WindowsService, Fault> {
+    ctx.windows().ok_or_else(|| {
+        Fault::device(
+            action,
+            FaultType::NotSupported,
+            format!("Windows enrollment is not served for tenant {}", ctx.id()),
+        )
+    })
 }
 
 /// `GET Discovery.svc`: Windows probes the URL before it posts.
@@ -167,7 +166,7 @@ async fn discover(app: &AppState, tenant: &str, req: Request<Body>) -> Result<Re
         )
         .relating(relates));
     }
-    let s = service(&ctx);
+    let s = service(&ctx, action)?;
     let base = base_url(&parts, ctx.id().as_str());
     let federated = s
         .federated
@@ -238,7 +237,7 @@ async fn authorise(
             Ok((c.node, Some(c.id)))
         }
         Credentials::BinarySecurityToken { token, .. } => {
-            let Some(f) = service(ctx).federated.as_ref() else {
+            let Some(f) = service(ctx, action)?.federated.as_ref() else {
                 return Err(refused("federated sign-in is not configured"));
             };
             let node = f.verify(token).map_err(|why| refused(&why))?;
@@ -273,7 +272,7 @@ async fn get_policies(app: &AppState, tenant: &str, req: Request<Body>) -> Resul
     Ok(answer(
         StatusCode::OK,
         SOAP_CONTENT_TYPE,
-        service(&ctx).policy.to_xml(relates),
+        service(&ctx, action)?.policy.to_xml(relates),
     ))
 }
 
@@ -326,12 +325,12 @@ async fn request_token(
     tracing::Span::current().record("device", device.as_str());
     // The CSR is checked before the token is spent: a malformed request
     // does not burn it.
-    let csr = CertificateRequest::parse(&rst.csr_der)
+    CertificateRequest::parse(&rst.csr_der)
         .map_err(|e| device_fault(FaultType::CertificateRequest, format!("CSR: {e}")))?;
     let (node, challenge_id) = authorise(&ctx, &rst.credentials, true, action)
         .await
         .map_err(|f| f.relating(relates))?;
-    let s = service(&ctx);
+    let s = service(&ctx, action)?;
     let base = base_url(&parts, ctx.id().as_str());
     let enrolled = mdmkit::windows::enroll::enroll(
         &s.ca,
@@ -342,7 +341,6 @@ async fn request_token(
         &format!("{base}/ManagementServer/MDM.svc"),
     )
     .map_err(|e| device_fault(FaultType::CertificateRequest, format!("cannot issue: {e}")))?;
-    drop(csr);
     let cert = &enrolled.certificate;
     let now = SystemClock.now();
     let tree = ctx.tree();
@@ -397,7 +395,6 @@ async fn request_token(
     ));
     e.os_version = rst.context_value("OSVersion").map(str::to_owned);
     e.device_name = rst.context_value("DeviceName").map(str::to_owned);
-    e.product = rst.context_value("DeviceType").map(str::to_owned);
     state
         .put_enrollment(ctx.id(), &e)
         .await
