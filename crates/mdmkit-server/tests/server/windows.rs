@@ -405,3 +405,86 @@ fn a_pc_enrolls_and_its_sessions_continue_across_servers_on_postgres() {
         scenario(stores, &tag).await;
     });
 }
+
+/// A sign-in page of the integrator's: tokens `ok-<node>` put the PC
+/// under that node.
+struct Page;
+
+impl mdmkit_server::windows::FederatedAuth for Page {
+    fn authentication_url(&self) -> &str {
+        "https://login.example.org/mdm"
+    }
+    fn verify(&self, token: &str) -> Result<Option<NodeId>, String> {
+        let node = token.strip_prefix("ok-").ok_or("not signed in")?;
+        Ok(Some(NodeId::new(node).map_err(|e| e.to_string())?))
+    }
+}
+
+#[test]
+fn a_federated_tenant_offers_its_sign_in_page_and_places_the_pc_by_its_token() {
+    use mdmkit::queue::MemoryStore;
+    use mdmkit::state::MemoryState;
+    runtime().block_on(async {
+        let t = "town-fed";
+        let ca = CaBuilder::new(TenantId::new(t).unwrap())
+            .algorithm(KeyAlgorithm::P256)
+            .build()
+            .unwrap();
+        let state: Arc<dyn StateStore> = Arc::new(MemoryState::new());
+        let reconciler: Arc<DynReconciler> = Arc::new(Reconciler::new(
+            Arc::new(MemoryStore::new()) as Arc<dyn QueueStore>,
+            state.clone(),
+        ));
+        let tenants = Tenants::new().with(
+            TenantContext::new(tree(t), ca.verifier(), reconciler)
+                .with_windows(WindowsService::new(ca).with_federated(Arc::new(Page))),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let app = mdmkit_server::router(AppState::new(tenants, ServerConfig::new()));
+        tokio::spawn(mdmkit_server::serve::serve(
+            listener,
+            app,
+            None,
+            std::future::pending(),
+        ));
+        let c = reqwest::Client::new();
+        let pc = Pc::new("PC-FED");
+        let discovery = format!("{base}/{t}/windows/EnrollmentServer/Discovery.svc");
+        let req = pc
+            .device
+            .discovery_request("u@example.org", ProtocolVersion::new(6, 0), &discovery);
+        let (s, d) = post(&c, &discovery, SOAP, req, None).await;
+        assert_eq!(s, 200, "{d}");
+        let found = mdmkit::windows::enroll::DiscoverResponse::read(d.as_bytes()).unwrap();
+        assert_eq!(found.auth_policy.as_str(), "Federated");
+        assert_eq!(
+            found.authentication_service_url.as_deref(),
+            Some("https://login.example.org/mdm")
+        );
+        let csr = rcgen::CertificateParams::new(Vec::<String>::new())
+            .unwrap()
+            .serialize_request(&pc.key)
+            .unwrap()
+            .der()
+            .to_vec();
+        for (token, status) in [("nope", 400), (&format!("ok-{SCHOOL}") as &str, 200)] {
+            let creds = Credentials::BinarySecurityToken {
+                value_type: "http://schemas.microsoft.com/5.0.0.0/ConfigurationManager/Enrollment/DeviceEnrollmentUserToken".into(),
+                token: token.into(),
+            };
+            let (_, rst) = pc
+                .device
+                .enrollment_request_with(d.as_bytes(), csr.clone(), creds)
+                .unwrap();
+            let (s, body) = post(&c, &found.enrollment_service_url, SOAP, rst, None).await;
+            assert_eq!(s, status, "{body}");
+        }
+        let e = state
+            .enrollment(&TenantId::new(t).unwrap(), &mdmkit::DeviceId::new("PC-FED").unwrap())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(e.node.as_str(), SCHOOL);
+    });
+}
