@@ -9,3 +9,4 @@ mod end_to_end;
 mod inventory;
 mod reconcile_props;
 mod signing;
+mod windows_payloads;
