@@ -14,7 +14,10 @@
 //!   and the commands that had succeeded 216;
 //! - a server message without `Final` is answered with the statuses and
 //!   Alert 1222 (send the next message);
-//! - a server message with `Final` and only statuses ends the session.
+//! - a server message with `Final` and only statuses ends the session;
+//! - a value sent as a large object (chunks with `MoreData`) is buffered,
+//!   each chunk answered 213, and applied with the last one if it has the
+//!   `Size` the first declared (424 otherwise).
 //!
 //! It is a test double, not an emulator: CSP semantics (which nodes exist,
 //! tattooing, refused deletes) are not modelled.
@@ -52,6 +55,9 @@ pub struct TestDevice {
     provisioning: Option<ProvisioningDoc>,
     in_session: bool,
     max_msg_size: usize,
+    /// A large object being received: its node (key), the value so far
+    /// and the `Size` its first chunk declared.
+    chunk: Option<(String, String, Option<usize>)>,
 }
 
 fn key(uri: &LocUri) -> String {
@@ -72,6 +78,7 @@ impl TestDevice {
             provisioning: None,
             in_session: false,
             max_msg_size: 65536,
+            chunk: None,
         };
         d.set("./DevInfo/DevId", &device_id, Some(Format::Chr));
         d.set("./DevInfo/Man", "Contoso Ltd", Some(Format::Chr));
@@ -432,6 +439,43 @@ impl TestDevice {
             }
         }
         let target = |it: &Item| it.target.as_ref().map(|l| l.loc_uri.clone());
+        // Large objects: chunks with MoreData are buffered (213); the last
+        // one completes the value, which must have the declared Size.
+        let mut assembled: Option<String> = None;
+        let pending = self.chunk.take();
+        if let (Command::Add(_) | Command::Replace(_), [it]) = (c, items) {
+            let Some(u) = target(it) else {
+                return StatusCode::BAD_REQUEST;
+            };
+            let k = key(&u);
+            let piece = it.data.as_ref().map_or("", |d| d.as_str());
+            let (mut acc, declared) = match pending {
+                Some((pk, acc, d)) if pk == k => (acc, d),
+                _ => (
+                    String::new(),
+                    it.meta
+                        .as_ref()
+                        .and_then(|m| m.size.as_deref())
+                        .and_then(|v| v.trim().parse::<usize>().ok()),
+                ),
+            };
+            if it.more_data || !acc.is_empty() {
+                acc.push_str(piece);
+                if it.more_data {
+                    self.chunk = Some((k, acc, declared));
+                    return StatusCode::CHUNK_ACCEPTED;
+                }
+                if declared.is_some_and(|d| d != acc.len()) {
+                    return StatusCode::SIZE_MISMATCH;
+                }
+                assembled = Some(acc);
+            }
+        }
+        let value_of = |it: &Item| {
+            assembled
+                .clone()
+                .unwrap_or_else(|| it.data.as_ref().map_or("", |d| d.as_str()).to_owned())
+        };
         match c {
             Command::Add(_) => {
                 for it in items {
@@ -441,7 +485,7 @@ impl TestDevice {
                     if self.tree.contains_key(&key(&u)) {
                         return StatusCode::ALREADY_EXISTS;
                     }
-                    let value = it.data.as_ref().map_or("", |d| d.as_str()).to_owned();
+                    let value = value_of(it);
                     let format = it.meta.as_ref().and_then(|m| m.format.clone());
                     self.set(u.as_str(), &value, format);
                 }
@@ -452,7 +496,7 @@ impl TestDevice {
                     let Some(u) = target(it) else {
                         return StatusCode::BAD_REQUEST;
                     };
-                    let value = it.data.as_ref().map_or("", |d| d.as_str()).to_owned();
+                    let value = value_of(it);
                     let format = it.meta.as_ref().and_then(|m| m.format.clone());
                     self.set(u.as_str(), &value, format);
                 }

@@ -30,7 +30,8 @@ use serde::{Deserialize, Serialize};
 use crate::error::SessionError;
 use crate::status::{AlertCode, StatusCode};
 use crate::syncml::{
-    Alert, CmdId, Command, Item, Location, Meta, MsgId, SessionId, Status, SyncHdr, SyncMl,
+    Alert, CmdId, Command, Data, DataForm, Item, Location, Meta, MsgId, SessionId, Status, SyncHdr,
+    SyncMl,
 };
 
 /// The caller's reference to a queued command (a queue row id, a UUID).
@@ -200,6 +201,9 @@ pub struct SessionSnapshot {
     pub last_msg: Option<String>,
     /// Whether the session ended.
     pub ended: bool,
+    /// The large object being sent, if one is.
+    #[serde(default)]
+    pub large_object: Option<LargeObject>,
 }
 
 /// One command a session sent (a nested one has its own entry).
@@ -229,6 +233,19 @@ pub struct ServerSession {
     sent_refs: HashSet<QueueRef>,
     last_msg: Option<MsgId>,
     ended: bool,
+    large: Option<LargeObject>,
+}
+
+/// A large object (a value split over several messages with `MoreData`)
+/// being sent: which queued command, and how many bytes of its value went
+/// out already.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct LargeObject {
+    /// The queued command whose value is being sent.
+    pub queue_ref: String,
+    /// Bytes of the value sent so far.
+    pub offset: usize,
 }
 
 const FINAL: &str = "<Final/>";
@@ -245,6 +262,7 @@ impl ServerSession {
             sent_refs: HashSet::new(),
             last_msg: None,
             ended: false,
+            large: None,
         }
     }
 
@@ -276,6 +294,7 @@ impl ServerSession {
             sent,
             last_msg: self.last_msg.as_ref().map(|m| m.as_str().to_owned()),
             ended: self.ended,
+            large_object: self.large.clone(),
         }
     }
 
@@ -306,6 +325,7 @@ impl ServerSession {
             sent_refs,
             last_msg: s.last_msg.clone().map(MsgId::from),
             ended: s.ended,
+            large: s.large_object.clone(),
         }
     }
 
@@ -429,8 +449,36 @@ impl ServerSession {
             _ => false,
         });
         let mut all_out = true;
-        for q in queued {
-            if self.sent_refs.contains(&q.queue_ref) {
+        // 3a. A large object being sent goes first, chunk by chunk; after
+        // a chunk with `MoreData` nothing else goes in that message.
+        if let Some(lo) = self.large.clone() {
+            match queued.iter().find(|q| q.queue_ref.as_str() == lo.queue_ref) {
+                None => self.large = None,
+                Some(q) => {
+                    let room = budget.saturating_sub(size);
+                    match self.send_chunk(q, lo.offset, room, &msg_id, &mut cmd_id, &mut reply) {
+                        Some(len) => {
+                            size += len;
+                            all_out = self.large.is_none();
+                        }
+                        None if reply.sent.is_empty() && continuation => {
+                            // Not even a small chunk fits a minimal reply.
+                            self.large = None;
+                            reply.too_large.push(q.queue_ref.clone());
+                        }
+                        None => all_out = false,
+                    }
+                }
+            }
+        }
+        // 3b. The others in order.
+        for q in queued.iter().filter(|_| all_out) {
+            if self.sent_refs.contains(&q.queue_ref)
+                || self
+                    .large
+                    .as_ref()
+                    .is_some_and(|l| l.queue_ref == q.queue_ref.as_str())
+            {
                 continue;
             }
             let mut cmd = q.command.clone();
@@ -440,10 +488,26 @@ impl ServerSession {
             // Too large when it cannot fit beside the header alone, or
             // when it is first in line and the device's message was
             // already as small as a message gets (its statuses and the
-            // request for more): waiting would not make room.
-            if floor + len > budget
-                || (size + len > budget && reply.sent.is_empty() && continuation)
-            {
+            // request for more): waiting would not make room. A value
+            // that can be split goes out as a large object instead.
+            let minimal = reply.sent.is_empty() && continuation;
+            if floor + len > budget || (size + len > budget && minimal) {
+                if chunkable(&q.command).is_some() && self.large.is_none() {
+                    let room = budget.saturating_sub(size);
+                    if let Some(len) = self.send_chunk(q, 0, room, &msg_id, &mut cmd_id, &mut reply)
+                    {
+                        size += len;
+                        if self.large.is_some() {
+                            all_out = false;
+                            break;
+                        }
+                        continue;
+                    }
+                    if !minimal {
+                        all_out = false;
+                        break;
+                    }
+                }
                 reply.too_large.push(q.queue_ref.clone());
                 continue;
             }
@@ -478,6 +542,84 @@ impl ServerSession {
         }
         self.last_msg = Some(msg_id);
         Ok(reply)
+    }
+
+    /// Sends the next chunk of `q`'s value from byte `offset`, as large as
+    /// fits `room` bytes: with `MoreData` (and, on the first chunk, the
+    /// whole value's `Size`) while more remains. Only the last chunk is
+    /// matched to the queued command (the others are answered 213). The
+    /// chunk's length, or `None` when not even one character fits.
+    fn send_chunk(
+        &mut self,
+        q: &QueuedCommand,
+        offset: usize,
+        room: usize,
+        msg_id: &MsgId,
+        cmd_id: &mut impl FnMut() -> CmdId,
+        reply: &mut Reply,
+    ) -> Option<usize> {
+        let (value, cdata) = chunkable(&q.command)?;
+        let total = value.len();
+        if offset >= total {
+            return None;
+        }
+        let id = cmd_id();
+        let mut n = total - offset;
+        for _ in 0..64 {
+            let mut end = offset + n;
+            while end > offset && !value.is_char_boundary(end) {
+                end -= 1;
+            }
+            if end <= offset {
+                return None;
+            }
+            let more = end < total;
+            let mut cmd = q.command.clone();
+            cmd.set_cmd_id(id.clone());
+            if let Command::Add(c) | Command::Replace(c) = &mut cmd
+                && let Some(it) = c.items.first_mut()
+            {
+                let piece = &value[offset..end];
+                it.data = Some(if cdata {
+                    Data::cdata(piece)
+                } else {
+                    Data::text(piece)
+                });
+                it.more_data = more;
+                if offset == 0 && more {
+                    it.meta.get_or_insert_with(Box::default).size = Some(total.to_string());
+                }
+            }
+            let len = cmd.to_xml().len();
+            if len > room {
+                // Shrink in proportion (escaping makes a byte of the
+                // value up to five on the wire), and by one at least.
+                let now = end - offset;
+                n = (now.saturating_mul(room) / len).min(now - 1);
+                continue;
+            }
+            if more {
+                self.large = Some(LargeObject {
+                    queue_ref: q.queue_ref.as_str().to_owned(),
+                    offset: end,
+                });
+            } else {
+                self.large = None;
+                self.sent.insert(
+                    (msg_id.as_str().to_owned(), id.as_str().to_owned()),
+                    Sent {
+                        queue_ref: q.queue_ref.clone(),
+                        cmd: cmd.name().to_owned(),
+                        nested: false,
+                    },
+                );
+                self.sent_refs.insert(q.queue_ref.clone());
+                reply.sent.push(q.queue_ref.clone());
+            }
+            reply.message.commands.push(cmd);
+            return Some(len);
+        }
+        None
     }
 
     fn budget(&self, meta: Option<&Meta>) -> usize {
@@ -579,6 +721,24 @@ impl ServerSession {
         self.sent
             .get(&(msg.as_str().to_owned(), cmd_ref.as_str().to_owned()))
             .map(|s| (s, cmd_ref.clone()))
+    }
+}
+
+/// The value of a command that can travel as a large object: an `Add` or
+/// `Replace` of one item whose data is text or CDATA (not inline XML,
+/// which cannot be cut); and whether it is CDATA.
+fn chunkable(c: &Command) -> Option<(&str, bool)> {
+    let (Command::Add(ic) | Command::Replace(ic)) = c else {
+        return None;
+    };
+    let [it] = ic.items.as_slice() else {
+        return None;
+    };
+    let d = it.data.as_ref().filter(|_| !it.more_data)?;
+    match d.form() {
+        DataForm::Text => Some((d.as_str(), false)),
+        DataForm::CData => Some((d.as_str(), true)),
+        _ => None,
     }
 }
 

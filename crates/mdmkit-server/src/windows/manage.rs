@@ -91,15 +91,17 @@ pub(super) async fn endpoint(
             .await?;
     }
     for q in &reply.too_large {
-        // Larger than a whole reply may be at this device's MaxMsgSize:
-        // recorded as failed with the reason (retried by the reconciler),
-        // never silently dropped.
+        // Larger than a whole reply at this device's MaxMsgSize and not
+        // splittable into a large object: recorded as failed with the
+        // reason (retried by the reconciler), never silently dropped.
         if let Ok(u) = uuid::Uuid::parse_str(q.as_str()) {
             r.record_answer(
                 ctx.id(),
                 &device,
                 mdmkit::queue::CommandId::from_uuid(u),
-                &Answer::Error("larger than the device's MaxMsgSize allows".into()),
+                &Answer::Error(
+                    "larger than the device's MaxMsgSize allows, and not splittable".into(),
+                ),
                 None,
             )
             .await?;

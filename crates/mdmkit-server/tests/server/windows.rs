@@ -300,6 +300,46 @@ async fn scenario(stores: Stores, tag: &str) {
     // A later session has nothing new.
     assert_eq!(pc.session(&c, &servers).await, 1);
 
+    // A value larger than the PC's MaxMsgSize travels as a large object,
+    // chunk by chunk, its progress kept in the store between servers.
+    let big = "<WLANProfile>&".repeat(400);
+    let id = mdmkit::queue::CommandId::new();
+    let payload = SyncMl {
+        header: mdmkit::windows::syncml::SyncHdr::new("1", "1", "device", "server"),
+        commands: vec![mdmkit::windows::syncml::Command::Replace(
+            mdmkit::windows::syncml::ItemCommand::new(
+                "1",
+                mdmkit::windows::syncml::Item::target("./Vendor/MSFT/WiFi/Profile/Big/WlanXml")
+                    .with_data(big.as_str()),
+            ),
+        )],
+        final_: true,
+    };
+    stores
+        .0
+        .enqueue(
+            &tid,
+            &mdmkit::queue::NewCommand::new("Replace", payload.to_xml().into_bytes()).with_id(id),
+            &[mdmkit::queue::EnrollmentId::device(dev.clone())],
+        )
+        .await
+        .unwrap();
+    let n = pc.session(&c, &servers).await;
+    assert!(n >= 4, "{n} messages for {} bytes", big.len());
+    assert_eq!(
+        pc.device.node("./Vendor/MSFT/WiFi/Profile/Big/WlanXml"),
+        Some(big.as_str())
+    );
+    let entry = stores
+        .0
+        .list(&tid, &mdmkit::queue::EnrollmentId::device(dev.clone()))
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|e| e.id == id)
+        .unwrap();
+    assert_eq!(entry.state, mdmkit::queue::CommandState::Acknowledged);
+
     // Refusals: Source of another device, another tenant's certificate, no
     // certificate, garbage; 400 each, never 401 or 500.
     let mut other = Pc::new(&format!("PC-THREE{tag}"));
