@@ -89,6 +89,10 @@ pub enum RequestError {
     /// issuer's key set): the sender should try again later.
     #[error("unavailable: {0}")]
     Unavailable(String),
+    /// Another process answered the same device session meanwhile: the
+    /// device should send again (503).
+    #[error("busy: {0}")]
+    Busy(String),
     /// The server failed (store, journal): not the device's fault.
     #[error("internal error: {0}")]
     Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
@@ -105,6 +109,7 @@ impl RequestError {
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::Busy(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Body(_)
             | Self::NoCertificate
             | Self::Signature(_)

@@ -43,6 +43,7 @@
 //! | [`admin`] | the admin API (bearer tokens scoped to a node, with a role) |
 //! | [`android`] | the Pub/Sub push endpoint of AMAPI notifications, delivery through Google |
 //! | [`scep`] | the SCEP endpoint: device identities for one-time challenges, renewals |
+//! | [`windows`] | the Windows enrollment services (MS-MDE2) and the OMA-DM management endpoint |
 //! | [`identity`] | where a request's certificate comes from, verification, binding |
 //! | [`serve`], [`tls`] | the accept loop and the TLS settings |
 //!
@@ -75,6 +76,7 @@ pub mod serve;
 mod state;
 mod tenant;
 pub mod tls;
+pub mod windows;
 
 pub use config::{DEFAULT_BODY_LIMIT, ServerConfig, parse_cidr};
 pub use error::RequestError;
@@ -90,6 +92,7 @@ pub fn router(state: AppState) -> Router {
         .merge(admin::router())
         .merge(scep::router())
         .merge(android::router())
+        .merge(windows::router())
         .route("/healthz", get(|| async { "ok\n" }))
         .layer(axum::middleware::from_fn(trace))
         .with_state(state);

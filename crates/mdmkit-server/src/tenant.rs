@@ -44,6 +44,7 @@ pub struct TenantContext {
     journal_path: Option<std::path::PathBuf>,
     scep: Option<Arc<crate::scep::ScepService>>,
     android: Option<Arc<crate::android::AndroidService>>,
+    windows: Option<Arc<crate::windows::WindowsService>>,
     verified: Mutex<VerifiedCache>,
     enrollments: Mutex<HashMap<mdmkit::DeviceId, (Instant, Enrollment)>>,
 }
@@ -94,6 +95,7 @@ impl TenantContext {
             journal_path: None,
             scep: None,
             android: None,
+            windows: None,
             verified: Mutex::new(VerifiedCache::default()),
             enrollments: Mutex::new(HashMap::new()),
         }
@@ -154,6 +156,18 @@ impl TenantContext {
     /// The tenant's Android service, when it has one.
     pub fn android(&self) -> Option<&crate::android::AndroidService> {
         self.android.as_deref()
+    }
+
+    /// Serves Windows enrollment and management for this tenant
+    /// (`/{tenant}/windows/...`).
+    pub fn with_windows(mut self, windows: crate::windows::WindowsService) -> Self {
+        self.windows = Some(Arc::new(windows));
+        self
+    }
+
+    /// The tenant's Windows services, when it serves Windows.
+    pub fn windows(&self) -> Option<&crate::windows::WindowsService> {
+        self.windows.as_deref()
     }
 
     /// The tenant id.

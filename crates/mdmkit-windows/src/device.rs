@@ -14,7 +14,10 @@
 //!   and the commands that had succeeded 216;
 //! - a server message without `Final` is answered with the statuses and
 //!   Alert 1222 (send the next message);
-//! - a server message with `Final` and only statuses ends the session.
+//! - a server message with `Final` and only statuses ends the session;
+//! - a value sent as a large object (chunks with `MoreData`) is buffered,
+//!   each chunk answered 213, and applied with the last one if it has the
+//!   `Size` the first declared (424 otherwise).
 //!
 //! It is a test double, not an emulator: CSP semantics (which nodes exist,
 //! tattooing, refused deletes) are not modelled.
@@ -22,8 +25,8 @@
 use std::collections::{BTreeMap, HashSet};
 
 use crate::enroll::{
-    DiscoverRequest, DiscoverResponse, ProtocolVersion, ProvisioningDoc, RequestSecurityToken,
-    RequestSecurityTokenResponse,
+    Credentials, DiscoverRequest, DiscoverResponse, ProtocolVersion, ProvisioningDoc,
+    RequestSecurityToken, RequestSecurityTokenResponse,
 };
 use crate::error::EnrollmentError;
 use crate::locuri::LocUri;
@@ -51,6 +54,10 @@ pub struct TestDevice {
     cmd: u64,
     provisioning: Option<ProvisioningDoc>,
     in_session: bool,
+    max_msg_size: usize,
+    /// A large object being received: its node (key), the value so far
+    /// and the `Size` its first chunk declared.
+    chunk: Option<(String, String, Option<usize>)>,
 }
 
 fn key(uri: &LocUri) -> String {
@@ -70,13 +77,35 @@ impl TestDevice {
             cmd: 0,
             provisioning: None,
             in_session: false,
+            max_msg_size: 65536,
+            chunk: None,
         };
         d.set("./DevInfo/DevId", &device_id, Some(Format::Chr));
         d.set("./DevInfo/Man", "Contoso Ltd", Some(Format::Chr));
         d.set("./DevInfo/Mod", "Surface Laptop", Some(Format::Chr));
         d.set("./DevInfo/DmV", "1.3", Some(Format::Chr));
         d.set("./DevInfo/Lang", "en-US", Some(Format::Chr));
+        d.set("./DevDetail/SwV", "10.0.26100.1", Some(Format::Chr));
+        d.set("./DevDetail/OEM", "Contoso Ltd", Some(Format::Chr));
+        d.set("./DevDetail/FwV", "1.2.3", Some(Format::Chr));
+        d.set(
+            "./DevDetail/Ext/Microsoft/DeviceName",
+            "PC-01",
+            Some(Format::Chr),
+        );
+        d.set(
+            "./DevDetail/Ext/Microsoft/SMBIOSSerialNumber",
+            "SN-0001",
+            Some(Format::Chr),
+        );
         d
+    }
+
+    /// Sets the `MaxMsgSize` the device announces in its headers (65536 by
+    /// default).
+    pub fn with_max_msg_size(mut self, bytes: usize) -> Self {
+        self.max_msg_size = bytes;
+        self
     }
 
     /// The device id.
@@ -129,8 +158,20 @@ impl TestDevice {
         discovery_response: &[u8],
         csr_der: Vec<u8>,
     ) -> Result<(DiscoverResponse, String), EnrollmentError> {
+        self.enrollment_request_with(discovery_response, csr_der, Credentials::None)
+    }
+
+    /// The certificate request with credentials in its WS-Security header
+    /// (OnPremise: the user name and the enrollment token as password).
+    pub fn enrollment_request_with(
+        &self,
+        discovery_response: &[u8],
+        csr_der: Vec<u8>,
+        credentials: Credentials,
+    ) -> Result<(DiscoverResponse, String), EnrollmentError> {
         let d = DiscoverResponse::read(discovery_response)?;
         let rst = RequestSecurityToken::new(csr_der)
+            .with_credentials(credentials)
             .with_context("UXInitiated", "true")
             .with_context("HWDevID", "A1B2C3D4E5F6")
             .with_context("Locale", "en-US")
@@ -197,7 +238,7 @@ impl TestDevice {
             self.server_uri.as_str(),
             self.device_id.as_str(),
         );
-        h.meta = Some(Box::new(Meta::max_msg_size(65536)));
+        h.meta = Some(Box::new(Meta::max_msg_size(self.max_msg_size as u64)));
         h
     }
 
@@ -398,6 +439,43 @@ impl TestDevice {
             }
         }
         let target = |it: &Item| it.target.as_ref().map(|l| l.loc_uri.clone());
+        // Large objects: chunks with MoreData are buffered (213); the last
+        // one completes the value, which must have the declared Size.
+        let mut assembled: Option<String> = None;
+        let pending = self.chunk.take();
+        if let (Command::Add(_) | Command::Replace(_), [it]) = (c, items) {
+            let Some(u) = target(it) else {
+                return StatusCode::BAD_REQUEST;
+            };
+            let k = key(&u);
+            let piece = it.data.as_ref().map_or("", |d| d.as_str());
+            let (mut acc, declared) = match pending {
+                Some((pk, acc, d)) if pk == k => (acc, d),
+                _ => (
+                    String::new(),
+                    it.meta
+                        .as_ref()
+                        .and_then(|m| m.size.as_deref())
+                        .and_then(|v| v.trim().parse::<usize>().ok()),
+                ),
+            };
+            if it.more_data || !acc.is_empty() {
+                acc.push_str(piece);
+                if it.more_data {
+                    self.chunk = Some((k, acc, declared));
+                    return StatusCode::CHUNK_ACCEPTED;
+                }
+                if declared.is_some_and(|d| d != acc.len()) {
+                    return StatusCode::SIZE_MISMATCH;
+                }
+                assembled = Some(acc);
+            }
+        }
+        let value_of = |it: &Item| {
+            assembled
+                .clone()
+                .unwrap_or_else(|| it.data.as_ref().map_or("", |d| d.as_str()).to_owned())
+        };
         match c {
             Command::Add(_) => {
                 for it in items {
@@ -407,7 +485,7 @@ impl TestDevice {
                     if self.tree.contains_key(&key(&u)) {
                         return StatusCode::ALREADY_EXISTS;
                     }
-                    let value = it.data.as_ref().map_or("", |d| d.as_str()).to_owned();
+                    let value = value_of(it);
                     let format = it.meta.as_ref().and_then(|m| m.format.clone());
                     self.set(u.as_str(), &value, format);
                 }
@@ -418,7 +496,7 @@ impl TestDevice {
                     let Some(u) = target(it) else {
                         return StatusCode::BAD_REQUEST;
                     };
-                    let value = it.data.as_ref().map_or("", |d| d.as_str()).to_owned();
+                    let value = value_of(it);
                     let format = it.meta.as_ref().and_then(|m| m.format.clone());
                     self.set(u.as_str(), &value, format);
                 }

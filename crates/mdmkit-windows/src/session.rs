@@ -25,12 +25,13 @@
 
 use std::collections::{HashMap, HashSet};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::error::SessionError;
 use crate::status::{AlertCode, StatusCode};
 use crate::syncml::{
-    Alert, CmdId, Command, Item, Location, Meta, MsgId, SessionId, Status, SyncHdr, SyncMl,
+    Alert, CmdId, Command, Data, DataForm, Item, Location, Meta, MsgId, SessionId, Status, SyncHdr,
+    SyncMl,
 };
 
 /// The caller's reference to a queued command (a queue row id, a UUID).
@@ -177,8 +178,48 @@ pub struct Reply {
 #[derive(Debug, Clone)]
 struct Sent {
     queue_ref: QueueRef,
-    cmd: &'static str,
+    cmd: String,
     nested: bool,
+}
+
+/// What a [`ServerSession`] remembers between two device messages, as
+/// plain data: a server keeps it in its store so that a session survives a
+/// restart, or continues on another process ([`ServerSession::snapshot`],
+/// [`ServerSession::restore`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct SessionSnapshot {
+    /// The session's id, once the first message arrived.
+    pub session_id: Option<String>,
+    /// The `MsgID` of the server's next message.
+    pub next_msg: u64,
+    /// The device's `MsgID`s seen in this session, sorted.
+    pub seen: Vec<String>,
+    /// Every command sent in this session, by (`MsgID`, `CmdID`).
+    pub sent: Vec<SentCommand>,
+    /// The server's last `MsgID`.
+    pub last_msg: Option<String>,
+    /// Whether the session ended.
+    pub ended: bool,
+    /// The large object being sent, if one is.
+    #[serde(default)]
+    pub large_object: Option<LargeObject>,
+}
+
+/// One command a session sent (a nested one has its own entry).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct SentCommand {
+    /// The server message's `MsgID`.
+    pub msg_id: String,
+    /// The command's `CmdID`.
+    pub cmd_id: String,
+    /// The caller's reference.
+    pub queue_ref: String,
+    /// The command name.
+    pub cmd: String,
+    /// Whether it is nested in an `Atomic` or `Sequence`.
+    pub nested: bool,
 }
 
 /// The server side of one management session with one device.
@@ -192,6 +233,19 @@ pub struct ServerSession {
     sent_refs: HashSet<QueueRef>,
     last_msg: Option<MsgId>,
     ended: bool,
+    large: Option<LargeObject>,
+}
+
+/// A large object (a value split over several messages with `MoreData`)
+/// being sent: which queued command, and how many bytes of its value went
+/// out already.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct LargeObject {
+    /// The queued command whose value is being sent.
+    pub queue_ref: String,
+    /// Bytes of the value sent so far.
+    pub offset: usize,
 }
 
 const FINAL: &str = "<Final/>";
@@ -208,12 +262,77 @@ impl ServerSession {
             sent_refs: HashSet::new(),
             last_msg: None,
             ended: false,
+            large: None,
         }
     }
 
     /// The session's id, once the first message arrived.
     pub fn session_id(&self) -> Option<&SessionId> {
         self.session_id.as_ref()
+    }
+
+    /// The session as plain data, to store between two device messages.
+    pub fn snapshot(&self) -> SessionSnapshot {
+        let mut seen: Vec<String> = self.seen.iter().cloned().collect();
+        seen.sort();
+        let mut sent: Vec<SentCommand> = self
+            .sent
+            .iter()
+            .map(|((m, c), s)| SentCommand {
+                msg_id: m.clone(),
+                cmd_id: c.clone(),
+                queue_ref: s.queue_ref.as_str().to_owned(),
+                cmd: s.cmd.clone(),
+                nested: s.nested,
+            })
+            .collect();
+        sent.sort_by(|a, b| (&a.msg_id, &a.cmd_id).cmp(&(&b.msg_id, &b.cmd_id)));
+        SessionSnapshot {
+            session_id: self.session_id.as_ref().map(|s| s.as_str().to_owned()),
+            next_msg: self.next_msg,
+            seen,
+            sent,
+            last_msg: self.last_msg.as_ref().map(|m| m.as_str().to_owned()),
+            ended: self.ended,
+            large_object: self.large.clone(),
+        }
+    }
+
+    /// The session a [`SessionSnapshot`] was taken of, answering with
+    /// `config`.
+    pub fn restore(config: SessionConfig, s: &SessionSnapshot) -> Self {
+        let sent: HashMap<(String, String), Sent> = s
+            .sent
+            .iter()
+            .map(|c| {
+                (
+                    (c.msg_id.clone(), c.cmd_id.clone()),
+                    Sent {
+                        queue_ref: QueueRef::new(c.queue_ref.clone()),
+                        cmd: c.cmd.clone(),
+                        nested: c.nested,
+                    },
+                )
+            })
+            .collect();
+        let sent_refs = sent.values().map(|v| v.queue_ref.clone()).collect();
+        Self {
+            config,
+            session_id: s.session_id.clone().map(SessionId::from),
+            next_msg: s.next_msg.max(1),
+            seen: s.seen.iter().cloned().collect(),
+            sent,
+            sent_refs,
+            last_msg: s.last_msg.clone().map(MsgId::from),
+            ended: s.ended,
+            large: s.large_object.clone(),
+        }
+    }
+
+    /// Whether the session ended (its last reply had `Final` and only
+    /// statuses).
+    pub fn is_ended(&self) -> bool {
+        self.ended
     }
 
     /// Whether the queued command went out in this session.
@@ -298,6 +417,11 @@ impl ServerSession {
         hs.source_refs.push(h.source.loc_uri.as_str().to_owned());
         reply.message.commands.push(Command::Status(hs));
 
+        // The smallest reply there can be (the header and its status): a
+        // command that does not fit beside it never fits, one that only
+        // does not fit beside this reply's statuses waits for the next.
+        let floor = reply.message.to_xml().len() + FINAL.len();
+
         // 2. The device's commands.
         for c in &incoming.commands {
             self.take_in(c, &h.msg_id, &mut reply, &mut cmd_id);
@@ -319,17 +443,71 @@ impl ServerSession {
         // 3. Queued commands up to the budget.
         let budget = self.budget(h.meta.as_deref());
         let mut size = reply.message.to_xml().len() + FINAL.len();
-        let base = size;
+        let continuation = incoming.commands.iter().all(|c| match c {
+            Command::Status(_) => true,
+            Command::Alert(a) => a.code == AlertCode::NEXT_MESSAGE,
+            _ => false,
+        });
         let mut all_out = true;
-        for q in queued {
-            if self.sent_refs.contains(&q.queue_ref) {
+        // 3a. A large object being sent goes first, chunk by chunk; after
+        // a chunk with `MoreData` nothing else goes in that message.
+        if let Some(lo) = self.large.clone() {
+            match queued.iter().find(|q| q.queue_ref.as_str() == lo.queue_ref) {
+                None => self.large = None,
+                Some(q) => {
+                    let room = budget.saturating_sub(size);
+                    match self.send_chunk(q, lo.offset, room, &msg_id, &mut cmd_id, &mut reply) {
+                        Some(len) => {
+                            size += len;
+                            all_out = self.large.is_none();
+                        }
+                        None if reply.sent.is_empty() && continuation => {
+                            // Not even a small chunk fits a minimal reply.
+                            self.large = None;
+                            reply.too_large.push(q.queue_ref.clone());
+                        }
+                        None => all_out = false,
+                    }
+                }
+            }
+        }
+        // 3b. The others in order.
+        for q in queued.iter().filter(|_| all_out) {
+            if self.sent_refs.contains(&q.queue_ref)
+                || self
+                    .large
+                    .as_ref()
+                    .is_some_and(|l| l.queue_ref == q.queue_ref.as_str())
+            {
                 continue;
             }
             let mut cmd = q.command.clone();
             let mut assigned = Vec::new();
             assign_ids(&mut cmd, &mut cmd_id, &mut assigned, false);
             let len = cmd.to_xml().len();
-            if base + len > budget {
+            // Too large when it cannot fit beside the header alone, or
+            // when it is first in line and the device's message was
+            // already as small as a message gets (its statuses and the
+            // request for more): waiting would not make room. A value
+            // that can be split goes out as a large object instead.
+            let minimal = reply.sent.is_empty() && continuation;
+            if floor + len > budget || (size + len > budget && minimal) {
+                if chunkable(&q.command).is_some() && self.large.is_none() {
+                    let room = budget.saturating_sub(size);
+                    if let Some(len) = self.send_chunk(q, 0, room, &msg_id, &mut cmd_id, &mut reply)
+                    {
+                        size += len;
+                        if self.large.is_some() {
+                            all_out = false;
+                            break;
+                        }
+                        continue;
+                    }
+                    if !minimal {
+                        all_out = false;
+                        break;
+                    }
+                }
                 reply.too_large.push(q.queue_ref.clone());
                 continue;
             }
@@ -343,7 +521,7 @@ impl ServerSession {
                     (msg_id.as_str().to_owned(), id.as_str().to_owned()),
                     Sent {
                         queue_ref: q.queue_ref.clone(),
-                        cmd: name,
+                        cmd: name.to_owned(),
                         nested,
                     },
                 );
@@ -364,6 +542,84 @@ impl ServerSession {
         }
         self.last_msg = Some(msg_id);
         Ok(reply)
+    }
+
+    /// Sends the next chunk of `q`'s value from byte `offset`, as large as
+    /// fits `room` bytes: with `MoreData` (and, on the first chunk, the
+    /// whole value's `Size`) while more remains. Only the last chunk is
+    /// matched to the queued command (the others are answered 213). The
+    /// chunk's length, or `None` when not even one character fits.
+    fn send_chunk(
+        &mut self,
+        q: &QueuedCommand,
+        offset: usize,
+        room: usize,
+        msg_id: &MsgId,
+        cmd_id: &mut impl FnMut() -> CmdId,
+        reply: &mut Reply,
+    ) -> Option<usize> {
+        let (value, cdata) = chunkable(&q.command)?;
+        let total = value.len();
+        if offset >= total {
+            return None;
+        }
+        let id = cmd_id();
+        let mut n = total - offset;
+        for _ in 0..64 {
+            let mut end = offset + n;
+            while end > offset && !value.is_char_boundary(end) {
+                end -= 1;
+            }
+            if end <= offset {
+                return None;
+            }
+            let more = end < total;
+            let mut cmd = q.command.clone();
+            cmd.set_cmd_id(id.clone());
+            if let Command::Add(c) | Command::Replace(c) = &mut cmd
+                && let Some(it) = c.items.first_mut()
+            {
+                let piece = &value[offset..end];
+                it.data = Some(if cdata {
+                    Data::cdata(piece)
+                } else {
+                    Data::text(piece)
+                });
+                it.more_data = more;
+                if offset == 0 && more {
+                    it.meta.get_or_insert_with(Box::default).size = Some(total.to_string());
+                }
+            }
+            let len = cmd.to_xml().len();
+            if len > room {
+                // Shrink in proportion (escaping makes a byte of the
+                // value up to five on the wire), and by one at least.
+                let now = end - offset;
+                n = (now.saturating_mul(room) / len).min(now - 1);
+                continue;
+            }
+            if more {
+                self.large = Some(LargeObject {
+                    queue_ref: q.queue_ref.as_str().to_owned(),
+                    offset: end,
+                });
+            } else {
+                self.large = None;
+                self.sent.insert(
+                    (msg_id.as_str().to_owned(), id.as_str().to_owned()),
+                    Sent {
+                        queue_ref: q.queue_ref.clone(),
+                        cmd: cmd.name().to_owned(),
+                        nested: false,
+                    },
+                );
+                self.sent_refs.insert(q.queue_ref.clone());
+                reply.sent.push(q.queue_ref.clone());
+            }
+            reply.message.commands.push(cmd);
+            return Some(len);
+        }
+        None
     }
 
     fn budget(&self, meta: Option<&Meta>) -> usize {
@@ -465,6 +721,24 @@ impl ServerSession {
         self.sent
             .get(&(msg.as_str().to_owned(), cmd_ref.as_str().to_owned()))
             .map(|s| (s, cmd_ref.clone()))
+    }
+}
+
+/// The value of a command that can travel as a large object: an `Add` or
+/// `Replace` of one item whose data is text or CDATA (not inline XML,
+/// which cannot be cut); and whether it is CDATA.
+fn chunkable(c: &Command) -> Option<(&str, bool)> {
+    let (Command::Add(ic) | Command::Replace(ic)) = c else {
+        return None;
+    };
+    let [it] = ic.items.as_slice() else {
+        return None;
+    };
+    let d = it.data.as_ref().filter(|_| !it.more_data)?;
+    match d.form() {
+        DataForm::Text => Some((d.as_str(), false)),
+        DataForm::CData => Some((d.as_str(), true)),
+        _ => None,
     }
 }
 

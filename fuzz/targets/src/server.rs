@@ -25,6 +25,10 @@ pub const TARGETS: &[Target] = &[
         name: "server_routing",
         body: routing,
     },
+    Target {
+        name: "server_windows",
+        body: windows,
+    },
 ];
 
 /// A `Client-Cert` header value (RFC 9440 byte sequence, or nginx's
@@ -203,5 +207,179 @@ pub fn routing(data: &[u8]) {
         .is_some_and(|p| p.split('/').any(|seg| seg == "apple"));
     if device_route {
         assert!(status != 401 && status != 403, "{status} on {path}");
+    }
+}
+
+/// The secret of the fixture's reusable Windows enrollment token.
+pub const WINDOWS_TOKEN: &str = "fuzz-token";
+/// The device the fixture enrolls, whose certificate inputs may present.
+pub const WINDOWS_DEVICE: &str = "fuzz-pc";
+
+/// One tenant (`w`) serving Windows on the memory stores, a reusable
+/// enrollment token ([`WINDOWS_TOKEN`]) for its root, and [`WINDOWS_DEVICE`]
+/// enrolled through the router itself: the router, the device's
+/// certificate (DER) and a runtime.
+// The fixture, not input: failing to build it is a broken harness.
+#[allow(clippy::expect_used)]
+fn windows_router() -> &'static (tokio::runtime::Runtime, axum::Router, Vec<u8>) {
+    static ROUTER: OnceLock<(tokio::runtime::Runtime, axum::Router, Vec<u8>)> = OnceLock::new();
+    ROUTER.get_or_init(|| {
+        use mdmkit::identity::{CaBuilder, KeyAlgorithm};
+        use mdmkit::policy::Tenant;
+        use mdmkit::windows::enroll::{Credentials, RequestSecurityToken};
+        let id = mdmkit::TenantId::new("w").expect("a tenant id");
+        let ca = CaBuilder::new(id.clone())
+            .algorithm(KeyAlgorithm::P256)
+            .build()
+            .expect("a CA");
+        let state = Arc::new(mdmkit::state::MemoryState::new());
+        let reconciler = Arc::new(mdmkit::Reconciler::new(
+            Arc::new(mdmkit::queue::MemoryStore::new()) as Arc<dyn mdmkit::queue::QueueStore>,
+            state.clone() as Arc<dyn mdmkit::state::StateStore>,
+        ));
+        let verifier = ca.verifier();
+        let tenants = Tenants::new().with(
+            TenantContext::new(Tenant::new(id.clone()), verifier, reconciler)
+                .with_windows(mdmkit_server::windows::WindowsService::new(ca)),
+        );
+        let proxy = ipnet::IpNet::from(std::net::IpAddr::from([127, 0, 0, 1]));
+        let config = ServerConfig::new()
+            .with_body_limit(64 * 1024)
+            .trust_proxy(proxy);
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a runtime");
+        let app = mdmkit_server::router(AppState::new(tenants, config));
+        let mut issued = mdmkit::challenge::issue(
+            id.clone(),
+            mdmkit::policy::NodeId::new("w").expect("a node id"),
+            mdmkit::challenge::ChallengeOptions::default()
+                .reusable()
+                .with_ttl(std::time::Duration::from_secs(10 * 365 * 86_400)),
+            mdmkit::queue::Clock::now(&mdmkit::queue::SystemClock),
+        );
+        issued.challenge.sha256 = mdmkit::challenge::digest(WINDOWS_TOKEN);
+        rt.block_on(mdmkit::state::StateStore::put_challenge(
+            &*state,
+            &issued.challenge,
+        ))
+        .expect("the token is stored");
+        let csr = include_bytes!("../../../crates/mdmkit-windows/tests/fixtures/enroll-csr.der");
+        let rst = RequestSecurityToken::new(csr.to_vec())
+            .with_context("DeviceID", WINDOWS_DEVICE)
+            .with_credentials(Credentials::UsernameToken {
+                username: "fuzz@example.org".into(),
+                password: WINDOWS_TOKEN.into(),
+            })
+            .to_xml(
+                "urn:uuid:0",
+                "https://mdm.example/w/windows/EnrollmentServer/Enrollment.svc",
+            );
+        let req = Request::builder()
+            .method(Method::POST)
+            .uri("/w/windows/EnrollmentServer/Enrollment.svc")
+            .header("host", "mdm.example")
+            .body(axum::body::Body::from(rst))
+            .expect("a request");
+        let resp = rt.block_on(app.clone().oneshot(req)).expect("infallible");
+        assert_eq!(
+            resp.status().as_u16(),
+            200,
+            "the fixture PC does not enroll"
+        );
+        let body = rt
+            .block_on(axum::body::to_bytes(resp.into_body(), 1 << 20))
+            .expect("the enrollment answer");
+        let r =
+            mdmkit::windows::enroll::RequestSecurityTokenResponse::read(&body).expect("an RSTR");
+        let doc = mdmkit::windows::enroll::ProvisioningDoc::read(r.provisioning_xml.as_bytes())
+            .expect("a provisioning document");
+        (rt, app, doc.client_cert_der)
+    })
+}
+
+/// A request to a Windows endpoint of a tenant that serves Windows, with
+/// one PC enrolled: input is a byte choosing the endpoint (bits 0-2:
+/// discovery GET, discovery, discovery without the `windows` segment,
+/// policy, enrollment, management), whether the request presents the
+/// enrolled PC's certificate through the trusted proxy (bit 3), then the
+/// body.
+///
+/// Laws: no panic; never a 401, 403 or 500; every answer of an enrollment
+/// service is a 200 or a SOAP fault; the management endpoint answers 200
+/// only with a SyncML message from the server to the enrolled PC.
+pub fn windows(data: &[u8]) {
+    const PATHS: [&str; 6] = [
+        "/w/windows/EnrollmentServer/Discovery.svc",
+        "/w/windows/EnrollmentServer/Discovery.svc",
+        "/w/EnrollmentServer/Discovery.svc",
+        "/w/windows/EnrollmentServer/Policy.svc",
+        "/w/windows/EnrollmentServer/Enrollment.svc",
+        "/w/windows/ManagementServer/MDM.svc",
+    ];
+    let Some((&choice, body)) = data.split_first() else {
+        return;
+    };
+    let which = usize::from(choice & 7) % PATHS.len();
+    let (rt, app, cert) = windows_router();
+    let method = if which == 0 {
+        Method::GET
+    } else {
+        Method::POST
+    };
+    let mut b = Request::builder()
+        .method(method)
+        .uri(PATHS[which])
+        .header("host", "mdm.example");
+    if choice & 8 != 0 {
+        let b64 = base64::engine::general_purpose::STANDARD.encode(cert);
+        b = b.header("client-cert", format!(":{b64}:"));
+    }
+    let Ok(mut req) = b.body(axum::body::Body::from(body.to_vec())) else {
+        return;
+    };
+    req.extensions_mut()
+        .insert(axum::extract::ConnectInfo(SocketAddr::from((
+            [127, 0, 0, 1],
+            9,
+        ))));
+    let Ok(resp) = rt.block_on(app.clone().oneshot(req));
+    let status = resp.status().as_u16();
+    assert!(
+        ![401, 403, 500].contains(&status),
+        "{status} on {}",
+        PATHS[which]
+    );
+    let content_type = resp
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
+    let Ok(bytes) = rt.block_on(axum::body::to_bytes(resp.into_body(), 1 << 20)) else {
+        return;
+    };
+    match which {
+        0 => assert_eq!(status, 200),
+        1..=4 => {
+            assert!(
+                content_type.starts_with("application/soap+xml"),
+                "{content_type}"
+            );
+            if status != 200 {
+                assert!(
+                    mdmkit::windows::enroll::EnrollmentFault::read(&bytes).is_ok(),
+                    "{status} without a SOAP fault"
+                );
+            }
+        }
+        _ => {
+            if status == 200 {
+                let m = mdmkit::windows::SyncMl::read(&bytes)
+                    .unwrap_or_else(|e| panic!("a 200 that is not SyncML: {e}"));
+                assert_eq!(m.header.target.loc_uri.as_str(), WINDOWS_DEVICE);
+            }
+        }
     }
 }

@@ -20,6 +20,7 @@ use mdmkit::identity::scep::{RaIdentity, RaPem};
 use mdmkit::identity::{CaBuilder, CaDir, KeyAlgorithm};
 use mdmkit::reconcile::Options;
 use mdmkit_server::scep::ScepService;
+use mdmkit_server::windows::WindowsService;
 use mdmkit_server::{AppState, ServerConfig, TenantContext, Tenants};
 
 use super::reconcile::{Stores, location, open_stores};
@@ -258,9 +259,11 @@ async fn tenant(
             .with_journal(journal.clone()),
     );
     let scep = scep_service(&ca)?;
+    let windows = WindowsService::new(ca.load_ca().context("tenant CA")?);
     let reload_dir = dir.to_path_buf();
     let ctx = TenantContext::new(tree, ca.verifier().context("tenant CA")?, reconciler)
         .with_scep(scep)
+        .with_windows(windows)
         .with_ca_dir(ca)
         .context("tenant CA")?
         .with_journal(journal)

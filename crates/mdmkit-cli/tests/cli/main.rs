@@ -19,6 +19,7 @@ mod serve_cluster_cli;
 mod serve_durability_cli;
 mod serve_support;
 mod serve_tls_cli;
+mod serve_windows_cli;
 mod signing_cli;
 mod support;
 mod usage_cli;

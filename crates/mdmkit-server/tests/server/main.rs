@@ -4,3 +4,4 @@
 mod android;
 mod isolation;
 mod openapi;
+mod windows;

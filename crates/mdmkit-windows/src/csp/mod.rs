@@ -36,7 +36,7 @@
 use mdmkit_policy::{ChangeSet, Device, EffectivePolicy, SettingPath, Settings};
 use serde::Serialize;
 
-use crate::syncml::{Command, Format, Item, ItemCommand, Meta, SyncHdr, SyncMl};
+use crate::syncml::{Command, Container, Format, Item, ItemCommand, Meta, SyncHdr, SyncMl};
 
 mod map;
 mod table;
@@ -211,6 +211,39 @@ impl Compiled {
             text: text.into(),
         });
     }
+}
+
+/// The Policy CSP area whose nodes must change together.
+const DEVICE_LOCK: &str = "/vendor/msft/policy/config/devicelock/";
+
+/// Puts the commands on DeviceLock nodes (the password rules) inside one
+/// `Atomic`, first, the others after it in their order: Windows then
+/// applies the password rules all or not at all (a refused minimum length
+/// rolls back the rest, answered 507 with 216 for the rolled-back ones),
+/// and never leaves a half-changed password policy. Commands already
+/// inside a container are left as they are.
+pub fn atomic_device_lock(commands: Vec<Command>) -> Vec<Command> {
+    let is_lock = |c: &Command| {
+        let items = c.items();
+        !items.is_empty()
+            && !matches!(c, Command::Atomic(_) | Command::Sequence(_))
+            && items.iter().all(|i| {
+                i.uri()
+                    .is_some_and(|u| u.normalized().to_ascii_lowercase().contains(DEVICE_LOCK))
+            })
+    };
+    let (lock, rest): (Vec<Command>, Vec<Command>) = commands.into_iter().partition(is_lock);
+    if lock.is_empty() {
+        return rest;
+    }
+    let mut out = Vec::with_capacity(rest.len() + 1);
+    out.push(Command::Atomic(Container {
+        cmd_id: Some("1".into()),
+        commands: lock,
+        ..Container::default()
+    }));
+    out.extend(rest);
+    out
 }
 
 fn value_item(uri: &str, format: &Format, value: &str) -> Item {

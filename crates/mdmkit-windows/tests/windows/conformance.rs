@@ -433,30 +433,91 @@ fn queued_commands_beyond_the_budget_continue_in_the_next_message_in_order() {
 }
 
 #[test]
-fn the_device_max_msg_size_lowers_the_budget_and_oversized_commands_are_reported() {
-    let mut device = TestDevice::new("dev-1");
-    let mut hello = device.open_session(SERVER);
-    hello.header.meta = Some(Box::new(Meta::max_msg_size(2048)));
+fn the_device_max_msg_size_lowers_the_budget_and_a_large_value_travels_in_chunks() {
+    let mut device = TestDevice::new("dev-1").with_max_msg_size(2048);
     let mut server = ServerSession::new(SessionConfig::new(SERVER));
-    let big = "x".repeat(5000);
+    let big = "x<&>".repeat(1250);
     let queue = vec![
         QueuedCommand::new("big", replace("./Vendor/MSFT/Big", &big)),
         QueuedCommand::new("small", replace("./Vendor/MSFT/Small", "1")),
+        // An Exec cannot be cut: reported, never blocking the queue.
+        QueuedCommand::new(
+            "exec",
+            Command::Exec(ItemCommand::new(
+                "0",
+                Item::target("./Vendor/MSFT/Run").with_data("y".repeat(5000)),
+            )),
+        ),
     ];
-    let reply = server.respond(&hello, &queue).unwrap();
-    assert_eq!(
-        reply
-            .too_large
+    let mut msg = Some(device.open_session(SERVER));
+    let (mut sent, mut too_large, mut statuses) = (Vec::new(), Vec::new(), Vec::new());
+    let mut chunks = 0;
+    while let Some(m) = msg.take() {
+        let reply = server.respond(&m, &queue).unwrap();
+        assert!(reply.message.to_xml().len() <= 2048);
+        chunks += reply
+            .message
+            .commands
             .iter()
-            .map(|q| q.as_str())
-            .collect::<Vec<_>>(),
-        ["big"]
+            .filter(|c| c.items().first().is_some_and(|i| i.more_data))
+            .count();
+        sent.extend(reply.sent.iter().map(|q| q.as_str().to_owned()));
+        too_large.extend(reply.too_large.iter().map(|q| q.as_str().to_owned()));
+        statuses.extend(
+            reply
+                .statuses
+                .iter()
+                .map(|s| (s.queue_ref.as_str().to_owned(), s.code)),
+        );
+        msg = device.handle(&reply.message);
+    }
+    assert!(
+        chunks >= 2,
+        "{chunks} chunks; sent {sent:?}, too large {too_large:?}, {statuses:?}"
     );
+    assert_eq!(device.node("./Vendor/MSFT/Big"), Some(big.as_str()));
+    assert_eq!(device.node("./Vendor/MSFT/Small"), Some("1"));
+    assert_eq!(sent, ["big", "small"]);
+    // (Reported at each message while the caller keeps offering it.)
+    too_large.dedup();
+    assert_eq!(too_large, ["exec"]);
+    // The large object is answered once, by its last chunk's status.
     assert_eq!(
-        reply.sent.iter().map(|q| q.as_str()).collect::<Vec<_>>(),
-        ["small"]
+        statuses,
+        [
+            ("big".to_owned(), StatusCode::OK),
+            ("small".to_owned(), StatusCode::OK)
+        ]
     );
-    assert!(reply.message.to_xml().len() <= 2048);
+}
+
+#[test]
+fn a_large_object_whose_size_does_not_match_is_refused_by_the_device() {
+    let mut device = TestDevice::new("dev-1");
+    let open = device.open_session(SERVER);
+    let mut first = Item::target("./Vendor/MSFT/Big").with_data("abc");
+    first.more_data = true;
+    let mut meta = Meta::default();
+    meta.size = Some("10".into());
+    first.meta = Some(Box::new(meta));
+    let last = Item::target("./Vendor/MSFT/Big").with_data("def");
+    let mut server = ServerSession::new(SessionConfig::new(SERVER));
+    let queue = vec![
+        QueuedCommand::new("a", Command::Replace(ItemCommand::new("0", first))),
+        QueuedCommand::new("b", Command::Replace(ItemCommand::new("0", last))),
+    ];
+    let reply = server.respond(&open, &queue).unwrap();
+    let answer = device.handle(&reply.message).unwrap();
+    let codes: Vec<u16> = answer
+        .commands
+        .iter()
+        .filter_map(|c| match c {
+            Command::Status(s) if s.cmd == "Replace" => Some(s.code.code()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(codes, [213, 424]);
+    assert_eq!(device.node("./Vendor/MSFT/Big"), None);
 }
 
 #[test]

@@ -446,3 +446,51 @@ fn documented_nodes_and_encodings_are_used_for_store_symbols_and_edge() {
     .unwrap();
     assert_eq!(data(msg), "line one\u{F000}line two");
 }
+
+#[test]
+fn the_device_lock_rules_travel_in_one_atomic_that_rolls_back_on_a_refusal() {
+    use mdmkit_windows::csp::atomic_device_lock;
+    use mdmkit_windows::device::TestDevice;
+    use mdmkit_windows::session::{QueuedCommand, ServerSession, SessionConfig};
+    use mdmkit_windows::syncml::Command;
+
+    let p = mdmkit_policy::Policy::from_toml(
+        "[policy]\nid = \"p\"\n[passcode]\nrequired = true\nmin_length = 8\n[restrictions]\ncamera = \"deny\"\n",
+    )
+    .unwrap();
+    let compiled = mdmkit_windows::csp::compile(&p.settings, None);
+    let grouped = atomic_device_lock(compiled.commands.clone());
+    let Command::Atomic(k) = &grouped[0] else {
+        panic!("{grouped:?}")
+    };
+    assert!(k.commands.len() >= 2, "{k:?}");
+    assert_eq!(
+        grouped.len(),
+        compiled.commands.len() - k.commands.len() + 1
+    );
+    assert!(
+        grouped[1..]
+            .iter()
+            .all(|c| !matches!(c, Command::Atomic(_)))
+    );
+
+    // On the simulated PC: applied together.
+    let server_uri = "https://mdm.example.org/MDM.svc";
+    let mut device = TestDevice::new("dev-atomic");
+    let mut s = ServerSession::new(SessionConfig::new(server_uri));
+    let queued: Vec<QueuedCommand> = grouped
+        .iter()
+        .enumerate()
+        .map(|(i, c)| QueuedCommand::new(format!("q{i}"), c.clone()))
+        .collect();
+    let open = device.open_session(server_uri);
+    let r = s.respond(&open, &queued).unwrap();
+    let answer = device.handle(&r.message).unwrap();
+    let r = s.respond(&answer, &[]).unwrap();
+    let atomic = r.statuses.iter().find(|st| st.cmd == "Atomic").unwrap();
+    assert_eq!(atomic.code.code(), 200, "{:?}", r.statuses);
+    assert_eq!(
+        device.node("./Device/Vendor/MSFT/Policy/Config/DeviceLock/MinDevicePasswordLength"),
+        Some("8")
+    );
+}

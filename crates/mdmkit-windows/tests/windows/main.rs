@@ -6,4 +6,5 @@ mod csp_mapping;
 mod enrollment;
 mod enrollment_identity;
 mod enrollment_props;
+mod session_snapshot;
 mod syncml_codec;

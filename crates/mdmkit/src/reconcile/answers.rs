@@ -447,7 +447,7 @@ pub mod apple {
 pub mod windows {
     use super::*;
     use mdmkit_windows::session::{MatchedStatus, QueueRef, QueuedCommand};
-    use mdmkit_windows::syncml::SyncMl;
+    use mdmkit_windows::syncml::{Command, Container, SyncMl};
 
     impl<Q, S> Reconciler<Q, S>
     where
@@ -456,7 +456,8 @@ pub mod windows {
     {
         /// Up to `max` queued commands for a device's session, ready for
         /// [`mdmkit_windows::session::ServerSession::respond`]; each one's
-        /// [`QueueRef`] is the queue command id.
+        /// [`QueueRef`] is the queue command id. A payload of several
+        /// commands becomes one `Sequence`.
         pub async fn windows_commands(
             &self,
             tenant: &TenantId,
@@ -470,35 +471,63 @@ pub mod windows {
             for d in batch {
                 let msg = SyncMl::read(&d.payload)
                     .map_err(|e| Error::Corrupt(format!("queued SyncML {}: {e}", d.id)))?;
-                for c in msg.commands {
-                    out.push(QueuedCommand::new(d.id.as_uuid().to_string(), c));
-                }
+                let mut commands = msg.commands;
+                // One queued command is one command in the session: a
+                // payload of several travels as a Sequence (run in order,
+                // answered together), so none is skipped as already sent.
+                let command = if commands.len() == 1 {
+                    commands.remove(0)
+                } else {
+                    Command::Sequence(Container {
+                        cmd_id: Some("1".into()),
+                        commands,
+                        ..Container::default()
+                    })
+                };
+                out.push(QueuedCommand::new(d.id.as_uuid().to_string(), command));
                 ids.push(d.id);
             }
             self.mark_delivered(tenant, device, &ids).await?;
             Ok(out)
         }
 
-        /// Records the statuses a device returned for queued commands: 2xx
-        /// (and 418 "already exists" for an `Add`) acknowledge, anything
-        /// else is an error carrying the code.
+        /// Records the statuses a device returned for queued commands: a
+        /// command whose statuses (those of the commands nested in its
+        /// `Atomic` or `Sequence` included) are all 2xx (or 418 "already
+        /// exists" for an `Add`) is acknowledged; otherwise it is an error
+        /// carrying the first failing code.
         pub async fn windows_statuses(
             &self,
             tenant: &TenantId,
             device: &DeviceId,
             statuses: &[MatchedStatus],
         ) -> Result<Vec<AnswerOutcome>, Error> {
-            let mut out = Vec::new();
-            for s in statuses.iter().filter(|s| !s.nested) {
+            // Every status of a queued command (a container's nested ones
+            // included) decides its answer: the first failure, else
+            // acknowledged.
+            let mut answers: Vec<(CommandId, Answer)> = Vec::new();
+            for s in statuses {
                 let Some(id) = command_of(&s.queue_ref) else {
                     continue;
                 };
                 let code = s.code.code();
-                let answer = if s.code.is_success() || (code == 418 && s.cmd == "Add") {
+                let ok = s.code.is_success() || (code == 418 && s.cmd == "Add");
+                let answer = if ok {
                     Answer::Acknowledged
                 } else {
                     Answer::Error(format!("{} status {code}", s.cmd))
                 };
+                match answers.iter_mut().find(|(c, _)| *c == id) {
+                    Some((_, a)) => {
+                        if *a == Answer::Acknowledged {
+                            *a = answer;
+                        }
+                    }
+                    None => answers.push((id, answer)),
+                }
+            }
+            let mut out = Vec::with_capacity(answers.len());
+            for (id, answer) in answers {
                 out.push(
                     self.record_answer(tenant, device, id, &answer, None)
                         .await?,

@@ -269,7 +269,8 @@ fn windows(device: &Device, old: &Settings, new: &Settings, changed: &[Category]
     let mut out = VendorPlan::default();
     for c in changed {
         let compiled = csp::compile_diff(&only(old, &[*c]), &only(new, &[*c]), Some(device));
-        for command in &compiled.commands {
+        // The password rules travel as one Atomic command.
+        for command in &csp::atomic_device_lock(compiled.commands.clone()) {
             let mut one = csp::Compiled::default();
             one.commands.push(command.clone());
             let message = one.to_message("1", "1", "mdmkit", "device");

@@ -24,6 +24,7 @@ struct TenantState {
     tokens: BTreeMap<String, AdminToken>,
     challenges: BTreeMap<String, Challenge>,
     issued: BTreeMap<String, IssuedCertificate>,
+    sessions: BTreeMap<DeviceId, super::DeviceSession>,
 }
 
 /// Applied state and compliance in memory: for tests and simulations.
@@ -239,5 +240,32 @@ impl StateStore for MemoryState {
         });
         v.sort_by(|a, b| (a.not_after, &a.sha256).cmp(&(b.not_after, &b.sha256)));
         Ok(v)
+    }
+
+    async fn challenge(&self, tenant: &TenantId, sha256: &str) -> Result<Option<Challenge>, Error> {
+        Ok(self.with(tenant, |t| t.challenges.get(sha256).cloned()))
+    }
+
+    async fn session(
+        &self,
+        tenant: &TenantId,
+        device: &DeviceId,
+    ) -> Result<Option<super::DeviceSession>, Error> {
+        Ok(self.with(tenant, |t| t.sessions.get(device).cloned()))
+    }
+
+    async fn put_session(
+        &self,
+        tenant: &TenantId,
+        session: &super::DeviceSession,
+        expected: Option<i64>,
+    ) -> Result<bool, Error> {
+        Ok(self.with(tenant, |t| {
+            if t.sessions.get(&session.device).map(|s| s.version) != expected {
+                return false;
+            }
+            t.sessions.insert(session.device.clone(), session.clone());
+            true
+        }))
     }
 }

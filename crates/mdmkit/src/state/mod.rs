@@ -336,6 +336,57 @@ pub trait StateStore: Send + Sync {
         tenant: &TenantId,
         before: Timestamp,
     ) -> Result<Vec<IssuedCertificate>, Error>;
+
+    /// One challenge (by the SHA-256 of its secret, hex), without spending
+    /// it: an enrollment that checks a token before the step that spends
+    /// it (Windows' policy request before its certificate request).
+    async fn challenge(&self, tenant: &TenantId, sha256: &str) -> Result<Option<Challenge>, Error>;
+
+    /// A device's stored management session.
+    async fn session(
+        &self,
+        tenant: &TenantId,
+        device: &DeviceId,
+    ) -> Result<Option<DeviceSession>, Error>;
+
+    /// Writes a device's management session if the stored one is still at
+    /// version `expected` (`None`: none stored), so that two processes
+    /// answering the same session never both write it. Whether it was
+    /// written.
+    async fn put_session(
+        &self,
+        tenant: &TenantId,
+        session: &DeviceSession,
+        expected: Option<i64>,
+    ) -> Result<bool, Error>;
+}
+
+/// A device's management session kept between two of its requests (an
+/// OMA-DM session spans several): the state is the protocol layer's own
+/// document, opaque to the store.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct DeviceSession {
+    /// The device.
+    pub device: DeviceId,
+    /// Bumped by every write ([`StateStore::put_session`] compares it).
+    pub version: i64,
+    /// When it was last written.
+    pub updated_at: Timestamp,
+    /// The session's state (JSON).
+    pub state: String,
+}
+
+impl DeviceSession {
+    /// A session record.
+    pub fn new(device: DeviceId, version: i64, updated_at: Timestamp, state: String) -> Self {
+        Self {
+            device,
+            version,
+            updated_at,
+            state,
+        }
+    }
 }
 
 /// The hash of a whole settings value: SHA-256 over its category hashes.

@@ -69,6 +69,8 @@ CREATE TABLE IF NOT EXISTS mdmkit_policy (
     records::TABLES,
     // 3: enrollment challenges and issued certificates.
     records::ENROLLMENT_TABLES,
+    // 4: device management sessions (OMA-DM) between requests.
+    records::SESSION_TABLES,
 ];
 
 /// Rows per multi-row statement (PostgreSQL allows 65,535 parameters).
@@ -416,5 +418,30 @@ impl StateStore for PostgresState {
         before: Timestamp,
     ) -> Result<Vec<crate::challenge::IssuedCertificate>, Error> {
         self.expiring_before(tenant, before).await
+    }
+
+    async fn challenge(
+        &self,
+        tenant: &TenantId,
+        sha256: &str,
+    ) -> Result<Option<crate::challenge::Challenge>, Error> {
+        self.get_challenge(tenant, sha256).await
+    }
+
+    async fn session(
+        &self,
+        tenant: &TenantId,
+        device: &DeviceId,
+    ) -> Result<Option<super::DeviceSession>, Error> {
+        self.get_session(tenant, device).await
+    }
+
+    async fn put_session(
+        &self,
+        tenant: &TenantId,
+        session: &super::DeviceSession,
+        expected: Option<i64>,
+    ) -> Result<bool, Error> {
+        self.write_session(tenant, session, expected).await
     }
 }

@@ -55,6 +55,28 @@ CREATE TABLE IF NOT EXISTS mdmkit_issued_cert (
 CREATE INDEX IF NOT EXISTS mdmkit_issued_cert_expiry ON mdmkit_issued_cert (tenant, not_after);
 ";
 
+/// Migration 5 of the SQLite store and 4 of the PostgreSQL store: device
+/// management sessions (OMA-DM) kept between requests, with a version for
+/// compare-and-set writes.
+pub(crate) const SESSION_TABLES: &str = "
+CREATE TABLE IF NOT EXISTS mdmkit_device_session (
+    tenant TEXT NOT NULL,
+    device TEXT NOT NULL,
+    version BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL,
+    state TEXT NOT NULL,
+    PRIMARY KEY (tenant, device)
+);
+";
+pub(crate) const SESSION: &str = "SELECT version, updated_at, state FROM mdmkit_device_session \
+     WHERE tenant = $1 AND device = $2";
+pub(crate) const INSERT_SESSION: &str = "INSERT INTO mdmkit_device_session \
+     (tenant, device, version, updated_at, state) VALUES ($1, $2, $3, $4, $5) \
+     ON CONFLICT (tenant, device) DO NOTHING";
+pub(crate) const UPDATE_SESSION: &str = "UPDATE mdmkit_device_session \
+     SET version = $3, updated_at = $4, state = $5 \
+     WHERE tenant = $1 AND device = $2 AND version = $6";
+
 pub(crate) const PUT_CHALLENGE: &str = "INSERT INTO mdmkit_challenge \
      (tenant, sha256, expires_at, reusable, used_at, doc) VALUES ($1, $2, $3, $4, $5, $6) \
      ON CONFLICT (tenant, sha256) DO UPDATE SET expires_at = excluded.expires_at, \
@@ -399,6 +421,65 @@ macro_rules! record_methods {
                     .iter()
                     .map(|d| records::issued(d))
                     .collect()
+            }
+
+            async fn get_challenge(
+                &self,
+                tenant: &TenantId,
+                sha256: &str,
+            ) -> Result<Option<crate::challenge::Challenge>, Error> {
+                sqlx::query_as::<_, (String, Option<i64>)>(records::CHALLENGE)
+                    .bind(tenant.as_str().to_owned())
+                    .bind(sha256.to_owned())
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err($sql)?
+                    .map(|(doc, used)| records::challenge(tenant, &doc, used))
+                    .transpose()
+            }
+
+            async fn get_session(
+                &self,
+                tenant: &TenantId,
+                device: &DeviceId,
+            ) -> Result<Option<super::DeviceSession>, Error> {
+                Ok(sqlx::query_as::<_, (i64, i64, String)>(records::SESSION)
+                    .bind(tenant.as_str().to_owned())
+                    .bind(device.as_str().to_owned())
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err($sql)?
+                    .map(|(version, at, state)| {
+                        super::DeviceSession::new(
+                            device.clone(),
+                            version,
+                            mdmkit_queue::Timestamp::from_millis(at),
+                            state,
+                        )
+                    }))
+            }
+
+            async fn write_session(
+                &self,
+                tenant: &TenantId,
+                s: &super::DeviceSession,
+                expected: Option<i64>,
+            ) -> Result<bool, Error> {
+                let q = match expected {
+                    None => sqlx::query(records::INSERT_SESSION),
+                    Some(_) => sqlx::query(records::UPDATE_SESSION),
+                };
+                let mut q = q
+                    .bind(tenant.as_str().to_owned())
+                    .bind(s.device.as_str().to_owned())
+                    .bind(s.version)
+                    .bind(s.updated_at.as_millis())
+                    .bind(s.state.clone());
+                if let Some(v) = expected {
+                    q = q.bind(v);
+                }
+                let done = q.execute(&self.pool).await.map_err($sql)?;
+                Ok(done.rows_affected() == 1)
             }
 
             async fn all_tokens(&self, tenant: &TenantId) -> Result<Vec<AdminToken>, Error> {

@@ -103,6 +103,8 @@ CREATE INDEX mdmkit_compliance_retry
     super::records::TABLES,
     // 4: enrollment challenges and issued certificates.
     super::records::ENROLLMENT_TABLES,
+    // 5: device management sessions (OMA-DM) between requests.
+    super::records::SESSION_TABLES,
 ];
 
 /// `category IN (...)` over every category: with the key leading by
@@ -514,6 +516,31 @@ impl StateStore for SqliteState {
         before: Timestamp,
     ) -> Result<Vec<crate::challenge::IssuedCertificate>, Error> {
         self.expiring_before(tenant, before).await
+    }
+
+    async fn challenge(
+        &self,
+        tenant: &TenantId,
+        sha256: &str,
+    ) -> Result<Option<crate::challenge::Challenge>, Error> {
+        self.get_challenge(tenant, sha256).await
+    }
+
+    async fn session(
+        &self,
+        tenant: &TenantId,
+        device: &DeviceId,
+    ) -> Result<Option<super::DeviceSession>, Error> {
+        self.get_session(tenant, device).await
+    }
+
+    async fn put_session(
+        &self,
+        tenant: &TenantId,
+        session: &super::DeviceSession,
+        expected: Option<i64>,
+    ) -> Result<bool, Error> {
+        self.write_session(tenant, session, expected).await
     }
 }
 

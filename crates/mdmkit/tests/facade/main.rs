@@ -4,7 +4,9 @@
 mod audit;
 mod challenge;
 mod dependency_rule;
+mod device_session;
 mod end_to_end;
 mod inventory;
 mod reconcile_props;
 mod signing;
+mod windows_payloads;

@@ -1,0 +1,537 @@
+//! A Windows management session over HTTP on a loopback port: an enrolled,
+//! simulated PC sends one message carrying its statuses for the commands of
+//! the last reply, and gets the next commands back, against the real
+//! `mdmkit-server` router (`/{tenant}/windows/ManagementServer/MDM.svc`,
+//! served by `mdmkit_server::serve::serve`, plain HTTP, the PC's
+//! certificate in the `Client-Cert` header of a trusted proxy), over the
+//! embedded SQLite stores and over PostgreSQL. Every message reads and
+//! writes the session's state in the store (it spans requests).
+//!
+//! The baseline, in the same run: a minimal axum handler on loopback that
+//! reads the body and answers a fixed SyncML message of the size mdmkit's
+//! replies have. One `reqwest` client sends everything; the servers run
+//! on a multi-threaded runtime of their own, as `mdmkit serve` does.
+//!
+//! Timed: the PC's request and the whole response. Untimed, before each
+//! request: one command (`Replace` of a Policy CSP node) queued through
+//! the queue store, as the reconcile loop queues it; after each: the reply
+//! checked (it carries that command) and the PC's answer built
+//! (`TestDevice::handle`). Sessions are 16 messages long (a PC's session
+//! carries a policy change, not an endless stream); their opening and
+//! closing messages are not timed.
+//!
+//! `server_windows_paired` (printed): mdmkit's rate as a share of the
+//! baseline's, measured in alternating blocks so both see the same machine.
+//!
+//! PostgreSQL runs when `MDMKIT_TEST_POSTGRES_URL` is set, in a fresh
+//! database.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::body::Bytes;
+use axum::http::header::CONTENT_TYPE;
+use axum::routing::post;
+use base64::Engine as _;
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use mdmkit::challenge::{self, ChallengeOptions};
+use mdmkit::identity::{CaBuilder, KeyAlgorithm};
+use mdmkit::queue::{
+    Clock as _, CommandId, EnrollmentId, NewCommand, PostgresOptions, PostgresStore, QueueStore,
+    SqliteOptions, SqliteStore, Synchronous, SystemClock,
+};
+use mdmkit::state::{PostgresState, SqliteState, StateStore};
+use mdmkit::windows::device::TestDevice;
+use mdmkit::windows::enroll::{Credentials, DiscoverResponse, ProtocolVersion};
+use mdmkit::windows::syncml::{Command, Format, Item, ItemCommand, Meta, SyncHdr, SyncMl};
+use mdmkit::{DeviceId, Reconciler};
+use mdmkit_server::windows::WindowsService;
+use mdmkit_server::{AppState, DynReconciler, ServerConfig, TenantContext, Tenants};
+use tokio::runtime::Runtime;
+use tokio::sync::oneshot;
+
+const PC: &str = "PC-BENCH-0001";
+const SYNCML: &str = "application/vnd.syncml.dm+xml";
+/// Messages per session (the first and the last untimed).
+const SESSION: usize = 16;
+
+type Stores = (Arc<dyn QueueStore>, Arc<dyn StateStore>);
+
+struct Served {
+    base: String,
+    _stop: oneshot::Sender<()>,
+}
+
+/// One server and the PC's state with it.
+struct Target {
+    served: Served,
+    reconciler: Option<Arc<DynReconciler>>,
+    device: TestDevice,
+    cert: Vec<u8>,
+    /// The PC's next message, when a session is open.
+    next: Option<SyncMl>,
+    /// Messages sent in this session.
+    in_session: usize,
+    /// The baseline's request body (a real status batch) and answer.
+    fixed: Option<(String, Bytes)>,
+}
+
+struct Bench {
+    client_rt: Runtime,
+    server_rt: Runtime,
+    client: reqwest::Client,
+    tree: mdmkit::policy::Tenant,
+    dir: tempfile::TempDir,
+}
+
+/// The command queued before each timed message.
+fn command(id: CommandId) -> Vec<u8> {
+    let c = Command::Replace(ItemCommand::new(
+        "1",
+        Item::target(format!(
+            "./Device/Vendor/MSFT/Policy/Config/Bench/Setting{}",
+            &id.as_uuid().simple().to_string()[..8]
+        ))
+        .with_meta(Meta::format(Format::Int))
+        .with_data("1"),
+    ));
+    SyncMl {
+        header: SyncHdr::new("1", "1", "device", "mdmkit"),
+        commands: vec![c],
+        final_: true,
+    }
+    .to_xml()
+    .into_bytes()
+}
+
+async fn post_to(c: &reqwest::Client, url: &str, body: String, cert: &[u8]) -> (u16, Bytes) {
+    let mut r = c.post(url).header(CONTENT_TYPE, SYNCML).body(body);
+    if !cert.is_empty() {
+        let b64 = base64::engine::general_purpose::STANDARD.encode(cert);
+        r = r.header("client-cert", format!(":{b64}:"));
+    }
+    let resp = r.send().await.unwrap();
+    let s = resp.status().as_u16();
+    (s, resp.bytes().await.unwrap())
+}
+
+impl Bench {
+    fn new() -> Self {
+        Self {
+            server_rt: tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .unwrap(),
+            client_rt: tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap(),
+            client: reqwest::Client::new(),
+            tree: mdmkit_benches::region::tenant_with(0),
+            dir: tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap(),
+        }
+    }
+
+    fn listen(&self) -> (tokio::net::TcpListener, std::net::SocketAddr) {
+        self.server_rt.block_on(async {
+            let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let a = l.local_addr().unwrap();
+            (l, a)
+        })
+    }
+
+    /// The mdmkit server over `stores`, the PC enrolled over HTTP (with a
+    /// one-time challenge) and everything its enrollment planned drained.
+    fn mdmkit(&self, label: &str, (queue, state): Stores) -> Target {
+        let ca = CaBuilder::new(self.tree.id().clone())
+            .algorithm(KeyAlgorithm::P256)
+            .build()
+            .unwrap();
+        let r: Arc<DynReconciler> = Arc::new(Reconciler::new(queue, state.clone()));
+        let ctx = TenantContext::new(self.tree.clone(), ca.verifier(), r.clone())
+            .with_windows(WindowsService::new(ca));
+        let config =
+            ServerConfig::new().trust_proxy(mdmkit_server::parse_cidr("127.0.0.1").unwrap());
+        let app = mdmkit_server::router(AppState::new(Tenants::new().with(ctx), config));
+        let (listener, addr) = self.listen();
+        let (stop, stopped) = oneshot::channel::<()>();
+        self.server_rt.spawn(async move {
+            mdmkit_server::serve::serve(listener, app, None, async {
+                let _ = stopped.await;
+            })
+            .await
+            .unwrap();
+        });
+        let base = format!("http://{addr}");
+        let issued = challenge::issue(
+            self.tree.id().clone(),
+            self.tree.root().id().clone(),
+            ChallengeOptions::default(),
+            SystemClock.now(),
+        );
+        self.server_rt
+            .block_on(state.put_challenge(&issued.challenge))
+            .unwrap();
+        let mut device = TestDevice::new(PC);
+        let tenant = self.tree.id().clone();
+        let cert = self.client_rt.block_on(async {
+            let disc = format!("{base}/{tenant}/windows/EnrollmentServer/Discovery.svc");
+            let req = device.discovery_request("pc@example.org", ProtocolVersion::new(9, 0), &disc);
+            let d = self
+                .client
+                .post(&disc)
+                .header(CONTENT_TYPE, "application/soap+xml; charset=utf-8")
+                .body(req)
+                .send()
+                .await
+                .unwrap()
+                .bytes()
+                .await
+                .unwrap();
+            let found = DiscoverResponse::read(&d).unwrap();
+            let key = rcgen::KeyPair::generate().unwrap();
+            let csr = rcgen::CertificateParams::new(Vec::<String>::new())
+                .unwrap()
+                .serialize_request(&key)
+                .unwrap()
+                .der()
+                .to_vec();
+            let creds = Credentials::UsernameToken {
+                username: "pc@example.org".into(),
+                password: issued.secret.clone(),
+            };
+            let (_, rst) = device.enrollment_request_with(&d, csr, creds).unwrap();
+            let body = self
+                .client
+                .post(
+                    found
+                        .enrollment_service_url
+                        .replacen("https://", "http://", 1),
+                )
+                .header(CONTENT_TYPE, "application/soap+xml; charset=utf-8")
+                .body(rst)
+                .send()
+                .await
+                .unwrap()
+                .bytes()
+                .await
+                .unwrap();
+            device
+                .accept_enrollment(&body)
+                .unwrap()
+                .client_cert_der
+                .clone()
+        });
+        let mut t = Target {
+            served: Served { base, _stop: stop },
+            reconciler: Some(r),
+            device,
+            cert,
+            next: None,
+            in_session: 0,
+            fixed: None,
+        };
+        // The first session takes what enrollment planned.
+        let n = self.drain(&mut t);
+        eprintln!("{label}: the PC enrolled; its first session took {n} messages");
+        t
+    }
+
+    /// The management URL of a target.
+    fn url(&self, t: &Target) -> String {
+        format!(
+            "{}/{}/windows/ManagementServer/MDM.svc",
+            t.served.base,
+            self.tree.id()
+        )
+    }
+
+    /// Sends the PC's messages until its session ends; how many.
+    fn drain(&self, t: &mut Target) -> usize {
+        let url = self.url(t);
+        let server = t.device.provisioning().unwrap().server_url.clone();
+        let mut msg = t
+            .next
+            .take()
+            .or_else(|| Some(t.device.open_session(&server)));
+        let mut n = 0;
+        while let Some(m) = msg.take() {
+            n += 1;
+            let (s, body) =
+                self.client_rt
+                    .block_on(post_to(&self.client, &url, m.to_xml(), &t.cert));
+            assert_eq!(s, 200, "{}", String::from_utf8_lossy(&body));
+            msg = t.device.handle(&SyncMl::read(&body).unwrap());
+        }
+        t.in_session = 0;
+        n
+    }
+
+    /// Queues one command for the PC (on the servers' runtime).
+    fn enqueue(&self, t: &Target) -> CommandId {
+        let r = t.reconciler.clone().unwrap();
+        let id = CommandId::new();
+        let new = NewCommand::new("Replace", command(id)).with_id(id);
+        let tenant = self.tree.id().clone();
+        self.server_rt
+            .block_on(async move {
+                r.queue()
+                    .enqueue(
+                        &tenant,
+                        &new,
+                        &[EnrollmentId::device(DeviceId::new(PC).unwrap())],
+                    )
+                    .await
+            })
+            .unwrap();
+        id
+    }
+
+    /// Opens a session (untimed) whose reply carries one command, so the
+    /// PC's next message is a status batch.
+    fn open(&self, t: &mut Target) {
+        self.enqueue(t);
+        let url = self.url(t);
+        let server = t.device.provisioning().unwrap().server_url.clone();
+        let m = t.device.open_session(&server);
+        let (s, body) = self
+            .client_rt
+            .block_on(post_to(&self.client, &url, m.to_xml(), &t.cert));
+        assert_eq!(s, 200, "{}", String::from_utf8_lossy(&body));
+        t.next = t.device.handle(&SyncMl::read(&body).unwrap());
+        assert!(t.next.is_some());
+        t.in_session = 1;
+    }
+
+    /// The baseline: a fixed answer (one of mdmkit's own replies).
+    fn baseline(&self, request: String, answer: Bytes) -> Target {
+        use axum::serve::ListenerExt as _;
+        let fixed = answer.clone();
+        let app = axum::Router::new().route(
+            "/{tenant}/windows/ManagementServer/MDM.svc",
+            post(move |_body: Bytes| {
+                let a = fixed.clone();
+                async move { ([(CONTENT_TYPE, SYNCML)], a) }
+            }),
+        );
+        let (listener, addr) = self.listen();
+        let listener = listener.tap_io(|tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
+        let (stop, stopped) = oneshot::channel::<()>();
+        self.server_rt.spawn(async move {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(async {
+                    let _ = stopped.await;
+                })
+                .await
+                .unwrap();
+        });
+        Target {
+            served: Served {
+                base: format!("http://{addr}"),
+                _stop: stop,
+            },
+            reconciler: None,
+            device: TestDevice::new(PC),
+            cert: Vec::new(),
+            next: None,
+            in_session: 0,
+            fixed: Some((request, answer)),
+        }
+    }
+
+    /// `n` status batches in, next commands out; only the requests timed.
+    fn cycles(&self, t: &mut Target, n: u64) -> Duration {
+        let url = self.url(t);
+        let mut total = Duration::ZERO;
+        for _ in 0..n {
+            if let Some((req, _)) = &t.fixed {
+                let req = req.clone();
+                let start = Instant::now();
+                let (s, _) = self
+                    .client_rt
+                    .block_on(post_to(&self.client, &url, req, &[]));
+                total += start.elapsed();
+                assert_eq!(s, 200);
+                continue;
+            }
+            if t.next.is_none() || t.in_session >= SESSION - 1 {
+                if t.next.is_some() {
+                    self.drain(t);
+                }
+                self.open(t);
+            }
+            let id = self.enqueue(t);
+            let m = t.next.take().unwrap().to_xml();
+            let start = Instant::now();
+            let (s, body) = self
+                .client_rt
+                .block_on(post_to(&self.client, &url, m, &t.cert));
+            total += start.elapsed();
+            assert_eq!(s, 200, "{}", String::from_utf8_lossy(&body));
+            let reply = SyncMl::read(&body).unwrap();
+            let fresh = format!("Setting{}", &id.as_uuid().simple().to_string()[..8]);
+            assert!(
+                body.windows(fresh.len()).any(|w| w == fresh.as_bytes()),
+                "the queued command is not in the reply"
+            );
+            t.next = t.device.handle(&reply);
+            t.in_session += 1;
+        }
+        total
+    }
+
+    /// One real status batch and mdmkit's reply to it, for the baseline.
+    fn sample(&self, t: &mut Target) -> (String, Bytes) {
+        self.open(t);
+        self.enqueue(t);
+        let m = t.next.take().unwrap().to_xml();
+        let (_, body) =
+            self.client_rt
+                .block_on(post_to(&self.client, &self.url(t), m.clone(), &t.cert));
+        t.next = t.device.handle(&SyncMl::read(&body).unwrap());
+        t.in_session += 1;
+        self.drain(t);
+        (m, body)
+    }
+}
+
+async fn sqlite_stores(db: &std::path::Path) -> Stores {
+    (
+        Arc::new(
+            SqliteStore::open(SqliteOptions::new(db).with_synchronous(Synchronous::Normal))
+                .await
+                .unwrap(),
+        ),
+        Arc::new(SqliteState::open(db).await.unwrap()),
+    )
+}
+
+async fn postgres_stores(url: &str) -> Stores {
+    use sqlx::Connection as _;
+    let name = format!(
+        "bench_windows_{}_{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .subsec_nanos()
+    );
+    let mut conn = sqlx::PgConnection::connect(url).await.unwrap();
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{name}\"")))
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    conn.close().await.unwrap();
+    let (prefix, _) = url.rsplit_once('/').unwrap();
+    let url = format!("{prefix}/{name}");
+    (
+        Arc::new(
+            PostgresStore::open(PostgresOptions::new(url.clone()))
+                .await
+                .unwrap(),
+        ),
+        Arc::new(PostgresState::open(&url).await.unwrap()),
+    )
+}
+
+fn cycles(c: &mut Criterion) {
+    let bench = Bench::new();
+    let mut sqlite = bench.mdmkit(
+        "sqlite",
+        bench
+            .server_rt
+            .block_on(sqlite_stores(&bench.dir.path().join("windows.db"))),
+    );
+    let (req, answer) = bench.sample(&mut sqlite);
+    eprintln!(
+        "a status batch is {} bytes, a reply {} bytes",
+        req.len(),
+        answer.len()
+    );
+    let mut baseline = bench.baseline(req, answer);
+    let url = std::env::var("MDMKIT_TEST_POSTGRES_URL")
+        .ok()
+        .filter(|u| !u.is_empty());
+    if url.is_none() {
+        eprintln!("note: MDMKIT_TEST_POSTGRES_URL is unset; skipping PostgreSQL");
+    }
+    let mut postgres =
+        url.map(|u| bench.mdmkit("postgres", bench.server_rt.block_on(postgres_stores(&u))));
+
+    let mut g = c.benchmark_group("server_windows");
+    g.throughput(Throughput::Elements(1));
+    g.bench_function("baseline_axum", |b| {
+        b.iter_custom(|n| bench.cycles(&mut baseline, n))
+    });
+    g.bench_function("sqlite", |b| {
+        b.iter_custom(|n| bench.cycles(&mut sqlite, n))
+    });
+    if let Some(pg) = postgres.as_mut() {
+        g.bench_function("postgres", |b| b.iter_custom(|n| bench.cycles(pg, n)));
+    }
+    g.finish();
+
+    paired(&bench, &mut baseline, &mut sqlite, postgres.as_mut());
+}
+
+const ROUNDS: usize = 15;
+const BLOCK: u64 = 150;
+
+/// mdmkit's rate as a share of the baseline's, in alternating blocks.
+fn paired(bench: &Bench, baseline: &mut Target, sqlite: &mut Target, pg: Option<&mut Target>) {
+    if mdmkit_benches::criterion_filter()
+        .is_some_and(|f| !"server_windows_paired".contains(f.as_str()))
+    {
+        return;
+    }
+    let mut pg = pg;
+    let mut ratios: [Vec<f64>; 2] = [Vec::new(), Vec::new()];
+    let mut rates: [Vec<f64>; 3] = [Vec::new(), Vec::new(), Vec::new()];
+    for _ in 0..ROUNDS {
+        let base = bench.cycles(baseline, BLOCK);
+        rates[0].push(BLOCK as f64 / base.as_secs_f64());
+        let ours = bench.cycles(sqlite, BLOCK);
+        rates[1].push(BLOCK as f64 / ours.as_secs_f64());
+        ratios[0].push(base.as_secs_f64() / ours.as_secs_f64());
+        if let Some(pg) = pg.as_deref_mut() {
+            let ours = bench.cycles(pg, BLOCK);
+            rates[2].push(BLOCK as f64 / ours.as_secs_f64());
+            ratios[1].push(base.as_secs_f64() / ours.as_secs_f64());
+        }
+    }
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    println!(
+        "server_windows_paired/baseline_axum: {:.0} messages/s (median of {ROUNDS} blocks of {BLOCK})",
+        median(&mut rates[0])
+    );
+    for (i, store) in ["sqlite", "postgres"].into_iter().enumerate() {
+        let v = &mut ratios[i];
+        if v.is_empty() {
+            continue;
+        }
+        let rate = median(&mut rates[i + 1]);
+        let m = median(v);
+        println!(
+            "server_windows_paired/{store}: {rate:.0} messages/s, {:.0} % of the baseline's rate \
+             (median of {ROUNDS} alternating rounds of {BLOCK}; range {:.0}-{:.0} %)",
+            100.0 * m,
+            100.0 * v[0],
+            100.0 * v[v.len() - 1],
+        );
+    }
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default()
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3));
+    targets = cycles
+}
+criterion_main!(benches);

@@ -1,0 +1,530 @@
+//! Windows over real HTTP on a loopback port: the simulated PC enrolls
+//! through the MS-MDE2 services with a one-time token bound to a school,
+//! then runs OMA-DM sessions whose state lives in the store (continued by
+//! a second server on the same store between two messages), and the bad
+//! cases are refused without a 401 or a 500.
+//!
+//! The PC reaches the server as through a TLS-terminating proxy: the
+//! `https` URLs the server hands out are called over plain HTTP on the
+//! loopback port, and the PC's certificate travels in the RFC 9440
+//! `Client-Cert` header, believed from 127.0.0.1 only.
+
+use std::sync::Arc;
+
+use base64::Engine as _;
+use mdmkit::challenge::{self, ChallengeOptions};
+use mdmkit::identity::{CaBuilder, KeyAlgorithm, TenantCa};
+use mdmkit::policy::{NodeId, Policy, Tenant};
+use mdmkit::queue::{Clock as _, QueueStore, SystemClock};
+use mdmkit::state::{ComplianceState, StateStore};
+use mdmkit::windows::device::TestDevice;
+use mdmkit::windows::enroll::{
+    Credentials, EnrollmentFault, FaultType, GetPoliciesRequest, ProtocolVersion,
+};
+use mdmkit::windows::syncml::SyncMl;
+use mdmkit::{Platform, Reconciler, TenantId};
+use mdmkit_server::windows::WindowsService;
+use mdmkit_server::{AppState, DynReconciler, ServerConfig, TenantContext, Tenants};
+
+type Stores = (Arc<dyn QueueStore>, Arc<dyn StateStore>);
+
+const SCHOOL: &str = "school-1";
+
+fn tree(t: &str) -> Tenant {
+    let mut tree = Tenant::new(TenantId::new(t).unwrap());
+    tree.add_node(
+        NodeId::new(SCHOOL).unwrap(),
+        &NodeId::new(t).unwrap(),
+        None,
+        None,
+    )
+    .unwrap();
+    tree.set_policy(
+        Policy::from_toml(
+            "[policy]\nid = \"school\"\n[passcode]\nrequired = true\nmin_length = 8\n\
+             [restrictions]\ncamera = \"deny\"\n",
+        )
+        .unwrap(),
+    );
+    tree.assign(&NodeId::new(SCHOOL).unwrap(), "school".parse().unwrap())
+        .unwrap();
+    tree
+}
+
+/// One server over `stores` for tenants `town-a` and `town-b` (CAs given),
+/// on a port of its own: its base URL.
+async fn serve(stores: &Stores, cas: &[(String, Arc<TenantCa>)]) -> String {
+    let mut tenants = Tenants::new();
+    for (t, ca) in cas {
+        let reconciler: Arc<DynReconciler> =
+            Arc::new(Reconciler::new(stores.0.clone(), stores.1.clone()));
+        tenants.insert(
+            TenantContext::new(tree(t), ca.verifier(), reconciler)
+                .with_windows(WindowsService::new(ca.clone())),
+        );
+    }
+    let config = ServerConfig::new()
+        .trust_proxy(mdmkit_server::parse_cidr("127.0.0.1").unwrap())
+        .with_host_tenant(
+            "enterpriseenrollment.town-a.example",
+            TenantId::new(&cas[0].0).unwrap(),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let app = mdmkit_server::router(AppState::new(tenants, config));
+    tokio::spawn(mdmkit_server::serve::serve(
+        listener,
+        app,
+        None,
+        std::future::pending(),
+    ));
+    base
+}
+
+/// A simulated PC over HTTP: the test device, its key, its certificate.
+struct Pc {
+    device: TestDevice,
+    key: rcgen::KeyPair,
+    cert: Option<Vec<u8>>,
+}
+
+/// A POST; `https://` URLs are called over plain HTTP (the proxy's job).
+async fn post(
+    c: &reqwest::Client,
+    url: &str,
+    content_type: &str,
+    body: String,
+    cert: Option<&[u8]>,
+) -> (u16, String) {
+    let url = url.replacen("https://", "http://", 1);
+    let mut r = c.post(url).header("content-type", content_type).body(body);
+    if let Some(der) = cert {
+        r = r.header(
+            "client-cert",
+            format!(
+                ":{}:",
+                base64::engine::general_purpose::STANDARD.encode(der)
+            ),
+        );
+    }
+    let r = r.send().await.unwrap();
+    let s = r.status().as_u16();
+    (s, r.text().await.unwrap())
+}
+
+const SOAP: &str = "application/soap+xml; charset=utf-8";
+const SYNCML: &str = "application/vnd.syncml.dm+xml";
+
+impl Pc {
+    fn new(id: &str) -> Self {
+        Self {
+            device: TestDevice::new(id),
+            key: rcgen::KeyPair::generate().unwrap(),
+            cert: None,
+        }
+    }
+
+    /// Discovery, policy and enrollment with `token`; the enrollment
+    /// answer's status and body.
+    async fn enroll(
+        &mut self,
+        c: &reqwest::Client,
+        base: &str,
+        tenant: &str,
+        token: &str,
+    ) -> (u16, String) {
+        let discovery = format!("{base}/{tenant}/windows/EnrollmentServer/Discovery.svc");
+        assert_eq!(c.get(&discovery).send().await.unwrap().status(), 200);
+        let req = self.device.discovery_request(
+            "user@example.org",
+            ProtocolVersion::new(9, 0),
+            &discovery,
+        );
+        let (s, d) = post(c, &discovery, SOAP, req, None).await;
+        assert_eq!(s, 200, "{d}");
+        assert!(d.contains("https://"), "{d}");
+        let creds = Credentials::UsernameToken {
+            username: "user@example.org".into(),
+            password: token.into(),
+        };
+        let resp = mdmkit::windows::enroll::DiscoverResponse::read(d.as_bytes()).unwrap();
+        let (s, p) = post(
+            c,
+            &resp.policy_service_url,
+            SOAP,
+            GetPoliciesRequest::to_xml("urn:uuid:1", &resp.policy_service_url, &creds),
+            None,
+        )
+        .await;
+        if s != 200 {
+            return (s, p);
+        }
+        let csr = rcgen::CertificateParams::new(Vec::<String>::new())
+            .unwrap()
+            .serialize_request(&self.key)
+            .unwrap()
+            .der()
+            .to_vec();
+        let (_, rst) = self
+            .device
+            .enrollment_request_with(d.as_bytes(), csr, creds)
+            .unwrap();
+        let (s, body) = post(c, &resp.enrollment_service_url, SOAP, rst, None).await;
+        if s == 200 {
+            let doc = self.device.accept_enrollment(body.as_bytes()).unwrap();
+            self.cert = Some(doc.client_cert_der.clone());
+        }
+        (s, body)
+    }
+
+    /// One management session to `servers` in turn (message i goes to
+    /// `servers[i % len]`); the number of messages the PC sent.
+    async fn session(&mut self, c: &reqwest::Client, servers: &[String]) -> usize {
+        let url = self.device.provisioning().unwrap().server_url.clone();
+        let path = url.splitn(4, '/').nth(3).unwrap().to_owned();
+        let mut msg = Some(self.device.open_session(&url));
+        let mut n = 0;
+        while let Some(m) = msg.take() {
+            let base = &servers[n % servers.len()];
+            n += 1;
+            assert!(n < 50, "the session does not end");
+            let (s, body) = post(
+                c,
+                &format!("{base}/{path}"),
+                SYNCML,
+                m.to_xml(),
+                self.cert.as_deref(),
+            )
+            .await;
+            assert_eq!(s, 200, "{body}");
+            let reply = SyncMl::read(body.as_bytes()).unwrap();
+            msg = self.device.handle(&reply);
+        }
+        n
+    }
+}
+
+fn fault(body: &str) -> FaultType {
+    EnrollmentFault::read(body.as_bytes()).unwrap().fault_type
+}
+
+async fn token(state: &Arc<dyn StateStore>, tenant: &str, node: &str) -> String {
+    let issued = challenge::issue(
+        TenantId::new(tenant).unwrap(),
+        NodeId::new(node).unwrap(),
+        ChallengeOptions::default(),
+        SystemClock.now(),
+    );
+    state.put_challenge(&issued.challenge).await.unwrap();
+    issued.secret
+}
+
+async fn scenario(stores: Stores, tag: &str) {
+    let names = [format!("town-a{tag}"), format!("town-b{tag}")];
+    let cas: Vec<(String, Arc<TenantCa>)> = names
+        .iter()
+        .map(|t| {
+            let ca = CaBuilder::new(TenantId::new(t).unwrap())
+                .algorithm(KeyAlgorithm::P256)
+                .build()
+                .unwrap();
+            (t.clone(), Arc::new(ca))
+        })
+        .collect();
+    let (a, b) = (names[0].as_str(), names[1].as_str());
+    let one = serve(&stores, &cas).await;
+    let two = serve(&stores, &cas).await;
+    let c = reqwest::Client::new();
+    let state = &stores.1;
+
+    // Enrollment: the token puts the PC under the school; it is spent.
+    let t = token(state, a, SCHOOL).await;
+    let mut pc = Pc::new(&format!("PC-ONE{tag}"));
+    let (s, body) = pc.enroll(&c, &one, a, &t).await;
+    assert_eq!(s, 200, "{body}");
+    let dev = mdmkit::DeviceId::new(pc.device.device_id()).unwrap();
+    let tid = TenantId::new(a).unwrap();
+    let e = state.enrollment(&tid, &dev).await.unwrap().unwrap();
+    assert_eq!(e.node.as_str(), SCHOOL);
+    assert_eq!(e.platform, Platform::Windows);
+    let mut again = Pc::new(&format!("PC-TWO{tag}"));
+    let (s, body) = again.enroll(&c, &one, a, &t).await;
+    assert_eq!(
+        (s, fault(&body)),
+        (400, FaultType::Authentication),
+        "{body}"
+    );
+    let (s, body) = again.enroll(&c, &one, a, "not-a-token").await;
+    assert_eq!(
+        (s, fault(&body)),
+        (400, FaultType::Authentication),
+        "{body}"
+    );
+    // The other tenant does not know this tenant's token.
+    let t2 = token(state, a, SCHOOL).await;
+    let (s, body) = again.enroll(&c, &one, b, &t2).await;
+    assert_eq!(
+        (s, fault(&body)),
+        (400, FaultType::Authentication),
+        "{body}"
+    );
+
+    // Management: sessions alternate between the two servers message by
+    // message (the session lives in the store), with a small MaxMsgSize so
+    // the policy takes several messages.
+    pc.device = pc.device.clone().with_max_msg_size(1600);
+    let servers = [one.clone(), two.clone()];
+    let n = pc.session(&c, &servers).await;
+    assert!(n >= 3, "{n} messages");
+    let e = state.enrollment(&tid, &dev).await.unwrap().unwrap();
+    assert_eq!(e.model.as_deref(), Some("Surface Laptop"), "{e:?}");
+    assert_eq!(e.serial.as_deref(), Some("SN-0001"), "{e:?}");
+    assert_eq!(e.os_version.as_deref(), Some("10.0.26100.1"), "{e:?}");
+    let states = state.compliance(&tid, Some(&dev)).await.unwrap();
+    assert_eq!(
+        pc.device
+            .node("./Device/Vendor/MSFT/Policy/Config/DeviceLock/MinDevicePasswordLength"),
+        Some("8"),
+        "{states:?}"
+    );
+    assert!(!states.is_empty());
+    for (_, st) in &states {
+        assert!(
+            matches!(
+                st.state,
+                ComplianceState::Verified | ComplianceState::Unsupported
+            ),
+            "{st:?}"
+        );
+    }
+    // A later session has nothing new.
+    assert_eq!(pc.session(&c, &servers).await, 1);
+
+    // A value larger than the PC's MaxMsgSize travels as a large object,
+    // chunk by chunk, its progress kept in the store between servers.
+    let big = "<WLANProfile>&".repeat(400);
+    let id = mdmkit::queue::CommandId::new();
+    let payload = SyncMl {
+        header: mdmkit::windows::syncml::SyncHdr::new("1", "1", "device", "server"),
+        commands: vec![mdmkit::windows::syncml::Command::Replace(
+            mdmkit::windows::syncml::ItemCommand::new(
+                "1",
+                mdmkit::windows::syncml::Item::target("./Vendor/MSFT/WiFi/Profile/Big/WlanXml")
+                    .with_data(big.as_str()),
+            ),
+        )],
+        final_: true,
+    };
+    stores
+        .0
+        .enqueue(
+            &tid,
+            &mdmkit::queue::NewCommand::new("Replace", payload.to_xml().into_bytes()).with_id(id),
+            &[mdmkit::queue::EnrollmentId::device(dev.clone())],
+        )
+        .await
+        .unwrap();
+    let n = pc.session(&c, &servers).await;
+    assert!(n >= 4, "{n} messages for {} bytes", big.len());
+    assert_eq!(
+        pc.device.node("./Vendor/MSFT/WiFi/Profile/Big/WlanXml"),
+        Some(big.as_str())
+    );
+    let entry = stores
+        .0
+        .list(&tid, &mdmkit::queue::EnrollmentId::device(dev.clone()))
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|e| e.id == id)
+        .unwrap();
+    assert_eq!(entry.state, mdmkit::queue::CommandState::Acknowledged);
+
+    // Refusals: Source of another device, another tenant's certificate, no
+    // certificate, garbage; 400 each, never 401 or 500.
+    let mut other = Pc::new(&format!("PC-THREE{tag}"));
+    let t3 = token(state, a, SCHOOL).await;
+    assert_eq!(other.enroll(&c, &one, a, &t3).await.0, 200);
+    let mut liar = pc.device.clone();
+    let hello = liar.open_session(&pc.device.provisioning().unwrap().server_url);
+    let mdm = format!("{one}/{a}/windows/ManagementServer/MDM.svc");
+    let (s, body) = post(&c, &mdm, SYNCML, hello.to_xml(), other.cert.as_deref()).await;
+    assert_eq!(s, 400, "{body}");
+    let mut foreign = Pc::new(&format!("PC-FOUR{tag}"));
+    let t4 = token(state, b, b).await;
+    assert_eq!(foreign.enroll(&c, &one, b, &t4).await.0, 200);
+    let mut own = foreign.device.clone();
+    let hello = own.open_session(&mdm);
+    let (s, body) = post(&c, &mdm, SYNCML, hello.to_xml(), foreign.cert.as_deref()).await;
+    assert_eq!(s, 400, "{body}");
+    let (s, _) = post(&c, &mdm, SYNCML, hello.to_xml(), None).await;
+    assert_eq!(s, 400);
+    let (s, _) = post(&c, &mdm, SYNCML, "<SyncML><nope".into(), pc.cert.as_deref()).await;
+    assert_eq!(s, 400);
+    let discovery = format!("{one}/{a}/windows/EnrollmentServer/Discovery.svc");
+    let (s, body) = post(&c, &discovery, SOAP, "<x/>".into(), None).await;
+    assert_eq!((s, fault(&body)), (400, FaultType::MessageFormat), "{body}");
+    let old = pc
+        .device
+        .discovery_request("u@example.org", ProtocolVersion::new(3, 0), &discovery);
+    let (s, body) = post(&c, &discovery, SOAP, old, None).await;
+    assert_eq!(
+        (s, fault(&body)),
+        (400, FaultType::DeviceNotSupported),
+        "{body}"
+    );
+
+    // Host-based routing: Windows' first guess, without the tenant.
+    let r = c
+        .post(format!("{one}/EnrollmentServer/Discovery.svc"))
+        .header("host", "enterpriseenrollment.town-a.example")
+        .header("content-type", SOAP)
+        .body(
+            pc.device
+                .discovery_request("u@example.org", ProtocolVersion::new(5, 0), "x"),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let text = r.text().await.unwrap();
+    assert!(
+        text.contains(&format!(
+            "https://enterpriseenrollment.town-a.example/{a}/windows/EnrollmentServer/Policy.svc"
+        )),
+        "{text}"
+    );
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+#[test]
+fn a_pc_enrolls_and_its_sessions_continue_across_servers_on_sqlite() {
+    use mdmkit::queue::{SqliteOptions, SqliteStore};
+    use mdmkit::state::SqliteState;
+    runtime().block_on(async {
+        let tmp = tempfile::tempdir().unwrap();
+        let db = tmp.path().join("shared.db");
+        let stores: Stores = (
+            Arc::new(SqliteStore::open(SqliteOptions::new(&db)).await.unwrap()),
+            Arc::new(SqliteState::open(&db).await.unwrap()),
+        );
+        scenario(stores, "").await;
+    });
+}
+
+/// On the throwaway PostgreSQL server (a missing server is a failure: run
+/// through `scripts/test`).
+#[test]
+fn a_pc_enrolls_and_its_sessions_continue_across_servers_on_postgres() {
+    use mdmkit::queue::{PostgresOptions, PostgresStore};
+    use mdmkit::state::PostgresState;
+    let url = match std::env::var("MDMKIT_TEST_POSTGRES_URL") {
+        Ok(u) if !u.is_empty() => u,
+        _ => panic!(
+            "MDMKIT_TEST_POSTGRES_URL is unset: run `./scripts/test` (or \
+             `. scripts/lib.sh; start_throwaway_postgres` first)"
+        ),
+    };
+    runtime().block_on(async {
+        let stores: Stores = (
+            Arc::new(
+                PostgresStore::open(PostgresOptions::new(url.clone()))
+                    .await
+                    .unwrap(),
+            ),
+            Arc::new(PostgresState::open(&url).await.unwrap()),
+        );
+        let tag = format!("-{}", std::process::id());
+        scenario(stores, &tag).await;
+    });
+}
+
+/// A sign-in page of the integrator's: tokens `ok-<node>` put the PC
+/// under that node.
+struct Page;
+
+impl mdmkit_server::windows::FederatedAuth for Page {
+    fn authentication_url(&self) -> &str {
+        "https://login.example.org/mdm"
+    }
+    fn verify(&self, token: &str) -> Result<Option<NodeId>, String> {
+        let node = token.strip_prefix("ok-").ok_or("not signed in")?;
+        Ok(Some(NodeId::new(node).map_err(|e| e.to_string())?))
+    }
+}
+
+#[test]
+fn a_federated_tenant_offers_its_sign_in_page_and_places_the_pc_by_its_token() {
+    use mdmkit::queue::MemoryStore;
+    use mdmkit::state::MemoryState;
+    runtime().block_on(async {
+        let t = "town-fed";
+        let ca = CaBuilder::new(TenantId::new(t).unwrap())
+            .algorithm(KeyAlgorithm::P256)
+            .build()
+            .unwrap();
+        let state: Arc<dyn StateStore> = Arc::new(MemoryState::new());
+        let reconciler: Arc<DynReconciler> = Arc::new(Reconciler::new(
+            Arc::new(MemoryStore::new()) as Arc<dyn QueueStore>,
+            state.clone(),
+        ));
+        let tenants = Tenants::new().with(
+            TenantContext::new(tree(t), ca.verifier(), reconciler)
+                .with_windows(WindowsService::new(ca).with_federated(Arc::new(Page))),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let app = mdmkit_server::router(AppState::new(tenants, ServerConfig::new()));
+        tokio::spawn(mdmkit_server::serve::serve(
+            listener,
+            app,
+            None,
+            std::future::pending(),
+        ));
+        let c = reqwest::Client::new();
+        let pc = Pc::new("PC-FED");
+        let discovery = format!("{base}/{t}/windows/EnrollmentServer/Discovery.svc");
+        let req = pc
+            .device
+            .discovery_request("u@example.org", ProtocolVersion::new(6, 0), &discovery);
+        let (s, d) = post(&c, &discovery, SOAP, req, None).await;
+        assert_eq!(s, 200, "{d}");
+        let found = mdmkit::windows::enroll::DiscoverResponse::read(d.as_bytes()).unwrap();
+        assert_eq!(found.auth_policy.as_str(), "Federated");
+        assert_eq!(
+            found.authentication_service_url.as_deref(),
+            Some("https://login.example.org/mdm")
+        );
+        let csr = rcgen::CertificateParams::new(Vec::<String>::new())
+            .unwrap()
+            .serialize_request(&pc.key)
+            .unwrap()
+            .der()
+            .to_vec();
+        for (token, status) in [("nope", 400), (&format!("ok-{SCHOOL}") as &str, 200)] {
+            let creds = Credentials::BinarySecurityToken {
+                value_type: "http://schemas.microsoft.com/5.0.0.0/ConfigurationManager/Enrollment/DeviceEnrollmentUserToken".into(),
+                token: token.into(),
+            };
+            let (_, rst) = pc
+                .device
+                .enrollment_request_with(d.as_bytes(), csr.clone(), creds)
+                .unwrap();
+            let (s, body) = post(&c, &found.enrollment_service_url, SOAP, rst, None).await;
+            assert_eq!(s, status, "{body}");
+        }
+        let e = state
+            .enrollment(&TenantId::new(t).unwrap(), &mdmkit::DeviceId::new("PC-FED").unwrap())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(e.node.as_str(), SCHOOL);
+    });
+}
