@@ -202,26 +202,30 @@ enum Who {
     Renewal(Box<mdmkit::identity::DeviceIdentity>),
     /// A new identity, for a first enrollment.
     Fresh(DeviceId),
+    /// The identity of the certificate a renewal challenge renews, and
+    /// when that certificate ends.
+    Renewed(DeviceId, Timestamp),
 }
 
 /// The certificate identity (the device id of its `urn:mdmkit:` name) of
-/// the certificate with this SHA-256: from its issuance record, else from
-/// the enrollment bound to it. `None` when neither is known (the renewal
-/// then enrolls a fresh identity, as a first enrollment would).
+/// the certificate with this SHA-256, and when it ends: from its issuance
+/// record, else from the enrollment bound to it. `None` when neither is
+/// known (the renewal then enrolls a fresh identity, as a first enrollment
+/// would).
 async fn renewed_identity(
     ctx: &TenantContext,
     sha256: &str,
-) -> Result<Option<DeviceId>, RequestError> {
+) -> Result<Option<(DeviceId, Timestamp)>, RequestError> {
     let state = ctx.reconciler().state();
     let id = match state.issued_certificate(ctx.id(), sha256).await? {
-        Some(c) => Some(c.device_id),
+        Some(c) => Some((c.device_id, c.not_after)),
         None => state
             .enrollment_by_certificate(ctx.id(), sha256)
             .await?
             .and_then(|e| e.certificate)
-            .map(|b| b.cert_device.to_string()),
+            .map(|b| (b.cert_device.to_string(), b.not_after)),
     };
-    Ok(id.and_then(|d| DeviceId::new(d).ok()))
+    Ok(id.and_then(|(d, ends)| DeviceId::new(d).ok().map(|d| (d, ends))))
 }
 
 /// Reads a pkiMessage and answers it.
@@ -308,12 +312,14 @@ async fn pki_operation(
                     Some(old) => renewed_identity(ctx, old).await?,
                     None => None,
                 };
-                let device = match renewed {
-                    Some(d) => d,
-                    None => DeviceId::new(format!("scep-{}", uuid::Uuid::new_v4().simple()))
-                        .map_err(RequestError::internal)?,
+                let who = match renewed {
+                    Some((device, ends)) => Who::Renewed(device, ends),
+                    None => Who::Fresh(
+                        DeviceId::new(format!("scep-{}", uuid::Uuid::new_v4().simple()))
+                            .map_err(RequestError::internal)?,
+                    ),
                 };
-                (Some(c.node), Some(c.id), c.renews, Who::Fresh(device))
+                (Some(c.node), Some(c.id), c.renews, who)
             }
             Err(refusal) => return refuse(refusal.as_str(), FailInfo::BadRequest),
         }
@@ -323,6 +329,22 @@ async fn pki_operation(
     let result = match who {
         Who::Renewal(current) => s.ca.reissue(&current, &csr, s.days),
         Who::Fresh(device) => s.ca.issue(&csr, &IssueRequest::new(device).days(s.days)),
+        Who::Renewed(device, ends) => {
+            // The binding only ever moves to a certificate that ends later:
+            // one issued in the same second as the one it renews starts
+            // (and so ends) a little later.
+            let request = IssueRequest::new(device).days(s.days);
+            match s.ca.issue(&csr, &request) {
+                Ok(c) if c.not_after.unix_timestamp() <= ends.as_millis().div_euclid(1000) => {
+                    let behind = ends.as_millis().div_euclid(1000) - c.not_after.unix_timestamp();
+                    s.ca.issue(
+                        &csr,
+                        &request.not_before(c.not_before + time::Duration::seconds(behind + 1)),
+                    )
+                }
+                other => other,
+            }
+        }
     };
     let issued: Issued = match result {
         Ok(c) => c,
