@@ -57,6 +57,20 @@ fn inspect_decodes_a_syncml_message_into_one_json_object() {
     );
 }
 
+/// A Status is named a Status, with the command it answers as a field of
+/// its own (it once took the `cmd` key, so a Status answering an Alert
+/// read as an Alert).
+#[test]
+fn inspect_names_a_status_for_what_it_is() {
+    let v = json(&inspect(&fixture("client-results.xml")));
+    let cmds = v["commands"].as_array().unwrap();
+    let statuses: Vec<&serde_json::Value> = cmds.iter().filter(|c| c["cmd"] == "Status").collect();
+    assert!(!statuses.is_empty(), "{v}");
+    assert!(statuses.iter().all(|s| s["answers"].is_string()), "{v}");
+    assert!(statuses.iter().any(|s| s["answers"] == "SyncHdr"), "{v}");
+    assert!(cmds.iter().all(|c| c["cmd"] != "SyncHdr"), "{v}");
+}
+
 #[test]
 fn inspect_decodes_enrollment_soap() {
     let v = json(&inspect(&fixture("enroll-discover.xml")));

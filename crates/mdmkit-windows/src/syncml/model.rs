@@ -584,6 +584,10 @@ pub struct Status {
     /// command had no `CmdID`, written as an empty `<CmdRef/>`).
     pub cmd_ref: Option<CmdId>,
     /// `Cmd`: the answered command's element name (`SyncHdr`, `Add`, ...).
+    /// Serialised as `answers`: in a message's command list every element
+    /// is tagged by its own name in `cmd` (`"cmd": "Status"`), so the
+    /// answered command's name must not take that key.
+    #[serde(rename = "answers")]
     pub cmd: String,
     /// `TargetRef`s.
     #[serde(skip_serializing_if = "Vec::is_empty")]
