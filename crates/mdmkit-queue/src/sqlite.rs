@@ -272,6 +272,10 @@ type Tx = Transaction<'static, Sqlite>;
 impl SqliteStore {
     /// Opens (creating if needed) and migrates the database.
     pub async fn open(opts: SqliteOptions) -> Result<Self, QueueError> {
+        create_owner_only(&opts.path).map_err(|e| QueueError::Io {
+            path: opts.path.display().to_string(),
+            source: e,
+        })?;
         let sync = match opts.synchronous {
             Synchronous::Full => SqliteSynchronous::Full,
             Synchronous::Normal => SqliteSynchronous::Normal,
@@ -374,6 +378,22 @@ impl SqliteStore {
             .db("record a migration")?;
         }
         tx.commit().await.db("commit the migration")
+    }
+}
+
+/// Creates the database file readable and writable by its owner only,
+/// unless it exists: queued payloads carry secrets (Wi-Fi keys, enrollment
+/// challenges), and SQLite gives the `-wal` and `-shm` files it creates the
+/// database file's permissions. An existing file keeps its mode.
+pub(crate) fn create_owner_only(path: &Path) -> std::io::Result<()> {
+    let mut o = std::fs::OpenOptions::new();
+    o.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut o, 0o600);
+    match o.open(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(e),
     }
 }
 

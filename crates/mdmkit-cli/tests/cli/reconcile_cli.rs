@@ -81,6 +81,19 @@ fn reconcile_prints_a_plan_then_queues_nothing_the_second_time() {
         "{text}"
     );
     assert!(dir.join(".mdmkit/mdmkit.db").is_file());
+    // The store holds payloads with secrets (Wi-Fi keys): its file and the
+    // WAL SQLite writes beside it are the owner's only.
+    #[cfg(unix)]
+    for f in ["mdmkit.db", "mdmkit.db-wal"] {
+        use std::os::unix::fs::PermissionsExt as _;
+        // (The WAL is gone when the last connection checkpointed it.)
+        let Ok(meta) = std::fs::metadata(dir.join(".mdmkit").join(f)) else {
+            assert_ne!(f, "mdmkit.db", "no store file");
+            continue;
+        };
+        let mode = meta.permissions().mode();
+        assert_eq!(mode & 0o077, 0, "{f} is {mode:o}");
+    }
     assert_eq!(
         std::fs::read_to_string(dir.join(".mdmkit/.gitignore")).unwrap(),
         "*\n"
