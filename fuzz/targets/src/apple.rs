@@ -27,6 +27,10 @@ pub const TARGETS: &[Target] = &[
         name: "apple_ddm_status",
         body: ddm_status,
     },
+    Target {
+        name: "apple_inspect",
+        body: inspect,
+    },
 ];
 
 /// Small limits so the fuzzer explores structure, not size.
@@ -108,5 +112,15 @@ pub fn ddm_status(data: &[u8]) {
         let _ = r.item::<PasscodeIsCompliantStatus>();
         let _ = r.item::<ManagementClientCapabilitiesStatus>();
         let _ = r.not_applied(&DeclarationSet::default());
+    }
+}
+
+/// `mdmkit inspect`'s Apple detector on any file an admin loads: plists
+/// (XML or binary), signed profiles and declarative-management JSON. It
+/// claims the input or leaves it to other detectors, never panics, and
+/// what it decodes is a JSON object naming its kind.
+pub fn inspect(data: &[u8]) {
+    if let Some(Ok(v)) = mdmkit_apple::inspect::detect(data) {
+        assert!(v["kind"].is_string(), "decoded without a kind: {v}");
     }
 }
