@@ -214,7 +214,6 @@ fn listen(server: &Runtime) -> (tokio::net::TcpListener, SocketAddr) {
 /// The baseline: a minimal axum handler that reads the body and answers
 /// every PUT with the same command plist.
 fn serve_baseline(server: &Runtime, tenant: &TenantId, answer: Bytes) -> Served {
-    use axum::serve::ListenerExt as _;
     let app = axum::Router::new().route(
         "/{tenant}/apple/mdm",
         put(move |_body: Bytes| {
@@ -222,6 +221,13 @@ fn serve_baseline(server: &Runtime, tenant: &TenantId, answer: Bytes) -> Served 
             async move { ([(CONTENT_TYPE, "application/xml")], answer) }
         }),
     );
+    serve_axum(server, tenant, app)
+}
+
+/// A baseline's `app` served by plain `axum::serve` (`TCP_NODELAY`, as
+/// `serve::serve` sets it).
+fn serve_axum(server: &Runtime, tenant: &TenantId, app: axum::Router) -> Served {
+    use axum::serve::ListenerExt as _;
     let (listener, addr) = listen(server);
     let listener = listener.tap_io(|tcp| {
         let _ = tcp.set_nodelay(true);
@@ -241,7 +247,6 @@ fn serve_baseline(server: &Runtime, tenant: &TenantId, answer: Bytes) -> Served 
     }
 }
 
-/// `mdmkit_server::router` for this tenant, served by `serve::serve`.
 /// Where the durable baseline keeps its one row.
 #[derive(Clone)]
 enum BaselineDb {
@@ -318,7 +323,6 @@ fn serve_durable_baseline(
     device_cert: Arc<Vec<u8>>,
     db: BaselineDb,
 ) -> Served {
-    use axum::serve::ListenerExt as _;
     let app = axum::Router::new().route(
         "/{tenant}/apple/mdm",
         put(move |headers: axum::http::HeaderMap, body: Bytes| {
@@ -335,25 +339,10 @@ fn serve_durable_baseline(
             }
         }),
     );
-    let (listener, addr) = listen(server);
-    let listener = listener.tap_io(|tcp| {
-        let _ = tcp.set_nodelay(true);
-    });
-    let (stop, stopped) = oneshot::channel::<()>();
-    server.spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async {
-                let _ = stopped.await;
-            })
-            .await
-            .unwrap();
-    });
-    Served {
-        url: format!("http://{addr}/{tenant}/apple/mdm"),
-        _stop: stop,
-    }
+    serve_axum(server, tenant, app)
 }
 
+/// `mdmkit_server::router` for this tenant, served by `serve::serve`.
 fn serve_mdmkit(server: &Runtime, ctx: TenantContext) -> Served {
     let tenant = ctx.id().clone();
     let app = mdmkit_server::router(AppState::new(Tenants::new().with(ctx), ServerConfig::new()));

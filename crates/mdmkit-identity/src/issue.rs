@@ -25,6 +25,7 @@ pub struct IssueRequest {
     device: DeviceId,
     days: u32,
     not_before: Option<OffsetDateTime>,
+    ends_after: Option<OffsetDateTime>,
     extra_sans: Vec<SubjectAltName>,
 }
 
@@ -36,6 +37,7 @@ impl IssueRequest {
             device,
             days: DEFAULT_DEVICE_DAYS,
             not_before: None,
+            ends_after: None,
             extra_sans: Vec::new(),
         }
     }
@@ -51,6 +53,14 @@ impl IssueRequest {
     /// (back-dated fixtures, expired-certificate tests).
     pub fn not_before(mut self, start: OffsetDateTime) -> Self {
         self.not_before = Some(start);
+        self
+    }
+
+    /// Makes the certificate end strictly after `t` (at X.509's whole
+    /// seconds), starting it later if needed: a renewal issued within the
+    /// second of the certificate it renews must still end later.
+    pub fn ends_after(mut self, t: OffsetDateTime) -> Self {
+        self.ends_after = Some(t);
         self
     }
 
@@ -136,8 +146,15 @@ impl TenantCa {
             .not_before
             .unwrap_or_else(|| OffsetDateTime::now_utc() - CLOCK_SKEW);
         // X.509 times have whole seconds; report what the certificate says.
-        let not_before = not_before.replace_nanosecond(0).unwrap_or(not_before);
-        let not_after = not_before + CLOCK_SKEW + Duration::days(i64::from(request.days));
+        let mut not_before = not_before.replace_nanosecond(0).unwrap_or(not_before);
+        let mut not_after = not_before + CLOCK_SKEW + Duration::days(i64::from(request.days));
+        if let Some(floor) = request.ends_after
+            && not_after.unix_timestamp() <= floor.unix_timestamp()
+        {
+            let shift = Duration::seconds(floor.unix_timestamp() - not_after.unix_timestamp() + 1);
+            not_before += shift;
+            not_after += shift;
+        }
         if not_after > issuing.not_after {
             return Err(CaError::OutlivesCa {
                 not_after: rfc3339(not_after),

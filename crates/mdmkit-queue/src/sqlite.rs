@@ -381,11 +381,13 @@ impl SqliteStore {
     }
 }
 
-/// Creates the database file readable and writable by its owner only,
-/// unless it exists: queued payloads carry secrets (Wi-Fi keys, enrollment
-/// challenges), and SQLite gives the `-wal` and `-shm` files it creates the
-/// database file's permissions. An existing file keeps its mode.
-pub(crate) fn create_owner_only(path: &Path) -> std::io::Result<()> {
+/// Creates a SQLite database file readable and writable by its owner
+/// only, unless it exists: queued payloads carry secrets (Wi-Fi keys,
+/// enrollment challenges), and SQLite gives the `-wal` and `-shm` files it
+/// creates the database file's permissions. An existing file keeps its
+/// mode. [`SqliteStore::open`] calls it; so do other stores that share the
+/// file.
+pub fn create_owner_only(path: &Path) -> std::io::Result<()> {
     let mut o = std::fs::OpenOptions::new();
     o.write(true).create_new(true);
     #[cfg(unix)]

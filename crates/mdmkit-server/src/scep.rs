@@ -228,6 +228,12 @@ async fn renewed_identity(
     Ok(id.and_then(|(d, ends)| DeviceId::new(d).ok().map(|d| (d, ends))))
 }
 
+/// A store timestamp as a time (the epoch for one out of range).
+fn timestamp_time(t: Timestamp) -> time::OffsetDateTime {
+    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(t.as_millis()) * 1_000_000)
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
+}
+
 /// Reads a pkiMessage and answers it.
 async fn pki_operation(
     ctx: &Arc<TenantContext>,
@@ -329,22 +335,13 @@ async fn pki_operation(
     let result = match who {
         Who::Renewal(current) => s.ca.reissue(&current, &csr, s.days),
         Who::Fresh(device) => s.ca.issue(&csr, &IssueRequest::new(device).days(s.days)),
-        Who::Renewed(device, ends) => {
-            // The binding only ever moves to a certificate that ends later:
-            // one issued in the same second as the one it renews starts
-            // (and so ends) a little later.
-            let request = IssueRequest::new(device).days(s.days);
-            match s.ca.issue(&csr, &request) {
-                Ok(c) if c.not_after.unix_timestamp() <= ends.as_millis().div_euclid(1000) => {
-                    let behind = ends.as_millis().div_euclid(1000) - c.not_after.unix_timestamp();
-                    s.ca.issue(
-                        &csr,
-                        &request.not_before(c.not_before + time::Duration::seconds(behind + 1)),
-                    )
-                }
-                other => other,
-            }
-        }
+        // The binding only ever moves to a certificate that ends later.
+        Who::Renewed(device, ends) => s.ca.issue(
+            &csr,
+            &IssueRequest::new(device)
+                .days(s.days)
+                .ends_after(timestamp_time(ends)),
+        ),
     };
     let issued: Issued = match result {
         Ok(c) => c,

@@ -160,7 +160,7 @@ impl SqliteState {
             })?;
         }
         // Owner-only, like the queue's file (which is usually the same).
-        create_owner_only(path).map_err(|source| Error::Io {
+        mdmkit_queue::create_owner_only(path).map_err(|source| Error::Io {
             path: path.to_path_buf(),
             source,
         })?;
@@ -546,22 +546,6 @@ impl StateStore for SqliteState {
         expected: Option<i64>,
     ) -> Result<bool, Error> {
         self.write_session(tenant, session, expected).await
-    }
-}
-
-/// Creates the database file readable and writable by its owner only,
-/// unless it exists (the state holds enrollments and the queue's file,
-/// usually the same one, payloads with secrets; SQLite gives its `-wal`
-/// and `-shm` files the database file's permissions).
-fn create_owner_only(path: &Path) -> std::io::Result<()> {
-    let mut o = std::fs::OpenOptions::new();
-    o.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut o, 0o600);
-    match o.open(path) {
-        Ok(_) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
-        Err(e) => Err(e),
     }
 }
 
