@@ -275,6 +275,21 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(mdmkit_core::proptest_cases(256)))]
+        /// A number the model does not know (an unknown field) reads back
+        /// with the value it was written with: floats are parsed exactly
+        /// (serde_json's `float_roundtrip`), so re-encoding never moves
+        /// them by an ulp.
+        #[test]
+        fn numbers_in_unknown_fields_survive_re_encoding(x in proptest::num::f64::NORMAL | proptest::num::f64::SUBNORMAL | proptest::num::f64::ZERO) {
+            let text = serde_json::to_vec(&serde_json::json!({ "notAFieldGoogleHas": x, "name": "enterprises/e/policies/p" })).unwrap();
+            let p = policy(&text).unwrap();
+            let again = policy(&to_vec(&p).unwrap()).unwrap();
+            proptest::prop_assert_eq!(&again, &p);
+        }
+    }
+
     #[test]
     fn oversized_input_is_refused() {
         let limits = Limits::DEFAULT.with_max_bytes(10);

@@ -15,7 +15,7 @@ use crate::error::{Error, MessageError};
 use crate::generated::checkin::AnyCheckin;
 use crate::generated::commands::AnyResponse;
 use crate::plist_io::{self, Format, Limits};
-use crate::typed::{KeyPath, PlistDict, Request, put, take};
+use crate::typed::{KeyPath, PlistDict, Request, put, remove_ordered, take};
 
 /// Who a message is from: the device (UDID, or EnrollmentID under user
 /// enrollment) and, on a user channel, the user.
@@ -278,7 +278,7 @@ impl CommandReport {
         let status = Status::parse(&status_text).ok_or(MessageError::UnknownStatus(status_text))?;
         let ids = EnrollmentIds::read(&d, &root)?;
         for k in ID_KEYS {
-            d.remove(k);
+            remove_ordered(&mut d, k);
         }
         let command_uuid = match take::<String>(&mut d, "CommandUUID", &root)? {
             Some(u) => Some(CommandUuid::new(u)?),
@@ -376,6 +376,31 @@ mod tests {
 
     fn plist(body: &str) -> Vec<u8> {
         format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<!DOCTYPE plist PUBLIC \"-//Apple//DTD PLIST 1.0//EN\" \"http://www.apple.com/DTDs/PropertyList-1.0.dtd\">\n<plist version=\"1.0\"><dict>{body}</dict></plist>").into_bytes()
+    }
+
+    #[test]
+    fn a_report_keeps_the_order_of_the_keys_the_device_sent() {
+        // The enrollment keys are taken out of the middle of the report:
+        // the remaining result keys keep their order, so re-encoding is
+        // stable.
+        let xml = br#"<?xml version="1.0" encoding="UTF-8"?>
+<plist version="1.0"><dict>
+<key>Zeta</key><integer>1</integer>
+<key>UDID</key><string>U1</string>
+<key>Alpha</key><integer>2</integer>
+<key>Status</key><string>Acknowledged</string>
+<key>Mid</key><integer>3</integer>
+<key>CommandUUID</key><string>c1</string>
+<key>Last</key><integer>4</integer>
+</dict></plist>"#;
+        let r = CommandReport::from_bytes(xml, &Limits::DEFAULT).unwrap();
+        let keys: Vec<&str> = r.body.keys().map(String::as_str).collect();
+        assert_eq!(keys, ["Zeta", "Alpha", "Mid", "Last"]);
+        let once = r.to_bytes(Format::Xml);
+        let twice = CommandReport::from_bytes(&once, &Limits::DEFAULT)
+            .unwrap()
+            .to_bytes(Format::Xml);
+        assert_eq!(once, twice);
     }
 
     #[test]

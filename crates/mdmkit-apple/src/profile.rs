@@ -30,7 +30,7 @@ use mdmkit_core::TenantId;
 use crate::error::{Error, ProfileError};
 use crate::plist_io::{self, Format, Limits};
 use crate::schema::{self, SchemaKind};
-use crate::typed::{KeyPath, PayloadType};
+use crate::typed::{KeyPath, PayloadType, remove_ordered};
 use crate::validate::{Issue, validate_dict_at};
 
 /// mdmkit's UUIDv5 namespace for payload UUIDs.
@@ -122,7 +122,7 @@ impl Payload {
     pub fn to_dict(&self) -> Dictionary {
         let mut d = self.content.clone();
         for k in COMMON_KEYS {
-            d.remove(k);
+            remove_ordered(&mut d, k);
         }
         let mut put = |k: &str, v: Option<Value>| {
             if let Some(v) = v {
@@ -304,7 +304,7 @@ impl Profile {
         let mut out = Vec::new();
         let root = KeyPath::ROOT;
         let mut top = self.to_dict();
-        top.remove("PayloadContent");
+        remove_ordered(&mut top, "PayloadContent");
         if let Some(e) = schema::find(SchemaKind::Profile, "TopLevel") {
             let keys: Vec<_> = e
                 .keys
@@ -495,7 +495,7 @@ impl ProfileBuilder {
                 return Err(ProfileError::DuplicatePayload(identifier));
             }
             for k in COMMON_KEYS {
-                content.remove(k);
+                remove_ordered(&mut content, k);
             }
             let mut p = Payload {
                 payload_type: ty,

@@ -5,7 +5,9 @@
 //! `apps["pronote"]`. Field names are plain identifiers joined by dots; keys
 //! of keyed maps (Wi-Fi networks by SSID, apps by logical id, certificates,
 //! vendor passthrough entries) are quoted strings in brackets, with `"` and
-//! `\` escaped by a backslash. Provenance, diffs, the capability matrix,
+//! `\` escaped by a backslash, and control characters written as `\n`,
+//! `\t`, `\r` or `\u{7f}`. A path's text is its canonical form: what
+//! [`SettingPath`]'s `Display` writes parses back to the same path. Provenance, diffs, the capability matrix,
 //! validation errors and vendor "unsupported" reports all speak these paths.
 
 use std::fmt;
@@ -178,6 +180,7 @@ impl fmt::Display for SettingPath {
                             '\n' => f.write_str("\\n")?,
                             '\t' => f.write_str("\\t")?,
                             '\r' => f.write_str("\\r")?,
+                            c if c.is_control() => write!(f, "\\u{{{:x}}}", u32::from(c))?,
                             c => write!(f, "{c}")?,
                         }
                     }
@@ -238,6 +241,14 @@ impl FromStr for SettingPath {
                                     Some('n') => '\n',
                                     Some('t') => '\t',
                                     Some('r') => '\r',
+                                    Some('u') => {
+                                        let (c, len) =
+                                            unicode_escape(&input[i + 2..]).ok_or_else(|| {
+                                                err(i + 2, "expected '{hex}' after \\u")
+                                            })?;
+                                        i += len;
+                                        c
+                                    }
                                     _ => return Err(err(i + 1, "unknown escape in key")),
                                 });
                                 i += 2;
@@ -281,8 +292,31 @@ impl FromStr for SettingPath {
         if segments.is_empty() {
             return Err(err(0, "path is empty"));
         }
-        Ok(Self { segments })
+        let path = Self { segments };
+        // The canonical text may be longer than the input (a raw control
+        // character is written escaped): bound that too, so that every path
+        // this accepts is shown as text this accepts.
+        if path.to_string().len() > MAX_PATH_LEN {
+            return Err(err(
+                MAX_PATH_LEN,
+                "path is too long once written canonically",
+            ));
+        }
+        Ok(path)
     }
+}
+
+/// Reads `{hex}` (one to six hex digits naming a Unicode scalar value) at
+/// the start of `rest`: the character and the bytes it took.
+fn unicode_escape(rest: &str) -> Option<(char, usize)> {
+    let body = rest.strip_prefix('{')?;
+    let end = body.find('}')?;
+    let hex = &body[..end];
+    if hex.is_empty() || hex.len() > 6 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    let c = char::from_u32(u32::from_str_radix(hex, 16).ok()?)?;
+    Some((c, end + 2))
 }
 
 impl Serialize for SettingPath {
@@ -365,6 +399,35 @@ mod tests {
         assert!(!cam.overlaps(&wifi));
     }
 
+    #[test]
+    fn control_characters_are_written_escaped_and_read_back() {
+        let p = SettingPath::field("wifi").join_key("a\u{1}b\u{7f}\n\u{85}");
+        let text = p.to_string();
+        assert_eq!(text, "wifi[\"a\\u{1}b\\u{7f}\\n\\u{85}\"]");
+        assert_eq!(text.parse::<SettingPath>().unwrap(), p);
+        // A raw control character is accepted in a key and shown escaped.
+        let raw: SettingPath = "wifi[\"a\u{1}\"]".parse().unwrap();
+        assert_eq!(raw.to_string(), "wifi[\"a\\u{1}\"]");
+        for bad in [
+            "a[\"\\u\"]",
+            "a[\"\\u{}\"]",
+            "a[\"\\u{110000}\"]",
+            "a[\"\\u{d800}\"]",
+            "a[\"\\u{1234567}\"]",
+        ] {
+            assert!(bad.parse::<SettingPath>().is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_path_whose_canonical_text_is_too_long_is_refused() {
+        // 600 raw newlines fit the input limit but not once escaped.
+        let text = format!("wifi[\"{}\"]", "\n".repeat(600));
+        assert!(text.len() <= MAX_PATH_LEN);
+        let e = text.parse::<SettingPath>().unwrap_err();
+        assert!(e.reason.contains("too long"), "{e}");
+    }
+
     fn segment() -> impl Strategy<Value = Segment> {
         prop_oneof![
             "[a-z_][a-z0-9_-]{0,8}".prop_map(Segment::Field),
@@ -384,8 +447,13 @@ mod tests {
         }
 
         #[test]
-        fn arbitrary_text_never_panics(s in any::<String>()) {
+        fn parsed_text_is_shown_as_text_that_parses_back(s in any::<String>()) {
             let _ = s.parse::<SettingPath>();
+            let text = format!("a[\"{}\"]", s.replace('\\', "\\\\").replace('"', "\\\""));
+            if let Ok(p) = text.parse::<SettingPath>() {
+                let shown = p.to_string();
+                prop_assert_eq!(shown.parse::<SettingPath>().ok(), Some(p), "{}", shown);
+            }
         }
     }
 }
