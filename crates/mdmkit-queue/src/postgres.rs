@@ -40,6 +40,7 @@ use crate::model::{
     ReportOutcome, StateCounts,
 };
 use crate::sql::{self, ChangeColumns, slot_columns};
+use crate::store::log_enqueued;
 use crate::store::{QueueStore, prepare_batch, prepare_targets};
 use crate::time::{Clock, Timestamp};
 
@@ -56,15 +57,21 @@ pub struct PostgresStore {
 
 type Tx = Transaction<'static, Postgres>;
 
-fn retryable(e: &QueueError) -> bool {
+/// Why a call may start again: a deadlock or a serialisation failure
+/// (PostgreSQL's SQLSTATE 40P01 and 40001), by name for the logs.
+fn retry_reason(e: &QueueError) -> Option<&'static str> {
     let QueueError::Database { source, .. } = e else {
-        return false;
+        return None;
     };
-    source
+    let code = source
         .downcast_ref::<sqlx::Error>()
         .and_then(|e| e.as_database_error())
-        .and_then(|d| d.code())
-        .is_some_and(|c| c == "40P01" || c == "40001")
+        .and_then(|d| d.code())?;
+    match code.as_ref() {
+        "40P01" => Some("deadlock"),
+        "40001" => Some("serialization failure"),
+        _ => None,
+    }
 }
 
 /// How many times a call starts again after a deadlock or a write that
@@ -81,17 +88,32 @@ async fn backoff(n: u32) {
     tokio::time::sleep(std::time::Duration::from_micros(r)).await;
 }
 
-/// Runs a call again after a deadlock or serialisation failure.
+/// Runs a call again after a deadlock or serialisation failure, logging
+/// each retry and its reason (debug) and a call that gave up (warn).
 macro_rules! retrying {
-    ($e:expr) => {{
+    ($op:literal, $e:expr) => {{
         let mut tries = 0;
         loop {
             match $e {
-                Err(err) if tries < MAX_RETRIES && retryable(&err) => {
-                    tries += 1;
-                    backoff(tries).await;
+                Err(err) => match retry_reason(&err) {
+                    Some(reason) if tries < MAX_RETRIES => {
+                        tries += 1;
+                        tracing::debug!(op = $op, attempt = tries, reason, "queue write conflicted; retrying");
+                        backoff(tries).await;
+                    }
+                    reason => {
+                        if tries > 0 || reason.is_some() {
+                            tracing::warn!(op = $op, attempts = tries, error = %err, "queue write gave up");
+                        }
+                        break Err(err);
+                    }
+                },
+                ok => {
+                    if tries > 0 {
+                        tracing::debug!(op = $op, attempts = tries, "queue write succeeded after retries");
+                    }
+                    break ok;
                 }
-                r => break r,
             }
         }
     }};
@@ -548,6 +570,7 @@ async fn supersede(
 
 #[async_trait]
 impl QueueStore for PostgresStore {
+    #[tracing::instrument(name = "queue.enqueue", level = "debug", skip_all, fields(%tenant, kind = %command.kind, targets = targets.len()))]
     async fn enqueue(
         &self,
         tenant: &TenantId,
@@ -556,27 +579,40 @@ impl QueueStore for PostgresStore {
     ) -> Result<Enqueued, QueueError> {
         command.validate()?;
         let targets = prepare_targets(targets)?;
-        retrying!(self.enqueue_once(tenant, command, &targets).await)
+        retrying!(
+            "enqueue",
+            self.enqueue_once(tenant, command, &targets).await
+        )
     }
 
+    #[tracing::instrument(name = "queue.enqueue_batch", level = "debug", skip_all, fields(%tenant, commands = batch.len()))]
     async fn enqueue_batch(
         &self,
         tenant: &TenantId,
         batch: &[(NewCommand, Vec<EnrollmentId>)],
     ) -> Result<Vec<Enqueued>, QueueError> {
         let batch = prepare_batch(batch)?;
-        retrying!(self.enqueue_batch_once(tenant, &batch).await)
+        let out = retrying!(
+            "enqueue_batch",
+            self.enqueue_batch_once(tenant, &batch).await
+        )?;
+        log_enqueued(&out);
+        Ok(out)
     }
 
+    #[tracing::instrument(name = "queue.deliver", level = "debug", skip_all, fields(%tenant, %enrollment))]
     async fn deliver(
         &self,
         tenant: &TenantId,
         enrollment: &EnrollmentId,
         opts: &DeliverOptions,
     ) -> Result<Vec<Delivered>, QueueError> {
-        retrying!(self.deliver_once(tenant, enrollment, opts).await)
+        let out = retrying!("deliver", self.deliver_once(tenant, enrollment, opts).await)?;
+        tracing::debug!(delivered = out.len(), "delivered");
+        Ok(out)
     }
 
+    #[tracing::instrument(name = "queue.report", level = "debug", skip_all, fields(%tenant, %enrollment, %command))]
     async fn report(
         &self,
         tenant: &TenantId,
@@ -585,9 +621,13 @@ impl QueueStore for PostgresStore {
         report: &Report,
     ) -> Result<ReportOutcome, QueueError> {
         crate::memory::check_result(report)?;
-        retrying!(self.report_once(tenant, enrollment, command, report).await)
+        retrying!(
+            "report",
+            self.report_once(tenant, enrollment, command, report).await
+        )
     }
 
+    #[tracing::instrument(name = "queue.report_and_next", level = "debug", skip_all, fields(%tenant, %enrollment, %command))]
     async fn report_and_next(
         &self,
         tenant: &TenantId,
@@ -597,25 +637,35 @@ impl QueueStore for PostgresStore {
     ) -> Result<(ReportOutcome, Option<Delivered>), QueueError> {
         crate::memory::check_result(report)?;
         retrying!(
+            "report_and_next",
             self.report_and_next_once(tenant, enrollment, command, report)
                 .await
         )
     }
 
     async fn idle(&self, tenant: &TenantId, enrollment: &EnrollmentId) -> Result<(), QueueError> {
-        retrying!(self.per_enrollment_once(tenant, enrollment, false).await).map(|_| ())
+        retrying!(
+            "idle",
+            self.per_enrollment_once(tenant, enrollment, false).await
+        )
+        .map(|_| ())
     }
 
+    #[tracing::instrument(name = "queue.cancel", level = "debug", skip_all, fields(%tenant, %command))]
     async fn cancel(&self, tenant: &TenantId, command: CommandId) -> Result<u64, QueueError> {
-        retrying!(self.cancel_once(tenant, command).await)
+        retrying!("cancel", self.cancel_once(tenant, command).await)
     }
 
+    #[tracing::instrument(name = "queue.clear_enrollment", level = "debug", skip_all, fields(%tenant, %enrollment))]
     async fn clear_enrollment(
         &self,
         tenant: &TenantId,
         enrollment: &EnrollmentId,
     ) -> Result<u64, QueueError> {
-        retrying!(self.per_enrollment_once(tenant, enrollment, true).await)
+        retrying!(
+            "clear_enrollment",
+            self.per_enrollment_once(tenant, enrollment, true).await
+        )
     }
 
     async fn list(
@@ -724,8 +774,9 @@ impl QueueStore for PostgresStore {
         sql::tenant_state_counts(&rows)
     }
 
+    #[tracing::instrument(name = "queue.purge", level = "debug", skip_all, fields(%tenant))]
     async fn purge(&self, tenant: &TenantId, before: Timestamp) -> Result<u64, QueueError> {
-        retrying!(self.purge_once(tenant, before).await)
+        retrying!("purge", self.purge_once(tenant, before).await)
     }
 }
 
@@ -798,7 +849,7 @@ mod tests {
         let err = write_changes(&mut conn, &t, &cols, Some(guard))
             .await
             .unwrap_err();
-        assert!(retryable(&err), "{err}");
+        assert!(retry_reason(&err).is_some(), "{err}");
         let history = s.history(&t, &e, None).await.unwrap();
         assert_eq!(
             history.len(),
@@ -831,7 +882,7 @@ mod tests {
         let err = write_changes(&mut conn, &t, &cols, Some(guard))
             .await
             .unwrap_err();
-        assert!(retryable(&err), "{err}");
+        assert!(retry_reason(&err).is_some(), "{err}");
         assert!(s.next(&t, &e).await.unwrap().is_none());
         let last = s.history(&t, &e, None).await.unwrap();
         assert_eq!(last.len(), 2, "queued, cancelled: {last:?}");

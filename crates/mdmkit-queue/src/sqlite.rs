@@ -29,6 +29,7 @@ use crate::model::{
     ReportOutcome, StateCounts,
 };
 use crate::sql::{self, slot_columns};
+use crate::store::log_enqueued;
 use crate::store::{QueueStore, prepare_batch, prepare_targets};
 use crate::time::{Clock, SystemClock, Timestamp};
 
@@ -963,6 +964,7 @@ async fn enqueue_in(
 
 #[async_trait]
 impl QueueStore for SqliteStore {
+    #[tracing::instrument(name = "queue.enqueue", level = "debug", skip_all, fields(%tenant, kind = %command.kind, targets = targets.len()))]
     async fn enqueue(
         &self,
         tenant: &TenantId,
@@ -983,6 +985,7 @@ impl QueueStore for SqliteStore {
         Ok(out)
     }
 
+    #[tracing::instrument(name = "queue.enqueue_batch", level = "debug", skip_all, fields(%tenant, commands = batch.len()))]
     async fn enqueue_batch(
         &self,
         tenant: &TenantId,
@@ -997,9 +1000,11 @@ impl QueueStore for SqliteStore {
             out.push(enqueue_in(&mut tx, tenant, command, targets, now).await?);
         }
         tx.commit().await.db("commit an enqueue")?;
+        log_enqueued(&out);
         Ok(out)
     }
 
+    #[tracing::instrument(name = "queue.deliver", level = "debug", skip_all, fields(%tenant, %enrollment))]
     async fn deliver(
         &self,
         tenant: &TenantId,
@@ -1012,9 +1017,12 @@ impl QueueStore for SqliteStore {
                 Ok(((), machine::deliver(slots, now, opts)?))
             })
             .await?;
-        Ok(delivered(&changes, payloads, now))
+        let out = delivered(&changes, payloads, now);
+        tracing::debug!(delivered = out.len(), "delivered");
+        Ok(out)
     }
 
+    #[tracing::instrument(name = "queue.report", level = "debug", skip_all, fields(%tenant, %enrollment, %command))]
     async fn report(
         &self,
         tenant: &TenantId,
@@ -1036,6 +1044,7 @@ impl QueueStore for SqliteStore {
         Ok(outcome)
     }
 
+    #[tracing::instrument(name = "queue.report_and_next", level = "debug", skip_all, fields(%tenant, %enrollment, %command))]
     async fn report_and_next(
         &self,
         tenant: &TenantId,
@@ -1074,6 +1083,7 @@ impl QueueStore for SqliteStore {
         Ok(())
     }
 
+    #[tracing::instrument(name = "queue.cancel", level = "debug", skip_all, fields(%tenant, %command))]
     async fn cancel(&self, tenant: &TenantId, command: CommandId) -> Result<u64, QueueError> {
         let now = self.clock.now();
         let mut tx = self.begin().await?;
@@ -1113,6 +1123,7 @@ impl QueueStore for SqliteStore {
         Ok(changes.len() as u64)
     }
 
+    #[tracing::instrument(name = "queue.clear_enrollment", level = "debug", skip_all, fields(%tenant, %enrollment))]
     async fn clear_enrollment(
         &self,
         tenant: &TenantId,
@@ -1232,6 +1243,7 @@ impl QueueStore for SqliteStore {
         sql::tenant_state_counts(&rows)
     }
 
+    #[tracing::instrument(name = "queue.purge", level = "debug", skip_all, fields(%tenant))]
     async fn purge(&self, tenant: &TenantId, before: Timestamp) -> Result<u64, QueueError> {
         let mut tx = self.begin().await?;
         sqlx::query(

@@ -187,3 +187,14 @@ pub(crate) fn prepare_batch(
     }
     Ok(out)
 }
+
+/// The debug event of a committed enqueue: how many commands, queued
+/// rows and superseded commands (never payloads).
+pub(crate) fn log_enqueued(out: &[Enqueued]) {
+    tracing::debug!(
+        commands = out.len(),
+        queued = out.iter().map(|e| e.queued).sum::<u64>(),
+        superseded = out.iter().map(|e| e.superseded.len()).sum::<usize>(),
+        "enqueued"
+    );
+}

@@ -110,6 +110,40 @@ fn reconcile_prints_a_plan_then_queues_nothing_the_second_time() {
     assert!(verified.starts_with("ok"), "{verified}");
 }
 
+/// An integrator follows a run through the stack with `RUST_LOG`: the
+/// reconcile span names the tenant and scope, each step logs its counts,
+/// the queue and state stores log their writes.
+#[test]
+fn rust_log_follows_a_reconcile_through_its_steps_and_stores() {
+    let (_tmp, dir) = region();
+    let out = Command::new(BIN)
+        .args(["reconcile", s(&dir)])
+        .env("RUST_LOG", "mdmkit=debug")
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let log = String::from_utf8(out.stderr).unwrap();
+    for needle in [
+        "reconcile{tenant=academie-hauts-de-lys scope=all}",
+        "scope resolved devices=30",
+        "devices grouped by change changed=30",
+        "commands planned",
+        "queue.enqueue_batch{tenant=academie-hauts-de-lys commands=",
+        "enqueued commands=",
+        "state.commit{tenant=academie-hauts-de-lys devices=30",
+        "state committed",
+        "reconciled devices=30 changed=30",
+    ] {
+        assert!(log.contains(needle), "no {needle:?} in:\n{log}");
+    }
+    // Policies carry Wi-Fi keys: none reaches the log.
+    assert!(
+        !log.contains("Cartable-2025-Estaires") && !log.contains("Lycee-SM-Invites-2025"),
+        "{log}"
+    );
+}
+
 #[test]
 fn a_school_change_queues_for_that_school_only_and_status_shows_it() {
     let (_tmp, dir) = region();

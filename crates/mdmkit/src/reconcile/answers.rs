@@ -187,6 +187,7 @@ where
             Answer::Error(e) => ("error".to_owned(), Some(e.clone())),
             Answer::FormatError(e) => ("format-error".to_owned(), Some(e.clone())),
         };
+        tracing::debug!(%tenant, %device, %command, status = %status_text, error = error.as_deref(), "device answered");
         self.journal(vec![crate::audit::Event::CommandAnswered {
             tenant: tenant.clone(),
             device: device.clone(),
@@ -338,6 +339,7 @@ pub mod apple {
         /// [`Reconciler::apple_report`] for a report the caller has
         /// already parsed (an HTTP server reads it first, to know which
         /// enrollment speaks); `body` is its bytes, kept as the result.
+        #[tracing::instrument(name = "apple_answer", level = "debug", skip_all, fields(%tenant, %device, status = report.status.as_str()))]
         pub async fn apple_answer(
             &self,
             tenant: &TenantId,
@@ -496,6 +498,7 @@ pub mod windows {
         /// `Atomic` or `Sequence` included) are all 2xx (or 418 "already
         /// exists" for an `Add`) is acknowledged; otherwise it is an error
         /// carrying the first failing code.
+        #[tracing::instrument(name = "windows_statuses", level = "debug", skip_all, fields(%tenant, %device, statuses = statuses.len()))]
         pub async fn windows_statuses(
             &self,
             tenant: &TenantId,
@@ -574,6 +577,7 @@ pub mod android {
         /// `policy` (its resource name): a report of another policy (the
         /// enrollment token's, before the device was pointed at its own)
         /// verifies nothing, whatever its version.
+        #[tracing::instrument(name = "android_report", level = "debug", skip_all, fields(%tenant, %device))]
         pub async fn android_report_for(
             &self,
             tenant: &TenantId,

@@ -77,6 +77,17 @@ pub enum Scope {
     Devices(Vec<DeviceId>),
 }
 
+impl std::fmt::Display for Scope {
+    /// `all`, `node:<id>`, or `devices:<count>` (the form logs use).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Scope::All => f.write_str("all"),
+            Scope::Node(n) => write!(f, "node:{n}"),
+            Scope::Devices(d) => write!(f, "devices:{}", d.len()),
+        }
+    }
+}
+
 /// Plans and queues commands for devices, and tracks their answers.
 pub struct Reconciler<Q: ?Sized, S: ?Sized> {
     queue: Arc<Q>,
@@ -221,6 +232,7 @@ where
     /// build the cache from its result. This method does not read the
     /// inventory itself, so with [`Scope::All`] an enrolled device missing
     /// from `tenant` is forgotten like a device removed from the file.
+    #[tracing::instrument(name = "reconcile", level = "info", skip_all, fields(tenant = %tenant.id(), scope = %scope))]
     pub async fn reconcile_with(
         &self,
         tenant: &Tenant,
@@ -255,6 +267,7 @@ where
             }
         };
         plan.devices = in_scope.len() as u64;
+        tracing::debug!(devices = plan.devices, "scope resolved");
         let mut batch = StateBatch {
             policies: batch_policies,
             ..StateBatch::default()
@@ -402,6 +415,12 @@ where
         }
         // Devices gone from scope with pending retries are left alone.
         drop(forced);
+        tracing::debug!(
+            changed = plan.changed_devices,
+            retried = plan.retried,
+            groups = groups.len(),
+            "devices grouped by change"
+        );
 
         let vendors = vendor::Vendors::new(
             &tid,
@@ -494,6 +513,11 @@ where
             planned_units.push((unit, per_category, vplan.unsupported));
         }
 
+        tracing::debug!(
+            commands = merged.len(),
+            skipped = plan.skipped_devices,
+            "commands planned"
+        );
         // The whole plan is queued in one transaction: one commit, and never
         // half a plan after a crash.
         let mut batch_commands = Vec::with_capacity(merged.len());
@@ -642,6 +666,17 @@ where
         batch.compliance.sort_by(|a, b| a.0.cmp(&b.0));
         self.journal(events)?;
         self.state.commit(&tid, &batch).await?;
+        tracing::info!(
+            devices = plan.devices,
+            changed = plan.changed_devices,
+            removed = plan.removed_devices,
+            queued = plan.queued,
+            superseded = plan.superseded,
+            wake = plan.wake.len(),
+            renewals = plan.renewals.len(),
+            conflicts = plan.conflicts.len(),
+            "reconciled"
+        );
         Ok(plan)
     }
 

@@ -169,6 +169,7 @@ impl StateStore for PostgresState {
         .transpose()
     }
 
+    #[tracing::instrument(name = "state.commit", level = "debug", skip_all, fields(%tenant, devices = batch.devices.len(), compliance = batch.compliance.len()))]
     async fn commit(&self, tenant: &TenantId, batch: &StateBatch) -> Result<(), Error> {
         if batch.is_empty() {
             return Ok(());
@@ -283,7 +284,9 @@ impl StateStore for PostgresState {
             .await
             .map_err(sql)?;
         }
-        tx.commit().await.map_err(sql)
+        tx.commit().await.map_err(sql)?;
+        tracing::debug!("state committed");
+        Ok(())
     }
 
     async fn compliance(
