@@ -129,12 +129,14 @@ impl RequestError {
         Self::Internal(Box::new(e))
     }
 
-    /// Sorts a facade error: what the device said wrong is a 400, a
-    /// certificate already held by another enrollment is a 400, the rest
-    /// is the server's failure.
+    /// Sorts a facade error by its [`kind`](mdmkit::Error::kind): what the
+    /// device said wrong is a 400, a certificate already held by another
+    /// enrollment is a 400, a store that is unreachable or lost a write race
+    /// is a 503 (the device comes back; it is never told 500 for a database
+    /// hiccup), the rest is the server's failure.
     pub fn from_facade(e: mdmkit::Error) -> Self {
         match e {
-            mdmkit::Error::DeviceMessage(m) => Self::Invalid(m),
+            mdmkit::Error::DeviceMessage { reason, .. } => Self::Invalid(reason),
             mdmkit::Error::UnknownCommand { device, command } => Self::Invalid(format!(
                 "device {device} answered unknown command {command}"
             )),
@@ -142,7 +144,16 @@ impl RequestError {
                 device: String::new(),
                 holder: device,
             },
-            other => Self::internal(other),
+            other => match other.kind() {
+                mdmkit::ErrorKind::StoreUnavailable => {
+                    tracing::warn!(error = %other, source = ?std::error::Error::source(&other), "state store unavailable");
+                    Self::Unavailable("the store is unavailable; try again".into())
+                }
+                mdmkit::ErrorKind::Conflict => {
+                    Self::Busy("a concurrent write won; try again".into())
+                }
+                _ => Self::internal(other),
+            },
         }
     }
 }

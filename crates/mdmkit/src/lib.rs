@@ -74,7 +74,7 @@ pub mod renewal;
 pub mod signing;
 pub mod state;
 
-pub use error::Error;
+pub use error::{BoxError, Error, ErrorKind};
 pub use reconcile::{Answer, Plan, Reconciler, Scope};
 
 pub use mdmkit_core as core;

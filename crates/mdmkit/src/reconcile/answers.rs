@@ -332,7 +332,7 @@ pub mod apple {
             body: &[u8],
         ) -> Result<Option<Delivered>, Error> {
             let report = CommandReport::from_bytes(body, &Limits::default())
-                .map_err(|e| Error::DeviceMessage(e.to_string()))?;
+                .map_err(|e| Error::device_message("the message does not parse", e))?;
             self.apple_answer(tenant, device, &report, body).await
         }
 
@@ -354,9 +354,10 @@ pub mod apple {
                 .or(report.ids.enrollment_id.as_deref())
                 && udid != device.as_str()
             {
-                return Err(Error::DeviceMessage(format!(
-                    "report from {udid} on the connection of {device}"
-                )));
+                return Err(Error::DeviceMessage {
+                    reason: format!("report from {udid} on the connection of {device}"),
+                    source: None,
+                });
             }
             let enrollment = EnrollmentId::device(device.clone());
             // The answer's compliance moves wait for the delivery's, so one
@@ -370,7 +371,10 @@ pub mod apple {
                 let uuid = report
                     .command_uuid
                     .as_ref()
-                    .ok_or_else(|| Error::DeviceMessage("report without CommandUUID".into()))?;
+                    .ok_or_else(|| Error::DeviceMessage {
+                        reason: "report without CommandUUID".into(),
+                        source: None,
+                    })?;
                 let id = uuid::Uuid::parse_str(uuid.as_str())
                     .map(CommandId::from_uuid)
                     .map_err(|_| Error::UnknownCommand {
@@ -472,7 +476,7 @@ pub mod windows {
             let mut ids = Vec::with_capacity(batch.len());
             for d in batch {
                 let msg = SyncMl::read(&d.payload)
-                    .map_err(|e| Error::Corrupt(format!("queued SyncML {}: {e}", d.id)))?;
+                    .map_err(|e| Error::corrupt(format!("queued SyncML {}", d.id), e))?;
                 let mut commands = msg.commands;
                 // One queued command is one command in the session: a
                 // payload of several travels as a Sequence (run in order,
@@ -586,7 +590,7 @@ pub mod android {
             policy: Option<&str>,
         ) -> Result<Vec<(Category, ComplianceState)>, Error> {
             let parsed = mdmkit_android::parse::device(report)
-                .map_err(|e| Error::DeviceMessage(e.to_string()))?;
+                .map_err(|e| Error::device_message("the message does not parse", e))?;
             let records = self.state.device_records(tenant).await?;
             let Some(record) = records.get(device) else {
                 return Ok(Vec::new());

@@ -692,7 +692,8 @@ where
         let mut present = BTreeSet::new();
         for p in tenant.policies() {
             present.insert(p.id.as_str().to_owned());
-            let bytes = serde_json::to_vec(p).map_err(|e| Error::Corrupt(e.to_string()))?;
+            let bytes =
+                serde_json::to_vec(p).map_err(|e| Error::corrupt("stored identifier", e))?;
             let hash = sha256_hex(&bytes);
             if stored.get(p.id.as_str()) == Some(&hash) {
                 continue;

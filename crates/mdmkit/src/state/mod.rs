@@ -106,7 +106,10 @@ impl FromStr for ComplianceState {
         Self::ALL
             .into_iter()
             .find(|c| c.as_str() == s)
-            .ok_or_else(|| Error::Corrupt(format!("unknown compliance state {s:?}")))
+            .ok_or_else(|| Error::Corrupt {
+                what: format!("compliance state {s:?} (unknown)"),
+                source: None,
+            })
     }
 }
 
@@ -446,18 +449,19 @@ impl RawCategoryRow {
 
     /// The typed row; anything unreadable is [`Error::Corrupt`].
     pub(crate) fn into_state(self) -> Result<(DeviceId, CategoryState), Error> {
-        let device = DeviceId::new(self.device).map_err(|e| Error::Corrupt(e.to_string()))?;
+        let device =
+            DeviceId::new(self.device).map_err(|e| Error::corrupt("stored identifier", e))?;
         let commands = self
             .commands
             .split_ascii_whitespace()
             .map(|s| {
                 uuid::Uuid::parse_str(s)
                     .map(CommandId::from_uuid)
-                    .map_err(|e| Error::Corrupt(format!("command id {s:?}: {e}")))
+                    .map_err(|e| Error::corrupt(format!("command id {s:?}"), e))
             })
             .collect::<Result<Vec<_>, _>>()?;
         let unsupported: Vec<UnsupportedNote> = serde_json::from_str(&self.unsupported)
-            .map_err(|e| Error::Corrupt(format!("unsupported notes: {e}")))?;
+            .map_err(|e| Error::corrupt("unsupported notes", e))?;
         Ok((
             device,
             CategoryState {
@@ -495,13 +499,19 @@ pub(crate) fn parse_category(s: &str) -> Result<Category, Error> {
     Category::ALL
         .into_iter()
         .find(|c| c.as_str() == s)
-        .ok_or_else(|| Error::Corrupt(format!("unknown category {s:?}")))
+        .ok_or_else(|| Error::Corrupt {
+            what: format!("category {s:?} (unknown)"),
+            source: None,
+        })
 }
 
 /// Parses a hex content hash.
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub(crate) fn parse_hash(s: &str) -> Result<ContentHash, Error> {
-    let bad = || Error::Corrupt(format!("bad content hash {s:?}"));
+    let bad = || Error::Corrupt {
+        what: format!("content hash {s:?} (not 64 hex digits)"),
+        source: None,
+    };
     if s.len() != 64 {
         return Err(bad());
     }

@@ -83,7 +83,7 @@ pub struct PostgresState {
 }
 
 fn sql(e: sqlx::Error) -> Error {
-    Error::State(e.to_string())
+    Error::from_sqlx("query the state store", e)
 }
 
 impl PostgresState {
@@ -92,8 +92,8 @@ impl PostgresState {
     /// start at once; versions in `mdmkit_state_migrations`). A schema
     /// newer than this build's is refused.
     pub async fn open(url: &str) -> Result<Self, Error> {
-        let options =
-            PgConnectOptions::from_str(url).map_err(|e| Error::State(format!("url: {e}")))?;
+        let options = PgConnectOptions::from_str(url)
+            .map_err(|e| Error::InvalidInput(format!("postgres url: {e}")))?;
         let pool = PgPoolOptions::new()
             .max_connections(4)
             .connect_with(options)
@@ -138,10 +138,10 @@ impl StateStore for PostgresState {
         let mut out = HashMap::with_capacity(rows.len());
         for (device, platform, content, inventory) in rows {
             out.insert(
-                DeviceId::new(device).map_err(|e| Error::Corrupt(e.to_string()))?,
+                DeviceId::new(device).map_err(|e| Error::corrupt("stored identifier", e))?,
                 DeviceRecord {
                     platform: Platform::from_str(&platform)
-                        .map_err(|e| Error::Corrupt(e.to_string()))?,
+                        .map_err(|e| Error::corrupt("stored identifier", e))?,
                     content: parse_hash(&content)?,
                     inventory: parse_hash(&inventory)?,
                 },
@@ -164,7 +164,7 @@ impl StateStore for PostgresState {
                 .map_err(sql)?;
         row.map(|(text,)| {
             serde_json::from_str(&text)
-                .map_err(|e| Error::Corrupt(format!("stored settings {hash}: {e}")))
+                .map_err(|e| Error::corrupt(format!("stored settings {hash}"), e))
         })
         .transpose()
     }
@@ -180,7 +180,7 @@ impl StateStore for PostgresState {
             let mut texts = Vec::with_capacity(chunk.len());
             for (h, s) in chunk {
                 let text = serde_json::to_string(s)
-                    .map_err(|e| Error::Corrupt(format!("settings {h}: {e}")))?;
+                    .map_err(|e| Error::corrupt(format!("settings {h}"), e))?;
                 texts.push((h.to_string(), text));
             }
             let mut q: QueryBuilder<Postgres> =
@@ -237,7 +237,7 @@ impl StateStore for PostgresState {
             let mut rows = Vec::with_capacity(chunk.len());
             for (d, s) in chunk {
                 let notes = serde_json::to_string(&s.unsupported)
-                    .map_err(|e| Error::Corrupt(format!("unsupported notes: {e}")))?;
+                    .map_err(|e| Error::corrupt("unsupported notes", e))?;
                 rows.push((d, s, notes, commands_text(&s.commands)));
             }
             let mut q: QueryBuilder<Postgres> = QueryBuilder::new(

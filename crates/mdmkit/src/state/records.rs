@@ -116,18 +116,20 @@ pub(crate) const PUT_TOKEN: &str = "INSERT INTO mdmkit_admin_token (tenant, id, 
 
 /// Decodes a stored enrollment of `tenant`.
 pub(crate) fn enrollment(doc: &str) -> Result<Enrollment, Error> {
-    serde_json::from_str(doc).map_err(|e| Error::Corrupt(format!("enrollment: {e}")))
+    serde_json::from_str(doc).map_err(|e| Error::corrupt("enrollment", e))
 }
 
 /// Decodes a stored token, checking it belongs to `tenant`.
 pub(crate) fn token(tenant: &TenantId, doc: &str) -> Result<AdminToken, Error> {
-    let t: AdminToken =
-        serde_json::from_str(doc).map_err(|e| Error::Corrupt(format!("admin token: {e}")))?;
+    let t: AdminToken = serde_json::from_str(doc).map_err(|e| Error::corrupt("admin token", e))?;
     if &t.tenant != tenant {
-        return Err(Error::Corrupt(format!(
-            "admin token {} of tenant {} stored under {tenant}",
-            t.id, t.tenant
-        )));
+        return Err(Error::Corrupt {
+            what: format!(
+                "admin token {} (of tenant {}, stored under {tenant})",
+                t.id, t.tenant
+            ),
+            source: None,
+        });
     }
     Ok(t)
 }
@@ -139,13 +141,15 @@ pub(crate) fn challenge(
     doc: &str,
     used_at: Option<i64>,
 ) -> Result<Challenge, Error> {
-    let mut c: Challenge =
-        serde_json::from_str(doc).map_err(|e| Error::Corrupt(format!("challenge: {e}")))?;
+    let mut c: Challenge = serde_json::from_str(doc).map_err(|e| Error::corrupt("challenge", e))?;
     if &c.tenant != tenant {
-        return Err(Error::Corrupt(format!(
-            "challenge {} of tenant {} stored under {tenant}",
-            c.id, c.tenant
-        )));
+        return Err(Error::Corrupt {
+            what: format!(
+                "challenge {} (of tenant {}, stored under {tenant})",
+                c.id, c.tenant
+            ),
+            source: None,
+        });
     }
     c.used_at = used_at.map(mdmkit_queue::Timestamp::from_millis);
     Ok(c)
@@ -153,12 +157,15 @@ pub(crate) fn challenge(
 
 /// Decodes a stored issued-certificate record.
 pub(crate) fn issued(doc: &str) -> Result<IssuedCertificate, Error> {
-    serde_json::from_str(doc).map_err(|e| Error::Corrupt(format!("issued certificate: {e}")))
+    serde_json::from_str(doc).map_err(|e| Error::corrupt("issued certificate", e))
 }
 
 /// Encodes a record.
 pub(crate) fn doc<T: serde::Serialize>(v: &T) -> Result<String, Error> {
-    serde_json::to_string(v).map_err(|e| Error::State(format!("encoding a record: {e}")))
+    serde_json::to_string(v).map_err(|e| Error::Store {
+        doing: "encode a record",
+        source: Box::new(e),
+    })
 }
 
 /// Applies the migrations a store's version table does not list yet,
@@ -177,9 +184,10 @@ macro_rules! apply_migrations {
                 .map_err($sql)?;
         let latest = $migrations.len() as i64;
         if current > latest {
-            return Err(Error::State(format!(
-                "the state store's schema is version {current}, newer than this build's {latest}"
-            )));
+            return Err(Error::SchemaTooNew {
+                found: current,
+                supported: latest,
+            });
         }
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)

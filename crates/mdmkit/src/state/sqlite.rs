@@ -185,7 +185,7 @@ impl SqliteState {
 }
 
 fn sql(e: sqlx::Error) -> Error {
-    Error::State(e.to_string())
+    Error::from_sqlx("query the state store", e)
 }
 
 fn row_state(row: &sqlx::sqlite::SqliteRow) -> Result<(DeviceId, CategoryState), Error> {
@@ -214,10 +214,10 @@ impl StateStore for SqliteState {
             let content: String = row.try_get(2).map_err(sql)?;
             let inventory: String = row.try_get(3).map_err(sql)?;
             out.insert(
-                DeviceId::new(device).map_err(|e| Error::Corrupt(e.to_string()))?,
+                DeviceId::new(device).map_err(|e| Error::corrupt("stored identifier", e))?,
                 DeviceRecord {
                     platform: Platform::from_str(&platform)
-                        .map_err(|e| Error::Corrupt(e.to_string()))?,
+                        .map_err(|e| Error::corrupt("stored identifier", e))?,
                     content: parse_hash(&content)?,
                     inventory: parse_hash(&inventory)?,
                 },
@@ -240,7 +240,7 @@ impl StateStore for SqliteState {
                 .map_err(sql)?;
         row.map(|(text,)| {
             serde_json::from_str(&text)
-                .map_err(|e| Error::Corrupt(format!("stored settings {hash}: {e}")))
+                .map_err(|e| Error::corrupt(format!("stored settings {hash}"), e))
         })
         .transpose()
     }
@@ -256,7 +256,7 @@ impl StateStore for SqliteState {
             let mut texts = Vec::with_capacity(chunk.len());
             for (h, s) in chunk {
                 let text = serde_json::to_string(s)
-                    .map_err(|e| Error::Corrupt(format!("settings {h}: {e}")))?;
+                    .map_err(|e| Error::corrupt(format!("settings {h}"), e))?;
                 texts.push((h.to_string(), text));
             }
             let mut q: QueryBuilder<Sqlite> =
@@ -301,8 +301,8 @@ impl StateStore for SqliteState {
                     ]
                 })
                 .collect();
-            let json = serde_json::to_string(&rows)
-                .map_err(|e| Error::Corrupt(format!("device records: {e}")))?;
+            let json =
+                serde_json::to_string(&rows).map_err(|e| Error::corrupt("device records", e))?;
             sqlx::query(
                 "INSERT OR REPLACE INTO mdmkit_device (tenant, device, platform, content, inventory) \
                  SELECT ?1, value ->> 0, value ->> 1, value ->> 2, value ->> 3 FROM jsonb_each(?2)",
@@ -345,14 +345,14 @@ impl StateStore for SqliteState {
                         "[]".to_owned()
                     } else {
                         serde_json::to_string(&s.unsupported)
-                            .map_err(|e| Error::Corrupt(format!("unsupported notes: {e}")))?
+                            .map_err(|e| Error::corrupt("unsupported notes", e))?
                     },
                     s.version,
                     s.updated_at.as_millis(),
                 ));
             }
-            let json = serde_json::to_string(&rows)
-                .map_err(|e| Error::Corrupt(format!("compliance rows: {e}")))?;
+            let json =
+                serde_json::to_string(&rows).map_err(|e| Error::corrupt("compliance rows", e))?;
             sqlx::query(
                 "INSERT OR REPLACE INTO mdmkit_compliance (tenant, device, category, state, target, \
                  commands, error, attempts, next_retry, unsupported, version, updated_at) \
