@@ -74,20 +74,41 @@ async fn race(open: Open, exclusive: bool) {
                     deliveries.lock().unwrap().push((c.id, e.clone()));
                     if exclusive {
                         let prev = in_flight.lock().unwrap().insert(e.clone(), c.id);
-                        assert!(
-                            prev.is_none(),
-                            "{e}: {c:?} delivered while {prev:?} was in flight"
-                        );
+                        if let Some(prev) = prev {
+                            // Another node's command is still marked in
+                            // flight: legitimate only if its report already
+                            // committed (that node has not yet cleared its
+                            // mark). Acknowledged is final, so if the store
+                            // still shows it delivered now, it was delivered
+                            // when this command was handed out.
+                            let state = store
+                                .list(&t, e)
+                                .await
+                                .unwrap()
+                                .into_iter()
+                                .find(|q| q.id == prev)
+                                .map(|q| q.state);
+                            assert!(
+                                matches!(state, None | Some(CommandState::Acknowledged)),
+                                "{e}: {c:?} delivered while {prev} was in flight ({state:?})"
+                            );
+                        }
                     }
                 }
                 for c in &got {
-                    if exclusive {
-                        in_flight.lock().unwrap().remove(e);
-                    }
                     store
                         .report(&t, e, c.id, &Report::new(ReportStatus::Acknowledged))
                         .await
                         .unwrap();
+                    // The mark is cleared only once the report committed, so
+                    // the whole time the store holds the command in flight
+                    // it is marked here.
+                    if exclusive {
+                        let mut map = in_flight.lock().unwrap();
+                        if map.get(e) == Some(&c.id) {
+                            map.remove(e);
+                        }
+                    }
                 }
             }
         }));
@@ -154,4 +175,19 @@ async fn sqlite_processes_sharing_a_file_never_double_deliver() {
         )
     });
     race(open.clone(), false).await;
+}
+
+#[cfg(feature = "sqlite")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sqlite_exclusive_processes_keep_one_command_in_flight() {
+    use mdmkit_queue::{SqliteOptions, SqliteStore};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("race.db");
+    let open: Open = Arc::new(move || {
+        let opts = SqliteOptions::new(&path).with_max_connections(2);
+        Box::pin(
+            async move { Box::new(SqliteStore::open(opts).await.unwrap()) as Box<dyn QueueStore> },
+        )
+    });
+    race(open, true).await;
 }
