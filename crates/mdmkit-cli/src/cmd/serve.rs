@@ -125,7 +125,7 @@ async fn serve(args: ServeArgs) -> Result<ExitCode, CliError> {
     }
     let app = mdmkit_server::router(state);
     println!("mdmkit: serving {} on {scheme}://{addr}", names.join(", "));
-    println!("mdmkit: console on {scheme}://{addr}/console/");
+    eprintln!("mdmkit: console on {scheme}://{addr}/console/");
     let _ = std::io::stdout().flush();
     tracing::info!(%addr, tenants = ?names, "serving");
     mdmkit_server::serve::serve(listener, app, tls, shutdown_signal())
