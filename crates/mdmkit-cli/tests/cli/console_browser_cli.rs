@@ -184,6 +184,17 @@ fn a_schools_operator_sees_its_school_follows_provenance_and_locks_an_ipad_in_ch
         let label = b.attr(&bar, "aria-label").await.unwrap();
         assert!(label.contains("5 verified") && label.contains("1 failed"), "{label}");
         b.screenshot(shots, "tree-school.png").await;
+        // The admin API's per-node counts are the same numbers.
+        let c = reqwest::Client::new();
+        let (s, nodes) = admin_get(&c, &base, "nodes", Some(&school_operate)).await;
+        assert_eq!(s, 200);
+        let top = &nodes["nodes"][0];
+        assert_eq!(nodes["nodes"].as_array().unwrap().len(), 3);
+        assert_eq!((top["devices"].as_u64(), top["compliance"]["verified"].as_u64()), (Some(9), Some(5)));
+        assert_eq!(top["compliance"]["failed"], 1);
+        assert_eq!(top["platforms"]["apple"], 8);
+        let (s, _) = admin_get(&c, &base, &format!("nodes?node={NEIGHBOUR}"), Some(&school_operate)).await;
+        assert_eq!(s, 404);
 
         // The "not compliant" filter keeps the failed and pending devices.
         b.click_and_wait(&b.find("nav.filters a:nth-child(2)").await).await;
@@ -211,7 +222,6 @@ fn a_schools_operator_sees_its_school_follows_provenance_and_locks_an_ipad_in_ch
         let prov = b.find("tr[id='setting-passcode.auto_lock_minutes'] td.provenance").await;
         assert_eq!(b.text(&prov).await, format!("policy {SCHOOL} at {SCHOOL}"));
         // The same provenance as the admin API's effective policy.
-        let c = reqwest::Client::new();
         let (s, eff) = admin_get(&c, &base, &format!("devices/{IPAD}/effective"), Some(&school_operate)).await;
         assert_eq!(s, 200);
         assert_eq!(eff["provenance"]["passcode.min_length"]["provenance"]["source"]["policy"], "securite-socle");
@@ -258,6 +268,12 @@ fn a_schools_operator_sees_its_school_follows_provenance_and_locks_an_ipad_in_ch
         b.click_and_wait(&b.find("#action-erase").await).await;
         assert!(b.url().await.ends_with("?refused=erase-confirmation"));
         assert!(!b.text(&b.find("tr.command").await).await.starts_with("EraseDevice"));
+
+        // Its whole policy again: every category queued anew.
+        let before = b.find_all("tr.command").await.len();
+        b.click_and_wait(&b.find("#action-resend").await).await;
+        assert!(b.url().await.ends_with("?done=resend"));
+        assert!(b.find_all("tr.command").await.len() > before);
 
         // A neighbouring school, and its device, do not exist for this token.
         let cookie = b.cookie("mdmkit_console").await.unwrap();

@@ -66,24 +66,25 @@ impl Driver {
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
-        let url = format!("http://127.0.0.1:{port}");
+        let profile = tempfile::tempdir().unwrap();
+        let path = profile.path().to_path_buf();
+        // Owned at once, so that a panic below still kills it.
+        let driver = Self {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+            _profile: profile,
+            profile: path,
+        };
         let c = reqwest::Client::new();
         for _ in 0..200 {
-            if let Ok(r) = c.get(format!("{url}/status")).send().await
+            if let Ok(r) = c.get(format!("{}/status", driver.url)).send().await
                 && r.status().is_success()
             {
-                let profile = tempfile::tempdir().unwrap();
-                let path = profile.path().to_path_buf();
-                return Self {
-                    child,
-                    url,
-                    _profile: profile,
-                    profile: path,
-                };
+                return driver;
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        panic!("chromedriver did not answer on {url}");
+        panic!("chromedriver did not answer on {}", driver.url);
     }
 
     /// A new headless Chromium session (a fresh profile, no network

@@ -330,12 +330,14 @@ struct CsrfForm {
     csrf: Option<String>,
 }
 
-fn check_csrf(s: &Signed, given: Option<&str>) -> Result<(), Response> {
+/// The refusal of a form whose CSRF token is missing or not this
+/// session's; `None` when it is good.
+fn csrf_refusal(s: &Signed, given: Option<&str>) -> Option<Response> {
     if given.is_some_and(|g| s.session.check_csrf(&s.key, g)) {
-        Ok(())
+        None
     } else {
         tracing::warn!("console form refused: missing or wrong CSRF token");
-        Err(page(
+        Some(page(
             StatusCode::FORBIDDEN,
             pages::error(s.lang, s.lang.text().csrf_refused, None),
             Vec::new(),
@@ -343,12 +345,10 @@ fn check_csrf(s: &Signed, given: Option<&str>) -> Result<(), Response> {
     }
 }
 
-fn check_operate(s: &Signed) -> Result<(), Response> {
-    if s.admin.token.role.allows(Role::Operate) {
-        Ok(())
-    } else {
-        Err(s.refuse(RequestError::Forbidden("operate role needed".into())))
-    }
+/// The refusal of an action to a token without the operate role.
+fn operate_refusal(s: &Signed) -> Option<Response> {
+    (!s.admin.token.role.allows(Role::Operate))
+        .then(|| s.refuse(RequestError::Forbidden("operate role needed".into())))
 }
 
 async fn asset(Path(file): Path<String>) -> Response {
@@ -468,7 +468,7 @@ async fn logout(
         Err(r) => return r,
     };
     let csrf = form.ok().and_then(|Form(f)| f.csrf);
-    if let Err(r) = check_csrf(&s, csrf.as_deref()) {
+    if let Some(r) = csrf_refusal(&s, csrf.as_deref()) {
         return r;
     }
     redirect(
@@ -571,7 +571,7 @@ async fn reconcile(
         Err(r) => return r,
     };
     let csrf = form.ok().and_then(|Form(f)| f.csrf);
-    if let Err(r) = check_csrf(&s, csrf.as_deref()).and_then(|()| check_operate(&s)) {
+    if let Some(r) = csrf_refusal(&s, csrf.as_deref()).or_else(|| operate_refusal(&s)) {
         return r;
     }
     match ops::reconcile(&s.admin, Some(&node)).await {
@@ -669,8 +669,8 @@ async fn device_action(
         Err(r) => return r,
     };
     let form = form.ok().map(|Form(f)| f);
-    if let Err(r) = check_csrf(&s, form.as_ref().and_then(|f| f.csrf.as_deref()))
-        .and_then(|()| check_operate(&s))
+    if let Some(r) = csrf_refusal(&s, form.as_ref().and_then(|f| f.csrf.as_deref()))
+        .or_else(|| operate_refusal(&s))
     {
         return r;
     }

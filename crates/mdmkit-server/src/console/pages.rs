@@ -175,17 +175,21 @@ fn bar(t: &Text, c: &ComplianceCounts) -> Markup {
         .collect::<Vec<_>>()
         .join(", ");
     let mut x = 0.0f64;
+    let mut rects = Vec::new();
+    for (class, _, n) in parts(t, c) {
+        if n > 0 && total > 0 {
+            let w = 100.0 * n as f64 / total as f64;
+            rects.push((class, format!("{x:.3}"), format!("{w:.3}")));
+            x += w;
+        }
+    }
     html! {
         @if total == 0 {
             span.help { "—" }
         } @else {
             svg.bar viewBox="0 0 100 10" preserveAspectRatio="none" role="img" aria-label=(label) {
-                @for (class, _, n) in parts(t, c) {
-                    @if n > 0 {
-                        @let w = 100.0 * n as f64 / total as f64;
-                        rect class=(class) x=(format!("{x:.3}")) y="0" width=(format!("{w:.3}")) height="10" {}
-                        @let _ = { x += w; };
-                    }
+                @for (class, x, w) in &rects {
+                    rect class=(class) x=(x) y="0" width=(w) height="10" {}
                 }
             }
             span.help aria-hidden="true" { (label) }
