@@ -24,6 +24,9 @@ need_debian_packages() {
     command -v curl >/dev/null || missing+=(curl)
     command -v scepclient >/dev/null || missing+=(scep)
     command -v cc >/dev/null || missing+=(gcc)
+    # Headless Chromium and its WebDriver for the console's browser tests.
+    command -v chromium >/dev/null || missing+=(chromium)
+    command -v chromedriver >/dev/null || missing+=(chromium-driver)
     if [ ${#missing[@]} -gt 0 ]; then
         echo "scripts: installing ${missing[*]}" >&2
         apt_install "${missing[@]}"

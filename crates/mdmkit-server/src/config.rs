@@ -21,6 +21,9 @@ pub struct ServerConfig {
     /// Host names that select a tenant, so devices may use URLs without
     /// the tenant in the path (`https://town-7.mdm.example/apple/checkin`).
     pub host_tenants: HashMap<String, TenantId>,
+    /// Whether the console's cookies carry `Secure` (served over TLS, or
+    /// behind a TLS-terminating proxy).
+    pub secure_cookies: bool,
 }
 
 impl Default for ServerConfig {
@@ -29,6 +32,7 @@ impl Default for ServerConfig {
             body_limit: DEFAULT_BODY_LIMIT,
             trusted_proxies: Vec::new(),
             host_tenants: HashMap::new(),
+            secure_cookies: false,
         }
     }
 }
@@ -57,6 +61,13 @@ impl ServerConfig {
     pub fn with_host_tenant(mut self, host: impl Into<String>, tenant: TenantId) -> Self {
         self.host_tenants
             .insert(host.into().to_ascii_lowercase(), tenant);
+        self
+    }
+
+    /// Marks the console's cookies `Secure`: set it whenever browsers reach
+    /// the server over HTTPS (`mdmkit serve` does with `--tls-cert`).
+    pub fn with_secure_cookies(mut self, secure: bool) -> Self {
+        self.secure_cookies = secure;
         self
     }
 

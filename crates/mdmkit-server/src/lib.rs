@@ -41,6 +41,7 @@
 //! |---|---|
 //! | [`apple`] | the check-in and command endpoints |
 //! | [`admin`] | the admin API (bearer tokens scoped to a node, with a role) |
+//! | [`console`] | the web console under `/console/` (sessions from admin tokens) |
 //! | [`android`] | the Pub/Sub push endpoint of AMAPI notifications, delivery through Google |
 //! | [`scep`] | the SCEP endpoint: device identities for one-time challenges, renewals |
 //! | [`windows`] | the Windows enrollment services (MS-MDE2) and the OMA-DM management endpoint |
@@ -69,6 +70,7 @@ pub mod android;
 pub mod apple;
 mod body;
 mod config;
+pub mod console;
 mod error;
 pub mod identity;
 pub mod scep;
@@ -83,7 +85,7 @@ pub use error::RequestError;
 pub use state::AppState;
 pub use tenant::{DynReconciler, TenantContext, Tenants, TreeLoader};
 
-/// Every route (Apple, admin, `/healthz`), with a tracing span per request
+/// Every route (Apple, Windows, Android, SCEP, admin, console, `/healthz`), with a tracing span per request
 /// and host-based tenant routing when configured.
 pub fn router(state: AppState) -> Router {
     let hosts = state.config().host_tenants.clone();
@@ -93,6 +95,7 @@ pub fn router(state: AppState) -> Router {
         .merge(scep::router())
         .merge(android::router())
         .merge(windows::router())
+        .merge(console::router())
         .route("/healthz", get(|| async { "ok\n" }))
         .layer(axum::middleware::from_fn(trace))
         .with_state(state);
@@ -112,7 +115,8 @@ pub fn router(state: AppState) -> Router {
             });
         if let Some(t) = host.and_then(|h| hosts.get(&h)) {
             let path = req.uri().path();
-            if path != "/healthz" && !path.starts_with(&format!("/{t}/")) {
+            let console = path == console::PREFIX || path.starts_with("/console/");
+            if path != "/healthz" && !console && !path.starts_with(&format!("/{t}/")) {
                 let pq = req
                     .uri()
                     .path_and_query()

@@ -45,6 +45,7 @@ pub struct TenantContext {
     scep: Option<Arc<crate::scep::ScepService>>,
     android: Option<Arc<crate::android::AndroidService>>,
     windows: Option<Arc<crate::windows::WindowsService>>,
+    console_key: Option<crate::console::SessionKey>,
     verified: Mutex<VerifiedCache>,
     enrollments: Mutex<HashMap<mdmkit::DeviceId, (Instant, Enrollment)>>,
 }
@@ -96,6 +97,7 @@ impl TenantContext {
             scep: None,
             android: None,
             windows: None,
+            console_key: None,
             verified: Mutex::new(VerifiedCache::default()),
             enrollments: Mutex::new(HashMap::new()),
         }
@@ -168,6 +170,18 @@ impl TenantContext {
     /// The tenant's Windows services, when it serves Windows.
     pub fn windows(&self) -> Option<&crate::windows::WindowsService> {
         self.windows.as_deref()
+    }
+
+    /// Serves the web console for this tenant, its sessions authenticated
+    /// with `key` (shared by every process serving the tenant).
+    pub fn with_console_key(mut self, key: crate::console::SessionKey) -> Self {
+        self.console_key = Some(key);
+        self
+    }
+
+    /// The console's session key, when the tenant has a console.
+    pub fn console_key(&self) -> Option<&crate::console::SessionKey> {
+        self.console_key.as_ref()
     }
 
     /// The tenant id.

@@ -19,6 +19,7 @@ use mdmkit::audit::{self, Journal, JournalOptions};
 use mdmkit::identity::scep::{RaIdentity, RaPem};
 use mdmkit::identity::{CaBuilder, CaDir, KeyAlgorithm};
 use mdmkit::reconcile::Options;
+use mdmkit_server::console::SessionKey;
 use mdmkit_server::scep::ScepService;
 use mdmkit_server::windows::WindowsService;
 use mdmkit_server::{AppState, ServerConfig, TenantContext, Tenants};
@@ -68,7 +69,9 @@ pub(crate) fn run(args: ServeArgs) -> Result<ExitCode, CliError> {
 }
 
 async fn serve(args: ServeArgs) -> Result<ExitCode, CliError> {
-    let mut config = ServerConfig::new().with_body_limit(args.body_limit);
+    let mut config = ServerConfig::new()
+        .with_body_limit(args.body_limit)
+        .with_secure_cookies(args.tls_cert.is_some());
     for p in &args.trusted_proxy {
         config = config.trust_proxy(
             mdmkit_server::parse_cidr(p)
@@ -122,6 +125,7 @@ async fn serve(args: ServeArgs) -> Result<ExitCode, CliError> {
     }
     let app = mdmkit_server::router(state);
     println!("mdmkit: serving {} on {scheme}://{addr}", names.join(", "));
+    eprintln!("mdmkit: console on {scheme}://{addr}/console/");
     let _ = std::io::stdout().flush();
     tracing::info!(%addr, tenants = ?names, "serving");
     mdmkit_server::serve::serve(listener, app, tls, shutdown_signal())
@@ -225,6 +229,16 @@ fn scep_service(ca_dir: &CaDir) -> Result<ScepService, CliError> {
     Ok(ScepService::new(ca, ra))
 }
 
+/// The console's session key of a tenant directory
+/// (`DIR/.mdmkit/console.key`, created on first start, owner-readable):
+/// every process serving the directory shares it, so a console session
+/// opened at one is good at all.
+fn console_key_path(dir: &Path) -> Result<PathBuf, CliError> {
+    let d = dir.join(".mdmkit");
+    std::fs::create_dir_all(&d).context(format_args!("cannot create {}", d.display()))?;
+    Ok(d.join("console.key"))
+}
+
 async fn tenant(
     dir: &Path,
     store: Option<&String>,
@@ -260,6 +274,8 @@ async fn tenant(
     );
     let scep = scep_service(&ca)?;
     let windows = WindowsService::new(ca.load_ca().context("tenant CA")?);
+    let console_key =
+        SessionKey::load_or_create(&console_key_path(dir)?).context("console session key")?;
     let reload_dir = dir.to_path_buf();
     let ctx = TenantContext::new(tree, ca.verifier().context("tenant CA")?, reconciler)
         .with_scep(scep)
@@ -267,6 +283,7 @@ async fn tenant(
         .with_ca_dir(ca)
         .context("tenant CA")?
         .with_journal(journal)
+        .with_console_key(console_key)
         .with_loader(move || {
             mdmkit::policy::load_dir(&reload_dir).map_err(|e| crate::error::chain(&e))
         });

@@ -1,30 +1,19 @@
 //! The admin API's handlers: decode, authorise, call the facade, encode.
 
-use std::io::BufRead as _;
-use std::sync::Arc;
-
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, Uri};
 use mdmkit::access::Role;
-use mdmkit::apple::command::everyday;
-use mdmkit::apple::{CommandUuid, Format};
-use mdmkit::policy::{Device, NodeId, Tenant};
-use mdmkit::queue::{CommandId, EnrollmentId, NewCommand};
-use mdmkit::{DeviceId, Platform, Scope};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::auth::{Admin, authorize};
+use super::auth::authorize;
+use super::ops::{self, parse_device};
 use crate::error::RequestError;
 use crate::state::AppState;
 
 type Answer = Result<Json<Value>, RequestError>;
-
-fn parse_device(s: &str) -> Result<DeviceId, RequestError> {
-    DeviceId::new(s).map_err(|e| RequestError::BadAdminRequest(format!("device {s:?}: {e}")))
-}
 
 /// The query string, read after the token was checked (a caller without
 /// a token learns nothing, not even that a parameter is wrong).
@@ -69,25 +58,22 @@ pub(crate) async fn devices(
 ) -> Answer {
     let a = authorize(&app, &tenant, &headers, Role::Read).await?;
     let q: NodeQuery = query(&uri)?;
-    let tree = a.ctx.tree();
-    let node = a.node(&tree, q.node.as_deref())?;
-    let status = a.ctx.reconciler().status(&tree, &node).await?;
+    let (node, status) = ops::devices(&a, q.node.as_deref()).await?;
     to_json(json!({ "node": node, "devices": status }))
 }
 
-/// Finds a device in the token's scope; returns it with the tree and
-/// inventory it was found in.
-async fn scoped_device(
-    a: &Admin,
-    device: &DeviceId,
-) -> Result<(Arc<Tenant>, Device), RequestError> {
-    let tree = a.ctx.tree_with_inventory().await?;
-    let d = tree
-        .device(device)
-        .filter(|d| a.covers(&tree, &d.node))
-        .cloned()
-        .ok_or_else(|| RequestError::NotFound(format!("device {device}")))?;
-    Ok((tree, d))
+/// `GET nodes[?node=N]`: N (default: the token's node) and every node
+/// below it, with device counts by platform and by compliance.
+pub(crate) async fn nodes(
+    State(app): State<AppState>,
+    Path(tenant): Path<String>,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Answer {
+    let a = authorize(&app, &tenant, &headers, Role::Read).await?;
+    let q: NodeQuery = query(&uri)?;
+    let (node, nodes) = ops::summary(&a, q.node.as_deref()).await?;
+    to_json(json!({ "node": node, "nodes": nodes }))
 }
 
 /// `GET devices/{device}`.
@@ -98,14 +84,8 @@ pub(crate) async fn device(
 ) -> Answer {
     let a = authorize(&app, &tenant, &headers, Role::Read).await?;
     let id = parse_device(&device)?;
-    let (tree, d) = scoped_device(&a, &id).await?;
-    let r = a.ctx.reconciler();
-    let status = r
-        .status(&tree, &d.node)
-        .await?
-        .into_iter()
-        .find(|s| s.device == id);
-    let enrollment = r.state().enrollment(a.ctx.id(), &id).await?.map(|e| {
+    let view = ops::device(&a, &id).await?;
+    let enrollment = view.enrollment.map(|e| {
         json!({
             "status": e.status,
             "node": e.node,
@@ -124,7 +104,7 @@ pub(crate) async fn device(
             "last_seen": e.last_seen.as_millis(),
         })
     });
-    to_json(json!({ "device": d, "status": status, "enrollment": enrollment }))
+    to_json(json!({ "device": view.device, "status": view.status, "enrollment": enrollment }))
 }
 
 /// `GET devices/{device}/effective`.
@@ -135,7 +115,7 @@ pub(crate) async fn effective(
 ) -> Answer {
     let a = authorize(&app, &tenant, &headers, Role::Read).await?;
     let id = parse_device(&device)?;
-    let (tree, _) = scoped_device(&a, &id).await?;
+    let (tree, _) = ops::scoped_device(&a, &id).await?;
     let eff = tree.effective(&id).map_err(RequestError::internal)?;
     Ok(Json(eff.to_json_explained()))
 }
@@ -152,47 +132,6 @@ pub(crate) struct CommandRequest {
     pin: Option<String>,
 }
 
-/// The commands an operator may queue, by kind.
-pub(crate) const COMMAND_KINDS: &[&str] = &[
-    "DeviceLock",
-    "EraseDevice",
-    "RestartDevice",
-    "ShutDownDevice",
-    "DeviceInformation",
-    "ProfileList",
-    "SecurityInfo",
-    "InstalledApplicationList",
-];
-
-fn apple_command(req: &CommandRequest) -> Result<mdmkit::apple::Command, RequestError> {
-    Ok(match req.kind.as_str() {
-        "DeviceLock" => everyday::device_lock(req.message.clone(), req.phone_number.clone()),
-        "EraseDevice" => everyday::erase_device(req.pin.clone()),
-        "RestartDevice" => everyday::restart_device(),
-        "ShutDownDevice" => everyday::shut_down_device(),
-        "DeviceInformation" => everyday::device_information([
-            "UDID",
-            "DeviceName",
-            "OSVersion",
-            "BuildVersion",
-            "ModelName",
-            "Model",
-            "ProductName",
-            "SerialNumber",
-            "IsSupervised",
-        ]),
-        "ProfileList" => everyday::profile_list(),
-        "SecurityInfo" => everyday::security_info(),
-        "InstalledApplicationList" => everyday::installed_application_list(),
-        other => {
-            return Err(RequestError::BadAdminRequest(format!(
-                "unknown command kind {other:?}; one of {}",
-                COMMAND_KINDS.join(", ")
-            )));
-        }
-    })
-}
-
 /// `POST devices/{device}/commands`.
 pub(crate) async fn enqueue(
     State(app): State<AppState>,
@@ -204,28 +143,26 @@ pub(crate) async fn enqueue(
     let req: CommandRequest = serde_json::from_slice(&body)
         .map_err(|e| RequestError::BadAdminRequest(format!("command: {e}")))?;
     let id = parse_device(&device)?;
-    let (_, d) = scoped_device(&a, &id).await?;
-    if d.platform != Platform::Apple {
-        return Err(RequestError::BadAdminRequest(format!(
-            "commands for {} devices are not offered by this API yet",
-            d.platform
-        )));
-    }
-    let mut cmd = apple_command(&req)?;
-    let cid = CommandId::new();
-    cmd.uuid = CommandUuid::new(cid.as_uuid().to_string()).map_err(RequestError::internal)?;
-    let new = NewCommand::new(req.kind.clone(), cmd.to_bytes(Format::Xml)).with_id(cid);
-    a.record(format!("enqueue {}", req.kind), id.to_string())
-        .await?;
-    let enq = a
-        .ctx
-        .reconciler()
-        .queue()
-        .enqueue(a.ctx.id(), &new, &[EnrollmentId::device(id.clone())])
-        .await
-        .map_err(|e| RequestError::from_facade(e.into()))?;
-    tracing::info!(device = %id, kind = %req.kind, command = %cid, "admin command queued");
-    to_json(json!({ "id": cid, "kind": req.kind, "device": id, "wake": !enq.wake.is_empty() }))
+    let cmd = ops::CommandRequest {
+        kind: req.kind,
+        message: req.message,
+        phone_number: req.phone_number,
+        pin: req.pin,
+    };
+    let q = ops::enqueue(&a, &id, &cmd).await?;
+    to_json(json!({ "id": q.id, "kind": cmd.kind, "device": id, "wake": q.wake }))
+}
+
+/// `POST devices/{device}/resend`: the device's whole policy again.
+pub(crate) async fn resend(
+    State(app): State<AppState>,
+    Path((tenant, device)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Answer {
+    let a = authorize(&app, &tenant, &headers, Role::Operate).await?;
+    let id = parse_device(&device)?;
+    let plan = ops::resend(&a, &id).await?;
+    to_json(plan)
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -249,15 +186,7 @@ pub(crate) async fn reconcile(
         serde_json::from_slice(&body)
             .map_err(|e| RequestError::BadAdminRequest(format!("reconcile: {e}")))?
     };
-    let tree = a.ctx.reload()?;
-    let node = a.node(&tree, req.node.as_deref())?;
-    a.record("reconcile".into(), node.to_string()).await?;
-    let scope = if node == *tree.root().id() {
-        Scope::All
-    } else {
-        Scope::Node(node)
-    };
-    let plan = a.ctx.reconciler().reconcile(&tree, &scope).await?;
+    let (_, plan) = ops::reconcile(&a, req.node.as_deref()).await?;
     to_json(plan)
 }
 
@@ -347,11 +276,10 @@ pub(crate) struct AuditQuery {
     #[serde(default)]
     after: u64,
     #[serde(default)]
+    node: Option<String>,
+    #[serde(default)]
     limit: Option<usize>,
 }
-
-/// The most entries one audit call returns.
-const MAX_AUDIT: usize = 1000;
 
 /// `GET audit`.
 pub(crate) async fn audit(
@@ -362,60 +290,6 @@ pub(crate) async fn audit(
 ) -> Answer {
     let a = authorize(&app, &tenant, &headers, Role::Read).await?;
     let q: AuditQuery = query(&uri)?;
-    let Some(path) = a.ctx.journal_path().map(std::path::Path::to_path_buf) else {
-        return to_json(json!({ "entries": [] }));
-    };
-    let tree = a.ctx.tree_with_inventory().await?;
-    let root = a.token.node == *tree.root().id();
-    let limit = q.limit.unwrap_or(100).min(MAX_AUDIT);
-    let after = q.after;
-    let token_node = a.token.node.clone();
-    let entries = tokio::task::spawn_blocking(move || -> std::io::Result<Vec<Value>> {
-        let file = std::fs::File::open(&path)?;
-        let mut out = Vec::new();
-        for line in std::io::BufReader::new(file).lines() {
-            let line = line?;
-            let Ok(v) = serde_json::from_str::<Value>(&line) else {
-                continue;
-            };
-            if v.get("seq").and_then(Value::as_u64).unwrap_or(0) <= after {
-                continue;
-            }
-            if out.len() >= limit {
-                break;
-            }
-            if root || in_scope(&v, &tree, &token_node) {
-                out.push(v);
-            }
-        }
-        Ok(out)
-    })
-    .await
-    .map_err(RequestError::internal)?
-    .map_err(RequestError::internal)?;
+    let entries = ops::audit(&a, q.node.as_deref(), q.after, q.limit.unwrap_or(100)).await?;
     to_json(json!({ "entries": entries }))
-}
-
-/// Whether a journal entry concerns the token's scope: an event about a
-/// device under its node, or an admin action by a token at or below its
-/// node or on a device or node under it (a school sees the region's lock
-/// of its own iPad).
-fn in_scope(v: &Value, tree: &Tenant, scope: &NodeId) -> bool {
-    let event = v.get("event");
-    let text = |k: &str| event.and_then(|e| e.get(k)).and_then(Value::as_str);
-    let device_in_scope = |d: &str| {
-        DeviceId::new(d).ok().is_some_and(|d| {
-            tree.device(&d)
-                .is_some_and(|d| mdmkit::access::covers(tree, scope, &d.node))
-        })
-    };
-    let node_in_scope = |n: &str| {
-        n.parse::<NodeId>()
-            .is_ok_and(|n| mdmkit::access::covers(tree, scope, &n))
-    };
-    if text("type") == Some("admin_action") {
-        return text("node").is_some_and(node_in_scope)
-            || text("target").is_some_and(|t| device_in_scope(t) || node_in_scope(t));
-    }
-    text("device").is_some_and(device_in_scope)
 }

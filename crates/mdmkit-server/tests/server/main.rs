@@ -2,6 +2,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod android;
+mod console;
 mod isolation;
 mod openapi;
 mod windows;

@@ -55,6 +55,7 @@ mod options;
 mod plan;
 mod query;
 mod renewals;
+mod summary;
 pub(crate) mod vendor;
 
 pub use options::{Options, RetryPolicy};
@@ -62,6 +63,8 @@ pub use plan::{EnqueuedCommand, Plan, UnsupportedSummary};
 
 pub use answers::{Answer, AnswerOutcome};
 pub use query::{DeviceStatus, Finding, SettingSource};
+pub(crate) use summary::overall_states;
+pub use summary::{ComplianceCounts, NodeSummary};
 
 type CategoryHashes = BTreeMap<Category, ContentHash>;
 

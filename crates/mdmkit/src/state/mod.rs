@@ -259,6 +259,20 @@ pub trait StateStore: Send + Sync {
         device: Option<&DeviceId>,
     ) -> Result<Vec<(DeviceId, CategoryState)>, Error>;
 
+    /// Each device's overall compliance, one row per device that has any
+    /// category state: its worst category (failed, then pending, sent,
+    /// verified, unsupported). What a console counts per node; the SQL
+    /// stores answer it with one grouped query instead of every row.
+    async fn device_states(
+        &self,
+        tenant: &TenantId,
+    ) -> Result<Vec<(DeviceId, ComplianceState)>, Error> {
+        let rows = self.compliance(tenant, None).await?;
+        Ok(crate::reconcile::overall_states(
+            rows.into_iter().map(|(d, s)| (d, s.state)),
+        ))
+    }
+
     /// The content hash of each policy as last reconciled, by policy id.
     async fn policy_hashes(
         &self,
@@ -492,6 +506,20 @@ pub(crate) fn commands_text(ids: &[CommandId]) -> String {
         out.push_str(id.as_uuid().hyphenated().encode_lower(&mut buf));
     }
     out
+}
+
+/// The overall state of a device from the grouped SQL query's severity
+/// rank (see [`crate::reconcile`]'s ranking: 0 unsupported ... 4 failed).
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub(crate) fn state_of_severity(rank: i64) -> Result<ComplianceState, Error> {
+    Ok(match rank {
+        0 => ComplianceState::Unsupported,
+        1 => ComplianceState::Verified,
+        2 => ComplianceState::Sent,
+        3 => ComplianceState::Pending,
+        4 => ComplianceState::Failed,
+        other => return Err(Error::Corrupt(format!("compliance severity {other}"))),
+    })
 }
 
 /// Parses a category name.

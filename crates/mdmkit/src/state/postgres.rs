@@ -327,6 +327,18 @@ impl StateStore for PostgresState {
         Ok(rows.into_iter().collect())
     }
 
+    async fn device_states(
+        &self,
+        tenant: &TenantId,
+    ) -> Result<Vec<(DeviceId, super::ComplianceState)>, Error> {
+        let rows: Vec<(String, i64)> = sqlx::query_as(records::DEVICE_STATES)
+            .bind(tenant.as_str())
+            .fetch_all(&self.pool)
+            .await
+            .map_err(sql)?;
+        records::device_states(rows)
+    }
+
     async fn due_retries(
         &self,
         tenant: &TenantId,

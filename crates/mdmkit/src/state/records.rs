@@ -109,6 +109,28 @@ pub(crate) const ENROLLMENT_HOLDER: &str =
 pub(crate) const PUT_ENROLLMENT: &str = "INSERT INTO mdmkit_enrollment (tenant, device, cert_sha256, doc) \
      VALUES ($1, $2, $3, $4) ON CONFLICT (tenant, device) \
      DO UPDATE SET cert_sha256 = excluded.cert_sha256, doc = excluded.doc";
+/// Each device's worst category state as a severity rank (decoded by
+/// `state_of_severity`: 0 unsupported, 1 verified, 2 sent, 3 pending, 4
+/// failed): one row per device instead of one per category.
+pub(crate) const DEVICE_STATES: &str = "SELECT device, CAST(MAX(CASE state WHEN 'failed' THEN 4 \
+     WHEN 'pending' THEN 3 WHEN 'sent' THEN 2 WHEN 'verified' THEN 1 ELSE 0 END) AS BIGINT) AS severity \
+     FROM mdmkit_compliance WHERE tenant = $1 GROUP BY device";
+
+/// The rows of [`DEVICE_STATES`], typed.
+pub(crate) fn device_states(
+    rows: Vec<(String, i64)>,
+) -> Result<Vec<(mdmkit_core::DeviceId, super::ComplianceState)>, Error> {
+    let mut out = rows
+        .into_iter()
+        .map(|(d, rank)| {
+            let d = mdmkit_core::DeviceId::new(d).map_err(|e| Error::Corrupt(e.to_string()))?;
+            Ok((d, super::state_of_severity(rank)?))
+        })
+        .collect::<Result<Vec<_>, Error>>()?;
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(out)
+}
+
 pub(crate) const TOKEN: &str = "SELECT doc FROM mdmkit_admin_token WHERE tenant = $1 AND id = $2";
 pub(crate) const TOKENS: &str = "SELECT doc FROM mdmkit_admin_token WHERE tenant = $1 ORDER BY id";
 pub(crate) const PUT_TOKEN: &str = "INSERT INTO mdmkit_admin_token (tenant, id, doc) VALUES ($1, $2, $3) \

@@ -1,0 +1,240 @@
+//! The console's tree view of a 100,000-device tenant, rendered by the
+//! server, against the admin API's JSON of the same data in the same run.
+//!
+//! The tenant is the bench region (`mdmkit_benches::region`: 10 groups,
+//! 50 towns, 200 schools, 2,000 classes, 100,000 devices); its compliance
+//! is written to the embedded SQLite state store as a reconcile and the
+//! devices' answers would leave it, eight categories per device (800,000
+//! rows): most verified, some pending, failed or unsupported. Both
+//! requests go over HTTP on a loopback port to the real
+//! `mdmkit_server::router` served by `serve::serve`, from one `reqwest`
+//! client, and read the whole answer:
+//!
+//! - `console_tree/admin_api_json`: `GET /{tenant}/admin/v1/nodes` with a
+//!   root read token: every node's counts as JSON (the baseline);
+//! - `console_tree/console_html`: `GET /console/{tenant}/nodes/{root}` with
+//!   a console session: the same counts as the tree page;
+//! - `console_parts/*`: where the time goes, untimed by HTTP: the store's
+//!   one-row-per-device query (`StateStore::device_states`) and the whole
+//!   facade call (`Reconciler::node_summaries`).
+//!
+//! Run: `cargo bench -p mdmkit-benches --bench console`.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use mdmkit::access::{self, Role};
+use mdmkit::identity::{CaBuilder, KeyAlgorithm};
+use mdmkit::policy::{Category, ContentHash, NodeId};
+use mdmkit::queue::{QueueStore, SqliteOptions, SqliteStore, Timestamp};
+use mdmkit::state::{CategoryState, ComplianceState, SqliteState, StateBatch, StateStore};
+use mdmkit::{Reconciler, TenantId};
+use mdmkit_server::console::SessionKey;
+use mdmkit_server::{AppState, DynReconciler, ServerConfig, TenantContext, Tenants};
+use tokio::runtime::Runtime;
+use tokio::sync::oneshot;
+
+/// Categories per device.
+const CATEGORIES: usize = 8;
+
+struct Fixture {
+    _dir: tempfile::TempDir,
+    reconciler: Arc<DynReconciler>,
+    tree: mdmkit::policy::Tenant,
+    api: String,
+    console: String,
+    bearer: String,
+    cookie: String,
+    _stop: oneshot::Sender<()>,
+}
+
+/// A device's state in the fixture: 1 in 50 failed, 1 in 20 pending, 1 in
+/// 100 unsupported, the rest verified.
+fn state_of(device: usize, category: usize) -> ComplianceState {
+    match (device * 7 + category * 13) % 400 {
+        0..=7 => ComplianceState::Failed,
+        8..=27 => ComplianceState::Pending,
+        28..=31 => ComplianceState::Unsupported,
+        _ => ComplianceState::Verified,
+    }
+}
+
+fn setup(server: &Runtime) -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("mdmkit.db");
+    let tree = mdmkit_benches::region::tenant();
+    let tid: TenantId = tree.id().clone();
+    let (reconciler, key, bearer) = server.block_on(async {
+        let queue = SqliteStore::open(SqliteOptions::new(&db)).await.unwrap();
+        let state = SqliteState::open(&db).await.unwrap();
+        let hash = ContentHash([7; 32]);
+        let devices: Vec<_> = tree.devices().map(|d| d.id.clone()).collect();
+        for (chunk_no, chunk) in devices.chunks(10_000).enumerate() {
+            let mut b = StateBatch::default();
+            for (i, d) in chunk.iter().enumerate() {
+                let n = chunk_no * 10_000 + i;
+                for (c, cat) in Category::ALL.iter().take(CATEGORIES).enumerate() {
+                    let mut s =
+                        CategoryState::pending(*cat, &hash, Vec::new(), Timestamp::from_millis(1));
+                    s.state = state_of(n, c);
+                    b.compliance.push((d.clone(), s));
+                }
+            }
+            state.commit(&tid, &b).await.unwrap();
+        }
+        let issued = access::issue(
+            tid.clone(),
+            NodeId::from_tenant(&tid),
+            Role::Read,
+            None,
+            Timestamp::from_millis(0),
+        );
+        state.put_token(&issued.token).await.unwrap();
+        let r: Arc<DynReconciler> = Arc::new(Reconciler::new(
+            Arc::new(queue) as Arc<dyn QueueStore>,
+            Arc::new(state) as Arc<dyn StateStore>,
+        ));
+        (r, SessionKey::generate(), issued.bearer)
+    });
+    let ca = CaBuilder::new(tid.clone())
+        .algorithm(KeyAlgorithm::P256)
+        .build()
+        .unwrap();
+    let ctx =
+        TenantContext::new(tree.clone(), ca.verifier(), reconciler.clone()).with_console_key(key);
+    let app = mdmkit_server::router(AppState::new(Tenants::new().with(ctx), ServerConfig::new()));
+    let (listener, addr) = server.block_on(async {
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let a = l.local_addr().unwrap();
+        (l, a)
+    });
+    let (stop, stopped) = oneshot::channel::<()>();
+    server.spawn(async move {
+        mdmkit_server::serve::serve(listener, app, None, async {
+            let _ = stopped.await;
+        })
+        .await
+        .unwrap();
+    });
+    let base = format!("http://{addr}");
+    // A console session, as a browser gets one.
+    let cookie = server.block_on(async {
+        let c = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        let r = c.get(format!("{base}/console/")).send().await.unwrap();
+        let login = r
+            .headers()
+            .get_all("set-cookie")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .find_map(|v| v.strip_prefix("mdmkit_console_login="))
+            .and_then(|v| v.split(';').next())
+            .unwrap()
+            .to_owned();
+        let r = c
+            .post(format!("{base}/console/login"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header("cookie", format!("mdmkit_console_login={login}"))
+            .body(format!("csrf={login}&tenant={tid}&token={bearer}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 303);
+        r.headers()
+            .get_all("set-cookie")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .find(|v| v.starts_with("mdmkit_console="))
+            .and_then(|v| v.split(';').next())
+            .unwrap()
+            .to_owned()
+    });
+    Fixture {
+        _dir: dir,
+        reconciler,
+        api: format!("{base}/{tid}/admin/v1/nodes"),
+        console: format!("{base}/console/{tid}/nodes/{tid}"),
+        bearer,
+        cookie,
+        tree,
+        _stop: stop,
+    }
+}
+
+fn bench(c: &mut Criterion) {
+    let server = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let client_rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let f = setup(&server);
+    let http = reqwest::Client::new();
+    let get = |url: &str, header: (&str, String)| {
+        client_rt.block_on(async {
+            let r = http
+                .get(url)
+                .header(header.0, header.1)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status().as_u16(), 200);
+            r.bytes().await.unwrap()
+        })
+    };
+    // Both answers describe the same 2,261 nodes and 100,000 devices.
+    let json = get(&f.api, ("authorization", format!("Bearer {}", f.bearer)));
+    let v: serde_json::Value = serde_json::from_slice(&json).unwrap();
+    assert_eq!(v["nodes"].as_array().unwrap().len(), 2_261);
+    assert_eq!(v["nodes"][0]["devices"], 100_000);
+    let html = get(&f.console, ("cookie", f.cookie.clone()));
+    let html = String::from_utf8(html.to_vec()).unwrap();
+    assert_eq!(html.matches("<tr><th scope=\"row\"").count(), 2_261);
+    eprintln!(
+        "console bench: JSON {} bytes, HTML {} bytes",
+        json.len(),
+        html.len()
+    );
+
+    let mut g = c.benchmark_group("console_tree");
+    g.sample_size(20);
+    g.measurement_time(Duration::from_secs(10));
+    g.bench_function("admin_api_json", |b| {
+        b.iter(|| get(&f.api, ("authorization", format!("Bearer {}", f.bearer))))
+    });
+    g.bench_function("console_html", |b| {
+        b.iter(|| get(&f.console, ("cookie", f.cookie.clone())))
+    });
+    g.finish();
+
+    let mut g = c.benchmark_group("console_parts");
+    g.sample_size(20);
+    g.measurement_time(Duration::from_secs(10));
+    let tid = f.tree.id().clone();
+    let root = NodeId::from_tenant(&tid);
+    g.bench_function("store_device_states", |b| {
+        b.iter(|| {
+            server
+                .block_on(f.reconciler.state().device_states(&tid))
+                .unwrap()
+        })
+    });
+    g.bench_function("facade_node_summaries", |b| {
+        b.iter(|| {
+            server
+                .block_on(f.reconciler.node_summaries(&f.tree, &root))
+                .unwrap()
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

@@ -1,0 +1,326 @@
+//! What an admin may do, once: the operations behind the admin API's
+//! handlers and the console's pages. Each takes an authorised [`Admin`]
+//! (a bearer token, or a console session of one) and calls the facade;
+//! scope checks and journaling happen here, so both clients get the same
+//! answers from the same store calls.
+
+use std::io::BufRead as _;
+use std::sync::Arc;
+
+use mdmkit::apple::command::everyday;
+use mdmkit::apple::{CommandUuid, Format};
+use mdmkit::inventory::Enrollment;
+use mdmkit::policy::{Device, NodeId, Tenant};
+use mdmkit::queue::{CommandId, EnrollmentId, HistoryEvent, NewCommand, QueueEntry};
+use mdmkit::reconcile::{DeviceStatus, NodeSummary};
+use mdmkit::{DeviceId, Plan, Platform, Scope};
+use serde_json::Value;
+
+use super::auth::Admin;
+use crate::error::RequestError;
+
+/// The commands an operator may queue, by kind.
+pub const COMMAND_KINDS: &[&str] = &[
+    "DeviceLock",
+    "EraseDevice",
+    "RestartDevice",
+    "ShutDownDevice",
+    "DeviceInformation",
+    "ProfileList",
+    "SecurityInfo",
+    "InstalledApplicationList",
+];
+
+/// A command to queue for one device.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct CommandRequest {
+    pub(crate) kind: String,
+    pub(crate) message: Option<String>,
+    pub(crate) phone_number: Option<String>,
+    pub(crate) pin: Option<String>,
+}
+
+/// A command queued by an admin.
+#[derive(Debug, Clone)]
+pub(crate) struct Queued {
+    pub(crate) id: CommandId,
+    pub(crate) wake: bool,
+}
+
+/// One device as an admin sees it.
+#[derive(Debug)]
+pub(crate) struct DeviceView {
+    pub(crate) tree: Arc<Tenant>,
+    pub(crate) device: Device,
+    pub(crate) status: Option<DeviceStatus>,
+    pub(crate) enrollment: Option<Enrollment>,
+}
+
+pub(crate) fn parse_device(s: &str) -> Result<DeviceId, RequestError> {
+    DeviceId::new(s).map_err(|e| RequestError::BadAdminRequest(format!("device {s:?}: {e}")))
+}
+
+/// Finds a device in the admin's scope; returns it with the tree and
+/// inventory it was found in. Out of scope is a 404, like unknown.
+pub(crate) async fn scoped_device(
+    a: &Admin,
+    device: &DeviceId,
+) -> Result<(Arc<Tenant>, Device), RequestError> {
+    let tree = a.ctx.tree_with_inventory().await?;
+    let d = tree
+        .device(device)
+        .filter(|d| a.covers(&tree, &d.node))
+        .cloned()
+        .ok_or_else(|| RequestError::NotFound(format!("device {device}")))?;
+    Ok((tree, d))
+}
+
+/// The node named (default: the admin's own) and every node below it,
+/// counted by platform and compliance.
+pub(crate) async fn summary(
+    a: &Admin,
+    node: Option<&str>,
+) -> Result<(NodeId, Vec<NodeSummary>), RequestError> {
+    let tree = a.ctx.tree();
+    let node = a.node(&tree, node)?;
+    let nodes = a.ctx.reconciler().node_summaries(&tree, &node).await?;
+    Ok((node, nodes))
+}
+
+/// The devices at a node (default: the admin's own) and below.
+pub(crate) async fn devices(
+    a: &Admin,
+    node: Option<&str>,
+) -> Result<(NodeId, Vec<DeviceStatus>), RequestError> {
+    let tree = a.ctx.tree();
+    let node = a.node(&tree, node)?;
+    let status = a.ctx.reconciler().status(&tree, &node).await?;
+    Ok((node, status))
+}
+
+/// One device: where it stands and its enrollment.
+pub(crate) async fn device(a: &Admin, id: &DeviceId) -> Result<DeviceView, RequestError> {
+    let (tree, d) = scoped_device(a, id).await?;
+    let r = a.ctx.reconciler();
+    let status = r
+        .status(&tree, &d.node)
+        .await?
+        .into_iter()
+        .find(|s| s.device == *id);
+    let enrollment = r.state().enrollment(a.ctx.id(), id).await?;
+    Ok(DeviceView {
+        tree,
+        device: d,
+        status,
+        enrollment,
+    })
+}
+
+/// A device's queue and the transitions of its commands, oldest first.
+pub(crate) async fn command_history(
+    a: &Admin,
+    id: &DeviceId,
+) -> Result<(Vec<QueueEntry>, Vec<HistoryEvent>), RequestError> {
+    scoped_device(a, id).await?;
+    let q = a.ctx.reconciler().queue();
+    let e = EnrollmentId::device(id.clone());
+    let list = q
+        .list(a.ctx.id(), &e)
+        .await
+        .map_err(|e| RequestError::from_facade(e.into()))?;
+    let history = q
+        .history(a.ctx.id(), &e, None)
+        .await
+        .map_err(|e| RequestError::from_facade(e.into()))?;
+    Ok((list, history))
+}
+
+fn apple_command(req: &CommandRequest) -> Result<mdmkit::apple::Command, RequestError> {
+    Ok(match req.kind.as_str() {
+        "DeviceLock" => everyday::device_lock(req.message.clone(), req.phone_number.clone()),
+        "EraseDevice" => everyday::erase_device(req.pin.clone()),
+        "RestartDevice" => everyday::restart_device(),
+        "ShutDownDevice" => everyday::shut_down_device(),
+        "DeviceInformation" => everyday::device_information([
+            "UDID",
+            "DeviceName",
+            "OSVersion",
+            "BuildVersion",
+            "ModelName",
+            "Model",
+            "ProductName",
+            "SerialNumber",
+            "IsSupervised",
+        ]),
+        "ProfileList" => everyday::profile_list(),
+        "SecurityInfo" => everyday::security_info(),
+        "InstalledApplicationList" => everyday::installed_application_list(),
+        other => {
+            return Err(RequestError::BadAdminRequest(format!(
+                "unknown command kind {other:?}; one of {}",
+                COMMAND_KINDS.join(", ")
+            )));
+        }
+    })
+}
+
+/// Queues a command for one device of the admin's scope, journaled first.
+pub(crate) async fn enqueue(
+    a: &Admin,
+    id: &DeviceId,
+    req: &CommandRequest,
+) -> Result<Queued, RequestError> {
+    let (_, d) = scoped_device(a, id).await?;
+    if d.platform != Platform::Apple {
+        return Err(RequestError::BadAdminRequest(format!(
+            "commands for {} devices are not offered by this API yet",
+            d.platform
+        )));
+    }
+    let mut cmd = apple_command(req)?;
+    let cid = CommandId::new();
+    cmd.uuid = CommandUuid::new(cid.as_uuid().to_string()).map_err(RequestError::internal)?;
+    let new = NewCommand::new(req.kind.clone(), cmd.to_bytes(Format::Xml)).with_id(cid);
+    a.record(format!("enqueue {}", req.kind), id.to_string())
+        .await?;
+    let enq = a
+        .ctx
+        .reconciler()
+        .queue()
+        .enqueue(a.ctx.id(), &new, &[EnrollmentId::device(id.clone())])
+        .await
+        .map_err(|e| RequestError::from_facade(e.into()))?;
+    tracing::info!(device = %id, kind = %req.kind, command = %cid, "admin command queued");
+    Ok(Queued {
+        id: cid,
+        wake: !enq.wake.is_empty(),
+    })
+}
+
+/// Plans and queues the changes at a node (default: the admin's own) and
+/// below, after reloading the tree; journaled first.
+pub(crate) async fn reconcile(
+    a: &Admin,
+    node: Option<&str>,
+) -> Result<(NodeId, Plan), RequestError> {
+    let tree = a.ctx.reload()?;
+    let node = a.node(&tree, node)?;
+    a.record("reconcile".into(), node.to_string()).await?;
+    let scope = if node == *tree.root().id() {
+        Scope::All
+    } else {
+        Scope::Node(node.clone())
+    };
+    let plan = a.ctx.reconciler().reconcile(&tree, &scope).await?;
+    Ok((node, plan))
+}
+
+/// Sends one device's whole policy again; journaled first.
+pub(crate) async fn resend(a: &Admin, id: &DeviceId) -> Result<Plan, RequestError> {
+    scoped_device(a, id).await?;
+    a.record("resend policy".into(), id.to_string()).await?;
+    let tree = a.ctx.tree();
+    Ok(a.ctx.reconciler().resend(&tree, id).await?)
+}
+
+/// The most entries one audit read returns.
+pub(crate) const MAX_AUDIT: usize = 1000;
+
+/// Journal entries after `after` about `node` (default: the admin's own
+/// node), at most `limit`, oldest first.
+pub(crate) async fn audit(
+    a: &Admin,
+    node: Option<&str>,
+    after: u64,
+    limit: usize,
+) -> Result<Vec<Value>, RequestError> {
+    let Some(path) = a.ctx.journal_path().map(std::path::Path::to_path_buf) else {
+        return Ok(Vec::new());
+    };
+    let tree = a.ctx.tree_with_inventory().await?;
+    let scope = a.node(&tree, node)?;
+    let everything = scope == *tree.root().id();
+    let limit = limit.min(MAX_AUDIT);
+    tokio::task::spawn_blocking(move || -> std::io::Result<Vec<Value>> {
+        let file = std::fs::File::open(&path)?;
+        let mut out = Vec::new();
+        for line in std::io::BufReader::new(file).lines() {
+            let line = line?;
+            let Ok(v) = serde_json::from_str::<Value>(&line) else {
+                continue;
+            };
+            if v.get("seq").and_then(Value::as_u64).unwrap_or(0) <= after {
+                continue;
+            }
+            if out.len() >= limit {
+                break;
+            }
+            if everything || in_scope(&v, &tree, &scope) {
+                out.push(v);
+            }
+        }
+        Ok(out)
+    })
+    .await
+    .map_err(RequestError::internal)?
+    .map_err(RequestError::internal)
+}
+
+/// The newest `limit` journal entries about `node` (default: the admin's
+/// own node), newest first: a node's activity.
+pub(crate) async fn audit_newest(
+    a: &Admin,
+    node: Option<&str>,
+    limit: usize,
+) -> Result<Vec<Value>, RequestError> {
+    let Some(path) = a.ctx.journal_path().map(std::path::Path::to_path_buf) else {
+        return Ok(Vec::new());
+    };
+    let tree = a.ctx.tree_with_inventory().await?;
+    let scope = a.node(&tree, node)?;
+    let everything = scope == *tree.root().id();
+    let limit = limit.clamp(1, MAX_AUDIT);
+    tokio::task::spawn_blocking(move || -> std::io::Result<Vec<Value>> {
+        let file = std::fs::File::open(&path)?;
+        let mut out = std::collections::VecDeque::with_capacity(limit);
+        for line in std::io::BufReader::new(file).lines() {
+            let line = line?;
+            let Ok(v) = serde_json::from_str::<Value>(&line) else {
+                continue;
+            };
+            if everything || in_scope(&v, &tree, &scope) {
+                if out.len() == limit {
+                    out.pop_front();
+                }
+                out.push_back(v);
+            }
+        }
+        Ok(out.into_iter().rev().collect())
+    })
+    .await
+    .map_err(RequestError::internal)?
+    .map_err(RequestError::internal)
+}
+
+/// Whether a journal entry concerns `scope`: an event about a device under
+/// it, or an admin action by a token at or below it or on a device or node
+/// under it (a school sees the region's lock of its own iPad).
+fn in_scope(v: &Value, tree: &Tenant, scope: &NodeId) -> bool {
+    let event = v.get("event");
+    let text = |k: &str| event.and_then(|e| e.get(k)).and_then(Value::as_str);
+    let device_in_scope = |d: &str| {
+        DeviceId::new(d).ok().is_some_and(|d| {
+            tree.device(&d)
+                .is_some_and(|d| mdmkit::access::covers(tree, scope, &d.node))
+        })
+    };
+    let node_in_scope = |n: &str| {
+        n.parse::<NodeId>()
+            .is_ok_and(|n| mdmkit::access::covers(tree, scope, &n))
+    };
+    if text("type") == Some("admin_action") {
+        return text("node").is_some_and(node_in_scope)
+            || text("target").is_some_and(|t| device_in_scope(t) || node_in_scope(t));
+    }
+    text("device").is_some_and(device_in_scope)
+}
