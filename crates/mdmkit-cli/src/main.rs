@@ -56,6 +56,7 @@ enum Command {
     /// Load generator: simulated Apple and Windows devices enroll into and
     /// check in with a running `mdmkit serve`; throughput and latency per
     /// message type.
+    #[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
     Simulate(cmd::simulate::SimulateArgs),
     /// Admin API tokens, scoped to a node of a tenant's tree.
     #[command(subcommand)]

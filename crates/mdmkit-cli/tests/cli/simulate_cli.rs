@@ -1,11 +1,13 @@
 //! `mdmkit simulate` against a real `mdmkit serve` of the example region
-//! on a loopback port (SQLite and PostgreSQL): iPads and Windows PCs
-//! enroll into a school, check in until the admin API reports them
-//! verified, and `mdmkit status` (another process) agrees; after a change
-//! of the root's policy and a reconcile, the same fleet (from its fleet
-//! file) checks in again, receives the change and is verified again. The
-//! report's counts are the run's; its latencies are not judged (no
-//! wall-clock thresholds).
+//! on a loopback port (SQLite and PostgreSQL): iPads, Windows PCs and
+//! Android tablets (Google played by the simulator, set up with
+//! `mdmkit simulate android-setup` before the server starts) enroll into
+//! a school, check in until the admin API reports them verified, and
+//! `mdmkit status` (another process) agrees; after a change of the root's
+//! policy and a reconcile, the same fleet (from its fleet file) checks in
+//! again, receives the change and is verified again. The report's counts
+//! are the run's; its latencies are not judged (no wall-clock
+//! thresholds).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::Path;
@@ -15,6 +17,7 @@ use crate::support::{copy_dir, mdmkit, region, stderr, stdout};
 
 const APPLE: usize = 3;
 const WINDOWS: usize = 3;
+const ANDROID: usize = 3;
 
 fn row<'a>(report: &'a serde_json::Value, kind: &str) -> &'a serde_json::Value {
     report["messages"]
@@ -59,15 +62,28 @@ fn fleet_enrolls_checks_in_and_is_verified_after_a_root_change(store: &[&str]) {
     copy_dir(&region(), &dir);
     let admin = token(&dir, TENANT, "operate", store);
     let enroll = token(&dir, SCHOOL, "enroll", store);
+    let o = mdmkit(&[
+        "simulate",
+        "android-setup",
+        dir.to_str().unwrap(),
+        "--google",
+        "127.0.0.1:0",
+        "--drain-every",
+        "200ms",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let google = dir.join(".mdmkit/simulate-google.json");
     let mut serve_args = vec!["--trusted-proxy", "127.0.0.1"];
     serve_args.extend_from_slice(store);
     let server = Server::start(&dir, &serve_args);
     let ca = dir.join(".mdmkit/ca");
     let fleet = tmp.path().join("fleet.json");
-    let (apple, windows) = (APPLE.to_string(), WINDOWS.to_string());
+    let (apple, windows, android) = (APPLE.to_string(), WINDOWS.to_string(), ANDROID.to_string());
     let common = [
         "--admin-token",
         &admin,
+        "--google",
+        google.to_str().unwrap(),
         "--fleet",
         fleet.to_str().unwrap(),
         "--until-verified",
@@ -88,6 +104,8 @@ fn fleet_enrolls_checks_in_and_is_verified_after_a_root_change(store: &[&str]) {
         &apple,
         "--windows",
         &windows,
+        "--android",
+        &android,
         "--node",
         SCHOOL,
     ]);
@@ -95,8 +113,10 @@ fn fleet_enrolls_checks_in_and_is_verified_after_a_root_change(store: &[&str]) {
     assert!(ok, "{err}\n{report:#}");
     assert_eq!(report["devices"]["apple"], APPLE);
     assert_eq!(report["devices"]["windows"], WINDOWS);
-    assert_eq!(report["enrolled"], APPLE + WINDOWS);
-    assert_eq!(report["verified"], APPLE + WINDOWS);
+    assert_eq!(report["devices"]["android"], ANDROID);
+    let all = APPLE + WINDOWS + ANDROID;
+    assert_eq!(report["enrolled"], all);
+    assert_eq!(report["verified"], all);
     assert_eq!(report["errors"], 0);
     assert!(report["verified_after_seconds"].as_f64().is_some());
     for kind in ["apple.authenticate", "apple.token_update", "apple.idle"] {
@@ -111,6 +131,8 @@ fn fleet_enrolls_checks_in_and_is_verified_after_a_root_change(store: &[&str]) {
     ] {
         assert_eq!(count(&report, kind), WINDOWS as u64, "{kind}");
     }
+    assert_eq!(count(&report, "android.enrollment"), ANDROID as u64);
+    assert!(count(&report, "android.status_report") >= ANDROID as u64);
     // The school's policy: several commands per iPad, acknowledged; the
     // PCs answered the server's commands in later messages of their
     // sessions.
@@ -122,6 +144,7 @@ fn fleet_enrolls_checks_in_and_is_verified_after_a_root_change(store: &[&str]) {
     let ids: Vec<String> = (0..APPLE)
         .map(|i| format!("SIM-APPLE-{i:07}"))
         .chain((0..WINDOWS).map(|i| format!("SIM-PC-{i:07}")))
+        .chain((0..ANDROID).map(|i| format!("enterprises/LCSIMULATE/devices/sim-tab-{i:07}")))
         .collect();
     for id in &ids {
         assert_verified(&dir, id, store);
@@ -141,8 +164,8 @@ fn fleet_enrolls_checks_in_and_is_verified_after_a_root_change(store: &[&str]) {
     // fetched and answered, verified again.
     let (ok, report, err) = simulate(&server.base, &common);
     assert!(ok, "{err}\n{report:#}");
-    assert_eq!(report["enrolled"], APPLE + WINDOWS);
-    assert_eq!(report["verified"], APPLE + WINDOWS);
+    assert_eq!(report["enrolled"], all);
+    assert_eq!(report["verified"], all);
     let kinds: Vec<&str> = report["messages"]
         .as_array()
         .unwrap()
@@ -157,6 +180,7 @@ fn fleet_enrolls_checks_in_and_is_verified_after_a_root_change(store: &[&str]) {
     );
     assert!(count(&report, "apple.acknowledged") >= APPLE as u64);
     assert!(count(&report, "windows.session_reply") >= WINDOWS as u64);
+    assert!(count(&report, "android.status_report") >= ANDROID as u64);
     every_message_has_sane_percentiles(&report);
     for id in &ids {
         assert_verified(&dir, id, store);
@@ -165,12 +189,12 @@ fn fleet_enrolls_checks_in_and_is_verified_after_a_root_change(store: &[&str]) {
 }
 
 #[test]
-fn simulated_ipads_and_pcs_are_verified_before_and_after_a_root_change_on_sqlite() {
+fn a_simulated_mixed_fleet_is_verified_before_and_after_a_root_change_on_sqlite() {
     fleet_enrolls_checks_in_and_is_verified_after_a_root_change(&[]);
 }
 
 #[test]
-fn simulated_ipads_and_pcs_are_verified_before_and_after_a_root_change_on_postgres() {
+fn a_simulated_mixed_fleet_is_verified_before_and_after_a_root_change_on_postgres() {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -214,7 +238,8 @@ fn simulate_says_what_each_platform_needs() {
     let tmp = tempfile::tempdir().unwrap();
     let fleet = tmp.path().join("fleet.json");
     std::fs::write(&fleet, r#"{"tenant":"elsewhere","devices":[]}"#).unwrap();
-    let cases: [(&[&str], &str); 5] = [
+    let cases: [(&[&str], &str); 6] = [
+        (&["--android", "1"], "--google"),
         (&["--apple", "1"], "--ca"),
         (&["--windows", "1"], "--admin-token"),
         (&["--until-verified"], "--admin-token"),
@@ -234,6 +259,18 @@ fn simulate_says_what_each_platform_needs() {
         assert_eq!(o.status.code(), Some(2), "{extra:?}: {}", stderr(&o));
         assert!(stderr(&o).contains(needle), "{extra:?}: {}", stderr(&o));
     }
+    // A tenant's real Android settings are never replaced.
+    let dir = tmp.path().join("region");
+    copy_dir(&region(), &dir);
+    std::fs::create_dir_all(dir.join(".mdmkit")).unwrap();
+    std::fs::write(dir.join(".mdmkit/android.toml"), "enterprise = \"x\"\n").unwrap();
+    let o = mdmkit(&["simulate", "android-setup", dir.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("never replaced"), "{}", stderr(&o));
+    assert_eq!(
+        std::fs::read_to_string(dir.join(".mdmkit/android.toml")).unwrap(),
+        "enterprise = \"x\"\n"
+    );
     let o = mdmkit(&["simulate", "https://mdm.example", "--tenant", TENANT]);
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("http://"), "{}", stderr(&o));

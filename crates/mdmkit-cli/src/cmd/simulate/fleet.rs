@@ -10,6 +10,7 @@ use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 
 use super::Device;
+use super::android::AndroidDevice;
 use super::apple::AppleDevice;
 use super::windows::WindowsDevice;
 use crate::error::{CliError, Context};
@@ -40,6 +41,12 @@ enum Entry {
         server_url: String,
         /// The `SessionID` of its next OMA-DM session.
         next_session: u64,
+    },
+    Android {
+        /// Its AMAPI name.
+        id: String,
+        /// The last segment of the name.
+        device_id: String,
     },
 }
 
@@ -87,6 +94,10 @@ pub(super) fn load(path: &Path, tenant: &str) -> Result<Vec<Device>, CliError> {
                     next_session,
                 )))
             }
+            Entry::Android { id, device_id } => Ok(Device::Android(AndroidDevice {
+                name: id,
+                device_id,
+            })),
         })
         .collect()
 }
@@ -109,6 +120,10 @@ pub(super) fn save(path: &Path, tenant: &str, devices: &[Device]) -> Result<(), 
                     key_pem: w.key_pem.clone(),
                     server_url: w.server_url.clone(),
                     next_session: w.device.next_session_id(),
+                },
+                Device::Android(a) => Entry::Android {
+                    id: a.name.clone(),
+                    device_id: a.device_id.clone(),
                 },
             })
             .collect(),

@@ -7,6 +7,7 @@
 //! (`--until-verified`). The report gives throughput and p50/p99 latency
 //! per message type (`docs/simulate.md`).
 
+mod android;
 mod apple;
 mod fleet;
 mod stats;
@@ -18,29 +19,60 @@ use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use clap::Args;
+use clap::{Args, Subcommand};
 use mdmkit::identity::CaDir;
 
+use self::android::{AndroidDevice, Google};
 use self::apple::AppleDevice;
 use self::stats::{Phase, Report, Stats};
 use self::windows::WindowsDevice;
 use crate::error::{CliError, Context};
 
 /// `mdmkit simulate`.
+// main.rs sets `args_conflicts_with_subcommands` and
+// `subcommand_negates_reqs` on the command, so `android-setup` runs without
+// a URL.
 #[derive(Debug, Args)]
 pub(crate) struct SimulateArgs {
+    #[command(subcommand)]
+    setup: Option<SetupCommand>,
+    #[command(flatten)]
+    run: RunArgs,
+}
+
+/// What must be in place before `mdmkit serve` starts.
+#[derive(Debug, Subcommand)]
+enum SetupCommand {
+    /// Points a tenant directory's Android settings at a simulated Google
+    /// (writes `DIR/.mdmkit/android.toml`; run before `mdmkit serve`).
+    AndroidSetup(android::SetupArgs),
+}
+
+/// A run of `mdmkit simulate URL`.
+#[derive(Debug, Args)]
+struct RunArgs {
     /// The server's base URL, as `mdmkit serve` prints it
     /// (`http://127.0.0.1:8080`).
-    url: String,
+    // Options (required unless a subcommand runs) so that clap's derive
+    // accepts their absence under `android-setup`.
+    #[arg(required = true)]
+    url: Option<String>,
     /// The tenant the devices enroll into (the `id` of its `tree.toml`).
-    #[arg(long)]
-    tenant: String,
+    #[arg(long, required = true)]
+    tenant: Option<String>,
     /// Simulated Apple devices (iPads).
     #[arg(long, default_value_t = 0, value_name = "N")]
     apple: usize,
     /// Simulated Windows PCs.
     #[arg(long, default_value_t = 0, value_name = "N")]
     windows: usize,
+    /// Simulated Android tablets (needs `--google`).
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    android: usize,
+    /// The simulated Google's state file that `mdmkit simulate
+    /// android-setup DIR` wrote (`DIR/.mdmkit/simulate-google.json`).
+    #[arg(long, value_name = "FILE")]
+    google: Option<PathBuf>,
     /// An admin token of role `operate` (`mdmkit admin token create`): it
     /// creates the Windows enrollment challenges (one reusable challenge
     /// per `--node`) and reads compliance for `--until-verified`, so its
@@ -57,7 +89,8 @@ pub(crate) struct SimulateArgs {
     #[arg(long, value_name = "DIR")]
     ca: Option<PathBuf>,
     /// A node Windows PCs enroll under (repeatable: PCs are dealt out in
-    /// turn); default: the admin token's node.
+    /// turn; default: the admin token's node). Android tablets enroll
+    /// under the first (default: the root).
     #[arg(long, value_name = "NODE")]
     node: Vec<String>,
     /// Devices starting an enrollment or a check-in session per second,
@@ -98,7 +131,7 @@ pub(crate) enum SimError {
     /// The request did not complete.
     #[error("transport: {0}")]
     Transport(String),
-    /// The server answered with another status than 200.
+    /// The server answered with a status other than 2xx.
     #[error("status {status}: {body}")]
     Status {
         /// The status.
@@ -152,7 +185,7 @@ impl Http {
         }
     }
 
-    /// Sends a request; the body of a 200, timed; anything else is an
+    /// Sends a request; the body of a 2xx, timed; anything else is an
     /// error of that message type.
     pub(crate) async fn send(
         &self,
@@ -171,8 +204,10 @@ impl Http {
                 .bytes()
                 .await
                 .map_err(|e| SimError::Transport(crate::error::chain(&e)))?;
-            if status != 200 {
-                let text = String::from_utf8_lossy(&body[..body.len().min(200)]).into_owned();
+            if !(200..300).contains(&status) {
+                let text = String::from_utf8_lossy(&body[..body.len().min(200)])
+                    .trim()
+                    .to_owned();
                 return Err(SimError::Status { status, body: text });
             }
             Ok(body.to_vec())
@@ -190,6 +225,7 @@ impl Http {
 pub(crate) enum Device {
     Apple(AppleDevice),
     Windows(WindowsDevice),
+    Android(AndroidDevice),
 }
 
 impl Device {
@@ -197,6 +233,7 @@ impl Device {
         match self {
             Device::Apple(d) => &d.udid,
             Device::Windows(d) => d.id(),
+            Device::Android(d) => &d.name,
         }
     }
 
@@ -204,6 +241,7 @@ impl Device {
         match self {
             Device::Apple(_) => "apple",
             Device::Windows(_) => "windows",
+            Device::Android(_) => "android",
         }
     }
 }
@@ -261,6 +299,7 @@ async fn round(
     devices: Vec<Device>,
     work: Work,
     http: Arc<Http>,
+    google: Option<Arc<Google>>,
     pacer: Arc<Pacer>,
     concurrency: usize,
     deadline: Option<Instant>,
@@ -274,6 +313,7 @@ async fn round(
         let queue = queue.clone();
         let work = work.clone();
         let http = http.clone();
+        let google = google.clone();
         let pacer = pacer.clone();
         tasks.push(tokio::spawn(async move {
             let mut stats = Stats::default();
@@ -297,6 +337,11 @@ async fn round(
                     }
                     (Work::Session, Device::Apple(d)) => d.session(&http, &mut stats).await,
                     (Work::Session, Device::Windows(d)) => d.session(&http, &mut stats).await,
+                    (work, Device::Android(d)) => match (&google, work) {
+                        (Some(g), Work::Enroll(_)) => d.enroll(&http, g, &mut stats).await,
+                        (Some(g), Work::Session) => d.session(&http, g, &mut stats).await,
+                        (None, _) => Err(SimError::Answer("no simulated Google".into())),
+                    },
                 }
                 .is_ok();
                 operations += 1;
@@ -338,6 +383,10 @@ async fn round(
 }
 
 pub(crate) fn run(args: SimulateArgs) -> Result<ExitCode, CliError> {
+    let args = match args.setup {
+        Some(SetupCommand::AndroidSetup(a)) => return android::setup(a),
+        None => args.run,
+    };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -349,8 +398,11 @@ fn usage(message: impl Into<String>) -> CliError {
     CliError::with_code(2, message)
 }
 
-async fn simulate(args: SimulateArgs) -> Result<ExitCode, CliError> {
-    let base = args.url.trim_end_matches('/').to_owned();
+async fn simulate(args: RunArgs) -> Result<ExitCode, CliError> {
+    let (Some(url), Some(tenant)) = (args.url.clone(), args.tenant.clone()) else {
+        return Err(usage("simulate needs a URL and --tenant"));
+    };
+    let base = url.trim_end_matches('/').to_owned();
     if !base.starts_with("http://") {
         return Err(usage(format!(
             "{base}: only http:// URLs (devices present their certificates as a \
@@ -371,7 +423,7 @@ async fn simulate(args: SimulateArgs) -> Result<ExitCode, CliError> {
     let http = Arc::new(Http {
         client,
         base,
-        tenant: args.tenant.clone(),
+        tenant: tenant.clone(),
         enroll_token: args.enroll_token.clone(),
         admin_token: args.admin_token.clone(),
     });
@@ -381,7 +433,7 @@ async fn simulate(args: SimulateArgs) -> Result<ExitCode, CliError> {
 
     // The fleet: loaded, then grown to the counts asked for.
     let mut enrolled = match &args.fleet {
-        Some(f) if f.exists() => fleet::load(f, &args.tenant)?,
+        Some(f) if f.exists() => fleet::load(f, &tenant)?,
         _ => Vec::new(),
     };
     let have = |p: &str, v: &[Device]| v.iter().filter(|d| d.platform() == p).count();
@@ -399,6 +451,32 @@ async fn simulate(args: SimulateArgs) -> Result<ExitCode, CliError> {
             fresh.push(Device::Apple(
                 AppleDevice::issue(&ca, &udid).context(format_args!("device {udid}"))?,
             ));
+        }
+    }
+    let android_from = have("android", &enrolled);
+    let google = match &args.google {
+        Some(f) => Some(Arc::new(
+            Google::start(f, &tenant, args.node.first().map(String::as_str)).await?,
+        )),
+        None if args.android > 0 || android_from > 0 => {
+            return Err(usage(
+                "--android needs --google DIR/.mdmkit/simulate-google.json \
+                 (`mdmkit simulate android-setup DIR` before `mdmkit serve`)",
+            ));
+        }
+        None => None,
+    };
+    if let Some(g) = &google {
+        for d in &enrolled {
+            if let Device::Android(a) = d {
+                a.reappear(g).context(format_args!("device {}", a.name))?;
+            }
+        }
+        for i in android_from..args.android {
+            fresh.push(Device::Android(AndroidDevice::new(
+                g,
+                &format!("{}-tab-{i:07}", args.prefix.to_ascii_lowercase()),
+            )));
         }
     }
     let windows_from = have("windows", &enrolled);
@@ -430,6 +508,7 @@ async fn simulate(args: SimulateArgs) -> Result<ExitCode, CliError> {
             fresh,
             Work::Enroll(Arc::new(challenges)),
             http.clone(),
+            google.clone(),
             pacer.clone(),
             args.concurrency,
             None,
@@ -442,7 +521,7 @@ async fn simulate(args: SimulateArgs) -> Result<ExitCode, CliError> {
     }
     let enroll_time = enroll_started.elapsed();
     if let Some(f) = &args.fleet {
-        fleet::save(f, &args.tenant, &enrolled)?;
+        fleet::save(f, &tenant, &enrolled)?;
     }
 
     // Check-in.
@@ -452,6 +531,7 @@ async fn simulate(args: SimulateArgs) -> Result<ExitCode, CliError> {
         enrolled,
         Work::Session,
         http.clone(),
+        google.clone(),
         pacer.clone(),
         args.concurrency,
         deadline,
@@ -484,6 +564,7 @@ async fn simulate(args: SimulateArgs) -> Result<ExitCode, CliError> {
                 again,
                 Work::Session,
                 http.clone(),
+                google.clone(),
                 pacer.clone(),
                 args.concurrency,
                 Some(give_up),
@@ -498,12 +579,13 @@ async fn simulate(args: SimulateArgs) -> Result<ExitCode, CliError> {
     }
     let checkin_time = checkin_started.elapsed();
     if let Some(f) = &args.fleet {
-        fleet::save(f, &args.tenant, &devices)?;
+        fleet::save(f, &tenant, &devices)?;
     }
 
     let mut counts = BTreeMap::new();
     counts.insert("apple", have("apple", &devices));
     counts.insert("windows", have("windows", &devices));
+    counts.insert("android", have("android", &devices));
     let report = Report {
         devices: counts,
         enrolled: devices.len(),
