@@ -275,6 +275,15 @@ impl Pacer {
     }
 }
 
+/// What every round shares.
+#[derive(Clone)]
+struct Ctx {
+    http: Arc<Http>,
+    google: Option<Arc<Google>>,
+    pacer: Arc<Pacer>,
+    concurrency: usize,
+}
+
 /// What the workers of a round do with each device.
 #[derive(Clone)]
 enum Work {
@@ -298,13 +307,11 @@ struct Round {
 async fn round(
     devices: Vec<Device>,
     work: Work,
-    http: Arc<Http>,
-    google: Option<Arc<Google>>,
-    pacer: Arc<Pacer>,
-    concurrency: usize,
+    ctx: &Ctx,
     deadline: Option<Instant>,
     repeat: bool,
 ) -> Round {
+    let concurrency = ctx.concurrency;
     let queue = Arc::new(Mutex::new(
         devices.into_iter().enumerate().collect::<VecDeque<_>>(),
     ));
@@ -312,9 +319,12 @@ async fn round(
     for _ in 0..concurrency.max(1) {
         let queue = queue.clone();
         let work = work.clone();
-        let http = http.clone();
-        let google = google.clone();
-        let pacer = pacer.clone();
+        let Ctx {
+            http,
+            google,
+            pacer,
+            ..
+        } = ctx.clone();
         tasks.push(tokio::spawn(async move {
             let mut stats = Stats::default();
             let mut done = Vec::new();
@@ -501,20 +511,16 @@ async fn simulate(args: RunArgs) -> Result<ExitCode, CliError> {
         }
     }
 
+    let ctx = Ctx {
+        http: http.clone(),
+        google,
+        pacer,
+        concurrency: args.concurrency,
+    };
     let enroll_started = Instant::now();
     let mut enroll_failed = 0;
     if !fresh.is_empty() {
-        let r = round(
-            fresh,
-            Work::Enroll(Arc::new(challenges)),
-            http.clone(),
-            google.clone(),
-            pacer.clone(),
-            args.concurrency,
-            None,
-            false,
-        )
-        .await;
+        let r = round(fresh, Work::Enroll(Arc::new(challenges)), &ctx, None, false).await;
         enroll_failed = r.failed;
         stats.merge(r.stats);
         enrolled.extend(r.devices);
@@ -527,17 +533,7 @@ async fn simulate(args: RunArgs) -> Result<ExitCode, CliError> {
     // Check-in.
     let checkin_started = Instant::now();
     let deadline = args.duration.map(|d| checkin_started + d);
-    let r = round(
-        enrolled,
-        Work::Session,
-        http.clone(),
-        google.clone(),
-        pacer.clone(),
-        args.concurrency,
-        deadline,
-        deadline.is_some(),
-    )
-    .await;
+    let r = round(enrolled, Work::Session, &ctx, deadline, deadline.is_some()).await;
     let mut sessions = r.operations;
     stats.merge(r.stats);
     let mut devices = r.devices;
@@ -560,17 +556,7 @@ async fn simulate(args: RunArgs) -> Result<ExitCode, CliError> {
             // Devices not verified yet check in again.
             let (again, rest): (Vec<Device>, Vec<Device>) =
                 devices.into_iter().partition(|d| !done.contains(d.id()));
-            let r = round(
-                again,
-                Work::Session,
-                http.clone(),
-                google.clone(),
-                pacer.clone(),
-                args.concurrency,
-                Some(give_up),
-                false,
-            )
-            .await;
+            let r = round(again, Work::Session, &ctx, Some(give_up), false).await;
             sessions += r.operations;
             stats.merge(r.stats);
             devices = rest;

@@ -38,9 +38,11 @@ impl Series {
     fn new(phase: Phase) -> Self {
         Self {
             phase,
-            // 3 significant digits over 1 µs .. 1 h: some 200 kB per type.
-            latency: Histogram::new_with_bounds(1, MAX_MICROS, 3)
-                .expect("1 µs .. 1 h with 3 significant digits is a valid histogram"),
+            // 2 significant digits (1 % relative error) over 1 µs .. 1 h:
+            // some 20 kB per message type and worker, where 3 digits
+            // would take 180 kB (tens of MB with 64 workers).
+            latency: Histogram::new_with_bounds(1, MAX_MICROS, 2)
+                .expect("1 µs .. 1 h with 2 significant digits is a valid histogram"),
             errors: 0,
         }
     }
@@ -250,8 +252,9 @@ mod tests {
         let r = &rows[0];
         assert_eq!((r.count, r.errors), (100, 1));
         assert!((r.per_second - 10.0).abs() < 1e-9);
-        assert!((r.p50_ms - 50.0).abs() < 0.1, "{r:?}");
-        assert!((r.p99_ms - 99.0).abs() < 0.1, "{r:?}");
+        // Within the histogram's 1 % relative error.
+        assert!((r.p50_ms - 50.0).abs() <= 0.5, "{r:?}");
+        assert!((r.p99_ms - 99.0).abs() <= 1.0, "{r:?}");
         assert_eq!(a.first_errors, ["apple.idle: status 500"]);
     }
 }
