@@ -185,6 +185,29 @@ fn fleet_enrolls_checks_in_and_is_verified_after_a_root_change(store: &[&str]) {
     for id in &ids {
         assert_verified(&dir, id, store);
     }
+
+    // A paced run for a while: the fleet checks in over and over, in
+    // turn, with nothing left to deliver.
+    let (ok, report, err) = simulate(
+        &server.base,
+        &[
+            "--admin-token",
+            &admin,
+            "--google",
+            google.to_str().unwrap(),
+            "--fleet",
+            fleet.to_str().unwrap(),
+            "--duration",
+            "1s",
+            "--rate",
+            "20",
+        ],
+    );
+    assert!(ok, "{err}\n{report:#}");
+    assert_eq!(report["errors"], 0);
+    assert!(report["verified"].is_null());
+    assert!(report["sessions"].as_u64().unwrap() >= 1);
+    every_message_has_sane_percentiles(&report);
     drop(server);
 }
 
