@@ -145,17 +145,71 @@ fn ok_json(v: &Value) -> Response {
         .into_response()
 }
 
+/// The emulator's two private keys (PKCS#8 DER): the service account's,
+/// whose grants its token endpoint accepts, and the push-token issuer's,
+/// published at [`Emulator::jwks_url`]. An emulator started again with the
+/// same keys on the same address is the same Google to a server configured
+/// for it (its resources, kept in memory, are not).
+#[derive(Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct EmulatorKeys {
+    /// The service account's key.
+    pub service_account_pkcs8: Vec<u8>,
+    /// The push-token issuer's key.
+    pub issuer_pkcs8: Vec<u8>,
+}
+
+impl std::fmt::Debug for EmulatorKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("EmulatorKeys(<redacted>)")
+    }
+}
+
+impl EmulatorKeys {
+    /// Two new RSA-2048 keys.
+    pub fn generate() -> std::io::Result<Self> {
+        let der = || {
+            KeyPair::generate(KeySize::Rsa2048)
+                .and_then(|k| k.as_der().map(|d| d.as_ref().to_vec()))
+                .map_err(std::io::Error::other)
+        };
+        Ok(Self {
+            service_account_pkcs8: der()?,
+            issuer_pkcs8: der()?,
+        })
+    }
+
+    /// Keys saved earlier.
+    pub fn new(service_account_pkcs8: Vec<u8>, issuer_pkcs8: Vec<u8>) -> Self {
+        Self {
+            service_account_pkcs8,
+            issuer_pkcs8,
+        }
+    }
+}
+
 impl Emulator {
-    /// Starts on `127.0.0.1` on a free port (needs a tokio runtime).
+    /// Starts on `127.0.0.1` on a free port with new keys (needs a tokio
+    /// runtime).
     pub async fn start() -> std::io::Result<Self> {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let addr = SocketAddr::from(([127, 0, 0, 1], 0));
+        Self::start_on(addr, &EmulatorKeys::generate()?).await
+    }
+
+    /// Starts on `listen` with `keys` (needs a tokio runtime).
+    pub async fn start_on(listen: SocketAddr, keys: &EmulatorKeys) -> std::io::Result<Self> {
+        let key = |der: &[u8]| {
+            KeyPair::from_pkcs8(der)
+                .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
+        };
+        let (sa, issuer) = (key(&keys.service_account_pkcs8)?, key(&keys.issuer_pkcs8)?);
+        let listener = tokio::net::TcpListener::bind(listen).await?;
         let addr = listener.local_addr()?;
-        let gen_key = || KeyPair::generate(KeySize::Rsa2048).map_err(std::io::Error::other);
         let shared = Arc::new(Shared {
             world: Mutex::new(World::default()),
             base: format!("http://{addr}"),
-            sa: gen_key()?,
-            issuer: gen_key()?,
+            sa,
+            issuer,
         });
         let app = Router::new()
             .route("/token", post(token))
@@ -166,6 +220,11 @@ impl Emulator {
             let _ = axum::serve(listener, app).await;
         });
         Ok(Self { shared, addr, task })
+    }
+
+    /// The address it listens on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
     }
 
     /// The AMAPI base URL (`http://127.0.0.1:PORT/`).
@@ -248,6 +307,25 @@ impl Emulator {
     /// A stored device.
     pub fn device(&self, name: &str) -> Option<Value> {
         self.shared.world().devices.get(name).cloned()
+    }
+
+    /// An enrollment token of `enterprise` (`enterprises/...`) carrying
+    /// `additional_data`, as `enrollmentTokens.create` would make it for
+    /// the enterprise's administrator: its value.
+    pub fn create_enrollment_token(&self, enterprise: &str, additional_data: &str) -> String {
+        let mut w = self.shared.world();
+        w.counter += 1;
+        let n = w.counter;
+        let value = format!("SIMTOKEN{n:012}");
+        let name = format!("{enterprise}/enrollmentTokens/t{n}");
+        let t = json!({
+            "name": name,
+            "value": value,
+            "additionalData": additional_data,
+            "policyName": "",
+        });
+        w.tokens.insert(name, t);
+        value
     }
 
     /// A device scans the QR code of the token with `token_value` and

@@ -53,6 +53,11 @@ enum Command {
     Audit(cmd::audit::AuditCommand),
     /// Serve devices and the admin API over HTTP for tenant directories.
     Serve(cmd::serve::ServeArgs),
+    /// Load generator: simulated Apple and Windows devices enroll into and
+    /// check in with a running `mdmkit serve`; throughput and latency per
+    /// message type.
+    #[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+    Simulate(cmd::simulate::SimulateArgs),
     /// Admin API tokens, scoped to a node of a tenant's tree.
     #[command(subcommand)]
     Admin(cmd::admin::AdminCommand),
@@ -73,6 +78,7 @@ fn run(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Inspect(c) => cmd::inspect::run(c),
         Command::Audit(c) => cmd::audit::run(c),
         Command::Serve(c) => cmd::serve::run(c),
+        Command::Simulate(c) => cmd::simulate::run(c),
         Command::Admin(c) => cmd::admin::run(c),
         Command::Enroll(c) => cmd::enroll::run(c),
     }

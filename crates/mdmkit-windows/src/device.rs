@@ -108,6 +108,26 @@ impl TestDevice {
         self
     }
 
+    /// The `SessionID` the next [`TestDevice::open_session`] will use.
+    pub fn next_session_id(&self) -> u64 {
+        if self.in_session || self.msg > 0 {
+            self.session + 1
+        } else {
+            self.session
+        }
+    }
+
+    /// A device enrolled earlier (by another process) with `server_uri`,
+    /// whose next session has `SessionID` `session`: a session id is not
+    /// reused for a device that was saved and loaded again.
+    pub fn resumed(mut self, server_uri: impl Into<String>, session: u64) -> Self {
+        self.server_uri = server_uri.into();
+        self.session = session;
+        self.msg = 0;
+        self.in_session = false;
+        self
+    }
+
     /// The device id.
     pub fn device_id(&self) -> &str {
         &self.device_id

@@ -13,3 +13,4 @@ pub(crate) mod qr;
 pub(crate) mod queue;
 pub(crate) mod reconcile;
 pub(crate) mod serve;
+pub(crate) mod simulate;

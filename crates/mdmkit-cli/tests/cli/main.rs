@@ -22,6 +22,7 @@ mod serve_support;
 mod serve_tls_cli;
 mod serve_windows_cli;
 mod signing_cli;
+mod simulate_cli;
 mod support;
 mod usage_cli;
 mod webdriver;

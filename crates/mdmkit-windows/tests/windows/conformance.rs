@@ -575,3 +575,17 @@ fn generic_alerts_from_the_device_reach_the_server() {
     );
     assert_eq!(reply.message.commands.len(), 3);
 }
+
+#[test]
+fn a_resumed_device_never_reuses_a_session_id() {
+    let mut device = TestDevice::new("dev-9");
+    assert_eq!(device.next_session_id(), 0);
+    let first = device.open_session(SERVER);
+    assert_eq!(first.header.session_id.as_str(), "0");
+    assert_eq!(device.next_session_id(), 1);
+    // Saved and loaded again (as `mdmkit simulate --fleet` does).
+    let mut again = TestDevice::new("dev-9").resumed(SERVER, device.next_session_id());
+    let second = again.open_session(SERVER);
+    assert_eq!(second.header.session_id.as_str(), "1");
+    assert_eq!(again.next_session_id(), 2);
+}

@@ -518,7 +518,12 @@ pub(crate) fn state_of_severity(rank: i64) -> Result<ComplianceState, Error> {
         2 => ComplianceState::Sent,
         3 => ComplianceState::Pending,
         4 => ComplianceState::Failed,
-        other => return Err(Error::Corrupt(format!("compliance severity {other}"))),
+        other => {
+            return Err(Error::Corrupt {
+                what: format!("compliance severity {other} (unknown)"),
+                source: None,
+            });
+        }
     })
 }
 

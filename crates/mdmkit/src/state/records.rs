@@ -123,7 +123,8 @@ pub(crate) fn device_states(
     let mut out = rows
         .into_iter()
         .map(|(d, rank)| {
-            let d = mdmkit_core::DeviceId::new(d).map_err(|e| Error::Corrupt(e.to_string()))?;
+            let d =
+                mdmkit_core::DeviceId::new(d).map_err(|e| Error::corrupt("stored device id", e))?;
             Ok((d, super::state_of_severity(rank)?))
         })
         .collect::<Result<Vec<_>, Error>>()?;
