@@ -382,6 +382,7 @@ fn is_supersedable(state: CommandState) -> bool {
 /// over many enrollments: the states replaced and the state they move to.
 /// Such a move keeps `attempts`, ends any lease and is recorded with
 /// [`Reason::Superseded`](crate::Reason::Superseded), as [`supersede`] does.
+#[cfg(feature = "sqlite")]
 pub(crate) fn supersede_rule() -> Result<(Vec<CommandState>, CommandState), QueueError> {
     let from: Vec<CommandState> = CommandState::ALL
         .into_iter()

@@ -190,6 +190,7 @@ pub(crate) fn prepare_batch(
 
 /// The debug event of a committed enqueue: how many commands, queued
 /// rows and superseded commands (never payloads).
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub(crate) fn log_enqueued(out: &[Enqueued]) {
     tracing::debug!(
         commands = out.len(),

@@ -170,6 +170,7 @@ impl Error {
     }
 
     /// A device message that is invalid, with the parser's error.
+    #[cfg(any(feature = "apple", feature = "android"))]
     pub(crate) fn device_message(reason: impl Into<String>, source: impl Into<BoxError>) -> Self {
         Error::DeviceMessage {
             reason: reason.into(),
@@ -252,7 +253,10 @@ mod tests {
 
     #[test]
     fn kinds_sort_errors_a_caller_handles_differently() {
-        let e = Error::device_message("no CommandUUID", std::io::Error::other("x"));
+        let e = Error::DeviceMessage {
+            reason: "no CommandUUID".into(),
+            source: Some(Box::new(std::io::Error::other("x"))),
+        };
         assert_eq!(e.kind(), ErrorKind::DeviceMessage);
         assert!(std::error::Error::source(&e).is_some());
         assert_eq!(

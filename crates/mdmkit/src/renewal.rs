@@ -40,7 +40,9 @@
 
 use std::time::Duration;
 
-use mdmkit_core::{DeviceId, TenantId};
+use mdmkit_core::DeviceId;
+#[cfg(feature = "apple")]
+use mdmkit_core::TenantId;
 use mdmkit_queue::{CommandId, Timestamp};
 use serde::{Deserialize, Serialize};
 
@@ -193,6 +195,7 @@ pub(crate) fn under_way(
 mod tests {
     use super::*;
     use crate::challenge::{self, ChallengeOptions};
+    use mdmkit_core::TenantId;
 
     #[test]
     fn a_renewal_is_under_way_while_its_challenge_is_usable() {

@@ -32,7 +32,9 @@ where
         in_scope: impl Fn(&DeviceId) -> bool,
         now: Timestamp,
     ) -> Result<(Vec<RenewalQueued>, Vec<Event>), Error> {
+        #[cfg_attr(not(feature = "apple"), allow(unused_mut))]
         let mut queued = Vec::new();
+        #[cfg_attr(not(feature = "apple"), allow(unused_mut))]
         let mut events = Vec::new();
         #[cfg(feature = "apple")]
         {

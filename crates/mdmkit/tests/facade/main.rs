@@ -1,5 +1,15 @@
 //! The integration tests of `mdmkit`, one test binary for the crate (one
 //! link instead of one per file: faster CI, far less disk).
+//!
+//! They exercise every vendor over the embedded store, so they need the
+//! default features; CI compiles the other feature sets' library, examples
+//! and unit tests.
+#![cfg(all(
+    feature = "apple",
+    feature = "windows",
+    feature = "android",
+    feature = "sqlite"
+))]
 
 mod audit;
 mod challenge;
