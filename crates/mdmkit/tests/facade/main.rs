@@ -7,6 +7,7 @@ mod dependency_rule;
 mod device_session;
 mod end_to_end;
 mod inventory;
+mod push_state;
 mod reconcile_props;
 mod signing;
 mod windows_payloads;
