@@ -45,6 +45,7 @@ pub struct TenantContext {
     scep: Option<Arc<crate::scep::ScepService>>,
     android: Option<Arc<crate::android::AndroidService>>,
     windows: Option<Arc<crate::windows::WindowsService>>,
+    push: Option<Arc<crate::push::PushService>>,
     verified: Mutex<VerifiedCache>,
     enrollments: Mutex<HashMap<mdmkit::DeviceId, (Instant, Enrollment)>>,
 }
@@ -96,6 +97,7 @@ impl TenantContext {
             scep: None,
             android: None,
             windows: None,
+            push: None,
             verified: Mutex::new(VerifiedCache::default()),
             enrollments: Mutex::new(HashMap::new()),
         }
@@ -168,6 +170,18 @@ impl TenantContext {
     /// The tenant's Windows services, when it serves Windows.
     pub fn windows(&self) -> Option<&crate::windows::WindowsService> {
         self.windows.as_deref()
+    }
+
+    /// Wakes the tenant's devices by push after reconciles and admin
+    /// commands (see [`crate::push`]).
+    pub fn with_push(mut self, push: crate::push::PushService) -> Self {
+        self.push = Some(Arc::new(push));
+        self
+    }
+
+    /// The tenant's wake loop, if it pushes.
+    pub fn push(&self) -> Option<&crate::push::PushService> {
+        self.push.as_deref()
     }
 
     /// The tenant id.

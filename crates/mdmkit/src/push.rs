@@ -119,6 +119,10 @@ pub struct PushState {
     /// transient failure).
     #[serde(default)]
     pub next_push: Option<Timestamp>,
+    /// A push is owed: it failed transiently, or a wake came within the
+    /// rate limit; the wake loop's sweep sends it once `next_push` passed.
+    #[serde(default)]
+    pub pending: bool,
     /// Transient failures in a row (for the backoff).
     #[serde(default)]
     pub failures: u32,
@@ -148,6 +152,7 @@ impl PushState {
             attempts: 0,
             last_push: None,
             next_push: None,
+            pending: false,
             failures: 0,
             last_outcome: None,
             last_reason: None,

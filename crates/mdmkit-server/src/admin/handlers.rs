@@ -225,6 +225,9 @@ pub(crate) async fn enqueue(
         .await
         .map_err(|e| RequestError::from_facade(e.into()))?;
     tracing::info!(device = %id, kind = %req.kind, command = %cid, "admin command queued");
+    if !enq.wake.is_empty() {
+        crate::push::spawn_wake(a.ctx.clone(), vec![id.clone()]);
+    }
     to_json(json!({ "id": cid, "kind": req.kind, "device": id, "wake": !enq.wake.is_empty() }))
 }
 
@@ -258,6 +261,7 @@ pub(crate) async fn reconcile(
         Scope::Node(node)
     };
     let plan = a.ctx.reconciler().reconcile(&tree, &scope).await?;
+    crate::push::spawn_wake(a.ctx.clone(), plan.wake.clone());
     to_json(plan)
 }
 
@@ -418,4 +422,63 @@ fn in_scope(v: &Value, tree: &Tenant, scope: &NodeId) -> bool {
             || text("target").is_some_and(|t| device_in_scope(t) || node_in_scope(t));
     }
     text("device").is_some_and(device_in_scope)
+}
+
+/// `GET push/certificate`: the push certificate (never its key), its
+/// expiry and alert, and a summary of pushes.
+pub(crate) async fn push_status(
+    State(app): State<AppState>,
+    Path(tenant): Path<String>,
+    headers: HeaderMap,
+) -> Answer {
+    let a = authorize(&app, &tenant, &headers, Role::Read).await?;
+    let s = crate::push::status(a.ctx.reconciler().state().as_ref(), a.ctx.id()).await?;
+    to_json(s)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct PushCertificateRequest {
+    certificate: String,
+    key: String,
+    #[serde(default)]
+    force: bool,
+}
+
+/// `PUT push/certificate`: replaces the tenant's push certificate (author
+/// role at the root: it reaches every device of the tenant).
+pub(crate) async fn put_push_certificate(
+    State(app): State<AppState>,
+    Path(tenant): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Answer {
+    use crate::push::UploadError;
+    let a = authorize(&app, &tenant, &headers, Role::Author).await?;
+    let tree = a.ctx.tree();
+    if a.token.node != *tree.root().id() {
+        return Err(RequestError::Forbidden(
+            "the push certificate serves the whole tenant: a token at the root is needed".into(),
+        ));
+    }
+    let req: PushCertificateRequest = serde_json::from_slice(&body)
+        .map_err(|e| RequestError::BadAdminRequest(format!("push certificate: {e}")))?;
+    let by = format!("token:{}", a.token.id);
+    let done = crate::push::set_certificate(
+        a.ctx.reconciler().state().as_ref(),
+        a.ctx.id(),
+        &req.certificate,
+        &req.key,
+        req.force,
+        &by,
+    )
+    .await
+    .map_err(|e| match e {
+        UploadError::Store(e) => RequestError::from_facade(e),
+        e @ UploadError::TopicChange { .. } => RequestError::Conflict(e.to_string()),
+        other => RequestError::BadAdminRequest(other.to_string()),
+    })?;
+    a.record("set push certificate".into(), done.sha256.clone())
+        .await?;
+    to_json(done)
 }

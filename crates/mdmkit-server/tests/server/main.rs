@@ -4,4 +4,5 @@
 mod android;
 mod isolation;
 mod openapi;
+mod push;
 mod windows;
