@@ -464,6 +464,15 @@ pub(crate) async fn put_push_certificate(
     let req: PushCertificateRequest = serde_json::from_slice(&body)
         .map_err(|e| RequestError::BadAdminRequest(format!("push certificate: {e}")))?;
     let by = format!("token:{}", a.token.id);
+    // Journaled before it is carried out, as every admin change: by the
+    // SHA-256 of the certificate (its key never reaches the journal).
+    let cert = mdmkit::apple::apns::certificate::PushCertificate::from_pem(
+        req.certificate.as_bytes(),
+        req.key.as_bytes(),
+    )
+    .map_err(|e| RequestError::BadAdminRequest(e.to_string()))?;
+    a.record("set push certificate".into(), cert.sha256().to_owned())
+        .await?;
     let done = crate::push::set_certificate(
         a.ctx.reconciler().state().as_ref(),
         a.ctx.id(),
@@ -478,7 +487,5 @@ pub(crate) async fn put_push_certificate(
         e @ UploadError::TopicChange { .. } => RequestError::Conflict(e.to_string()),
         other => RequestError::BadAdminRequest(other.to_string()),
     })?;
-    a.record("set push certificate".into(), done.sha256.clone())
-        .await?;
     to_json(done)
 }
