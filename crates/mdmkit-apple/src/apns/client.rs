@@ -94,6 +94,19 @@ impl ApnsConfig {
         self
     }
 
+    /// Trusts the root certificates of this PEM text for the gateway.
+    pub fn root_pem(mut self, pem: &[u8]) -> Result<Self, ClientError> {
+        use rustls::pki_types::pem::PemObject as _;
+        let certs = CertificateDer::pem_slice_iter(pem)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| ClientError::Tls(e.to_string()))?;
+        if certs.is_empty() {
+            return Err(ClientError::Tls("no CERTIFICATE block".into()));
+        }
+        self.roots.extend(certs);
+        Ok(self)
+    }
+
     /// At most `n` requests in flight (at least 1).
     #[must_use]
     pub fn max_in_flight(mut self, n: usize) -> Self {

@@ -141,6 +141,7 @@ pub struct ApnsEmulator {
     shared: Arc<Shared>,
     addr: SocketAddr,
     root: Vec<u8>,
+    root_pem: String,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -209,6 +210,7 @@ impl ApnsEmulator {
             .map_err(|e| io(e.to_string()))?;
         let cert = params.self_signed(&key).map_err(|e| io(e.to_string()))?;
         let root = cert.der().to_vec();
+        let root_pem = cert.pem();
         let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
         let mut tls = rustls::ServerConfig::builder_with_provider(provider.clone())
             .with_safe_default_protocol_versions()
@@ -260,6 +262,7 @@ impl ApnsEmulator {
             shared,
             addr,
             root,
+            root_pem,
             task,
         })
     }
@@ -272,6 +275,11 @@ impl ApnsEmulator {
     /// The emulator's own certificate (DER), for a client to trust.
     pub fn root_der(&self) -> Vec<u8> {
         self.root.clone()
+    }
+
+    /// The emulator's own certificate (PEM), for `mdmkit serve --apns-ca`.
+    pub fn root_pem(&self) -> String {
+        self.root_pem.clone()
     }
 
     /// A client configuration that reaches this emulator.

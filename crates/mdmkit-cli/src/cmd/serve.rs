@@ -57,6 +57,57 @@ pub(crate) struct ServeArgs {
     /// The largest request body, in bytes.
     #[arg(long, default_value_t = mdmkit_server::DEFAULT_BODY_LIMIT, value_name = "BYTES")]
     body_limit: usize,
+    /// Where Apple devices are pushed: `production`, `sandbox` (development
+    /// push certificates) or an `https://` URL (an APNs emulator).
+    #[arg(long, default_value = "production", value_name = "GATEWAY")]
+    apns: String,
+    /// Also trust this CA certificate (PEM) for the APNs gateway (an
+    /// emulator's).
+    #[arg(long, value_name = "FILE")]
+    apns_ca: Option<PathBuf>,
+    /// How often owed pushes are swept (retries after a backoff, wakes
+    /// within the rate limit).
+    #[arg(long, default_value = "10s", value_name = "DURATION", value_parser = super::enroll::parse_duration)]
+    push_every: std::time::Duration,
+    /// The least time between two pushes to one device (`0s`: no limit).
+    #[arg(long, default_value = "60s", value_name = "DURATION", value_parser = parse_interval)]
+    push_interval: std::time::Duration,
+    /// Pushes without a check-in after which a device is flagged (and no
+    /// longer pushed until it checks in).
+    #[arg(long, default_value_t = 5, value_name = "N")]
+    push_max_unanswered: u32,
+}
+
+/// A duration that may be zero.
+fn parse_interval(s: &str) -> Result<std::time::Duration, String> {
+    humantime::parse_duration(s).map_err(|e| format!("{s:?}: {e}"))
+}
+
+/// The wake loop's settings from the command line.
+fn push_config(args: &ServeArgs) -> Result<mdmkit_server::push::PushConfig, CliError> {
+    use mdmkit::apple::apns::Gateway;
+    use mdmkit::apple::apns::client::ApnsConfig;
+    let mut apns = match args.apns.as_str() {
+        "production" => ApnsConfig::new(Gateway::Production),
+        "sandbox" => ApnsConfig::new(Gateway::Sandbox),
+        url if url.starts_with("https://") => ApnsConfig::new(Gateway::Production).base_url(url),
+        other => {
+            return Err(CliError::with_code(
+                2,
+                format!("--apns {other:?}: use production, sandbox or an https:// URL"),
+            ));
+        }
+    };
+    if let Some(ca) = &args.apns_ca {
+        let pem = std::fs::read(ca).context(format_args!("cannot read {}", ca.display()))?;
+        apns = apns
+            .root_pem(&pem)
+            .map_err(|e| CliError::new(format!("--apns-ca {}: {e}", ca.display())))?;
+    }
+    Ok(mdmkit_server::push::PushConfig::new()
+        .with_apns(apns)
+        .with_min_interval(args.push_interval)
+        .with_max_unanswered(args.push_max_unanswered))
 }
 
 pub(crate) fn run(args: ServeArgs) -> Result<ExitCode, CliError> {
@@ -81,12 +132,15 @@ async fn serve(args: ServeArgs) -> Result<ExitCode, CliError> {
             .ok_or_else(|| CliError::with_code(2, format!("--host {h:?}: use HOST=TENANT")))?;
         config = config.with_host_tenant(host, mdmkit::TenantId::new(tenant).context("--host")?);
     }
+    let push = push_config(&args)?;
     let mut tenants = Tenants::new();
     let mut opened: HashMap<String, Stores> = HashMap::new();
     let mut names = Vec::new();
     let mut drains = Vec::new();
     for dir in &args.dirs {
-        let mut ctx = tenant(dir, args.store.as_ref(), &mut opened).await?;
+        let mut ctx = tenant(dir, args.store.as_ref(), &mut opened)
+            .await?
+            .with_push(mdmkit_server::push::PushService::new(push.clone()));
         if let Some(mut android) = super::android::load(dir)?
             && let Some(service) = android.service()
         {
@@ -120,6 +174,11 @@ async fn serve(args: ServeArgs) -> Result<ExitCode, CliError> {
     for (id, every) in drains {
         tokio::spawn(drain_loop(state.clone(), id, every));
     }
+    for name in &names {
+        if let Ok(id) = mdmkit::TenantId::new(name.as_str()) {
+            tokio::spawn(push_loop(state.clone(), id, args.push_every));
+        }
+    }
     let app = mdmkit_server::router(state);
     println!("mdmkit: serving {} on {scheme}://{addr}", names.join(", "));
     let _ = std::io::stdout().flush();
@@ -148,6 +207,23 @@ async fn drain_loop(state: AppState, tenant: mdmkit::TenantId, every: std::time:
             }
             Ok(_) => {}
             Err(e) => tracing::warn!(%tenant, error = %e, "android delivery"),
+        }
+    }
+}
+
+/// Sends the pushes owed (retries after a backoff, wakes within the rate
+/// limit, pushes held for a certificate since replaced) every `every`.
+async fn push_loop(state: AppState, tenant: mdmkit::TenantId, every: std::time::Duration) {
+    loop {
+        tokio::time::sleep(every).await;
+        let Ok(ctx) = state.tenants().get(tenant.as_str()) else {
+            return;
+        };
+        let Some(push) = ctx.push() else {
+            return;
+        };
+        if let Err(e) = push.sweep(&ctx).await {
+            tracing::warn!(%tenant, error = %e, "push sweep");
         }
     }
 }

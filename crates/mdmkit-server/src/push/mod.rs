@@ -352,8 +352,12 @@ impl PushService {
         if targets.is_empty() {
             return Ok(report);
         }
-        let enrollments = enrollments_of(store.as_ref(), tenant, &targets).await?;
         let apns = self.apns(ctx, now).await?;
+        if wanted.is_none() && !matches!(apns, Apns::Ready(..)) && self.config.wns.is_none() {
+            // A sweep with nothing to push with: the owed pushes wait.
+            return Ok(report);
+        }
+        let enrollments = enrollments_of(store.as_ref(), tenant, &targets).await?;
         let mut changed: Vec<DeviceId> = Vec::new();
         let mut apple: Vec<(DeviceId, PushRequest)> = Vec::new();
         let mut windows: Vec<(DeviceId, String)> = Vec::new();
@@ -571,7 +575,9 @@ impl PushService {
         };
         match apns {
             Apns::None => {
-                st.pending = true;
+                // Nothing to owe: uploading a certificate does not replay
+                // the wakes missed before it.
+                st.pending = false;
                 Err("no-certificate")
             }
             Apns::Alerted(_) => {
