@@ -69,6 +69,9 @@ pub struct PushConfig {
     pub seen_slack: Duration,
     /// The WNS client for Windows devices, if configured.
     pub wns: Option<wns::WnsClient>,
+    /// The package family name set in the DMClient Push CSP (`PFN`) at
+    /// the start of each management session, if the PCs do not have it.
+    pub wns_pfn: Option<String>,
 }
 
 impl Default for PushConfig {
@@ -82,6 +85,7 @@ impl Default for PushConfig {
             max_unanswered: 5,
             seen_slack: Duration::from_secs(60),
             wns: None,
+            wns_pfn: None,
         }
     }
 }
@@ -133,6 +137,14 @@ impl PushConfig {
     #[must_use]
     pub fn with_wns(mut self, wns: wns::WnsClient) -> Self {
         self.wns = Some(wns);
+        self
+    }
+
+    /// The package family name management sessions set in the DMClient
+    /// Push CSP.
+    #[must_use]
+    pub fn with_wns_pfn(mut self, pfn: impl Into<String>) -> Self {
+        self.wns_pfn = Some(pfn.into());
         self
     }
 
@@ -425,7 +437,7 @@ impl PushService {
                         _ => None,
                     },
                 ),
-                Err(w) => (w.class(), w.reason(), w.retry_after()),
+                Err(w) => (wns::class_of(w), w.reason(), w.retry_after()),
             };
             self.counters.add(class.as_str());
             *report
@@ -464,7 +476,9 @@ impl PushService {
                     st.pending = true;
                     st.failures = st.failures.saturating_add(1);
                     st.next_push = Some(now.plus(self.config.backoff_for(st.failures, None)));
-                    if alert.is_none() {
+                    if result.is_err() {
+                        tracing::error!(%device, reason = reason.as_deref().unwrap_or(""), "WNS refused the app's credentials: fix the WNS client id and secret");
+                    } else if alert.is_none() {
                         alert = reason.clone().or_else(|| Some("Forbidden".into()));
                     }
                 }

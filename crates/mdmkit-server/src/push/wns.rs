@@ -1,42 +1,21 @@
 //! Windows devices woken through WNS: a raw notification to the channel
-//! URI the device registered (the DMClient Push CSP).
+//! URI the PC registered through the DMClient Push CSP (`mdmkit_windows::wns`),
+//! its answers mapped onto the same classes as APNs' so the wake loop
+//! treats both alike.
 
-use std::time::Duration;
+pub use mdmkit::windows::wns::WnsOutcome;
+pub use mdmkit::windows::wns::client::{WnsClient, WnsConfig, WnsError};
 
 use mdmkit::apple::apns::OutcomeClass;
 
-/// A WNS client.
-#[derive(Debug, Clone)]
-pub struct WnsClient {}
-
-/// The outcome of one WNS notification.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum WnsOutcome {
-    /// 200.
-    Delivered,
-}
-
-impl WnsOutcome {
-    /// What to do about it.
-    pub fn class(&self) -> OutcomeClass {
-        OutcomeClass::Delivered
-    }
-
-    /// The reason, for logs.
-    pub fn reason(&self) -> Option<String> {
-        None
-    }
-
-    /// WNS' `Retry-After`.
-    pub fn retry_after(&self) -> Option<Duration> {
-        None
-    }
-}
-
-impl WnsClient {
-    /// Notifies every channel.
-    pub async fn notify_all(&self, uris: Vec<String>) -> Vec<WnsOutcome> {
-        uris.iter().map(|_| WnsOutcome::Delivered).collect()
+/// The class of a WNS outcome: an expired channel is a dead token, bad
+/// credentials are the operator's problem like a refused certificate.
+pub fn class_of(o: &WnsOutcome) -> OutcomeClass {
+    match o {
+        WnsOutcome::Delivered => OutcomeClass::Delivered,
+        WnsOutcome::Retry { .. } => OutcomeClass::Retry,
+        WnsOutcome::ChannelExpired { .. } => OutcomeClass::TokenDead,
+        WnsOutcome::Credentials { .. } => OutcomeClass::Certificate,
+        _ => OutcomeClass::Rejected,
     }
 }
