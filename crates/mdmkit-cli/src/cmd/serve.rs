@@ -76,6 +76,27 @@ pub(crate) struct ServeArgs {
     /// longer pushed until it checks in).
     #[arg(long, default_value_t = 5, value_name = "N")]
     push_max_unanswered: u32,
+    /// Wake Windows PCs through WNS with this app (client) id; needs
+    /// --wns-secret-file.
+    #[arg(long, value_name = "ID", requires = "wns_secret_file")]
+    wns_client_id: Option<String>,
+    /// A file holding the app's client secret (kept out of the command
+    /// line and the process list).
+    #[arg(long, value_name = "FILE", requires = "wns_client_id")]
+    wns_secret_file: Option<PathBuf>,
+    /// The Microsoft Entra directory (tenant id) of the app.
+    #[arg(long, value_name = "ID", default_value = "common")]
+    wns_directory: String,
+    /// Another OAuth token endpoint (a WNS emulator's).
+    #[arg(long, value_name = "URL")]
+    wns_token_url: Option<String>,
+    /// Also accept channel URIs on this host, over plain HTTP too (a WNS
+    /// emulator on loopback); by default only `*.notify.windows.com`.
+    #[arg(long, value_name = "HOST")]
+    wns_channel_host: Option<String>,
+    /// The package family name set in each PC's DMClient Push CSP.
+    #[arg(long, value_name = "PFN")]
+    wns_pfn: Option<String>,
 }
 
 /// A duration that may be zero.
@@ -104,10 +125,29 @@ fn push_config(args: &ServeArgs) -> Result<mdmkit_server::push::PushConfig, CliE
             .root_pem(&pem)
             .map_err(|e| CliError::new(format!("--apns-ca {}: {e}", ca.display())))?;
     }
-    Ok(mdmkit_server::push::PushConfig::new()
+    let mut config = mdmkit_server::push::PushConfig::new()
         .with_apns(apns)
         .with_min_interval(args.push_interval)
-        .with_max_unanswered(args.push_max_unanswered))
+        .with_max_unanswered(args.push_max_unanswered);
+    if let (Some(id), Some(file)) = (&args.wns_client_id, &args.wns_secret_file) {
+        use mdmkit_server::push::wns::{WnsClient, WnsConfig};
+        let secret = std::fs::read_to_string(file)
+            .context(format_args!("cannot read {}", file.display()))?;
+        let mut wns = WnsConfig::new(&args.wns_directory, id.clone(), secret.trim().to_owned());
+        if let Some(url) = &args.wns_token_url {
+            wns = wns.token_url(url.clone());
+        }
+        if let Some(host) = &args.wns_channel_host {
+            wns = wns.allow_host(host.clone(), true);
+        }
+        config = config.with_wns(
+            WnsClient::new(wns).map_err(|e| CliError::new(format!("--wns-client-id: {e}")))?,
+        );
+        if let Some(pfn) = &args.wns_pfn {
+            config = config.with_wns_pfn(pfn.clone());
+        }
+    }
+    Ok(config)
 }
 
 pub(crate) fn run(args: ServeArgs) -> Result<ExitCode, CliError> {

@@ -1,9 +1,10 @@
 //! `mdmkit serve` wakes devices: a push certificate stored with
 //! `mdmkit push-cert set`, three simulated iPads enrolled over HTTP (two at
-//! one school, one at another), and the APNs emulator (HTTP/2 over TLS)
-//! started by this test. A policy change at the school, reconciled through
-//! the admin API, pushes exactly that school's iPads; they check in and
-//! receive the new settings. `mdmkit status` summarises the pushes; a
+//! one school, one at another), a Windows PC at the school that reports
+//! its WNS channel, and the APNs emulator (HTTP/2 over TLS) and WNS
+//! emulator started by this test. A policy change at the school,
+//! reconciled through the admin API, pushes exactly that school's iPads
+//! and PC; they check in and receive the new settings. `mdmkit status` summarises the pushes; a
 //! certificate of another topic is refused, saying how many devices it
 //! would strand.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -12,6 +13,7 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use mdmkit::apple::apns::emulator::{ApnsEmulator, test_push_certificate};
+use mdmkit::windows::wns::emulator::WnsEmulator;
 
 use crate::serve_support::{Ipad, SCHOOL, Server, TENANT, issue, plist, put, tenant_ca};
 use crate::support::{copy_dir, mdmkit, region, stderr, stdout};
@@ -47,7 +49,7 @@ async fn drain(c: &reqwest::Client, mdm: &str, ipad: &Ipad) -> Vec<String> {
 }
 
 #[test]
-fn a_policy_change_at_a_school_wakes_its_ipads_through_apns_and_they_get_it() {
+fn a_policy_change_at_a_school_wakes_its_ipads_and_pc_through_the_emulators() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("region");
     copy_dir(&region(), &dir);
@@ -58,6 +60,9 @@ fn a_policy_change_at_a_school_wakes_its_ipads_through_apns_and_they_get_it() {
         .build()
         .unwrap();
     let emu = rt.block_on(ApnsEmulator::start()).unwrap();
+    let wns = rt.block_on(WnsEmulator::start()).unwrap();
+    let secret = tmp.path().join("wns.secret");
+    std::fs::write(&secret, WnsEmulator::CLIENT_SECRET).unwrap();
     let ca_file = tmp.path().join("apns-ca.pem");
     std::fs::write(&ca_file, emu.root_pem()).unwrap();
     let cert = test_push_certificate(TOPIC, 20);
@@ -88,6 +93,8 @@ fn a_policy_change_at_a_school_wakes_its_ipads_through_apns_and_they_get_it() {
     let enroll_school = crate::serve_support::token(&dir, SCHOOL, "enroll", &[]);
     let enroll_neighbour = crate::serve_support::token(&dir, NEIGHBOUR, "enroll", &[]);
     let operate = crate::serve_support::token(&dir, TENANT, "operate", &[]);
+    let pc_token = crate::serve_windows_cli::challenge(&dir, SCHOOL, &[]);
+    let wns_token_url = format!("{}/token", wns.url());
     let apns_url = emu.url();
     let server = Server::start(
         &dir,
@@ -100,6 +107,16 @@ fn a_policy_change_at_a_school_wakes_its_ipads_through_apns_and_they_get_it() {
             "200ms",
             "--push-interval",
             "0s",
+            "--trusted-proxy",
+            "127.0.0.1",
+            "--wns-client-id",
+            WnsEmulator::CLIENT_ID,
+            "--wns-secret-file",
+            secret.to_str().unwrap(),
+            "--wns-token-url",
+            &wns_token_url,
+            "--wns-channel-host",
+            "127.0.0.1",
         ],
     );
     let ca = tenant_ca(&dir);
@@ -130,6 +147,18 @@ fn a_policy_change_at_a_school_wakes_its_ipads_through_apns_and_they_get_it() {
             assert!(!drain(&http, &mdm, ipad).await.is_empty());
         }
         assert!(emu.pushes().is_empty());
+
+        // A PC at the school, whose DMClient registered a WNS channel.
+        let mut pc = crate::serve_windows_cli::Pc::new("PC-JULES-FERRY-WNS");
+        pc.enroll(&http, &base, TENANT, &pc_token).await;
+        pc.device.set_node(
+            &mdmkit::windows::wns::channel_uri_node("mdmkit"),
+            &wns.channel_uri("pc-jf"),
+        );
+        let url = pc.device.provisioning().unwrap().server_url.clone();
+        let open = pc.device.open_session(&url);
+        pc.finish(&http, &base, open).await;
+        assert!(wns.notified().is_empty());
 
         // The school's policy changes; an operator reconciles the school.
         let policy = dir.join("policies/ecole-jules-ferry.toml");
@@ -167,6 +196,48 @@ fn a_policy_change_at_a_school_wakes_its_ipads_through_apns_and_they_get_it() {
             assert!(got.iter().any(|k| k == "InstallProfile"), "{got:?}");
         }
         assert!(drain(&http, &mdm, &ipads[2].0).await.is_empty());
+
+        // The PC was woken through WNS, and its next session brings the
+        // new setting.
+        for _ in 0..100 {
+            if !wns.notified().is_empty() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let n = wns.notified();
+        assert_eq!(n.len(), 1, "{n:?}");
+        assert_eq!((n[0].channel.as_str(), n[0].status), ("pc-jf", 200));
+        // Woken, the PC opens a session and is sent the school's new
+        // passcode setting (answered: no longer pending).
+        let open = pc.device.open_session(&url);
+        pc.finish(&http, &base, open).await;
+        let st: serde_json::Value = serde_json::from_str(
+            &http
+                .get(format!(
+                    "{base}/{TENANT}/admin/v1/devices/PC-JULES-FERRY-WNS"
+                ))
+                .bearer_auth(&operate)
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap(),
+        )
+        .unwrap();
+        let passcode = st["status"]["categories"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["category"] == "passcode")
+            .unwrap()
+            .clone();
+        assert_ne!(passcode["state"], "pending", "{passcode}");
+        assert!(
+            !passcode["commands"].as_array().unwrap().is_empty(),
+            "{passcode}"
+        );
     });
 
     let o = mdmkit(&["status", d]);
@@ -177,9 +248,12 @@ fn a_policy_change_at_a_school_wakes_its_ipads_through_apns_and_they_get_it() {
         "{out}"
     );
     assert!(out.contains("EXPIRING within 30 days"), "{out}");
-    assert!(out.contains("3 Apple devices (0 stranded)"), "{out}");
     assert!(
-        out.contains("2 pushed, 0 awaiting check-in, 0 flagged"),
+        out.contains("3 Apple devices (0 stranded), 1 Windows channels"),
+        "{out}"
+    );
+    assert!(
+        out.contains("3 pushed, 0 awaiting check-in, 0 flagged"),
         "{out}"
     );
     let o = mdmkit(&["status", d, "--expiring", "30d"]);
@@ -201,4 +275,5 @@ fn a_policy_change_at_a_school_wakes_its_ipads_through_apns_and_they_get_it() {
     assert_eq!(v["certificate"]["topic"], TOPIC);
     drop(server);
     drop(emu);
+    drop(wns);
 }
