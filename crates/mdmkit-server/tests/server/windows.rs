@@ -610,7 +610,7 @@ async fn a_pc_reports_its_wns_channel_and_is_woken_through_wns() {
     let wake = || async {
         ctx.push()
             .unwrap()
-            .wake(&ctx, &[dev.clone()])
+            .wake(&ctx, std::slice::from_ref(&dev))
             .await
             .unwrap()
     };
