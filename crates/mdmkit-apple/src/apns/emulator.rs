@@ -128,6 +128,8 @@ struct World {
 struct Shared {
     world: Mutex<World>,
     notify: tokio::sync::Notify,
+    in_flight: std::sync::atomic::AtomicUsize,
+    max_in_flight: std::sync::atomic::AtomicUsize,
 }
 
 impl Shared {
@@ -232,6 +234,8 @@ impl ApnsEmulator {
                 ..World::default()
             }),
             notify: tokio::sync::Notify::new(),
+            in_flight: std::sync::atomic::AtomicUsize::new(0),
+            max_in_flight: std::sync::atomic::AtomicUsize::new(0),
         });
         let s = shared.clone();
         let task = tokio::spawn(async move {
@@ -337,6 +341,13 @@ impl ApnsEmulator {
         self.shared.world().record = on;
     }
 
+    /// The most pushes it was answering at once so far.
+    pub fn max_in_flight(&self) -> usize {
+        self.shared
+            .max_in_flight
+            .load(std::sync::atomic::Ordering::SeqCst)
+    }
+
     /// Every push answered so far, in order.
     pub fn pushes(&self) -> Vec<Pushed> {
         self.shared.world().pushes.clone()
@@ -378,6 +389,15 @@ fn header(req: &Request<Incoming>, name: &str) -> Option<String> {
 }
 
 async fn answer(s: &Shared, who: &Peer, req: Request<Incoming>) -> Response<Full<Bytes>> {
+    use std::sync::atomic::Ordering;
+    let now = s.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+    s.max_in_flight.fetch_max(now, Ordering::SeqCst);
+    let r = answer_one(s, who, req).await;
+    s.in_flight.fetch_sub(1, Ordering::SeqCst);
+    r
+}
+
+async fn answer_one(s: &Shared, who: &Peer, req: Request<Incoming>) -> Response<Full<Bytes>> {
     let delay = s.world().delay;
     if let Some(d) = delay {
         tokio::time::sleep(d).await;
