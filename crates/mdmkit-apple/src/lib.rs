@@ -44,7 +44,8 @@
 //! # Ok::<(), mdmkit_apple::Error>(())
 //! ```
 //!
-//! This crate has no cargo features.
+//! Feature `apns`: the APNs provider ([`apns::client`]); feature
+//! `apns-emulator`: a local APNs for tests ([`apns::emulator`]).
 #![forbid(unsafe_code)]
 
 pub mod apns;

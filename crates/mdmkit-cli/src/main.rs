@@ -64,6 +64,9 @@ enum Command {
     /// Enrollment: one-time challenges bound to a node of a tenant's tree.
     #[command(subcommand)]
     Enroll(cmd::enroll::EnrollCommand),
+    /// The MDM push certificate that wakes Apple devices (APNs).
+    #[command(subcommand, name = "push-cert")]
+    PushCert(cmd::push_cert::PushCertCommand),
 }
 
 fn run(cli: Cli) -> Result<ExitCode, CliError> {
@@ -81,6 +84,7 @@ fn run(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Simulate(c) => cmd::simulate::run(c),
         Command::Admin(c) => cmd::admin::run(c),
         Command::Enroll(c) => cmd::enroll::run(c),
+        Command::PushCert(c) => cmd::push_cert::run(c),
     }
 }
 

@@ -93,6 +93,10 @@ pub enum RequestError {
     /// device should send again (503).
     #[error("busy: {0}")]
     Busy(String),
+    /// The request conflicts with what is stored (a push certificate whose
+    /// topic would strand enrolled devices): 409.
+    #[error("conflict: {0}")]
+    Conflict(String),
     /// The server failed (store, journal): not the device's fault.
     #[error("internal error: {0}")]
     Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
@@ -108,6 +112,7 @@ impl RequestError {
             Self::Unauthorized | Self::PushRefused(_) => StatusCode::UNAUTHORIZED,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
+            Self::Conflict(_) => StatusCode::CONFLICT,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             Self::Busy(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Body(_)

@@ -45,6 +45,7 @@
 //! | [`android`] | the Pub/Sub push endpoint of AMAPI notifications, delivery through Google |
 //! | [`scep`] | the SCEP endpoint: device identities for one-time challenges, renewals |
 //! | [`windows`] | the Windows enrollment services (MS-MDE2) and the OMA-DM management endpoint |
+//! | [`push`] | waking devices: APNs and WNS pushes after a reconcile, push certificates, outcomes |
 //! | [`identity`] | where a request's certificate comes from, verification, binding |
 //! | [`serve`], [`tls`] | the accept loop and the TLS settings |
 //!
@@ -73,6 +74,7 @@ mod config;
 pub mod console;
 mod error;
 pub mod identity;
+pub mod push;
 pub mod scep;
 pub mod serve;
 mod state;

@@ -46,6 +46,7 @@ pub struct TenantContext {
     android: Option<Arc<crate::android::AndroidService>>,
     windows: Option<Arc<crate::windows::WindowsService>>,
     console_key: Option<crate::console::SessionKey>,
+    push: Option<Arc<crate::push::PushService>>,
     verified: Mutex<VerifiedCache>,
     enrollments: Mutex<HashMap<mdmkit::DeviceId, (Instant, Enrollment)>>,
 }
@@ -98,6 +99,7 @@ impl TenantContext {
             android: None,
             windows: None,
             console_key: None,
+            push: None,
             verified: Mutex::new(VerifiedCache::default()),
             enrollments: Mutex::new(HashMap::new()),
         }
@@ -182,6 +184,18 @@ impl TenantContext {
     /// The console's session key, when the tenant has a console.
     pub fn console_key(&self) -> Option<&crate::console::SessionKey> {
         self.console_key.as_ref()
+    }
+
+    /// Wakes the tenant's devices by push after reconciles and admin
+    /// commands (see [`crate::push`]).
+    pub fn with_push(mut self, push: crate::push::PushService) -> Self {
+        self.push = Some(Arc::new(push));
+        self
+    }
+
+    /// The tenant's wake loop, if it pushes.
+    pub fn push(&self) -> Option<&crate::push::PushService> {
+        self.push.as_deref()
     }
 
     /// The tenant id.

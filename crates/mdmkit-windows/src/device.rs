@@ -128,6 +128,13 @@ impl TestDevice {
         self
     }
 
+    /// Sets a leaf node (character data), as the device's own software
+    /// would: a WNS channel the DMClient registered, a setting changed on
+    /// the device.
+    pub fn set_node(&mut self, uri: &str, value: &str) {
+        self.set(uri, value, Some(Format::Chr));
+    }
+
     /// The device id.
     pub fn device_id(&self) -> &str {
         &self.device_id

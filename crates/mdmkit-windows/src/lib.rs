@@ -58,6 +58,7 @@ pub mod locuri;
 pub mod session;
 pub mod status;
 pub mod syncml;
+pub mod wns;
 mod xml;
 
 pub use error::{

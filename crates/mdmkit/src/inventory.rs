@@ -70,6 +70,10 @@ pub struct PushTarget {
     pub topic: String,
     /// Apple's `PushMagic`, sent back in the push.
     pub push_magic: String,
+    /// When the device last sent it (a TokenUpdate): a token declared dead
+    /// before is alive again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub updated_at: Option<Timestamp>,
 }
 
 impl PushTarget {
@@ -79,6 +83,7 @@ impl PushTarget {
             token,
             topic,
             push_magic,
+            updated_at: None,
         }
     }
 }
@@ -89,6 +94,7 @@ impl fmt::Debug for PushTarget {
             .field("token", &"<redacted>")
             .field("topic", &self.topic)
             .field("push_magic", &"<redacted>")
+            .field("updated_at", &self.updated_at)
             .finish()
     }
 }
@@ -138,6 +144,10 @@ pub struct Enrollment {
     /// Push targets of user channels, by user id.
     #[serde(default)]
     pub user_channels: BTreeMap<String, PushTarget>,
+    /// Windows: the WNS channel URI the device registered (the DMClient
+    /// Push CSP's `ChannelURI`): a secret, like a push token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wns_channel: Option<String>,
     /// The bootstrap token (base64): a secret.
     #[serde(default)]
     pub bootstrap_token: Option<String>,
@@ -168,6 +178,10 @@ impl fmt::Debug for Enrollment {
             .field("push", &self.push)
             .field("user_channels", &self.user_channels)
             .field(
+                "wns_channel",
+                &self.wns_channel.as_ref().map(|_| "<redacted>"),
+            )
+            .field(
                 "bootstrap_token",
                 &self.bootstrap_token.as_ref().map(|_| "<redacted>"),
             )
@@ -197,6 +211,7 @@ impl Enrollment {
             certificate: None,
             push: None,
             user_channels: BTreeMap::new(),
+            wns_channel: None,
             bootstrap_token: None,
             enrolled_at: now,
             updated_at: now,

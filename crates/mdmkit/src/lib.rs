@@ -48,12 +48,13 @@
 //! | [`signing`] | signed policy layers (Ed25519) | always |
 //! | [`audit`] | the tamper-evident audit journal | always |
 //! | [`inventory`] | enrolled devices, their certificates and push targets | always |
+//! | [`push`] | push certificates and per-device push state (the wake loop's records) | always |
 //! | [`access`] | admin tokens scoped to a node, with a role | always |
 //! | [`core`] | `mdmkit-core`: identifiers, platforms | always |
 //! | [`identity`] | `mdmkit-identity`: CAs, certificates, envelopes | always |
 //! | [`policy`] | `mdmkit-policy`: model, tree, merge, diff | always |
 //! | [`queue`] | `mdmkit-queue`: command queues | always (`sqlite`, `postgres` select stores) |
-//! | `apple` | `mdmkit-apple` | `apple` |
+//! | `apple` | `mdmkit-apple` | `apple` (`apns`: its APNs provider; `apns-emulator`: a local APNs, for tests) |
 //! | `windows` | `mdmkit-windows` | `windows` |
 //! | `android` | `mdmkit-android` | `android` (`android-client`: its AMAPI HTTP client; `android-emulator`: a local stand-in for Google, for tests) |
 //!
@@ -69,6 +70,7 @@ pub mod audit;
 pub mod challenge;
 mod error;
 pub mod inventory;
+pub mod push;
 pub mod reconcile;
 pub mod renewal;
 pub mod signing;

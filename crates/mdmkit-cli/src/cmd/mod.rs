@@ -9,6 +9,7 @@ pub(crate) mod compile;
 pub(crate) mod enroll;
 pub(crate) mod inspect;
 pub(crate) mod policy;
+pub(crate) mod push_cert;
 pub(crate) mod qr;
 pub(crate) mod queue;
 pub(crate) mod reconcile;

@@ -314,6 +314,13 @@ pub(crate) fn run_status(args: StatusArgs) -> Result<ExitCode, CliError> {
                 .into_iter()
                 .filter(|c| mdmkit::access::covers(&tenant, &node, &c.node))
                 .collect();
+            // The push certificate too: when it lapses, no device wakes.
+            let push_cert = r
+                .state()
+                .push_certificate(tenant.id())
+                .await
+                .context("cannot read the push certificate")?
+                .filter(|c| c.not_after < before);
             return Ok::<_, CliError>(if args.json {
                 let v: Vec<_> = certs
                     .iter()
@@ -328,6 +335,10 @@ pub(crate) fn run_status(args: StatusArgs) -> Result<ExitCode, CliError> {
                 serde_json::to_string_pretty(&serde_json::json!({
                     "tenant": tenant.id().as_str(),
                     "expiring": v,
+                    "push_certificate": push_cert.as_ref().map(|c| serde_json::json!({
+                        "topic": c.topic, "sha256": c.sha256,
+                        "not_after": c.not_after.as_millis(), "expired": c.not_after <= now,
+                    })),
                 }))
                 .context("cannot write JSON")?
                     + "\n"
@@ -343,7 +354,17 @@ pub(crate) fn run_status(args: StatusArgs) -> Result<ExitCode, CliError> {
                         if c.not_after <= now { " (expired)" } else { "" }
                     ));
                 }
-                if certs.is_empty() {
+                if let Some(c) = &push_cert {
+                    s.push_str(&format!(
+                        "{:<28} {:<22} {} {}{}\n",
+                        "push certificate",
+                        c.topic,
+                        super::enroll::rfc3339(c.not_after),
+                        &c.sha256[..16],
+                        if c.not_after <= now { " (expired)" } else { "" }
+                    ));
+                }
+                if certs.is_empty() && push_cert.is_none() {
                     s.push_str("no certificate expires in that time\n");
                 }
                 s
@@ -399,11 +420,19 @@ pub(crate) fn run_status(args: StatusArgs) -> Result<ExitCode, CliError> {
                 .counts(tenant.id())
                 .await
                 .context("cannot read the queue")?;
+            let push = mdmkit_server::push::status(r.state().as_ref(), tenant.id())
+                .await
+                .context("cannot read the push state")?;
+            let show_push = push.certificate.is_some()
+                || push.apple_devices > 0
+                || push.windows_channels > 0
+                || push.pushed > 0;
             Ok(if args.json {
                 let v = serde_json::json!({
                     "tenant": tenant.id().as_str(),
                     "devices": status,
                     "queue": counts,
+                    "push": push,
                 });
                 serde_json::to_string_pretty(&v).context("cannot write JSON")? + "\n"
             } else {
@@ -442,6 +471,9 @@ pub(crate) fn run_status(args: StatusArgs) -> Result<ExitCode, CliError> {
                         .collect::<Vec<_>>()
                         .join(", ")
                 ));
+                if show_push {
+                    s.push_str(&super::push_cert::summary(&push));
+                }
                 s
             })
         }

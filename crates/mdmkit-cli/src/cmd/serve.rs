@@ -58,6 +58,97 @@ pub(crate) struct ServeArgs {
     /// The largest request body, in bytes.
     #[arg(long, default_value_t = mdmkit_server::DEFAULT_BODY_LIMIT, value_name = "BYTES")]
     body_limit: usize,
+    /// Where Apple devices are pushed: `production`, `sandbox` (development
+    /// push certificates) or an `https://` URL (an APNs emulator).
+    #[arg(long, default_value = "production", value_name = "GATEWAY")]
+    apns: String,
+    /// Also trust this CA certificate (PEM) for the APNs gateway (an
+    /// emulator's).
+    #[arg(long, value_name = "FILE")]
+    apns_ca: Option<PathBuf>,
+    /// How often owed pushes are swept (retries after a backoff, wakes
+    /// within the rate limit).
+    #[arg(long, default_value = "10s", value_name = "DURATION", value_parser = super::enroll::parse_duration)]
+    push_every: std::time::Duration,
+    /// The least time between two pushes to one device (`0s`: no limit).
+    #[arg(long, default_value = "60s", value_name = "DURATION", value_parser = parse_interval)]
+    push_interval: std::time::Duration,
+    /// Pushes without a check-in after which a device is flagged (and no
+    /// longer pushed until it checks in).
+    #[arg(long, default_value_t = 5, value_name = "N")]
+    push_max_unanswered: u32,
+    /// Wake Windows PCs through WNS with this app (client) id; needs
+    /// --wns-secret-file.
+    #[arg(long, value_name = "ID", requires = "wns_secret_file")]
+    wns_client_id: Option<String>,
+    /// A file holding the app's client secret (kept out of the command
+    /// line and the process list).
+    #[arg(long, value_name = "FILE", requires = "wns_client_id")]
+    wns_secret_file: Option<PathBuf>,
+    /// The Microsoft Entra directory (tenant id) of the app.
+    #[arg(long, value_name = "ID", default_value = "common")]
+    wns_directory: String,
+    /// Another OAuth token endpoint (a WNS emulator's).
+    #[arg(long, value_name = "URL")]
+    wns_token_url: Option<String>,
+    /// Also accept channel URIs on this host, over plain HTTP too (a WNS
+    /// emulator on loopback); by default only `*.notify.windows.com`.
+    #[arg(long, value_name = "HOST")]
+    wns_channel_host: Option<String>,
+    /// The package family name set in each PC's DMClient Push CSP.
+    #[arg(long, value_name = "PFN")]
+    wns_pfn: Option<String>,
+}
+
+/// A duration that may be zero.
+fn parse_interval(s: &str) -> Result<std::time::Duration, String> {
+    humantime::parse_duration(s).map_err(|e| format!("{s:?}: {e}"))
+}
+
+/// The wake loop's settings from the command line.
+fn push_config(args: &ServeArgs) -> Result<mdmkit_server::push::PushConfig, CliError> {
+    use mdmkit::apple::apns::Gateway;
+    use mdmkit::apple::apns::client::ApnsConfig;
+    let mut apns = match args.apns.as_str() {
+        "production" => ApnsConfig::new(Gateway::Production),
+        "sandbox" => ApnsConfig::new(Gateway::Sandbox),
+        url if url.starts_with("https://") => ApnsConfig::new(Gateway::Production).base_url(url),
+        other => {
+            return Err(CliError::with_code(
+                2,
+                format!("--apns {other:?}: use production, sandbox or an https:// URL"),
+            ));
+        }
+    };
+    if let Some(ca) = &args.apns_ca {
+        let pem = std::fs::read(ca).context(format_args!("cannot read {}", ca.display()))?;
+        apns = apns
+            .root_pem(&pem)
+            .map_err(|e| CliError::new(format!("--apns-ca {}: {e}", ca.display())))?;
+    }
+    let mut config = mdmkit_server::push::PushConfig::new()
+        .with_apns(apns)
+        .with_min_interval(args.push_interval)
+        .with_max_unanswered(args.push_max_unanswered);
+    if let (Some(id), Some(file)) = (&args.wns_client_id, &args.wns_secret_file) {
+        use mdmkit_server::push::wns::{WnsClient, WnsConfig};
+        let secret = std::fs::read_to_string(file)
+            .context(format_args!("cannot read {}", file.display()))?;
+        let mut wns = WnsConfig::new(&args.wns_directory, id.clone(), secret.trim().to_owned());
+        if let Some(url) = &args.wns_token_url {
+            wns = wns.token_url(url.clone());
+        }
+        if let Some(host) = &args.wns_channel_host {
+            wns = wns.allow_host(host.clone(), true);
+        }
+        config = config.with_wns(
+            WnsClient::new(wns).map_err(|e| CliError::new(format!("--wns-client-id: {e}")))?,
+        );
+        if let Some(pfn) = &args.wns_pfn {
+            config = config.with_wns_pfn(pfn.clone());
+        }
+    }
+    Ok(config)
 }
 
 pub(crate) fn run(args: ServeArgs) -> Result<ExitCode, CliError> {
@@ -84,12 +175,15 @@ async fn serve(args: ServeArgs) -> Result<ExitCode, CliError> {
             .ok_or_else(|| CliError::with_code(2, format!("--host {h:?}: use HOST=TENANT")))?;
         config = config.with_host_tenant(host, mdmkit::TenantId::new(tenant).context("--host")?);
     }
+    let push = push_config(&args)?;
     let mut tenants = Tenants::new();
     let mut opened: HashMap<String, Stores> = HashMap::new();
     let mut names = Vec::new();
     let mut drains = Vec::new();
     for dir in &args.dirs {
-        let mut ctx = tenant(dir, args.store.as_ref(), &mut opened).await?;
+        let mut ctx = tenant(dir, args.store.as_ref(), &mut opened)
+            .await?
+            .with_push(mdmkit_server::push::PushService::new(push.clone()));
         if let Some(mut android) = super::android::load(dir)?
             && let Some(service) = android.service()
         {
@@ -123,6 +217,11 @@ async fn serve(args: ServeArgs) -> Result<ExitCode, CliError> {
     for (id, every) in drains {
         tokio::spawn(drain_loop(state.clone(), id, every));
     }
+    for name in &names {
+        if let Ok(id) = mdmkit::TenantId::new(name.as_str()) {
+            tokio::spawn(push_loop(state.clone(), id, args.push_every));
+        }
+    }
     let app = mdmkit_server::router(state);
     println!("mdmkit: serving {} on {scheme}://{addr}", names.join(", "));
     eprintln!("mdmkit: console on {scheme}://{addr}/console/");
@@ -152,6 +251,23 @@ async fn drain_loop(state: AppState, tenant: mdmkit::TenantId, every: std::time:
             }
             Ok(_) => {}
             Err(e) => tracing::warn!(%tenant, error = %e, "android delivery"),
+        }
+    }
+}
+
+/// Sends the pushes owed (retries after a backoff, wakes within the rate
+/// limit, pushes held for a certificate since replaced) every `every`.
+async fn push_loop(state: AppState, tenant: mdmkit::TenantId, every: std::time::Duration) {
+    loop {
+        tokio::time::sleep(every).await;
+        let Ok(ctx) = state.tenants().get(tenant.as_str()) else {
+            return;
+        };
+        let Some(push) = ctx.push() else {
+            return;
+        };
+        if let Err(e) = push.sweep(&ctx).await {
+            tracing::warn!(%tenant, error = %e, "push sweep");
         }
     }
 }

@@ -18,6 +18,7 @@ mod scep_cli;
 mod serve_cli;
 mod serve_cluster_cli;
 mod serve_durability_cli;
+mod serve_push_cli;
 mod serve_support;
 mod serve_tls_cli;
 mod serve_windows_cli;

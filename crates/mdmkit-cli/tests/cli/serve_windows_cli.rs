@@ -28,7 +28,7 @@ const SYNCML: &str = "application/vnd.syncml.dm+xml";
 /// The neighbouring tenant served by the same process.
 const NEIGHBOUR: &str = "academie-voisine";
 
-fn challenge(dir: &Path, node: &str, store: &[&str]) -> String {
+pub(crate) fn challenge(dir: &Path, node: &str, store: &[&str]) -> String {
     let mut args = vec![
         "enroll",
         "challenge",
@@ -66,14 +66,14 @@ async fn post(
 }
 
 /// The simulated PC, its key and the certificate enrollment gave it.
-struct Pc {
-    device: TestDevice,
+pub(crate) struct Pc {
+    pub(crate) device: TestDevice,
     key: rcgen::KeyPair,
     cert: Option<Vec<u8>>,
 }
 
 impl Pc {
-    fn new(id: &str) -> Self {
+    pub(crate) fn new(id: &str) -> Self {
         Self {
             device: TestDevice::new(id),
             key: rcgen::KeyPair::generate().unwrap(),
@@ -82,7 +82,13 @@ impl Pc {
     }
 
     /// Discovery (GET probe, then POST), policy, enrollment.
-    async fn enroll(&mut self, c: &reqwest::Client, base: &str, tenant: &str, token: &str) {
+    pub(crate) async fn enroll(
+        &mut self,
+        c: &reqwest::Client,
+        base: &str,
+        tenant: &str,
+        token: &str,
+    ) {
         let discovery = format!("{base}/{tenant}/windows/EnrollmentServer/Discovery.svc");
         assert_eq!(c.get(&discovery).send().await.unwrap().status(), 200);
         let req = self.device.discovery_request(
@@ -131,7 +137,7 @@ impl Pc {
     }
 
     /// Runs a session from `first` to its end; how many messages it took.
-    async fn finish(&mut self, c: &reqwest::Client, base: &str, first: SyncMl) -> usize {
+    pub(crate) async fn finish(&mut self, c: &reqwest::Client, base: &str, first: SyncMl) -> usize {
         let mut msg = Some(first);
         let mut n = 0;
         while let Some(m) = msg.take() {

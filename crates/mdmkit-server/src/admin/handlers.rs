@@ -293,3 +293,69 @@ pub(crate) async fn audit(
     let entries = ops::audit(&a, q.node.as_deref(), q.after, q.limit.unwrap_or(100)).await?;
     to_json(json!({ "entries": entries }))
 }
+
+/// `GET push/certificate`: the push certificate (never its key), its
+/// expiry and alert, and a summary of pushes.
+pub(crate) async fn push_status(
+    State(app): State<AppState>,
+    Path(tenant): Path<String>,
+    headers: HeaderMap,
+) -> Answer {
+    let a = authorize(&app, &tenant, &headers, Role::Read).await?;
+    let s = crate::push::status(a.ctx.reconciler().state().as_ref(), a.ctx.id()).await?;
+    to_json(s)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct PushCertificateRequest {
+    certificate: String,
+    key: String,
+    #[serde(default)]
+    force: bool,
+}
+
+/// `PUT push/certificate`: replaces the tenant's push certificate (author
+/// role at the root: it reaches every device of the tenant).
+pub(crate) async fn put_push_certificate(
+    State(app): State<AppState>,
+    Path(tenant): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Answer {
+    use crate::push::UploadError;
+    let a = authorize(&app, &tenant, &headers, Role::Author).await?;
+    let tree = a.ctx.tree();
+    if a.token.node != *tree.root().id() {
+        return Err(RequestError::Forbidden(
+            "the push certificate serves the whole tenant: a token at the root is needed".into(),
+        ));
+    }
+    let req: PushCertificateRequest = serde_json::from_slice(&body)
+        .map_err(|e| RequestError::BadAdminRequest(format!("push certificate: {e}")))?;
+    let by = format!("token:{}", a.token.id);
+    // Journaled before it is carried out, as every admin change: by the
+    // SHA-256 of the certificate (its key never reaches the journal).
+    let cert = mdmkit::apple::apns::certificate::PushCertificate::from_pem(
+        req.certificate.as_bytes(),
+        req.key.as_bytes(),
+    )
+    .map_err(|e| RequestError::BadAdminRequest(e.to_string()))?;
+    a.record("set push certificate".into(), cert.sha256().to_owned())
+        .await?;
+    let done = crate::push::set_certificate(
+        a.ctx.reconciler().state().as_ref(),
+        a.ctx.id(),
+        &req.certificate,
+        &req.key,
+        req.force,
+        &by,
+    )
+    .await
+    .map_err(|e| match e {
+        UploadError::Store(e) => RequestError::from_facade(e),
+        e @ UploadError::TopicChange { .. } => RequestError::Conflict(e.to_string()),
+        other => RequestError::BadAdminRequest(other.to_string()),
+    })?;
+    to_json(done)
+}

@@ -13,6 +13,8 @@
 //! | `POST /{tenant}/admin/v1/reconcile` | operate | plan and queue the changes under a node |
 //! | `POST /{tenant}/admin/v1/enroll/challenges` | operate | a one-time enrollment challenge for a node (shown once) |
 //! | `GET /{tenant}/admin/v1/audit[?node=N&after=SEQ&limit=N]` | read | journal entries about N (default: the token's node) |
+//! | `GET /{tenant}/admin/v1/push/certificate` | read | the push certificate (topic, expiry, alert; never the key) and a push summary |
+//! | `PUT /{tenant}/admin/v1/push/certificate` | author, at the root | replace the push certificate (409 when its topic would strand enrolled devices, unless `force`) |
 //!
 //! A device or node outside the token's scope answers 404, like one that
 //! does not exist. Every call that changes something lands in the audit
@@ -59,4 +61,8 @@ pub fn router() -> Router<AppState> {
             post(handlers::create_challenge),
         )
         .route("/{tenant}/admin/v1/audit", get(handlers::audit))
+        .route(
+            "/{tenant}/admin/v1/push/certificate",
+            get(handlers::push_status).put(handlers::put_push_certificate),
+        )
 }

@@ -191,6 +191,9 @@ pub(crate) async fn enqueue(
         .await
         .map_err(|e| RequestError::from_facade(e.into()))?;
     tracing::info!(device = %id, kind = %req.kind, command = %cid, "admin command queued");
+    if !enq.wake.is_empty() {
+        crate::push::spawn_wake(a.ctx.clone(), vec![id.clone()]);
+    }
     Ok(Queued {
         id: cid,
         wake: !enq.wake.is_empty(),
@@ -212,6 +215,7 @@ pub(crate) async fn reconcile(
         Scope::Node(node.clone())
     };
     let plan = a.ctx.reconciler().reconcile(&tree, &scope).await?;
+    crate::push::spawn_wake(a.ctx.clone(), plan.wake.clone());
     Ok((node, plan))
 }
 
@@ -220,7 +224,9 @@ pub(crate) async fn resend(a: &Admin, id: &DeviceId) -> Result<Plan, RequestErro
     scoped_device(a, id).await?;
     a.record("resend policy".into(), id.to_string()).await?;
     let tree = a.ctx.tree();
-    Ok(a.ctx.reconciler().resend(&tree, id).await?)
+    let plan = a.ctx.reconciler().resend(&tree, id).await?;
+    crate::push::spawn_wake(a.ctx.clone(), plan.wake.clone());
+    Ok(plan)
 }
 
 /// The most entries one audit read returns.

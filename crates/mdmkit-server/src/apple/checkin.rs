@@ -202,12 +202,14 @@ async fn on_token_update(
     // Token, Topic and PushMagic as APNs needs them.
     let push = PushRequest::from_token_update(t)
         .map_err(|err| RequestError::Invalid(format!("TokenUpdate: {err}")))?;
-    let target = PushTarget::new(
+    let now = SystemClock.now();
+    let mut target = PushTarget::new(
         push.token_hex(),
         push.topic().to_owned(),
         push.push_magic().to_owned(),
     );
-    let now = SystemClock.now();
+    // A token declared dead before this TokenUpdate lives again.
+    target.updated_at = Some(now);
     let first = e.status == EnrollmentStatus::Authenticated;
     if msg.ids.is_user_channel() {
         let user = msg

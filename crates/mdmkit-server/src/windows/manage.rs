@@ -32,6 +32,9 @@ const INVENTORY_NODES: &[&str] = &[
 /// How stale `last_seen` may get before a session writes it.
 const LAST_SEEN_EVERY_MS: i64 = 60_000;
 
+/// The queue reference of the DMClient Push commands (WNS channel).
+const WNS_REF: &str = "wns";
+
 /// `POST /{tenant}/windows/ManagementServer/MDM.svc`.
 pub(super) async fn endpoint(
     State(app): State<AppState>,
@@ -72,6 +75,35 @@ pub(super) async fn endpoint(
                         Command::Get(ItemCommand::new("0", Item::target(*uri))),
                     ),
                 );
+            }
+        }
+        // The WNS channel the PC registered (DMClient Push CSP), read at
+        // the start of every session so a renewed channel is picked up.
+        if loaded.fresh
+            && let Some(push) = ctx.push()
+            && push.config().wns.is_some()
+        {
+            let at = loaded.pending.len().min(INVENTORY_NODES.len());
+            let mut cmds = Vec::new();
+            if let Some(pfn) = &push.config().wns_pfn {
+                cmds.push(QueuedCommand::new(
+                    format!("{WNS_REF}:pfn"),
+                    Command::Replace(ItemCommand::new(
+                        "0",
+                        Item::target(mdmkit::windows::wns::pfn_node(&service.provider_id))
+                            .with_data(pfn.clone()),
+                    )),
+                ));
+            }
+            cmds.push(QueuedCommand::new(
+                format!("{WNS_REF}:channel"),
+                Command::Get(ItemCommand::new(
+                    "0",
+                    Item::target(mdmkit::windows::wns::channel_uri_node(&service.provider_id)),
+                )),
+            ));
+            for (i, c) in cmds.into_iter().enumerate() {
+                loaded.pending.insert(at + i, c);
             }
         }
         let room = MAX_PENDING.saturating_sub(loaded.pending.len());
@@ -208,6 +240,19 @@ fn take_fact(e: &mut Enrollment, item: &Item) -> bool {
         return false;
     };
     let value = item.data.as_ref().map(|d| d.as_str());
+    if mdmkit::windows::wns::is_channel_uri_node(uri.normalized().as_ref()) {
+        // A channel URI carries a secret token: kept whole (they run to a
+        // few hundred characters), never logged.
+        let v = value
+            .map(str::trim)
+            .filter(|v| v.starts_with("http") && v.len() <= 2048)
+            .map(str::to_owned);
+        if v.is_some() && e.wns_channel != v {
+            e.wns_channel = v;
+            return true;
+        }
+        return false;
+    }
     match uri
         .normalized()
         .trim_start_matches("./")

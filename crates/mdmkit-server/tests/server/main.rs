@@ -5,4 +5,5 @@ mod android;
 mod console;
 mod isolation;
 mod openapi;
+mod push;
 mod windows;

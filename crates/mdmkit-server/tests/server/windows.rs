@@ -528,3 +528,119 @@ fn a_federated_tenant_offers_its_sign_in_page_and_places_the_pc_by_its_token() {
         assert_eq!(e.node.as_str(), SCHOOL);
     });
 }
+
+/// A PC reports the WNS channel its DMClient registered (the Push CSP's
+/// `ChannelURI`, read by the server at the start of each session, after
+/// the server set the app's `PFN`); the wake loop then wakes it with a raw
+/// notification through the WNS emulator (an OAuth token of the app's
+/// credentials, refreshed once on a 401). 406 is retried; 410 means the
+/// channel expired: no more notifications until the PC reports another.
+#[tokio::test]
+async fn a_pc_reports_its_wns_channel_and_is_woken_through_wns() {
+    use mdmkit::windows::wns::emulator::WnsEmulator;
+    use mdmkit_server::push::wns::WnsClient;
+    use mdmkit_server::push::{PushConfig, PushService};
+
+    let emu = WnsEmulator::start().await.unwrap();
+    let t = "town-wns";
+    let stores: Stores = (
+        Arc::new(mdmkit::queue::MemoryStore::new()),
+        Arc::new(mdmkit::state::MemoryState::new()),
+    );
+    let ca = Arc::new(
+        CaBuilder::new(TenantId::new(t).unwrap())
+            .algorithm(KeyAlgorithm::P256)
+            .build()
+            .unwrap(),
+    );
+    let reconciler: Arc<DynReconciler> =
+        Arc::new(Reconciler::new(stores.0.clone(), stores.1.clone()));
+    let push = PushConfig::new()
+        .with_min_interval(std::time::Duration::ZERO)
+        .with_backoff(
+            std::time::Duration::from_millis(50),
+            std::time::Duration::from_millis(50),
+        )
+        .with_wns(WnsClient::new(emu.config()).unwrap())
+        .with_wns_pfn("Contoso.Mdm_8wekyb3d8bbwe");
+    let mut tenants = Tenants::new();
+    tenants.insert(
+        TenantContext::new(tree(t), ca.verifier(), reconciler)
+            .with_windows(WindowsService::new(ca.clone()))
+            .with_push(PushService::new(push)),
+    );
+    let app = AppState::new(
+        tenants,
+        ServerConfig::new().trust_proxy(mdmkit_server::parse_cidr("127.0.0.1").unwrap()),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(mdmkit_server::serve::serve(
+        listener,
+        mdmkit_server::router(app.clone()),
+        None,
+        std::future::pending(),
+    ));
+    let c = reqwest::Client::new();
+    let state = &stores.1;
+    let tok = token(state, t, SCHOOL).await;
+    let mut pc = Pc::new("PC-WNS-1");
+    let (s, body) = pc.enroll(&c, &base, t, &tok).await;
+    assert_eq!(s, 200, "{body}");
+    let channel_node = mdmkit::windows::wns::channel_uri_node("mdmkit");
+    pc.device.set_node(&channel_node, &emu.channel_uri("pc-1"));
+    pc.session(&c, std::slice::from_ref(&base)).await;
+    assert_eq!(
+        pc.device.node(&mdmkit::windows::wns::pfn_node("mdmkit")),
+        Some("Contoso.Mdm_8wekyb3d8bbwe")
+    );
+    let tid = TenantId::new(t).unwrap();
+    let dev = mdmkit::DeviceId::new("PC-WNS-1").unwrap();
+    let e = state.enrollment(&tid, &dev).await.unwrap().unwrap();
+    assert_eq!(
+        e.wns_channel.as_deref(),
+        Some(emu.channel_uri("pc-1").as_str())
+    );
+    assert!(
+        !format!("{e:?}").contains("/channel/pc-1"),
+        "the channel is redacted"
+    );
+
+    let ctx = app.tenants().get(t).unwrap();
+    let wake = || async {
+        ctx.push()
+            .unwrap()
+            .wake(&ctx, std::slice::from_ref(&dev))
+            .await
+            .unwrap()
+    };
+    assert_eq!(wake().await.count("delivered"), 1);
+    let n = emu.notified();
+    assert_eq!(n.len(), 1);
+    assert_eq!(
+        (n[0].channel.as_str(), n[0].wns_type.as_deref(), n[0].status),
+        ("pc-1", Some("wns/raw"), 200)
+    );
+    assert_eq!(emu.tokens_issued(), 1);
+    // The token is cached; a revoked one is replaced once.
+    assert_eq!(wake().await.count("delivered"), 1);
+    assert_eq!(emu.tokens_issued(), 1);
+    emu.revoke_tokens();
+    assert_eq!(wake().await.count("delivered"), 1);
+    assert_eq!(emu.tokens_issued(), 2);
+    // Throttled: retried.
+    emu.fail_next(406, 1);
+    assert_eq!(wake().await.count("retry"), 1);
+    // Expired: dead until the PC reports another channel.
+    emu.expire("pc-1");
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    let r = ctx.push().unwrap().sweep(&ctx).await.unwrap();
+    assert_eq!(r.count("token-dead"), 1, "{r:?}");
+    let before = emu.notified().len();
+    assert_eq!(wake().await.skipped("token-dead"), 1);
+    assert_eq!(emu.notified().len(), before);
+    pc.device.set_node(&channel_node, &emu.channel_uri("pc-2"));
+    pc.session(&c, std::slice::from_ref(&base)).await;
+    assert_eq!(wake().await.count("delivered"), 1);
+    assert_eq!(emu.notified().last().unwrap().channel, "pc-2");
+}

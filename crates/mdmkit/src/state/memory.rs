@@ -25,6 +25,8 @@ struct TenantState {
     challenges: BTreeMap<String, Challenge>,
     issued: BTreeMap<String, IssuedCertificate>,
     sessions: BTreeMap<DeviceId, super::DeviceSession>,
+    push_cert: Option<crate::push::StoredPushCertificate>,
+    push_states: BTreeMap<DeviceId, crate::push::PushState>,
 }
 
 /// Applied state and compliance in memory: for tests and simulations.
@@ -267,5 +269,54 @@ impl StateStore for MemoryState {
             t.sessions.insert(session.device.clone(), session.clone());
             true
         }))
+    }
+
+    async fn push_certificate(
+        &self,
+        tenant: &TenantId,
+    ) -> Result<Option<crate::push::StoredPushCertificate>, Error> {
+        Ok(self.with(tenant, |t| t.push_cert.clone()))
+    }
+
+    async fn put_push_certificate(
+        &self,
+        tenant: &TenantId,
+        cert: &crate::push::StoredPushCertificate,
+    ) -> Result<(), Error> {
+        let mut c = cert.clone();
+        c.alert = None;
+        self.with(tenant, |t| t.push_cert = Some(c));
+        Ok(())
+    }
+
+    async fn set_push_alert(
+        &self,
+        tenant: &TenantId,
+        sha256: &str,
+        alert: Option<&crate::push::PushAlert>,
+    ) -> Result<(), Error> {
+        self.with(tenant, |t| {
+            if let Some(c) = t.push_cert.as_mut().filter(|c| c.sha256 == sha256) {
+                c.alert = alert.cloned();
+            }
+        });
+        Ok(())
+    }
+
+    async fn push_states(&self, tenant: &TenantId) -> Result<Vec<crate::push::PushState>, Error> {
+        Ok(self.with(tenant, |t| t.push_states.values().cloned().collect()))
+    }
+
+    async fn put_push_states(
+        &self,
+        tenant: &TenantId,
+        states: &[crate::push::PushState],
+    ) -> Result<(), Error> {
+        self.with(tenant, |t| {
+            for s in states {
+                t.push_states.insert(s.device.clone(), s.clone());
+            }
+        });
+        Ok(())
     }
 }

@@ -31,6 +31,7 @@ use crate::access::AdminToken;
 use crate::challenge::{Challenge, IssuedCertificate, Refusal};
 use crate::error::Error;
 use crate::inventory::Enrollment;
+use crate::push::{PushAlert, PushState, StoredPushCertificate};
 
 mod memory;
 #[cfg(feature = "postgres")]
@@ -376,6 +377,37 @@ pub trait StateStore: Send + Sync {
         session: &DeviceSession,
         expected: Option<i64>,
     ) -> Result<bool, Error>;
+
+    /// The tenant's MDM push certificate (with its alert), if one was
+    /// uploaded.
+    async fn push_certificate(
+        &self,
+        tenant: &TenantId,
+    ) -> Result<Option<StoredPushCertificate>, Error>;
+
+    /// Writes the tenant's push certificate, replacing the previous one
+    /// and clearing any alert: every process pushes with it from its next
+    /// push on.
+    async fn put_push_certificate(
+        &self,
+        tenant: &TenantId,
+        cert: &StoredPushCertificate,
+    ) -> Result<(), Error>;
+
+    /// Records (`Some`) or clears (`None`) the alert of the certificate
+    /// with this SHA-256 (hex), if it is still the tenant's.
+    async fn set_push_alert(
+        &self,
+        tenant: &TenantId,
+        sha256: &str,
+        alert: Option<&PushAlert>,
+    ) -> Result<(), Error>;
+
+    /// The push state of every device of a tenant that has one, by device.
+    async fn push_states(&self, tenant: &TenantId) -> Result<Vec<PushState>, Error>;
+
+    /// Writes push states (each replacing the device's previous one).
+    async fn put_push_states(&self, tenant: &TenantId, states: &[PushState]) -> Result<(), Error>;
 }
 
 /// A device's management session kept between two of its requests (an

@@ -71,6 +71,8 @@ CREATE TABLE IF NOT EXISTS mdmkit_policy (
     records::ENROLLMENT_TABLES,
     // 4: device management sessions (OMA-DM) between requests.
     records::SESSION_TABLES,
+    // 5: push certificates and per-device push state.
+    records::PUSH_TABLES,
 ];
 
 /// Rows per multi-row statement (PostgreSQL allows 65,535 parameters).
@@ -458,5 +460,40 @@ impl StateStore for PostgresState {
         expected: Option<i64>,
     ) -> Result<bool, Error> {
         self.write_session(tenant, session, expected).await
+    }
+    async fn push_certificate(
+        &self,
+        tenant: &TenantId,
+    ) -> Result<Option<crate::push::StoredPushCertificate>, Error> {
+        self.get_push_cert(tenant).await
+    }
+
+    async fn put_push_certificate(
+        &self,
+        tenant: &TenantId,
+        cert: &crate::push::StoredPushCertificate,
+    ) -> Result<(), Error> {
+        self.write_push_cert(tenant, cert).await
+    }
+
+    async fn set_push_alert(
+        &self,
+        tenant: &TenantId,
+        sha256: &str,
+        alert: Option<&crate::push::PushAlert>,
+    ) -> Result<(), Error> {
+        self.write_push_alert(tenant, sha256, alert).await
+    }
+
+    async fn push_states(&self, tenant: &TenantId) -> Result<Vec<crate::push::PushState>, Error> {
+        self.all_push_states(tenant).await
+    }
+
+    async fn put_push_states(
+        &self,
+        tenant: &TenantId,
+        states: &[crate::push::PushState],
+    ) -> Result<(), Error> {
+        self.write_push_states(tenant, states).await
     }
 }

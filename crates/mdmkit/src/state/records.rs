@@ -68,6 +68,35 @@ CREATE TABLE IF NOT EXISTS mdmkit_device_session (
     PRIMARY KEY (tenant, device)
 );
 ";
+/// Migration 6 of the SQLite store and 5 of the PostgreSQL store: the
+/// push certificate of each tenant (its alert in a column of its own, so
+/// recording one never rewrites the certificate) and per-device push
+/// state.
+pub(crate) const PUSH_TABLES: &str = "
+CREATE TABLE IF NOT EXISTS mdmkit_push_cert (
+    tenant TEXT NOT NULL PRIMARY KEY,
+    sha256 TEXT NOT NULL,
+    doc TEXT NOT NULL,
+    alert TEXT
+);
+CREATE TABLE IF NOT EXISTS mdmkit_push_state (
+    tenant TEXT NOT NULL,
+    device TEXT NOT NULL,
+    doc TEXT NOT NULL,
+    PRIMARY KEY (tenant, device)
+);
+";
+pub(crate) const PUSH_CERT: &str = "SELECT doc, alert FROM mdmkit_push_cert WHERE tenant = $1";
+pub(crate) const PUT_PUSH_CERT: &str = "INSERT INTO mdmkit_push_cert (tenant, sha256, doc, alert) \
+     VALUES ($1, $2, $3, NULL) ON CONFLICT (tenant) \
+     DO UPDATE SET sha256 = excluded.sha256, doc = excluded.doc, alert = NULL";
+pub(crate) const PUSH_ALERT: &str =
+    "UPDATE mdmkit_push_cert SET alert = $3 WHERE tenant = $1 AND sha256 = $2";
+pub(crate) const PUSH_STATES: &str =
+    "SELECT doc FROM mdmkit_push_state WHERE tenant = $1 ORDER BY device";
+pub(crate) const PUT_PUSH_STATE: &str = "INSERT INTO mdmkit_push_state (tenant, device, doc) \
+     VALUES ($1, $2, $3) ON CONFLICT (tenant, device) DO UPDATE SET doc = excluded.doc";
+
 pub(crate) const SESSION: &str = "SELECT version, updated_at, state FROM mdmkit_device_session \
      WHERE tenant = $1 AND device = $2";
 pub(crate) const INSERT_SESSION: &str = "INSERT INTO mdmkit_device_session \
@@ -181,6 +210,25 @@ pub(crate) fn challenge(
 /// Decodes a stored issued-certificate record.
 pub(crate) fn issued(doc: &str) -> Result<IssuedCertificate, Error> {
     serde_json::from_str(doc).map_err(|e| Error::corrupt("issued certificate", e))
+}
+
+/// Decodes a stored push certificate and its alert column.
+pub(crate) fn push_cert(
+    doc: &str,
+    alert: Option<&str>,
+) -> Result<crate::push::StoredPushCertificate, Error> {
+    let mut c: crate::push::StoredPushCertificate =
+        serde_json::from_str(doc).map_err(|e| Error::corrupt("push certificate", e))?;
+    c.alert = alert
+        .map(serde_json::from_str)
+        .transpose()
+        .map_err(|e| Error::corrupt("push alert", e))?;
+    Ok(c)
+}
+
+/// Decodes a stored push state.
+pub(crate) fn push_state(doc: &str) -> Result<crate::push::PushState, Error> {
+    serde_json::from_str(doc).map_err(|e| Error::corrupt("push state", e))
 }
 
 /// Encodes a record.
@@ -511,6 +559,86 @@ macro_rules! record_methods {
                 }
                 let done = q.execute(&self.pool).await.map_err($sql)?;
                 Ok(done.rows_affected() == 1)
+            }
+
+            async fn get_push_cert(
+                &self,
+                tenant: &TenantId,
+            ) -> Result<Option<crate::push::StoredPushCertificate>, Error> {
+                sqlx::query_as::<_, (String, Option<String>)>(records::PUSH_CERT)
+                    .bind(tenant.as_str().to_owned())
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err($sql)?
+                    .map(|(doc, alert)| records::push_cert(&doc, alert.as_deref()))
+                    .transpose()
+            }
+
+            async fn write_push_cert(
+                &self,
+                tenant: &TenantId,
+                c: &crate::push::StoredPushCertificate,
+            ) -> Result<(), Error> {
+                sqlx::query(records::PUT_PUSH_CERT)
+                    .bind(tenant.as_str().to_owned())
+                    .bind(c.sha256.clone())
+                    .bind(records::doc(c)?)
+                    .execute(&self.pool)
+                    .await
+                    .map_err($sql)?;
+                Ok(())
+            }
+
+            async fn write_push_alert(
+                &self,
+                tenant: &TenantId,
+                sha256: &str,
+                alert: Option<&crate::push::PushAlert>,
+            ) -> Result<(), Error> {
+                let alert = alert.map(records::doc).transpose()?;
+                sqlx::query(records::PUSH_ALERT)
+                    .bind(tenant.as_str().to_owned())
+                    .bind(sha256.to_owned())
+                    .bind(alert)
+                    .execute(&self.pool)
+                    .await
+                    .map_err($sql)?;
+                Ok(())
+            }
+
+            async fn all_push_states(
+                &self,
+                tenant: &TenantId,
+            ) -> Result<Vec<crate::push::PushState>, Error> {
+                let mut all = self
+                    .docs(records::PUSH_STATES, tenant.as_str(), None)
+                    .await?
+                    .iter()
+                    .map(|d| records::push_state(d))
+                    .collect::<Result<Vec<_>, Error>>()?;
+                all.sort_by(|a, b| a.device.cmp(&b.device));
+                Ok(all)
+            }
+
+            async fn write_push_states(
+                &self,
+                tenant: &TenantId,
+                states: &[crate::push::PushState],
+            ) -> Result<(), Error> {
+                if states.is_empty() {
+                    return Ok(());
+                }
+                let mut tx = self.pool.begin().await.map_err($sql)?;
+                for s in states {
+                    sqlx::query(records::PUT_PUSH_STATE)
+                        .bind(tenant.as_str().to_owned())
+                        .bind(s.device.as_str().to_owned())
+                        .bind(records::doc(s)?)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err($sql)?;
+                }
+                tx.commit().await.map_err($sql)
             }
 
             async fn all_tokens(&self, tenant: &TenantId) -> Result<Vec<AdminToken>, Error> {

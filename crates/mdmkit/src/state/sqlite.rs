@@ -105,6 +105,8 @@ CREATE INDEX mdmkit_compliance_retry
     super::records::ENROLLMENT_TABLES,
     // 5: device management sessions (OMA-DM) between requests.
     super::records::SESSION_TABLES,
+    // 6: push certificates and per-device push state.
+    super::records::PUSH_TABLES,
 ];
 
 /// `category IN (...)` over every category: with the key leading by
@@ -561,6 +563,41 @@ impl StateStore for SqliteState {
         expected: Option<i64>,
     ) -> Result<bool, Error> {
         self.write_session(tenant, session, expected).await
+    }
+    async fn push_certificate(
+        &self,
+        tenant: &TenantId,
+    ) -> Result<Option<crate::push::StoredPushCertificate>, Error> {
+        self.get_push_cert(tenant).await
+    }
+
+    async fn put_push_certificate(
+        &self,
+        tenant: &TenantId,
+        cert: &crate::push::StoredPushCertificate,
+    ) -> Result<(), Error> {
+        self.write_push_cert(tenant, cert).await
+    }
+
+    async fn set_push_alert(
+        &self,
+        tenant: &TenantId,
+        sha256: &str,
+        alert: Option<&crate::push::PushAlert>,
+    ) -> Result<(), Error> {
+        self.write_push_alert(tenant, sha256, alert).await
+    }
+
+    async fn push_states(&self, tenant: &TenantId) -> Result<Vec<crate::push::PushState>, Error> {
+        self.all_push_states(tenant).await
+    }
+
+    async fn put_push_states(
+        &self,
+        tenant: &TenantId,
+        states: &[crate::push::PushState],
+    ) -> Result<(), Error> {
+        self.write_push_states(tenant, states).await
     }
 }
 

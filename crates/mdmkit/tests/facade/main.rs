@@ -18,6 +18,7 @@ mod device_session;
 mod end_to_end;
 mod inventory;
 mod node_summary;
+mod push_state;
 mod reconcile_props;
 mod signing;
 mod windows_payloads;

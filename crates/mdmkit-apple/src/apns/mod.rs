@@ -1,20 +1,29 @@
-//! The APNs push that wakes a device to fetch its commands, as data.
+//! The APNs push that wakes a device to fetch its commands: the request
+//! as data, Apple's answers as typed outcomes and, behind feature `apns`,
+//! a provider that sends them.
 //!
-//! mdmkit does not send it: the integrator owns the HTTP/2 client and the
-//! MDM push certificate (whose subject UID is the topic). The request is
+//! The request is
 //!
 //! ```text
 //! POST https://api.push.apple.com/3/device/<token as hex>
 //! apns-topic: <Topic from TokenUpdate>
 //! apns-push-type: mdm
 //! apns-priority: 10
+//! apns-expiration: <unix seconds>
 //!
 //! {"mdm":"<PushMagic from TokenUpdate>"}
 //! ```
 //!
-//! sent over HTTP/2 with the push certificate as the TLS client
-//! certificate. A 200 means APNs accepted it; 410 means the token is no
-//! longer valid (the device left, wait for a new TokenUpdate).
+//! sent over HTTP/2 with the MDM push certificate (whose subject UID is the
+//! topic) as the TLS client certificate. Every answer becomes an
+//! [`Outcome`]: APNs' `reason` strings are parsed once into [`Reason`] and
+//! classified ([`Reason::class`]), so callers match on types, never on
+//! strings.
+//!
+//! | feature | module | what |
+//! |---|---|---|
+//! | `apns` | [`client`], [`certificate`] | the provider (hyper 1, HTTP/2 over rustls with aws-lc-rs) and push certificates |
+//! | `apns-emulator` | [`emulator`] | a local APNs over TLS for tests and benches |
 //!
 //! ```
 //! use mdmkit_apple::apns::PushRequest;
@@ -25,7 +34,26 @@
 //! # Ok::<(), mdmkit_apple::apns::PushError>(())
 //! ```
 
+use std::time::Duration;
+
 use crate::generated::checkin::TokenUpdate;
+
+mod reason;
+pub use reason::{Outcome, OutcomeClass, Reason};
+
+#[cfg(feature = "apns")]
+#[cfg_attr(docsrs, doc(cfg(feature = "apns")))]
+pub mod certificate;
+#[cfg(feature = "apns")]
+#[cfg_attr(docsrs, doc(cfg(feature = "apns")))]
+pub mod client;
+#[cfg(feature = "apns-emulator")]
+#[cfg_attr(docsrs, doc(cfg(feature = "apns-emulator")))]
+pub mod emulator;
+
+/// How long APNs keeps trying to deliver an MDM push by default: a device
+/// that is off for longer gets a fresh push after the next change anyway.
+pub const DEFAULT_EXPIRATION: Duration = Duration::from_secs(24 * 3600);
 
 /// The APNs gateway.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -67,6 +95,8 @@ pub struct PushRequest {
     topic: String,
     push_magic: String,
     token: Vec<u8>,
+    priority: u8,
+    expiration: u64,
 }
 
 fn printable(s: &str, what: &'static str) -> Result<(), PushError> {
@@ -99,7 +129,57 @@ impl PushRequest {
             topic,
             push_magic,
             token,
+            priority: 10,
+            expiration: 0,
         })
+    }
+
+    /// A push to a token given as hex (as the inventory keeps it).
+    pub fn from_hex(
+        topic: impl Into<String>,
+        push_magic: impl Into<String>,
+        token_hex: &str,
+    ) -> Result<Self, PushError> {
+        let bytes = token_hex.as_bytes();
+        if !bytes.len().is_multiple_of(2) {
+            return Err(PushError::NotPrintable("Token"));
+        }
+        let token = bytes
+            .chunks(2)
+            .map(|c| {
+                std::str::from_utf8(c)
+                    .ok()
+                    .and_then(|t| u8::from_str_radix(t, 16).ok())
+                    .ok_or(PushError::NotPrintable("Token"))
+            })
+            .collect::<Result<Vec<u8>, _>>()?;
+        Self::new(topic, push_magic, token)
+    }
+
+    /// `apns-priority`: 10 (immediately, the default) or 5 (when power
+    /// allows). Any other value becomes 10.
+    #[must_use]
+    pub fn with_priority(mut self, priority: u8) -> Self {
+        self.priority = if priority == 5 { 5 } else { 10 };
+        self
+    }
+
+    /// `apns-expiration`: the Unix time (seconds) until which APNs keeps
+    /// trying; 0 (the default) means deliver now or never.
+    #[must_use]
+    pub fn with_expiration(mut self, unix_seconds: u64) -> Self {
+        self.expiration = unix_seconds;
+        self
+    }
+
+    /// `apns-priority`.
+    pub fn priority(&self) -> u8 {
+        self.priority
+    }
+
+    /// `apns-expiration` (Unix seconds, 0: now or never).
+    pub fn expiration(&self) -> u64 {
+        self.expiration
     }
 
     /// The push for the device or user that sent this TokenUpdate.
@@ -135,11 +215,12 @@ impl PushRequest {
     }
 
     /// The request headers.
-    pub fn headers(&self) -> [(&'static str, String); 3] {
+    pub fn headers(&self) -> [(&'static str, String); 4] {
         [
             ("apns-topic", self.topic.clone()),
             ("apns-push-type", "mdm".to_owned()),
-            ("apns-priority", "10".to_owned()),
+            ("apns-priority", self.priority.to_string()),
+            ("apns-expiration", self.expiration.to_string()),
         ]
     }
 
@@ -182,6 +263,12 @@ mod tests {
         );
         let body: serde_json::Value = serde_json::from_str(&p.body()).unwrap();
         assert_eq!(body["mdm"], "ABC-1");
+        let p = p.with_priority(5).with_expiration(1_700_000_000);
+        assert_eq!(p.headers()[2], ("apns-priority", "5".into()));
+        assert_eq!(p.headers()[3], ("apns-expiration", "1700000000".into()));
+        let h = PushRequest::from_hex("t", "m", "0aff").unwrap();
+        assert_eq!(h.token_hex(), "0aff");
+        assert!(PushRequest::from_hex("t", "m", "0g").is_err());
     }
 
     #[test]
