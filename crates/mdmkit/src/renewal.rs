@@ -181,6 +181,7 @@ pub struct RenewalQueued {
 
 /// Whether `cert` already has a renewal under way: a renewal challenge for
 /// it that is neither spent nor expired.
+#[cfg_attr(not(feature = "apple"), allow(dead_code))]
 pub(crate) fn under_way(
     challenges: &[crate::challenge::Challenge],
     cert: &str,
