@@ -180,7 +180,7 @@ impl StatusReport {
         let mut items = BTreeMap::new();
         let status_path = root.key("StatusItems");
         if let Some(si) = raw.status_items {
-            flatten(si, None, &mut items, &status_path)?;
+            flatten(si, None, &mut items);
         } else {
             return Err(DecodeError::Missing {
                 path: "StatusItems".into(),
@@ -447,37 +447,22 @@ fn is_item(name: &str) -> bool {
 /// Flattens nested status items into dotted names: a path that names a
 /// status item of the schema, or holds anything but a non-empty
 /// dictionary, is a leaf.
-///
-/// A key with a `.` in it is refused: the dotted name would be read back as
-/// deeper nesting, so the report could not be written as it was read.
-fn flatten(
-    d: Dictionary,
-    prefix: Option<&str>,
-    out: &mut BTreeMap<String, Value>,
-    path: &KeyPath<'_>,
-) -> Result<(), DecodeError> {
+fn flatten(d: Dictionary, prefix: Option<&str>, out: &mut BTreeMap<String, Value>) {
     for (k, v) in d {
-        if k.contains('.') {
-            return Err(DecodeError::Invalid {
-                path: path.key(&k).to_string(),
-                reason: "a status item key has no '.': items nest as dictionaries".into(),
-            });
-        }
         // An empty key is a name of its own, not the root.
         let name = match prefix {
-            None => k.clone(),
+            None => k,
             Some(p) => format!("{p}.{k}"),
         };
         match v {
             Value::Dictionary(inner) if !inner.is_empty() && !is_item(&name) => {
-                flatten(inner, Some(&name), out, &path.key(&k))?;
+                flatten(inner, Some(&name), out);
             }
             other => {
                 out.insert(name, other);
             }
         }
     }
-    Ok(())
 }
 
 /// Puts `value` at the dotted `name`, creating the dictionaries between.
@@ -522,28 +507,6 @@ mod tests {
       },
       "Errors": [{"StatusItem": "softwareupdate.install-state", "Reasons": [{"Code": "Error.NotSupported"}]}]
     }"#;
-
-    #[test]
-    fn a_dotted_key_is_refused_because_it_would_read_back_nested() {
-        // Written back, "a.b.c" would be a three-level dictionary: the
-        // report could not be written as it was read (and a long dotted key
-        // would nest deeper than the parser's depth limit).
-        let e = StatusReport::from_json(
-            br#"{"StatusItems": {"device": {"x.y.z": 1}}, "Errors": []}"#,
-            &Limits::DEFAULT,
-        )
-        .unwrap_err();
-        assert!(e.to_string().contains("StatusItems.device.x.y.z"), "{e}");
-        // Empty keys are names of their own and round-trip.
-        let r = StatusReport::from_json(
-            br#"{"StatusItems": {"": {"b": 1}, "a": {"": 2}}, "Errors": []}"#,
-            &Limits::DEFAULT,
-        )
-        .unwrap();
-        let again = StatusReport::from_json(&r.to_json(), &Limits::DEFAULT).unwrap();
-        assert_eq!(again.to_json(), r.to_json());
-        assert_eq!(again.items, r.items);
-    }
 
     #[test]
     fn a_device_report_gives_each_declarations_state_and_errors() {
