@@ -14,11 +14,15 @@
 //!   root read token: every node's counts as JSON (the baseline);
 //! - `console_tree/console_html`: `GET /console/{tenant}/nodes/{root}` with
 //!   a console session: the same counts as the tree page;
-//! - `console_parts/*`: where the time goes, untimed by HTTP: the store's
-//!   one-row-per-device query (`StateStore::device_states`) and the whole
-//!   facade call (`Reconciler::node_summaries`).
+//! - `console_parts/*` (SQLite) and `console_parts_postgres/*`: the
+//!   console's queries without HTTP, each beside the whole-tenant read it
+//!   replaced (see [`parts`]): per-node counts, the whole tree view,
+//!   `status` of one class and `noncompliant` of one school (issue 19's
+//!   node-sized queries).
 //!
-//! Run: `cargo bench -p mdmkit-benches --bench console`.
+//! Run: `bash -c '. scripts/lib.sh; start_throwaway_postgres; cargo bench
+//! -p mdmkit-benches --bench console'` (PostgreSQL is skipped, with a
+//! note, when `MDMKIT_TEST_POSTGRES_URL` is unset).
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 use std::sync::Arc;
@@ -29,7 +33,10 @@ use mdmkit::access::{self, Role};
 use mdmkit::identity::{CaBuilder, KeyAlgorithm};
 use mdmkit::policy::{Category, ContentHash, NodeId};
 use mdmkit::queue::{QueueStore, SqliteOptions, SqliteStore, Timestamp};
-use mdmkit::state::{CategoryState, ComplianceState, SqliteState, StateBatch, StateStore};
+use mdmkit::state::{
+    CategoryState, ComplianceState, DeviceRecord, PostgresState, SqliteState, StateBatch,
+    StateStore,
+};
 use mdmkit::{Reconciler, TenantId};
 use mdmkit_server::console::SessionKey;
 use mdmkit_server::{AppState, DynReconciler, ServerConfig, TenantContext, Tenants};
@@ -61,6 +68,31 @@ fn state_of(device: usize, category: usize) -> ComplianceState {
     }
 }
 
+/// Writes the tenant's records (each device at its node) and compliance
+/// as a reconcile and the devices' answers leave them.
+async fn fill(state: &dyn StateStore, tree: &mdmkit::policy::Tenant) {
+    let tid = tree.id();
+    let hash = ContentHash([7; 32]);
+    let devices: Vec<_> = tree.devices().collect();
+    for (chunk_no, chunk) in devices.chunks(10_000).enumerate() {
+        let mut b = StateBatch::default();
+        for (i, d) in chunk.iter().enumerate() {
+            let n = chunk_no * 10_000 + i;
+            b.devices.push((
+                d.id.clone(),
+                DeviceRecord::new(d.platform, hash, hash).with_node(d.node.clone()),
+            ));
+            for (c, cat) in Category::ALL.iter().take(CATEGORIES).enumerate() {
+                let mut s =
+                    CategoryState::pending(*cat, &hash, Vec::new(), Timestamp::from_millis(1));
+                s.state = state_of(n, c);
+                b.compliance.push((d.id.clone(), s));
+            }
+        }
+        state.commit(tid, &b).await.unwrap();
+    }
+}
+
 fn setup(server: &Runtime) -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("mdmkit.db");
@@ -69,21 +101,7 @@ fn setup(server: &Runtime) -> Fixture {
     let (reconciler, key, bearer) = server.block_on(async {
         let queue = SqliteStore::open(SqliteOptions::new(&db)).await.unwrap();
         let state = SqliteState::open(&db).await.unwrap();
-        let hash = ContentHash([7; 32]);
-        let devices: Vec<_> = tree.devices().map(|d| d.id.clone()).collect();
-        for (chunk_no, chunk) in devices.chunks(10_000).enumerate() {
-            let mut b = StateBatch::default();
-            for (i, d) in chunk.iter().enumerate() {
-                let n = chunk_no * 10_000 + i;
-                for (c, cat) in Category::ALL.iter().take(CATEGORIES).enumerate() {
-                    let mut s =
-                        CategoryState::pending(*cat, &hash, Vec::new(), Timestamp::from_millis(1));
-                    s.state = state_of(n, c);
-                    b.compliance.push((d.clone(), s));
-                }
-            }
-            state.commit(&tid, &b).await.unwrap();
-        }
+        fill(&state, &tree).await;
         let issued = access::issue(
             tid.clone(),
             NodeId::from_tenant(&tid),
@@ -214,26 +232,107 @@ fn bench(c: &mut Criterion) {
     });
     g.finish();
 
-    let mut g = c.benchmark_group("console_parts");
-    g.sample_size(20);
-    g.measurement_time(Duration::from_secs(10));
-    let tid = f.tree.id().clone();
-    let root = NodeId::from_tenant(&tid);
-    g.bench_function("store_device_states", |b| {
-        b.iter(|| {
-            server
-                .block_on(f.reconciler.state().device_states(&tid))
-                .unwrap()
-        })
+    parts(c, "console_parts", &server, &f.reconciler, &f.tree);
+
+    // The same queries on PostgreSQL, in a database of their own.
+    let Some(url) = std::env::var("MDMKIT_TEST_POSTGRES_URL")
+        .ok()
+        .filter(|u| !u.is_empty())
+    else {
+        eprintln!("note: MDMKIT_TEST_POSTGRES_URL is unset; skipping the PostgreSQL benches");
+        return;
+    };
+    let pg = server.block_on(async {
+        let url = fresh_database(&url).await;
+        let queue =
+            mdmkit::queue::PostgresStore::open(mdmkit::queue::PostgresOptions::new(url.clone()))
+                .await
+                .unwrap();
+        let state = PostgresState::open(&url).await.unwrap();
+        fill(&state, &f.tree).await;
+        let r: Arc<DynReconciler> = Arc::new(Reconciler::new(
+            Arc::new(queue) as Arc<dyn QueueStore>,
+            Arc::new(state) as Arc<dyn StateStore>,
+        ));
+        r
     });
-    g.bench_function("facade_node_summaries", |b| {
-        b.iter(|| {
-            server
-                .block_on(f.reconciler.node_summaries(&f.tree, &root))
-                .unwrap()
-        })
+    parts(c, "console_parts_postgres", &server, &pg, &f.tree);
+}
+
+/// The console's queries, each beside the whole-tenant read it replaced
+/// (the baselines, in the same run):
+///
+/// - `node_counts` (per node, platform and state, from the index of
+///   records) against `baseline_device_states` (every device's worst
+///   category, grouped from the compliance rows);
+/// - `node_summaries` (the facade's whole tree view);
+/// - `status_class` (a class of 50 devices: its rows by device) and
+///   `noncompliant_school` (a school of 500) against
+///   `baseline_tenant_compliance` (every compliance row of the tenant,
+///   what both read before).
+fn parts(
+    c: &mut Criterion,
+    group: &str,
+    rt: &Runtime,
+    r: &Arc<DynReconciler>,
+    tree: &mdmkit::policy::Tenant,
+) {
+    let tid = tree.id().clone();
+    let root = NodeId::from_tenant(&tid);
+    let class: NodeId = "g3-t2-s1-c4".parse().unwrap();
+    let school: NodeId = "g3-t2-s1".parse().unwrap();
+    // The answers are what they should be.
+    let status = rt.block_on(r.status(tree, &class)).unwrap();
+    assert!(!status.is_empty() && status.iter().all(|s| s.categories.len() == CATEGORIES));
+    let summaries = rt.block_on(r.node_summaries(tree, &root)).unwrap();
+    assert_eq!(summaries[0].devices, 100_000);
+    assert_eq!(summaries[0].compliance.unplanned, 0);
+    let findings = rt.block_on(r.noncompliant(tree, &school)).unwrap();
+    assert!(!findings.is_empty());
+    eprintln!(
+        "{group}: class of {} devices, school with {} findings",
+        status.len(),
+        findings.len()
+    );
+
+    let mut g = c.benchmark_group(group);
+    g.sample_size(20);
+    g.measurement_time(Duration::from_secs(8));
+    g.bench_function("baseline_device_states", |b| {
+        b.iter(|| rt.block_on(r.state().device_states(&tid)).unwrap())
+    });
+    g.bench_function("node_counts", |b| {
+        b.iter(|| rt.block_on(r.state().node_counts(&tid)).unwrap())
+    });
+    g.bench_function("node_summaries", |b| {
+        b.iter(|| rt.block_on(r.node_summaries(tree, &root)).unwrap())
+    });
+    g.bench_function("baseline_tenant_compliance", |b| {
+        b.iter(|| rt.block_on(r.state().compliance(&tid, None)).unwrap())
+    });
+    g.bench_function("status_class", |b| {
+        b.iter(|| rt.block_on(r.status(tree, &class)).unwrap())
+    });
+    g.bench_function("noncompliant_school", |b| {
+        b.iter(|| rt.block_on(r.noncompliant(tree, &school)).unwrap())
     });
     g.finish();
+}
+
+/// A fresh database beside `url`'s, and its URL.
+async fn fresh_database(url: &str) -> String {
+    use sqlx::Connection as _;
+    let name = format!("console_bench_{}", std::process::id());
+    let mut c = sqlx::PgConnection::connect(url).await.unwrap();
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "DROP DATABASE IF EXISTS \"{name}\"; CREATE DATABASE \"{name}\""
+    )))
+    .execute(&mut c)
+    .await
+    .unwrap();
+    c.close().await.unwrap();
+    let (prefix, _) = url.rsplit_once('/').unwrap();
+    format!("{prefix}/{name}")
 }
 
 criterion_group!(benches, bench);

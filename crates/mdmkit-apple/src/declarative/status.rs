@@ -168,9 +168,22 @@ pub struct StatusReport {
 
 impl StatusReport {
     /// Parses the JSON a device sends to the `status` endpoint.
+    ///
+    /// Flat dotted item names are read like nested ones, and the report is
+    /// written back nested ([`StatusReport::to_json`]); a report whose
+    /// nested form would pass `limits`' depth (a long dotted name) is
+    /// refused, so that what this parser accepts it can read again.
     pub fn from_json(bytes: &[u8], limits: &Limits) -> Result<Self, Error> {
         let d = json_io::read_object(bytes, limits)?;
-        Self::from_dict(d)
+        let report = Self::from_dict(d)?;
+        if levels(&Value::Dictionary(report.to_dict())) > limits.max_depth {
+            return Err(crate::error::DeclarativeError::TooDeep {
+                path: "StatusItems (written nested)".into(),
+                max: limits.max_depth,
+            }
+            .into());
+        }
+        Ok(report)
     }
 
     /// Reads a status report from its dictionary.
@@ -186,6 +199,26 @@ impl StatusReport {
                 path: "StatusItems".into(),
             }
             .into());
+        }
+        // A name that is both an item and the parent of another (a flat
+        // `a` beside `a.b`) has no nested form: refused rather than one
+        // of them lost when the report is written.
+        for name in items.keys() {
+            let below = format!("{name}.");
+            if let Some((child, _)) = items
+                .range::<str, _>((
+                    std::ops::Bound::Included(below.as_str()),
+                    std::ops::Bound::Unbounded,
+                ))
+                .next()
+                .filter(|(k, _)| k.starts_with(&below))
+            {
+                return Err(DecodeError::Invalid {
+                    path: status_path.key(name).to_string(),
+                    reason: format!("is an item and the parent of item {child:?}"),
+                }
+                .into());
+            }
         }
         let nested = format!("{DECLARATIONS_ITEM}.");
         if let Some(name) = items.keys().find(|k| k.starts_with(&nested)) {
@@ -465,6 +498,29 @@ fn flatten(d: Dictionary, prefix: Option<&str>, out: &mut BTreeMap<String, Value
     }
 }
 
+/// The nesting levels of a value as JSON counts them (a dictionary or
+/// an array is one level more than its deepest member; the root object is
+/// level 1).
+fn levels(v: &Value) -> usize {
+    // Iterative: a value built from dotted names may be deep.
+    let mut deepest = 0;
+    let mut stack = vec![(v, 1usize)];
+    while let Some((v, level)) = stack.pop() {
+        match v {
+            Value::Dictionary(d) => {
+                deepest = deepest.max(level);
+                stack.extend(d.values().map(|c| (c, level + 1)));
+            }
+            Value::Array(a) => {
+                deepest = deepest.max(level);
+                stack.extend(a.iter().map(|c| (c, level + 1)));
+            }
+            _ => {}
+        }
+    }
+    deepest
+}
+
 /// Puts `value` at the dotted `name`, creating the dictionaries between.
 fn nest(d: &mut Dictionary, name: &str, value: Value) {
     match name.split_once('.') {
@@ -568,6 +624,40 @@ mod tests {
         assert!(r.errors[0].extra.contains_key("Why"));
         assert!(r.declarations_extra.contains_key("later"));
         assert!(r.extra.contains_key("Top"));
+        assert_eq!(
+            StatusReport::from_json(&r.to_json(), &Limits::DEFAULT).unwrap(),
+            r
+        );
+    }
+
+    /// Found by the `apple_ddm_status` fuzz target: a long flat dotted
+    /// name was accepted and written nested deeper than the limit, so the
+    /// written report did not parse.
+    #[test]
+    fn a_dotted_name_nesting_past_the_depth_limit_is_refused() {
+        let limits = Limits::DEFAULT.with_max_depth(6);
+        let ok = r#"{"StatusItems": {"a.b.c": 1}}"#;
+        let r = StatusReport::from_json(ok.as_bytes(), &limits).unwrap();
+        assert!(StatusReport::from_json(&r.to_json(), &limits).is_ok());
+        let deep = r#"{"StatusItems": {"a.b.c.d.e.f.g": 1}}"#;
+        let e = StatusReport::from_json(deep.as_bytes(), &limits).unwrap_err();
+        assert!(
+            matches!(
+                e,
+                Error::Declarative(crate::error::DeclarativeError::TooDeep { max: 6, .. })
+            ),
+            "{e:?}"
+        );
+    }
+
+    /// A flat name beside its own child has no nested form.
+    #[test]
+    fn an_item_that_is_also_a_parent_is_refused() {
+        let both = r#"{"StatusItems": {"a": 1, "a-z": 3, "a.b": 2}}"#;
+        let e = StatusReport::from_json(both.as_bytes(), &Limits::DEFAULT).unwrap_err();
+        assert!(e.to_string().contains("a.b"), "{e}");
+        let siblings = r#"{"StatusItems": {"a": 1, "a-z": 3, "ab.c": 2}}"#;
+        let r = StatusReport::from_json(siblings.as_bytes(), &Limits::DEFAULT).unwrap();
         assert_eq!(
             StatusReport::from_json(&r.to_json(), &Limits::DEFAULT).unwrap(),
             r

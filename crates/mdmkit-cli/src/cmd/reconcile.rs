@@ -223,6 +223,13 @@ fn render_plan(plan: &Plan) -> String {
         "tenant {tenant}: {} devices, {} changed, {} retried, {} removed",
         plan.devices, plan.changed_devices, plan.retried, plan.removed_devices
     );
+    if plan.moved_devices > 0 {
+        let _ = writeln!(
+            s,
+            "{} devices moved to another node with nothing to send",
+            plan.moved_devices
+        );
+    }
     if plan.queued == 0 {
         let _ = writeln!(s, "nothing to queue: every device is up to date");
     } else {

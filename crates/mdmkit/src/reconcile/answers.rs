@@ -591,7 +591,10 @@ pub mod android {
         ) -> Result<Vec<(Category, ComplianceState)>, Error> {
             let parsed = mdmkit_android::parse::device(report)
                 .map_err(|e| Error::device_message("the message does not parse", e))?;
-            let records = self.state.device_records(tenant).await?;
+            let records = self
+                .state
+                .device_records_of(tenant, std::slice::from_ref(device))
+                .await?;
             let Some(record) = records.get(device) else {
                 return Ok(Vec::new());
             };

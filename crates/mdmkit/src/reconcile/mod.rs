@@ -249,7 +249,6 @@ where
             tenant: Some(tid.clone()),
             ..Plan::default()
         };
-        let records = self.state.device_records(&tid).await?;
         let mut events = self.policy_changes(tenant, &mut batch_policies).await?;
         let in_scope: Vec<&Device> = match scope {
             Scope::All => tenant.devices().collect(),
@@ -267,6 +266,15 @@ where
                     );
                 }
                 v
+            }
+        };
+        // The records of the devices in scope only, unless the whole
+        // tenant is (then records of devices gone from it are found too).
+        let records = match scope {
+            Scope::All => self.state.device_records(&tid).await?,
+            _ => {
+                let ids: Vec<DeviceId> = in_scope.iter().map(|d| d.id.clone()).collect();
+                self.state.device_records_of(&tid, &ids).await?
             }
         };
         plan.devices = in_scope.len() as u64;
@@ -330,6 +338,16 @@ where
                 r.content == content && r.inventory == inventory && r.platform == device.platform
             });
             if unchanged && retry.is_empty() {
+                if record.is_some_and(|r| r.node.as_ref() != Some(&device.node)) {
+                    // Moved (or placed before stores kept nodes) without a
+                    // change of policy: only the record follows it.
+                    plan.moved_devices += 1;
+                    batch.devices.push((
+                        device.id.clone(),
+                        DeviceRecord::new(device.platform, content, inventory)
+                            .with_node(device.node.clone()),
+                    ));
+                }
                 continue;
             }
             let old = record
@@ -375,7 +393,8 @@ where
             }
             batch.devices.push((
                 device.id.clone(),
-                DeviceRecord::new(device.platform, content, inventory),
+                DeviceRecord::new(device.platform, content, inventory)
+                    .with_node(device.node.clone()),
             ));
             let group = match groups.entry(key) {
                 std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),

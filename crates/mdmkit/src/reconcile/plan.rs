@@ -66,6 +66,10 @@ pub struct Plan {
     pub retried: u64,
     /// Devices forgotten because they left the tenant.
     pub removed_devices: u64,
+    /// Devices whose node changed with nothing to send them (their
+    /// effective policy is the same): only their record follows them, so
+    /// per-node counts stay true.
+    pub moved_devices: u64,
     /// Queue rows written (commands × devices).
     pub queued: u64,
     /// Commands per platform and kind (`apple` → `InstallProfile` → 30).
@@ -95,6 +99,7 @@ impl Plan {
         self.changed_devices == 0
             && self.queued == 0
             && self.removed_devices == 0
+            && self.moved_devices == 0
             && self.renewals.is_empty()
     }
 }

@@ -55,6 +55,11 @@ pub struct Finding {
     pub settings: Vec<SettingSource>,
 }
 
+/// Up to this many devices with findings, [`Reconciler::noncompliant`]
+/// merges each one's effective policy alone; beyond, it builds the
+/// tenant's cache, which merges once per node.
+const EFFECTIVE_ONE_BY_ONE: usize = 256;
+
 impl<Q, S> Reconciler<Q, S>
 where
     Q: QueueStore + ?Sized,
@@ -74,10 +79,12 @@ where
     async fn status_of(&self, tenant: &Tenant, node: &NodeId) -> Result<Vec<DeviceStatus>, Error> {
         let mut devices = tenant.affected_devices(node)?;
         devices.sort();
-        let all = self.state.compliance(tenant.id(), None).await?;
+        // The node's devices' rows only (an indexed read per batch of
+        // devices), not the tenant's.
+        let rows = self.state.compliance_of(tenant.id(), &devices).await?;
         let mut by_device: std::collections::HashMap<DeviceId, Vec<CategoryState>> =
             std::collections::HashMap::new();
-        for (d, s) in all {
+        for (d, s) in rows {
             by_device.entry(d).or_default().push(s);
         }
         let mut out = Vec::with_capacity(devices.len());
@@ -109,15 +116,30 @@ where
         node: &NodeId,
     ) -> Result<Vec<Finding>, Error> {
         let tenant = self.with_inventory(tenant).await?;
-        let cache = EffectiveCache::build(&tenant)?;
+        let statuses = self.status_of(&tenant, node).await?;
+        let findings = statuses.iter().filter(|s| !s.compliant).count();
+        // Effective policies of the devices with findings only: one by one
+        // for a few, shared per node through the cache for many.
+        let cache = if findings > EFFECTIVE_ONE_BY_ONE {
+            Some(EffectiveCache::build(&tenant)?)
+        } else {
+            None
+        };
         let mut out = Vec::new();
-        for status in self.status_of(&tenant, node).await? {
+        for status in statuses {
+            if status.compliant {
+                continue;
+            }
+            let eff = match &cache {
+                Some(cache) => cache.get(&status.device).cloned(),
+                None => Some(std::sync::Arc::new(tenant.effective(&status.device)?)),
+            };
             for state in status.categories {
                 if state.state.is_compliant() {
                     continue;
                 }
-                let settings = cache
-                    .get(&status.device)
+                let settings = eff
+                    .as_ref()
                     .map(|eff| {
                         eff.values()
                             .iter()

@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use super::{Plan, Reconciler, Scope};
 use crate::error::Error;
-use crate::state::{ComplianceState, StateBatch, StateStore};
+use crate::state::{ComplianceState, NodeCount, StateBatch, StateStore};
 
 /// Devices counted by their overall compliance: a device is as bad as its
 /// worst category (failed, then pending or sent, then verified, then
@@ -33,12 +33,17 @@ pub struct ComplianceCounts {
 impl ComplianceCounts {
     /// Counts one device in its overall state (`None`: unplanned).
     pub fn add(&mut self, state: Option<ComplianceState>) {
+        self.add_many(state, 1);
+    }
+
+    /// Counts `n` devices in one overall state (`None`: unplanned).
+    pub fn add_many(&mut self, state: Option<ComplianceState>, n: u64) {
         match state {
-            None => self.unplanned += 1,
-            Some(ComplianceState::Verified) => self.verified += 1,
-            Some(ComplianceState::Pending | ComplianceState::Sent) => self.pending += 1,
-            Some(ComplianceState::Failed) => self.failed += 1,
-            Some(ComplianceState::Unsupported) => self.unsupported += 1,
+            None => self.unplanned += n,
+            Some(ComplianceState::Verified) => self.verified += n,
+            Some(ComplianceState::Pending | ComplianceState::Sent) => self.pending += n,
+            Some(ComplianceState::Failed) => self.failed += n,
+            Some(ComplianceState::Unsupported) => self.unsupported += n,
         }
     }
 
@@ -129,9 +134,12 @@ where
     /// children), each with the devices of its subtree counted by platform
     /// and by overall compliance.
     ///
-    /// One read of the store ([`StateStore::device_states`], one row per
-    /// device); the counting is one pass over the nodes. Enrolled devices
-    /// count ([`Reconciler::with_inventory`]).
+    /// One read of the store ([`StateStore::node_counts`]: a few rows per
+    /// node, whatever the number of devices); the tree gives each node's
+    /// devices and platforms, and the counting is one pass over the nodes.
+    /// A device of the tree that the store has not placed at its node yet
+    /// (never reconciled, or moved since) counts as unplanned there.
+    /// Enrolled devices count ([`Reconciler::with_inventory`]).
     pub async fn node_summaries(
         &self,
         tenant: &Tenant,
@@ -141,14 +149,13 @@ where
         let start = tenant
             .node(node)
             .ok_or_else(|| mdmkit_policy::Error::UnknownNode(node.clone()))?;
-        let states: HashMap<DeviceId, ComplianceState> = self
-            .state
-            .device_states(tenant.id())
-            .await?
-            .into_iter()
-            .collect();
+        let counts = self.state.node_counts(tenant.id()).await?;
+        let mut by_node: HashMap<&NodeId, Vec<&NodeCount>> = HashMap::new();
+        for c in &counts {
+            by_node.entry(&c.node).or_default().push(c);
+        }
         let mut out = Vec::new();
-        summarise(&tenant, start, &states, &mut out);
+        summarise(&tenant, start, &by_node, &mut out);
         Ok(out)
     }
 
@@ -176,7 +183,7 @@ where
 fn summarise(
     tenant: &Tenant,
     node: NodeRef<'_>,
-    states: &HashMap<DeviceId, ComplianceState>,
+    counts: &HashMap<&NodeId, Vec<&NodeCount>>,
     out: &mut Vec<NodeSummary>,
 ) {
     let mut stack = vec![node];
@@ -199,8 +206,16 @@ fn summarise(
             };
             s.own_devices += 1;
             *s.platforms.entry(d.platform).or_default() += 1;
-            s.compliance.add(states.get(id).copied());
         }
+        let mut planned = 0u64;
+        for c in counts.get(node.id()).into_iter().flatten() {
+            // Never more than the tree holds here (a record not yet moved
+            // away after the device left this node).
+            let n = c.devices.min(s.own_devices - planned);
+            s.compliance.add_many(c.state, n);
+            planned += n;
+        }
+        s.compliance.add_many(None, s.own_devices - planned);
         s.devices = s.own_devices;
         index.insert(s.node.clone(), out.len());
         out.push(s);

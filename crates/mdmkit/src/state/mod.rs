@@ -23,7 +23,7 @@ use std::str::FromStr;
 
 use async_trait::async_trait;
 use mdmkit_core::{DeviceId, Platform, TenantId};
-use mdmkit_policy::{Category, ContentHash, Settings};
+use mdmkit_policy::{Category, ContentHash, NodeId, Settings};
 use mdmkit_queue::{CommandId, Timestamp};
 use serde::{Deserialize, Serialize};
 
@@ -189,15 +189,62 @@ pub struct DeviceRecord {
     /// The hash of the inventory facts the plan depended on (OS version,
     /// supervision, model, serial).
     pub inventory: ContentHash,
+    /// The node the device was placed at when it was last reconciled
+    /// (`None` for a record written before stores kept it). The reconciler
+    /// rewrites the record when the device moves, so per-node queries
+    /// ([`StateStore::node_counts`]) follow the tree.
+    pub node: Option<NodeId>,
 }
 
 impl DeviceRecord {
-    /// A record.
+    /// A record (without a node: see [`DeviceRecord::with_node`]).
     pub fn new(platform: Platform, content: ContentHash, inventory: ContentHash) -> Self {
         Self {
             platform,
             content,
             inventory,
+            node: None,
+        }
+    }
+
+    /// The record placed at `node`.
+    #[must_use]
+    pub fn with_node(mut self, node: NodeId) -> Self {
+        self.node = Some(node);
+        self
+    }
+}
+
+/// Devices of one node counted by platform and overall compliance: a row
+/// of [`StateStore::node_counts`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct NodeCount {
+    /// The node the devices were placed at (their own node, not an
+    /// ancestor).
+    pub node: NodeId,
+    /// Their platform.
+    pub platform: Platform,
+    /// Their overall compliance (the worst category); `None` for devices
+    /// planned with nothing to enforce yet (no category state).
+    pub state: Option<ComplianceState>,
+    /// How many.
+    pub devices: u64,
+}
+
+impl NodeCount {
+    /// A count.
+    pub fn new(
+        node: NodeId,
+        platform: Platform,
+        state: Option<ComplianceState>,
+        devices: u64,
+    ) -> Self {
+        Self {
+            node,
+            platform,
+            state,
+            devices,
         }
     }
 }
@@ -243,6 +290,19 @@ pub trait StateStore: Send + Sync {
         tenant: &TenantId,
     ) -> Result<HashMap<DeviceId, DeviceRecord>, Error>;
 
+    /// The records of some devices (those without one are absent): what
+    /// a reconcile of a node or of a few devices reads, instead of the
+    /// whole tenant's. The default filters [`StateStore::device_records`];
+    /// the built-in stores read only the rows asked for.
+    async fn device_records_of(
+        &self,
+        tenant: &TenantId,
+        devices: &[DeviceId],
+    ) -> Result<HashMap<DeviceId, DeviceRecord>, Error> {
+        let mut all = self.device_records(tenant).await?;
+        Ok(devices.iter().filter_map(|d| all.remove_entry(d)).collect())
+    }
+
     /// The settings stored under a content hash.
     async fn content(
         &self,
@@ -259,6 +319,63 @@ pub trait StateStore: Send + Sync {
         tenant: &TenantId,
         device: Option<&DeviceId>,
     ) -> Result<Vec<(DeviceId, CategoryState)>, Error>;
+
+    /// The category states of some devices (a node's, for a console),
+    /// sorted by device then category. The default asks
+    /// [`StateStore::compliance`] device by device; the built-in stores
+    /// answer with one indexed query per batch of devices.
+    async fn compliance_of(
+        &self,
+        tenant: &TenantId,
+        devices: &[DeviceId],
+    ) -> Result<Vec<(DeviceId, CategoryState)>, Error> {
+        let mut sorted: Vec<&DeviceId> = devices.iter().collect();
+        sorted.sort();
+        sorted.dedup();
+        let mut out = Vec::new();
+        for d in sorted {
+            let mut rows = self.compliance(tenant, Some(d)).await?;
+            rows.sort_by_key(|(_, s)| s.category);
+            out.extend(rows);
+        }
+        Ok(out)
+    }
+
+    /// The tenant's planned devices counted by the node they were placed
+    /// at, their platform and their overall compliance (the worst
+    /// category: failed, then pending, sent, verified, unsupported): one
+    /// row per (node, platform, state) present, sorted. Devices never
+    /// planned, or planned before stores kept nodes, are not counted.
+    ///
+    /// What a console's tree view adds up: the answer has as many rows as
+    /// the tenant has such groups (a few per node), whatever its number of
+    /// devices. The built-in SQL stores keep each device's node and overall
+    /// state as columns maintained by [`StateStore::commit`], and answer
+    /// from an index of those columns without reading compliance rows; the
+    /// default computes it from [`StateStore::device_records`] and
+    /// [`StateStore::device_states`].
+    async fn node_counts(&self, tenant: &TenantId) -> Result<Vec<NodeCount>, Error> {
+        let records = self.device_records(tenant).await?;
+        let states: HashMap<DeviceId, ComplianceState> =
+            self.device_states(tenant).await?.into_iter().collect();
+        let mut counts: std::collections::BTreeMap<
+            (NodeId, Platform, Option<ComplianceState>),
+            u64,
+        > = std::collections::BTreeMap::new();
+        for (d, r) in &records {
+            if let Some(node) = &r.node {
+                *counts
+                    .entry((node.clone(), r.platform, states.get(d).copied()))
+                    .or_default() += 1;
+            }
+        }
+        Ok(counts
+            .into_iter()
+            .map(|((node, platform, state), devices)| {
+                NodeCount::new(node, platform, state, devices)
+            })
+            .collect())
+    }
 
     /// Each device's overall compliance, one row per device that has any
     /// category state: its worst category (failed, then pending, sent,
@@ -436,6 +553,23 @@ impl DeviceSession {
             state,
         }
     }
+}
+
+/// The devices whose overall compliance a batch may change (records or
+/// category rows written or cleared), sorted, once each.
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub(crate) fn touched_devices(batch: &StateBatch) -> Vec<DeviceId> {
+    let mut out: Vec<DeviceId> = batch
+        .devices
+        .iter()
+        .map(|(d, _)| d)
+        .chain(batch.compliance.iter().map(|(d, _)| d))
+        .chain(batch.cleared.iter().map(|(d, _)| d))
+        .cloned()
+        .collect();
+    out.sort();
+    out.dedup();
+    out
 }
 
 /// The hash of a whole settings value: SHA-256 over its category hashes.

@@ -7,16 +7,14 @@ use std::collections::{BTreeMap, HashMap};
 use std::str::FromStr;
 
 use async_trait::async_trait;
-use mdmkit_core::{DeviceId, Platform, TenantId};
+use mdmkit_core::{DeviceId, TenantId};
 use mdmkit_policy::{ContentHash, Settings};
 use mdmkit_queue::Timestamp;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
 use sqlx::{Postgres, QueryBuilder};
 
 use super::records::{self, apply_migrations, record_methods};
-use super::{
-    CategoryState, DeviceRecord, RawCategoryRow, StateBatch, StateStore, commands_text, parse_hash,
-};
+use super::{CategoryState, DeviceRecord, RawCategoryRow, StateBatch, StateStore, commands_text};
 use crate::access::AdminToken;
 use crate::error::Error;
 use crate::inventory::Enrollment;
@@ -73,6 +71,9 @@ CREATE TABLE IF NOT EXISTS mdmkit_policy (
     records::SESSION_TABLES,
     // 5: push certificates and per-device push state.
     records::PUSH_TABLES,
+    // 6: each device record's node and overall compliance, indexed for
+    // per-node counts.
+    records::NODE_COLUMNS,
 ];
 
 /// Rows per multi-row statement (PostgreSQL allows 65,535 parameters).
@@ -130,26 +131,33 @@ impl StateStore for PostgresState {
         &self,
         tenant: &TenantId,
     ) -> Result<HashMap<DeviceId, DeviceRecord>, Error> {
-        let rows: Vec<(String, String, String, String)> = sqlx::query_as(
-            "SELECT device, platform, content, inventory FROM mdmkit_device WHERE tenant = $1",
+        let rows: Vec<(String, String, String, String, Option<String>)> = sqlx::query_as(
+            "SELECT device, platform, content, inventory, node FROM mdmkit_device \
+             WHERE tenant = $1",
         )
         .bind(tenant.as_str())
         .fetch_all(&self.pool)
         .await
         .map_err(sql)?;
-        let mut out = HashMap::with_capacity(rows.len());
-        for (device, platform, content, inventory) in rows {
-            out.insert(
-                DeviceId::new(device).map_err(|e| Error::corrupt("stored identifier", e))?,
-                DeviceRecord {
-                    platform: Platform::from_str(&platform)
-                        .map_err(|e| Error::corrupt("stored identifier", e))?,
-                    content: parse_hash(&content)?,
-                    inventory: parse_hash(&inventory)?,
-                },
-            );
-        }
-        Ok(out)
+        rows.into_iter().map(records::device_record).collect()
+    }
+
+    async fn device_records_of(
+        &self,
+        tenant: &TenantId,
+        devices: &[DeviceId],
+    ) -> Result<HashMap<DeviceId, DeviceRecord>, Error> {
+        let ids: Vec<&str> = devices.iter().map(DeviceId::as_str).collect();
+        let rows: Vec<(String, String, String, String, Option<String>)> = sqlx::query_as(
+            "SELECT device, platform, content, inventory, node FROM mdmkit_device \
+             WHERE tenant = $1 AND device = ANY($2)",
+        )
+        .bind(tenant.as_str())
+        .bind(&ids)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(sql)?;
+        rows.into_iter().map(records::device_record).collect()
     }
 
     async fn content(
@@ -209,18 +217,19 @@ impl StateStore for PostgresState {
         }
         for chunk in batch.devices.chunks(CHUNK) {
             let mut q: QueryBuilder<Postgres> = QueryBuilder::new(
-                "INSERT INTO mdmkit_device (tenant, device, platform, content, inventory) ",
+                "INSERT INTO mdmkit_device (tenant, device, platform, content, inventory, node) ",
             );
             q.push_values(chunk, |mut b, (d, r)| {
                 b.push_bind(t)
                     .push_bind(d.as_str())
                     .push_bind(r.platform.as_str())
                     .push_bind(r.content.to_string())
-                    .push_bind(r.inventory.to_string());
+                    .push_bind(r.inventory.to_string())
+                    .push_bind(r.node.as_ref().map(|n| n.as_str()));
             });
             q.push(
                 " ON CONFLICT (tenant, device) DO UPDATE SET platform = EXCLUDED.platform, \
-                 content = EXCLUDED.content, inventory = EXCLUDED.inventory",
+                 content = EXCLUDED.content, inventory = EXCLUDED.inventory, node = EXCLUDED.node",
             );
             q.build().execute(&mut *tx).await.map_err(sql)?;
         }
@@ -268,6 +277,24 @@ impl StateStore for PostgresState {
                  updated_at = EXCLUDED.updated_at",
             );
             q.build().execute(&mut *tx).await.map_err(sql)?;
+        }
+        // Each touched device's overall compliance, from its rows as they
+        // now stand.
+        let touched = super::touched_devices(batch);
+        if !touched.is_empty() {
+            let ids: Vec<&str> = touched.iter().map(DeviceId::as_str).collect();
+            let overall = format!(
+                "UPDATE mdmkit_device SET overall = (SELECT {} FROM mdmkit_compliance c \
+                 WHERE c.tenant = $1 AND c.device = mdmkit_device.device) \
+                 WHERE tenant = $1 AND device = ANY($2)",
+                records::OVERALL_OF_ROWS
+            );
+            sqlx::query(sqlx::AssertSqlSafe(overall))
+                .bind(t)
+                .bind(&ids)
+                .execute(&mut *tx)
+                .await
+                .map_err(sql)?;
         }
         for (p, h) in &batch.policies {
             match h {
@@ -317,6 +344,37 @@ impl StateStore for PostgresState {
             }
             .map_err(sql)?;
         rows.iter().map(row_state).collect()
+    }
+
+    async fn compliance_of(
+        &self,
+        tenant: &TenantId,
+        devices: &[DeviceId],
+    ) -> Result<Vec<(DeviceId, CategoryState)>, Error> {
+        let ids: Vec<&str> = devices.iter().map(DeviceId::as_str).collect();
+        let rows = sqlx::query(
+            "SELECT * FROM mdmkit_compliance WHERE tenant = $1 AND device = ANY($2) \
+             ORDER BY device, category",
+        )
+        .bind(tenant.as_str())
+        .bind(&ids)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(sql)?;
+        let mut out = rows.iter().map(row_state).collect::<Result<Vec<_>, _>>()?;
+        // The database's collation orders text; the answer is in the
+        // order of the typed values, like the other stores'.
+        out.sort_by(|a, b| (&a.0, a.1.category).cmp(&(&b.0, b.1.category)));
+        Ok(out)
+    }
+
+    async fn node_counts(&self, tenant: &TenantId) -> Result<Vec<super::NodeCount>, Error> {
+        let rows: Vec<(String, String, Option<i64>, i64)> = sqlx::query_as(records::NODE_COUNTS)
+            .bind(tenant.as_str())
+            .fetch_all(&self.pool)
+            .await
+            .map_err(sql)?;
+        records::node_counts(rows)
     }
 
     async fn policy_hashes(&self, tenant: &TenantId) -> Result<BTreeMap<String, String>, Error> {

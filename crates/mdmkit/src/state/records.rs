@@ -141,6 +141,77 @@ pub(crate) const PUT_ENROLLMENT: &str = "INSERT INTO mdmkit_enrollment (tenant, 
 /// Each device's worst category state as a severity rank (decoded by
 /// `state_of_severity`: 0 unsupported, 1 verified, 2 sent, 3 pending, 4
 /// failed): one row per device instead of one per category.
+/// The migration that gives device records their node and overall
+/// compliance (7 of the SQLite store, 6 of the PostgreSQL store): the
+/// columns, their values for the rows already there (the node is learnt at
+/// the next reconcile, which rewrites a record whose node differs), and the
+/// index per-node counts are read from.
+pub(crate) const NODE_COLUMNS: &str = "
+ALTER TABLE mdmkit_device ADD COLUMN node TEXT;
+ALTER TABLE mdmkit_device ADD COLUMN overall INTEGER;
+UPDATE mdmkit_device SET overall = s.severity FROM (
+    SELECT tenant, device, MAX(CASE state WHEN 'failed' THEN 4 WHEN 'pending' THEN 3
+        WHEN 'sent' THEN 2 WHEN 'verified' THEN 1 ELSE 0 END) AS severity
+    FROM mdmkit_compliance GROUP BY tenant, device
+) AS s WHERE s.tenant = mdmkit_device.tenant AND s.device = mdmkit_device.device;
+CREATE INDEX mdmkit_device_node ON mdmkit_device (tenant, node, platform, overall);
+";
+
+/// A device's overall compliance from its category rows (`c`): the
+/// severity rank of its worst state (see `state_of_severity`), NULL
+/// without rows.
+pub(crate) const OVERALL_OF_ROWS: &str = "MAX(CASE c.state WHEN 'failed' THEN 4 \
+     WHEN 'pending' THEN 3 WHEN 'sent' THEN 2 WHEN 'verified' THEN 1 ELSE 0 END)";
+
+/// Per-node counts, from the index of migration [`NODE_COLUMNS`] alone.
+pub(crate) const NODE_COUNTS: &str = "SELECT node, platform, CAST(overall AS BIGINT) AS overall, \
+     CAST(COUNT(*) AS BIGINT) AS n FROM mdmkit_device WHERE tenant = $1 AND node IS NOT NULL \
+     GROUP BY node, platform, overall ORDER BY node, platform, overall";
+
+/// The rows of [`NODE_COUNTS`], typed.
+pub(crate) fn node_counts(
+    rows: Vec<(String, String, Option<i64>, i64)>,
+) -> Result<Vec<super::NodeCount>, Error> {
+    let mut out = rows
+        .into_iter()
+        .map(|(node, platform, overall, n)| {
+            Ok(super::NodeCount::new(
+                mdmkit_policy::NodeId::new(node)
+                    .map_err(|e| Error::corrupt("stored node id", e))?,
+                std::str::FromStr::from_str(&platform)
+                    .map_err(|e| Error::corrupt("stored platform", e))?,
+                overall.map(super::state_of_severity).transpose()?,
+                u64::try_from(n).unwrap_or(0),
+            ))
+        })
+        .collect::<Result<Vec<_>, Error>>()?;
+    // In the typed order (the database's collation may differ).
+    out.sort_by(|a, b| (&a.node, a.platform, a.state).cmp(&(&b.node, b.platform, b.state)));
+    Ok(out)
+}
+
+/// A device record row (`device, platform, content, inventory, node`),
+/// typed.
+pub(crate) fn device_record(
+    (device, platform, content, inventory, node): (String, String, String, String, Option<String>),
+) -> Result<(mdmkit_core::DeviceId, super::DeviceRecord), Error> {
+    let device =
+        mdmkit_core::DeviceId::new(device).map_err(|e| Error::corrupt("stored device id", e))?;
+    let platform =
+        std::str::FromStr::from_str(&platform).map_err(|e| Error::corrupt("stored platform", e))?;
+    let mut record = super::DeviceRecord::new(
+        platform,
+        super::parse_hash(&content)?,
+        super::parse_hash(&inventory)?,
+    );
+    if let Some(node) = node {
+        record = record.with_node(
+            mdmkit_policy::NodeId::new(node).map_err(|e| Error::corrupt("stored node id", e))?,
+        );
+    }
+    Ok((device, record))
+}
+
 pub(crate) const DEVICE_STATES: &str = "SELECT device, CAST(MAX(CASE state WHEN 'failed' THEN 4 \
      WHEN 'pending' THEN 3 WHEN 'sent' THEN 2 WHEN 'verified' THEN 1 ELSE 0 END) AS BIGINT) AS severity \
      FROM mdmkit_compliance WHERE tenant = $1 GROUP BY device";

@@ -9,20 +9,17 @@
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use mdmkit_core::{DeviceId, Platform, TenantId};
+use mdmkit_core::{DeviceId, TenantId};
 use mdmkit_policy::{Category, ContentHash, Settings};
 use mdmkit_queue::Timestamp;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool};
+use sqlx::{QueryBuilder, Sqlite, SqlitePool};
 
 use super::records::{self, apply_migrations, record_methods};
-use super::{
-    CategoryState, DeviceRecord, RawCategoryRow, StateBatch, StateStore, commands_text, parse_hash,
-};
+use super::{CategoryState, DeviceRecord, RawCategoryRow, StateBatch, StateStore, commands_text};
 use crate::access::AdminToken;
 use crate::error::Error;
 use crate::inventory::Enrollment;
@@ -107,6 +104,9 @@ CREATE INDEX mdmkit_compliance_retry
     super::records::SESSION_TABLES,
     // 6: push certificates and per-device push state.
     super::records::PUSH_TABLES,
+    // 7: each device record's node and overall compliance, indexed for
+    // per-node counts.
+    super::records::NODE_COLUMNS,
 ];
 
 /// `category IN (...)` over every category: with the key leading by
@@ -190,6 +190,12 @@ fn sql(e: sqlx::Error) -> Error {
     Error::from_sqlx("query the state store", e)
 }
 
+/// Device ids as a JSON array, for `json_each`.
+fn ids_json(ids: &[DeviceId]) -> Result<String, Error> {
+    let ids: Vec<&str> = ids.iter().map(DeviceId::as_str).collect();
+    serde_json::to_string(&ids).map_err(|e| Error::corrupt("device ids", e))
+}
+
 fn row_state(row: &sqlx::sqlite::SqliteRow) -> Result<(DeviceId, CategoryState), Error> {
     RawCategoryRow::from_row(row).map_err(sql)?.into_state()
 }
@@ -202,28 +208,36 @@ impl StateStore for SqliteState {
         &self,
         tenant: &TenantId,
     ) -> Result<HashMap<DeviceId, DeviceRecord>, Error> {
-        let rows = sqlx::query(
-            "SELECT device, platform, content, inventory FROM mdmkit_device WHERE tenant = ?",
+        let rows: Vec<(String, String, String, String, Option<String>)> = sqlx::query_as(
+            "SELECT device, platform, content, inventory, node FROM mdmkit_device WHERE tenant = ?",
         )
         .bind(tenant.as_str())
         .fetch_all(&self.pool)
         .await
         .map_err(sql)?;
-        let mut out = HashMap::with_capacity(rows.len());
-        for row in rows {
-            let device: String = row.try_get(0).map_err(sql)?;
-            let platform: String = row.try_get(1).map_err(sql)?;
-            let content: String = row.try_get(2).map_err(sql)?;
-            let inventory: String = row.try_get(3).map_err(sql)?;
-            out.insert(
-                DeviceId::new(device).map_err(|e| Error::corrupt("stored identifier", e))?,
-                DeviceRecord {
-                    platform: Platform::from_str(&platform)
-                        .map_err(|e| Error::corrupt("stored identifier", e))?,
-                    content: parse_hash(&content)?,
-                    inventory: parse_hash(&inventory)?,
-                },
-            );
+        rows.into_iter().map(records::device_record).collect()
+    }
+
+    async fn device_records_of(
+        &self,
+        tenant: &TenantId,
+        devices: &[DeviceId],
+    ) -> Result<HashMap<DeviceId, DeviceRecord>, Error> {
+        let mut out = HashMap::with_capacity(devices.len());
+        for chunk in devices.chunks(JSON_CHUNK) {
+            let rows: Vec<(String, String, String, String, Option<String>)> = sqlx::query_as(
+                "SELECT device, platform, content, inventory, node FROM mdmkit_device \
+                 WHERE tenant = ?1 AND device IN (SELECT value FROM json_each(?2))",
+            )
+            .bind(tenant.as_str())
+            .bind(ids_json(chunk)?)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(sql)?;
+            for row in rows {
+                let (d, r) = records::device_record(row)?;
+                out.insert(d, r);
+            }
         }
         Ok(out)
     }
@@ -292,22 +306,26 @@ impl StateStore for SqliteState {
         // text). Measured against multi-row VALUES of bound parameters, which
         // cost about what `json_each` does.
         for chunk in batch.devices.chunks(JSON_CHUNK) {
-            let rows: Vec<[String; 4]> = chunk
+            let rows: Vec<(&str, &str, String, String, Option<&str>)> = chunk
                 .iter()
                 .map(|(d, r)| {
-                    [
-                        d.as_str().to_owned(),
-                        r.platform.as_str().to_owned(),
+                    (
+                        d.as_str(),
+                        r.platform.as_str(),
                         r.content.to_string(),
                         r.inventory.to_string(),
-                    ]
+                        r.node.as_ref().map(|n| n.as_str()),
+                    )
                 })
                 .collect();
             let json =
                 serde_json::to_string(&rows).map_err(|e| Error::corrupt("device records", e))?;
+            // `overall` is left NULL here and computed below, with the
+            // compliance rows of the batch in place.
             sqlx::query(
-                "INSERT OR REPLACE INTO mdmkit_device (tenant, device, platform, content, inventory) \
-                 SELECT ?1, value ->> 0, value ->> 1, value ->> 2, value ->> 3 FROM jsonb_each(?2)",
+                "INSERT OR REPLACE INTO mdmkit_device (tenant, device, platform, content, inventory, node) \
+                 SELECT ?1, value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4 \
+                 FROM jsonb_each(?2)",
             )
             .bind(t)
             .bind(json)
@@ -367,6 +385,24 @@ impl StateStore for SqliteState {
             .execute(&mut *tx)
             .await
             .map_err(sql)?;
+        }
+        // Each touched device's overall compliance, from its rows as they
+        // now stand: one seek per category of each device.
+        let touched = super::touched_devices(batch);
+        let overall = format!(
+            "UPDATE mdmkit_device SET overall = (SELECT {} FROM mdmkit_compliance c \
+             WHERE c.tenant = ?1 AND c.{} AND c.device = mdmkit_device.device) \
+             WHERE tenant = ?1 AND device IN (SELECT value FROM json_each(?2))",
+            records::OVERALL_OF_ROWS,
+            every_category()
+        );
+        for chunk in touched.chunks(JSON_CHUNK) {
+            sqlx::query(sqlx::AssertSqlSafe(overall.clone()))
+                .bind(t)
+                .bind(ids_json(chunk)?)
+                .execute(&mut *tx)
+                .await
+                .map_err(sql)?;
         }
         for (p, h) in &batch.policies {
             match h {
@@ -430,6 +466,42 @@ impl StateStore for SqliteState {
             }
             .map_err(sql)?;
         rows.iter().map(row_state).collect()
+    }
+
+    async fn compliance_of(
+        &self,
+        tenant: &TenantId,
+        devices: &[DeviceId],
+    ) -> Result<Vec<(DeviceId, CategoryState)>, Error> {
+        let query = format!(
+            "SELECT * FROM mdmkit_compliance WHERE tenant = ?1 AND {} \
+             AND device IN (SELECT value FROM json_each(?2))",
+            every_category()
+        );
+        let mut out = Vec::new();
+        for chunk in devices.chunks(JSON_CHUNK) {
+            let rows = sqlx::query(sqlx::AssertSqlSafe(query.clone()))
+                .bind(tenant.as_str())
+                .bind(ids_json(chunk)?)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(sql)?;
+            for row in &rows {
+                out.push(row_state(row)?);
+            }
+        }
+        out.sort_by(|a, b| (&a.0, a.1.category).cmp(&(&b.0, b.1.category)));
+        out.dedup_by(|a, b| a.0 == b.0 && a.1.category == b.1.category);
+        Ok(out)
+    }
+
+    async fn node_counts(&self, tenant: &TenantId) -> Result<Vec<super::NodeCount>, Error> {
+        let rows: Vec<(String, String, Option<i64>, i64)> = sqlx::query_as(records::NODE_COUNTS)
+            .bind(tenant.as_str())
+            .fetch_all(&self.pool)
+            .await
+            .map_err(sql)?;
+        records::node_counts(rows)
     }
 
     async fn device_states(
@@ -636,6 +708,12 @@ mod tests {
             .execute(&mut c)
             .await
             .unwrap();
+            let h = "7".repeat(64);
+            sqlx::query("INSERT INTO mdmkit_device VALUES ('t', 'ipad-2', 'apple', ?1, ?1)")
+                .bind(&h)
+                .execute(&mut c)
+                .await
+                .unwrap();
             c.close().await.unwrap();
         }
         let s = SqliteState::open(&path).await.unwrap();
@@ -646,6 +724,15 @@ mod tests {
         .await
         .unwrap();
         assert_eq!(pk, ["tenant", "category", "device"]);
+        // Migration 7 computed the overall state of the records already
+        // there (ipad-2: pending); their node is learnt at the next
+        // reconcile.
+        let overall: Vec<(String, Option<String>, Option<i64>)> =
+            sqlx::query_as("SELECT device, node, overall FROM mdmkit_device")
+                .fetch_all(&s.pool)
+                .await
+                .unwrap();
+        assert_eq!(overall, [("ipad-2".to_owned(), None, Some(3))]);
         let t = TenantId::new("t").unwrap();
         let one = DeviceId::new("ipad-1").unwrap();
         let rows = s.compliance(&t, Some(&one)).await.unwrap();

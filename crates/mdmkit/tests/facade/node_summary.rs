@@ -1,7 +1,10 @@
 //! Per-node counts for consoles: a store's one-row-per-device answer
-//! (`device_states`) agrees with the worst of the device's category rows on
+//! (`device_states`), its per-node counts (`node_counts`, from columns the
+//! SQL stores maintain on commit) and its reads by device list
+//! (`compliance_of`, `device_records_of`) agree with the category rows on
 //! memory, SQLite and PostgreSQL; a node's counts are its own devices plus
-//! its children's; re-sending a device's policy queues it again.
+//! its children's and follow a device that moves; re-sending a device's
+//! policy queues it again.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::sync::Arc;
@@ -9,7 +12,8 @@ use std::sync::Arc;
 use mdmkit::policy::{Category, ContentHash, Device, NodeId, Policy, Tenant};
 use mdmkit::queue::{MemoryStore, Timestamp};
 use mdmkit::state::{
-    CategoryState, ComplianceState, MemoryState, SqliteState, StateBatch, StateStore,
+    CategoryState, ComplianceState, DeviceRecord, MemoryState, NodeCount, SqliteState, StateBatch,
+    StateStore,
 };
 use mdmkit::{DeviceId, Platform, Reconciler, Scope, TenantId};
 use proptest::prelude::*;
@@ -60,12 +64,28 @@ fn arb_rows() -> impl Strategy<Value = Vec<(usize, usize, usize)>> {
     prop::collection::vec((0usize..6, 0usize..Category::ALL.len(), 0usize..5), 0..30)
 }
 
+/// Device `d`'s node and platform in the drawn cases (device 5 has no
+/// record, only compliance rows).
+fn placement(d: usize) -> Option<(NodeId, Platform)> {
+    (d < 5).then(|| (n(&format!("node-{}", d % 3)), Platform::ALL[d % 3]))
+}
+
 fn batch_of(rows: &[(usize, usize, usize)]) -> StateBatch {
     // One row per device and category, as a reconcile writes them (the
     // last drawn wins).
     let unique: std::collections::BTreeMap<(usize, usize), usize> =
         rows.iter().map(|&(d, c, s)| ((d, c), s)).collect();
     let mut b = StateBatch::default();
+    let devices: std::collections::BTreeSet<usize> = rows.iter().map(|&(d, _, _)| d).collect();
+    for d in devices {
+        if let Some((node, platform)) = placement(d) {
+            let h = ContentHash([d as u8; 32]);
+            b.devices.push((
+                dev(&format!("d{d}")),
+                DeviceRecord::new(platform, h, h).with_node(node),
+            ));
+        }
+    }
     for ((d, c), s) in unique {
         b.compliance.push((
             dev(&format!("d{d}")),
@@ -84,9 +104,62 @@ async fn check_store(
     let mut clear = StateBatch::default();
     clear.removed = (0..6).map(|d| dev(&format!("d{d}"))).collect();
     s.commit(t, &clear).await.unwrap();
-    s.commit(t, &batch_of(rows)).await.unwrap();
+    let batch = batch_of(rows);
+    s.commit(t, &batch).await.unwrap();
     let all = s.compliance(t, None).await.unwrap();
-    prop_assert_eq!(s.device_states(t).await.unwrap(), expected(&all));
+    let states = expected(&all);
+    prop_assert_eq!(s.device_states(t).await.unwrap(), states.clone());
+
+    // Per-node counts: every recorded device at its node, in its worst
+    // state (none without rows).
+    let mut counts = std::collections::BTreeMap::<(NodeId, Platform, Option<u8>), u64>::new();
+    for (d, _) in &batch.devices {
+        let i: usize = d.as_str()[1..].parse().unwrap();
+        let (node, platform) = placement(i).unwrap();
+        let state = states.iter().find(|(x, _)| x == d).map(|(_, s)| *s);
+        *counts
+            .entry((node, platform, state.map(severity)))
+            .or_default() += 1;
+    }
+    let got: Vec<(NodeId, Platform, Option<u8>, u64)> = s
+        .node_counts(t)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|c: NodeCount| (c.node, c.platform, c.state.map(severity), c.devices))
+        .collect();
+    let mut got_sorted = got.clone();
+    got_sorted.sort();
+    let want: Vec<_> = counts
+        .into_iter()
+        .map(|((n, p, s), c)| (n, p, s, c))
+        .collect();
+    prop_assert_eq!(got_sorted, want);
+
+    // Reads by device list: the rows of those devices, by device and
+    // category; the records of those that have one.
+    let some: Vec<DeviceId> = [0, 2, 4, 5, 9]
+        .iter()
+        .map(|d| dev(&format!("d{d}")))
+        .collect();
+    let mut want: Vec<_> = all
+        .iter()
+        .filter(|(d, _)| some.contains(d))
+        .cloned()
+        .collect();
+    want.sort_by(|a, b| (&a.0, a.1.category).cmp(&(&b.0, b.1.category)));
+    prop_assert_eq!(s.compliance_of(t, &some).await.unwrap(), want);
+    let records = s.device_records_of(t, &some).await.unwrap();
+    let all_records = s.device_records(t).await.unwrap();
+    prop_assert_eq!(
+        records.len(),
+        all_records.keys().filter(|d| some.contains(d)).count()
+    );
+    for (d, r) in &records {
+        prop_assert_eq!(Some(r), all_records.get(d));
+        let i: usize = d.as_str()[1..].parse().unwrap();
+        prop_assert_eq!(r.node.clone(), placement(i).map(|(n, _)| n));
+    }
     Ok(())
 }
 
@@ -235,4 +308,84 @@ async fn resending_a_devices_policy_queues_its_categories_again() {
     assert_eq!(plan.changed_devices, 1);
     assert!(!plan.commands.is_empty(), "{plan:?}");
     assert!(r.resend(&t, &dev("nobody")).await.is_err());
+}
+
+/// A device moved to another node with the same effective policy: the
+/// next reconcile sends it nothing but moves its record, and the per-node
+/// counts follow it; until then it counts as unplanned where it now is.
+async fn a_moved_device_is_counted_where_it_went(state: Arc<dyn StateStore>) {
+    let mut t = tenant();
+    let r = Reconciler::new(Arc::new(MemoryStore::new()), state);
+    r.reconcile(&t, &Scope::All).await.unwrap();
+    let mut b = StateBatch::default();
+    for (_, mut c) in r
+        .state()
+        .compliance(t.id(), Some(&dev("ipad-1")))
+        .await
+        .unwrap()
+    {
+        c.state = ComplianceState::Failed;
+        b.compliance.push((dev("ipad-1"), c));
+    }
+    r.state().commit(t.id(), &b).await.unwrap();
+    let failed_at = |s: &[mdmkit::reconcile::NodeSummary], node: &str| {
+        s.iter()
+            .find(|s| s.node.as_str() == node)
+            .map(|s| (s.compliance.failed, s.compliance.unplanned))
+            .unwrap()
+    };
+    let s = r.node_summaries(&t, &n("region")).await.unwrap();
+    assert_eq!(failed_at(&s, "class-a"), (1, 0));
+    assert_eq!(failed_at(&s, "school-b"), (0, 0));
+
+    t.move_device(&dev("ipad-1"), &n("school-b")).unwrap();
+    let s = r.node_summaries(&t, &n("region")).await.unwrap();
+    assert_eq!(
+        failed_at(&s, "class-a"),
+        (0, 0),
+        "not counted where it left"
+    );
+    assert_eq!(failed_at(&s, "school-b"), (0, 1), "unplanned where it is");
+
+    let plan = r.reconcile(&t, &Scope::All).await.unwrap();
+    assert_eq!(
+        (plan.moved_devices, plan.changed_devices, plan.queued),
+        (1, 0, 0)
+    );
+    let s = r.node_summaries(&t, &n("region")).await.unwrap();
+    assert_eq!(failed_at(&s, "school-b"), (1, 0));
+    assert_eq!(failed_at(&s, "town").0, 1);
+    assert_eq!(s[0].compliance.total(), 5);
+    let again = r.reconcile(&t, &Scope::All).await.unwrap();
+    assert!(again.is_noop(), "{again:?}");
+}
+
+#[tokio::test]
+async fn a_moved_device_is_counted_where_it_went_in_memory() {
+    a_moved_device_is_counted_where_it_went(Arc::new(MemoryState::new())).await;
+}
+
+#[tokio::test]
+async fn a_moved_device_is_counted_where_it_went_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = SqliteState::open(dir.path().join("state.db"))
+        .await
+        .unwrap();
+    a_moved_device_is_counted_where_it_went(Arc::new(s)).await;
+}
+
+#[cfg(feature = "postgres")]
+#[tokio::test]
+async fn a_moved_device_is_counted_where_it_went_on_postgres() {
+    let url = match std::env::var("MDMKIT_TEST_POSTGRES_URL") {
+        Ok(u) if !u.is_empty() => u,
+        _ => panic!("MDMKIT_TEST_POSTGRES_URL is unset: run through scripts/test"),
+    };
+    // The fixture's tenant is shared by runs: start it empty.
+    let s = mdmkit::state::PostgresState::open(&url).await.unwrap();
+    let t = tenant();
+    let mut clear = StateBatch::default();
+    clear.removed = t.devices().map(|d| d.id.clone()).collect();
+    s.commit(t.id(), &clear).await.unwrap();
+    a_moved_device_is_counted_where_it_went(Arc::new(s)).await;
 }
