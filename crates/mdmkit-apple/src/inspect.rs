@@ -225,7 +225,7 @@ pub fn classify_json(d: &Dictionary) -> Option<Kind> {
 /// every key's type), then checks that its required keys are there.
 fn protocol_document<T: PlistDict>(d: Dictionary, required: &[&str]) -> Result<Dictionary, Error> {
     let out = T::from_dict(d, &KeyPath::ROOT)?.to_dict();
-    if let Some(key) = required.iter().find(|k| !out.contains_key(**k)) {
+    if let Some(key) = required.iter().find(|k| !out.contains_key(k)) {
         return Err(DecodeError::Missing {
             path: (*key).to_owned(),
         }

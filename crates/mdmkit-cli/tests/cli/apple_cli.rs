@@ -315,6 +315,22 @@ fn unrecognised_input_is_refused_naming_what_was_tried() {
     assert_eq!(json["MessageType"], "TokenUpdate");
 }
 
+/// A reader that went away (`mdmkit inspect F | head -0`) is not a panic.
+#[test]
+fn a_closed_output_pipe_is_not_a_panic() {
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let out = Command::new(env!("CARGO_BIN_EXE_mdmkit"))
+        .arg("inspect")
+        .arg(fixture("checkin/token_update.plist"))
+        .stdout(writer)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+}
+
 /// The size limit holds whatever the file's metadata says: a stream
 /// longer than 16 MiB (here on standard input) is cut off and refused.
 #[test]

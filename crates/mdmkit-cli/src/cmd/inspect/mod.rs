@@ -163,8 +163,21 @@ pub(crate) fn run(args: InspectArgs) -> Result<ExitCode, CliError> {
     let bytes = read_input(&args.file, &input)?;
     let value = inspect(&bytes, &input)?;
     let text = serde_json::to_string_pretty(&value).context("encoding JSON")?;
-    println!("{text}");
+    print_line(&text)?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Prints the output; a closed pipe (`| head`) is not an error, and never
+/// a panic.
+fn print_line(text: &str) -> Result<(), CliError> {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    match writeln!(out, "{text}").and_then(|()| out.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            Err(CliError::new(format!("cannot write to stdout: {e}")))
+        }
+        _ => Ok(()),
+    }
 }
 
 #[cfg(test)]
