@@ -2,16 +2,36 @@
 //!
 //! [`detect`] returns `None` for bytes that are not Apple's (so other
 //! vendors' detectors get their turn) and otherwise one JSON object with a
-//! `"kind"` (`profile`, `signed-profile`, `command`, `checkin`,
-//! `command-response`, and for declarative management's JSON
-//! `ddm-status-report` and `ddm-declaration`) and the content under
-//! Apple's own key names.
+//! `"kind"` and the content under Apple's own key names, read through the
+//! same typed reader a server uses (so malformed input is refused with the
+//! errors a server would give):
+//!
+//! | `kind` | what | recognised by |
+//! |---|---|---|
+//! | `profile` | a configuration profile | plist, `PayloadType` `Configuration` |
+//! | `signed-profile` | a CMS-signed profile (signature verified) | CMS `SignedData` |
+//! | `command` | an MDM command | plist, `Command` dictionary |
+//! | `checkin` | a check-in message: every `MessageType` the schema has (`Authenticate`, `TokenUpdate`, `CheckOut`, `UserAuthenticate`, `GetBootstrapToken`, `SetBootstrapToken`, `GetToken`, `DeclarativeManagement`) and `ReturnToService` | plist, `MessageType` |
+//! | `command-response` | a command report (`Idle`, `Acknowledged`, `Error`, `CommandFormatError`, `NotNow`) | plist, `Status` |
+//! | `ddm-status-report` | a declarative-management status report | JSON, `StatusItems` |
+//! | `ddm-declaration` | a declaration | JSON, `Type` `com.apple.*` and `Identifier` |
+//! | `ddm-tokens` | the `tokens` response | JSON, `SyncTokens` |
+//! | `ddm-declaration-items` | the `declaration-items` manifest | JSON, `Declarations` and `DeclarationsToken` |
+//!
+//! A `DeclarativeManagement` check-in also gets `"ddm_request"`: its
+//! `endpoint`, for `declaration/<kind>/<identifier>` the `declaration_kind`
+//! and `identifier`, and for `status` the report its `Data` carries,
+//! decoded, as `status_report` (the DDM status report as a device sends
+//! it over the check-in channel).
 
 use plist::{Dictionary, Value};
 
-use crate::error::Error;
+use crate::declarative::{DdmRequest, Endpoint};
+use crate::error::{DecodeError, Error};
+use crate::generated::protocol::{DeclarationItemsResponse, TokensResponse};
 use crate::json::dict_to_json;
 use crate::plist_io::{self, Format, Limits};
+use crate::typed::{KeyPath, PlistDict};
 use crate::{Checkin, Command, CommandReport, Profile};
 
 /// What kind of Apple artefact some bytes are.
@@ -33,6 +53,13 @@ pub enum Kind {
     DdmStatusReport,
     /// A declarative-management declaration (JSON).
     Declaration,
+    /// A declarative-management `tokens` response (JSON the server answers
+    /// the `tokens` endpoint with, and the `Data` of a
+    /// `DeclarativeManagement` command).
+    DdmTokens,
+    /// A declarative-management `declaration-items` response: the
+    /// manifest of declarations and their server tokens (JSON).
+    DdmDeclarationItems,
 }
 
 impl Kind {
@@ -46,6 +73,8 @@ impl Kind {
             Self::CommandResponse => "command-response",
             Self::DdmStatusReport => "ddm-status-report",
             Self::Declaration => "ddm-declaration",
+            Self::DdmTokens => "ddm-tokens",
+            Self::DdmDeclarationItems => "ddm-declaration-items",
         }
     }
 }
@@ -89,7 +118,10 @@ pub enum InspectError {
     #[error(transparent)]
     Decode(#[from] Error),
     /// A property list that is none of the known kinds.
-    #[error("a property list, but not a profile, command, check-in message or command report")]
+    #[error(
+        "a property list, but not a profile (PayloadType Configuration), command (a Command \
+         dictionary), check-in message (MessageType) or command report (Status)"
+    )]
     Unrecognised,
 }
 
@@ -109,13 +141,42 @@ pub fn decode_plist(bytes: &[u8], limits: &Limits) -> Result<serde_json::Value, 
     let dict = match kind {
         Kind::Profile => Profile::from_dict(d)?.to_dict(),
         Kind::Command => Command::from_dict(d)?.to_dict(),
-        Kind::Checkin => Checkin::from_dict(d)?.to_dict(),
+        Kind::Checkin => return decode_checkin(d, limits),
         Kind::CommandResponse => CommandReport::from_dict(d)?.to_dict(),
-        Kind::SignedProfile | Kind::DdmStatusReport | Kind::Declaration => {
+        Kind::SignedProfile
+        | Kind::DdmStatusReport
+        | Kind::Declaration
+        | Kind::DdmTokens
+        | Kind::DdmDeclarationItems => {
             return Err(InspectError::Unrecognised);
         }
     };
     Ok(object(kind, &dict))
+}
+
+/// A check-in message, with what a `DeclarativeManagement` one asks for
+/// (and the status report it carries) under `ddm_request`.
+fn decode_checkin(d: Dictionary, limits: &Limits) -> Result<serde_json::Value, InspectError> {
+    let checkin = Checkin::from_dict(d)?;
+    let mut value = object(Kind::Checkin, &checkin.to_dict());
+    if let Some(request) = DdmRequest::from_checkin(&checkin)? {
+        let mut ddm = serde_json::Map::new();
+        ddm.insert("endpoint".into(), request.endpoint.to_string().into());
+        if let Endpoint::Declaration { kind, identifier } = &request.endpoint {
+            ddm.insert("declaration_kind".into(), kind.as_str().into());
+            ddm.insert("identifier".into(), identifier.as_str().into());
+        }
+        if let Some(report) = request.status_report(limits)? {
+            let mut inner = serde_json::Map::new();
+            inner.insert("kind".into(), Kind::DdmStatusReport.as_str().into());
+            inner.extend(dict_to_json(&report.to_dict()));
+            ddm.insert("status_report".into(), serde_json::Value::Object(inner));
+        }
+        if let serde_json::Value::Object(map) = &mut value {
+            map.insert("ddm_request".into(), serde_json::Value::Object(ddm));
+        }
+    }
+    Ok(value)
 }
 
 /// Verifies and decodes a signed profile: its keys plus
@@ -138,7 +199,9 @@ pub fn decode_signed(bytes: &[u8], limits: &Limits) -> Result<serde_json::Value,
 }
 
 /// Classifies a declarative-management JSON object: a status report has
-/// `StatusItems`; a declaration has an Apple `Type` and an `Identifier`.
+/// `StatusItems`; a declaration has an Apple `Type` and an `Identifier`; a
+/// `tokens` response has `SyncTokens`; a `declaration-items` response has
+/// `Declarations` and `DeclarationsToken`.
 pub fn classify_json(d: &Dictionary) -> Option<Kind> {
     if d.contains_key("StatusItems") {
         Some(Kind::DdmStatusReport)
@@ -149,14 +212,32 @@ pub fn classify_json(d: &Dictionary) -> Option<Kind> {
         && d.contains_key("Identifier")
     {
         Some(Kind::Declaration)
+    } else if d.contains_key("SyncTokens") {
+        Some(Kind::DdmTokens)
+    } else if d.contains_key("Declarations") && d.contains_key("DeclarationsToken") {
+        Some(Kind::DdmDeclarationItems)
     } else {
         None
     }
 }
 
-/// Decodes a declarative-management JSON artefact (status report or
-/// declaration) through its typed reader; `None` when the JSON is not one
-/// (other vendors' JSON is left to their detectors).
+/// Reads a protocol document through its generated reader (which checks
+/// every key's type), then checks that its required keys are there.
+fn protocol_document<T: PlistDict>(d: Dictionary, required: &[&str]) -> Result<Dictionary, Error> {
+    let out = T::from_dict(d, &KeyPath::ROOT)?.to_dict();
+    if let Some(key) = required.iter().find(|k| !out.contains_key(k)) {
+        return Err(DecodeError::Missing {
+            path: (*key).to_owned(),
+        }
+        .into());
+    }
+    Ok(out)
+}
+
+/// Decodes a declarative-management JSON artefact (status report,
+/// declaration, `tokens` or `declaration-items` response) through its
+/// typed reader; `None` when the JSON is not one (other vendors' JSON is
+/// left to their detectors).
 pub fn decode_ddm_json(
     bytes: &[u8],
     limits: &Limits,
@@ -168,6 +249,10 @@ pub fn decode_ddm_json(
             crate::declarative::StatusReport::from_dict(d).map(|r| r.to_dict())
         }
         Kind::Declaration => crate::declarative::Declaration::from_dict(d).map(|r| r.to_dict()),
+        Kind::DdmTokens => protocol_document::<TokensResponse>(d, &["SyncTokens"]),
+        Kind::DdmDeclarationItems => {
+            protocol_document::<DeclarationItemsResponse>(d, &["Declarations", "DeclarationsToken"])
+        }
         _ => return None,
     };
     Some(dict.map(|d| object(kind, &d)).map_err(InspectError::from))
@@ -214,6 +299,60 @@ mod tests {
         assert_eq!(json["Payload"]["MinimumLength"], 6);
         // A malformed report is an error, not someone else's JSON.
         assert!(detect(br#"{"StatusItems": 5}"#).unwrap().is_err());
+    }
+
+    #[test]
+    fn ddm_tokens_and_declaration_items_are_recognised() {
+        use crate::declarative::{Declaration, DeclarationSet};
+        use crate::generated::declarations::ConfigurationPasscodeSettings;
+        let set = DeclarationSet::new(vec![Declaration::new(
+            "p1",
+            &ConfigurationPasscodeSettings {
+                minimum_length: Some(6),
+                ..Default::default()
+            },
+        )])
+        .unwrap();
+        let date = plist::Date::from_xml_format("2026-11-28T15:00:00Z").unwrap();
+        let tokens = set.respond(&Endpoint::Tokens, Some(date)).unwrap();
+        let json = detect(&tokens).unwrap().unwrap();
+        assert_eq!(json["kind"], "ddm-tokens");
+        assert_eq!(
+            json["SyncTokens"]["DeclarationsToken"],
+            set.declarations_token().as_str()
+        );
+        let items = set.respond(&Endpoint::DeclarationItems, None).unwrap();
+        let json = detect(&items).unwrap().unwrap();
+        assert_eq!(json["kind"], "ddm-declaration-items");
+        assert_eq!(
+            json["Declarations"]["Configurations"][0]["Identifier"],
+            "p1"
+        );
+        // Recognised, then refused by the typed reader: a wrong type.
+        assert!(detect(br#"{"SyncTokens": 3}"#).unwrap().is_err());
+        assert!(
+            detect(br#"{"Declarations": [], "DeclarationsToken": "t"}"#)
+                .unwrap()
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn a_ddm_status_checkin_shows_the_report_it_carries() {
+        let bytes = include_bytes!("../tests/fixtures/checkin/declarative_management.plist");
+        let json = detect(bytes).unwrap().unwrap();
+        assert_eq!(json["kind"], "checkin");
+        assert_eq!(json["MessageType"], "DeclarativeManagement");
+        let ddm = &json["ddm_request"];
+        assert_eq!(ddm["endpoint"], "status");
+        assert_eq!(ddm["status_report"]["kind"], "ddm-status-report");
+        assert_eq!(
+            ddm["status_report"]["StatusItems"]["device"]["operating-system"]["version"],
+            "18.1"
+        );
+        // Other check-ins have no ddm_request.
+        let bytes = include_bytes!("../tests/fixtures/checkin/token_update.plist");
+        assert!(detect(bytes).unwrap().unwrap().get("ddm_request").is_none());
     }
 
     #[test]

@@ -34,7 +34,7 @@ fn inspect_decodes_a_syncml_message_into_one_json_object() {
     assert_eq!(v["header"]["session_id"], "0");
     assert_eq!(v["final"], true);
     let cmds = v["commands"].as_array().unwrap();
-    assert_eq!(cmds[2]["cmd"], "Replace");
+    assert_eq!(cmds[2]["element"], "Replace");
     assert_eq!(cmds[2]["cmd_id"], "a7f0");
     assert_eq!(
         cmds[2]["items"][0]["target"]["loc_uri"],
@@ -57,18 +57,76 @@ fn inspect_decodes_a_syncml_message_into_one_json_object() {
     );
 }
 
-/// A Status is named a Status, with the command it answers as a field of
-/// its own (it once took the `cmd` key, so a Status answering an Alert
-/// read as an Alert).
+/// Every SyncBody element is labelled by its own name in `element`; a
+/// Status names the command it answers in `answers` (it once took the
+/// `cmd` key, so a Status answering an Alert read as an Alert).
 #[test]
 fn inspect_names_a_status_for_what_it_is() {
+    // The server's message answers the device's header and its Alert.
+    let v = json(&inspect(&fixture("server-commands.xml")));
+    let cmds = v["commands"].as_array().unwrap();
+    assert!(cmds.iter().all(|c| c.get("cmd").is_none()), "{v}");
+    let alert_status = &cmds[1];
+    assert_eq!(alert_status["element"], "Status", "{v}");
+    assert_eq!(alert_status["answers"], "Alert");
+    assert_eq!(alert_status["cmd_id"], "2");
+    assert_eq!(alert_status["msg_ref"], "1");
+    assert_eq!(alert_status["cmd_ref"], "1");
+    assert_eq!(alert_status["code"], 200);
+    assert_eq!(cmds[0]["element"], "Status");
+    assert_eq!(cmds[0]["answers"], "SyncHdr");
+    assert_eq!(cmds[0]["cmd_ref"], "0");
+    assert!(cmds.iter().all(|c| c["element"] != "Alert"), "{v}");
+
+    // The device's answers: statuses, results and an alert of its own,
+    // each labelled for what it is, in message order.
     let v = json(&inspect(&fixture("client-results.xml")));
     let cmds = v["commands"].as_array().unwrap();
-    let statuses: Vec<&serde_json::Value> = cmds.iter().filter(|c| c["cmd"] == "Status").collect();
-    assert!(!statuses.is_empty(), "{v}");
-    assert!(statuses.iter().all(|s| s["answers"].is_string()), "{v}");
-    assert!(statuses.iter().any(|s| s["answers"] == "SyncHdr"), "{v}");
-    assert!(cmds.iter().all(|c| c["cmd"] != "SyncHdr"), "{v}");
+    let labels: Vec<&str> = cmds
+        .iter()
+        .map(|c| c["element"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        labels,
+        [
+            "Status", "Status", "Status", "Status", "Status", "Status", "Results", "Status",
+            "Results", "Alert"
+        ]
+    );
+    let answers: Vec<&str> = cmds
+        .iter()
+        .filter(|c| c["element"] == "Status")
+        .map(|c| c["answers"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        answers,
+        [
+            "SyncHdr", "Replace", "Atomic", "Add", "Replace", "Get", "Delete"
+        ]
+    );
+    // A Status answering a command without a CmdID has a null cmd_ref.
+    assert!(cmds[7]["cmd_ref"].is_null(), "{v}");
+    assert_eq!(cmds[7]["code"], 400);
+    // Results carry the Get they answer as msg_ref / cmd_ref, and no
+    // `answers` (the element has no Cmd).
+    let results = &cmds[6];
+    assert_eq!(results["cmd_ref"], "8");
+    assert_eq!(results["msg_ref"], "1");
+    assert!(results.get("answers").is_none());
+    assert_eq!(results["items"][0]["source"]["loc_uri"], "./DevDetail/SwV");
+    assert_eq!(results["items"][0]["data"], "10.0.26100.1742");
+    assert_eq!(cmds[9]["code"], 1226);
+}
+
+/// Nested commands are labelled the same way.
+#[test]
+fn commands_inside_an_atomic_are_labelled_by_element() {
+    let v = json(&inspect(&fixture("server-commands.xml")));
+    let atomic = &v["commands"][3];
+    assert_eq!(atomic["element"], "Atomic");
+    let inner = atomic["commands"].as_array().unwrap();
+    assert!(!inner.is_empty());
+    assert!(inner.iter().all(|c| c["element"].is_string()), "{atomic}");
 }
 
 #[test]
@@ -77,6 +135,20 @@ fn inspect_decodes_enrollment_soap() {
     assert_eq!(v["kind"], "enrollment");
     assert_eq!(v["message"], "discover_request");
     assert_eq!(v["request_version"], "9.0");
+    let v = json(&inspect(&fixture("enroll-get-policies.xml")));
+    assert_eq!(v["kind"], "enrollment");
+    assert_eq!(v["message"], "get_policies_request");
+    assert_eq!(
+        v["message_id"],
+        "urn:uuid:72048B64-0F19-448F-8C2E-B4C661860AA0"
+    );
+    assert_eq!(v["credentials"]["kind"], "username_token");
+    assert_eq!(v["credentials"]["username"], "teacher@school.example.org");
+    assert!(v["credentials"].get("password").is_none());
+    assert!(
+        !String::from_utf8_lossy(&inspect(&fixture("enroll-get-policies.xml")).stdout)
+            .contains("secret")
+    );
     let v = json(&inspect(&fixture("enroll-rst.xml")));
     assert_eq!(v["kind"], "enrollment");
     assert_eq!(v["message"], "request_security_token");

@@ -45,4 +45,27 @@ mod tests {
         assert!(c <= 256, "Command is {c} bytes");
         assert!(i <= 192, "Item is {i} bytes");
     }
+
+    /// Every element is labelled by its own name; a Status names the
+    /// command it answers in a field that is not the label.
+    #[test]
+    fn a_status_is_labelled_a_status_and_names_what_it_answers() -> Result<(), serde_json::Error> {
+        let status = Command::Status(Status::new(
+            "2",
+            MsgId::from("1"),
+            Some(CmdId::from("1")),
+            "Alert",
+            crate::status::StatusCode::OK,
+        ));
+        let alert = Command::Alert(Alert::new("1", crate::status::AlertCode::CLIENT_EVENT));
+        let status = serde_json::to_value(&status)?;
+        assert_eq!(status["element"], "Status");
+        assert_eq!(status["answers"], "Alert");
+        assert_eq!(status["cmd_ref"], "1");
+        assert_eq!(status["msg_ref"], "1");
+        assert_eq!(status["code"], 200);
+        assert!(status.get("cmd").is_none(), "{status}");
+        assert_eq!(serde_json::to_value(&alert)?["element"], "Alert");
+        Ok(())
+    }
 }

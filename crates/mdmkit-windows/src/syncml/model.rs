@@ -585,8 +585,10 @@ pub struct Status {
     pub cmd_ref: Option<CmdId>,
     /// `Cmd`: the answered command's element name (`SyncHdr`, `Add`, ...).
     /// Serialised as `answers`: in a message's command list every element
-    /// is tagged by its own name in `cmd` (`"cmd": "Status"`), so the
-    /// answered command's name must not take that key.
+    /// is labelled by its own name in `element` (`"element": "Status"`),
+    /// and the answered command's name is kept out of any key a reader
+    /// could take for that label (it once shared `cmd` with it, so a
+    /// Status answering an Alert read as an Alert).
     #[serde(rename = "answers")]
     pub cmd: String,
     /// `TargetRef`s.
@@ -632,7 +634,8 @@ impl Status {
     }
 }
 
-/// `Results`: the values a `Get` asked for.
+/// `Results`: the values a `Get` asked for (serialised with
+/// `"element": "Results"`; the `Get` it answers is at `msg_ref`/`cmd_ref`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Results {
     /// `CmdID`.
@@ -655,8 +658,14 @@ pub struct Results {
 }
 
 /// One command of a `SyncBody` (or of an `Atomic` / `Sequence`).
+///
+/// Serialised (for `mdmkit inspect`) as one object labelled by its SyncML
+/// element name in `element` (`{"element": "Replace", "cmd_id": ..,
+/// "items": [..]}`, `{"element": "Status", "msg_ref": .., "cmd_ref": ..,
+/// "answers": "Alert", "code": 200}`), its other fields named after
+/// SyncML's child elements in snake case.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(tag = "cmd", rename_all = "PascalCase")]
+#[serde(tag = "element", rename_all = "PascalCase")]
 #[non_exhaustive]
 pub enum Command {
     /// `Add`: create nodes.

@@ -1,5 +1,8 @@
 //! Detection and decoding of Apple artefacts: profiles (plain and signed),
-//! commands, check-in messages and command reports.
+//! commands, check-in messages (a `DeclarativeManagement` one with what it
+//! asks for and the status report it carries), command reports, and
+//! declarative-management JSON (status reports, declarations, `tokens` and
+//! `declaration-items` responses); `mdmkit_apple::inspect` lists the kinds.
 
 use crate::error::{CliError, chain};
 

@@ -1,6 +1,11 @@
 //! Detection and decoding of windows artefacts: SyncML messages
-//! (`"kind": "syncml"`), enrollment SOAP envelopes and provisioning
-//! documents (`"kind": "enrollment"`).
+//! (`"kind": "syncml"`, each body element labelled by its name in
+//! `"element"`, a Status naming the command it answers in `"answers"`),
+//! MS-MDE2 enrollment SOAP envelopes (`"kind": "enrollment"` with
+//! `"message"`: `discover_request`, `discover_response`,
+//! `get_policies_request`, `get_policies_response`,
+//! `request_security_token`, `request_security_token_response`, `fault`)
+//! and provisioning documents (`"message": "provisioning_doc"`).
 
 use mdmkit::windows::artefact::{self, Artefact};
 use mdmkit::windows::enroll::{self, ProvisioningDoc};
