@@ -599,6 +599,34 @@ impl Settings {
         Ok(out)
     }
 
+    /// These settings, read back from a store (references with their
+    /// digest, no value), made comparable with `resolved`, for encoders
+    /// that diff an old state against new settings (Windows): a reference
+    /// with the same digest in `resolved` takes its value; any other gets a
+    /// placeholder that no real value equals, so a rotated secret reads as
+    /// changed. Never encode the result as new settings.
+    pub fn carry_secrets(&self, resolved: &Settings) -> Settings {
+        let known: HashMap<SettingPath, &Secret> = resolved.secrets().into_iter().collect();
+        let mut out = self.clone();
+        for (path, _, secret) in out.secrets_mut() {
+            let Secret::Reference(r) = secret else {
+                continue;
+            };
+            if r.value.is_some() {
+                continue;
+            }
+            let value = match known.get(&path) {
+                Some(Secret::Reference(n)) if n == r && n.value.is_some() => n.value.clone(),
+                _ => Some(SecretValue(format!(
+                    "\u{0}mdmkit-unknown-secret:{}",
+                    r.sha256.as_deref().unwrap_or("-")
+                ))),
+            };
+            r.value = value;
+        }
+        out
+    }
+
     /// Replaces every secret written in clear with [`REDACTED`], for
     /// printing. References stay: they are not secret.
     pub fn redact_secrets(&mut self) {
@@ -792,7 +820,10 @@ mod tests {
         let e = r
             .resolve(&path(), &SecretSource::File("link".into()))
             .unwrap_err();
-        assert!(e.to_string().contains("outside the tenant directory"), "{e}");
+        assert!(
+            e.to_string().contains("outside the tenant directory"),
+            "{e}"
+        );
         let e = r
             .resolve(&path(), &SecretSource::File("../key".into()))
             .unwrap_err();

@@ -7,8 +7,8 @@
 use mdmkit_policy::{
     AndroidApp, App, AppleApp, Category, Complexity, EapMethod, InstallState, Kiosk, KioskMode,
     MaintenanceWindow, MinimumVersion, MinimumVersions, Op, Passcode, Policy, PolicyId,
-    Restrictions, Rule, Secret, Settings, TrustedRoot, WebFilter, WebFilterMode, WifiNetwork, WifiSecurity,
-    WindowsApp, WindowsValue, apply, category_hashes, diff,
+    Restrictions, Rule, Secret, Settings, TrustedRoot, WebFilter, WebFilterMode, WifiNetwork,
+    WifiSecurity, WindowsApp, WindowsValue, apply, category_hashes, diff,
 };
 use proptest::collection::{btree_map, vec};
 use proptest::option;
@@ -62,7 +62,9 @@ fn secret() -> impl Strategy<Value = Secret> {
         "[a-zA-Z0-9 -]{8,20}".prop_map(Secret::literal),
         "[A-Z0-9_]{1,12}".prop_map(|n| Secret::env(format!("MDMKIT_SECRET_{n}"))),
         "[a-z0-9-]{1,8}(/[a-z0-9.-]{1,8}){0,2}"
-            .prop_filter("plain components", |p| !p.split('/').any(|c| c == "." || c == ".."))
+            .prop_filter("plain components", |p| !p
+                .split('/')
+                .any(|c| c == "." || c == ".."))
             .prop_map(Secret::file),
     ]
 }

@@ -124,7 +124,10 @@ fn keyed_maps_merge_key_by_key_and_the_nearest_entry_wins_whole() {
     let s = t.effective(&d("pupil")).unwrap().settings().clone();
     assert_eq!(s.wifi.len(), 2);
     let a = &s.wifi["A"];
-    assert_eq!(a.password.as_ref().and_then(|p| p.expose()), Some("school-pass"));
+    assert_eq!(
+        a.password.as_ref().and_then(|p| p.expose()),
+        Some("school-pass")
+    );
     // The whole entry is replaced: `hidden` from the region does not leak in.
     assert_eq!(a.hidden, None);
 }

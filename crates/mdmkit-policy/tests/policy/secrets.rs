@@ -6,8 +6,8 @@
 use std::collections::BTreeMap;
 
 use mdmkit_policy::{
-    Category, Policy, Secret, SecretError, SecretResolver, SecretSource, SecretValue, Settings,
-    SettingPath, category_hashes,
+    Category, Policy, Secret, SecretError, SecretResolver, SecretSource, SecretValue, SettingPath,
+    Settings, category_hashes,
 };
 use proptest::prelude::*;
 
@@ -36,7 +36,9 @@ impl SecretResolver for Fixed {
 }
 
 fn doc(password: &str) -> String {
-    format!("[policy]\nid = \"t\"\n[wifi.ECOLE]\nsecurity = \"wpa2-personal\"\npassword = {password}\n")
+    format!(
+        "[policy]\nid = \"t\"\n[wifi.ECOLE]\nsecurity = \"wpa2-personal\"\npassword = {password}\n"
+    )
 }
 
 fn issues_of(text: &str) -> Vec<String> {
