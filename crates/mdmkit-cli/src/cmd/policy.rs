@@ -149,14 +149,12 @@ fn redact(v: &mut Value, secrets: &[String]) {
         return;
     }
     match v {
-        Value::String(s) => {
-            if secrets.iter().any(|x| s.contains(x.as_str())) {
-                let mut t = s.clone();
-                for x in secrets {
-                    t = t.replace(x.as_str(), policy::secret::REDACTED);
-                }
-                *s = t;
+        Value::String(s) if secrets.iter().any(|x| s.contains(x.as_str())) => {
+            let mut t = s.clone();
+            for x in secrets {
+                t = t.replace(x.as_str(), policy::secret::REDACTED);
             }
+            *s = t;
         }
         Value::Array(items) => items.iter_mut().for_each(|i| redact(i, secrets)),
         Value::Object(map) => map.values_mut().for_each(|i| redact(i, secrets)),
