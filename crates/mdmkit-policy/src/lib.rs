@@ -78,6 +78,9 @@
 //! - the merge: [`Tenant::effective`], [`EffectivePolicy`], [`Provenance`],
 //!   [`Conflict`], [`EffectiveCache`] for incremental recomputation;
 //! - changes: [`diff()`], [`apply`], [`category_hashes`];
+//! - secrets: a secret setting holds a value or a reference
+//!   ([`Secret`]), resolved when payloads are encoded
+//!   ([`Settings::resolve_secrets`], [`SecretResolver`]; [`secret`]);
 //! - the catalogue of settings, strategies and platform support:
 //!   [`catalog`].
 //!
@@ -99,6 +102,7 @@ mod merge;
 pub mod model;
 mod path;
 pub mod schema;
+pub mod secret;
 mod source;
 mod support;
 mod tree;
@@ -116,6 +120,10 @@ pub use load::{FileKind, check_file, load_dir};
 pub use merge::{Conflict, ConflictKind, Overridden, Provenance, Reason, Scope, Source};
 pub use model::*;
 pub use path::{MAX_PATH_LEN, PathParseError, Segment, SettingPath};
+pub use secret::{
+    EnvFileResolver, Secret, SecretCache, SecretError, SecretRef, SecretResolver, SecretSource,
+    SecretValue,
+};
 pub use source::{Format, MAX_DEPTH, MAX_DOCUMENT_BYTES};
 pub use support::{Unsupported, unsupported};
 pub use tree::{Device, NodeRef, Tenant};

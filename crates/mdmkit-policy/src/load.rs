@@ -612,6 +612,7 @@ pub fn load_dir(dir: &Path) -> Result<Tenant, Error> {
         }
         let _ = tenant.assign(node, policy.clone());
     }
+    tenant.set_dir(dir);
     for (policy, file) in policies.into_values() {
         tenant.set_policy_file(policy.id.clone(), file);
         tenant.set_policy(policy);

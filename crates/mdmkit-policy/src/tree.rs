@@ -143,6 +143,7 @@ pub struct Tenant {
     devices: BTreeMap<DeviceId, Device>,
     pub(crate) policies: BTreeMap<PolicyId, Arc<Compiled>>,
     policy_files: BTreeMap<PolicyId, PathBuf>,
+    dir: Option<PathBuf>,
     require_signatures: bool,
     authors: Vec<Author>,
 }
@@ -170,6 +171,7 @@ impl Tenant {
             devices: BTreeMap::new(),
             policies: BTreeMap::new(),
             policy_files: BTreeMap::new(),
+            dir: None,
             require_signatures: false,
             authors: Vec::new(),
         }
@@ -262,6 +264,17 @@ impl Tenant {
         self.policies
             .insert(policy.id.clone(), Compiled::new(policy))
             .map(|c| c.policy.clone())
+    }
+
+    /// The directory the tenant was read from ([`load_dir`](crate::load_dir)
+    /// sets it): `file` secret references are relative to it.
+    pub fn dir(&self) -> Option<&Path> {
+        self.dir.as_deref()
+    }
+
+    /// Sets the directory `file` secret references are relative to.
+    pub fn set_dir(&mut self, dir: impl Into<PathBuf>) {
+        self.dir = Some(dir.into());
     }
 
     /// The file a policy was read from ([`load_dir`](crate::load_dir)

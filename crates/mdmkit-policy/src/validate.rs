@@ -10,6 +10,7 @@ use crate::model::{
     WifiSecurity,
 };
 use crate::path::SettingPath;
+use crate::secret::{Secret, psk_ok};
 
 /// The most entries of one list (URLs, kiosk apps, server names).
 pub const MAX_LIST_LEN: usize = 10_000;
@@ -256,22 +257,33 @@ fn wifi(c: &mut Check, ssid: &str, w: &WifiNetwork) {
         return;
     };
     let name = sec.as_str();
+    if let Some(r) = w.password.as_ref().and_then(Secret::reference) {
+        if let Some(problem) = r.source().problem() {
+            c.bad(base.join_field("password"), problem);
+        }
+        if r.sha256().is_some() {
+            c.bad(
+                base.join_field("password").join_field("sha256"),
+                "is set by mdmkit when the secret is resolved, not in documents",
+            );
+        }
+    }
     if sec.is_personal() {
         match &w.password {
             None => c.bad(
                 base.join_field("password"),
                 format!("required when security = {name}"),
             ),
-            Some(pw) => {
-                let ok = (8..=63).contains(&pw.chars().count()) && pw.is_ascii()
-                    || (sec == WifiSecurity::Wpa2Personal && is_hex(pw, 64));
-                if !ok {
+            // A reference's value is checked when it is resolved.
+            Some(Secret::Literal(pw)) => {
+                if !psk_ok(sec, pw) {
                     c.bad(
                         base.join_field("password"),
                         "must be 8 to 63 ASCII characters (or 64 hexadecimal digits for wpa2-personal)",
                     );
                 }
             }
+            Some(_) => {}
         }
     }
     if sec == WifiSecurity::Open && w.password.is_some() {

@@ -43,6 +43,11 @@ pub enum Error {
     /// The policy tree or a policy is invalid, or a device is unknown.
     #[error("policy: {0}")]
     Policy(#[from] mdmkit_policy::Error),
+    /// A secret reference of a policy could not be resolved (a missing
+    /// environment variable or file): the error names the setting and the
+    /// reference, never a value.
+    #[error(transparent)]
+    Secret(#[from] mdmkit_policy::SecretError),
     /// The queue store failed.
     #[error("queue: {0}")]
     Queue(#[from] mdmkit_queue::QueueError),
@@ -151,7 +156,7 @@ impl Error {
             Error::DeviceMessage { .. }
             | Error::UnknownCommand { .. }
             | Error::CertificateInUse { .. } => ErrorKind::DeviceMessage,
-            Error::Policy(_) | Error::InvalidInput(_) | Error::Signing(_) => {
+            Error::Policy(_) | Error::Secret(_) | Error::InvalidInput(_) | Error::Signing(_) => {
                 ErrorKind::InvalidInput
             }
             Error::Queue(q) => queue_kind(q),

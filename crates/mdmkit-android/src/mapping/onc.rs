@@ -79,6 +79,13 @@ fn network(
         b.none(here, "the network has no security");
         return None;
     };
+    if net.password.as_ref().is_some_and(|p| p.expose().is_none()) {
+        b.none(
+            here.join_field("password"),
+            "the secret reference was not resolved (Settings::resolve_secrets); the network is left out",
+        );
+        return None;
+    }
     let mut w = Map::new();
     w.insert("SSID".into(), json!(ssid));
     w.insert("AutoConnect".into(), json!(net.auto_join.unwrap_or(true)));
@@ -91,7 +98,7 @@ fn network(
         }
         s if s.is_personal() => {
             w.insert("Security".into(), json!("WPA-PSK"));
-            if let Some(p) = &net.password {
+            if let Some(p) = net.password.as_ref().and_then(|p| p.expose()) {
                 w.insert("Passphrase".into(), json!(p));
             }
         }
@@ -102,7 +109,7 @@ fn network(
                 Some(EapMethod::Peap) => {
                     eap.insert("Outer".into(), json!("PEAP"));
                     eap.insert("Inner".into(), json!("MSCHAPv2"));
-                    if let Some(p) = &net.password {
+                    if let Some(p) = net.password.as_ref().and_then(|p| p.expose()) {
                         eap.insert("Password".into(), json!(p));
                     }
                 }

@@ -14,6 +14,10 @@ use crate::profile::{ProfileBuilder, ProfileId};
 use crate::schema::{self, KeySpec, Scalar, SchemaEntry, SchemaKind};
 use crate::support::{self, DeviceContext};
 
+/// Why a network whose secret reference was not resolved is left out.
+const UNRESOLVED: &str =
+    "the secret reference was not resolved (Settings::resolve_secrets); the network is left out";
+
 /// A payload being assembled.
 pub(super) struct Draft {
     pub(super) ty: String,
@@ -287,10 +291,16 @@ impl Map<'_> {
         vec![d]
     }
 
+    /// A Wi-Fi network whose secret reference was not resolved is left
+    /// out: a profile without its key would only fail on the device.
     fn wifi(&mut self, s: &Settings) -> Vec<Draft> {
         let mut out = Vec::new();
         for (i, (ssid, net)) in s.wifi.iter().enumerate() {
             let base = SettingPath::field("wifi").join_key(ssid.clone());
+            if net.password.as_ref().is_some_and(|p| p.expose().is_none()) {
+                self.report(base.join_field("password"), UNRESOLVED);
+                continue;
+            }
             let mut d = Draft::new("com.apple.wifi.managed", format!("wifi{i}"));
             self.network(&mut d, &base, ssid, net);
             out.push(d);
@@ -316,8 +326,8 @@ impl Map<'_> {
             "EncryptionType",
             Value::String(enc.into()),
         );
-        if let Some(p) = &n.password {
-            self.put(d, &f("password"), "Password", Value::String(p.clone()));
+        if let Some(p) = n.password.as_ref().and_then(|p| p.expose()) {
+            self.put(d, &f("password"), "Password", Value::String(p.to_owned()));
         }
         if let Some(h) = n.hidden {
             self.put(d, &f("hidden"), "HIDDEN_NETWORK", Value::Boolean(h));

@@ -41,7 +41,19 @@ fn every_apple_device_of_the_region_compiles_to_valid_profiles() {
         devices += 1;
         let ctx = device_context(d).unwrap();
         let eff = t.effective(&d.id).unwrap();
-        let c = mapping::compile(t.id(), eff.settings(), &ctx).unwrap();
+        // Its Wi-Fi keys are file references (examples/region/secrets/).
+        let settings = eff
+            .settings()
+            .resolve_secrets(&mdmkit_policy::EnvFileResolver::for_tenant(&t))
+            .unwrap();
+        let c = mapping::compile(t.id(), &settings, &ctx).unwrap();
+        assert!(
+            !c.unsupported
+                .iter()
+                .any(|u| u.path.to_string().ends_with(".password")),
+            "{:?}",
+            c.unsupported
+        );
         assert!(!c.profiles.is_empty(), "{}", d.id);
         for (cat, p) in &c.profiles {
             assert_valid(p, &format!("{} {cat}", d.id));
@@ -64,7 +76,11 @@ fn every_policy_file_compiles_to_valid_profiles() {
     for f in std::fs::read_dir(region().join("policies")).unwrap() {
         let path = f.unwrap().path();
         let p = Policy::from_path(&path).unwrap();
-        let c = mapping::compile(&tenant(), &p.settings, &any_supervised_ios()).unwrap();
+        let settings = p
+            .settings
+            .resolve_secrets(&mdmkit_policy::EnvFileResolver::new(region()))
+            .unwrap();
+        let c = mapping::compile(&tenant(), &settings, &any_supervised_ios()).unwrap();
         for (cat, prof) in &c.profiles {
             assert_valid(prof, &format!("{} {cat}", path.display()));
         }

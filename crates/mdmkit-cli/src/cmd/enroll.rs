@@ -324,8 +324,8 @@ fn apple(a: AppleArgs) -> Result<ExitCode, CliError> {
     let json = serde_json::to_vec_pretty(&settings).context("cannot write JSON")?;
     std::fs::write(&path, json).context(format_args!("cannot write {}", path.display()))?;
     match &a.out {
-        Some(path) => std::fs::write(path, &signed)
-            .context(format_args!("cannot write {}", path.display()))?,
+        // The profile carries the one-time challenge.
+        Some(path) => super::write_owner_only(path, &signed)?,
         None => {
             use std::io::Write as _;
             std::io::stdout()
@@ -384,11 +384,10 @@ fn android(a: AndroidArgs) -> Result<ExitCode, CliError> {
     let json = payload.to_json();
     match &a.out {
         Some(path) => {
-            std::fs::write(path, super::qr::png(&json)?)
-                .context(format_args!("cannot write {}", path.display()))?;
+            // Both carry the enrollment token.
+            super::write_owner_only(path, &super::qr::png(&json)?)?;
             let json_path = path.with_extension("json");
-            std::fs::write(&json_path, &json)
-                .context(format_args!("cannot write {}", json_path.display()))?;
+            super::write_owner_only(&json_path, json.as_bytes())?;
         }
         None => println!("{json}"),
     }

@@ -42,6 +42,11 @@ pub(crate) enum PolicyCommand {
         /// (`restrictions.camera`, `wifi["ECOLE"]`).
         #[arg(long, requires = "explain")]
         path: Option<String>,
+        /// Print secret values (Wi-Fi keys) in clear, secret references
+        /// resolved; by default values written in clear print as "***"
+        /// and references as they are.
+        #[arg(long)]
+        show_secrets: bool,
     },
     /// Print the change set from OLD to NEW as JSON: two policy files, or two
     /// tenant directories (then one change set per changed device).
@@ -50,6 +55,10 @@ pub(crate) enum PolicyCommand {
         old: PathBuf,
         /// The new policy file or tenant directory.
         new: PathBuf,
+        /// Print secret values in clear, references resolved (default:
+        /// "***" for values written in clear, references as they are).
+        #[arg(long)]
+        show_secrets: bool,
     },
     /// Create an Ed25519 key to sign policies: writes its 32-byte seed as
     /// hex to a new file readable by its owner only, prints the key id and
@@ -96,8 +105,13 @@ pub(crate) fn run(cmd: PolicyCommand) -> Result<ExitCode, CliError> {
             device,
             explain,
             path,
-        } => effective(&tree_dir, &device, explain, path.as_deref()),
-        PolicyCommand::Diff { old, new } => diff(&old, &new),
+            show_secrets,
+        } => effective(&tree_dir, &device, explain, path.as_deref(), show_secrets),
+        PolicyCommand::Diff {
+            old,
+            new,
+            show_secrets,
+        } => diff(&old, &new, show_secrets),
         PolicyCommand::Keygen { out } => keygen(&out),
         PolicyCommand::Sign {
             key,
@@ -107,6 +121,79 @@ pub(crate) fn run(cmd: PolicyCommand) -> Result<ExitCode, CliError> {
         } => sign(&key, key_id.as_deref(), &tenant, &policy_file),
         PolicyCommand::Verify { dir, json } => verify(&dir, json),
     }
+}
+
+/// The secrets written in clear in `policies`, longest first (so that a
+/// secret containing another is replaced whole).
+fn literal_secrets<'a>(policies: impl IntoIterator<Item = &'a Policy>) -> Vec<String> {
+    let mut out: Vec<String> = policies
+        .into_iter()
+        .flat_map(|p| p.settings.secrets())
+        .filter_map(|(_, s)| {
+            s.is_literal()
+                .then(|| s.expose().map(str::to_owned))
+                .flatten()
+        })
+        .filter(|v| !v.is_empty())
+        .collect();
+    out.sort_by(|a, b| b.len().cmp(&a.len()).then_with(|| a.cmp(b)));
+    out.dedup();
+    out
+}
+
+/// Replaces every occurrence of a secret in the strings of `v` with
+/// `***`: whatever the shape of the output (settings, provenance,
+/// conflicts, change sets), no secret written in clear is printed.
+fn redact(v: &mut Value, secrets: &[String]) {
+    if secrets.is_empty() {
+        return;
+    }
+    match v {
+        Value::String(s) if secrets.iter().any(|x| s.contains(x.as_str())) => {
+            let mut t = s.clone();
+            for x in secrets {
+                t = t.replace(x.as_str(), policy::secret::REDACTED);
+            }
+            *s = t;
+        }
+        Value::Array(items) => items.iter_mut().for_each(|i| redact(i, secrets)),
+        Value::Object(map) => map.values_mut().for_each(|i| redact(i, secrets)),
+        _ => {}
+    }
+}
+
+/// [`redact`] on JSON text: each secret as JSON escapes it inside a
+/// string (for outputs whose field order matters).
+fn redact_text(text: &str, secrets: &[String]) -> String {
+    let mut out = text.to_owned();
+    for x in secrets {
+        let quoted = serde_json::to_string(x).unwrap_or_default();
+        let escaped = quoted
+            .strip_prefix('"')
+            .and_then(|q| q.strip_suffix('"'))
+            .unwrap_or(x);
+        out = out.replace(escaped, policy::secret::REDACTED);
+    }
+    out
+}
+
+/// Replaces every secret reference of `policy` with its value, for
+/// `--show-secrets`.
+fn reveal(policy: &mut Policy, dir: &Path) -> Result<(), CliError> {
+    policy
+        .settings
+        .reveal_secrets(&policy::EnvFileResolver::new(dir))
+        .map_err(|e| CliError::new(format!("policy {}: {}", policy.id, crate::error::chain(&e))))
+}
+
+/// [`reveal`] for every policy of a tenant.
+fn reveal_tenant(tenant: &mut Tenant, dir: &Path) -> Result<(), CliError> {
+    let policies: Vec<Policy> = tenant.policies().cloned().collect();
+    for mut p in policies {
+        reveal(&mut p, dir)?;
+        tenant.set_policy(p);
+    }
+    Ok(())
 }
 
 fn print_json(v: &Value) -> Result<(), CliError> {
@@ -182,6 +269,12 @@ fn check(paths: &[PathBuf]) -> Result<ExitCode, CliError> {
                     }
                 }
             }
+            for p in tenant.policies() {
+                let file = tenant
+                    .policy_file(&p.id)
+                    .map_or_else(|| path.display().to_string(), |f| f.display().to_string());
+                warn_clear_secrets(&file, p);
+            }
             if issues.is_empty() {
                 summaries.push(format!(
                     "{}: tenant {}, {} nodes, {} devices, {} policies",
@@ -198,6 +291,12 @@ fn check(paths: &[PathBuf]) -> Result<ExitCode, CliError> {
                 println!("{i}");
             }
             errors += issues.len();
+            if issues.is_empty()
+                && matches!(kind, FileKind::Policy)
+                && let Ok(p) = Policy::from_path(path)
+            {
+                warn_clear_secrets(&path.display().to_string(), &p);
+            }
             if issues.is_empty() {
                 let what = match kind {
                     FileKind::Tree => "tree",
@@ -223,13 +322,31 @@ fn check(paths: &[PathBuf]) -> Result<ExitCode, CliError> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// Warns (on stderr; not an error) about each secret written in clear.
+fn warn_clear_secrets(file: &str, policy: &Policy) {
+    for (path, secret) in policy.settings.secrets() {
+        if secret.is_literal() {
+            eprintln!(
+                "warning: {file}: {path}: a secret in clear; prefer a reference, {{ env = \"MDMKIT_SECRET_...\" }} or {{ file = \"PATH\" }} (docs/policy.md, Secrets)"
+            );
+        }
+    }
+}
+
 fn effective(
     dir: &Path,
     device: &str,
     explain: bool,
     path: Option<&str>,
+    show_secrets: bool,
 ) -> Result<ExitCode, CliError> {
-    let tenant = load(dir)?;
+    let mut tenant = load(dir)?;
+    let secrets = if show_secrets {
+        reveal_tenant(&mut tenant, dir)?;
+        Vec::new()
+    } else {
+        literal_secrets(tenant.policies())
+    };
     let id = DeviceId::new(device).context("invalid --device")?;
     let eff = tenant
         .effective(&id)
@@ -262,6 +379,8 @@ fn effective(
             serde_json::to_value(eff.explain(&p)).context("cannot render the explanation")?
         }
     };
+    let mut out = out;
+    redact(&mut out, &secrets);
     print_json(&out)?;
     Ok(ExitCode::SUCCESS)
 }
@@ -274,20 +393,34 @@ pub(crate) fn load_policy(path: &Path) -> Result<Policy, CliError> {
     }
 }
 
-fn diff(old: &Path, new: &Path) -> Result<ExitCode, CliError> {
+fn diff(old: &Path, new: &Path, show_secrets: bool) -> Result<ExitCode, CliError> {
     match (old.is_dir(), new.is_dir()) {
         (false, false) => {
-            let a = load_policy(old)?;
-            let b = load_policy(new)?;
+            let mut a = load_policy(old)?;
+            let mut b = load_policy(new)?;
+            let secrets = if show_secrets {
+                reveal(&mut a, &super::secrets_dir(old))?;
+                reveal(&mut b, &super::secrets_dir(new))?;
+                Vec::new()
+            } else {
+                literal_secrets([&a, &b])
+            };
             let changes = policy::diff(&a.settings, &b.settings);
             // Serialised directly, so each change reads op, path, old, new.
             let text = serde_json::to_string_pretty(&changes).context("cannot render JSON")?;
-            println!("{text}");
+            println!("{}", redact_text(&text, &secrets));
             Ok(ExitCode::SUCCESS)
         }
         (true, true) => {
-            let a = load(old)?;
-            let b = load(new)?;
+            let mut a = load(old)?;
+            let mut b = load(new)?;
+            let secrets = if show_secrets {
+                reveal_tenant(&mut a, old)?;
+                reveal_tenant(&mut b, new)?;
+                Vec::new()
+            } else {
+                literal_secrets(a.policies().chain(b.policies()))
+            };
             let ca = EffectiveCache::build(&a).context(format!("{}", old.display()))?;
             let cb = EffectiveCache::build(&b).context(format!("{}", new.display()))?;
             let mut ids: Vec<&DeviceId> = a
@@ -314,7 +447,7 @@ fn diff(old: &Path, new: &Path) -> Result<ExitCode, CliError> {
                 }
             }
             let text = serde_json::to_string_pretty(&out).context("cannot render JSON")?;
-            println!("{text}");
+            println!("{}", redact_text(&text, &secrets));
             Ok(ExitCode::SUCCESS)
         }
         _ => Err(CliError::new(

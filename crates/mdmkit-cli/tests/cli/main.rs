@@ -15,6 +15,7 @@ mod policy_cli;
 mod queue_cli;
 mod reconcile_cli;
 mod scep_cli;
+mod secrets_cli;
 mod serve_cli;
 mod serve_cluster_cli;
 mod serve_durability_cli;

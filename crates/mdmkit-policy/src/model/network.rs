@@ -5,6 +5,8 @@ use std::collections::BTreeMap;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use crate::secret::Secret;
+
 /// Wi-Fi networks keyed by SSID.
 pub type WifiNetworks = BTreeMap<String, WifiNetwork>;
 
@@ -16,10 +18,13 @@ pub struct WifiNetwork {
     /// How the network is secured; required.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub security: Option<WifiSecurity>,
-    /// The pre-shared key (personal security only): 8 to 63 characters, or
-    /// 64 hexadecimal digits.
+    /// The pre-shared key (personal security: 8 to 63 characters, or 64
+    /// hexadecimal digits) or the EAP password (PEAP). A secret: best a
+    /// reference, `{ env = "MDMKIT_SECRET_NAME" }` or `{ file = "PATH" }`,
+    /// resolved when payloads are encoded (`docs/policy.md`, section
+    /// Secrets).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub password: Option<String>,
+    pub password: Option<Secret>,
     /// The EAP method (enterprise security only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub eap: Option<EapMethod>,

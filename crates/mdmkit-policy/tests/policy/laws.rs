@@ -7,8 +7,8 @@
 use mdmkit_policy::{
     AndroidApp, App, AppleApp, Category, Complexity, EapMethod, InstallState, Kiosk, KioskMode,
     MaintenanceWindow, MinimumVersion, MinimumVersions, Op, Passcode, Policy, PolicyId,
-    Restrictions, Rule, Settings, TrustedRoot, WebFilter, WebFilterMode, WifiNetwork, WifiSecurity,
-    WindowsApp, WindowsValue, apply, category_hashes, diff,
+    Restrictions, Rule, Secret, Settings, TrustedRoot, WebFilter, WebFilterMode, WifiNetwork,
+    WifiSecurity, WindowsApp, WindowsValue, apply, category_hashes, diff,
 };
 use proptest::collection::{btree_map, vec};
 use proptest::option;
@@ -56,6 +56,19 @@ fn restrictions() -> impl Strategy<Value = Restrictions> {
     })
 }
 
+/// A secret in clear, or a reference to an environment variable or a file.
+fn secret() -> impl Strategy<Value = Secret> {
+    prop_oneof![
+        "[a-zA-Z0-9 -]{8,20}".prop_map(Secret::literal),
+        "[A-Z0-9_]{1,12}".prop_map(|n| Secret::env(format!("MDMKIT_SECRET_{n}"))),
+        "[a-z0-9-]{1,8}(/[a-z0-9.-]{1,8}){0,2}"
+            .prop_filter("plain components", |p| !p
+                .split('/')
+                .any(|c| c == "." || c == ".."))
+            .prop_map(Secret::file),
+    ]
+}
+
 fn wifi() -> impl Strategy<Value = WifiNetwork> {
     (
         prop_oneof![
@@ -63,7 +76,7 @@ fn wifi() -> impl Strategy<Value = WifiNetwork> {
             Just(WifiSecurity::Wpa3Enterprise),
             Just(WifiSecurity::Open)
         ],
-        "[a-zA-Z0-9 -]{8,20}",
+        secret(),
         option::of(any::<bool>()),
         option::of(any::<bool>()),
     )

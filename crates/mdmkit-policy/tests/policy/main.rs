@@ -7,3 +7,4 @@ mod examples;
 mod laws;
 mod load;
 mod merge;
+mod secrets;

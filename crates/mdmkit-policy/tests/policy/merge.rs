@@ -124,7 +124,10 @@ fn keyed_maps_merge_key_by_key_and_the_nearest_entry_wins_whole() {
     let s = t.effective(&d("pupil")).unwrap().settings().clone();
     assert_eq!(s.wifi.len(), 2);
     let a = &s.wifi["A"];
-    assert_eq!(a.password.as_deref(), Some("school-pass"));
+    assert_eq!(
+        a.password.as_ref().and_then(|p| p.expose()),
+        Some("school-pass")
+    );
     // The whole entry is replaced: `hidden` from the region does not leak in.
     assert_eq!(a.hidden, None);
 }
@@ -190,7 +193,10 @@ fn a_lock_keeps_a_value_and_reports_the_attempt_to_relax_it() {
         Some("Europe/Paris")
     );
     assert_eq!(
-        eff.settings().wifi["TOWN"].password.as_deref(),
+        eff.settings().wifi["TOWN"]
+            .password
+            .as_ref()
+            .and_then(|p| p.expose()),
         Some("town-password")
     );
     assert_eq!(eff.conflicts().len(), 2);

@@ -35,8 +35,14 @@ pub(crate) async fn respond(
     let eff = tree.effective(&e.device).map_err(RequestError::internal)?;
     let dctx = mapping::device_context(device)
         .ok_or_else(|| RequestError::Invalid("not an Apple device".into()))?;
+    // The legacy profiles carry Wi-Fi keys: resolve the policies' secret
+    // references (a missing one is a server fault, logged with its setting).
+    let settings = eff
+        .settings()
+        .resolve_secrets(&mdmkit::policy::EnvFileResolver::for_tenant(&tree))
+        .map_err(RequestError::internal)?;
     let compiled = DeclarativeMapper::new(tree.id().clone())
-        .compile(eff.settings(), &dctx)
+        .compile(&settings, &dctx)
         .map_err(|err| RequestError::Invalid(format!("declarative management: {err}")))?;
     match compiled.set.respond(&req.endpoint, None) {
         Some(json) => {

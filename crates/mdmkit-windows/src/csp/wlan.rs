@@ -64,8 +64,14 @@ pub fn wlan_profile_xml(ssid: &str, net: &WifiNetwork) -> Result<String, String>
          <encryption>{enc}</encryption><useOneX>{onex}</useOneX></authEncryption>"
     ));
     if security.is_personal() {
-        let Some(pw) = &net.password else {
+        let Some(secret) = &net.password else {
             return Err("a personal network needs a password".into());
+        };
+        let Some(pw) = secret.expose() else {
+            return Err(
+                "the password's secret reference was not resolved (Settings::resolve_secrets)"
+                    .into(),
+            );
         };
         x.push_str(&format!(
             "<sharedKey><keyType>passPhrase</keyType><protected>false</protected>\

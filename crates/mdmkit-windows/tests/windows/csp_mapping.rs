@@ -284,7 +284,7 @@ fn settings() -> impl Strategy<Value = Settings> {
             for (ssid, pw) in wifi {
                 let mut n = WifiNetwork::default();
                 n.security = Some(WifiSecurity::Wpa2Personal);
-                n.password = Some(pw);
+                n.password = Some(pw.into());
                 s.wifi.insert(ssid, n);
             }
             for (k, v) in vendor {

@@ -36,8 +36,8 @@ use std::sync::{Arc, Mutex};
 
 use mdmkit_core::{DeviceId, Platform};
 use mdmkit_policy::{
-    Category, ContentHash, Device, EffectiveCache, EffectivePolicy, NodeId, Settings, Tenant,
-    category_hashes,
+    Category, ContentHash, Device, EffectiveCache, EnvFileResolver, NodeId, SecretCache,
+    SecretResolver, Settings, Tenant, category_hashes,
 };
 use mdmkit_queue::{Clock, CommandId, EnrollmentId, NewCommand, QueueStore, SystemClock};
 use sha2::{Digest, Sha256};
@@ -98,6 +98,8 @@ pub struct Reconciler<Q: ?Sized, S: ?Sized> {
     options: Options,
     clock: Arc<dyn Clock>,
     journal: Option<Arc<Mutex<Journal>>>,
+    /// Reads secret references; `None`: [`EnvFileResolver::for_tenant`].
+    secrets: Option<Arc<dyn SecretResolver>>,
     /// Commands this process delivered that carry no policy category.
     #[cfg_attr(not(feature = "apple"), allow(dead_code))]
     uncategorized: answers::Uncategorized,
@@ -126,7 +128,9 @@ struct GroupKey {
 struct Group {
     representative: Device,
     old: Settings,
-    new: Arc<EffectivePolicy>,
+    /// The new effective settings with their secrets resolved: what is
+    /// encoded.
+    resolved: Arc<Settings>,
     changed: Vec<Category>,
     new_hashes: Arc<BTreeMap<Category, ContentHash>>,
     devices: Vec<DeviceId>,
@@ -169,8 +173,19 @@ where
             options: Options::default(),
             clock: Arc::new(SystemClock),
             journal: None,
+            secrets: None,
             uncategorized: answers::Uncategorized::default(),
         }
+    }
+
+    /// Reads the secret references of policies (`{ env = ... }`,
+    /// `{ file = ... }`) with this resolver when payloads are encoded,
+    /// instead of the default [`EnvFileResolver`] over the tenant's
+    /// directory ([`Tenant::dir`]). A reference that does not resolve fails
+    /// the run ([`Error::Secret`]) before anything is queued.
+    pub fn with_secrets(mut self, resolver: Arc<dyn SecretResolver>) -> Self {
+        self.secrets = Some(resolver);
+        self
     }
 
     /// Appends every policy change, every command enqueued and every answer
@@ -301,12 +316,24 @@ where
             forced.entry(d).or_default().push((s.category, s.attempts));
         }
 
+        // Secrets are resolved once per reference and run; the hashes and
+        // the stored state cover their digests, never their values.
+        let default_secrets;
+        let secrets: &dyn SecretResolver = match &self.secrets {
+            Some(r) => &**r,
+            None => {
+                default_secrets = EnvFileResolver::for_tenant(tenant);
+                &default_secrets
+            }
+        };
+        let secrets = SecretCache::new(secrets);
         // Hash each distinct effective policy once (devices of a node share
         // one).
         let empty = Arc::new(category_hashes(&Settings::default()));
         // Keyed by the policy's address (as an integer, so the future stays
         // `Send`): devices sharing one `Arc<EffectivePolicy>` share hashes.
-        let mut hashes: HashMap<usize, (Arc<CategoryHashes>, ContentHash)> = HashMap::new();
+        let mut hashes: HashMap<usize, (Arc<CategoryHashes>, ContentHash, Arc<Settings>)> =
+            HashMap::new();
         let mut groups: HashMap<GroupKey, Group> = HashMap::new();
         let mut contents_seen: BTreeSet<ContentHash> = BTreeSet::new();
         let mut conflicts: BTreeSet<String> = BTreeSet::new();
@@ -321,15 +348,16 @@ where
             let eff = cache
                 .get(&device.id)
                 .ok_or_else(|| mdmkit_policy::Error::UnknownDevice(device.id.clone()))?;
-            let (cats, content) = hashes
-                .entry(Arc::as_ptr(eff) as usize)
-                .or_insert_with(|| {
+            let (cats, content, resolved) = match hashes.entry(Arc::as_ptr(eff) as usize) {
+                std::collections::hash_map::Entry::Occupied(o) => o.get().clone(),
+                std::collections::hash_map::Entry::Vacant(v) => {
                     conflicts.extend(eff.conflicts().iter().map(ToString::to_string));
-                    let c = category_hashes(eff.settings());
+                    let resolved = eff.settings().resolve_secrets(&secrets)?;
+                    let c = category_hashes(&resolved);
                     let h = content_hash(&c);
-                    (Arc::new(c), h)
-                })
-                .clone();
+                    v.insert((Arc::new(c), h, Arc::new(resolved))).clone()
+                }
+            };
             let facts = facts_hash(device, false);
             let inventory = facts_hash(device, true);
             let record = records.get(&device.id);
@@ -389,7 +417,8 @@ where
             };
             if !contents_seen.contains(&content) {
                 contents_seen.insert(content);
-                batch.contents.push((content, eff.settings().clone()));
+                // Serialised with each secret's reference and digest only.
+                batch.contents.push((content, (*resolved).clone()));
             }
             batch.devices.push((
                 device.id.clone(),
@@ -418,7 +447,7 @@ where
                     v.insert(Group {
                         representative: (*device).clone(),
                         old: old_settings,
-                        new: eff.clone(),
+                        resolved: resolved.clone(),
                         changed,
                         new_hashes: cats.clone(),
                         devices: Vec::new(),
@@ -496,7 +525,7 @@ where
             let Some(vplan) = vendors.plan(
                 unit.representative,
                 &group.old,
-                group.new.settings(),
+                &group.resolved,
                 &unit.changed,
             )?
             else {

@@ -267,8 +267,10 @@ fn windows(device: &Device, old: &Settings, new: &Settings, changed: &[Category]
     use mdmkit_windows::csp;
 
     let mut out = VendorPlan::default();
+    // The stored state has secret digests, not values: compare by digest.
+    let old = old.carry_secrets(new);
     for c in changed {
-        let compiled = csp::compile_diff(&only(old, &[*c]), &only(new, &[*c]), Some(device));
+        let compiled = csp::compile_diff(&only(&old, &[*c]), &only(new, &[*c]), Some(device));
         // The password rules travel as one Atomic command.
         for command in &csp::atomic_device_lock(compiled.commands.clone()) {
             let mut one = csp::Compiled::default();

@@ -20,5 +20,6 @@ mod inventory;
 mod node_summary;
 mod push_state;
 mod reconcile_props;
+mod secrets;
 mod signing;
 mod windows_payloads;

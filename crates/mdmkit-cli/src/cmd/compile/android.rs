@@ -36,7 +36,9 @@ pub(super) fn compile(args: &CompileArgs) -> Result<ExitCode, CliError> {
             )));
         }
         let policy = load_policy(&args.input)?;
-        mapping::to_policy(&policy.settings)
+        let settings =
+            crate::cmd::resolve_secrets(&policy.settings, &crate::cmd::secrets_dir(&args.input))?;
+        mapping::to_policy(&settings)
     };
     for u in &mapped.unsupported {
         let how = if u.partial {
@@ -52,9 +54,7 @@ pub(super) fn compile(args: &CompileArgs) -> Result<ExitCode, CliError> {
     let mut text = mapped.to_json_pretty();
     text.push('\n');
     match &args.out {
-        Some(out) => {
-            std::fs::write(out, text).context(format!("cannot write {}", out.display()))?
-        }
+        Some(out) => crate::cmd::write_owner_only(out, text.as_bytes())?,
         None => print!("{text}"),
     }
     Ok(ExitCode::SUCCESS)
@@ -78,5 +78,10 @@ fn from_tree(args: &CompileArgs, device: &str) -> Result<Mapped, CliError> {
     let eff = tenant
         .effective(&id)
         .context(args.input.display().to_string())?;
-    Ok(mapping::from_effective(&eff))
+    // The conflicts come from the provenance; the payload from the
+    // settings with their secrets resolved.
+    let settings = crate::cmd::resolve_secrets(eff.settings(), &args.input)?;
+    let mut mapped = mapping::to_policy(&settings);
+    mapped.conflicts = mapping::from_effective(&eff).conflicts;
+    Ok(mapped)
 }

@@ -49,6 +49,7 @@ pub(super) fn compile(args: &CompileArgs) -> Result<ExitCode, CliError> {
     };
     // A policy file targets no particular device: what a device may not
     // apply is still sent (the device ignores it) and warned about.
+    let settings = crate::cmd::resolve_secrets(&settings, &crate::cmd::secrets_dir(&args.input))?;
     let mapper = Mapper::new(tenant).keep_unsupported(file_mode);
     let compiled = mapper
         .compile(&settings, &ctx)
@@ -70,9 +71,7 @@ pub(super) fn compile(args: &CompileArgs) -> Result<ExitCode, CliError> {
         None => profile.to_bytes(Format::Xml),
     };
     match &args.out {
-        Some(out) => {
-            std::fs::write(out, &bytes).context(format!("cannot write {}", out.display()))?
-        }
+        Some(out) => crate::cmd::write_owner_only(out, &bytes)?,
         None => {
             use std::io::Write as _;
             let mut stdout = std::io::stdout().lock();

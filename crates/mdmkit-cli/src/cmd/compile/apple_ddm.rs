@@ -52,6 +52,7 @@ pub(super) fn compile(args: &CompileArgs) -> Result<ExitCode, CliError> {
         let tenant = TenantId::new("local").context("tenant id")?;
         (tenant, policy.settings, mapping::any_supervised_ios(), None)
     };
+    let settings = crate::cmd::resolve_secrets(&settings, &crate::cmd::secrets_dir(&args.input))?;
     let mut mapper = DeclarativeMapper::new(tenant);
     if let Some(url) = &args.profile_base_url {
         mapper = mapper.profile_base_url(url.clone());
@@ -71,9 +72,7 @@ pub(super) fn compile(args: &CompileArgs) -> Result<ExitCode, CliError> {
     let mut bytes = compiled.to_json();
     bytes.push(b'\n');
     match &args.out {
-        Some(out) => {
-            std::fs::write(out, &bytes).context(format!("cannot write {}", out.display()))?
-        }
+        Some(out) => crate::cmd::write_owner_only(out, &bytes)?,
         None => {
             use std::io::Write as _;
             let mut stdout = std::io::stdout().lock();

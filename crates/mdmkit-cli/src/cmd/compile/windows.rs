@@ -40,7 +40,9 @@ pub(super) fn compile(args: &CompileArgs) -> Result<ExitCode, CliError> {
             )));
         }
         let policy = load_policy(&args.input)?;
-        (csp::compile(&policy.settings, None), "device".to_owned())
+        let settings =
+            crate::cmd::resolve_secrets(&policy.settings, &crate::cmd::secrets_dir(&args.input))?;
+        (csp::compile(&settings, None), "device".to_owned())
     };
     for u in &compiled.unsupported {
         eprintln!("warning: {}: not enforced on windows: {}", u.path, u.reason);
@@ -51,9 +53,7 @@ pub(super) fn compile(args: &CompileArgs) -> Result<ExitCode, CliError> {
     let mut text = compiled.to_message("1", "1", SERVER, &target).to_xml();
     text.push('\n');
     match &args.out {
-        Some(out) => {
-            std::fs::write(out, text).context(format!("cannot write {}", out.display()))?
-        }
+        Some(out) => crate::cmd::write_owner_only(out, text.as_bytes())?,
         None => print!("{text}"),
     }
     Ok(ExitCode::SUCCESS)
@@ -80,5 +80,6 @@ fn from_tree(args: &CompileArgs, device: &str) -> Result<(Compiled, String), Cli
     for c in eff.conflicts() {
         eprintln!("warning: conflict: {c}");
     }
-    Ok((csp::compile_effective(&eff, d), id.as_str().to_owned()))
+    let settings = crate::cmd::resolve_secrets(eff.settings(), &args.input)?;
+    Ok((csp::compile(&settings, Some(d)), id.as_str().to_owned()))
 }
