@@ -39,6 +39,67 @@ pub struct EffectivePolicy {
 }
 
 impl EffectivePolicy {
+    /// Hides every secret written in clear (a Wi-Fi key typed into a
+    /// policy file) for display: in the settings, in the value of each
+    /// secret setting and in what it overrode, and wherever else the same
+    /// text appears (a lock violation's refused value). References are
+    /// kept: they name where the secret is, not what it is. What a console
+    /// or an admin API shows; the encoders read the policy unredacted.
+    pub fn redact_secrets(&mut self) {
+        // Each secret setting's value: its own slot, or a field of the
+        // slot of the object it belongs to (a Wi-Fi network merges whole).
+        let paths: Vec<String> = self
+            .settings
+            .secrets()
+            .into_iter()
+            .map(|(p, _)| p.to_string())
+            .collect();
+        let mut literals: Vec<String> = Vec::new();
+        for (slot, v) in self.values.iter_mut() {
+            let slot = slot.to_string();
+            for p in &paths {
+                let Some(rest) = p.strip_prefix(slot.as_str()) else {
+                    continue;
+                };
+                if !rest.is_empty() && !rest.starts_with('.') {
+                    continue;
+                }
+                let fields: Vec<&str> = rest.split('.').filter(|f| !f.is_empty()).collect();
+                for value in std::iter::once(&mut v.value)
+                    .chain(v.provenance.overridden.iter_mut().map(|o| &mut o.value))
+                {
+                    let mut at = Some(value);
+                    for f in &fields {
+                        at = at.and_then(|x| x.get_mut(*f));
+                    }
+                    if let Some(Value::String(text)) = at {
+                        if !text.is_empty() {
+                            literals.push(std::mem::take(text));
+                        }
+                        *text = crate::secret::REDACTED.to_owned();
+                    }
+                }
+            }
+        }
+        self.settings.redact_secrets();
+        if literals.is_empty() {
+            return;
+        }
+        literals.sort_by(|a, b| b.len().cmp(&a.len()).then_with(|| a.cmp(b)));
+        literals.dedup();
+        for v in self.values.values_mut() {
+            redact_strings(&mut v.value, &literals);
+            for o in &mut v.provenance.overridden {
+                redact_strings(&mut o.value, &literals);
+            }
+        }
+        for c in &mut self.conflicts {
+            if let crate::merge::ConflictKind::LockViolation { value, .. } = &mut c.kind {
+                redact_strings(value, &literals);
+            }
+        }
+    }
+
     pub(crate) fn from_state(mut state: MergeState) -> Result<Self, Error> {
         state.mark_locks();
         let values: BTreeMap<SettingPath, EffectiveValue> = state
@@ -505,5 +566,20 @@ impl EffectiveCache {
                 .insert(node.id.clone(), NodeEntry { state, effective });
         }
         Ok(())
+    }
+}
+
+/// Replaces each of `secrets` inside the strings of `v` with the redaction
+/// mark.
+fn redact_strings(v: &mut Value, secrets: &[String]) {
+    match v {
+        Value::String(s) if secrets.iter().any(|x| s.contains(x.as_str())) => {
+            for x in secrets {
+                *s = s.replace(x.as_str(), crate::secret::REDACTED);
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(|i| redact_strings(i, secrets)),
+        Value::Object(map) => map.values_mut().for_each(|i| redact_strings(i, secrets)),
+        _ => {}
     }
 }

@@ -221,3 +221,43 @@ proptest! {
         }
     }
 }
+
+/// What a console or the admin API shows of an effective policy holds no
+/// key written in clear: neither the one in effect nor the one it
+/// overrode; a reference is shown as it is.
+#[test]
+fn a_redacted_effective_policy_shows_no_key_in_clear() {
+    use mdmkit_policy::{Device, NodeId, Tenant};
+    let mut t = Tenant::new(mdmkit_core::TenantId::new("region").unwrap());
+    let root: NodeId = "region".parse().unwrap();
+    let school: NodeId = "school".parse().unwrap();
+    t.add_node(school.clone(), &root, None, None).unwrap();
+    let policy = |id: &str, network: &str, password: &str| {
+        Policy::from_toml(&format!(
+            "[policy]\nid = \"{id}\"\n[wifi.{network}]\nsecurity = \"wpa2-personal\"\npassword = {password}\n"
+        ))
+        .unwrap()
+    };
+    t.set_policy(policy("outer", "ECOLE", "\"outer-key-1234\""));
+    t.set_policy(policy("inner", "ECOLE", "\"inner-key-5678\""));
+    t.set_policy(policy(
+        "ref",
+        "INVITES",
+        r#"{ env = "MDMKIT_SECRET_INVITES" }"#,
+    ));
+    t.assign(&root, "outer".parse().unwrap()).unwrap();
+    t.assign(&school, "inner".parse().unwrap()).unwrap();
+    t.assign(&school, "ref".parse().unwrap()).unwrap();
+    let d = mdmkit_core::DeviceId::new("ipad-1").unwrap();
+    t.add_device(Device::new(d.clone(), school, mdmkit_core::Platform::Apple))
+        .unwrap();
+    let mut eff = t.effective(&d).unwrap();
+    let clear = eff.to_json_explained().to_string();
+    assert!(clear.contains("inner-key-5678") && clear.contains("outer-key-1234"));
+    eff.redact_secrets();
+    let shown = eff.to_json_explained().to_string();
+    assert!(!shown.contains("inner-key-5678"), "{shown}");
+    assert!(!shown.contains("outer-key-1234"), "{shown}");
+    assert!(shown.contains("***"), "{shown}");
+    assert!(shown.contains("MDMKIT_SECRET_INVITES"), "{shown}");
+}

@@ -116,7 +116,9 @@ pub(crate) async fn effective(
     let a = authorize(&app, &tenant, &headers, Role::Read).await?;
     let id = parse_device(&device)?;
     let (tree, _) = ops::scoped_device(&a, &id).await?;
-    let eff = tree.effective(&id).map_err(RequestError::internal)?;
+    let mut eff = tree.effective(&id).map_err(RequestError::internal)?;
+    // Never a secret in clear over the API (references are shown).
+    eff.redact_secrets();
     Ok(Json(eff.to_json_explained()))
 }
 

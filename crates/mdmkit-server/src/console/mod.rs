@@ -602,7 +602,11 @@ async fn device_page(
         Err(e) => return s.refuse(e),
     };
     let effective = match view.tree.effective(&id) {
-        Ok(e) => e,
+        Ok(mut e) => {
+            // Never a secret in clear on a page (references are shown).
+            e.redact_secrets();
+            e
+        }
         Err(e) => return s.refuse(RequestError::internal(e)),
     };
     let (commands, _) = match ops::command_history(&s.admin, &id).await {
