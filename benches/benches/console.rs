@@ -324,12 +324,16 @@ async fn fresh_database(url: &str) -> String {
     use sqlx::Connection as _;
     let name = format!("console_bench_{}", std::process::id());
     let mut c = sqlx::PgConnection::connect(url).await.unwrap();
-    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
-        "DROP DATABASE IF EXISTS \"{name}\"; CREATE DATABASE \"{name}\""
-    )))
-    .execute(&mut c)
-    .await
-    .unwrap();
+    // One statement each: DROP DATABASE refuses a transaction block.
+    for statement in [
+        format!("DROP DATABASE IF EXISTS \"{name}\""),
+        format!("CREATE DATABASE \"{name}\""),
+    ] {
+        sqlx::raw_sql(sqlx::AssertSqlSafe(statement))
+            .execute(&mut c)
+            .await
+            .unwrap();
+    }
     c.close().await.unwrap();
     let (prefix, _) = url.rsplit_once('/').unwrap();
     format!("{prefix}/{name}")
