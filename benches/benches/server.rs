@@ -41,7 +41,7 @@
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
@@ -51,7 +51,7 @@ use base64::Engine as _;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use mdmkit::apple::command::everyday;
 use mdmkit::apple::{CommandReport, CommandUuid, Format, Limits, SigningIdentity};
-use mdmkit::audit::{Journal, JournalOptions};
+use mdmkit::audit::{Journal, JournalOptions, JournalWriter};
 use mdmkit::identity::{CaBuilder, CertificateRequest, IssueRequest, KeyAlgorithm, TenantCa};
 use mdmkit::policy::Tenant;
 use mdmkit::queue::{
@@ -540,7 +540,7 @@ impl Bench {
                 JournalOptions::default(),
             )
             .unwrap();
-            let journal = Arc::new(Mutex::new(journal));
+            let journal = JournalWriter::spawn(journal).unwrap();
             r = r.with_journal(journal.clone());
             j = Some(journal);
         }

@@ -15,10 +15,10 @@
 #![allow(clippy::print_stdout)]
 
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use axum::routing::get;
-use mdmkit::audit::{Journal, JournalOptions};
+use mdmkit::audit::{Journal, JournalOptions, JournalWriter};
 use mdmkit::identity::{CaBuilder, CaDir, KeyAlgorithm};
 use mdmkit::queue::{QueueStore, SqliteOptions, SqliteStore};
 use mdmkit::state::{SqliteState, StateStore};
@@ -50,11 +50,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let db = state_dir.join("mdmkit.db");
     let queue: Arc<dyn QueueStore> = Arc::new(SqliteStore::open(SqliteOptions::new(&db)).await?);
     let state: Arc<dyn StateStore> = Arc::new(SqliteState::open(&db).await?);
-    let journal = Arc::new(Mutex::new(Journal::open(
+    // The journal is written by a thread of its own (group commit): the
+    // async handlers never wait on its fsync.
+    let journal = JournalWriter::spawn(Journal::open(
         audit::journal_path(&dir),
         audit::load_or_create_key(&dir)?,
         JournalOptions::default(),
-    )?));
+    )?)?;
     let reconciler = Arc::new(Reconciler::new(queue, state).with_journal(journal.clone()));
 
     let reload = dir.clone();

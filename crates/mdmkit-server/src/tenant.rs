@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
-use mdmkit::audit::{Event, Journal};
+use mdmkit::audit::{Event, JournalWriter};
 use mdmkit::identity::{CaDir, Verifier};
 use mdmkit::inventory::Enrollment;
 use mdmkit::policy::Tenant;
@@ -40,7 +40,7 @@ pub struct TenantContext {
     loader: Option<Arc<TreeLoader>>,
     verifier: VerifierSource,
     reconciler: Arc<DynReconciler>,
-    journal: Option<Arc<Mutex<Journal>>>,
+    journal: Option<JournalWriter>,
     journal_path: Option<std::path::PathBuf>,
     scep: Option<Arc<crate::scep::ScepService>>,
     android: Option<Arc<crate::android::AndroidService>>,
@@ -126,15 +126,10 @@ impl TenantContext {
     }
 
     /// Records enrollments and admin actions in this journal (the same one
-    /// the reconciler writes to).
-    pub fn with_journal(mut self, journal: Arc<Mutex<Journal>>) -> Self {
-        self.journal_path = Some(
-            journal
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .path()
-                .to_path_buf(),
-        );
+    /// the reconciler writes to); their heads go to the reconciler's state
+    /// store ([`Reconciler::record_appended`]).
+    pub fn with_journal(mut self, journal: JournalWriter) -> Self {
+        self.journal_path = Some(journal.path().to_path_buf());
         self.journal = Some(journal);
         self
     }
@@ -315,23 +310,20 @@ impl TenantContext {
         &self.reconciler
     }
 
-    /// Appends events to the journal (off the async runtime's threads).
+    /// Appends events to the journal (by its writer thread, with group
+    /// commit) and records its head in the state store.
     pub async fn record(&self, events: Vec<Event>) -> Result<(), RequestError> {
-        let Some(j) = self.journal.clone() else {
+        let Some(j) = &self.journal else {
             return Ok(());
         };
         if events.is_empty() {
             return Ok(());
         }
-        tokio::task::spawn_blocking(move || {
-            j.lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .append_all(events)
-                .map(|_| ())
-        })
-        .await
-        .map_err(RequestError::internal)?
-        .map_err(RequestError::internal)
+        let appended = j.append_all(events).await.map_err(RequestError::internal)?;
+        self.reconciler
+            .record_appended(&self.id, appended)
+            .await
+            .map_err(RequestError::internal)
     }
 
     /// The journal's file, if there is a journal.

@@ -1,12 +1,19 @@
-//! `mdmkit audit verify`: check the tamper-evident journal.
+//! `mdmkit audit verify` checks the tamper-evident journal (against the
+//! heads its state store recorded and those an operator exported);
+//! `mdmkit audit head` exports the last signed head to keep elsewhere.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::Subcommand;
+use mdmkit::TenantId;
 use mdmkit::audit::{
-    self, Anchor, AuditError, PUBLIC_KEY_FILE, VerifyOptions, keyring_from_hex, read_public_keys,
+    self, Anchor, AuditError, PUBLIC_KEY_FILE, SignedHead, VerifyOptions, keyring_from_hex,
+    read_public_keys,
 };
+use mdmkit::identity::Keyring;
+use mdmkit::queue::StoreLocation;
+use mdmkit::state::{AuditHeads, PostgresState, SqliteState, StateStore};
 use serde_json::json;
 
 use crate::error::{CliError, Context};
@@ -31,9 +38,35 @@ pub(crate) enum AuditCommand {
         /// last checkpoint.
         #[arg(long, value_name = "SEQ:HASH")]
         anchor: Option<String>,
+        /// A signed head exported by `mdmkit audit head` (and kept
+        /// elsewhere): its signature must verify and the journal must
+        /// still hold the entry it signs. Repeatable.
+        #[arg(long = "head", value_name = "FILE")]
+        heads: Vec<PathBuf>,
+        /// The state store whose recorded heads the journal must hold
+        /// (`sqlite:PATH` or `postgres://...`); default: the tenant
+        /// directory's embedded store, when it exists.
+        #[arg(long, value_name = "URL")]
+        store: Option<String>,
+        /// Do not check the state store's recorded heads.
+        #[arg(long, conflicts_with = "store")]
+        no_store: bool,
         /// Print the report as JSON.
         #[arg(long)]
         json: bool,
+    },
+    /// Verify a journal and print its last signed head (a checkpoint's
+    /// signature over an entry) as JSON, to keep off the machine and pass
+    /// back with `audit verify --head FILE`.
+    Head {
+        /// A tenant directory or a journal file.
+        path: PathBuf,
+        /// A trusted checkpoint public key (64 hex digits); repeatable.
+        #[arg(long = "key", value_name = "HEX")]
+        keys: Vec<String>,
+        /// Write the head to FILE instead of standard output.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
     },
 }
 
@@ -43,9 +76,30 @@ pub(crate) fn run(cmd: AuditCommand) -> Result<ExitCode, CliError> {
             path,
             keys,
             anchor,
+            heads,
+            store,
+            no_store,
             json,
-        } => verify(&path, &keys, anchor.as_deref(), json),
+        } => {
+            let store = match (no_store, store) {
+                (true, _) => StoreChoice::None,
+                (false, Some(s)) => StoreChoice::Given(s),
+                (false, None) => StoreChoice::Default,
+            };
+            verify(&path, &keys, anchor.as_deref(), &heads, store, json)
+        }
+        AuditCommand::Head { path, keys, out } => head(&path, &keys, out.as_deref()),
     }
+}
+
+/// Which state store's recorded heads `verify` checks.
+enum StoreChoice {
+    /// The tenant directory's embedded store, when there is one.
+    Default,
+    /// The one named.
+    Given(String),
+    /// None.
+    None,
 }
 
 /// The journal file and the public key file that goes with it.
@@ -75,12 +129,80 @@ fn parse_anchor(s: &str) -> Result<Anchor, CliError> {
     Ok(Anchor::new(seq, hash))
 }
 
-fn verify(
-    path: &Path,
-    keys: &[String],
-    anchor: Option<&str>,
-    json: bool,
-) -> Result<ExitCode, CliError> {
+/// The tenant of a tenant directory: `[tenant] id` of its `tree.toml`,
+/// read alone (the journal is checked even when the tree does not load).
+fn tenant_of(dir: &Path) -> Result<TenantId, CliError> {
+    #[derive(serde::Deserialize)]
+    struct Tree {
+        tenant: Root,
+    }
+    #[derive(serde::Deserialize)]
+    struct Root {
+        id: String,
+    }
+    let file = dir.join("tree.toml");
+    let text =
+        std::fs::read_to_string(&file).context(format_args!("cannot read {}", file.display()))?;
+    let tree: Tree = toml::from_str(&text)
+        .map_err(|e| CliError::new(format!("{}: no [tenant] id: {e}", file.display())))?;
+    tree.tenant
+        .id
+        .parse()
+        .map_err(|e| CliError::new(format!("{}: [tenant] id: {e}", file.display())))
+}
+
+/// The heads the state store recorded for the tenant of `dir`; `None`
+/// when there is no store to ask.
+fn store_heads(dir: &Path, choice: StoreChoice) -> Result<Option<AuditHeads>, CliError> {
+    let location = match choice {
+        StoreChoice::None => return Ok(None),
+        StoreChoice::Given(s) => StoreLocation::parse(&s).context("--store")?,
+        StoreChoice::Default => {
+            let db = dir.join(".mdmkit").join("mdmkit.db");
+            if !db.is_file() {
+                return Ok(None);
+            }
+            StoreLocation::Sqlite(db)
+        }
+    };
+    let tenant = tenant_of(dir)?;
+    let rt = super::reconcile::runtime()?;
+    rt.block_on(async {
+        let state: Box<dyn StateStore> = match &location {
+            StoreLocation::Sqlite(path) => Box::new(
+                SqliteState::open(path)
+                    .await
+                    .context(format_args!("cannot open the state in {}", path.display()))?,
+            ),
+            StoreLocation::Postgres(url) => Box::new(
+                PostgresState::open(url)
+                    .await
+                    .context("cannot open the PostgreSQL state")?,
+            ),
+            _ => return Err(CliError::new("--store: use sqlite:PATH or postgres://...")),
+        };
+        state
+            .audit_heads(&tenant)
+            .await
+            .context("cannot read the journal heads of the state store")
+    })
+}
+
+fn keyring(keys: &[String], pub_file: &Path) -> Result<Keyring, CliError> {
+    if keys.is_empty() {
+        if !pub_file.is_file() {
+            return Err(CliError::new(format!(
+                "{}: no public key file; pass the checkpoint key with --key HEX",
+                pub_file.display()
+            )));
+        }
+        read_public_keys(pub_file).context("cannot read the trusted keys")
+    } else {
+        keyring_from_hex(keys).context("invalid --key")
+    }
+}
+
+fn existing_journal(path: &Path) -> Result<(PathBuf, PathBuf), CliError> {
     let (journal, pub_file) = locate(path);
     if !journal.is_file() {
         return Err(CliError::new(format!(
@@ -89,20 +211,74 @@ fn verify(
             audit::JOURNAL_FILE
         )));
     }
-    let keyring = if keys.is_empty() {
-        if !pub_file.is_file() {
-            return Err(CliError::new(format!(
-                "{}: no public key file; pass the checkpoint key with --key HEX",
-                pub_file.display()
-            )));
-        }
-        read_public_keys(&pub_file).context("cannot read the trusted keys")?
-    } else {
-        keyring_from_hex(keys).context("invalid --key")?
+    Ok((journal, pub_file))
+}
+
+fn head(path: &Path, keys: &[String], out: Option<&Path>) -> Result<ExitCode, CliError> {
+    let (journal, pub_file) = existing_journal(path)?;
+    let keyring = keyring(keys, &pub_file)?;
+    let report = audit::verify_with(&journal, &keyring, &VerifyOptions::default())
+        .map_err(|e| CliError::new(crate::error::chain(&e)))?;
+    let Some(head) = report.signed_head else {
+        return Err(CliError::new(format!(
+            "{}: no checkpoint yet (a `mdmkit reconcile` signs the head)",
+            journal.display()
+        )));
     };
+    let text = head.to_json().context("cannot write the head")?;
+    match out {
+        Some(file) => {
+            std::fs::write(file, format!("{text}\n"))
+                .context(format_args!("cannot write {}", file.display()))?;
+            eprintln!(
+                "mdmkit: signed head of entry {} written to {}",
+                head.seq,
+                file.display()
+            );
+        }
+        None => println!("{text}"),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn verify(
+    path: &Path,
+    keys: &[String],
+    anchor: Option<&str>,
+    heads: &[PathBuf],
+    store: StoreChoice,
+    json: bool,
+) -> Result<ExitCode, CliError> {
+    let (journal, pub_file) = existing_journal(path)?;
+    let keyring = keyring(keys, &pub_file)?;
     let mut options = VerifyOptions::default();
     if let Some(a) = anchor {
         options = options.with_anchor(parse_anchor(a)?);
+    }
+    for file in heads {
+        let bytes = read_limited(file)?;
+        let head = SignedHead::from_json(&bytes)
+            .map_err(|e| CliError::new(format!("{}: {e}", file.display())))?;
+        options = options.with_signed_head(head);
+    }
+    let recorded = if path.is_dir() {
+        store_heads(path, store)?
+    } else {
+        match store {
+            StoreChoice::Given(_) => {
+                return Err(CliError::with_code(
+                    2,
+                    "--store needs a tenant directory (its tree names the tenant)",
+                ));
+            }
+            _ => None,
+        }
+    };
+    if let Some(h) = &recorded {
+        options = options.with_anchor(h.head.anchor());
+        if let Some(s) = &h.signed {
+            options = options.with_signed_head(s.clone());
+        }
     }
     let report = match audit::verify_with(&journal, &keyring, &options) {
         Ok(r) => r,
@@ -117,7 +293,16 @@ fn verify(
                 });
                 println!("{v}");
             }
-            return Err(CliError::new(crate::error::chain(&e)));
+            let mut message = crate::error::chain(&e);
+            if let (Some(h), Some(audit::Corruption::Truncated { anchor_seq, .. })) =
+                (&recorded, e.corruption())
+                && *anchor_seq == h.head.seq
+            {
+                message.push_str(&format!(
+                    " (the state store recorded entry {anchor_seq}: the journal was cut short)"
+                ));
+            }
+            return Err(CliError::new(message));
         }
         Err(e) => return Err(CliError::new(crate::error::chain(&e))),
     };
@@ -126,6 +311,10 @@ fn verify(
         if let serde_json::Value::Object(m) = &mut v {
             m.insert("ok".into(), json!(true));
             m.insert("file".into(), json!(journal.display().to_string()));
+            m.insert(
+                "store_head".into(),
+                json!(recorded.as_ref().map(|h| h.head.seq)),
+            );
         }
         println!("{v}");
     } else {
@@ -146,8 +335,12 @@ fn verify(
         } else {
             String::new()
         };
+        let store = recorded
+            .as_ref()
+            .map(|h| format!(", holds the state store's head {}", h.head.seq))
+            .unwrap_or_default();
         println!(
-            "ok: {}: {} entries, {} checkpoints, {signed}, unsigned tail {}{head}{torn}",
+            "ok: {}: {} entries, {} checkpoints, {signed}, unsigned tail {}{head}{torn}{store}",
             journal.display(),
             report.entries,
             report.checkpoints,
@@ -155,4 +348,15 @@ fn verify(
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Reads an exported head, refusing a file larger than a head can be.
+fn read_limited(file: &Path) -> Result<Vec<u8>, CliError> {
+    use std::io::Read as _;
+    let f = std::fs::File::open(file).context(format_args!("cannot read {}", file.display()))?;
+    let mut bytes = Vec::new();
+    f.take(audit::MAX_SIGNED_HEAD_BYTES as u64 + 1)
+        .read_to_end(&mut bytes)
+        .context(format_args!("cannot read {}", file.display()))?;
+    Ok(bytes)
 }

@@ -9,11 +9,11 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use clap::Args;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use mdmkit::audit::{self, Journal, JournalOptions};
+use mdmkit::audit::{self, Journal, JournalOptions, JournalWriter};
 use mdmkit::queue::{
     PostgresOptions, PostgresStore, QueueStore, SqliteOptions, SqliteStore, StoreLocation,
     Synchronous,
@@ -155,7 +155,7 @@ pub(crate) fn run_reconcile(args: ReconcileArgs) -> Result<ExitCode, CliError> {
         JournalOptions::default(),
     )
     .context("audit journal")?;
-    let journal = Arc::new(Mutex::new(journal));
+    let journal = JournalWriter::spawn(journal).context("audit journal")?;
     let bar = ProgressBar::with_draw_target(
         Some(tenant.devices().count() as u64),
         ProgressDrawTarget::stderr(),
@@ -180,17 +180,19 @@ pub(crate) fn run_reconcile(args: ReconcileArgs) -> Result<ExitCode, CliError> {
         let r = open(&location, options)
             .await?
             .with_journal(journal.clone());
-        r.reconcile(&tenant, &Scope::All)
+        let plan = r
+            .reconcile(&tenant, &Scope::All)
             .await
-            .context(format_args!("{}", args.dir.display()))
+            .context(format_args!("{}", args.dir.display()))?;
+        // Sign the journal's head and keep it in the state store, where a
+        // journal cut short shows.
+        r.checkpoint_journal(tenant.id())
+            .await
+            .context("audit journal")?;
+        Ok::<_, CliError>(plan)
     })?;
+    rt.block_on(journal.close()).context("audit journal")?;
     bar.finish_and_clear();
-    // Sign the journal's head.
-    journal
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .checkpoint()
-        .context("audit journal")?;
     if args.json {
         let mut v = serde_json::to_value(&plan).context("cannot write JSON")?;
         if let Some(o) = v.as_object_mut() {

@@ -11,11 +11,11 @@ use std::io::Write as _;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use clap::Args;
 use mdmkit::Reconciler;
-use mdmkit::audit::{self, Journal, JournalOptions};
+use mdmkit::audit::{self, Journal, JournalOptions, JournalWriter};
 use mdmkit::identity::scep::{RaIdentity, RaPem};
 use mdmkit::identity::{CaBuilder, CaDir, KeyAlgorithm};
 use mdmkit::reconcile::Options;
@@ -375,7 +375,7 @@ async fn tenant(
     let signer = audit::load_or_create_key(dir).context("audit journal key")?;
     let journal = Journal::open(audit::journal_path(dir), signer, JournalOptions::default())
         .context("audit journal")?;
-    let journal = Arc::new(Mutex::new(journal));
+    let journal = JournalWriter::spawn(journal).context("audit journal")?;
     let mut options =
         Options::default().with_organization(tree.name().unwrap_or(tree.id().as_str()).to_owned());
     // Reconciles the server runs (after a TokenUpdate, on the admin API's

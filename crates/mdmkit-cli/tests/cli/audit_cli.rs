@@ -284,3 +284,86 @@ fn hex(s: &str) -> Vec<u8> {
         .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
         .collect()
 }
+
+/// A journal cut short together with its last checkpoint still chains:
+/// `audit verify` catches it with the head `reconcile` recorded in the
+/// state store, and with a head exported by `audit head` beforehand.
+#[test]
+fn a_journal_cut_short_fails_against_the_store_and_an_exported_head() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("region");
+    super::support::copy_dir(&super::support::region(), &dir);
+    let _ = fs::remove_dir_all(dir.join(".mdmkit"));
+    let o = mdmkit(&["reconcile", s(&dir)]);
+    assert!(o.status.success(), "{}", stderr(&o));
+
+    let o = mdmkit(&["audit", "verify", s(&dir)]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let journal = mdmkit::audit::journal_path(&dir);
+    let lines = fs::read_to_string(&journal).unwrap().lines().count();
+    assert!(
+        stdout(&o).contains(&format!("holds the state store's head {lines}")),
+        "{}",
+        stdout(&o)
+    );
+
+    let head_file = tmp.path().join("head.json");
+    let o = mdmkit(&["audit", "head", s(&dir), "--out", s(&head_file)]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let head: Value = serde_json::from_str(&fs::read_to_string(&head_file).unwrap()).unwrap();
+    assert_eq!(head["seq"].as_u64(), Some(lines as u64 - 1));
+    // The same head on standard output.
+    let o = mdmkit(&["audit", "head", s(&dir)]);
+    let printed: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(printed, head);
+
+    // Drop the last three entries, the closing checkpoint among them.
+    let text = fs::read_to_string(&journal).unwrap();
+    let kept: Vec<&str> = text.lines().take(lines - 3).collect();
+    fs::write(&journal, format!("{}\n", kept.join("\n"))).unwrap();
+
+    // The chain alone still verifies: that is what the heads are for.
+    let o = mdmkit(&["audit", "verify", "--no-store", s(&dir)]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    // The state store's head shows the cut...
+    let o = mdmkit(&["audit", "verify", s(&dir)]);
+    assert!(!o.status.success());
+    let err = stderr(&o);
+    assert!(err.contains("truncated"), "{err}");
+    assert!(
+        err.contains(&format!("the state store recorded entry {lines}")),
+        "{err}"
+    );
+    // ...and so does the exported head, without the store.
+    let o = mdmkit(&[
+        "audit",
+        "verify",
+        "--no-store",
+        "--head",
+        s(&head_file),
+        s(&dir),
+    ]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("truncated"), "{}", stderr(&o));
+
+    // A head whose entry was changed is refused for its signature.
+    let mut forged = head.clone();
+    forged["seq"] = serde_json::json!(2);
+    let forged_file = tmp.path().join("forged.json");
+    fs::write(&forged_file, forged.to_string()).unwrap();
+    let o = mdmkit(&[
+        "audit",
+        "verify",
+        "--no-store",
+        "--head",
+        s(&forged_file),
+        s(&dir),
+    ]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("signed head"), "{}", stderr(&o));
+    // Junk is a one-line error.
+    fs::write(&forged_file, "not json").unwrap();
+    let o = mdmkit(&["audit", "verify", "--head", s(&forged_file), s(&dir)]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("forged.json"), "{}", stderr(&o));
+}

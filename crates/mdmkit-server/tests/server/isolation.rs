@@ -24,7 +24,7 @@ use std::sync::{Arc, Mutex};
 use base64::Engine as _;
 use mdmkit::access::{self, Role};
 use mdmkit::apple::SigningIdentity;
-use mdmkit::audit::{Journal, JournalOptions};
+use mdmkit::audit::{Journal, JournalOptions, JournalWriter};
 use mdmkit::identity::{CaBuilder, CertificateRequest, IssueRequest, KeyAlgorithm, TenantCa};
 use mdmkit::policy::{NodeId, Policy, Tenant};
 use mdmkit::queue::{EnrollmentId, MemoryStore, QueueStore, Timestamp};
@@ -215,7 +215,7 @@ impl Fixture {
             }
             tenants.insert(
                 TenantContext::new(tree.clone(), ca.verifier(), reconciler)
-                    .with_journal(Arc::new(Mutex::new(journal))),
+                    .with_journal(JournalWriter::spawn(journal).unwrap()),
             );
             trees.push(Arc::new(tree));
             cas.push(ca);

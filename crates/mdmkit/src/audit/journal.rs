@@ -9,6 +9,7 @@ use mdmkit_identity::EnvelopeSigner;
 
 use super::entry::{self, GENESIS};
 use super::event::{CheckpointPayload, Event};
+use super::head::{JournalHead, SignedHead};
 use super::{AuditError, Corruption, MAX_LINE_BYTES};
 use crate::signing::{now_rfc3339, sha256_hex};
 
@@ -89,8 +90,18 @@ pub struct Journal {
     next_seq: u64,
     head: String,
     since_checkpoint: u64,
+    /// The last checkpoint this writer wrote or found at the file's end.
+    signed: Option<SignedHead>,
     recovered: Option<Recovery>,
     poisoned: bool,
+}
+
+/// The chain state an encoding may have to undo.
+struct Saved {
+    next_seq: u64,
+    head: String,
+    since_checkpoint: u64,
+    signed: Option<SignedHead>,
 }
 
 impl Journal {
@@ -134,6 +145,7 @@ impl Journal {
             next_seq: 1,
             head: GENESIS.to_owned(),
             since_checkpoint: 0,
+            signed: None,
             recovered: None,
             poisoned: false,
         };
@@ -150,6 +162,17 @@ impl Journal {
     /// write (or read of the file's tail); `None` when empty.
     pub fn head(&self) -> Option<(u64, &str)> {
         (self.next_seq > 1).then(|| (self.next_seq - 1, self.head.as_str()))
+    }
+
+    /// The last entry's sequence number and hash, as a [`JournalHead`].
+    pub fn journal_head(&self) -> Option<JournalHead> {
+        self.head().map(|(seq, hash)| JournalHead::new(seq, hash))
+    }
+
+    /// The last checkpoint this journal wrote (or found ending the file
+    /// when it read the file's tail): the head to keep elsewhere.
+    pub fn signed_head(&self) -> Option<&SignedHead> {
+        self.signed.as_ref()
     }
 
     /// What this journal last cut off the end of the file (a torn line,
@@ -184,6 +207,42 @@ impl Journal {
                 j.encode_due_checkpoint(out)?;
             }
             Ok(last)
+        })
+    }
+
+    /// Appends several groups of events with one write and one
+    /// `fdatasync` (group commit: what [`super::JournalWriter`] does with
+    /// the appends that queued while the previous write was syncing).
+    ///
+    /// Each group is all or nothing and contiguous in the file; a group
+    /// that cannot be encoded (an event too large) fails alone, with its
+    /// error in its place of the returned list, and the others are
+    /// written. The outer error is a failed write: then nothing is.
+    #[allow(clippy::type_complexity)]
+    pub fn append_groups(
+        &mut self,
+        groups: Vec<Vec<Event>>,
+    ) -> Result<Vec<Result<Option<u64>, AuditError>>, AuditError> {
+        self.transact(|j, out| {
+            let mut results = Vec::with_capacity(groups.len());
+            for group in groups {
+                let saved = j.save();
+                let written = out.len();
+                let encoded = (|| {
+                    let mut last = None;
+                    for event in &group {
+                        last = Some(j.encode_one(event, out)?);
+                        j.encode_due_checkpoint(out)?;
+                    }
+                    Ok(last)
+                })();
+                if encoded.is_err() {
+                    j.restore(saved);
+                    out.truncate(written);
+                }
+                results.push(encoded);
+            }
+            Ok(results)
         })
     }
 
@@ -238,7 +297,7 @@ impl Journal {
         }
         self.locked(|j| {
             j.catch_up(false)?;
-            let saved = (j.next_seq, j.head.clone(), j.since_checkpoint);
+            let saved = j.save();
             let mut out = String::new();
             let result = encode(j, &mut out).and_then(|value| {
                 if !out.is_empty() {
@@ -247,10 +306,26 @@ impl Journal {
                 Ok(value)
             });
             if result.is_err() {
-                (j.next_seq, j.head, j.since_checkpoint) = saved;
+                j.restore(saved);
             }
             result
         })
+    }
+
+    fn save(&self) -> Saved {
+        Saved {
+            next_seq: self.next_seq,
+            head: self.head.clone(),
+            since_checkpoint: self.since_checkpoint,
+            signed: self.signed.clone(),
+        }
+    }
+
+    fn restore(&mut self, saved: Saved) {
+        self.next_seq = saved.next_seq;
+        self.head = saved.head;
+        self.since_checkpoint = saved.since_checkpoint;
+        self.signed = saved.signed;
     }
 
     /// Under the lock: when the file is not as this writer left it (or on
@@ -283,7 +358,12 @@ impl Journal {
                 self.next_seq = e.seq + 1;
                 self.head = e.hash;
                 self.since_checkpoint = match e.event {
-                    Event::Checkpoint { .. } => 0,
+                    Event::Checkpoint { signed } => {
+                        // A checkpoint's payload is checked by `verify`;
+                        // one that does not parse is simply not a head.
+                        self.signed = SignedHead::from_signed(signed).ok();
+                        0
+                    }
                     // How long ago the last checkpoint was is not known
                     // without a scan: a journal opened on one that does not
                     // end with one gets one soon.
@@ -325,7 +405,7 @@ impl Journal {
         self.file.set_len(complete_end).map_err(io)?;
         self.file.sync_data().map_err(io)?;
         self.len = complete_end;
-        let saved = (self.next_seq, self.head.clone(), self.since_checkpoint);
+        let saved = self.save();
         let mut out = String::new();
         let event = Event::Recovered {
             offset: complete_end,
@@ -348,7 +428,7 @@ impl Journal {
                 Ok(())
             }
             Err(e) => {
-                (self.next_seq, self.head, self.since_checkpoint) = saved;
+                self.restore(saved);
                 Err(e)
             }
         }
@@ -379,7 +459,10 @@ impl Journal {
     fn encode_checkpoint(&mut self, out: &mut String) -> Result<u64, AuditError> {
         let payload = CheckpointPayload::new(self.next_seq - 1, self.head.clone());
         let signed = self.signer.sign(&payload).map_err(AuditError::Sign)?;
-        self.encode_one(&Event::Checkpoint { signed }, out)
+        let head = SignedHead::from_signed(signed.clone())?;
+        let seq = self.encode_one(&Event::Checkpoint { signed }, out)?;
+        self.signed = Some(head);
+        Ok(seq)
     }
 
     fn encode_due_checkpoint(&mut self, out: &mut String) -> Result<(), AuditError> {

@@ -42,9 +42,11 @@
 
 mod entry;
 mod event;
+mod head;
 mod journal;
 mod keys;
 mod verify;
+mod writer;
 
 use std::path::PathBuf;
 
@@ -53,12 +55,14 @@ use serde::Serialize;
 
 pub use entry::{Entry, GENESIS};
 pub use event::{CheckpointPayload, Event, sha256_hex, targets_sha256};
+pub use head::{JournalHead, MAX_SIGNED_HEAD_BYTES, SignedHead};
 pub use journal::{Journal, JournalOptions, Recovery};
 pub use keys::{
     JOURNAL_FILE, KEY_FILE, PUBLIC_KEY_FILE, journal_path, keyring_from_hex, load_or_create_key,
     read_public_keys,
 };
 pub use verify::{Anchor, Head, VerifyOptions, VerifyReport, verify, verify_bytes, verify_with};
+pub use writer::{Appended, JournalWriter, WriterStats};
 
 /// The longest journal line, in bytes (64 KiB).
 pub const MAX_LINE_BYTES: usize = 64 * 1024;
@@ -238,6 +242,19 @@ pub enum AuditError {
     /// An event could not be encoded.
     #[error("cannot encode an entry")]
     Encode(#[source] serde_json::Error),
+    /// A signed head (exported or stored) is unusable.
+    #[error("signed head: {reason}")]
+    BadHead {
+        /// Why.
+        reason: String,
+    },
+    /// The writer thread of a [`JournalWriter`] has stopped (closed, or
+    /// gone with a bug): nothing more is written through it.
+    #[error("{}: the journal's writer has stopped", path.display())]
+    WriterStopped {
+        /// The journal file.
+        path: PathBuf,
+    },
     /// A failed write could not be undone: the journal refuses further
     /// appends until it is reopened (which recovers the torn line).
     #[error("{}: a failed write could not be undone; reopen the journal", path.display())]

@@ -10,6 +10,7 @@ use time::format_description::well_known::Rfc3339;
 
 use super::entry::{self, GENESIS};
 use super::event::Event;
+use super::head::SignedHead;
 use super::{AuditError, Corruption, MAX_FILE_BYTES, MAX_LINE_BYTES};
 
 /// An entry known from elsewhere (a checkpoint copied off the machine, a
@@ -43,8 +44,12 @@ pub struct VerifyOptions {
     pub max_line_bytes: usize,
     /// The largest journal accepted, in bytes.
     pub max_file_bytes: u64,
-    /// An entry the journal must contain.
-    pub anchor: Option<Anchor>,
+    /// Entries the journal must contain (a head kept in a store, noted by
+    /// an operator).
+    pub anchors: Vec<Anchor>,
+    /// Signed heads the journal must contain: each signature is checked
+    /// against the keyring first.
+    pub signed_heads: Vec<SignedHead>,
 }
 
 impl Default for VerifyOptions {
@@ -52,17 +57,36 @@ impl Default for VerifyOptions {
         Self {
             max_line_bytes: MAX_LINE_BYTES,
             max_file_bytes: MAX_FILE_BYTES,
-            anchor: None,
+            anchors: Vec::new(),
+            signed_heads: Vec::new(),
         }
     }
 }
 
 impl VerifyOptions {
-    /// The same options with an anchor.
+    /// The same options with one more anchor.
     #[must_use]
     pub fn with_anchor(mut self, anchor: Anchor) -> Self {
-        self.anchor = Some(anchor);
+        self.anchors.push(anchor);
         self
+    }
+
+    /// The same options with one more signed head.
+    #[must_use]
+    pub fn with_signed_head(mut self, head: SignedHead) -> Self {
+        self.signed_heads.push(head);
+        self
+    }
+
+    /// The anchors, the signed heads' included (their signatures checked).
+    fn all_anchors(&self, keyring: &Keyring) -> Result<Vec<Anchor>, AuditError> {
+        let mut out = self.anchors.clone();
+        for h in &self.signed_heads {
+            out.push(h.verify(keyring).map_err(|c| AuditError::BadHead {
+                reason: format!("the head of entry {}: {c}", h.seq),
+            })?);
+        }
+        Ok(out)
     }
 }
 
@@ -98,21 +122,24 @@ pub struct VerifyReport {
     pub recoveries: u64,
     /// The key ids that signed checkpoints.
     pub keys: Vec<String>,
+    /// The last checkpoint's signed head: what to export and keep
+    /// elsewhere (`mdmkit audit head`).
+    pub signed_head: Option<SignedHead>,
 }
 
 /// Checks entries one line at a time.
 pub(crate) struct Checker<'a> {
     keyring: &'a Keyring,
-    anchor: Option<&'a Anchor>,
+    anchors: &'a [Anchor],
     report: VerifyReport,
     prev: String,
 }
 
 impl<'a> Checker<'a> {
-    pub(crate) fn new(keyring: &'a Keyring, anchor: Option<&'a Anchor>) -> Self {
+    pub(crate) fn new(keyring: &'a Keyring, anchors: &'a [Anchor]) -> Self {
         Self {
             keyring,
-            anchor,
+            anchors,
             report: VerifyReport::default(),
             prev: GENESIS.to_owned(),
         }
@@ -155,6 +182,11 @@ impl<'a> Checker<'a> {
                 }
                 self.report.checkpoints += 1;
                 self.report.last_signed_seq = Some(payload.seq);
+                self.report.signed_head = Some(SignedHead {
+                    seq: payload.seq,
+                    hash: payload.head,
+                    signed: signed.clone(),
+                });
                 self.report.unsigned_tail = 0;
                 if !self.report.keys.contains(&key) {
                     self.report.keys.push(key);
@@ -166,9 +198,10 @@ impl<'a> Checker<'a> {
             }
             _ => self.report.unsigned_tail += 1,
         }
-        if let Some(a) = self.anchor
-            && a.seq == e.seq
-            && a.hash != e.hash
+        if let Some(a) = self
+            .anchors
+            .iter()
+            .find(|a| a.seq == e.seq && a.hash != e.hash)
         {
             return Err(Corruption::AnchorMismatch { seq: a.seq });
         }
@@ -183,7 +216,7 @@ impl<'a> Checker<'a> {
 
     /// Ends the check; `torn` is what followed the last newline.
     pub(crate) fn finish(mut self, torn: u64) -> Result<VerifyReport, Corruption> {
-        if let Some(a) = self.anchor
+        if let Some(a) = self.anchors.iter().max_by_key(|a| a.seq)
             && a.seq > self.report.entries
         {
             return Err(Corruption::Truncated {
@@ -213,7 +246,8 @@ pub fn verify_bytes(
             max: options.max_file_bytes,
         });
     }
-    let mut checker = Checker::new(keyring, options.anchor.as_ref());
+    let anchors = options.all_anchors(keyring)?;
+    let mut checker = Checker::new(keyring, &anchors);
     let mut rest = bytes;
     let mut n = 0u64;
     while let Some(end) = rest.iter().position(|&b| b == b'\n') {
@@ -266,8 +300,9 @@ pub fn verify_with(
             max: options.max_file_bytes,
         });
     }
+    let anchors = options.all_anchors(keyring)?;
     let mut reader = BufReader::with_capacity(1 << 16, file.take(options.max_file_bytes));
-    let mut checker = Checker::new(keyring, options.anchor.as_ref());
+    let mut checker = Checker::new(keyring, &anchors);
     let mut line = Vec::with_capacity(1024);
     let mut n = 0u64;
     loop {

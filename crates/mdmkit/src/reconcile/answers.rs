@@ -162,12 +162,12 @@ where
             .queue
             .report(tenant, &enrollment, command, &queue_report(answer, result))
             .await?;
-        self.journal_answer(tenant, device, command, answer)?;
+        self.journal_answer(tenant, device, command, answer).await?;
         Ok(queue)
     }
 
     /// Journals a device's answer to a command.
-    fn journal_answer(
+    async fn journal_answer(
         &self,
         tenant: &TenantId,
         device: &DeviceId,
@@ -195,6 +195,7 @@ where
             status: status_text,
             error,
         }])
+        .await
     }
 
     /// One read of the device's compliance rows, one commit: the categories
@@ -234,7 +235,7 @@ where
                 batch.compliance.push((d, s));
             }
         }
-        self.state.commit(tenant, &batch).await?;
+        self.commit_state(tenant, batch).await?;
         Ok(changed)
     }
 }
@@ -416,7 +417,7 @@ pub mod apple {
                         &queue_report(&answer, Some(body.to_vec())),
                     )
                     .await?;
-                self.journal_answer(tenant, device, id, &answer)?;
+                self.journal_answer(tenant, device, id, &answer).await?;
                 if !matches!(queue, ReportOutcome::AlreadyFinal(_)) {
                     answered = Some((id, answer));
                 }
@@ -642,7 +643,7 @@ pub mod android {
                 changed.push((s.category, s.state));
                 batch.compliance.push((d, s));
             }
-            self.state.commit(tenant, &batch).await?;
+            self.commit_state(tenant, batch).await?;
             Ok(changed)
         }
     }

@@ -34,7 +34,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 
-use mdmkit_core::{DeviceId, Platform};
+use mdmkit_core::{DeviceId, Platform, TenantId};
 use mdmkit_policy::{
     Category, ContentHash, Device, EffectiveCache, EnvFileResolver, NodeId, SecretCache,
     SecretResolver, Settings, Tenant, category_hashes,
@@ -42,11 +42,11 @@ use mdmkit_policy::{
 use mdmkit_queue::{Clock, CommandId, EnrollmentId, NewCommand, QueueStore, SystemClock};
 use sha2::{Digest, Sha256};
 
-use crate::audit::{Event, Journal, sha256_hex, targets_sha256};
+use crate::audit::{Appended, Event, JournalWriter, SignedHead, sha256_hex, targets_sha256};
 use crate::error::Error;
 use crate::state::{
-    CategoryState, ComplianceState, DeviceRecord, StateBatch, StateStore, UnsupportedNote,
-    content_hash,
+    AuditHeads, CategoryState, ComplianceState, DeviceRecord, StateBatch, StateStore,
+    UnsupportedNote, content_hash,
 };
 
 pub mod answers;
@@ -97,7 +97,10 @@ pub struct Reconciler<Q: ?Sized, S: ?Sized> {
     state: Arc<S>,
     options: Options,
     clock: Arc<dyn Clock>,
-    journal: Option<Arc<Mutex<Journal>>>,
+    journal: Option<JournalWriter>,
+    /// The journal's heads since the last state commit, recorded with the
+    /// next one ([`StateBatch::audit`]).
+    unrecorded: Mutex<Option<AuditHeads>>,
     /// Reads secret references; `None`: [`EnvFileResolver::for_tenant`].
     secrets: Option<Arc<dyn SecretResolver>>,
     /// Commands this process delivered that carry no policy category.
@@ -173,6 +176,7 @@ where
             options: Options::default(),
             clock: Arc::new(SystemClock),
             journal: None,
+            unrecorded: Mutex::new(None),
             secrets: None,
             uncategorized: answers::Uncategorized::default(),
         }
@@ -190,23 +194,108 @@ where
 
     /// Appends every policy change, every command enqueued and every answer
     /// to this audit journal (before the state that follows from them is
-    /// saved, so nothing is done without a record).
-    pub fn with_journal(mut self, journal: Arc<Mutex<Journal>>) -> Self {
+    /// saved, so nothing is done without a record). Each state commit then
+    /// records the journal's head in the state store
+    /// ([`StateBatch::audit`]), which is what makes a journal cut short
+    /// evident to `mdmkit audit verify`.
+    pub fn with_journal(mut self, journal: JournalWriter) -> Self {
         self.journal = Some(journal);
         self
     }
 
-    /// Appends events to the journal, if there is one.
-    pub(crate) fn journal(&self, events: Vec<Event>) -> Result<(), Error> {
+    /// The audit journal's writer, if there is one.
+    pub fn journal_writer(&self) -> Option<&JournalWriter> {
+        self.journal.as_ref()
+    }
+
+    /// Appends events to the journal, if there is one; their head is
+    /// recorded with the next state commit.
+    pub(crate) async fn journal(&self, events: Vec<Event>) -> Result<(), Error> {
         let Some(j) = &self.journal else {
             return Ok(());
         };
         if events.is_empty() {
             return Ok(());
         }
-        let mut j = j.lock().unwrap_or_else(|p| p.into_inner());
-        j.append_all(events)?;
+        let appended = j.append_all(events).await?;
+        self.note_heads(appended);
         Ok(())
+    }
+
+    /// Appends events to the journal and records its head in the state
+    /// store at once: for events that no state change follows (an
+    /// enrollment, an administrator's action).
+    pub async fn journal_events(&self, tenant: &TenantId, events: Vec<Event>) -> Result<(), Error> {
+        self.journal(events).await?;
+        self.commit_state(tenant, StateBatch::default()).await
+    }
+
+    /// Records in the state store the heads an append through another
+    /// handle of the journal left (a server appending its own events).
+    pub async fn record_appended(
+        &self,
+        tenant: &TenantId,
+        appended: Appended,
+    ) -> Result<(), Error> {
+        self.note_heads(appended);
+        self.commit_state(tenant, StateBatch::default()).await
+    }
+
+    /// Signs the journal's head now (a checkpoint) and records it in the
+    /// state store; returns the signed head, to export. `None` without a
+    /// journal, or for an empty one.
+    pub async fn checkpoint_journal(&self, tenant: &TenantId) -> Result<Option<SignedHead>, Error> {
+        let Some(j) = &self.journal else {
+            return Ok(None);
+        };
+        let appended = j.checkpoint().await?;
+        let signed = appended.signed.clone();
+        self.note_heads(appended);
+        self.commit_state(tenant, StateBatch::default()).await?;
+        Ok(signed)
+    }
+
+    fn note_heads(&self, appended: Appended) {
+        let Some(head) = appended.head else {
+            return;
+        };
+        let heads = AuditHeads::new(head, appended.signed);
+        let mut pending = self.unrecorded.lock().unwrap_or_else(|p| p.into_inner());
+        match &mut *pending {
+            Some(kept) => kept.merge(heads),
+            None => *pending = Some(heads),
+        }
+    }
+
+    /// Commits state with the journal heads not yet recorded; on failure
+    /// they wait for the next commit.
+    pub(crate) async fn commit_state(
+        &self,
+        tenant: &TenantId,
+        mut batch: StateBatch,
+    ) -> Result<(), Error> {
+        let heads = self
+            .unrecorded
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        if let Some(h) = &heads {
+            match &mut batch.audit {
+                Some(kept) => kept.merge(h.clone()),
+                None => batch.audit = Some(h.clone()),
+            }
+        }
+        let out = self.state.commit(tenant, &batch).await;
+        if out.is_err()
+            && let Some(h) = heads
+        {
+            self.note_heads(Appended {
+                head: Some(h.head),
+                signed: h.signed,
+                ..Appended::default()
+            });
+        }
+        out
     }
 
     /// Sets the options.
@@ -715,8 +804,8 @@ where
         // stable sort keeps each device's categories in order).
         batch.devices.sort_by(|a, b| a.0.cmp(&b.0));
         batch.compliance.sort_by(|a, b| a.0.cmp(&b.0));
-        self.journal(events)?;
-        self.state.commit(&tid, &batch).await?;
+        self.journal(events).await?;
+        self.commit_state(&tid, batch).await?;
         tracing::info!(
             devices = plan.devices,
             changed = plan.changed_devices,

@@ -171,7 +171,7 @@ where
             removed: vec![device.clone()],
             ..StateBatch::default()
         };
-        self.state.commit(tenant.id(), &batch).await?;
+        self.commit_state(tenant.id(), batch).await?;
         let cache = mdmkit_policy::EffectiveCache::build(&tenant)?;
         self.reconcile_with(&tenant, &cache, &Scope::Devices(vec![device.clone()]))
             .await

@@ -27,6 +27,7 @@ struct TenantState {
     sessions: BTreeMap<DeviceId, super::DeviceSession>,
     push_cert: Option<crate::push::StoredPushCertificate>,
     push_states: BTreeMap<DeviceId, crate::push::PushState>,
+    audit: Option<super::AuditHeads>,
 }
 
 /// Applied state and compliance in memory: for tests and simulations.
@@ -88,8 +89,18 @@ impl StateStore for MemoryState {
                     None => t.policies.remove(p),
                 };
             }
+            if let Some(heads) = &batch.audit {
+                match &mut t.audit {
+                    Some(kept) => kept.merge(heads.clone()),
+                    None => t.audit = Some(heads.clone()),
+                }
+            }
         });
         Ok(())
+    }
+
+    async fn audit_heads(&self, tenant: &TenantId) -> Result<Option<super::AuditHeads>, Error> {
+        Ok(self.with(tenant, |t| t.audit.clone()))
     }
 
     async fn compliance(

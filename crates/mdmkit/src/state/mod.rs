@@ -265,6 +265,43 @@ pub struct StateBatch {
     pub cleared: Vec<(DeviceId, Category)>,
     /// Policy content hashes to record (`None`: the policy was removed).
     pub policies: Vec<(String, Option<String>)>,
+    /// The audit journal's head after the events this state follows from
+    /// (see [`AuditHeads`]).
+    pub audit: Option<AuditHeads>,
+}
+
+/// The audit journal's heads a state store keeps, so that a journal cut
+/// short is evident: the store holds a head the journal no longer does
+/// (`mdmkit audit verify` checks it).
+///
+/// A store keeps the highest of each it was given: several writers may
+/// commit heads out of order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct AuditHeads {
+    /// The journal's last entry when the state was committed.
+    pub head: crate::audit::JournalHead,
+    /// The journal's last signed checkpoint then.
+    pub signed: Option<crate::audit::SignedHead>,
+}
+
+impl AuditHeads {
+    /// Heads to record.
+    pub fn new(head: crate::audit::JournalHead, signed: Option<crate::audit::SignedHead>) -> Self {
+        Self { head, signed }
+    }
+
+    /// Keeps the highest head and the highest signed head of both.
+    pub fn merge(&mut self, other: AuditHeads) {
+        if other.head.seq > self.head.seq {
+            self.head = other.head;
+        }
+        match (&self.signed, other.signed) {
+            (Some(a), Some(b)) if b.seq > a.seq => self.signed = Some(b),
+            (None, Some(b)) => self.signed = Some(b),
+            _ => {}
+        }
+    }
 }
 
 impl StateBatch {
@@ -276,6 +313,7 @@ impl StateBatch {
             && self.compliance.is_empty()
             && self.cleared.is_empty()
             && self.policies.is_empty()
+            && self.audit.is_none()
     }
 }
 
@@ -396,6 +434,14 @@ pub trait StateStore: Send + Sync {
         &self,
         tenant: &TenantId,
     ) -> Result<std::collections::BTreeMap<String, String>, Error>;
+
+    /// The audit journal's heads recorded by [`StateStore::commit`]
+    /// ([`StateBatch::audit`]), if any. The default records none: a store
+    /// that keeps them overrides both.
+    async fn audit_heads(&self, tenant: &TenantId) -> Result<Option<AuditHeads>, Error> {
+        let _ = tenant;
+        Ok(None)
+    }
 
     /// Failed categories whose retry time has come.
     async fn due_retries(

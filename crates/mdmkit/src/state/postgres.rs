@@ -74,6 +74,8 @@ CREATE TABLE IF NOT EXISTS mdmkit_policy (
     // 6: each device record's node and overall compliance, indexed for
     // per-node counts.
     records::NODE_COLUMNS,
+    // 7: the audit journal's heads.
+    records::AUDIT_HEAD_TABLE,
 ];
 
 /// Rows per multi-row statement (PostgreSQL allows 65,535 parameters).
@@ -127,6 +129,10 @@ record_methods!(PostgresState, sql);
 
 #[async_trait]
 impl StateStore for PostgresState {
+    async fn audit_heads(&self, tenant: &TenantId) -> Result<Option<super::AuditHeads>, Error> {
+        self.read_audit_heads(tenant).await
+    }
+
     async fn device_records(
         &self,
         tenant: &TenantId,
@@ -312,6 +318,18 @@ impl StateStore for PostgresState {
             .execute(&mut *tx)
             .await
             .map_err(sql)?;
+        }
+        if let Some(heads) = &batch.audit {
+            let (seq, hash, signed_seq, signed) = records::audit_head_values(heads)?;
+            sqlx::query(records::PUT_AUDIT_HEAD)
+                .bind(t)
+                .bind(seq)
+                .bind(hash)
+                .bind(signed_seq)
+                .bind(signed)
+                .execute(&mut *tx)
+                .await
+                .map_err(sql)?;
         }
         tx.commit().await.map_err(sql)?;
         tracing::debug!("state committed");

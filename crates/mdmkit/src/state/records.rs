@@ -157,6 +157,59 @@ UPDATE mdmkit_device SET overall = s.severity FROM (
 CREATE INDEX mdmkit_device_node ON mdmkit_device (tenant, node, platform, overall);
 ";
 
+/// The migration that keeps the audit journal's head beside the state (8
+/// of the SQLite store, 7 of the PostgreSQL store): one row per tenant,
+/// the highest head a commit carried and the highest signed one.
+pub(crate) const AUDIT_HEAD_TABLE: &str = "
+CREATE TABLE mdmkit_audit_head (
+    tenant TEXT NOT NULL PRIMARY KEY,
+    seq BIGINT NOT NULL,
+    hash TEXT NOT NULL,
+    signed_seq BIGINT,
+    signed TEXT
+);
+";
+
+/// Records a head: a row only moves forward (several writers may commit
+/// heads out of order), the signed head likewise.
+pub(crate) const PUT_AUDIT_HEAD: &str = "INSERT INTO mdmkit_audit_head \
+     (tenant, seq, hash, signed_seq, signed) VALUES ($1, $2, $3, $4, $5) \
+     ON CONFLICT (tenant) DO UPDATE SET \
+     hash = CASE WHEN excluded.seq > mdmkit_audit_head.seq \
+         THEN excluded.hash ELSE mdmkit_audit_head.hash END, \
+     seq = CASE WHEN excluded.seq > mdmkit_audit_head.seq \
+         THEN excluded.seq ELSE mdmkit_audit_head.seq END, \
+     signed = CASE WHEN excluded.signed_seq > COALESCE(mdmkit_audit_head.signed_seq, -1) \
+         THEN excluded.signed ELSE mdmkit_audit_head.signed END, \
+     signed_seq = CASE WHEN excluded.signed_seq > COALESCE(mdmkit_audit_head.signed_seq, -1) \
+         THEN excluded.signed_seq ELSE mdmkit_audit_head.signed_seq END";
+
+/// A tenant's recorded journal heads.
+pub(crate) const AUDIT_HEAD: &str =
+    "SELECT seq, hash, signed FROM mdmkit_audit_head WHERE tenant = $1";
+
+/// The bound values of [`PUT_AUDIT_HEAD`] after `tenant`.
+pub(crate) fn audit_head_values(
+    heads: &super::AuditHeads,
+) -> Result<(i64, String, Option<i64>, Option<String>), Error> {
+    let seq =
+        |n: u64| i64::try_from(n).map_err(|_| Error::InvalidInput(format!("journal sequence {n}")));
+    let signed = match &heads.signed {
+        Some(h) => Some((
+            seq(h.seq)?,
+            h.to_json()
+                .map_err(|e| Error::InvalidInput(format!("signed head: {e}")))?,
+        )),
+        None => None,
+    };
+    Ok((
+        seq(heads.head.seq)?,
+        heads.head.hash.clone(),
+        signed.as_ref().map(|s| s.0),
+        signed.map(|s| s.1),
+    ))
+}
+
 /// A device's overall compliance from its category rows (`c`): the
 /// severity rank of its worst state (see `state_of_severity`), NULL
 /// without rows.
@@ -355,6 +408,37 @@ pub(crate) use apply_migrations;
 macro_rules! record_methods {
     ($store:ty, $sql:path) => {
         impl $store {
+            async fn read_audit_heads(
+                &self,
+                tenant: &TenantId,
+            ) -> Result<Option<super::AuditHeads>, Error> {
+                let row: Option<(i64, String, Option<String>)> =
+                    sqlx::query_as(super::records::AUDIT_HEAD)
+                        .bind(tenant.as_str())
+                        .fetch_optional(&self.pool)
+                        .await
+                        .map_err($sql)?;
+                let Some((seq, hash, signed)) = row else {
+                    return Ok(None);
+                };
+                let seq = u64::try_from(seq).map_err(|_| Error::Corrupt {
+                    what: format!("audit head of {tenant}: sequence {seq}"),
+                    source: None,
+                })?;
+                let signed = match signed {
+                    Some(text) => Some(
+                        crate::audit::SignedHead::from_json(text.as_bytes()).map_err(|e| {
+                            Error::corrupt(format!("signed audit head of {tenant}"), e)
+                        })?,
+                    ),
+                    None => None,
+                };
+                Ok(Some(super::AuditHeads {
+                    head: crate::audit::JournalHead::new(seq, hash),
+                    signed,
+                }))
+            }
+
             async fn docs(
                 &self,
                 q: &'static str,

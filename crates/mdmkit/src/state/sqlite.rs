@@ -107,6 +107,8 @@ CREATE INDEX mdmkit_compliance_retry
     // 7: each device record's node and overall compliance, indexed for
     // per-node counts.
     super::records::NODE_COLUMNS,
+    // 8: the audit journal's heads.
+    super::records::AUDIT_HEAD_TABLE,
 ];
 
 /// `category IN (...)` over every category: with the key leading by
@@ -204,6 +206,10 @@ record_methods!(SqliteState, sql);
 
 #[async_trait]
 impl StateStore for SqliteState {
+    async fn audit_heads(&self, tenant: &TenantId) -> Result<Option<super::AuditHeads>, Error> {
+        self.read_audit_heads(tenant).await
+    }
+
     async fn device_records(
         &self,
         tenant: &TenantId,
@@ -419,6 +425,18 @@ impl StateStore for SqliteState {
             .execute(&mut *tx)
             .await
             .map_err(sql)?;
+        }
+        if let Some(heads) = &batch.audit {
+            let (seq, hash, signed_seq, signed) = records::audit_head_values(heads)?;
+            sqlx::query(records::PUT_AUDIT_HEAD)
+                .bind(t)
+                .bind(seq)
+                .bind(hash)
+                .bind(signed_seq)
+                .bind(signed)
+                .execute(&mut *tx)
+                .await
+                .map_err(sql)?;
         }
         tx.commit().await.map_err(sql)?;
         tracing::debug!("state committed");

@@ -12,6 +12,7 @@
 ))]
 
 mod audit;
+mod audit_heads;
 mod challenge;
 mod dependency_rule;
 mod device_session;

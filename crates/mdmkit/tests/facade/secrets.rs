@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
-use mdmkit::audit::{Journal, JournalOptions};
+use mdmkit::audit::{Journal, JournalOptions, JournalWriter};
 use mdmkit::identity::{EnvelopeSigner, KeyId};
 use mdmkit::policy::{
     Device, Policy, SecretError, SecretResolver, SecretSource, SecretValue, SettingPath, Tenant,
@@ -95,7 +95,7 @@ async fn payloads_hold_the_secret_while_state_and_journal_hold_the_reference() {
     vault.set("MDMKIT_SECRET_ECOLE", "first-ecole-key");
     vault.set("MDMKIT_SECRET_INVITES", "the-guest-key");
     let r = Reconciler::new(Arc::new(MemoryStore::new()), Arc::new(MemoryState::new()))
-        .with_journal(Arc::new(Mutex::new(journal)))
+        .with_journal(JournalWriter::spawn(journal).unwrap())
         .with_secrets(vault.clone());
     let t = tenant();
 
