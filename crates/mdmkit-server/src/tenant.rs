@@ -129,7 +129,7 @@ impl TenantContext {
     /// the reconciler writes to); their heads go to the reconciler's state
     /// store ([`Reconciler::record_appended`]).
     pub fn with_journal(mut self, journal: JournalWriter) -> Self {
-        self.journal_path = Some(journal.path().to_path_buf());
+        self.journal_path = journal.path().map(std::path::Path::to_path_buf);
         self.journal = Some(journal);
         self
     }
@@ -326,9 +326,14 @@ impl TenantContext {
             .map_err(RequestError::internal)
     }
 
-    /// The journal's file, if there is a journal.
+    /// The journal's file, if there is a journal and it is a file.
     pub fn journal_path(&self) -> Option<&std::path::Path> {
         self.journal_path.as_deref()
+    }
+
+    /// A reader of the journal (a file or PostgreSQL), if there is one.
+    pub fn journal_reader(&self) -> Option<&mdmkit::audit::JournalReader> {
+        self.journal.as_ref().map(JournalWriter::reader)
     }
 
     /// The current tree with the enrolled devices it does not list

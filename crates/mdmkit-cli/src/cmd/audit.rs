@@ -51,6 +51,11 @@ pub(crate) enum AuditCommand {
         /// Do not check the state store's recorded heads.
         #[arg(long, conflicts_with = "store")]
         no_store: bool,
+        /// Verify the tenant's journal in PostgreSQL (`postgres://...`,
+        /// as written with `--journal` by `reconcile` and `serve`) instead
+        /// of the directory's file.
+        #[arg(long, value_name = "URL")]
+        journal: Option<String>,
         /// Print the report as JSON.
         #[arg(long)]
         json: bool,
@@ -67,6 +72,9 @@ pub(crate) enum AuditCommand {
         /// Write the head to FILE instead of standard output.
         #[arg(long, value_name = "FILE")]
         out: Option<PathBuf>,
+        /// The tenant's journal in PostgreSQL instead of the file.
+        #[arg(long, value_name = "URL")]
+        journal: Option<String>,
     },
 }
 
@@ -79,6 +87,7 @@ pub(crate) fn run(cmd: AuditCommand) -> Result<ExitCode, CliError> {
             heads,
             store,
             no_store,
+            journal,
             json,
         } => {
             let store = match (no_store, store) {
@@ -86,9 +95,110 @@ pub(crate) fn run(cmd: AuditCommand) -> Result<ExitCode, CliError> {
                 (false, Some(s)) => StoreChoice::Given(s),
                 (false, None) => StoreChoice::Default,
             };
-            verify(&path, &keys, anchor.as_deref(), &heads, store, json)
+            let source = Source::of(&path, journal)?;
+            verify(
+                &path,
+                &source,
+                &keys,
+                anchor.as_deref(),
+                &heads,
+                store,
+                json,
+            )
         }
-        AuditCommand::Head { path, keys, out } => head(&path, &keys, out.as_deref()),
+        AuditCommand::Head {
+            path,
+            keys,
+            out,
+            journal,
+        } => {
+            let source = Source::of(&path, journal)?;
+            head(&source, &keys, out.as_deref())
+        }
+    }
+}
+
+/// Where the journal to read is.
+enum Source {
+    /// A journal file, with the public key file next to it.
+    File { journal: PathBuf, keys: PathBuf },
+    /// A tenant's rows in PostgreSQL; the keys are the directory's.
+    Postgres {
+        url: String,
+        tenant: TenantId,
+        keys: PathBuf,
+    },
+}
+
+impl Source {
+    fn of(path: &Path, url: Option<String>) -> Result<Source, CliError> {
+        let Some(url) = url else {
+            let (journal, keys) = existing_journal(path)?;
+            return Ok(Source::File { journal, keys });
+        };
+        if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+            return Err(CliError::with_code(
+                2,
+                format!("--journal {url:?}: use postgres://..."),
+            ));
+        }
+        if !path.is_dir() {
+            return Err(CliError::with_code(
+                2,
+                "--journal needs a tenant directory (its tree names the tenant)",
+            ));
+        }
+        Ok(Source::Postgres {
+            tenant: tenant_of(path)?,
+            url,
+            keys: path.join(PUBLIC_KEY_FILE),
+        })
+    }
+
+    fn keys(&self) -> &Path {
+        match self {
+            Source::File { keys, .. } | Source::Postgres { keys, .. } => keys,
+        }
+    }
+
+    /// What errors and reports name.
+    fn label(&self) -> String {
+        match self {
+            Source::File { journal, .. } => journal.display().to_string(),
+            Source::Postgres { tenant, .. } => format!("postgres journal of {tenant}"),
+        }
+    }
+
+    fn verify(
+        &self,
+        keyring: &Keyring,
+        options: &VerifyOptions,
+    ) -> Result<audit::VerifyReport, CliError> {
+        match self {
+            Source::File { journal, .. } => audit::verify_with(journal, keyring, options)
+                .map_err(|e| CliError::new(crate::error::chain(&e))),
+            Source::Postgres { url, tenant, .. } => {
+                let rt = super::reconcile::runtime()?;
+                rt.block_on(audit::verify_postgres(url, tenant, keyring, options))
+                    .map_err(|e| {
+                        CliError::new(format!("{}: {}", self.label(), crate::error::chain(&e)))
+                    })
+            }
+        }
+    }
+
+    fn verify_raw(
+        &self,
+        keyring: &Keyring,
+        options: &VerifyOptions,
+    ) -> Result<Result<audit::VerifyReport, AuditError>, CliError> {
+        match self {
+            Source::File { journal, .. } => Ok(audit::verify_with(journal, keyring, options)),
+            Source::Postgres { url, tenant, .. } => {
+                let rt = super::reconcile::runtime()?;
+                Ok(rt.block_on(audit::verify_postgres(url, tenant, keyring, options)))
+            }
+        }
     }
 }
 
@@ -214,15 +324,13 @@ fn existing_journal(path: &Path) -> Result<(PathBuf, PathBuf), CliError> {
     Ok((journal, pub_file))
 }
 
-fn head(path: &Path, keys: &[String], out: Option<&Path>) -> Result<ExitCode, CliError> {
-    let (journal, pub_file) = existing_journal(path)?;
-    let keyring = keyring(keys, &pub_file)?;
-    let report = audit::verify_with(&journal, &keyring, &VerifyOptions::default())
-        .map_err(|e| CliError::new(crate::error::chain(&e)))?;
+fn head(source: &Source, keys: &[String], out: Option<&Path>) -> Result<ExitCode, CliError> {
+    let keyring = keyring(keys, source.keys())?;
+    let report = source.verify(&keyring, &VerifyOptions::default())?;
     let Some(head) = report.signed_head else {
         return Err(CliError::new(format!(
             "{}: no checkpoint yet (a `mdmkit reconcile` signs the head)",
-            journal.display()
+            source.label()
         )));
     };
     let text = head.to_json().context("cannot write the head")?;
@@ -243,14 +351,15 @@ fn head(path: &Path, keys: &[String], out: Option<&Path>) -> Result<ExitCode, Cl
 
 fn verify(
     path: &Path,
+    source: &Source,
     keys: &[String],
     anchor: Option<&str>,
     heads: &[PathBuf],
     store: StoreChoice,
     json: bool,
 ) -> Result<ExitCode, CliError> {
-    let (journal, pub_file) = existing_journal(path)?;
-    let keyring = keyring(keys, &pub_file)?;
+    let keyring = keyring(keys, source.keys())?;
+    let journal = source.label();
     let mut options = VerifyOptions::default();
     if let Some(a) = anchor {
         options = options.with_anchor(parse_anchor(a)?);
@@ -280,20 +389,23 @@ fn verify(
             options = options.with_signed_head(s.clone());
         }
     }
-    let report = match audit::verify_with(&journal, &keyring, &options) {
+    let report = match source.verify_raw(&keyring, &options)? {
         Ok(r) => r,
         Err(e @ AuditError::Corrupt { .. }) => {
             if json {
                 let v = json!({
                     "ok": false,
-                    "file": journal.display().to_string(),
+                    "file": journal,
                     "line": e.line(),
                     "error": e.corruption(),
                     "message": e.to_string(),
                 });
                 println!("{v}");
             }
-            let mut message = crate::error::chain(&e);
+            let mut message = match source {
+                Source::Postgres { .. } => format!("{journal}: {}", crate::error::chain(&e)),
+                Source::File { .. } => crate::error::chain(&e),
+            };
             if let (Some(h), Some(audit::Corruption::Truncated { anchor_seq, .. })) =
                 (&recorded, e.corruption())
                 && *anchor_seq == h.head.seq
@@ -310,7 +422,7 @@ fn verify(
         let mut v = serde_json::to_value(&report).context("cannot render JSON")?;
         if let serde_json::Value::Object(m) = &mut v {
             m.insert("ok".into(), json!(true));
-            m.insert("file".into(), json!(journal.display().to_string()));
+            m.insert("file".into(), json!(journal));
             m.insert(
                 "store_head".into(),
                 json!(recorded.as_ref().map(|h| h.head.seq)),
@@ -341,10 +453,7 @@ fn verify(
             .unwrap_or_default();
         println!(
             "ok: {}: {} entries, {} checkpoints, {signed}, unsigned tail {}{head}{torn}{store}",
-            journal.display(),
-            report.entries,
-            report.checkpoints,
-            report.unsigned_tail,
+            journal, report.entries, report.checkpoints, report.unsigned_tail,
         );
     }
     Ok(ExitCode::SUCCESS)

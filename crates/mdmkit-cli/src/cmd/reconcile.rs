@@ -33,6 +33,11 @@ pub(crate) struct ReconcileArgs {
     /// `postgres://...` (default `sqlite:DIR/.mdmkit/mdmkit.db`).
     #[arg(long, value_name = "LOCATION")]
     store: Option<String>,
+    /// Where the audit journal lives: `postgres://...` for a journal that
+    /// several processes on several hosts share (default: the file
+    /// `DIR/.mdmkit/audit.jsonl`).
+    #[arg(long, value_name = "URL")]
+    journal: Option<String>,
     /// Print the plan as one JSON object.
     #[arg(long)]
     json: bool,
@@ -138,6 +143,34 @@ pub(crate) async fn open_stores(location: &StoreLocation) -> Result<Stores, CliE
     Ok(stores)
 }
 
+/// The tenant's audit journal on a writer thread: the file in
+/// `DIR/.mdmkit/`, or the tenant's rows in PostgreSQL (`--journal URL`).
+/// The checkpoint key is the directory's either way.
+pub(crate) async fn open_journal(
+    dir: &Path,
+    tenant: &mdmkit::TenantId,
+    url: Option<&str>,
+) -> Result<JournalWriter, CliError> {
+    let signer = audit::load_or_create_key(dir).context("audit journal key")?;
+    match url {
+        Some(u) if u.starts_with("postgres://") || u.starts_with("postgresql://") => {
+            JournalWriter::spawn_postgres(u, tenant.clone(), signer, JournalOptions::default())
+                .await
+                .context("audit journal in PostgreSQL")
+        }
+        Some(u) => Err(CliError::with_code(
+            2,
+            format!("--journal {u:?}: use postgres://... (the default is the directory's file)"),
+        )),
+        None => {
+            let journal =
+                Journal::open(audit::journal_path(dir), signer, JournalOptions::default())
+                    .context("audit journal")?;
+            JournalWriter::spawn(journal).context("audit journal")
+        }
+    }
+}
+
 pub(crate) fn run_reconcile(args: ReconcileArgs) -> Result<ExitCode, CliError> {
     let tenant = super::policy::load(&args.dir)?;
     // Signed layers: refused when the tree requires signatures; a bad
@@ -148,14 +181,6 @@ pub(crate) fn run_reconcile(args: ReconcileArgs) -> Result<ExitCode, CliError> {
         eprintln!("mdmkit: warning: {p}");
     }
     let location = location(&args.dir, args.store.as_ref())?;
-    let signer = audit::load_or_create_key(&args.dir).context("audit journal key")?;
-    let journal = Journal::open(
-        audit::journal_path(&args.dir),
-        signer,
-        JournalOptions::default(),
-    )
-    .context("audit journal")?;
-    let journal = JournalWriter::spawn(journal).context("audit journal")?;
     let bar = ProgressBar::with_draw_target(
         Some(tenant.devices().count() as u64),
         ProgressDrawTarget::stderr(),
@@ -176,6 +201,11 @@ pub(crate) fn run_reconcile(args: ReconcileArgs) -> Result<ExitCode, CliError> {
         progress.set_position(done);
     });
     let rt = runtime()?;
+    let journal = rt.block_on(open_journal(
+        &args.dir,
+        tenant.id(),
+        args.journal.as_deref(),
+    ))?;
     let plan = rt.block_on(async {
         let r = open(&location, options)
             .await?

@@ -15,7 +15,6 @@ use std::sync::Arc;
 
 use clap::Args;
 use mdmkit::Reconciler;
-use mdmkit::audit::{self, Journal, JournalOptions, JournalWriter};
 use mdmkit::identity::scep::{RaIdentity, RaPem};
 use mdmkit::identity::{CaBuilder, CaDir, KeyAlgorithm};
 use mdmkit::reconcile::Options;
@@ -41,6 +40,11 @@ pub(crate) struct ServeArgs {
     /// database (default: each directory's embedded SQLite store).
     #[arg(long, value_name = "URL")]
     store: Option<String>,
+    /// Where the audit journals live: `postgres://...` for journals that
+    /// several `mdmkit serve` processes on several hosts share (default:
+    /// each directory's `.mdmkit/audit.jsonl`).
+    #[arg(long, value_name = "URL")]
+    journal: Option<String>,
     /// The server's TLS certificate chain (PEM); with --tls-key, devices
     /// connect over TLS and may present client certificates.
     #[arg(long, value_name = "FILE", requires = "tls_key")]
@@ -181,9 +185,14 @@ async fn serve(args: ServeArgs) -> Result<ExitCode, CliError> {
     let mut names = Vec::new();
     let mut drains = Vec::new();
     for dir in &args.dirs {
-        let mut ctx = tenant(dir, args.store.as_ref(), &mut opened)
-            .await?
-            .with_push(mdmkit_server::push::PushService::new(push.clone()));
+        let mut ctx = tenant(
+            dir,
+            args.store.as_ref(),
+            args.journal.as_deref(),
+            &mut opened,
+        )
+        .await?
+        .with_push(mdmkit_server::push::PushService::new(push.clone()));
         if let Some(mut android) = super::android::load(dir)?
             && let Some(service) = android.service()
         {
@@ -358,6 +367,7 @@ fn console_key_path(dir: &Path) -> Result<PathBuf, CliError> {
 async fn tenant(
     dir: &Path,
     store: Option<&String>,
+    journal: Option<&str>,
     opened: &mut HashMap<String, Stores>,
 ) -> Result<TenantContext, CliError> {
     let tree = super::policy::load(dir)?;
@@ -372,10 +382,7 @@ async fn tenant(
         }
     };
     let ca = ca_dir(dir, tree.id())?;
-    let signer = audit::load_or_create_key(dir).context("audit journal key")?;
-    let journal = Journal::open(audit::journal_path(dir), signer, JournalOptions::default())
-        .context("audit journal")?;
-    let journal = JournalWriter::spawn(journal).context("audit journal")?;
+    let journal = super::reconcile::open_journal(dir, tree.id(), journal).await?;
     let mut options =
         Options::default().with_organization(tree.name().unwrap_or(tree.id().as_str()).to_owned());
     // Reconciles the server runs (after a TokenUpdate, on the admin API's

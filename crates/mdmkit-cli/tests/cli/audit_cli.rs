@@ -367,3 +367,92 @@ fn a_journal_cut_short_fails_against_the_store_and_an_exported_head() {
     assert!(!o.status.success());
     assert!(stderr(&o).contains("forged.json"), "{}", stderr(&o));
 }
+
+/// The journal in PostgreSQL: `reconcile --journal URL` writes the same
+/// chain into rows, `audit verify --journal URL` checks it (with the state
+/// store's heads), `audit head --journal URL` exports its signed head, and
+/// rows deleted off its end are caught.
+#[test]
+fn a_journal_in_postgres_is_written_verified_and_its_truncation_caught() {
+    let url = match std::env::var("MDMKIT_TEST_POSTGRES_URL") {
+        Ok(u) if !u.is_empty() => u,
+        _ => panic!("MDMKIT_TEST_POSTGRES_URL is unset: run the tests through scripts/test"),
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("region");
+    super::support::copy_dir(&super::support::region(), &dir);
+    let _ = fs::remove_dir_all(dir.join(".mdmkit"));
+    // A tenant of its own in the shared database.
+    let tenant = format!(
+        "audit-pg-{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    );
+    let tree = fs::read_to_string(dir.join("tree.toml")).unwrap();
+    fs::write(
+        dir.join("tree.toml"),
+        tree.replace("academie-hauts-de-lys", &tenant),
+    )
+    .unwrap();
+    let pg = ["--store", url.as_str(), "--journal", url.as_str()];
+    let o = mdmkit(&[&["reconcile", s(&dir)][..], &pg[..]].concat());
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        !mdmkit::audit::journal_path(&dir).exists(),
+        "the journal went to PostgreSQL, not to the file"
+    );
+
+    let o = mdmkit(&[&["audit", "verify", "--json", s(&dir)][..], &pg[..]].concat());
+    assert!(o.status.success(), "{}", stderr(&o));
+    let report: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let entries = report["entries"].as_u64().unwrap();
+    assert!(entries > 3, "{report}");
+    assert_eq!(report["store_head"].as_u64(), Some(entries));
+    assert_eq!(report["last_signed_seq"].as_u64(), Some(entries - 1));
+
+    let o = mdmkit(&["audit", "head", "--journal", &url, s(&dir)]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let head_file = tmp.path().join("head.json");
+    fs::write(&head_file, stdout(&o)).unwrap();
+
+    // A second reconcile with nothing to do adds no entry: same head.
+    let o = mdmkit(&[&["reconcile", s(&dir)][..], &pg[..]].concat());
+    assert!(o.status.success(), "{}", stderr(&o));
+
+    // Delete the last three rows, the closing checkpoint among them.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let pool = sqlx::PgPool::connect(&url).await.unwrap();
+        sqlx::query("DELETE FROM mdmkit_audit_journal WHERE tenant = $1 AND seq > $2")
+            .bind(&tenant)
+            .bind(i64::try_from(entries).unwrap() - 3)
+            .execute(&pool)
+            .await
+            .unwrap();
+    });
+    let o = mdmkit(&["audit", "verify", "--journal", &url, "--no-store", s(&dir)]);
+    assert!(o.status.success(), "the chain alone: {}", stderr(&o));
+    let o = mdmkit(&[&["audit", "verify", s(&dir)][..], &pg[..]].concat());
+    assert!(!o.status.success());
+    let err = stderr(&o);
+    assert!(err.contains("truncated"), "{err}");
+    assert!(err.contains("postgres journal of audit-pg-"), "{err}");
+    let o = mdmkit(&[
+        "audit",
+        "verify",
+        "--journal",
+        &url,
+        "--no-store",
+        "--head",
+        s(&head_file),
+        s(&dir),
+    ]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("truncated"), "{}", stderr(&o));
+}

@@ -3,7 +3,8 @@
 //! between the two (a load balancer), and every report is sent to both at
 //! once (a retrying proxy). Every command is delivered exactly once, every
 //! iPad reaches verified, and an admin token created while both run works
-//! on either.
+//! on either. Both journal into the same PostgreSQL journal (`--journal`):
+//! one chain that `audit verify` accepts, read alike by both admin APIs.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::HashMap;
@@ -24,14 +25,15 @@ fn two_processes_on_one_postgres_deliver_each_command_once() {
         .unwrap();
     let url = rt.block_on(fresh_postgres_database("cluster"));
     let store = ["--store", url.as_str()];
+    let serve = ["--store", url.as_str(), "--journal", url.as_str()];
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("region");
     copy_dir(&region(), &dir);
     let enroll = token(&dir, SCHOOL, "enroll", &store);
     // The first creates the tenant CA; the second starts once it exists
     // (two first starts at once would each create one).
-    let a = Server::start(&dir, &store);
-    let b = Server::start(&dir, &store);
+    let a = Server::start(&dir, &serve);
+    let b = Server::start(&dir, &serve);
     let ca = tenant_ca(&dir);
     let ipads: Vec<_> = (0..IPADS)
         .map(|i| std::sync::Arc::new(issue(&ca, &format!("00008101-CLUSTER0000000{i}"))))
@@ -104,5 +106,39 @@ fn two_processes_on_one_postgres_deliver_each_command_once() {
                 .count();
             assert_eq!(n, IPADS, "{v}");
         }
+        // One journal: both show the same entries, every enrollment among
+        // them, whichever process wrote it.
+        let (status, one) = admin_get(&c, &a.base, "audit?limit=1000", Some(&read)).await;
+        assert_eq!(status, 200, "{one}");
+        let (_, other) = admin_get(&c, &b.base, "audit?limit=1000", Some(&read)).await;
+        assert_eq!(one, other);
+        let entries = one["entries"].as_array().unwrap();
+        for ipad in &ipads {
+            assert!(
+                entries.iter().any(|e| e.to_string().contains(&ipad.udid)),
+                "{} is not in the journal: {one}",
+                ipad.udid
+            );
+        }
     });
+    drop((a, b));
+    assert!(
+        !mdmkit::audit::journal_path(&dir).exists(),
+        "the journal went to PostgreSQL"
+    );
+    let o = crate::support::mdmkit(&[
+        "audit",
+        "verify",
+        dir.to_str().unwrap(),
+        "--store",
+        &url,
+        "--journal",
+        &url,
+    ]);
+    assert!(o.status.success(), "{}", crate::support::stderr(&o));
+    assert!(
+        crate::support::stdout(&o).contains("holds the state store's head"),
+        "{}",
+        crate::support::stdout(&o)
+    );
 }

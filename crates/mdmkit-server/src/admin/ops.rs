@@ -4,7 +4,6 @@
 //! scope checks and journaling happen here, so both clients get the same
 //! answers from the same store calls.
 
-use std::io::BufRead as _;
 use std::sync::Arc;
 
 use mdmkit::apple::command::everyday;
@@ -232,6 +231,9 @@ pub(crate) async fn resend(a: &Admin, id: &DeviceId) -> Result<Plan, RequestErro
 /// The most entries one audit read returns.
 pub(crate) const MAX_AUDIT: usize = 1000;
 
+/// Lines read per page of the journal.
+const AUDIT_PAGE: usize = 2000;
+
 /// Journal entries after `after` about `node` (default: the admin's own
 /// node), at most `limit`, oldest first.
 pub(crate) async fn audit(
@@ -240,36 +242,35 @@ pub(crate) async fn audit(
     after: u64,
     limit: usize,
 ) -> Result<Vec<Value>, RequestError> {
-    let Some(path) = a.ctx.journal_path().map(std::path::Path::to_path_buf) else {
+    let Some(reader) = a.ctx.journal_reader() else {
         return Ok(Vec::new());
     };
     let tree = a.ctx.tree_with_inventory().await?;
     let scope = a.node(&tree, node)?;
     let everything = scope == *tree.root().id();
     let limit = limit.min(MAX_AUDIT);
-    tokio::task::spawn_blocking(move || -> std::io::Result<Vec<Value>> {
-        let file = std::fs::File::open(&path)?;
-        let mut out = Vec::new();
-        for line in std::io::BufReader::new(file).lines() {
-            let line = line?;
+    let mut out = Vec::new();
+    let mut cursor = after;
+    while out.len() < limit {
+        let page = reader
+            .page(cursor, AUDIT_PAGE)
+            .await
+            .map_err(RequestError::internal)?;
+        let done = page.len() < AUDIT_PAGE;
+        for (seq, line) in page {
+            cursor = cursor.max(seq);
             let Ok(v) = serde_json::from_str::<Value>(&line) else {
                 continue;
             };
-            if v.get("seq").and_then(Value::as_u64).unwrap_or(0) <= after {
-                continue;
-            }
-            if out.len() >= limit {
-                break;
-            }
-            if everything || in_scope(&v, &tree, &scope) {
+            if out.len() < limit && (everything || in_scope(&v, &tree, &scope)) {
                 out.push(v);
             }
         }
-        Ok(out)
-    })
-    .await
-    .map_err(RequestError::internal)?
-    .map_err(RequestError::internal)
+        if done {
+            break;
+        }
+    }
+    Ok(out)
 }
 
 /// The newest `limit` journal entries about `node` (default: the admin's
@@ -279,18 +280,23 @@ pub(crate) async fn audit_newest(
     node: Option<&str>,
     limit: usize,
 ) -> Result<Vec<Value>, RequestError> {
-    let Some(path) = a.ctx.journal_path().map(std::path::Path::to_path_buf) else {
+    let Some(reader) = a.ctx.journal_reader() else {
         return Ok(Vec::new());
     };
     let tree = a.ctx.tree_with_inventory().await?;
     let scope = a.node(&tree, node)?;
     let everything = scope == *tree.root().id();
     let limit = limit.clamp(1, MAX_AUDIT);
-    tokio::task::spawn_blocking(move || -> std::io::Result<Vec<Value>> {
-        let file = std::fs::File::open(&path)?;
-        let mut out = std::collections::VecDeque::with_capacity(limit);
-        for line in std::io::BufReader::new(file).lines() {
-            let line = line?;
+    let mut out = std::collections::VecDeque::with_capacity(limit);
+    let mut cursor = 0;
+    loop {
+        let page = reader
+            .page(cursor, AUDIT_PAGE)
+            .await
+            .map_err(RequestError::internal)?;
+        let done = page.len() < AUDIT_PAGE;
+        for (seq, line) in page {
+            cursor = cursor.max(seq);
             let Ok(v) = serde_json::from_str::<Value>(&line) else {
                 continue;
             };
@@ -301,11 +307,11 @@ pub(crate) async fn audit_newest(
                 out.push_back(v);
             }
         }
-        Ok(out.into_iter().rev().collect())
-    })
-    .await
-    .map_err(RequestError::internal)?
-    .map_err(RequestError::internal)
+        if done {
+            break;
+        }
+    }
+    Ok(out.into_iter().rev().collect())
 }
 
 /// Whether a journal entry concerns `scope`: an event about a device under

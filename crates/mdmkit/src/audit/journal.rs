@@ -7,11 +7,12 @@ use std::path::{Path, PathBuf};
 
 use mdmkit_identity::EnvelopeSigner;
 
-use super::entry::{self, GENESIS};
-use super::event::{CheckpointPayload, Event};
+use super::chain::Chain;
+use super::entry;
+use super::event::Event;
 use super::head::{JournalHead, SignedHead};
 use super::{AuditError, Corruption, MAX_LINE_BYTES};
-use crate::signing::{now_rfc3339, sha256_hex};
+use crate::signing::sha256_hex;
 
 /// How a [`Journal`] writes.
 #[derive(Debug, Clone)]
@@ -85,23 +86,9 @@ pub struct Journal {
     file: File,
     /// The file's length after this writer's last write or read of it.
     len: u64,
-    signer: EnvelopeSigner,
-    options: JournalOptions,
-    next_seq: u64,
-    head: String,
-    since_checkpoint: u64,
-    /// The last checkpoint this writer wrote or found at the file's end.
-    signed: Option<SignedHead>,
+    chain: Chain,
     recovered: Option<Recovery>,
     poisoned: bool,
-}
-
-/// The chain state an encoding may have to undo.
-struct Saved {
-    next_seq: u64,
-    head: String,
-    since_checkpoint: u64,
-    signed: Option<SignedHead>,
 }
 
 impl Journal {
@@ -140,12 +127,7 @@ impl Journal {
             path,
             file,
             len: 0,
-            signer,
-            options,
-            next_seq: 1,
-            head: GENESIS.to_owned(),
-            since_checkpoint: 0,
-            signed: None,
+            chain: Chain::new(signer, options),
             recovered: None,
             poisoned: false,
         };
@@ -161,18 +143,18 @@ impl Journal {
     /// The last entry's sequence number and hash as of this journal's last
     /// write (or read of the file's tail); `None` when empty.
     pub fn head(&self) -> Option<(u64, &str)> {
-        (self.next_seq > 1).then(|| (self.next_seq - 1, self.head.as_str()))
+        self.chain.head()
     }
 
     /// The last entry's sequence number and hash, as a [`JournalHead`].
     pub fn journal_head(&self) -> Option<JournalHead> {
-        self.head().map(|(seq, hash)| JournalHead::new(seq, hash))
+        self.chain.journal_head()
     }
 
     /// The last checkpoint this journal wrote (or found ending the file
     /// when it read the file's tail): the head to keep elsewhere.
     pub fn signed_head(&self) -> Option<&SignedHead> {
-        self.signed.as_ref()
+        self.chain.signed_head()
     }
 
     /// What this journal last cut off the end of the file (a torn line,
@@ -186,8 +168,8 @@ impl Journal {
     /// `fdatasync`.
     pub fn append(&mut self, event: Event) -> Result<u64, AuditError> {
         self.transact(|j, out| {
-            let seq = j.encode_one(&event, out)?;
-            j.encode_due_checkpoint(out)?;
+            let seq = j.chain.encode_one(&event, out)?;
+            j.chain.encode_due_checkpoint(out)?;
             Ok(seq)
         })
     }
@@ -200,14 +182,8 @@ impl Journal {
         &mut self,
         events: impl IntoIterator<Item = Event>,
     ) -> Result<Option<u64>, AuditError> {
-        self.transact(|j, out| {
-            let mut last = None;
-            for event in events {
-                last = Some(j.encode_one(&event, out)?);
-                j.encode_due_checkpoint(out)?;
-            }
-            Ok(last)
-        })
+        let events: Vec<Event> = events.into_iter().collect();
+        self.transact(|j, out| j.chain.encode_all(&events, out))
     }
 
     /// Appends several groups of events with one write and one
@@ -223,27 +199,7 @@ impl Journal {
         &mut self,
         groups: Vec<Vec<Event>>,
     ) -> Result<Vec<Result<Option<u64>, AuditError>>, AuditError> {
-        self.transact(|j, out| {
-            let mut results = Vec::with_capacity(groups.len());
-            for group in groups {
-                let saved = j.save();
-                let written = out.len();
-                let encoded = (|| {
-                    let mut last = None;
-                    for event in &group {
-                        last = Some(j.encode_one(event, out)?);
-                        j.encode_due_checkpoint(out)?;
-                    }
-                    Ok(last)
-                })();
-                if encoded.is_err() {
-                    j.restore(saved);
-                    out.truncate(written);
-                }
-                results.push(encoded);
-            }
-            Ok(results)
-        })
+        self.transact(|j, out| Ok(j.chain.encode_groups(&groups, out)))
     }
 
     /// Signs the chain up to the last entry now, unless the last entry is
@@ -251,10 +207,10 @@ impl Journal {
     /// checkpoint's sequence number.
     pub fn checkpoint(&mut self) -> Result<Option<u64>, AuditError> {
         self.transact(|j, out| {
-            if j.next_seq == 1 || j.since_checkpoint == 0 {
+            if !j.chain.unsigned() {
                 return Ok(None);
             }
-            j.encode_checkpoint(out).map(Some)
+            j.chain.encode_checkpoint(out).map(Some)
         })
     }
 
@@ -297,7 +253,7 @@ impl Journal {
         }
         self.locked(|j| {
             j.catch_up(false)?;
-            let saved = j.save();
+            let saved = j.chain.save();
             let mut out = String::new();
             let result = encode(j, &mut out).and_then(|value| {
                 if !out.is_empty() {
@@ -306,26 +262,10 @@ impl Journal {
                 Ok(value)
             });
             if result.is_err() {
-                j.restore(saved);
+                j.chain.restore(saved);
             }
             result
         })
-    }
-
-    fn save(&self) -> Saved {
-        Saved {
-            next_seq: self.next_seq,
-            head: self.head.clone(),
-            since_checkpoint: self.since_checkpoint,
-            signed: self.signed.clone(),
-        }
-    }
-
-    fn restore(&mut self, saved: Saved) {
-        self.next_seq = saved.next_seq;
-        self.head = saved.head;
-        self.since_checkpoint = saved.since_checkpoint;
-        self.signed = saved.signed;
     }
 
     /// Under the lock: when the file is not as this writer left it (or on
@@ -341,47 +281,23 @@ impl Journal {
         if !fresh && len == self.len {
             return Ok(());
         }
-        let max_line = self.options.max_line_bytes;
+        let max_line = self.chain.options.max_line_bytes;
         let tail = read_tail(&mut self.file, len, max_line).map_err(io)?;
         let (complete_end, last_line) =
             split_tail(&tail, len, max_line).map_err(|reason| AuditError::DamagedTail {
                 path: self.path.clone(),
                 reason,
             })?;
-        let known_seq = self.next_seq - 1;
-        match last_line {
-            Some(line) => {
-                let e = entry::decode(line).map_err(|reason| AuditError::DamagedTail {
+        let last = match last_line {
+            Some(line) => Some(
+                entry::decode(line).map_err(|reason| AuditError::DamagedTail {
                     path: self.path.clone(),
                     reason,
-                })?;
-                self.next_seq = e.seq + 1;
-                self.head = e.hash;
-                self.since_checkpoint = match e.event {
-                    Event::Checkpoint { signed } => {
-                        // A checkpoint's payload is checked by `verify`;
-                        // one that does not parse is simply not a head.
-                        self.signed = SignedHead::from_signed(signed).ok();
-                        0
-                    }
-                    // How long ago the last checkpoint was is not known
-                    // without a scan: a journal opened on one that does not
-                    // end with one gets one soon.
-                    _ if fresh => self.options.checkpoint_every.saturating_sub(1).max(1),
-                    // Another writer appended: count its entries as if none
-                    // was a checkpoint (at worst, a checkpoint comes early).
-                    _ => self
-                        .since_checkpoint
-                        .saturating_add(e.seq.saturating_sub(known_seq))
-                        .max(1),
-                };
-            }
-            None => {
-                self.next_seq = 1;
-                self.head = GENESIS.to_owned();
-                self.since_checkpoint = 0;
-            }
-        }
+                })?,
+            ),
+            None => None,
+        };
+        self.chain.follow(last, fresh);
         self.len = len;
         if complete_end < len {
             self.recover(&tail, complete_end)?;
@@ -405,15 +321,15 @@ impl Journal {
         self.file.set_len(complete_end).map_err(io)?;
         self.file.sync_data().map_err(io)?;
         self.len = complete_end;
-        let saved = self.save();
+        let saved = self.chain.save();
         let mut out = String::new();
         let event = Event::Recovered {
             offset: complete_end,
             dropped_bytes,
             dropped_sha256: dropped_sha256.clone(),
         };
-        let written = self.encode_one(&event, &mut out).and_then(|seq| {
-            self.encode_due_checkpoint(&mut out)?;
+        let written = self.chain.encode_one(&event, &mut out).and_then(|seq| {
+            self.chain.encode_due_checkpoint(&mut out)?;
             self.write(&out)?;
             Ok(seq)
         });
@@ -428,49 +344,10 @@ impl Journal {
                 Ok(())
             }
             Err(e) => {
-                self.restore(saved);
+                self.chain.restore(saved);
                 Err(e)
             }
         }
-    }
-
-    fn encode_one(&mut self, event: &Event, out: &mut String) -> Result<u64, AuditError> {
-        let seq = self.next_seq;
-        let time = now_rfc3339();
-        let (hash, line) =
-            entry::encode(seq, &time, &self.head, event).map_err(AuditError::Encode)?;
-        if line.len() - 1 > self.options.max_line_bytes {
-            return Err(AuditError::EntryTooLarge {
-                len: line.len() - 1,
-                max: self.options.max_line_bytes,
-            });
-        }
-        out.push_str(&line);
-        self.next_seq += 1;
-        self.head = hash;
-        if matches!(event, Event::Checkpoint { .. }) {
-            self.since_checkpoint = 0;
-        } else {
-            self.since_checkpoint += 1;
-        }
-        Ok(seq)
-    }
-
-    fn encode_checkpoint(&mut self, out: &mut String) -> Result<u64, AuditError> {
-        let payload = CheckpointPayload::new(self.next_seq - 1, self.head.clone());
-        let signed = self.signer.sign(&payload).map_err(AuditError::Sign)?;
-        let head = SignedHead::from_signed(signed.clone())?;
-        let seq = self.encode_one(&Event::Checkpoint { signed }, out)?;
-        self.signed = Some(head);
-        Ok(seq)
-    }
-
-    fn encode_due_checkpoint(&mut self, out: &mut String) -> Result<(), AuditError> {
-        let every = self.options.checkpoint_every;
-        if every > 0 && self.since_checkpoint >= every {
-            self.encode_checkpoint(out)?;
-        }
-        Ok(())
     }
 
     /// Writes `text` at the end of the file (under the lock) and syncs it;
@@ -486,7 +363,7 @@ impl Journal {
             });
         }
         let result = self.file.write_all(text.as_bytes()).and_then(|()| {
-            if self.options.sync {
+            if self.chain.options.sync {
                 self.file.sync_data()
             } else {
                 Ok(())

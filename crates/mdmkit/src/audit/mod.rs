@@ -40,11 +40,15 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod chain;
 mod entry;
 mod event;
 mod head;
 mod journal;
 mod keys;
+#[cfg(feature = "postgres")]
+mod postgres;
+mod reader;
 mod verify;
 mod writer;
 
@@ -61,8 +65,13 @@ pub use keys::{
     JOURNAL_FILE, KEY_FILE, PUBLIC_KEY_FILE, journal_path, keyring_from_hex, load_or_create_key,
     read_public_keys,
 };
+pub use reader::JournalReader;
 pub use verify::{Anchor, Head, VerifyOptions, VerifyReport, verify, verify_bytes, verify_with};
 pub use writer::{Appended, JournalWriter, WriterStats};
+
+#[cfg(feature = "postgres")]
+#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
+pub use postgres::{PgJournal, PgReader, verify_postgres};
 
 /// The longest journal line, in bytes (64 KiB).
 pub const MAX_LINE_BYTES: usize = 64 * 1024;
@@ -242,6 +251,15 @@ pub enum AuditError {
     /// An event could not be encoded.
     #[error("cannot encode an entry")]
     Encode(#[source] serde_json::Error),
+    /// The journal's database failed (the PostgreSQL journal).
+    #[error("journal database: cannot {what}")]
+    Database {
+        /// What was being done.
+        what: String,
+        /// The driver's error.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     /// A signed head (exported or stored) is unusable.
     #[error("signed head: {reason}")]
     BadHead {

@@ -79,7 +79,7 @@ impl VerifyOptions {
     }
 
     /// The anchors, the signed heads' included (their signatures checked).
-    fn all_anchors(&self, keyring: &Keyring) -> Result<Vec<Anchor>, AuditError> {
+    pub(crate) fn all_anchors(&self, keyring: &Keyring) -> Result<Vec<Anchor>, AuditError> {
         let mut out = self.anchors.clone();
         for h in &self.signed_heads {
             out.push(h.verify(keyring).map_err(|c| AuditError::BadHead {

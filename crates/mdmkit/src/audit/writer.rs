@@ -20,6 +20,69 @@ use super::event::Event;
 use super::head::{JournalHead, SignedHead};
 use super::journal::Journal;
 
+/// What the writer thread writes to: a file [`Journal`], or the
+/// PostgreSQL journal driven by a runtime of the thread's own.
+trait Backend {
+    #[allow(clippy::type_complexity)]
+    fn append_groups(
+        &mut self,
+        groups: Vec<Vec<Event>>,
+    ) -> Result<Vec<Result<Option<u64>, AuditError>>, AuditError>;
+    fn checkpoint(&mut self) -> Result<Option<u64>, AuditError>;
+    fn close(self) -> Result<(), AuditError>;
+    fn journal_head(&self) -> Option<JournalHead>;
+    fn signed_head(&self) -> Option<&SignedHead>;
+}
+
+impl Backend for Journal {
+    fn append_groups(
+        &mut self,
+        groups: Vec<Vec<Event>>,
+    ) -> Result<Vec<Result<Option<u64>, AuditError>>, AuditError> {
+        Journal::append_groups(self, groups)
+    }
+    fn checkpoint(&mut self) -> Result<Option<u64>, AuditError> {
+        Journal::checkpoint(self)
+    }
+    fn close(self) -> Result<(), AuditError> {
+        Journal::close(self)
+    }
+    fn journal_head(&self) -> Option<JournalHead> {
+        Journal::journal_head(self)
+    }
+    fn signed_head(&self) -> Option<&SignedHead> {
+        Journal::signed_head(self)
+    }
+}
+
+#[cfg(feature = "postgres")]
+struct PgBackend {
+    rt: tokio::runtime::Runtime,
+    journal: super::postgres::PgJournal,
+}
+
+#[cfg(feature = "postgres")]
+impl Backend for PgBackend {
+    fn append_groups(
+        &mut self,
+        groups: Vec<Vec<Event>>,
+    ) -> Result<Vec<Result<Option<u64>, AuditError>>, AuditError> {
+        self.rt.block_on(self.journal.append_groups(groups))
+    }
+    fn checkpoint(&mut self) -> Result<Option<u64>, AuditError> {
+        self.rt.block_on(self.journal.checkpoint())
+    }
+    fn close(mut self) -> Result<(), AuditError> {
+        self.rt.block_on(self.journal.checkpoint()).map(|_| ())
+    }
+    fn journal_head(&self) -> Option<JournalHead> {
+        self.journal.journal_head()
+    }
+    fn signed_head(&self) -> Option<&SignedHead> {
+        self.journal.signed_head()
+    }
+}
+
 /// The most appends one group commit takes.
 const MAX_GROUP: usize = 1024;
 
@@ -79,8 +142,9 @@ struct Counters {
     writes: AtomicU64,
 }
 
-/// A cloneable handle on a journal written by a thread of its own; see the
-/// [module](self) documentation.
+/// A cloneable handle on a journal written by a thread of its own: appends
+/// from async code never block the runtime, and the appends that queue
+/// while the thread syncs one write share the next (group commit).
 ///
 /// When the last handle is dropped, the thread signs the tail
 /// ([`Journal::close`]) and ends; [`JournalWriter::close`] does it and
@@ -88,7 +152,10 @@ struct Counters {
 #[derive(Debug, Clone)]
 pub struct JournalWriter {
     tx: mpsc::Sender<Job>,
+    /// The file, or `postgres:TENANT`.
     path: Arc<PathBuf>,
+    file: bool,
+    reader: super::JournalReader,
     counters: Arc<Counters>,
     thread: Arc<Mutex<Option<std::thread::JoinHandle<()>>>>,
 }
@@ -106,13 +173,79 @@ impl std::fmt::Debug for Job {
 impl JournalWriter {
     /// Starts the writer thread for `journal`.
     pub fn spawn(journal: Journal) -> Result<JournalWriter, AuditError> {
-        let path = Arc::new(journal.path().to_path_buf());
+        let path = journal.path().to_path_buf();
+        let reader = super::JournalReader::file(path.clone());
+        Self::start(path, true, reader, move || Ok(journal))
+    }
+
+    /// Opens a tenant's journal in PostgreSQL ([`super::PgJournal`]) on a
+    /// writer thread of its own, which drives it with a single-threaded
+    /// runtime: the same group commit, one transaction per group.
+    #[cfg(feature = "postgres")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
+    pub async fn spawn_postgres(
+        url: &str,
+        tenant: mdmkit_core::TenantId,
+        signer: mdmkit_identity::EnvelopeSigner,
+        options: super::JournalOptions,
+    ) -> Result<JournalWriter, AuditError> {
+        let path = PathBuf::from(format!("postgres:{tenant}"));
+        let reader = super::JournalReader::postgres(url, tenant.clone())?;
+        let url = url.to_owned();
+        let (ready_tx, ready_rx) = oneshot::channel();
+        let writer = Self::start(path.clone(), false, reader, move || {
+            let opened = (|| {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .map_err(|source| AuditError::Io {
+                        path: path.clone(),
+                        source,
+                    })?;
+                let journal = rt.block_on(super::postgres::PgJournal::open(
+                    &url, tenant, signer, options,
+                ))?;
+                Ok(PgBackend { rt, journal })
+            })();
+            // The opener's answer: the error itself, or a copy of it for
+            // the thread's own exit.
+            match opened {
+                Ok(b) => {
+                    let _ = ready_tx.send(Ok(()));
+                    Ok(b)
+                }
+                Err(e) => {
+                    let copy = copy_error(&e, &path);
+                    let _ = ready_tx.send(Err(e));
+                    Err(copy)
+                }
+            }
+        })?;
+        match ready_rx.await {
+            Ok(Ok(())) => Ok(writer),
+            Ok(Err(e)) => Err(e),
+            Err(_) => Err(writer.stopped()),
+        }
+    }
+
+    fn start<B: Backend + 'static>(
+        path: PathBuf,
+        file: bool,
+        reader: super::JournalReader,
+        open: impl FnOnce() -> Result<B, AuditError> + Send + 'static,
+    ) -> Result<JournalWriter, AuditError> {
+        let path = Arc::new(path);
         let counters = Arc::new(Counters::default());
         let (tx, rx) = mpsc::channel();
         let thread_counters = counters.clone();
+        let thread_path = path.clone();
         let thread = std::thread::Builder::new()
             .name("mdmkit-journal".into())
-            .spawn(move || run(journal, &rx, &thread_counters))
+            .spawn(move || {
+                if let Ok(backend) = open() {
+                    run(backend, &thread_path, &rx, &thread_counters);
+                }
+            })
             .map_err(|source| AuditError::Io {
                 path: path.to_path_buf(),
                 source,
@@ -120,14 +253,21 @@ impl JournalWriter {
         Ok(JournalWriter {
             tx,
             path,
+            file,
+            reader,
             counters,
             thread: Arc::new(Mutex::new(Some(thread))),
         })
     }
 
-    /// The journal's file.
-    pub fn path(&self) -> &Path {
-        &self.path
+    /// A reader of the same journal (for an admin API's pages of entries).
+    pub fn reader(&self) -> &super::JournalReader {
+        &self.reader
+    }
+
+    /// The journal's file; `None` for a journal in PostgreSQL.
+    pub fn path(&self) -> Option<&Path> {
+        self.file.then_some(self.path.as_path())
     }
 
     /// Appends events in order, contiguous in the file, and waits until
@@ -207,7 +347,7 @@ impl JournalWriter {
 }
 
 /// The state of the journal to report after a write.
-fn appended(journal: &Journal, last_seq: Option<u64>) -> Appended {
+fn appended(journal: &impl Backend, last_seq: Option<u64>) -> Appended {
     Appended {
         last_seq,
         head: journal.journal_head(),
@@ -229,7 +369,7 @@ fn copy_error(e: &AuditError, path: &Path) -> AuditError {
 
 /// The thread: takes the appends queued, writes them as one group, answers
 /// each; a checkpoint or close after the group.
-fn run(mut journal: Journal, rx: &mpsc::Receiver<Job>, counters: &Counters) {
+fn run(mut journal: impl Backend, location: &Path, rx: &mpsc::Receiver<Job>, counters: &Counters) {
     while let Ok(first) = rx.recv() {
         let mut jobs = vec![first];
         while jobs.len() < MAX_GROUP {
@@ -267,7 +407,7 @@ fn run(mut journal: Journal, rx: &mpsc::Receiver<Job>, counters: &Counters) {
                 }
                 Err(e) => {
                     tracing::error!(error = %e, appends = size, "journal write failed");
-                    let path = journal.path().to_path_buf();
+                    let path = location.to_path_buf();
                     let mut replies = replies.into_iter();
                     if let Some(first) = replies.next() {
                         for reply in replies {
@@ -280,7 +420,7 @@ fn run(mut journal: Journal, rx: &mpsc::Receiver<Job>, counters: &Counters) {
         }
         if !after.is_empty() || closing.is_some() {
             let signed = journal.checkpoint();
-            let path = journal.path().to_path_buf();
+            let path = location.to_path_buf();
             for reply in after {
                 reply.send(match &signed {
                     Ok(seq) => Ok(appended(&journal, *seq)),

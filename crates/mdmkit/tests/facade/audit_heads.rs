@@ -289,3 +289,109 @@ async fn postgres_store_heads_catch_a_cut_journal() {
     );
     heads_catch_a_cut_journal(Arc::new(state), &tag).await;
 }
+
+/// Two writers (two processes' worth: each its own pool and thread) append
+/// to one tenant's journal in PostgreSQL at once: one chain, every event,
+/// verified by the same checker as files; another tenant's rows are not
+/// its business.
+#[cfg(feature = "postgres")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_writers_share_one_postgres_journal() {
+    use mdmkit::audit::verify_postgres;
+    let url = std::env::var("MDMKIT_TEST_POSTGRES_URL")
+        .ok()
+        .filter(|u| !u.is_empty())
+        .expect("MDMKIT_TEST_POSTGRES_URL is unset: run the tests through scripts/test");
+    let tag = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    let tenant = TenantId::new(format!("pgj-{}-{tag}", std::process::id())).unwrap();
+    let other = TenantId::new(format!("pgj-other-{}-{tag}", std::process::id())).unwrap();
+    let options = || JournalOptions::default().with_checkpoint_every(25);
+    let a = JournalWriter::spawn_postgres(&url, tenant.clone(), signer(), options())
+        .await
+        .unwrap();
+    let b = JournalWriter::spawn_postgres(&url, tenant.clone(), signer(), options())
+        .await
+        .unwrap();
+    let c = JournalWriter::spawn_postgres(&url, other.clone(), signer(), options())
+        .await
+        .unwrap();
+    assert!(a.path().is_none(), "no file");
+    let mut tasks = Vec::new();
+    for i in 0..60 {
+        let w = if i % 2 == 0 { a.clone() } else { b.clone() };
+        tasks.push(tokio::spawn(async move {
+            w.append_all(vec![answered(i), answered(i)]).await.unwrap()
+        }));
+    }
+    c.append_all(vec![answered(0)]).await.unwrap();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    a.close().await.unwrap();
+    b.close().await.unwrap();
+    c.close().await.unwrap();
+    let report = verify_postgres(&url, &tenant, &keyring(), &VerifyOptions::default())
+        .await
+        .unwrap();
+    let events = report.entries - report.checkpoints;
+    assert_eq!(events, 120, "{report:?}");
+    assert!(report.checkpoints >= 4, "{report:?}");
+    assert_eq!(report.unsigned_tail, 0);
+    let other_report = verify_postgres(&url, &other, &keyring(), &VerifyOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        other_report.entries, 2,
+        "one event and its closing checkpoint"
+    );
+
+    // A reopened writer continues the chain.
+    let again = JournalWriter::spawn_postgres(&url, tenant.clone(), signer(), options())
+        .await
+        .unwrap();
+    let appended = again.append_all(vec![answered(99)]).await.unwrap();
+    assert_eq!(appended.last_seq, Some(report.entries + 1));
+    again.close().await.unwrap();
+    let head = verify_postgres(&url, &tenant, &keyring(), &VerifyOptions::default())
+        .await
+        .unwrap()
+        .head
+        .unwrap();
+
+    // Rows deleted off the end: caught by the last head, not by the chain.
+    let pool = sqlx::PgPool::connect(&url).await.unwrap();
+    sqlx::query("DELETE FROM mdmkit_audit_journal WHERE tenant = $1 AND seq > $2")
+        .bind(tenant.as_str())
+        .bind(i64::try_from(head.seq).unwrap() - 2)
+        .execute(&pool)
+        .await
+        .unwrap();
+    verify_postgres(&url, &tenant, &keyring(), &VerifyOptions::default())
+        .await
+        .unwrap();
+    let e = verify_postgres(
+        &url,
+        &tenant,
+        &keyring(),
+        &VerifyOptions::default().with_anchor(mdmkit::audit::Anchor::new(head.seq, head.hash)),
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        matches!(e.corruption(), Some(Corruption::Truncated { .. })),
+        "{e}"
+    );
+    // An unreachable database is a typed error, not a hang or a panic.
+    let e = JournalWriter::spawn_postgres(
+        "postgres://nobody@127.0.0.1:1/none",
+        tenant.clone(),
+        signer(),
+        options(),
+    )
+    .await
+    .unwrap_err();
+    assert!(matches!(e, AuditError::Database { .. }), "{e}");
+}
