@@ -120,6 +120,25 @@ pub enum QueueError {
 }
 
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
+impl From<crate::migrate::MigrateError> for QueueError {
+    fn from(e: crate::migrate::MigrateError) -> Self {
+        use crate::migrate::MigrateError as M;
+        match e {
+            M::TooNew {
+                found, supported, ..
+            } => QueueError::SchemaTooNew { found, supported },
+            M::Changed { .. } => QueueError::Corrupt {
+                what: e.to_string(),
+            },
+            M::Database { what, source, .. } => QueueError::Database {
+                op: what,
+                source: Box::new(source),
+            },
+        }
+    }
+}
+
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub(crate) trait DbContext<T> {
     fn db(self, op: &'static str) -> Result<T, QueueError>;
 }

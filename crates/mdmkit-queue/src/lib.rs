@@ -51,6 +51,9 @@ mod history;
 mod ids;
 pub mod machine;
 mod memory;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+#[cfg_attr(docsrs, doc(cfg(any(feature = "sqlite", feature = "postgres"))))]
+pub mod migrate;
 mod model;
 mod store;
 mod time;

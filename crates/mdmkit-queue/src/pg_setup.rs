@@ -49,6 +49,14 @@ impl PostgresOptions {
         self.max_connections = n.max(1);
         self
     }
+
+    /// The schema, checked (for other stores that take these options).
+    pub fn checked_schema(&self) -> Result<Option<&str>, QueueError> {
+        match &self.schema {
+            Some(s) => check_schema(s).map(|()| Some(s.as_str())),
+            None => Ok(None),
+        }
+    }
 }
 
 pub(crate) fn check_schema(s: &str) -> Result<(), QueueError> {
@@ -164,6 +172,12 @@ $$;
 "#,
 ];
 
+/// The schema of the PostgreSQL store, through [`crate::migrate`].
+pub(crate) const SCHEMA: crate::migrate::Schema = crate::migrate::Schema {
+    table: "mdmkit_queue_migrations",
+    migrations: MIGRATIONS,
+};
+
 /// The advisory lock key serialising migrations across processes.
 pub(crate) const MIGRATION_LOCK: i64 = 0x6d64_6d6b_6974_7131;
 
@@ -189,36 +203,99 @@ pub(crate) async fn migrate(
         .await
         .db("create the schema")?;
     }
-    sqlx::query(
-        "CREATE TABLE IF NOT EXISTS mdmkit_queue_migrations \
-         (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)",
-    )
-    .execute(&mut *tx)
-    .await
-    .db("create the migrations table")?;
-    let current: i64 =
-        sqlx::query_scalar("SELECT COALESCE(MAX(version), 0) FROM mdmkit_queue_migrations")
-            .fetch_one(&mut *tx)
-            .await
-            .db("read the schema version")?;
-    let latest = MIGRATIONS.len() as i64;
-    if current > latest {
-        return Err(QueueError::SchemaTooNew {
-            found: current,
-            supported: latest,
-        });
-    }
-    for (i, m) in MIGRATIONS.iter().enumerate().skip(current as usize) {
-        sqlx::raw_sql(*m)
-            .execute(&mut *tx)
-            .await
-            .db("migrate the schema")?;
-        sqlx::query("INSERT INTO mdmkit_queue_migrations (version, applied_at) VALUES ($1, $2)")
-            .bind(i as i64 + 1)
-            .bind(now.as_millis())
-            .execute(&mut *tx)
-            .await
-            .db("record a migration")?;
-    }
+    crate::migrate::apply_postgres(&mut tx, &SCHEMA, now.as_millis()).await?;
     tx.commit().await.db("commit the migration")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{EnrollmentId, NewCommand, PostgresStore, QueueStore};
+    use mdmkit_core::{DeviceId, TenantId};
+    use sqlx::Connection as _;
+    use std::str::FromStr as _;
+
+    /// The throwaway server's URL; a missing one fails the test.
+    fn url() -> String {
+        match std::env::var("MDMKIT_TEST_POSTGRES_URL") {
+            Ok(u) if !u.is_empty() => u,
+            _ => panic!("MDMKIT_TEST_POSTGRES_URL is unset: run the tests through scripts/test"),
+        }
+    }
+
+    /// A store as each released schema version left it (in a schema of
+    /// its own) opens at the latest and queues; an edited released
+    /// migration is refused.
+    #[tokio::test]
+    async fn every_schema_version_migrates_forward_and_an_edited_one_is_refused() {
+        let url = url();
+        let tenant = TenantId::new("t").unwrap();
+        let device = EnrollmentId::device(DeviceId::new("ipad-1").unwrap());
+        let tag = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos();
+        for n in 0..=MIGRATIONS.len() {
+            let schema = format!("t_mig_{}_{tag}_{n}", std::process::id());
+            {
+                let connect = sqlx::postgres::PgConnectOptions::from_str(&url).unwrap();
+                let mut c = sqlx::PgConnection::connect_with(&connect).await.unwrap();
+                sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+                    "CREATE SCHEMA \"{schema}\"; SET search_path TO \"{schema}\""
+                )))
+                .execute(&mut c)
+                .await
+                .unwrap();
+                let mut tx = c.begin().await.unwrap();
+                crate::migrate::apply_postgres(&mut tx, &SCHEMA.up_to(n), 0)
+                    .await
+                    .unwrap();
+                tx.commit().await.unwrap();
+                c.close().await.unwrap();
+            }
+            let opts = PostgresOptions::new(url.clone())
+                .with_schema(schema.clone())
+                .with_max_connections(2);
+            let store = PostgresStore::open(opts.clone()).await.unwrap();
+            store
+                .enqueue(
+                    &tenant,
+                    &NewCommand::new("Any", vec![1]),
+                    std::slice::from_ref(&device),
+                )
+                .await
+                .unwrap();
+            assert!(
+                store.next(&tenant, &device).await.unwrap().is_some(),
+                "from {n}"
+            );
+            drop(store);
+            let connect = sqlx::postgres::PgConnectOptions::from_str(&url)
+                .unwrap()
+                .options([("search_path", schema.as_str())]);
+            let mut c = sqlx::PgConnection::connect_with(&connect).await.unwrap();
+            let (version, sums): (i64, i64) =
+                sqlx::query_as("SELECT MAX(version), COUNT(checksum) FROM mdmkit_queue_migrations")
+                    .fetch_one(&mut c)
+                    .await
+                    .unwrap();
+            assert_eq!(
+                (version, sums),
+                (SCHEMA.latest(), SCHEMA.latest()),
+                "from {n}"
+            );
+            if n == MIGRATIONS.len() {
+                sqlx::query("UPDATE mdmkit_queue_migrations SET checksum = 'x' WHERE version = 1")
+                    .execute(&mut c)
+                    .await
+                    .unwrap();
+                let e = PostgresStore::open(opts).await.unwrap_err();
+                assert!(
+                    matches!(&e, QueueError::Corrupt { what } if what.contains("migration 1")),
+                    "{e}"
+                );
+            }
+            c.close().await.unwrap();
+        }
+    }
 }

@@ -345,42 +345,16 @@ impl SqliteStore {
 
     async fn migrate(&self) -> Result<(), QueueError> {
         let mut tx = self.begin().await?;
-        sqlx::query(
-            "CREATE TABLE IF NOT EXISTS mdmkit_queue_migrations \
-             (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)",
-        )
-        .execute(&mut *tx)
-        .await
-        .db("create the migrations table")?;
-        let current: i64 =
-            sqlx::query_scalar("SELECT COALESCE(MAX(version), 0) FROM mdmkit_queue_migrations")
-                .fetch_one(&mut *tx)
-                .await
-                .db("read the schema version")?;
-        let latest = MIGRATIONS.len() as i64;
-        if current > latest {
-            return Err(QueueError::SchemaTooNew {
-                found: current,
-                supported: latest,
-            });
-        }
-        for (i, m) in MIGRATIONS.iter().enumerate().skip(current as usize) {
-            sqlx::raw_sql(*m)
-                .execute(&mut *tx)
-                .await
-                .db("migrate the schema")?;
-            sqlx::query(
-                "INSERT INTO mdmkit_queue_migrations (version, applied_at) VALUES (?1, ?2)",
-            )
-            .bind(i as i64 + 1)
-            .bind(self.clock.now().as_millis())
-            .execute(&mut *tx)
-            .await
-            .db("record a migration")?;
-        }
+        crate::migrate::apply_sqlite(&mut tx, &SCHEMA, self.clock.now().as_millis()).await?;
         tx.commit().await.db("commit the migration")
     }
 }
+
+/// The schema of the embedded store, through [`crate::migrate`].
+pub(crate) const SCHEMA: crate::migrate::Schema = crate::migrate::Schema {
+    table: "mdmkit_queue_migrations",
+    migrations: MIGRATIONS,
+};
 
 /// Creates a SQLite database file readable and writable by its owner
 /// only, unless it exists: queued payloads carry secrets (Wi-Fi keys,
@@ -1288,6 +1262,70 @@ mod tests {
     use crate::model::NewCommand;
     use mdmkit_core::DeviceId;
     use sqlx::Connection;
+
+    /// A store as each released schema version left it opens at the
+    /// latest and queues; a store whose recorded checksum differs from the
+    /// build's (an edited released migration) is refused.
+    #[tokio::test]
+    async fn every_schema_version_migrates_forward_and_an_edited_one_is_refused() {
+        let tenant = TenantId::new("t").unwrap();
+        let device = EnrollmentId::device(DeviceId::new("ipad-1").unwrap());
+        for n in 0..=MIGRATIONS.len() {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join(format!("v{n}.db"));
+            {
+                let opts = SqliteConnectOptions::new()
+                    .filename(&path)
+                    .create_if_missing(true)
+                    .journal_mode(SqliteJournalMode::Wal);
+                let mut c = sqlx::SqliteConnection::connect_with(&opts).await.unwrap();
+                let mut tx = c.begin().await.unwrap();
+                let v = crate::migrate::apply_sqlite(&mut tx, &SCHEMA.up_to(n), 0)
+                    .await
+                    .unwrap();
+                assert_eq!(v, n as i64);
+                tx.commit().await.unwrap();
+                c.close().await.unwrap();
+            }
+            let store = SqliteStore::open(SqliteOptions::new(&path)).await.unwrap();
+            let (version, sums): (i64, i64) =
+                sqlx::query_as("SELECT MAX(version), COUNT(checksum) FROM mdmkit_queue_migrations")
+                    .fetch_one(&store.pool)
+                    .await
+                    .unwrap();
+            assert_eq!(
+                (version, sums),
+                (SCHEMA.latest(), SCHEMA.latest()),
+                "from {n}"
+            );
+            store
+                .enqueue(
+                    &tenant,
+                    &NewCommand::new("Any", vec![1]),
+                    std::slice::from_ref(&device),
+                )
+                .await
+                .unwrap();
+            assert!(
+                store.next(&tenant, &device).await.unwrap().is_some(),
+                "from {n}"
+            );
+            if n == MIGRATIONS.len() {
+                sqlx::query("UPDATE mdmkit_queue_migrations SET checksum = 'x' WHERE version = 2")
+                    .execute(&store.pool)
+                    .await
+                    .unwrap();
+                drop(store);
+                let e = SqliteStore::open(SqliteOptions::new(&path))
+                    .await
+                    .unwrap_err();
+                assert!(
+                    matches!(&e, QueueError::Corrupt { what } if what.contains("migration 2")),
+                    "{e}"
+                );
+            }
+        }
+    }
 
     /// A store written by schema version 1 is migrated in place: its rows
     /// stay, and the enrollment index gains the supersede key.

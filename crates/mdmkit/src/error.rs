@@ -206,6 +206,24 @@ impl Error {
             },
         }
     }
+
+    /// A state store's migration error: a newer schema, an edited released
+    /// migration (corrupt: this build's schema is not the database's), or
+    /// the database's own error.
+    #[cfg(any(feature = "sqlite", feature = "postgres"))]
+    pub(crate) fn from_migration(e: mdmkit_queue::migrate::MigrateError) -> Self {
+        use mdmkit_queue::migrate::MigrateError as M;
+        match e {
+            M::TooNew {
+                found, supported, ..
+            } => Error::SchemaTooNew { found, supported },
+            M::Database { what, source, .. } => Error::from_sqlx(what, source),
+            other => Error::Corrupt {
+                what: "state store schema".into(),
+                source: Some(Box::new(other)),
+            },
+        }
+    }
 }
 
 /// The kind of a queue store's error.

@@ -25,14 +25,18 @@ use super::journal::JournalOptions;
 use super::verify::{Checker, VerifyOptions, VerifyReport};
 use super::{AuditError, Corruption};
 
-/// The table, created when missing (under the advisory lock of the
-/// schema, so that several processes may open at once).
-const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS mdmkit_audit_journal (
+/// The journal's schema, through the migration runner every store uses
+/// (under the advisory lock below, so that several processes may open at
+/// once). Never edit a released entry: append.
+const SCHEMA: mdmkit_queue::migrate::Schema = mdmkit_queue::migrate::Schema {
+    table: "mdmkit_audit_migrations",
+    migrations: &["CREATE TABLE IF NOT EXISTS mdmkit_audit_journal (
     tenant TEXT NOT NULL,
     seq BIGINT NOT NULL,
     line TEXT NOT NULL,
     PRIMARY KEY (tenant, seq)
-)";
+)"],
+};
 
 /// Serialises the creation of the table.
 const SCHEMA_LOCK: i64 = 7_236_390_455_125_530_999;
@@ -101,10 +105,13 @@ impl PgJournal {
             .execute(&mut *tx)
             .await
             .map_err(|e| db("lock the journal schema", e))?;
-        sqlx::query(SCHEMA)
-            .execute(&mut *tx)
+        let now = time::OffsetDateTime::now_utc().unix_timestamp() * 1000;
+        mdmkit_queue::migrate::apply_postgres(&mut tx, &SCHEMA, now)
             .await
-            .map_err(|e| db("create the journal table", e))?;
+            .map_err(|e| AuditError::Database {
+                what: "migrate the journal's schema".into(),
+                source: Box::new(e),
+            })?;
         tx.commit().await.map_err(|e| db("commit", e))?;
         let mut journal = PgJournal {
             pool,

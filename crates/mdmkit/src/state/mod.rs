@@ -781,3 +781,36 @@ mod category_serde {
         super::parse_category(&s).map_err(serde::de::Error::custom)
     }
 }
+
+/// What the stores' migration tests check after opening.
+#[cfg(all(test, any(feature = "sqlite", feature = "postgres")))]
+pub(crate) mod test_support {
+    use super::*;
+
+    /// Commits a device's row and a compliance row, reads them back.
+    pub(crate) async fn works(s: &dyn StateStore, label: &str) {
+        let t = TenantId::new("mig").unwrap();
+        let d = DeviceId::new("ipad-1").unwrap();
+        let mut batch = StateBatch::default();
+        batch.devices.push((
+            d.clone(),
+            DeviceRecord::new(Platform::Apple, ContentHash([1; 32]), ContentHash([2; 32])),
+        ));
+        batch.compliance.push((
+            d.clone(),
+            CategoryState::pending(
+                Category::Passcode,
+                &ContentHash([7; 32]),
+                vec![mdmkit_queue::CommandId::new()],
+                mdmkit_queue::Timestamp::from_millis(5),
+            ),
+        ));
+        s.commit(&t, &batch).await.unwrap();
+        assert_eq!(s.device_records(&t).await.unwrap().len(), 1, "{label}");
+        assert_eq!(
+            s.compliance(&t, Some(&d)).await.unwrap().len(),
+            1,
+            "{label}"
+        );
+    }
+}

@@ -13,11 +13,12 @@ use mdmkit_queue::Timestamp;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
 use sqlx::{Postgres, QueryBuilder};
 
-use super::records::{self, apply_migrations, record_methods};
+use super::records::{self, record_methods};
 use super::{CategoryState, DeviceRecord, RawCategoryRow, StateBatch, StateStore, commands_text};
 use crate::access::AdminToken;
 use crate::error::Error;
 use crate::inventory::Enrollment;
+use mdmkit_queue::PostgresOptions;
 
 /// The schema, one entry per version (never edit a released entry:
 /// append). Version 1 predates the version table, so it is idempotent: a
@@ -78,6 +79,12 @@ CREATE TABLE IF NOT EXISTS mdmkit_policy (
     records::AUDIT_HEAD_TABLE,
 ];
 
+/// The schema, through the migration runner the queue stores use.
+pub(crate) const SCHEMA: mdmkit_queue::migrate::Schema = mdmkit_queue::migrate::Schema {
+    table: "mdmkit_state_migrations",
+    migrations: MIGRATIONS,
+};
+
 /// Rows per multi-row statement (PostgreSQL allows 65,535 parameters).
 const CHUNK: usize = 4_000;
 
@@ -97,10 +104,24 @@ impl PostgresState {
     /// start at once; versions in `mdmkit_state_migrations`). A schema
     /// newer than this build's is refused.
     pub async fn open(url: &str) -> Result<Self, Error> {
-        let options = PgConnectOptions::from_str(url)
+        Self::open_with(&PostgresOptions::new(url).with_max_connections(4)).await
+    }
+
+    /// [`PostgresState::open`] with the options the queue store takes: the
+    /// URL, the pool size, and a schema to keep the tables in (created if
+    /// missing; the same schema as the queue's keeps one tenant set's
+    /// tables together). The clock is not used.
+    pub async fn open_with(opts: &PostgresOptions) -> Result<Self, Error> {
+        let mut options = PgConnectOptions::from_str(&opts.url)
             .map_err(|e| Error::InvalidInput(format!("postgres url: {e}")))?;
+        let schema = opts
+            .checked_schema()
+            .map_err(|e| Error::InvalidInput(e.to_string()))?;
+        if let Some(schema) = schema {
+            options = options.options([("search_path", schema)]);
+        }
         let pool = PgPoolOptions::new()
-            .max_connections(4)
+            .max_connections(opts.max_connections)
             .connect_with(options)
             .await
             .map_err(sql)?;
@@ -109,13 +130,18 @@ impl PostgresState {
             .execute(&mut *tx)
             .await
             .map_err(sql)?;
-        apply_migrations!(
-            tx,
-            MIGRATIONS,
-            "CREATE TABLE IF NOT EXISTS mdmkit_state_migrations \
-             (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)",
-            sql
-        );
+        if let Some(schema) = schema {
+            // Checked against [a-z0-9_]: safe to splice.
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "CREATE SCHEMA IF NOT EXISTS \"{schema}\""
+            )))
+            .execute(&mut *tx)
+            .await
+            .map_err(sql)?;
+        }
+        mdmkit_queue::migrate::apply_postgres(&mut tx, &SCHEMA, records::now_millis())
+            .await
+            .map_err(Error::from_migration)?;
         tx.commit().await.map_err(sql)?;
         Ok(Self { pool })
     }
@@ -571,5 +597,66 @@ impl StateStore for PostgresState {
         states: &[crate::push::PushState],
     ) -> Result<(), Error> {
         self.write_push_states(tenant, states).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sqlx::Connection as _;
+
+    /// A store as each released schema version left it (each in a schema
+    /// of its own, through `open_with`) opens at the latest and works; an
+    /// edited released migration is refused.
+    #[tokio::test]
+    async fn every_schema_version_migrates_forward_and_an_edited_one_is_refused() {
+        let url = match std::env::var("MDMKIT_TEST_POSTGRES_URL") {
+            Ok(u) if !u.is_empty() => u,
+            _ => panic!("MDMKIT_TEST_POSTGRES_URL is unset: run the tests through scripts/test"),
+        };
+        let tag = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos();
+        for n in 0..=MIGRATIONS.len() {
+            let schema = format!("s_mig_{}_{tag}_{n}", std::process::id());
+            let connect = PgConnectOptions::from_str(&url).unwrap();
+            let mut c = sqlx::PgConnection::connect_with(&connect).await.unwrap();
+            sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+                "CREATE SCHEMA \"{schema}\"; SET search_path TO \"{schema}\""
+            )))
+            .execute(&mut c)
+            .await
+            .unwrap();
+            let mut tx = c.begin().await.unwrap();
+            mdmkit_queue::migrate::apply_postgres(&mut tx, &SCHEMA.up_to(n), 0)
+                .await
+                .unwrap();
+            tx.commit().await.unwrap();
+            let opts = PostgresOptions::new(url.clone())
+                .with_schema(schema.clone())
+                .with_max_connections(2);
+            let s = PostgresState::open_with(&opts).await.unwrap();
+            super::super::test_support::works(&s, &format!("from {n}")).await;
+            let (version, sums): (i64, i64) =
+                sqlx::query_as("SELECT MAX(version), COUNT(checksum) FROM mdmkit_state_migrations")
+                    .fetch_one(&mut c)
+                    .await
+                    .unwrap();
+            assert_eq!(
+                (version, sums),
+                (SCHEMA.latest(), SCHEMA.latest()),
+                "from {n}"
+            );
+            if n == MIGRATIONS.len() {
+                sqlx::query("UPDATE mdmkit_state_migrations SET checksum = 'x' WHERE version = 2")
+                    .execute(&mut c)
+                    .await
+                    .unwrap();
+                let e = PostgresState::open_with(&opts).await.unwrap_err();
+                assert_eq!(e.kind(), crate::ErrorKind::Corrupt, "{e}");
+            }
+            c.close().await.unwrap();
+        }
     }
 }

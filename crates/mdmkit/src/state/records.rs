@@ -363,44 +363,12 @@ pub(crate) fn doc<T: serde::Serialize>(v: &T) -> Result<String, Error> {
     })
 }
 
-/// Applies the migrations a store's version table does not list yet,
-/// inside the caller's transaction (which serialises processes: SQLite's
-/// `BEGIN IMMEDIATE`, PostgreSQL's advisory lock), and refuses a schema
-/// newer than this build's. Written once for both dialects: `$table` is
-/// the dialect's `CREATE TABLE IF NOT EXISTS mdmkit_state_migrations`,
-/// `$sql` maps an `sqlx::Error` to [`Error`].
-macro_rules! apply_migrations {
-    ($tx:expr, $migrations:expr, $table:expr, $sql:path) => {{
-        sqlx::query($table).execute(&mut *$tx).await.map_err($sql)?;
-        let current: i64 =
-            sqlx::query_scalar("SELECT COALESCE(MAX(version), 0) FROM mdmkit_state_migrations")
-                .fetch_one(&mut *$tx)
-                .await
-                .map_err($sql)?;
-        let latest = $migrations.len() as i64;
-        if current > latest {
-            return Err(Error::SchemaTooNew {
-                found: current,
-                supported: latest,
-            });
-        }
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as i64);
-        for (i, m) in $migrations.iter().enumerate().skip(current as usize) {
-            sqlx::raw_sql(*m).execute(&mut *$tx).await.map_err($sql)?;
-            sqlx::query(
-                "INSERT INTO mdmkit_state_migrations (version, applied_at) VALUES ($1, $2)",
-            )
-            .bind(i as i64 + 1)
-            .bind(now)
-            .execute(&mut *$tx)
-            .await
-            .map_err($sql)?;
-        }
-    }};
+/// Now, in milliseconds since the epoch (the time a migration is recorded).
+pub(crate) fn now_millis() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
-pub(crate) use apply_migrations;
 
 /// The record methods of a SQL store, written once for both dialects:
 /// `$store` has a `pool` field of its driver's pool type, and `$sql` maps

@@ -18,7 +18,7 @@ use mdmkit_queue::Timestamp;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{QueryBuilder, Sqlite, SqlitePool};
 
-use super::records::{self, apply_migrations, record_methods};
+use super::records::{self, record_methods};
 use super::{CategoryState, DeviceRecord, RawCategoryRow, StateBatch, StateStore, commands_text};
 use crate::access::AdminToken;
 use crate::error::Error;
@@ -111,6 +111,12 @@ CREATE INDEX mdmkit_compliance_retry
     super::records::AUDIT_HEAD_TABLE,
 ];
 
+/// The schema, through the migration runner the queue stores use.
+pub(crate) const SCHEMA: mdmkit_queue::migrate::Schema = mdmkit_queue::migrate::Schema {
+    table: "mdmkit_state_migrations",
+    migrations: MIGRATIONS,
+};
+
 /// `category IN (...)` over every category: with the key leading by
 /// category, a device's rows are one seek per category (the names are
 /// fixed identifiers, safe to splice).
@@ -126,13 +132,9 @@ fn every_category() -> String {
 /// (one process at a time) and refuses a newer schema.
 async fn migrate(pool: &SqlitePool) -> Result<(), Error> {
     let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.map_err(sql)?;
-    apply_migrations!(
-        tx,
-        MIGRATIONS,
-        "CREATE TABLE IF NOT EXISTS mdmkit_state_migrations \
-         (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)",
-        sql
-    );
+    mdmkit_queue::migrate::apply_sqlite(&mut tx, &SCHEMA, super::records::now_millis())
+        .await
+        .map_err(Error::from_migration)?;
     tx.commit().await.map_err(sql)
 }
 
@@ -701,6 +703,56 @@ mod tests {
             .map(|_| mdmkit_queue::CommandId::new())
             .collect();
         CategoryState::pending(c, &ContentHash([7; 32]), ids, Timestamp::from_millis(5))
+    }
+
+    /// A store as each released schema version left it opens at the
+    /// latest and works; an edited released migration is refused.
+    #[tokio::test]
+    async fn every_schema_version_migrates_forward_and_an_edited_one_is_refused() {
+        for n in 0..=MIGRATIONS.len() {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join(format!("v{n}.db"));
+            {
+                let opts = SqliteConnectOptions::new()
+                    .filename(&path)
+                    .create_if_missing(true);
+                let mut c = sqlx::SqliteConnection::connect_with(&opts).await.unwrap();
+                let mut tx = c.begin().await.unwrap();
+                mdmkit_queue::migrate::apply_sqlite(&mut tx, &SCHEMA.up_to(n), 0)
+                    .await
+                    .unwrap();
+                tx.commit().await.unwrap();
+                c.close().await.unwrap();
+            }
+            let s = SqliteState::open(&path).await.unwrap();
+            super::super::test_support::works(&s, &format!("from {n}")).await;
+            let (version, sums): (i64, i64) =
+                sqlx::query_as("SELECT MAX(version), COUNT(checksum) FROM mdmkit_state_migrations")
+                    .fetch_one(&s.pool)
+                    .await
+                    .unwrap();
+            assert_eq!(
+                (version, sums),
+                (SCHEMA.latest(), SCHEMA.latest()),
+                "from {n}"
+            );
+            if n == MIGRATIONS.len() {
+                sqlx::query("UPDATE mdmkit_state_migrations SET checksum = 'x' WHERE version = 3")
+                    .execute(&s.pool)
+                    .await
+                    .unwrap();
+                drop(s);
+                let e = SqliteState::open(&path).await.unwrap_err();
+                assert_eq!(e.kind(), crate::ErrorKind::Corrupt, "{e}");
+                let mut text = e.to_string();
+                let mut source = std::error::Error::source(&e);
+                while let Some(s) = source {
+                    text.push_str(&format!(": {s}"));
+                    source = s.source();
+                }
+                assert!(text.contains("migration 3"), "{text}");
+            }
+        }
     }
 
     /// A store written before the version table existed (schema 1, keyed by
