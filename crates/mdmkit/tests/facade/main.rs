@@ -23,4 +23,5 @@ mod push_state;
 mod reconcile_props;
 mod secrets;
 mod signing;
+mod state_conformance;
 mod windows_payloads;
