@@ -784,6 +784,7 @@ mod category_serde {
 
 /// What the stores' migration tests check after opening.
 #[cfg(all(test, any(feature = "sqlite", feature = "postgres")))]
+#[allow(clippy::unwrap_used)]
 pub(crate) mod test_support {
     use super::*;
 
