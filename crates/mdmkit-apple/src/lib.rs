@@ -86,4 +86,8 @@ pub use validate::Issue;
 
 /// The property-list value types used in the public API, re-exported from
 /// the `plist` crate on purpose so callers need not depend on it.
+///
+/// Semver: these are `plist` 1.10's types. A `plist` release whose types
+/// change incompatibly will come with a major release of this crate; until
+/// then the workspace pins `plist` to `~1.10`.
 pub use plist::{Date, Dictionary, Integer, Value};
