@@ -270,59 +270,122 @@ fn an_unsigned_layer_stops_a_tenant_that_requires_signatures() {
 #[test]
 fn killing_reconcile_at_any_moment_loses_nothing() {
     let (_tmp, dir) = region();
+    // 2,000 more iPads, PCs and tablets: a run long enough for kills to
+    // land inside its writes.
+    let mut devices = std::fs::read_to_string(dir.join("devices.toml")).unwrap();
+    for i in 0..2000 {
+        let platform = ["apple", "windows", "android"][i % 3];
+        devices.push_str(&format!(
+            "\n[[device]]\nid = \"kill-{i:04}\"\nnode = \"jules-ferry-cm1\"\nplatform = \"{platform}\"\n\
+             os_version = \"18.1\"\nsupervised = true\n"
+        ));
+    }
+    std::fs::write(dir.join("devices.toml"), devices).unwrap();
     let db = dir.join(".mdmkit/mdmkit.db");
-    let mut seed = 0x2545_f491_4f6c_dd1du64;
-    for round in 0..8 {
-        // A fresh change each round, then a kill somewhere in the run.
+    // The store read by Python's sqlite3 (an independent reader): how many
+    // commands are stored, and the policy hash the state last committed.
+    let read = |sql: &str| -> String {
+        if !db.exists() {
+            return String::new();
+        }
+        let out = Command::new("python3")
+            .args([
+                "-c",
+                "import sqlite3,sys\n\
+                 try: print(sqlite3.connect(sys.argv[1]).execute(sys.argv[2]).fetchone())\n\
+                 except sqlite3.OperationalError: print('')",
+                db.to_str().unwrap(),
+                sql,
+            ])
+            .output()
+            .expect("python3 is needed to read the store independently");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    };
+    let commands = || read("SELECT COUNT(*) FROM mdmkit_commands");
+    let committed = || read("SELECT hash FROM mdmkit_policy WHERE policy = 'securite-socle'");
+    // Kills at moments that move to land inside the run's writes: a kill
+    // before the run queued anything comes later next time, one after its
+    // state was committed comes earlier. Go on until three kills are
+    // proven to have landed mid-run (commands queued, state not committed),
+    // after at least eight kills.
+    let (mut lo, mut hi) = (0u64, 4000u64);
+    let mut mid_run = 0;
+    let mut round = 0u64;
+    while round < 8 || mid_run < 3 {
+        assert!(round < 40, "only {mid_run} kills of {round} landed mid-run");
+        // A new value each round (never the one before), then a kill.
         let file = dir.join("policies/securite-socle.toml");
         let text = std::fs::read_to_string(&file).unwrap();
-        let next = if round % 2 == 0 {
-            text.replace("max_failed_attempts = 10", "max_failed_attempts = 9")
-        } else {
-            text.replace("max_failed_attempts = 9", "max_failed_attempts = 10")
-        };
+        let at = text.find("max_failed_attempts = ").unwrap() + "max_failed_attempts = ".len();
+        let end = at + text[at..].find('\n').unwrap();
+        let next = format!("{}{}{}", &text[..at], 4 + round % 7, &text[end..]);
         std::fs::write(&file, next).unwrap();
-        seed ^= seed << 13;
-        seed ^= seed >> 7;
-        seed ^= seed << 17;
-        let delay = Duration::from_millis(seed % 400);
+        let delay = (lo + hi) / 2;
+        let (commands_before, committed_before) = (commands(), committed());
         let mut child = Command::new(BIN)
             .args(["reconcile", s(&dir)])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
-        std::thread::sleep(delay);
+        std::thread::sleep(Duration::from_millis(delay));
         let _ = child.kill(); // SIGKILL
         let _ = child.wait();
+        let started = commands() != commands_before;
+        let done = committed() != committed_before;
+        if started && !done {
+            mid_run += 1;
+        } else if done {
+            hi = delay.max(lo + 2);
+        } else {
+            lo = delay;
+            hi = hi.max(lo + 50);
+        }
+        round += 1;
     }
+    eprintln!("{mid_run} of {round} kills landed mid-run");
     // The run after the crashes completes the plan; the one after plans
     // nothing.
     ok(&["reconcile", s(&dir)]);
     let plan = json(&["reconcile", s(&dir), "--json"]);
     assert_eq!(plan["queued"], 0, "{plan}");
-    // Every pending category points at commands that are in the queue.
+    // Every pending category points at commands that are in the queue
+    // (the queue read by Python, all devices at once).
+    let out = Command::new("python3")
+        .args([
+            "-c",
+            "import sqlite3,sys,uuid,json\n\
+             rows=sqlite3.connect(sys.argv[1]).execute('SELECT device, command_id FROM mdmkit_queue').fetchall()\n\
+             q={}\n\
+             for d,c in rows: q.setdefault(d,[]).append(str(uuid.UUID(bytes=bytes(c))))\n\
+             print(json.dumps(q))",
+            db.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let queue: serde_json::Map<String, Value> = serde_json::from_slice(&out.stdout).unwrap();
     let status = json(&["status", s(&dir), "--json"]);
-    for d in status["devices"].as_array().unwrap() {
+    let devices = status["devices"].as_array().unwrap();
+    assert_eq!(devices.len(), 2030);
+    for d in devices {
         let id = d["device"].as_str().unwrap();
         let cats = d["categories"].as_array().unwrap();
         assert!(!cats.is_empty(), "{id} lost its state");
-        let queue = json(&[
-            "queue",
-            "list",
-            "--store",
-            &format!("sqlite:{}", db.display()),
-            "--tenant",
-            TENANT,
-            "--device",
-            id,
-        ]);
         let ids: BTreeSet<&str> = queue
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|c| c["id"].as_str().unwrap())
-            .collect();
+            .get(id)
+            .and_then(Value::as_array)
+            .map(|a| a.iter().filter_map(Value::as_str).collect())
+            .unwrap_or_default();
         for c in cats {
             for cmd in c["commands"].as_array().unwrap() {
                 assert!(ids.contains(cmd.as_str().unwrap()), "{id}: {cmd} lost");
