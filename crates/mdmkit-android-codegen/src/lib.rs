@@ -300,6 +300,36 @@ impl Part {
     }
 }
 
+/// The manifest of the committed output (shared with `mdmkit-apple-codegen`).
+#[path = "../../mdmkit-apple-codegen/src/manifest.rs"]
+pub mod manifest;
+
+/// The manifest of the committed output (`generated.sha256` in this crate).
+pub fn manifest_path() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("generated.sha256")
+}
+
+/// The manifest of `files` generated from `discovery_json` by this
+/// generator.
+pub fn build_manifest(
+    discovery_json: &str,
+    files: &[GeneratedFile],
+) -> Result<manifest::Manifest, String> {
+    Ok(manifest::Manifest::new(
+        manifest::digest([("androidmanagement.v1.json", discovery_json.as_bytes())]),
+        manifest::generator_digest(std::path::Path::new(env!("CARGO_MANIFEST_DIR")))?,
+        files
+            .iter()
+            .map(|f| {
+                (
+                    f.path.to_owned(),
+                    manifest::file_sha256(f.contents.as_bytes()),
+                )
+            })
+            .collect(),
+    ))
+}
+
 /// Reads the discovery document and returns every generated file.
 pub fn generate(discovery_json: &str) -> Result<Vec<GeneratedFile>, CodegenError> {
     let doc: Value = serde_json::from_str(discovery_json)

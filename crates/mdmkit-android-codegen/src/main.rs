@@ -29,7 +29,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    for file in files {
+    for file in &files {
         let path = crate_dir.join(file.path);
         if let Err(e) = std::fs::write(&path, &file.contents) {
             eprintln!("mdmkit-android-codegen: {}: {e}", path.display());
@@ -37,5 +37,18 @@ fn main() -> ExitCode {
         }
         println!("wrote {} ({} bytes)", path.display(), file.contents.len());
     }
+    let manifest = match mdmkit_android_codegen::build_manifest(&text, &files) {
+        Ok(m) => m.to_text("cargo run -p mdmkit-android-codegen"),
+        Err(e) => {
+            eprintln!("mdmkit-android-codegen: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let path = mdmkit_android_codegen::manifest_path();
+    if let Err(e) = std::fs::write(&path, manifest) {
+        eprintln!("mdmkit-android-codegen: {}: {e}", path.display());
+        return ExitCode::FAILURE;
+    }
+    println!("wrote {}", path.display());
     ExitCode::SUCCESS
 }

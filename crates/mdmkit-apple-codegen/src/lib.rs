@@ -24,6 +24,7 @@
 use std::path::{Path, PathBuf};
 
 pub mod emit;
+pub mod manifest;
 pub mod model;
 pub mod yaml;
 
@@ -35,6 +36,26 @@ pub fn default_schema_dir() -> PathBuf {
 /// Where the generated files go.
 pub fn default_output_dir() -> PathBuf {
     workspace_root().join("crates/mdmkit-apple/src/generated")
+}
+
+/// The manifest of the committed output (`generated.sha256` in this crate).
+pub fn manifest_path() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("generated.sha256")
+}
+
+/// The manifest of `outputs` generated from `inputs` by this generator.
+pub fn build_manifest(
+    inputs: &[(String, String)],
+    outputs: &[(String, String)],
+) -> Result<manifest::Manifest, String> {
+    Ok(manifest::Manifest::new(
+        manifest::digest(inputs.iter().map(|(n, t)| (n.as_str(), t.as_bytes()))),
+        manifest::generator_digest(Path::new(env!("CARGO_MANIFEST_DIR")))?,
+        outputs
+            .iter()
+            .map(|(n, t)| (n.clone(), manifest::file_sha256(t.as_bytes())))
+            .collect(),
+    ))
 }
 
 fn workspace_root() -> PathBuf {
