@@ -189,12 +189,9 @@ fn python_recomputes_the_hash_chain() {
         .output()
         .is_ok_and(|o| o.status.success())
     {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "python3 is required in CI"
+        panic!(
+            "python3 is needed for this independent check: run the tests through scripts/test, which installs it"
         );
-        eprintln!("skipped: no python3");
-        return;
     }
     let (_tmp, path) = tenant(9);
     let script = r#"
@@ -230,12 +227,9 @@ fn openssl_verifies_the_checkpoint_signatures() {
         .output()
         .is_ok_and(|o| o.status.success())
     {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "openssl is required in CI"
+        panic!(
+            "openssl is needed for this independent check: run the tests through scripts/test, which installs it"
         );
-        eprintln!("skipped: no openssl");
-        return;
     }
     let (tmp, path) = tenant(9);
     let key = public_key(tmp.path());
