@@ -321,7 +321,9 @@ fn file_bytes(path: &Path) -> u64 {
 
 /// The store's size after the first reconcile.
 struct StoreSize {
+    /// The database file, and its write-ahead log beside it.
     file: u64,
+    wal: u64,
     queue_rows: i64,
     commands: i64,
     payload_bytes: i64,
@@ -366,7 +368,8 @@ fn store_size(rt: &tokio::runtime::Runtime, db: &Path) -> StoreSize {
         });
         c.close().await.unwrap();
         StoreSize {
-            file: file_bytes(db),
+            file: std::fs::metadata(db).map_or(0, |m| m.len()),
+            wal: std::fs::metadata(format!("{}-wal", db.display())).map_or(0, |m| m.len()),
             queue_rows,
             commands,
             payload_bytes,
@@ -605,6 +608,7 @@ fn bench(_c: &mut Criterion) {
         });
     }
     let load_after = load_average();
+    let end = store_size(&rt, &dir.join(".mdmkit").join("mdmkit.db"));
 
     // The report.
     println!();
@@ -667,10 +671,12 @@ fn bench(_c: &mut Criterion) {
         .sum();
     let rows = size.queue_rows.max(1) as f64;
     println!(
-        "store after the first reconcile: {:.1} MB file ({:.0} bytes per queued command in all); \
-         {} queue rows, {} commands ({:.1} MB of payloads), {} events; first reconcile queued {}",
+        "store after the first reconcile: {:.1} MB file ({:.0} bytes per queued command in all) \
+         and {:.1} MB of WAL; {} queue rows, {} commands ({:.1} MB of payloads), {} events; \
+         first reconcile queued {}",
         size.file as f64 / 1e6,
         size.file as f64 / rows,
+        size.wal as f64 / 1e6,
         size.queue_rows,
         size.commands,
         size.payload_bytes as f64 / 1e6,
@@ -692,6 +698,16 @@ fn bench(_c: &mut Criterion) {
             .collect();
         println!("tables with their indexes: {}", list.join(", "));
     }
+    println!(
+        "store after every step: {:.1} MB file and {:.1} MB of WAL; {} queue rows, {} commands \
+         ({:.1} MB of payloads), {} events",
+        end.file as f64 / 1e6,
+        end.wal as f64 / 1e6,
+        end.queue_rows,
+        end.commands,
+        end.payload_bytes as f64 / 1e6,
+        end.events
+    );
 }
 
 criterion_group!(benches, bench);
