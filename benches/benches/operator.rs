@@ -327,6 +327,8 @@ struct StoreSize {
     queue_rows: i64,
     commands: i64,
     payload_bytes: i64,
+    /// Distinct payloads among the commands.
+    distinct_payloads: i64,
     events: i64,
     /// Bytes of each table with its indexes, largest first (empty when
     /// SQLite has no `dbstat`).
@@ -352,6 +354,10 @@ fn store_size(rt: &tokio::runtime::Runtime, db: &Path) -> StoreSize {
             .fetch_one(&mut c)
             .await
             .unwrap();
+        let distinct_payloads = one("SELECT COUNT(DISTINCT payload) FROM mdmkit_commands")
+            .fetch_one(&mut c)
+            .await
+            .unwrap();
         let events = one("SELECT COUNT(*) FROM mdmkit_events")
             .fetch_one(&mut c)
             .await
@@ -373,6 +379,7 @@ fn store_size(rt: &tokio::runtime::Runtime, db: &Path) -> StoreSize {
             queue_rows,
             commands,
             payload_bytes,
+            distinct_payloads,
             events,
             tables,
         }
@@ -672,14 +679,15 @@ fn bench(_c: &mut Criterion) {
     let rows = size.queue_rows.max(1) as f64;
     println!(
         "store after the first reconcile: {:.1} MB file ({:.0} bytes per queued command in all) \
-         and {:.1} MB of WAL; {} queue rows, {} commands ({:.1} MB of payloads), {} events; \
-         first reconcile queued {}",
+         and {:.1} MB of WAL; {} queue rows, {} commands ({:.1} MB of payloads, {} distinct), \
+         {} events; first reconcile queued {}",
         size.file as f64 / 1e6,
         size.file as f64 / rows,
         size.wal as f64 / 1e6,
         size.queue_rows,
         size.commands,
         size.payload_bytes as f64 / 1e6,
+        size.distinct_payloads,
         size.events,
         first.queued
     );
@@ -697,6 +705,12 @@ fn bench(_c: &mut Criterion) {
             .map(|(t, b)| format!("{t} {:.1} MB", *b as f64 / 1e6))
             .collect();
         println!("tables with their indexes: {}", list.join(", "));
+        if let Some((_, q)) = size.tables.iter().find(|(t, _)| t == "mdmkit_queue") {
+            println!(
+                "mdmkit_queue alone (rows and index): {:.0} bytes per queued command",
+                *q as f64 / rows
+            );
+        }
     }
     println!(
         "store after every step: {:.1} MB file and {:.1} MB of WAL; {} queue rows, {} commands \
