@@ -618,7 +618,7 @@ fn device_entry(out: &mut String, i: usize, class: &str) {
                 "\n[[device]]\nid = \"{id}\"\nnode = \"{class}\"\nplatform = \"apple\"\n\
                  os_version = \"{}\"\nsupervised = {}\nmodel = \"{}\"\nserial = \"DMP{:09X}\"\n",
                 VERSIONS[i / 4 % 3],
-                i % 40 != 0,
+                !i.is_multiple_of(40),
                 MODELS[i / 2 % 3],
                 m & 0xF_FFFF_FFFF
             );
