@@ -283,7 +283,7 @@ pub fn device_id(i: usize) -> String {
     }
 }
 
-/// What [`write`] wrote.
+/// What [`write()`] wrote.
 #[derive(Debug, Clone)]
 pub struct Region {
     /// The tenant directory.
