@@ -2,7 +2,9 @@
 //!
 //! The benchmarks themselves are the `[[bench]]` targets of this crate; the
 //! fixtures here are shared by several of them so that every bench measures
-//! the same tenant.
+//! the same tenant. [`region`] builds the bench region in memory;
+//! [`directory`] writes a region of the same shape in the tenant directory
+//! format, for the benches of the `mdmkit` command (`operator`).
 //!
 //! ```
 //! let t = mdmkit_benches::region::tenant_with(1);
@@ -10,6 +12,8 @@
 //! ```
 #![forbid(unsafe_code)]
 #![allow(clippy::unwrap_used, clippy::expect_used)] // fixtures: a panic is a broken bench
+
+pub mod directory;
 
 /// Criterion's positional filter, if any (skipping its options' values):
 /// what a bench that prints figures of its own outside criterion (the
