@@ -11,6 +11,12 @@ use clap::{Parser, Subcommand};
 mod cmd;
 mod error;
 
+/// mimalloc for the command: its runs allocate and free millions of small
+/// values (a directory's entries, plans, rows), where glibc's allocator
+/// spent about a third of the time (see `docs/performance.md`).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use error::CliError;
 
 /// Typed, tested building blocks for mobile device management.

@@ -38,17 +38,46 @@ impl Format {
 }
 
 /// Maps key paths of a parsed document to 1-based lines.
+///
+/// The map is built on the first question, from the document's text kept
+/// for it: a document without issues (the common case: a directory of
+/// 100,000 devices) never pays for a map entry per key.
 #[derive(Debug, Default, Clone)]
 pub(crate) struct Locator {
-    lines: HashMap<Vec<String>, usize>,
+    /// The TOML text to locate keys in (`None`: nothing to locate, as for
+    /// JSON).
+    text: Option<std::sync::Arc<str>>,
+    lines: std::cell::OnceCell<HashMap<Vec<String>, usize>>,
 }
 
 impl Locator {
+    /// A locator of the keys of a TOML text that parses.
+    fn of_toml(text: &str) -> Self {
+        Self {
+            text: Some(text.into()),
+            lines: std::cell::OnceCell::new(),
+        }
+    }
+
+    fn lines(&self) -> &HashMap<Vec<String>, usize> {
+        self.lines.get_or_init(|| {
+            let mut out = HashMap::new();
+            if let Some(text) = &self.text
+                && let Ok(table) = DeTable::parse(text)
+            {
+                let lines = Lines::new(text);
+                record_table(table.get_ref(), &mut Vec::new(), &lines, &mut out);
+            }
+            out
+        })
+    }
+
     /// The line of `keys`, or of its nearest ancestor that has one.
     pub(crate) fn line_of(&self, keys: &[&str]) -> Option<usize> {
+        let lines = self.lines();
         let mut owned: Vec<String> = keys.iter().map(|k| (*k).to_owned()).collect();
         loop {
-            if let Some(l) = self.lines.get(&owned) {
+            if let Some(l) = lines.get(&owned) {
                 return Some(*l);
             }
             owned.pop()?;
@@ -57,10 +86,51 @@ impl Locator {
 
     /// The line of a path, or of its nearest located ancestor.
     pub(crate) fn line_of_path(&self, path: &SettingPath) -> Option<usize> {
-        if self.lines.is_empty() {
+        if self.text.is_none() || self.lines().is_empty() {
             return None;
         }
         self.line_of(&path.document_keys())
+    }
+}
+
+/// Records the line of every key and array item of a table (the first
+/// place a key appears, as the map had when it was built while converting).
+fn record_table(
+    t: &DeTable<'_>,
+    keys: &mut Vec<String>,
+    lines: &Lines,
+    out: &mut HashMap<Vec<String>, usize>,
+) {
+    for (k, v) in t.iter() {
+        keys.push(k.get_ref().to_string());
+        out.entry(keys.clone())
+            .or_insert_with(|| lines.line(k.span().start));
+        record_value(v.get_ref(), keys, lines, out);
+        keys.pop();
+    }
+}
+
+fn record_value(
+    v: &DeValue<'_>,
+    keys: &mut Vec<String>,
+    lines: &Lines,
+    out: &mut HashMap<Vec<String>, usize>,
+) {
+    if keys.len() > MAX_DEPTH {
+        return;
+    }
+    match v {
+        DeValue::Array(items) => {
+            for (i, item) in items.iter().enumerate() {
+                keys.push(i.to_string());
+                out.entry(keys.clone())
+                    .or_insert_with(|| lines.line(item.span().start));
+                record_value(item.get_ref(), keys, lines, out);
+                keys.pop();
+            }
+        }
+        DeValue::Table(t) => record_table(t, keys, lines, out),
+        _ => {}
     }
 }
 
@@ -154,8 +224,7 @@ fn toml_depth_ok(text: &str) -> Result<(), (usize, &'static str)> {
 fn convert(
     v: &DeValue<'_>,
     keys: &mut Vec<String>,
-    lines: &Lines,
-    loc: &mut Locator,
+    loc: &Locator,
     issues: &mut Vec<Issue>,
 ) -> Value {
     if keys.len() > MAX_DEPTH {
@@ -205,32 +274,25 @@ fn convert(
             let mut out = Vec::with_capacity(items.len());
             for (i, item) in items.iter().enumerate() {
                 keys.push(i.to_string());
-                loc.lines
-                    .entry(keys.clone())
-                    .or_insert_with(|| lines.line(item.span().start));
-                out.push(convert(item.get_ref(), keys, lines, loc, issues));
+                out.push(convert(item.get_ref(), keys, loc, issues));
                 keys.pop();
             }
             Value::Array(out)
         }
-        DeValue::Table(t) => Value::Object(convert_table(t, keys, lines, loc, issues)),
+        DeValue::Table(t) => Value::Object(convert_table(t, keys, loc, issues)),
     }
 }
 
 fn convert_table(
     t: &DeTable<'_>,
     keys: &mut Vec<String>,
-    lines: &Lines,
-    loc: &mut Locator,
+    loc: &Locator,
     issues: &mut Vec<Issue>,
 ) -> Map<String, Value> {
     let mut out = Map::new();
     for (k, v) in t.iter() {
         keys.push(k.get_ref().to_string());
-        loc.lines
-            .entry(keys.clone())
-            .or_insert_with(|| lines.line(k.span().start));
-        let value = convert(v.get_ref(), keys, lines, loc, issues);
+        let value = convert(v.get_ref(), keys, loc, issues);
         out.insert(k.get_ref().to_string(), value);
         keys.pop();
     }
@@ -289,16 +351,10 @@ pub(crate) fn parse_limited(text: &str, format: Format, max: usize) -> Result<Pa
                 let msg = e.message().trim().to_owned();
                 vec![Issue::whole(IssueKind::Syntax, lower_first(&msg)).with_line(line)]
             })?;
-            let mut loc = Locator::default();
+            let loc = Locator::of_toml(text);
             let mut issues = Vec::new();
             let mut keys = Vec::new();
-            let value = Value::Object(convert_table(
-                table.get_ref(),
-                &mut keys,
-                &lines,
-                &mut loc,
-                &mut issues,
-            ));
+            let value = Value::Object(convert_table(table.get_ref(), &mut keys, &loc, &mut issues));
             if issues.is_empty() {
                 Ok(Parsed {
                     value,
