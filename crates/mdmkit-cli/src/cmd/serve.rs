@@ -77,6 +77,11 @@ pub(crate) struct ServeArgs {
     /// The least time between two pushes to one device (`0s`: no limit).
     #[arg(long, default_value = "60s", value_name = "DURATION", value_parser = parse_interval)]
     push_interval: std::time::Duration,
+    /// How often each tenant's audit journal is signed (a checkpoint over
+    /// its head, recorded in the state store where a journal cut short
+    /// shows); the tail is also signed when the server stops.
+    #[arg(long, default_value = "5m", value_name = "DURATION", value_parser = super::enroll::parse_duration)]
+    checkpoint_every: std::time::Duration,
     /// Pushes without a check-in after which a device is flagged (and no
     /// longer pushed until it checks in).
     #[arg(long, default_value_t = 5, value_name = "N")]
@@ -228,10 +233,11 @@ async fn serve(args: ServeArgs) -> Result<ExitCode, CliError> {
     }
     for name in &names {
         if let Ok(id) = mdmkit::TenantId::new(name.as_str()) {
-            tokio::spawn(push_loop(state.clone(), id, args.push_every));
+            tokio::spawn(push_loop(state.clone(), id.clone(), args.push_every));
+            tokio::spawn(checkpoint_loop(state.clone(), id, args.checkpoint_every));
         }
     }
-    let app = mdmkit_server::router(state);
+    let app = mdmkit_server::router(state.clone());
     println!("mdmkit: serving {} on {scheme}://{addr}", names.join(", "));
     eprintln!("mdmkit: console on {scheme}://{addr}/console/");
     let _ = std::io::stdout().flush();
@@ -239,8 +245,30 @@ async fn serve(args: ServeArgs) -> Result<ExitCode, CliError> {
     mdmkit_server::serve::serve(listener, app, tls, shutdown_signal())
         .await
         .context("server")?;
+    // Sign each journal's tail and record it, as a reconcile does.
+    for name in &names {
+        if let Ok(ctx) = state.tenants().get(name) {
+            if let Err(e) = ctx.reconciler().checkpoint_journal(ctx.id()).await {
+                tracing::warn!(tenant = %name, error = %e, "journal checkpoint at stop");
+            }
+        }
+    }
     tracing::info!("stopped");
     Ok(ExitCode::SUCCESS)
+}
+
+/// Signs the tenant's journal every `every` and records the signed head in
+/// the state store (nothing new since the last one: nothing is signed).
+async fn checkpoint_loop(state: AppState, tenant: mdmkit::TenantId, every: std::time::Duration) {
+    loop {
+        tokio::time::sleep(every).await;
+        let Ok(ctx) = state.tenants().get(tenant.as_str()) else {
+            return;
+        };
+        if let Err(e) = ctx.reconciler().checkpoint_journal(&tenant).await {
+            tracing::warn!(%tenant, error = %e, "journal checkpoint");
+        }
+    }
 }
 
 /// Delivers queued Android commands (planned by a reconcile, an admin

@@ -243,6 +243,13 @@ fn an_ipad_enrolls_into_a_school_over_http_and_is_verified() {
     );
     let status = server.child.wait().unwrap();
     assert!(status.success(), "{status:?}");
+    // The stop signed the journal's tail and recorded it in the store: the
+    // journal verifies with nothing unsigned, holding the store's head.
+    let o = crate::support::mdmkit(&["audit", "verify", dir.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", crate::support::stderr(&o));
+    let out = crate::support::stdout(&o);
+    assert!(out.contains("unsigned tail 0"), "{out}");
+    assert!(out.contains("holds the state store's head"), "{out}");
 }
 
 async fn get(
