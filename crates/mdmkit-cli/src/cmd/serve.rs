@@ -247,10 +247,10 @@ async fn serve(args: ServeArgs) -> Result<ExitCode, CliError> {
         .context("server")?;
     // Sign each journal's tail and record it, as a reconcile does.
     for name in &names {
-        if let Ok(ctx) = state.tenants().get(name) {
-            if let Err(e) = ctx.reconciler().checkpoint_journal(ctx.id()).await {
-                tracing::warn!(tenant = %name, error = %e, "journal checkpoint at stop");
-            }
+        if let Ok(ctx) = state.tenants().get(name)
+            && let Err(e) = ctx.reconciler().checkpoint_journal(ctx.id()).await
+        {
+            tracing::warn!(tenant = %name, error = %e, "journal checkpoint at stop");
         }
     }
     tracing::info!("stopped");
