@@ -125,11 +125,40 @@ pub enum InspectError {
     Unrecognised,
 }
 
+/// The keys inspect writes beside a document's own.
+const META_KEYS: &[&str] = &[
+    "kind",
+    "ddm_request",
+    "signer_certificate",
+    "certificates",
+    "shadowed",
+];
+
+/// `"kind"` and the document's keys. A document key that is one of
+/// inspect's own (an unknown `kind` key a device sent, say) would replace
+/// it: such keys are kept under `"shadowed"` instead, so inspect's keys
+/// always mean what they say and nothing of the document is lost.
 fn object(kind: Kind, d: &Dictionary) -> serde_json::Value {
+    serde_json::Value::Object(with_kind(kind, dict_to_json(d)))
+}
+
+fn with_kind(
+    kind: Kind,
+    mut doc: serde_json::Map<String, serde_json::Value>,
+) -> serde_json::Map<String, serde_json::Value> {
+    let mut shadowed = serde_json::Map::new();
+    for key in META_KEYS {
+        if let Some(v) = doc.remove(*key) {
+            shadowed.insert((*key).into(), v);
+        }
+    }
     let mut map = serde_json::Map::new();
     map.insert("kind".into(), kind.as_str().into());
-    map.extend(dict_to_json(d));
-    serde_json::Value::Object(map)
+    map.extend(doc);
+    if !shadowed.is_empty() {
+        map.insert("shadowed".into(), serde_json::Value::Object(shadowed));
+    }
+    map
 }
 
 /// Decodes a plist artefact into its JSON object.
@@ -167,9 +196,7 @@ fn decode_checkin(d: Dictionary, limits: &Limits) -> Result<serde_json::Value, I
             ddm.insert("identifier".into(), identifier.as_str().into());
         }
         if let Some(report) = request.status_report(limits)? {
-            let mut inner = serde_json::Map::new();
-            inner.insert("kind".into(), Kind::DdmStatusReport.as_str().into());
-            inner.extend(dict_to_json(&report.to_dict()));
+            let inner = with_kind(Kind::DdmStatusReport, dict_to_json(&report.to_dict()));
             ddm.insert("status_report".into(), serde_json::Value::Object(inner));
         }
         if let serde_json::Value::Object(map) = &mut value {
@@ -282,6 +309,16 @@ mod tests {
     fn other_xml_and_json_are_left_to_other_detectors() {
         assert!(detect(b"<SyncML xmlns=\"SYNCML:SYNCML1.2\"></SyncML>").is_none());
         assert!(detect(b"{\"name\": \"enterprises/x\"}").is_none());
+    }
+
+    #[test]
+    fn a_document_key_named_like_inspects_own_is_kept_aside() {
+        // Found by the apple_inspect fuzz target: a status report carrying
+        // its own `kind` key replaced the kind inspect writes.
+        let json = br#"{"StatusItems":{"device":{"x":true}},"Errors":[],"kind":[1]}"#;
+        let v = detect(json).unwrap().unwrap();
+        assert_eq!(v["kind"], "ddm-status-report");
+        assert_eq!(v["shadowed"]["kind"], serde_json::json!([1]));
     }
 
     #[test]
