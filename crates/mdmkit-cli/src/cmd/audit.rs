@@ -169,22 +169,22 @@ impl Source {
         }
     }
 
+    /// An error of this journal as one line: a file's errors name it, the
+    /// rows' are prefixed with the label.
+    fn message(&self, e: &AuditError) -> String {
+        match self {
+            Source::File { .. } => crate::error::chain(e),
+            Source::Postgres { .. } => format!("{}: {}", self.label(), crate::error::chain(e)),
+        }
+    }
+
     fn verify(
         &self,
         keyring: &Keyring,
         options: &VerifyOptions,
     ) -> Result<audit::VerifyReport, CliError> {
-        match self {
-            Source::File { journal, .. } => audit::verify_with(journal, keyring, options)
-                .map_err(|e| CliError::new(crate::error::chain(&e))),
-            Source::Postgres { url, tenant, .. } => {
-                let rt = super::reconcile::runtime()?;
-                rt.block_on(audit::verify_postgres(url, tenant, keyring, options))
-                    .map_err(|e| {
-                        CliError::new(format!("{}: {}", self.label(), crate::error::chain(&e)))
-                    })
-            }
-        }
+        self.verify_raw(keyring, options)?
+            .map_err(|e| CliError::new(self.message(&e)))
     }
 
     fn verify_raw(
@@ -402,10 +402,7 @@ fn verify(
                 });
                 println!("{v}");
             }
-            let mut message = match source {
-                Source::Postgres { .. } => format!("{journal}: {}", crate::error::chain(&e)),
-                Source::File { .. } => crate::error::chain(&e),
-            };
+            let mut message = source.message(&e);
             if let (Some(h), Some(audit::Corruption::Truncated { anchor_seq, .. })) =
                 (&recorded, e.corruption())
                 && *anchor_seq == h.head.seq
