@@ -31,23 +31,18 @@
 //! | Windows | one SyncML command per changed node | none: a diff must run in order |
 //! | Android | the device's whole `Policy` (`PatchPolicy`, no update mask) | `android/policy` |
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 
-use mdmkit_core::{DeviceId, Platform, TenantId};
+use mdmkit_core::{DeviceId, TenantId};
 use mdmkit_policy::{
-    Category, ContentHash, Device, EffectiveCache, EnvFileResolver, NodeId, SecretCache,
-    SecretResolver, Settings, Tenant, category_hashes,
+    Category, EffectiveCache, EnvFileResolver, NodeId, SecretCache, SecretResolver, Tenant,
 };
-use mdmkit_queue::{Clock, CommandId, EnrollmentId, NewCommand, QueueStore, SystemClock};
-use sha2::{Digest, Sha256};
+use mdmkit_queue::{Clock, QueueStore, SystemClock};
 
-use crate::audit::{Appended, Event, JournalWriter, SignedHead, sha256_hex, targets_sha256};
+use crate::audit::{Appended, Event, JournalWriter, SignedHead, sha256_hex};
 use crate::error::Error;
-use crate::state::{
-    AuditHeads, CategoryState, ComplianceState, DeviceRecord, StateBatch, StateStore,
-    UnsupportedNote, content_hash,
-};
+use crate::state::{AuditHeads, StateBatch, StateStore};
 
 pub mod answers;
 mod inventory;
@@ -55,6 +50,7 @@ mod options;
 mod plan;
 mod query;
 mod renewals;
+mod steps;
 mod summary;
 pub(crate) mod vendor;
 
@@ -65,8 +61,6 @@ pub use answers::{Answer, AnswerOutcome};
 pub use query::{DeviceStatus, Finding, SettingSource};
 pub(crate) use summary::overall_states;
 pub use summary::{ComplianceCounts, NodeSummary};
-
-type CategoryHashes = BTreeMap<Category, ContentHash>;
 
 /// Which devices a run considers.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -114,53 +108,6 @@ impl<Q: ?Sized, S: ?Sized> std::fmt::Debug for Reconciler<Q, S> {
             .field("options", &self.options)
             .finish_non_exhaustive()
     }
-}
-
-/// Devices that share one change plan: same platform, same facts, same old
-/// and new settings.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-struct GroupKey {
-    platform: Platform,
-    facts: ContentHash,
-    old: Option<ContentHash>,
-    new: ContentHash,
-    forced: Vec<Category>,
-    personal: bool,
-}
-
-struct Group {
-    representative: Device,
-    old: Settings,
-    /// The new effective settings with their secrets resolved: what is
-    /// encoded.
-    resolved: Arc<Settings>,
-    changed: Vec<Category>,
-    new_hashes: Arc<BTreeMap<Category, ContentHash>>,
-    devices: Vec<DeviceId>,
-    /// The devices themselves, when the device category is planned per
-    /// device.
-    personal: Vec<Device>,
-    attempts: HashMap<(DeviceId, Category), u32>,
-}
-
-/// One command to enqueue, with every device that gets it.
-struct Merged {
-    id: CommandId,
-    platform: Platform,
-    kind: String,
-    supersede: Option<String>,
-    body: vendor::Body,
-    categories: Vec<Category>,
-    targets: Vec<DeviceId>,
-}
-
-/// Devices planned together: a group's shared categories, or one device's
-/// personal ones.
-struct Unit<'g> {
-    group: &'g Group,
-    representative: &'g Device,
-    changed: Vec<Category>,
-    devices: Vec<DeviceId>,
 }
 
 impl<Q, S> Reconciler<Q, S>
@@ -348,30 +295,15 @@ where
     ) -> Result<Plan, Error> {
         let tid = tenant.id().clone();
         let now = self.clock.now();
-        let mut batch_policies = Vec::new();
         let mut plan = Plan {
             tenant: Some(tid.clone()),
             ..Plan::default()
         };
-        let mut events = self.policy_changes(tenant, &mut batch_policies).await?;
-        let in_scope: Vec<&Device> = match scope {
-            Scope::All => tenant.devices().collect(),
-            Scope::Node(n) => {
-                let ids = tenant.affected_devices(n)?;
-                ids.iter().filter_map(|d| tenant.device(d)).collect()
-            }
-            Scope::Devices(ids) => {
-                let mut v = Vec::with_capacity(ids.len());
-                for id in ids {
-                    v.push(
-                        tenant
-                            .device(id)
-                            .ok_or_else(|| mdmkit_policy::Error::UnknownDevice(id.clone()))?,
-                    );
-                }
-                v
-            }
-        };
+        let mut batch = StateBatch::default();
+
+        // Read what the stores know of the run's devices.
+        let mut events = self.policy_changes(tenant, &mut batch.policies).await?;
+        let in_scope = steps::scope::devices(tenant, scope)?;
         // The records of the devices in scope only, unless the whole
         // tenant is (then records of devices gone from it are found too).
         let records = match scope {
@@ -383,30 +315,18 @@ where
         };
         plan.devices = in_scope.len() as u64;
         tracing::debug!(devices = plan.devices, "scope resolved");
-        let mut batch = StateBatch {
-            policies: batch_policies,
-            ..StateBatch::default()
-        };
         if *scope == Scope::All {
-            let present: BTreeSet<&DeviceId> = tenant.devices().map(|d| &d.id).collect();
-            let mut gone: Vec<DeviceId> = records
-                .keys()
-                .filter(|d| !present.contains(d))
-                .cloned()
-                .collect();
-            gone.sort();
-            plan.removed_devices = gone.len() as u64;
-            batch.removed = gone;
+            batch.removed = steps::scope::gone(tenant, &records);
+            plan.removed_devices = batch.removed.len() as u64;
         }
-
         // Failed categories whose backoff has passed are planned again.
-        let mut forced: HashMap<DeviceId, Vec<(Category, u32)>> = HashMap::new();
+        let mut retries: HashMap<DeviceId, Vec<(Category, u32)>> = HashMap::new();
         for (d, s) in self.state.due_retries(&tid, now).await? {
-            forced.entry(d).or_default().push((s.category, s.attempts));
+            retries.entry(d).or_default().push((s.category, s.attempts));
         }
 
-        // Secrets are resolved once per reference and run; the hashes and
-        // the stored state cover their digests, never their values.
+        // Plan: pure steps, except for loading the old settings the
+        // changed devices' diffs start from.
         let default_secrets;
         let secrets: &dyn SecretResolver = match &self.secrets {
             Some(r) => &**r,
@@ -416,366 +336,61 @@ where
             }
         };
         let secrets = SecretCache::new(secrets);
-        // Hash each distinct effective policy once (devices of a node share
-        // one).
-        let empty = Arc::new(category_hashes(&Settings::default()));
-        // Keyed by the policy's address (as an integer, so the future stays
-        // `Send`): devices sharing one `Arc<EffectivePolicy>` share hashes.
-        let mut hashes: HashMap<usize, (Arc<CategoryHashes>, ContentHash, Arc<Settings>)> =
-            HashMap::new();
-        let mut groups: HashMap<GroupKey, Group> = HashMap::new();
-        let mut contents_seen: BTreeSet<ContentHash> = BTreeSet::new();
-        let mut conflicts: BTreeSet<String> = BTreeSet::new();
-        let mut olds: HashMap<ContentHash, (Arc<Settings>, CategoryHashes)> = HashMap::new();
-        let total = in_scope.len() as u64;
-        for (i, device) in in_scope.iter().enumerate() {
-            if let Some(p) = &self.options.progress
-                && (i % 1024 == 0)
-            {
-                p(i as u64, total);
-            }
-            let eff = cache
-                .get(&device.id)
-                .ok_or_else(|| mdmkit_policy::Error::UnknownDevice(device.id.clone()))?;
-            let (cats, content, resolved) = match hashes.entry(Arc::as_ptr(eff) as usize) {
-                std::collections::hash_map::Entry::Occupied(o) => o.get().clone(),
-                std::collections::hash_map::Entry::Vacant(v) => {
-                    conflicts.extend(eff.conflicts().iter().map(ToString::to_string));
-                    let resolved = eff.settings().resolve_secrets(&secrets)?;
-                    let c = category_hashes(&resolved);
-                    let h = content_hash(&c);
-                    v.insert((Arc::new(c), h, Arc::new(resolved))).clone()
-                }
-            };
-            let facts = facts_hash(device, false);
-            let inventory = facts_hash(device, true);
-            let record = records.get(&device.id);
-            let retry = forced.remove(&device.id).unwrap_or_default();
-            let unchanged = record.is_some_and(|r| {
-                r.content == content && r.inventory == inventory && r.platform == device.platform
-            });
-            if unchanged && retry.is_empty() {
-                if record.is_some_and(|r| r.node.as_ref() != Some(&device.node)) {
-                    // Moved (or placed before stores kept nodes) without a
-                    // change of policy: only the record follows it.
-                    plan.moved_devices += 1;
-                    batch.devices.push((
-                        device.id.clone(),
-                        DeviceRecord::new(device.platform, content, inventory)
-                            .with_node(device.node.clone()),
-                    ));
-                }
-                continue;
-            }
-            let old = record
-                .filter(|r| r.platform == device.platform && r.inventory == inventory)
-                .map(|r| r.content);
-            if !unchanged {
-                plan.changed_devices += 1;
-            }
-            plan.retried += retry.len() as u64;
-            // The old settings and their category hashes, loaded once per
-            // distinct content.
-            if let Some(h) = old
-                && !olds.contains_key(&h)
-            {
-                let settings = self.state.content(&tid, &h).await?.unwrap_or_default();
-                let hashes = category_hashes(&settings);
-                olds.insert(h, (Arc::new(settings), hashes));
-            }
-            let old_hashes = match old.and_then(|h| olds.get(&h)) {
-                Some((_, hashes)) => hashes,
-                None => &*empty,
-            };
-            let device_changed =
-                old.is_none() || old_hashes.get(&Category::Device) != cats.get(&Category::Device);
-            // A name template (filled from each device's inventory) makes the
-            // device category's commands personal on Windows and Apple;
-            // everything else is shared by the devices with the same facts
-            // and the same change.
-            let personal = matches!(device.platform, Platform::Windows | Platform::Apple)
-                && device_changed
-                && eff.settings().device.name_template.is_some();
-            let key = GroupKey {
-                platform: device.platform,
-                facts,
-                old,
-                new: content,
-                forced: retry.iter().map(|(c, _)| *c).collect(),
-                personal,
-            };
-            if !contents_seen.contains(&content) {
-                contents_seen.insert(content);
-                // Serialised with each secret's reference and digest only.
-                batch.contents.push((content, (*resolved).clone()));
-            }
-            batch.devices.push((
-                device.id.clone(),
-                DeviceRecord::new(device.platform, content, inventory)
-                    .with_node(device.node.clone()),
-            ));
-            let group = match groups.entry(key) {
-                std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
-                std::collections::hash_map::Entry::Vacant(v) => {
-                    let mut changed: Vec<Category> = Category::ALL
-                        .into_iter()
-                        .filter(|c| old.is_none() || old_hashes.get(c) != cats.get(c))
-                        .collect();
-                    let mut old_settings = match old.and_then(|h| olds.get(&h)) {
-                        Some((s, _)) => (**s).clone(),
-                        None => Settings::default(),
-                    };
-                    for (c, _) in &retry {
-                        // Sent again in full: plan as if the device had none.
-                        old_settings = clear(&old_settings, *c);
-                        if !changed.contains(c) {
-                            changed.push(*c);
-                        }
-                    }
-                    changed.sort();
-                    v.insert(Group {
-                        representative: (*device).clone(),
-                        old: old_settings,
-                        resolved: resolved.clone(),
-                        changed,
-                        new_hashes: cats.clone(),
-                        devices: Vec::new(),
-                        personal: Vec::new(),
-                        attempts: HashMap::new(),
-                    })
-                }
-            };
-            group.devices.push(device.id.clone());
-            if personal {
-                group.personal.push((*device).clone());
-            }
-            for (c, a) in retry {
-                group.attempts.insert((device.id.clone(), c), a);
-            }
+        let classified = steps::classify::classify(
+            &in_scope,
+            cache,
+            &records,
+            retries,
+            &secrets,
+            self.options.progress.as_deref(),
+        )?;
+        drop(records);
+        plan.moved_devices = classified.moved.len() as u64;
+        plan.changed_devices = classified.changed_devices;
+        plan.retried = classified.retried;
+        plan.conflicts = classified.conflicts.iter().cloned().collect();
+        let mut olds = steps::group::Olds::new();
+        for h in classified.old_contents() {
+            let settings = self.state.content(&tid, &h).await?;
+            olds.insert(h, steps::group::old_entry(settings));
         }
-        // Devices gone from scope with pending retries are left alone.
-        drop(forced);
+        batch.devices = classified.moved;
+        let grouped = steps::group::group(classified.candidates, &olds);
+        drop(olds);
         tracing::debug!(
             changed = plan.changed_devices,
             retried = plan.retried,
-            groups = groups.len(),
+            groups = grouped.groups.len(),
             "devices grouped by change"
         );
-
+        batch.devices.extend(grouped.records);
+        batch.contents = grouped.contents;
         let vendors = vendor::Vendors::new(
             &tid,
             self.options.apple_prefix.as_deref(),
             self.options.organization.as_deref(),
         );
-        let mut unsupported: BTreeMap<(Platform, String, String), u64> = BTreeMap::new();
-        let mut wake: BTreeSet<DeviceId> = BTreeSet::new();
-        let mut ordered: Vec<(GroupKey, Group)> = groups.into_iter().collect();
-        ordered.sort_by(|a, b| a.1.devices[0].cmp(&b.1.devices[0]));
-        let mut units: Vec<Unit<'_>> = Vec::new();
-        for (_, group) in &ordered {
-            if group.personal.is_empty() {
-                units.push(Unit {
-                    group,
-                    representative: &group.representative,
-                    changed: group.changed.clone(),
-                    devices: group.devices.clone(),
-                });
-                continue;
-            }
-            units.push(Unit {
-                group,
-                representative: &group.representative,
-                changed: group
-                    .changed
-                    .iter()
-                    .copied()
-                    .filter(|c| *c != Category::Device)
-                    .collect(),
-                devices: group.devices.clone(),
-            });
-            for d in &group.personal {
-                units.push(Unit {
-                    group,
-                    representative: d,
-                    changed: vec![Category::Device],
-                    devices: vec![d.id.clone()],
-                });
-            }
-        }
-        // Plan every unit, then merge identical commands across units:
-        // devices of different groups often get the same profile (the
-        // category that changed is the same for all of them).
-        let mut merged: Vec<Merged> = Vec::new();
-        let mut index: HashMap<(Platform, String, Option<String>, [u8; 32]), usize> =
-            HashMap::new();
-        let mut planned_units = Vec::with_capacity(units.len());
-        for unit in &units {
-            let group = unit.group;
-            let Some(vplan) = vendors.plan(
-                unit.representative,
-                &group.old,
-                &group.resolved,
-                &unit.changed,
-            )?
-            else {
-                plan.skipped_devices += unit.devices.len() as u64;
-                continue;
-            };
-            let platform = unit.representative.platform;
-            let mut per_category: BTreeMap<Category, Vec<usize>> = BTreeMap::new();
-            for planned in vplan.commands {
-                let probe = planned
-                    .body
-                    .encode(CommandId::from_uuid(uuid::Uuid::nil()))?;
-                let key = (
-                    platform,
-                    planned.kind.clone(),
-                    planned.supersede.clone(),
-                    <[u8; 32]>::from(Sha256::digest(&probe)),
-                );
-                let i = *index.entry(key).or_insert_with(|| {
-                    merged.push(Merged {
-                        id: CommandId::new(),
-                        platform,
-                        kind: planned.kind.clone(),
-                        supersede: planned.supersede.clone(),
-                        body: planned.body.clone(),
-                        categories: planned.categories.clone(),
-                        targets: Vec::new(),
-                    });
-                    merged.len() - 1
-                });
-                merged[i].targets.extend(unit.devices.iter().cloned());
-                for c in &planned.categories {
-                    per_category.entry(*c).or_default().push(i);
-                }
-            }
-            planned_units.push((unit, per_category, vplan.unsupported));
-        }
-
+        let commands = steps::commands::plan(&vendors, &grouped.groups)?;
+        plan.skipped_devices = commands.skipped_devices;
         tracing::debug!(
-            commands = merged.len(),
+            commands = commands.merged.len(),
             skipped = plan.skipped_devices,
             "commands planned"
         );
-        // The whole plan is queued in one transaction: one commit, and never
-        // half a plan after a crash.
-        let mut batch_commands = Vec::with_capacity(merged.len());
-        let mut shas = Vec::with_capacity(merged.len());
-        for m in &merged {
-            let payload = m.body.encode(m.id)?;
-            shas.push((sha256_hex(&payload), targets_sha256(&m.targets)));
-            let targets: Vec<EnrollmentId> = m
-                .targets
-                .iter()
-                .map(|d| EnrollmentId::device(d.clone()))
-                .collect();
-            let mut cmd = NewCommand::new(m.kind.clone(), payload).with_id(m.id);
-            if let Some(k) = &m.supersede {
-                cmd = cmd.with_supersede_key(k.clone());
-            }
-            batch_commands.push((cmd, targets));
-        }
-        let results = if batch_commands.is_empty() {
-            Vec::new()
-        } else {
-            self.queue.enqueue_batch(&tid, &batch_commands).await?
-        };
-        drop(batch_commands);
-        for ((m, done), (payload_sha, targets_sha)) in merged.iter().zip(results).zip(shas) {
-            plan.queued += done.queued;
-            plan.superseded += done.superseded.len() as u64;
-            wake.extend(done.wake.into_iter().map(|e| e.device_id().clone()));
-            *plan
-                .commands
-                .entry(m.platform.as_str().to_owned())
-                .or_default()
-                .entry(m.kind.clone())
-                .or_default() += done.queued;
-            events.push(Event::CommandEnqueued {
-                tenant: tid.clone(),
-                command: m.id,
-                kind: m.kind.clone(),
-                platform: m.platform,
-                devices: done.queued,
-                targets_sha256: targets_sha.clone(),
-                payload_sha256: payload_sha.clone(),
-            });
-            plan.enqueued.push(EnqueuedCommand {
-                id: m.id,
-                platform: m.platform,
-                kind: m.kind.clone(),
-                categories: m.categories.clone(),
-                devices: done.queued,
-                payload_sha256: payload_sha,
-                targets_sha256: targets_sha,
-            });
-        }
+        let encoded = steps::commands::encode(&commands.merged)?;
+        let rows = steps::rows::rows(&commands.merged, commands.units, now);
+        batch.compliance = rows.compliance;
+        batch.cleared = rows.cleared;
+        plan.unsupported = rows.unsupported;
 
-        for (unit, mut per_category, unsupported_notes) in planned_units {
-            let group = unit.group;
-            let mut notes: BTreeMap<Category, Vec<UnsupportedNote>> = BTreeMap::new();
-            for (c, n) in unsupported_notes {
-                *unsupported
-                    .entry((
-                        unit.representative.platform,
-                        n.path.clone(),
-                        n.reason.clone(),
-                    ))
-                    .or_default() += unit.devices.len() as u64;
-                notes.entry(c).or_default().push(n);
-            }
-            for c in &unit.changed {
-                let target = group
-                    .new_hashes
-                    .get(c)
-                    .copied()
-                    .unwrap_or(ContentHash([0; 32]));
-                let is_empty = empty.get(c) == Some(&target);
-                let commands: Vec<CommandId> = per_category
-                    .remove(c)
-                    .unwrap_or_default()
-                    .into_iter()
-                    .map(|i| merged[i].id)
-                    .collect();
-                let cat_notes = notes.remove(c).unwrap_or_default();
-                for d in &unit.devices {
-                    let state = if !commands.is_empty() {
-                        let mut s = CategoryState::pending(*c, &target, commands.clone(), now);
-                        s.unsupported = cat_notes.clone();
-                        s.attempts = group.attempts.get(&(d.clone(), *c)).copied().unwrap_or(0);
-                        s
-                    } else if is_empty {
-                        batch.cleared.push((d.clone(), *c));
-                        continue;
-                    } else {
-                        let mut s = CategoryState::pending(*c, &target, Vec::new(), now);
-                        s.state = if cat_notes.is_empty() {
-                            // Nothing the platform would send differs.
-                            ComplianceState::Verified
-                        } else {
-                            ComplianceState::Unsupported
-                        };
-                        s.unsupported = cat_notes.clone();
-                        s
-                    };
-                    batch.compliance.push((d.clone(), state));
-                }
-            }
-        }
+        // Commit: the queue first (a crash before the state is saved plans
+        // the same change again), then the journal, then the state.
+        let wake = self
+            .enqueue(&tid, &commands.merged, encoded, &mut plan, &mut events)
+            .await?;
         plan.wake = wake.into_iter().collect();
-        plan.conflicts = conflicts.into_iter().collect();
-        plan.unsupported = unsupported
-            .into_iter()
-            .map(|((platform, path, reason), devices)| UnsupportedSummary {
-                platform,
-                path,
-                reason,
-                devices,
-            })
-            .collect();
         if let Some(p) = &self.options.progress {
-            p(total, total);
+            p(plan.devices, plan.devices);
         }
         if !plan.is_noop() || !events.is_empty() {
             events.push(Event::Reconciled {
@@ -820,6 +435,61 @@ where
         Ok(plan)
     }
 
+    /// Queues the whole plan in one transaction (one commit, and never
+    /// half a plan after a crash), counting what was queued into `plan` and
+    /// journalling each command; returns the devices to wake.
+    async fn enqueue(
+        &self,
+        tenant: &TenantId,
+        merged: &[steps::commands::Merged],
+        encoded: Vec<steps::commands::Encoded>,
+        plan: &mut Plan,
+        events: &mut Vec<Event>,
+    ) -> Result<BTreeSet<DeviceId>, Error> {
+        let mut wake = BTreeSet::new();
+        if encoded.is_empty() {
+            return Ok(wake);
+        }
+        let mut batch = Vec::with_capacity(encoded.len());
+        let mut shas = Vec::with_capacity(encoded.len());
+        for e in encoded {
+            batch.push((e.command, e.targets));
+            shas.push((e.payload_sha256, e.targets_sha256));
+        }
+        let results = self.queue.enqueue_batch(tenant, &batch).await?;
+        drop(batch);
+        for ((m, done), (payload_sha256, targets_sha256)) in merged.iter().zip(results).zip(shas) {
+            plan.queued += done.queued;
+            plan.superseded += done.superseded.len() as u64;
+            wake.extend(done.wake.into_iter().map(|e| e.device_id().clone()));
+            *plan
+                .commands
+                .entry(m.platform.as_str().to_owned())
+                .or_default()
+                .entry(m.kind.clone())
+                .or_default() += done.queued;
+            events.push(Event::CommandEnqueued {
+                tenant: tenant.clone(),
+                command: m.id,
+                kind: m.kind.clone(),
+                platform: m.platform,
+                devices: done.queued,
+                targets_sha256: targets_sha256.clone(),
+                payload_sha256: payload_sha256.clone(),
+            });
+            plan.enqueued.push(EnqueuedCommand {
+                id: m.id,
+                platform: m.platform,
+                kind: m.kind.clone(),
+                categories: m.categories.clone(),
+                devices: done.queued,
+                payload_sha256,
+                targets_sha256,
+            });
+        }
+        Ok(wake)
+    }
+
     /// The policies added, changed or removed since the last run, as
     /// journal events and state rows.
     async fn policy_changes(
@@ -859,37 +529,4 @@ where
         }
         Ok(events)
     }
-}
-
-/// The settings with one category emptied.
-fn clear(settings: &Settings, category: Category) -> Settings {
-    let keep: Vec<Category> = Category::ALL
-        .into_iter()
-        .filter(|c| *c != category)
-        .collect();
-    vendor::only(settings, &keep)
-}
-
-/// A hash of the inventory facts a plan depends on; `with_serial` adds the
-/// per-device ones.
-fn facts_hash(device: &Device, with_serial: bool) -> ContentHash {
-    let mut h = Sha256::new();
-    h.update(device.platform.as_str().as_bytes());
-    for part in [
-        device.os_version.as_deref(),
-        device
-            .supervised
-            .map(|s| if s { "supervised" } else { "unsupervised" }),
-        device.model.as_deref(),
-    ] {
-        h.update(b"\0");
-        h.update(part.unwrap_or("-").as_bytes());
-    }
-    if with_serial {
-        h.update(b"\0");
-        h.update(device.id.as_str().as_bytes());
-        h.update(b"\0");
-        h.update(device.serial.as_deref().unwrap_or("-").as_bytes());
-    }
-    ContentHash(h.finalize().into())
 }
