@@ -41,10 +41,10 @@ fn python(script: &str, iters: u64, args: &[String]) -> Duration {
         .arg(iters.to_string())
         .args(args)
         .output()
-        .expect("python3");
+        .expect("python3 runs (scripts/bench installs it)");
     assert!(
         out.status.success(),
-        "{}",
+        "the Python baseline failed (scripts/bench installs python3-cryptography): {}",
         String::from_utf8_lossy(&out.stderr)
     );
     let secs: f64 = String::from_utf8_lossy(&out.stdout).trim().parse().unwrap();
