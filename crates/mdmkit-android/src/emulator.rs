@@ -398,6 +398,41 @@ impl Emulator {
         Some(d.clone())
     }
 
+    /// The operations of `device` (`enterprises/E/devices/D`), oldest
+    /// first: each `devices.issueCommand` made one.
+    pub fn operations(&self, device: &str) -> Vec<Value> {
+        let prefix = format!("{device}/operations/");
+        let w = self.shared.world();
+        let mut ops: Vec<&Value> = w
+            .operations
+            .iter()
+            .filter(|(k, _)| k.starts_with(&prefix))
+            .map(|(_, v)| v)
+            .collect();
+        ops.sort_by_key(|o| {
+            o["name"]
+                .as_str()
+                .and_then(|n| n.rsplit('/').next())
+                .and_then(|n| n.parse::<u64>().ok())
+        });
+        ops.into_iter().cloned().collect()
+    }
+
+    /// The device runs the command of operation `name`: the operation is
+    /// done, successfully, or failed with `failure` as Google's message
+    /// (command error code `UNSUPPORTED`). The operation, as a COMMAND
+    /// notification carries it.
+    pub fn run_operation(&self, name: &str, failure: Option<&str>) -> Option<Value> {
+        let mut w = self.shared.world();
+        let op = w.operations.get_mut(name)?;
+        op["done"] = Value::Bool(true);
+        if let Some(message) = failure {
+            op["error"] = json!({"code": 9, "message": message});
+            op["metadata"]["errorCode"] = Value::from("UNSUPPORTED");
+        }
+        Some(op.clone())
+    }
+
     /// A push token for `audience`, signed by the emulator's issuer, valid
     /// for an hour from `now` (seconds since the epoch).
     pub fn push_token(&self, audience: &str, now: i64) -> String {

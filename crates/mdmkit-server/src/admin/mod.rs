@@ -34,7 +34,7 @@ pub(crate) mod auth;
 mod handlers;
 pub(crate) mod ops;
 
-pub use ops::COMMAND_KINDS;
+pub use ops::{ANDROID_COMMAND_KINDS, COMMAND_KINDS};
 
 /// The admin routes, to merge into an app.
 pub fn router() -> Router<AppState> {

@@ -163,6 +163,26 @@ fn apple_command(req: &CommandRequest) -> Result<mdmkit::apple::Command, Request
     })
 }
 
+/// The commands an operator may queue for an Android device: the same
+/// kinds as Apple's, issued through Google (`devices.issueCommand`).
+pub const ANDROID_COMMAND_KINDS: &[&str] = &["DeviceLock", "RestartDevice"];
+
+/// An Android command's queued payload: the AMAPI `Command` JSON that
+/// delivery issues ([`crate::android::deliver`]).
+fn android_command(req: &CommandRequest) -> Result<Vec<u8>, RequestError> {
+    let cmd = match req.kind.as_str() {
+        "DeviceLock" => mdmkit::android::command::DeviceCommand::lock(),
+        "RestartDevice" => mdmkit::android::command::DeviceCommand::reboot(),
+        other => {
+            return Err(RequestError::BadAdminRequest(format!(
+                "command kind {other:?} is not offered for Android devices; one of {}",
+                ANDROID_COMMAND_KINDS.join(", ")
+            )));
+        }
+    };
+    cmd.to_json(None).map_err(RequestError::internal)
+}
+
 /// Queues a command for one device of the admin's scope, journaled first.
 pub(crate) async fn enqueue(
     a: &Admin,
@@ -170,16 +190,22 @@ pub(crate) async fn enqueue(
     req: &CommandRequest,
 ) -> Result<Queued, RequestError> {
     let (_, d) = scoped_device(a, id).await?;
-    if d.platform != Platform::Apple {
-        return Err(RequestError::BadAdminRequest(format!(
-            "commands for {} devices are not offered by this API yet",
-            d.platform
-        )));
-    }
-    let mut cmd = apple_command(req)?;
     let cid = CommandId::new();
-    cmd.uuid = CommandUuid::new(cid.as_uuid().to_string()).map_err(RequestError::internal)?;
-    let new = NewCommand::new(req.kind.clone(), cmd.to_bytes(Format::Xml)).with_id(cid);
+    let payload = match d.platform {
+        Platform::Apple => {
+            let mut cmd = apple_command(req)?;
+            cmd.uuid =
+                CommandUuid::new(cid.as_uuid().to_string()).map_err(RequestError::internal)?;
+            cmd.to_bytes(Format::Xml)
+        }
+        Platform::Android => android_command(req)?,
+        other => {
+            return Err(RequestError::BadAdminRequest(format!(
+                "commands for {other} devices are not offered by this API yet"
+            )));
+        }
+    };
+    let new = NewCommand::new(req.kind.clone(), payload).with_id(cid);
     a.record(format!("enqueue {}", req.kind), id.to_string())
         .await?;
     let enq = a
@@ -190,6 +216,18 @@ pub(crate) async fn enqueue(
         .await
         .map_err(|e| RequestError::from_facade(e.into()))?;
     tracing::info!(device = %id, kind = %req.kind, command = %cid, "admin command queued");
+    if d.platform == Platform::Android && a.ctx.android().is_some() {
+        // Google delivers it: issue it now rather than at the next drain.
+        let ctx = a.ctx.clone();
+        let device = id.clone();
+        tokio::spawn(async move {
+            if let Some(android) = ctx.android()
+                && let Err(e) = crate::android::drain_device(&ctx, android, &device).await
+            {
+                tracing::warn!(%device, error = %e, "android delivery");
+            }
+        });
+    }
     if !enq.wake.is_empty() {
         crate::push::spawn_wake(a.ctx.clone(), vec![id.clone()]);
     }

@@ -17,9 +17,11 @@
 
 use mdmkit::DeviceId;
 use mdmkit::android::client::ClientError;
+use mdmkit::android::command::DeviceCommand;
 use mdmkit::android::mapping::patch_json;
-use mdmkit::android::model::Policy;
+use mdmkit::android::model::{Command, Operation, Policy};
 use mdmkit::android::names::{DeviceName, PolicyName};
+use mdmkit::android::operation::{CommandOutcome, CommandState};
 use mdmkit::reconcile::Answer;
 
 use super::AndroidService;
@@ -36,6 +38,9 @@ pub struct Delivery {
     pub refused: u32,
     /// Whether an outage stopped the drain (the rest stays queued).
     pub deferred: bool,
+    /// Device commands issued through Google and not yet run by the device
+    /// (answered by a COMMAND notification).
+    pub issued: u32,
 }
 
 /// The reason recorded for a refusal: Google's status and message.
@@ -95,6 +100,47 @@ async fn point(
     Ok(())
 }
 
+/// Issues a queued device command (`devices.issueCommand`): `None` while
+/// the device has not run it yet, or the answer when Google's operation is
+/// already done.
+async fn issue(
+    android: &AndroidService,
+    device: &DeviceName,
+    payload: &[u8],
+) -> Result<Option<Answer>, ClientError> {
+    let parsed = mdmkit::android::parse::from_slice::<Command>(payload)
+        .ok()
+        .and_then(|c| DeviceCommand::from_command(&c));
+    let Some(command) = parsed else {
+        return Ok(Some(Answer::FormatError(
+            "the queued payload is not a device command".into(),
+        )));
+    };
+    let op = android
+        .client()
+        .issue_command(device, &command, None)
+        .await?;
+    Ok(operation_answer(&op))
+}
+
+/// The answer an operation gives, once done.
+pub(crate) fn operation_answer(op: &Operation) -> Option<Answer> {
+    match CommandOutcome::from_operation(op) {
+        Err(e) => Some(Answer::Error(format!("Google's operation: {e}"))),
+        Ok(o) => match o.state {
+            CommandState::Pending => None,
+            CommandState::Succeeded => Some(Answer::Acknowledged),
+            CommandState::Failed(f) => Some(Answer::Error(match &f.error_code {
+                Some(code) => format!("the device did not run it ({code:?}): {}", f.message),
+                None => format!("the device did not run it: {}", f.message),
+            })),
+            _ => Some(Answer::Error(
+                "an operation state mdmkit does not know".into(),
+            )),
+        },
+    }
+}
+
 /// Delivers a device's queued commands, one at a time, until none is
 /// left, one is in flight elsewhere, or Google is unavailable.
 pub async fn drain_device(
@@ -137,6 +183,22 @@ pub async fn drain_device(
                         Err(e) => Answer::Error(reason(&e)),
                     }
                 }
+            },
+            "DeviceLock" | "RestartDevice" => match issue(android, &name, &cmd.payload).await {
+                Ok(None) => {
+                    // Issued; Google answers with a COMMAND notification
+                    // (until then the command is in flight, and its lease
+                    // brings it back if that answer never comes).
+                    out.issued += 1;
+                    break;
+                }
+                Ok(Some(answer)) => answer,
+                Err(e) if e.is_transient() => {
+                    tracing::warn!(%device, error = %e, "Google unavailable; the command stays queued");
+                    out.deferred = true;
+                    break;
+                }
+                Err(e) => Answer::Error(reason(&e)),
             },
             other => {
                 Answer::FormatError(format!("{other} is not an Android command mdmkit delivers"))

@@ -177,8 +177,59 @@ async fn handle(
             let outcome = mdmkit::android::operation::CommandOutcome::from_operation(op)
                 .map_err(|e| RequestError::Invalid(format!("command notification: {e}")))?;
             tracing::info!(operation = ?outcome.name, state = ?outcome.state, "command notification");
+            let Some(op_name) = &outcome.name else {
+                return Err(RequestError::Invalid(
+                    "command notification without an operation name".into(),
+                ));
+            };
+            let name = op_name.device();
+            if name.enterprise() != android.enterprise {
+                return Err(RequestError::Invalid(format!(
+                    "operation {op_name} is not of enterprise {}",
+                    android.enterprise
+                )));
+            }
+            tracing::Span::current().record("device", name.as_str());
+            let id = device_id(&name)?;
+            if let Some(answer) = deliver::operation_answer(op) {
+                answer_issued(ctx, &id, &answer).await?;
+            }
+            deliver::drain_device(ctx, android, &id).await?;
         }
         _ => tracing::debug!("notification without action"),
+    }
+    Ok(())
+}
+
+/// Records a done operation's answer for the device command in flight
+/// (one at a time per device, as delivery issues them). A duplicate or
+/// late notification finds no device command in flight and changes
+/// nothing.
+async fn answer_issued(
+    ctx: &TenantContext,
+    device: &mdmkit::DeviceId,
+    answer: &mdmkit::reconcile::Answer,
+) -> Result<(), RequestError> {
+    let r = ctx.reconciler();
+    let entries = r
+        .queue()
+        .list(
+            ctx.id(),
+            &mdmkit::queue::EnrollmentId::device(device.clone()),
+        )
+        .await
+        .map_err(|e| RequestError::from_facade(e.into()))?;
+    let in_flight = entries.into_iter().find(|e| {
+        e.state == mdmkit::queue::CommandState::Delivered
+            && crate::admin::ANDROID_COMMAND_KINDS.contains(&e.kind.as_str())
+    });
+    match in_flight {
+        Some(e) => {
+            tracing::info!(%device, command = %e.id, ?answer, "android command answered");
+            r.record_answer(ctx.id(), device, e.id, answer, None)
+                .await?;
+        }
+        None => tracing::debug!(%device, "no device command in flight; notification ignored"),
     }
     Ok(())
 }

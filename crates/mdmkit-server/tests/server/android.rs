@@ -526,3 +526,128 @@ async fn drain_tenant_delivers_what_a_reconcile_queued_without_a_notification() 
         .unwrap();
     assert!(again.is_empty(), "{again:?}");
 }
+
+/// The state of a device's command in its queue.
+async fn command_state(
+    f: &Fixture,
+    device: &DeviceId,
+    id: &str,
+) -> Option<mdmkit::queue::CommandState> {
+    f.reconciler
+        .queue()
+        .list(
+            &TenantId::new("town").unwrap(),
+            &mdmkit::queue::EnrollmentId::device(device.clone()),
+        )
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|e| e.id.to_string() == id)
+        .map(|e| e.state)
+}
+
+/// Waits (up to 10 s) until Google holds `n` operations for `device`.
+async fn operations(f: &Fixture, device: &str, n: usize) -> Vec<serde_json::Value> {
+    for _ in 0..200 {
+        let ops = f.emu.operations(device);
+        if ops.len() >= n {
+            return ops;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("Google never got operation {n} for {device}");
+}
+
+#[tokio::test]
+async fn an_operators_lock_is_issued_through_google_and_answered_by_the_command_notification() {
+    let f = fixture().await;
+    let dev = f.enroll("town", "school-1", "d8").await;
+    assert_eq!(f.push("town", "ENROLLMENT", &dev, f.token()).await, 204);
+    let name = dev["name"].as_str().unwrap().to_owned();
+    let id = DeviceId::new(&name).unwrap();
+    let town = TenantId::new("town").unwrap();
+    let issued = mdmkit::access::issue(
+        town.clone(),
+        n("town"),
+        mdmkit::access::Role::Operate,
+        None,
+        mdmkit::queue::Timestamp::from_millis(0),
+    );
+    f.reconciler.state().put_token(&issued.token).await.unwrap();
+    let command = |kind: &'static str| {
+        let req = f
+            .http
+            .post(format!(
+                "{}/town/admin/v1/devices/{}/commands",
+                f.base,
+                name.replace('/', "%2F")
+            ))
+            .bearer_auth(&issued.bearer)
+            .header("content-type", "application/json")
+            .body(serde_json::json!({ "kind": kind }).to_string());
+        async move {
+            let r = req.send().await.unwrap();
+            let status = r.status().as_u16();
+            let body: serde_json::Value =
+                serde_json::from_str(&r.text().await.unwrap()).unwrap_or_default();
+            (status, body)
+        }
+    };
+
+    // A kind Google has no command for is refused, not queued.
+    let (status, body) = command("EraseDevice").await;
+    assert_eq!(status, 400, "{body}");
+
+    // The lock is issued at once; the device has not run it yet.
+    let (status, body) = command("DeviceLock").await;
+    assert_eq!(status, 200, "{body}");
+    let lock = body["id"].as_str().unwrap().to_owned();
+    let ops = operations(&f, &name, 1).await;
+    assert_eq!(ops[0]["metadata"]["type"], "LOCK");
+    assert_eq!(ops[0]["done"], false);
+    assert_eq!(
+        command_state(&f, &id, &lock).await,
+        Some(mdmkit::queue::CommandState::Delivered)
+    );
+
+    // The device runs it; Pub/Sub brings the COMMAND notification.
+    let done = f
+        .emu
+        .run_operation(ops[0]["name"].as_str().unwrap(), None)
+        .unwrap();
+    assert_eq!(f.push("town", "COMMAND", &done, f.token()).await, 204);
+    assert_eq!(
+        command_state(&f, &id, &lock).await,
+        Some(mdmkit::queue::CommandState::Acknowledged)
+    );
+    // A duplicate delivery of it is harmless.
+    assert_eq!(f.push("town", "COMMAND", &done, f.token()).await, 204);
+    assert_eq!(
+        command_state(&f, &id, &lock).await,
+        Some(mdmkit::queue::CommandState::Acknowledged)
+    );
+
+    // A reboot the device cannot run fails with Google's reason.
+    let (status, body) = command("RestartDevice").await;
+    assert_eq!(status, 200, "{body}");
+    let reboot = body["id"].as_str().unwrap().to_owned();
+    let ops = operations(&f, &name, 2).await;
+    assert_eq!(ops[1]["metadata"]["type"], "REBOOT");
+    let failed = f
+        .emu
+        .run_operation(
+            ops[1]["name"].as_str().unwrap(),
+            Some("Reboot needs a fully managed device."),
+        )
+        .unwrap();
+    assert_eq!(f.push("town", "COMMAND", &failed, f.token()).await, 204);
+    assert_eq!(
+        command_state(&f, &id, &reboot).await,
+        Some(mdmkit::queue::CommandState::Error)
+    );
+
+    // An operation of another enterprise is refused without a 500.
+    let mut foreign = failed.clone();
+    foreign["name"] = serde_json::Value::from("enterprises/OTHER/devices/x/operations/1");
+    assert_eq!(f.push("town", "COMMAND", &foreign, f.token()).await, 400);
+}
