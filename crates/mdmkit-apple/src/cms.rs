@@ -27,6 +27,8 @@ use x509_cert::Certificate;
 use x509_cert::attr::{Attribute, AttributeValue};
 use x509_cert::ext::pkix::SubjectKeyIdentifier;
 
+use mdmkit_identity::pem;
+
 use crate::error::CmsError;
 
 const ID_DATA: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.7.1");
@@ -69,79 +71,63 @@ impl std::fmt::Debug for SigningIdentity {
     }
 }
 
-fn pem_blocks(pem: &[u8]) -> Result<Vec<(String, Vec<u8>)>, CmsError> {
-    let text = std::str::from_utf8(pem).map_err(|e| CmsError::malformed("PEM", e))?;
-    let mut out = Vec::new();
-    let mut rest = text;
-    while let Some(start) = rest.find("-----BEGIN ") {
-        let block = &rest[start..];
-        let label_end = block[11..]
-            .find("-----")
-            .ok_or(CmsError::Unsupported("PEM without a closing label".into()))?;
-        let label = &block[11..11 + label_end];
-        let end_marker = format!("-----END {label}-----");
-        let end = block
-            .find(&end_marker)
-            .ok_or(CmsError::Unsupported("PEM without an END line".into()))?
-            + end_marker.len();
-        let (l, der) = der::pem::decode_vec(&block.as_bytes()[..end])
-            .map_err(|e| CmsError::malformed("PEM", e))?;
-        out.push((l.to_owned(), der));
-        rest = &block[end..];
-    }
-    Ok(out)
-}
+/// Certificates and keys given as PEM (an administrator's signing
+/// identity): read by mdmkit-identity's PEM decoder, the workspace's one.
+const PEM_LIMITS: pem::Limits = pem::Limits::DEFAULT;
 
-fn parse_key(pem: &[u8]) -> Result<Key, CmsError> {
+/// A signature given as PEM (`PKCS7`, `CMS`): as large as what it signs.
+const SIGNATURE_PEM_LIMITS: pem::Limits = pem::Limits::new(64 * 1024 * 1024, 16);
+
+fn parse_key(key_pem: &[u8]) -> Result<Key, CmsError> {
     use aws_lc_rs::signature::RsaKeyPair;
     use p256::pkcs8::DecodePrivateKey as _;
-    let blocks = pem_blocks(pem)?;
-    let (label, der) = blocks
-        .into_iter()
-        .find(|(l, _)| l.ends_with("PRIVATE KEY"))
-        .ok_or(CmsError::Unsupported(
-            "key file without a PRIVATE KEY block".into(),
-        ))?;
-    match label.as_str() {
-        "RSA PRIVATE KEY" => {
-            let k = RsaKeyPair::from_der(&der)
+    let key = pem::private_key(key_pem, &PEM_LIMITS)
+        .map_err(|e| CmsError::malformed("private key PEM", e))?;
+    match key.format {
+        pem::KeyFormat::Pkcs1 => {
+            let k = RsaKeyPair::from_der(&key.der)
                 .map_err(|e| CmsError::malformed("RSA private key", e))?;
             Ok(Key::Rsa(Box::new(k)))
         }
-        "EC PRIVATE KEY" => {
-            let k = p256::SecretKey::from_sec1_der(&der)
+        pem::KeyFormat::Sec1 => {
+            let k = p256::SecretKey::from_sec1_der(&key.der)
                 .map_err(|e| CmsError::malformed("EC private key (P-256 expected)", e))?;
             Ok(Key::P256(Box::new(p256::ecdsa::SigningKey::from(k))))
         }
-        "PRIVATE KEY" => {
-            if let Ok(k) = RsaKeyPair::from_pkcs8(&der) {
+        pem::KeyFormat::Pkcs8 => {
+            if let Ok(k) = RsaKeyPair::from_pkcs8(&key.der) {
                 return Ok(Key::Rsa(Box::new(k)));
             }
-            p256::ecdsa::SigningKey::from_pkcs8_der(&der)
+            p256::ecdsa::SigningKey::from_pkcs8_der(&key.der)
                 .map(|k| Key::P256(Box::new(k)))
                 .map_err(|_| {
                     CmsError::Unsupported("private key type (RSA or P-256 expected)".into())
                 })
         }
-        other => Err(CmsError::Unsupported(format!("key PEM label {other:?}"))),
+        other => Err(CmsError::Unsupported(format!(
+            "private key format {other:?}"
+        ))),
     }
 }
 
+/// The certificates of DER input (one) or of PEM input (every
+/// `CERTIFICATE` block; none when the text has no PEM block).
 fn parse_certs(pem_or_der: &[u8]) -> Result<Vec<Certificate>, CmsError> {
     if pem_or_der.first() == Some(&0x30) {
         return Ok(vec![
             Certificate::from_der(pem_or_der).map_err(|e| CmsError::malformed("certificate", e))?,
         ]);
     }
-    let mut out = Vec::new();
-    for (label, der) in pem_blocks(pem_or_der)? {
-        if label == "CERTIFICATE" {
-            out.push(
-                Certificate::from_der(&der).map_err(|e| CmsError::malformed("certificate", e))?,
-            );
-        }
-    }
-    Ok(out)
+    let blocks = match pem::decode_all(pem_or_der, &PEM_LIMITS) {
+        Ok(blocks) => blocks,
+        Err(pem::PemError::NoBlock) => Vec::new(),
+        Err(e) => return Err(CmsError::malformed("certificate PEM", e)),
+    };
+    blocks
+        .iter()
+        .filter(|b| b.label == "CERTIFICATE")
+        .map(|b| Certificate::from_der(&b.der).map_err(|e| CmsError::malformed("certificate", e)))
+        .collect()
 }
 
 fn spki_der(cert: &Certificate) -> Result<Vec<u8>, CmsError> {
@@ -341,14 +327,9 @@ pub fn looks_signed(bytes: &[u8]) -> bool {
 
 fn to_der_input(bytes: &[u8]) -> Result<Vec<u8>, CmsError> {
     if bytes.starts_with(b"-----BEGIN") {
-        let blocks = pem_blocks(bytes)?;
-        return blocks
-            .into_iter()
-            .find(|(l, _)| l == "PKCS7" || l == "CMS")
-            .map(|(_, d)| d)
-            .ok_or(CmsError::Unsupported(
-                "PEM label (PKCS7 or CMS expected)".into(),
-            ));
+        let mut blocks = pem::decode_labelled(bytes, &["PKCS7", "CMS"], &SIGNATURE_PEM_LIMITS)
+            .map_err(|e| CmsError::malformed("signature PEM", e))?;
+        return Ok(blocks.swap_remove(0).der);
     }
     Ok(bytes.to_vec())
 }

@@ -15,6 +15,7 @@ use x509_parser::prelude::FromDer;
 use crate::alg::KeyAlgorithm;
 use crate::decode;
 use crate::error::{CaError, DecodeError};
+use crate::pem;
 use crate::serial::Serial;
 use crate::urn::{self, Urn};
 
@@ -129,14 +130,12 @@ fn load_authority(cert_pem: &[u8], key_pem: &[u8]) -> Result<(Authority, TenantI
         }
     })?;
     let facts = ca_facts(&der)?;
-    let key_text = std::str::from_utf8(key_pem).map_err(|e| CaError::Decode {
+    let key = pem::private_key(key_pem, &pem::Limits::DEFAULT).map_err(|e| CaError::Decode {
         what: "private key",
-        source: DecodeError::NotText {
-            offset: e.valid_up_to(),
-        },
+        source: e.into(),
     })?;
     let key =
-        KeyPair::from_pem_and_sign_algo(key_text, facts.alg).map_err(|e| CaError::BadKey {
+        KeyPair::from_der_and_sign_algo(&key.into(), facts.alg).map_err(|e| CaError::BadKey {
             reason: e.to_string(),
         })?;
     if key.subject_public_key_info() != facts.spki {

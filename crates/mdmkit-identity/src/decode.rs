@@ -1,6 +1,7 @@
 //! Bounded PEM/DER intake shared by the CSR, certificate and CA loaders.
 
 use crate::error::DecodeError;
+use crate::pem;
 
 /// Largest CSR accepted, PEM or DER (real ones are 1 to 4 KiB).
 pub(crate) const MAX_CSR_LEN: usize = 64 * 1024;
@@ -22,6 +23,7 @@ pub(crate) fn one(
 
 /// Decodes DER input (one object) or every PEM block labelled with one of
 /// `labels`, at most `max_blocks` of them; other PEM blocks are ignored.
+/// The PEM is read by [`crate::pem`], the workspace's one decoder.
 pub(crate) fn many(
     input: &[u8],
     labels: &[&'static str],
@@ -40,42 +42,22 @@ pub(crate) fn many(
     if input[0] == 0x30 {
         return Ok(vec![input.to_vec()]);
     }
-    let text = std::str::from_utf8(input).map_err(|e| DecodeError::NotText {
-        offset: e.valid_up_to(),
-    })?;
-    if !text.contains("-----BEGIN ") {
-        return Err(DecodeError::MissingPemBlock {
-            expected: labels.first().copied().unwrap_or("?"),
-        });
-    }
-    let blocks = pem::parse_many(text).map_err(|e| DecodeError::Pem {
-        reason: e.to_string(),
-    })?;
-    let found: Vec<Vec<u8>> = blocks
-        .into_iter()
-        .filter(|b| labels.contains(&b.tag()))
-        .map(pem::Pem::into_contents)
-        .collect();
-    if found.is_empty() {
-        return Err(DecodeError::MissingPemBlock {
-            expected: labels.first().copied().unwrap_or("?"),
-        });
-    }
-    if found.len() > max_blocks && max_blocks > 1 {
-        return Err(DecodeError::TooManyBlocks {
+    // The number of blocks is bounded by the input's size; `one` takes the
+    // first matching block and ignores any others (a chain after it).
+    let found = pem::decode_labelled(input, labels, &pem::Limits::new(max, usize::MAX))?;
+    if max_blocks > 1 && found.len() > max_blocks {
+        return Err(pem::PemError::TooManyBlocks {
             count: found.len(),
             max: max_blocks,
-        });
+        }
+        .into());
     }
-    Ok(found)
+    Ok(found.into_iter().map(|b| b.der).collect())
 }
 
 /// PEM with LF line endings (the `pem` crate defaults to CRLF).
 pub(crate) fn pem_lf(label: &str, der: &[u8]) -> String {
-    pem::encode_config(
-        &pem::Pem::new(label, der.to_vec()),
-        pem::EncodeConfig::new().set_line_ending(pem::LineEnding::LF),
-    )
+    pem::encode(label, der)
 }
 
 /// Lower-case hex.
@@ -124,7 +106,7 @@ mod tests {
     fn binary_garbage_reports_the_utf8_offset() {
         assert_eq!(
             one(b"ab\xffcd", &["CERTIFICATE"], 100),
-            Err(DecodeError::NotText { offset: 2 })
+            Err(DecodeError::Pem(pem::PemError::NotText { offset: 2 }))
         );
     }
 

@@ -42,34 +42,10 @@ pub enum DecodeError {
     /// The input is empty.
     #[error("input is empty")]
     Empty,
-    /// The input is neither DER nor UTF-8 PEM text.
-    #[error(
-        "input is neither DER (starting with 0x30) nor PEM text: invalid UTF-8 at byte {offset}"
-    )]
-    NotText {
-        /// Byte offset of the first invalid UTF-8 sequence.
-        offset: usize,
-    },
-    /// The PEM framing or its base64 body is broken.
-    #[error("malformed PEM: {reason}")]
-    Pem {
-        /// What the PEM parser said.
-        reason: String,
-    },
-    /// The PEM text holds no block with the expected label.
-    #[error("no PEM block labelled {expected:?} found")]
-    MissingPemBlock {
-        /// The label looked for (`CERTIFICATE REQUEST`, `CERTIFICATE`, ...).
-        expected: &'static str,
-    },
-    /// Too many PEM blocks.
-    #[error("{count} PEM blocks, at most {max} are accepted")]
-    TooManyBlocks {
-        /// How many blocks were found.
-        count: usize,
-        /// The limit.
-        max: usize,
-    },
+    /// The input is not DER, and as PEM (read by [`crate::pem`]) it is
+    /// broken or has no block with the expected label.
+    #[error("not DER (starting with 0x30), and {0}")]
+    Pem(#[from] crate::pem::PemError),
     /// The DER structure is malformed.
     #[error("malformed {what} DER: {reason}")]
     Der {

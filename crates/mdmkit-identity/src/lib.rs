@@ -63,6 +63,7 @@ mod decode;
 pub mod envelope;
 mod error;
 mod issue;
+pub mod pem;
 #[cfg(feature = "scep")]
 pub mod scep;
 mod serial;

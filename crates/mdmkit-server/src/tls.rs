@@ -11,10 +11,11 @@
 
 use std::sync::Arc;
 
+use mdmkit::identity::pem;
 use rustls::DigitallySignedStruct;
 use rustls::client::danger::HandshakeSignatureValid;
 use rustls::crypto::{CryptoProvider, verify_tls12_signature, verify_tls13_signature};
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, UnixTime, pem::PemObject as _};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, UnixTime};
 use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
 
 /// Why the TLS settings could not be built.
@@ -35,13 +36,15 @@ pub enum TlsError {
 /// Builds the TLS server configuration from a PEM certificate chain and a
 /// PEM private key (PKCS#8, SEC1 or PKCS#1), with the aws-lc-rs provider.
 pub fn server_config(cert_pem: &[u8], key_pem: &[u8]) -> Result<rustls::ServerConfig, TlsError> {
-    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(cert_pem)
-        .collect::<Result<_, _>>()
-        .map_err(|e| TlsError::Certificate(e.to_string()))?;
-    if certs.is_empty() {
-        return Err(TlsError::Certificate("no CERTIFICATE block".into()));
-    }
-    let key = PrivateKeyDer::from_pem_slice(key_pem).map_err(|e| TlsError::Key(e.to_string()))?;
+    // The workspace's one PEM decoder; rustls takes the DER it yields.
+    let certs: Vec<CertificateDer<'static>> = pem::certificates(cert_pem, &pem::Limits::DEFAULT)
+        .map_err(|e| TlsError::Certificate(e.to_string()))?
+        .into_iter()
+        .map(CertificateDer::from)
+        .collect();
+    let key: PrivateKeyDer<'static> = pem::private_key(key_pem, &pem::Limits::DEFAULT)
+        .map_err(|e| TlsError::Key(e.to_string()))?
+        .into();
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let verifier = Arc::new(AnyClientCert {
         provider: provider.clone(),

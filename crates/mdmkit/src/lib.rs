@@ -79,6 +79,18 @@ pub mod state;
 pub use error::{BoxError, Error, ErrorKind};
 pub use reconcile::{Answer, Plan, Reconciler, Scope};
 
+/// The README's integrator snippet, compiled and run as a doc test (it
+/// needs every vendor and the SQLite store).
+#[cfg(all(
+    doctest,
+    feature = "apple",
+    feature = "windows",
+    feature = "android",
+    feature = "sqlite"
+))]
+#[doc = include_str!("../../../README.md")]
+pub struct ReadmeDoctests;
+
 pub use mdmkit_core as core;
 pub use mdmkit_core::{DeviceId, Platform, TenantId};
 pub use mdmkit_identity as identity;

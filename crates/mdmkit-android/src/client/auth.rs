@@ -72,8 +72,13 @@ impl ServiceAccountKey {
     }
 
     fn key_pair(&self) -> Result<aws_lc_rs::rsa::KeyPair, ClientError> {
-        let der = pem_body(&self.private_key, "PRIVATE KEY")
-            .ok_or_else(|| ClientError::Key("private_key is not a PKCS#8 PEM block".into()))?;
+        use mdmkit_identity::pem;
+        let der = pem::decode_one(
+            self.private_key.as_bytes(),
+            "PRIVATE KEY",
+            &pem::Limits::new(MAX_KEY_FILE, 4),
+        )
+        .map_err(|e| ClientError::Key(format!("private_key is not a PKCS#8 PEM block: {e}")))?;
         aws_lc_rs::rsa::KeyPair::from_pkcs8(&der)
             .map_err(|e| ClientError::Key(format!("private_key is not an RSA key: {e}")))
     }
@@ -109,19 +114,6 @@ impl ServiceAccountKey {
         .map_err(|_| ClientError::Key("signing the grant failed".into()))?;
         Ok(format!("{input}.{}", b64.encode(sig)))
     }
-}
-
-/// The base64 body of the first PEM block labelled `label`, decoded.
-fn pem_body(pem: &str, label: &str) -> Option<Vec<u8>> {
-    let begin = format!("-----BEGIN {label}-----");
-    let end = format!("-----END {label}-----");
-    let start = pem.find(&begin)? + begin.len();
-    let stop = start + pem[start..].find(&end)?;
-    let text: String = pem[start..stop]
-        .chars()
-        .filter(|c| !c.is_ascii_whitespace())
-        .collect();
-    base64::engine::general_purpose::STANDARD.decode(text).ok()
 }
 
 /// Where access tokens come from.

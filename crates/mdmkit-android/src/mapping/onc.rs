@@ -21,11 +21,12 @@ fn guid(prefix: &str, name: &str) -> String {
     out
 }
 
-fn pem_body(pem: &str) -> String {
-    pem.lines()
-        .filter(|l| !l.starts_with("-----"))
-        .map(str::trim)
-        .collect()
+/// The base64 of the certificate's DER, as ONC's `X509` takes it.
+fn certificate_base64(pem: &str) -> Result<String, mdmkit_identity::pem::PemError> {
+    use base64::Engine as _;
+    use mdmkit_identity::pem;
+    let der = pem::decode_one(pem.as_bytes(), "CERTIFICATE", &pem::Limits::DEFAULT)?;
+    Ok(base64::engine::general_purpose::STANDARD.encode(der))
 }
 
 pub(super) fn wifi(s: &Settings, b: &mut Builder) {
@@ -33,11 +34,17 @@ pub(super) fn wifi(s: &Settings, b: &mut Builder) {
     let mut root_guids = BTreeMap::new();
     for (name, root) in &s.certificates.roots {
         match &root.pem {
-            Some(pem) => {
-                let g = guid("mdmkit-ca-", name);
-                certs.push(json!({"GUID": g, "Type": "Authority", "X509": pem_body(pem)}));
-                root_guids.insert(name.clone(), g);
-            }
+            Some(pem) => match certificate_base64(pem) {
+                Ok(x509) => {
+                    let g = guid("mdmkit-ca-", name);
+                    certs.push(json!({"GUID": g, "Type": "Authority", "X509": x509}));
+                    root_guids.insert(name.clone(), g);
+                }
+                Err(e) => b.none(
+                    path("certificates", "roots").join_key(name),
+                    format!("the PEM holds no certificate: {e}"),
+                ),
+            },
             None => b.none(
                 path("certificates", "roots").join_key(name),
                 "android needs the certificate itself (pem), not only its hash",
@@ -130,7 +137,7 @@ fn network(
                     Some(g) => refs.push(g),
                     None => b.partial(
                         here.join_field("trusted_server_certificates"),
-                        format!("root {name:?} has no pem, so android cannot check the server against it"),
+                        format!("root {name:?} has no usable pem, so android cannot check the server against it"),
                     ),
                 }
             }

@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use der::Decode as _;
 use der::asn1::ObjectIdentifier;
-use rustls::pki_types::pem::PemObject as _;
+use mdmkit_identity::pem;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::sign::CertifiedKey;
 use sha2::Digest as _;
@@ -69,9 +69,12 @@ impl PushCertificate {
     /// the rest its chain) and its private key (PEM: PKCS#8, PKCS#1 or
     /// SEC1), checking that they belong together.
     pub fn from_pem(cert_pem: &[u8], key_pem: &[u8]) -> Result<Self, CertificateError> {
-        let chain = CertificateDer::pem_slice_iter(cert_pem)
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| CertificateError::Certificate(e.to_string()))?;
+        let chain: Vec<CertificateDer<'static>> =
+            pem::certificates(cert_pem, &pem::Limits::DEFAULT)
+                .map_err(|e| CertificateError::Certificate(e.to_string()))?
+                .into_iter()
+                .map(CertificateDer::from)
+                .collect();
         let first = chain
             .first()
             .ok_or_else(|| CertificateError::Certificate("no CERTIFICATE block".into()))?;
@@ -90,8 +93,9 @@ impl PushCertificate {
             i64::try_from(t.to_unix_duration().as_secs()).unwrap_or(i64::MAX)
         };
         let (not_before, not_after) = (secs(validity.not_before), secs(validity.not_after));
-        let key = PrivateKeyDer::from_pem_slice(key_pem)
-            .map_err(|e| CertificateError::Key(e.to_string()))?;
+        let key: PrivateKeyDer<'static> = pem::private_key(key_pem, &pem::Limits::DEFAULT)
+            .map_err(|e| CertificateError::Key(e.to_string()))?
+            .into();
         let provider = rustls::crypto::aws_lc_rs::default_provider();
         let signer = provider
             .key_provider

@@ -96,14 +96,11 @@ impl ApnsConfig {
 
     /// Trusts the root certificates of this PEM text for the gateway.
     pub fn root_pem(mut self, pem: &[u8]) -> Result<Self, ClientError> {
-        use rustls::pki_types::pem::PemObject as _;
-        let certs = CertificateDer::pem_slice_iter(pem)
-            .collect::<Result<Vec<_>, _>>()
+        use mdmkit_identity::pem;
+        let certs = pem::certificates(pem, &pem::Limits::DEFAULT)
             .map_err(|e| ClientError::Tls(e.to_string()))?;
-        if certs.is_empty() {
-            return Err(ClientError::Tls("no CERTIFICATE block".into()));
-        }
-        self.roots.extend(certs);
+        self.roots
+            .extend(certs.into_iter().map(CertificateDer::from));
         Ok(self)
     }
 

@@ -36,7 +36,6 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use rustls::DigitallySignedStruct;
 use rustls::client::danger::HandshakeSignatureValid;
 use rustls::crypto::{CryptoProvider, verify_tls12_signature, verify_tls13_signature};
-use rustls::pki_types::pem::PemObject as _;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, UnixTime};
 use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
 use sha2::Digest as _;
@@ -220,8 +219,9 @@ impl ApnsEmulator {
             .with_client_cert_verifier(Arc::new(AnyClientCert { provider }))
             .with_single_cert(
                 vec![CertificateDer::from(root.clone())],
-                PrivateKeyDer::from_pem_slice(key.serialize_pem().as_bytes())
-                    .map_err(|e| io(e.to_string()))?,
+                PrivateKeyDer::from(rustls::pki_types::PrivatePkcs8KeyDer::from(
+                    key.serialize_der(),
+                )),
             )
             .map_err(|e| io(e.to_string()))?;
         tls.alpn_protocols = vec![b"h2".to_vec()];

@@ -1,7 +1,6 @@
 //! The category-by-category mapping: settings to payload keys, each key
 //! checked against the schema and the device before it is sent.
 
-use base64::Engine as _;
 use mdmkit_core::TenantId;
 use mdmkit_policy::{
     Category, Complexity, EapMethod, InstallState, KioskMode, ProxyMode, Rule, SettingPath,
@@ -595,8 +594,9 @@ impl Map<'_> {
                 );
                 continue;
             };
-            match pem_to_der(pem) {
-                Some(der) => {
+            let limits = mdmkit_identity::pem::Limits::DEFAULT;
+            match mdmkit_identity::pem::decode_one(pem.as_bytes(), "CERTIFICATE", &limits) {
+                Ok(der) => {
                     let mut d = Draft::new("com.apple.security.root", format!("root{i}"));
                     self.put(&mut d, &path, "PayloadContent", Value::Data(der));
                     self.put(
@@ -607,7 +607,7 @@ impl Map<'_> {
                     );
                     out.push(d);
                 }
-                None => self.report(path, "the PEM holds no certificate"),
+                Err(e) => self.report(path, format!("the PEM holds no certificate: {e}")),
             }
         }
         for name in s.certificates.identities.keys() {
@@ -766,15 +766,4 @@ fn json_to_plist(v: &serde_json::Value) -> Option<Value> {
             Value::Dictionary(d)
         }
     })
-}
-
-fn pem_to_der(pem: &str) -> Option<Vec<u8>> {
-    let begin = "-----BEGIN CERTIFICATE-----";
-    let start = pem.find(begin)? + begin.len();
-    let end = pem[start..].find("-----END CERTIFICATE-----")? + start;
-    let b64: String = pem[start..end]
-        .chars()
-        .filter(|c| !c.is_whitespace())
-        .collect();
-    base64::engine::general_purpose::STANDARD.decode(b64).ok()
 }

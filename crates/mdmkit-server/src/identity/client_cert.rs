@@ -11,6 +11,7 @@
 //! (see [`crate::ServerConfig::trust_proxy`]); its length is bounded.
 
 use base64::Engine as _;
+use mdmkit::identity::pem::{self, PemError};
 
 /// The longest header value read: a certificate of a few KiB, escaped.
 pub const MAX_CLIENT_CERT_HEADER: usize = 32 * 1024;
@@ -37,7 +38,7 @@ pub enum ClientCertError {
     Escape(usize),
     /// The escaped PEM has no CERTIFICATE block, or a broken one.
     #[error("escaped PEM: {0}")]
-    Pem(String),
+    Pem(#[source] PemError),
     /// The decoded value is empty.
     #[error("empty certificate")]
     Empty,
@@ -92,26 +93,14 @@ fn percent_decode(v: &[u8]) -> Result<Vec<u8>, ClientCertError> {
     Ok(out)
 }
 
+/// The first CERTIFICATE block, read by the workspace's one PEM decoder.
 fn pem_certificate(text: &[u8]) -> Result<Vec<u8>, ClientCertError> {
-    const BEGIN: &[u8] = b"-----BEGIN CERTIFICATE-----";
-    const END: &[u8] = b"-----END CERTIFICATE-----";
-    let start = find(text, BEGIN)
-        .ok_or_else(|| ClientCertError::Pem("no BEGIN CERTIFICATE line".into()))?
-        + BEGIN.len();
-    let len = find(&text[start..], END)
-        .ok_or_else(|| ClientCertError::Pem("no END CERTIFICATE line".into()))?;
-    let body: Vec<u8> = text[start..start + len]
-        .iter()
-        .copied()
-        .filter(|b| !b.is_ascii_whitespace())
-        .collect();
-    base64::engine::general_purpose::STANDARD
-        .decode(&body)
-        .map_err(|e| ClientCertError::Pem(format!("base64: {e}")))
-}
-
-fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    hay.windows(needle.len()).position(|w| w == needle)
+    pem::decode_one(
+        text,
+        "CERTIFICATE",
+        &pem::Limits::new(MAX_CLIENT_CERT_HEADER, 4),
+    )
+    .map_err(ClientCertError::Pem)
 }
 
 #[cfg(test)]

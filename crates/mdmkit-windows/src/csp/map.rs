@@ -346,14 +346,13 @@ fn root(out: &mut Out, path: &SettingPath, name: &str, settings: &Settings) {
         out.unsupported(path, "a root certificate needs its PEM on Windows");
         return;
     };
-    let body: String = pem
-        .lines()
-        .filter(|l| !l.starts_with("-----"))
-        .map(str::trim)
-        .collect();
-    let Ok(der) = base64::engine::general_purpose::STANDARD.decode(body.as_bytes()) else {
-        out.unsupported(path, "the PEM is not valid base64");
-        return;
+    let limits = mdmkit_identity::pem::Limits::DEFAULT;
+    let der = match mdmkit_identity::pem::decode_one(pem.as_bytes(), "CERTIFICATE", &limits) {
+        Ok(der) => der,
+        Err(e) => {
+            out.unsupported(path, format!("the PEM holds no certificate: {e}"));
+            return;
+        }
     };
     let thumb: String = sha1::Sha1::digest(&der)
         .iter()
