@@ -176,7 +176,13 @@ impl StatusReport {
     pub fn from_json(bytes: &[u8], limits: &Limits) -> Result<Self, Error> {
         let d = json_io::read_object(bytes, limits)?;
         let report = Self::from_dict(d)?;
-        if levels(&Value::Dictionary(report.to_dict())) > limits.max_depth {
+        // Cheap first: a name of more segments than the limit nests deeper
+        // than it (and is refused without building the nested form).
+        let too_long = report
+            .items
+            .keys()
+            .any(|n| n.split('.').count() > limits.max_depth);
+        if too_long || levels(&Value::Dictionary(report.to_dict())) > limits.max_depth {
             return Err(crate::error::DeclarativeError::TooDeep {
                 path: "StatusItems (written nested)".into(),
                 max: limits.max_depth,
@@ -197,6 +203,25 @@ impl StatusReport {
         } else {
             return Err(DecodeError::Missing {
                 path: "StatusItems".into(),
+            }
+            .into());
+        }
+        // The written form nests one dictionary per segment of a dotted
+        // name: a name of more segments than any report has is refused
+        // before anything that deep is built (building and dropping it
+        // recurse once per level, and a flat name of a few kilobytes
+        // overflowed a 2 MiB stack).
+        if let Some(name) = items
+            .keys()
+            .find(|n| n.split('.').count() > MAX_NAME_SEGMENTS)
+        {
+            return Err(crate::error::DeclarativeError::TooDeep {
+                path: format!(
+                    "StatusItems.{}... ({} segments)",
+                    name.chars().take(48).collect::<String>(),
+                    name.split('.').count()
+                ),
+                max: MAX_NAME_SEGMENTS,
             }
             .into());
         }
@@ -501,6 +526,10 @@ fn flatten(d: Dictionary, prefix: Option<&str>, out: &mut BTreeMap<String, Value
 /// The nesting levels of a value as JSON counts them (a dictionary or
 /// an array is one level more than its deepest member; the root object is
 /// level 1).
+/// The most segments a dotted status item name may have
+/// ([`StatusReport::from_dict`]); Apple's deepest items have five.
+pub const MAX_NAME_SEGMENTS: usize = 256;
+
 fn levels(v: &Value) -> usize {
     // Iterative: a value built from dotted names may be deep.
     let mut deepest = 0;
@@ -542,6 +571,24 @@ fn nest(d: &mut Dictionary, name: &str, value: Value) {
 mod tests {
     use super::*;
     use crate::generated::status::PasscodeIsCompliantStatus;
+
+    /// Found by the `apple_inspect` fuzz target (its corpus keeps the
+    /// input): a flat name of thousands of dots overflowed the stack while
+    /// the report was written nested. Refused now, on a test thread's
+    /// small stack, through both readers.
+    #[test]
+    fn a_dotted_name_of_thousands_of_segments_is_refused_without_deep_recursion() {
+        let name = format!("device{}", ".x".repeat(100_000));
+        let json = format!(r#"{{"StatusItems":{{"{name}":true}}}}"#);
+        let e = StatusReport::from_json(json.as_bytes(), &Limits::DEFAULT).unwrap_err();
+        assert!(e.to_string().contains("deeper than"), "{e}");
+        let mut items = Dictionary::new();
+        items.insert(name, Value::Boolean(true));
+        let mut d = Dictionary::new();
+        d.insert("StatusItems".into(), Value::Dictionary(items));
+        let e = StatusReport::from_dict(d).unwrap_err();
+        assert!(e.to_string().contains("deeper than 256"), "{e}");
+    }
 
     const REPORT: &str = r#"{
       "StatusItems": {
