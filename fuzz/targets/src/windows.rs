@@ -30,12 +30,19 @@ pub fn syncml(data: &[u8]) {
     }
 }
 
-/// An enrollment SOAP message (or a provisioning document): rejected
-/// with an error, or read; a provisioning document that reads is written
+/// An enrollment SOAP message (or a provisioning document, or a renewal's
+/// PKCS#7 token): rejected with an error, or read; a provisioning document that reads is written
 /// and read back to the same document.
 pub fn enrollment(data: &[u8]) {
     let _ = enroll::is_soap_envelope(data);
     let _ = enroll::read_message(data);
+    if let Ok(rst) = enroll::RequestSecurityToken::read(data) {
+        let _ = rst.certificate_request();
+    }
+    // The same bytes as a renewal's PKCS#7 token (CMS SignedData).
+    let mut renewal = enroll::RequestSecurityToken::new(data.to_vec());
+    renewal.value_type = enroll::VALUE_TYPE_PKCS7.into();
+    let _ = renewal.certificate_request();
     if let Ok(doc) = ProvisioningDoc::read(data) {
         let xml = doc.to_xml();
         match ProvisioningDoc::read(xml.as_bytes()) {

@@ -58,7 +58,9 @@ mod status;
 pub use compiled::{DeclarativeCompiled, LegacyProfile};
 pub use json_io::{read_object, write_object};
 pub use map::{DEFAULT_PROFILE_BASE_URL, DeclarativeMapper};
-pub use status::{DeclarationStatus, StatusItemError, StatusReason, StatusReport, Validity};
+pub use status::{
+    DeclarationStatus, MAX_NAME_SEGMENTS, StatusItemError, StatusReason, StatusReport, Validity,
+};
 
 use std::collections::BTreeSet;
 use std::fmt;

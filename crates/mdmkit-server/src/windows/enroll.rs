@@ -303,10 +303,7 @@ async fn request_token(
     let relates = rst.message_id.as_deref();
     let device_fault = |t: FaultType, why: String| Fault::device(action, t, why).relating(relates);
     if rst.is_renewal() {
-        return Err(device_fault(
-            FaultType::NotEligibleToRenew,
-            "renewal through WSTEP is not served: enroll again with a new token".into(),
-        ));
+        return renew(app, &ctx, &parts, &body, &rst).await;
     }
     let device = rst
         .device_id()
@@ -325,7 +322,10 @@ async fn request_token(
     tracing::Span::current().record("device", device.as_str());
     // The CSR is checked before the token is spent: a malformed request
     // does not burn it.
-    CertificateRequest::parse(&rst.csr_der)
+    let csr = rst
+        .certificate_request()
+        .map_err(|e| device_fault(FaultType::CertificateRequest, format!("CSR: {e}")))?;
+    CertificateRequest::parse(&csr)
         .map_err(|e| device_fault(FaultType::CertificateRequest, format!("CSR: {e}")))?;
     let (node, challenge_id) = authorise(&ctx, &rst.credentials, true, action)
         .await
@@ -418,5 +418,94 @@ async fn request_token(
         StatusCode::OK,
         SOAP_CONTENT_TYPE,
         enrolled.response.to_xml(relates),
+    ))
+}
+
+/// A renewal (`RequestType` Renew, or a PKCS#7 request): the PC presents
+/// its current certificate (TLS, or the trusted proxy's header), which must
+/// verify against the tenant CA and be the one bound to its active Windows
+/// enrollment; it gets a new certificate for the same device, ending after
+/// the current one. The binding moves when the PC first presents the new
+/// certificate to the management endpoint (a renewal by identity and
+/// expiry), so a PC that never received this answer keeps working with its
+/// current one. Queue, compliance and node are kept.
+async fn renew(
+    app: &AppState,
+    ctx: &TenantContext,
+    parts: &axum::http::request::Parts,
+    body: &[u8],
+    rst: &RequestSecurityToken,
+) -> Result<Response, Fault> {
+    let action = mde::ACTION_RSTRC;
+    let relates = rst.message_id.as_deref();
+    let refuse = |t: FaultType, why: String| Fault::device(action, t, why).relating(relates);
+    let presented = crate::identity::presented(parts, body, app.config())
+        .map_err(|e| {
+            refuse(
+                FaultType::Authentication,
+                format!("client certificate: {e}"),
+            )
+        })?
+        .ok_or_else(|| {
+            refuse(
+                FaultType::Authentication,
+                "a renewal needs the PC's current certificate as its TLS client certificate".into(),
+            )
+        })?;
+    let id = ctx
+        .verify(&presented)
+        .map_err(|e| refuse(FaultType::Authentication, e.to_string()))?;
+    let device = id.device_id.clone();
+    tracing::Span::current().record("device", device.as_str());
+    let state = ctx.reconciler().state();
+    let enrollment = state
+        .enrollment(ctx.id(), &device)
+        .await
+        .map_err(|e| Fault::server(action, &e))?
+        .filter(|e| e.platform == Platform::Windows && e.status == EnrollmentStatus::Active)
+        .ok_or_else(|| {
+            refuse(
+                FaultType::NotEligibleToRenew,
+                format!("{device} has no active Windows enrollment: enroll it again"),
+            )
+        })?;
+    let sha256 = id.sha256.to_hex();
+    if enrollment.certificate.as_ref().map(|c| c.sha256.as_str()) != Some(sha256.as_str()) {
+        return Err(refuse(
+            FaultType::NotEligibleToRenew,
+            format!("the certificate presented is not the one bound to {device}'s enrollment"),
+        ));
+    }
+    let s = service(ctx, action)?;
+    let base = base_url(parts, ctx.id().as_str());
+    let renewed = mdmkit::windows::enroll::renew(
+        &s.ca,
+        rst,
+        device.clone(),
+        s.days,
+        id.not_after,
+        &s.provider_id,
+        &format!("{base}/ManagementServer/MDM.svc"),
+    )
+    .map_err(|e| refuse(FaultType::CertificateRequest, format!("cannot renew: {e}")))?;
+    let cert = &renewed.certificate;
+    let record = IssuedCertificate::new(
+        ctx.id().clone(),
+        cert.sha256.to_hex(),
+        enrollment.node.clone(),
+        cert.serial.to_string(),
+        cert.device_id.to_string(),
+        SystemClock.now(),
+        timestamp(cert.not_after),
+    );
+    state
+        .put_issued_certificate(&record)
+        .await
+        .map_err(|e| Fault::server(action, &e))?;
+    tracing::info!(%device, serial = %cert.serial, "Windows certificate renewed");
+    Ok(answer(
+        StatusCode::OK,
+        SOAP_CONTENT_TYPE,
+        renewed.response.to_xml(relates),
     ))
 }

@@ -644,3 +644,162 @@ async fn a_pc_reports_its_wns_channel_and_is_woken_through_wns() {
     assert_eq!(wake().await.count("delivered"), 1);
     assert_eq!(emu.notified().last().unwrap().channel, "pc-2");
 }
+
+/// `der` as a PEM file at `path` (through the `openssl` binary).
+fn pem_file(der: &[u8], path: &std::path::Path, kind: &str) {
+    let der_path = path.with_extension("der");
+    std::fs::write(&der_path, der).unwrap();
+    let out = std::process::Command::new("openssl")
+        .args([kind, "-inform", "DER", "-in"])
+        .arg(&der_path)
+        .arg("-out")
+        .arg(path)
+        .output()
+        .expect("openssl (scripts/test installs it)");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A PC renews its certificate through WSTEP the way Windows does: a
+/// PKCS#7 (made by the `openssl` binary) signed with its current key,
+/// wrapping a new PKCS#10, over a connection that presents the current
+/// certificate. Its next session with the new certificate moves the
+/// binding; the old certificate is refused from then on, for sessions and
+/// renewals. Without a certificate the renewal is refused.
+#[test]
+fn a_pc_renews_its_certificate_with_a_pkcs7_request_and_keeps_its_enrollment() {
+    use mdmkit::queue::{SqliteOptions, SqliteStore};
+    use mdmkit::state::SqliteState;
+    use mdmkit::windows::enroll::{REQUEST_TYPE_RENEW, RequestSecurityToken, VALUE_TYPE_PKCS7};
+    runtime().block_on(async {
+        let tmp = tempfile::tempdir().unwrap();
+        let db = tmp.path().join("renew.db");
+        let stores: Stores = (
+            Arc::new(SqliteStore::open(SqliteOptions::new(&db)).await.unwrap()),
+            Arc::new(SqliteState::open(&db).await.unwrap()),
+        );
+        let t = "town-r";
+        let ca = Arc::new(
+            CaBuilder::new(TenantId::new(t).unwrap())
+                .algorithm(KeyAlgorithm::P256)
+                .build()
+                .unwrap(),
+        );
+        let base = serve(&stores, &[(t.to_owned(), ca)]).await;
+        let c = reqwest::Client::new();
+        let state = &stores.1;
+        let mut pc = Pc::new("PC-RENEW");
+        let secret = token(state, t, SCHOOL).await;
+        let (s, body) = pc.enroll(&c, &base, t, &secret).await;
+        assert_eq!(s, 200, "{body}");
+        pc.session(&c, std::slice::from_ref(&base)).await;
+        let dev = mdmkit::DeviceId::new(pc.device.device_id()).unwrap();
+        let tid = TenantId::new(t).unwrap();
+        let before = state.enrollment(&tid, &dev).await.unwrap().unwrap();
+        let old_cert = pc.cert.clone().unwrap();
+
+        // The new request, signed with the current key into a PKCS#7.
+        let new_key = rcgen::KeyPair::generate().unwrap();
+        let csr = rcgen::CertificateParams::new(Vec::<String>::new())
+            .unwrap()
+            .serialize_request(&new_key)
+            .unwrap()
+            .der()
+            .to_vec();
+        let dir = tmp.path();
+        std::fs::write(dir.join("csr.der"), &csr).unwrap();
+        pem_file(&old_cert, &dir.join("old.pem"), "x509");
+        std::fs::write(dir.join("old.key"), pc.key.serialize_pem()).unwrap();
+        let out = std::process::Command::new("openssl")
+            .args([
+                "cms",
+                "-sign",
+                "-binary",
+                "-nodetach",
+                "-outform",
+                "DER",
+                "-in",
+            ])
+            .arg(dir.join("csr.der"))
+            .arg("-signer")
+            .arg(dir.join("old.pem"))
+            .arg("-inkey")
+            .arg(dir.join("old.key"))
+            .arg("-out")
+            .arg(dir.join("renew.p7"))
+            .output()
+            .expect("openssl (scripts/test installs it)");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let mut rst = RequestSecurityToken::new(std::fs::read(dir.join("renew.p7")).unwrap())
+            .with_context("DeviceID", pc.device.device_id());
+        rst.request_type = REQUEST_TYPE_RENEW.into();
+        rst.value_type = VALUE_TYPE_PKCS7.into();
+        let url = format!("{base}/{t}/windows/EnrollmentServer/Enrollment.svc");
+        let xml = rst.to_xml("urn:uuid:renew-1", &url);
+
+        // Without the current certificate: refused, as a SOAP fault.
+        let (s, body) = post(&c, &url, SOAP, xml.clone(), None).await;
+        assert_eq!(
+            (s, fault(&body)),
+            (400, FaultType::Authentication),
+            "{body}"
+        );
+        // With the current certificate: a new certificate for the same PC.
+        let (s, body) = post(&c, &url, SOAP, xml, Some(&old_cert)).await;
+        assert_eq!(s, 200, "{body}");
+        let doc = pc.device.accept_enrollment(body.as_bytes()).unwrap();
+        assert_ne!(doc.client_cert_der, old_cert);
+        // Nothing moved yet: the old binding holds until the new
+        // certificate is presented.
+        let e = state.enrollment(&tid, &dev).await.unwrap().unwrap();
+        assert_eq!(e.certificate, before.certificate);
+
+        // The next session, with the new certificate, moves the binding
+        // and keeps the enrollment (node, enrolled time).
+        pc.cert = Some(doc.client_cert_der.clone());
+        pc.key = new_key;
+        pc.session(&c, std::slice::from_ref(&base)).await;
+        let e = state.enrollment(&tid, &dev).await.unwrap().unwrap();
+        let (new_b, old_b) = (
+            e.certificate.clone().unwrap(),
+            before.certificate.clone().unwrap(),
+        );
+        assert_ne!(new_b.sha256, old_b.sha256);
+        assert_eq!(new_b.cert_device, old_b.cert_device);
+        assert!(new_b.not_after > old_b.not_after);
+        assert_eq!(e.node, before.node);
+        assert_eq!(e.enrolled_at, before.enrolled_at);
+        // The old certificate is refused from then on, without a 500.
+        let url_m = pc.device.provisioning().unwrap().server_url.clone();
+        let (s, body) = post(
+            &c,
+            &url_m,
+            SYNCML,
+            pc.device.open_session(&url_m).to_xml(),
+            Some(&old_cert),
+        )
+        .await;
+        assert!(s != 200 && s < 500, "{s} {body}");
+        // And a renewal presenting it is not eligible any more.
+        let (s, body) = post(
+            &c,
+            &url,
+            SOAP,
+            rst.to_xml("urn:uuid:renew-2", &url),
+            Some(&old_cert),
+        )
+        .await;
+        assert_eq!(
+            (s, fault(&body)),
+            (400, FaultType::NotEligibleToRenew),
+            "{body}"
+        );
+    });
+}

@@ -43,8 +43,54 @@ pub fn enroll(
     provider_id: &str,
     server_url: &str,
 ) -> Result<Enrolled, EnrollmentError> {
-    let csr = CertificateRequest::parse(&request.csr_der)?;
-    let certificate = ca.issue(&csr, &IssueRequest::new(device).days(days))?;
+    issue(
+        ca,
+        request,
+        IssueRequest::new(device).days(days),
+        provider_id,
+        server_url,
+    )
+}
+
+/// Renews the certificate of an enrolled device: issues a new one for
+/// `request` (its PKCS#10, or the PKCS#7 that wraps it), for the same
+/// `device`, ending after `current_not_after` (the certificate it replaces,
+/// so that a server binding certificates by identity and expiry takes the
+/// new one as a renewal), with the provisioning document that installs it.
+///
+/// Authenticate the renewal first (the request's TLS client certificate is
+/// the device's current one, bound to its enrollment); keep the old
+/// binding until the device presents the new certificate, so that a PC
+/// that never received the answer still reaches the server.
+pub fn renew(
+    ca: &TenantCa,
+    request: &RequestSecurityToken,
+    device: DeviceId,
+    days: u32,
+    current_not_after: mdmkit_identity::time::OffsetDateTime,
+    provider_id: &str,
+    server_url: &str,
+) -> Result<Enrolled, EnrollmentError> {
+    issue(
+        ca,
+        request,
+        IssueRequest::new(device)
+            .days(days)
+            .ends_after(current_not_after),
+        provider_id,
+        server_url,
+    )
+}
+
+fn issue(
+    ca: &TenantCa,
+    request: &RequestSecurityToken,
+    issue: IssueRequest,
+    provider_id: &str,
+    server_url: &str,
+) -> Result<Enrolled, EnrollmentError> {
+    let csr = CertificateRequest::parse(&request.certificate_request()?)?;
+    let certificate = ca.issue(&csr, &issue)?;
     let mut provisioning = ProvisioningDoc::new(
         ca.root_der().to_vec(),
         certificate.der.clone(),

@@ -30,7 +30,7 @@ pub use discovery::{
     ACTION_DISCOVER, ACTION_DISCOVER_RESPONSE, DiscoverRequest, DiscoverResponse, NS_DISCOVERY,
 };
 pub use fault::{EnrollmentFault, FaultType};
-pub use issue::{Enrolled, enroll};
+pub use issue::{Enrolled, enroll, renew};
 pub use policy::{
     ACTION_GET_POLICIES, ACTION_GET_POLICIES_RESPONSE, GetPoliciesRequest, GetPoliciesResponse,
     NS_POLICY,

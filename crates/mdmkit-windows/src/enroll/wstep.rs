@@ -143,6 +143,25 @@ impl RequestSecurityToken {
         self.request_type == REQUEST_TYPE_RENEW || self.value_type == VALUE_TYPE_PKCS7
     }
 
+    /// The PKCS#10 request the token carries: as sent, or taken out of the
+    /// PKCS#7 (CMS `SignedData`) a renewing PC wraps it in.
+    ///
+    /// The PKCS#7's signature (by the PC's current certificate) is not
+    /// checked here: a server authenticates a renewal by the TLS client
+    /// certificate of the request, which is that same certificate.
+    pub fn certificate_request(&self) -> Result<std::borrow::Cow<'_, [u8]>, EnrollmentError> {
+        if self.value_type != VALUE_TYPE_PKCS7 {
+            return Ok(std::borrow::Cow::Borrowed(&self.csr_der));
+        }
+        encapsulated(&self.csr_der)
+            .map(std::borrow::Cow::Owned)
+            .ok_or_else(|| EnrollmentError::BadValue {
+                path: "Body/RequestSecurityToken/BinarySecurityToken".into(),
+                value: format!("{} bytes", self.csr_der.len()),
+                reason: "a PKCS#7 renewal request must be a CMS SignedData holding the PKCS#10 request",
+            })
+    }
+
     /// Reads a `RequestSecurityToken` envelope.
     pub fn read(input: &[u8]) -> Result<Self, EnrollmentError> {
         let env = read_envelope(input)?;
@@ -300,4 +319,33 @@ pub(crate) fn decode_b64(text: &str, path: &str) -> Result<Vec<u8>, EnrollmentEr
         .map_err(|_| EnrollmentError::BadBase64 {
             path: path.to_owned(),
         })
+}
+
+/// The content a CMS `SignedData` (DER or BER) encapsulates, if any.
+fn encapsulated(der_bytes: &[u8]) -> Option<Vec<u8>> {
+    use cms::content_info::ContentInfo;
+    use cms::signed_data::SignedData;
+    use der::asn1::OctetString;
+    use der::{Decode, Encode};
+    let ci = ContentInfo::from_der(der_bytes)
+        .or_else(|_| ContentInfo::from_ber(der_bytes))
+        .ok()?;
+    // id-signedData (RFC 5652).
+    const ID_SIGNED_DATA: der::oid::ObjectIdentifier =
+        der::oid::ObjectIdentifier::new_unwrap("1.2.840.113549.1.7.2");
+    if ci.content_type != ID_SIGNED_DATA {
+        return None;
+    }
+    let inner = ci.content.to_der().ok()?;
+    let sd = SignedData::from_der(&inner)
+        .or_else(|_| SignedData::from_ber(&inner))
+        .ok()?;
+    let content = sd.encap_content_info.econtent?;
+    Some(
+        content
+            .decode_as::<OctetString>()
+            .ok()?
+            .into_bytes()
+            .into_vec(),
+    )
 }

@@ -510,3 +510,38 @@ fn soap_detection_checks_the_root_element_and_namespace() {
     assert!(!enroll::is_soap_envelope(b"<Envelope><Body/></Envelope>"));
     assert!(!enroll::is_soap_envelope(b"\x00\x01binary"));
 }
+
+/// A renewal's PKCS#7 token (made by `openssl cms -sign -nodetach` with
+/// the PC's current certificate over a new PKCS#10) gives back that
+/// PKCS#10; a PKCS#10 token is taken as it is; anything else in a PKCS#7
+/// token is a typed error naming the token.
+#[test]
+fn a_renewal_pkcs7_token_gives_its_certificate_request() {
+    use mdmkit_windows::enroll::{REQUEST_TYPE_RENEW, RequestSecurityToken, VALUE_TYPE_PKCS7};
+    let p7 = include_bytes!("../fixtures/renewal-pkcs7.der");
+    let p10 = include_bytes!("../fixtures/renewal-pkcs10.der");
+    let mut rst = RequestSecurityToken::new(p7.to_vec());
+    rst.request_type = REQUEST_TYPE_RENEW.into();
+    rst.value_type = VALUE_TYPE_PKCS7.into();
+    assert!(rst.is_renewal());
+    assert_eq!(&*rst.certificate_request().unwrap(), p10.as_slice());
+    mdmkit_identity::CertificateRequest::parse(&rst.certificate_request().unwrap()).unwrap();
+
+    let plain = RequestSecurityToken::new(p10.to_vec());
+    assert_eq!(&*plain.certificate_request().unwrap(), p10.as_slice());
+
+    for bad in [
+        p10.to_vec(),
+        b"not der".to_vec(),
+        p7[..p7.len() / 2].to_vec(),
+    ] {
+        let mut rst = RequestSecurityToken::new(bad);
+        rst.value_type = VALUE_TYPE_PKCS7.into();
+        match rst.certificate_request() {
+            Err(EnrollmentError::BadValue { path, .. }) => {
+                assert!(path.ends_with("BinarySecurityToken"), "{path}");
+            }
+            other => panic!("expected a typed error, got {other:?}"),
+        }
+    }
+}
