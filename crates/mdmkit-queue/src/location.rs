@@ -201,4 +201,43 @@ impl QueueStore for AnyStore {
     async fn purge(&self, tenant: &TenantId, before: Timestamp) -> Result<u64, QueueError> {
         self.inner().purge(tenant, before).await
     }
+    // The combined calls too: their defaults would give up the backends'
+    // one-transaction versions.
+    async fn next(
+        &self,
+        tenant: &TenantId,
+        enrollment: &EnrollmentId,
+    ) -> Result<Option<Delivered>, QueueError> {
+        self.inner().next(tenant, enrollment).await
+    }
+    async fn report_and_next(
+        &self,
+        tenant: &TenantId,
+        enrollment: &EnrollmentId,
+        command: CommandId,
+        report: &Report,
+    ) -> Result<(ReportOutcome, Option<Delivered>), QueueError> {
+        self.inner()
+            .report_and_next(tenant, enrollment, command, report)
+            .await
+    }
+    async fn next_batch(
+        &self,
+        tenant: &TenantId,
+        enrollment: &EnrollmentId,
+        max: usize,
+    ) -> Result<Vec<Delivered>, QueueError> {
+        self.inner().next_batch(tenant, enrollment, max).await
+    }
+    async fn report_all_and_next_batch(
+        &self,
+        tenant: &TenantId,
+        enrollment: &EnrollmentId,
+        reports: &[(CommandId, Report)],
+        max: usize,
+    ) -> Result<(Vec<Result<ReportOutcome, QueueError>>, Vec<Delivered>), QueueError> {
+        self.inner()
+            .report_all_and_next_batch(tenant, enrollment, reports, max)
+            .await
+    }
 }

@@ -341,6 +341,44 @@ pub fn report_and_deliver(
     Ok((outcome, changes))
 }
 
+/// A report on each of several commands, then the delivery `opts` asks
+/// for, planned over one read of the enrollment's rows (a Windows session
+/// message answers several commands and asks for the next ones).
+///
+/// The outcome of each report, in order: `None` for a command not among
+/// `slots` (a store reads only pending rows: the caller reports such a
+/// command on its own, where it is found final or unknown); an error of
+/// one report (a command never delivered) is its own and stops neither
+/// the others nor the delivery.
+pub fn report_all_and_deliver(
+    slots: &mut [Slot],
+    reports: &[(CommandId, Report)],
+    now: Timestamp,
+    opts: &DeliverOptions,
+) -> Result<ReportsAndChanges, QueueError> {
+    let mut outcomes = Vec::with_capacity(reports.len());
+    let mut changes = Vec::new();
+    for (command, r) in reports {
+        if !slots.iter().any(|s| s.command == *command) {
+            outcomes.push(None);
+            continue;
+        }
+        match report(slots, *command, r, now) {
+            Ok((o, ch)) => {
+                changes.extend(ch);
+                outcomes.push(Some(Ok(o)));
+            }
+            Err(e) => outcomes.push(Some(Err(e))),
+        }
+    }
+    changes.extend(deliver(slots, now, opts)?);
+    Ok((outcomes, changes))
+}
+
+/// What [`report_all_and_deliver`] returns: each report's outcome (`None`:
+/// its command was not among the slots), and the changes to write.
+pub type ReportsAndChanges = (Vec<Option<Result<ReportOutcome, QueueError>>>, Vec<Change>);
+
 /// An Apple Idle report: the device holds nothing, so in-flight commands
 /// are lost and NotNow'd ones may be retried: both become queued.
 pub fn idle(slots: &mut [Slot], now: Timestamp) -> Result<Vec<Change>, QueueError> {
@@ -454,6 +492,39 @@ mod tests {
         assert_eq!(o, ReportOutcome::Recorded(CommandState::Acknowledged));
         assert!(ch.iter().all(|c| c.reason != Reason::Released));
         assert_eq!(s[1].state, CommandState::Queued);
+    }
+
+    #[test]
+    fn several_reports_and_a_delivery_plan_as_one() {
+        let mut s = slots(4);
+        let (a, b, c) = (s[0].command, s[1].command, s[2].command);
+        let opts = DeliverOptions::batch(2);
+        deliver(&mut s, t(1), &opts).unwrap();
+        let unknown = CommandId::new();
+        let reports = [
+            (a, Report::new(ReportStatus::Acknowledged)),
+            (unknown, Report::new(ReportStatus::Acknowledged)),
+            (c, Report::new(ReportStatus::Acknowledged)),
+            (b, Report::new(ReportStatus::Error)),
+        ];
+        let (outcomes, ch) = report_all_and_deliver(&mut s, &reports, t(2), &opts).unwrap();
+        assert_eq!(outcomes.len(), 4);
+        assert!(matches!(
+            outcomes[0],
+            Some(Ok(ReportOutcome::Recorded(CommandState::Acknowledged)))
+        ));
+        assert!(outcomes[1].is_none(), "not a slot: reported on its own");
+        assert!(
+            matches!(outcomes[2], Some(Err(QueueError::NotDelivered { .. }))),
+            "{:?}",
+            outcomes[2]
+        );
+        assert!(matches!(
+            outcomes[3],
+            Some(Ok(ReportOutcome::Recorded(CommandState::Error)))
+        ));
+        // The undelivered command's error did not stop the delivery.
+        assert_eq!(delivered(&ch), vec![c, s[3].command]);
     }
 
     #[test]

@@ -381,6 +381,29 @@ impl PostgresStore {
         Ok((outcome, delivered(&changes, payloads, now)?.pop()))
     }
 
+    async fn report_all_and_next_batch_once(
+        &self,
+        tenant: &TenantId,
+        enrollment: &EnrollmentId,
+        reports: &[(CommandId, Report)],
+        max: usize,
+    ) -> Result<
+        (
+            Vec<Option<Result<ReportOutcome, QueueError>>>,
+            Vec<Delivered>,
+        ),
+        QueueError,
+    > {
+        let opts = DeliverOptions::batch(max);
+        let (outcomes, changes, payloads, now) = self
+            .plan_and_write(tenant, enrollment, None, |slots, now| {
+                machine::report_all_and_deliver(slots, reports, now, &opts)
+            })
+            .await?;
+        let next = delivered(&changes, payloads, now)?;
+        Ok((outcomes, next))
+    }
+
     async fn per_enrollment_once(
         &self,
         tenant: &TenantId,
@@ -641,6 +664,28 @@ impl QueueStore for PostgresStore {
             self.report_and_next_once(tenant, enrollment, command, report)
                 .await
         )
+    }
+
+    #[tracing::instrument(name = "queue.report_all_and_next_batch", level = "debug", skip_all, fields(%tenant, %enrollment, reports = reports.len()))]
+    async fn report_all_and_next_batch(
+        &self,
+        tenant: &TenantId,
+        enrollment: &EnrollmentId,
+        reports: &[(CommandId, Report)],
+        max: usize,
+    ) -> Result<(Vec<Result<ReportOutcome, QueueError>>, Vec<Delivered>), QueueError> {
+        for (_, r) in reports {
+            crate::memory::check_result(r)?;
+        }
+        let (outcomes, next) = retrying!(
+            "report_all_and_next_batch",
+            self.report_all_and_next_batch_once(tenant, enrollment, reports, max)
+                .await
+        )?;
+        let outcomes =
+            crate::store::report_the_rest(self, tenant, enrollment, reports, outcomes).await;
+        tracing::debug!(delivered = next.len(), "reported and delivered");
+        Ok((outcomes, next))
     }
 
     async fn idle(&self, tenant: &TenantId, enrollment: &EnrollmentId) -> Result<(), QueueError> {

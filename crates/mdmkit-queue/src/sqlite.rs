@@ -1048,6 +1048,32 @@ impl QueueStore for SqliteStore {
         Ok((outcome, delivered(&changes, payloads, now).pop()))
     }
 
+    #[tracing::instrument(name = "queue.report_all_and_next_batch", level = "debug", skip_all, fields(%tenant, %enrollment, reports = reports.len()))]
+    async fn report_all_and_next_batch(
+        &self,
+        tenant: &TenantId,
+        enrollment: &EnrollmentId,
+        reports: &[(CommandId, Report)],
+        max: usize,
+    ) -> Result<(Vec<Result<ReportOutcome, QueueError>>, Vec<Delivered>), QueueError> {
+        for (_, r) in reports {
+            crate::memory::check_result(r)?;
+        }
+        let mut conn = self.pool.acquire().await.db("connect")?;
+        let opts = DeliverOptions::batch(max);
+        let (now, outcomes, changes, payloads) = self
+            .plan_and_write(&mut conn, tenant, enrollment, None, |slots, now| {
+                machine::report_all_and_deliver(slots, reports, now, &opts)
+            })
+            .await?;
+        let next = delivered(&changes, payloads, now);
+        drop(conn);
+        let outcomes =
+            crate::store::report_the_rest(self, tenant, enrollment, reports, outcomes).await;
+        tracing::debug!(delivered = next.len(), "reported and delivered");
+        Ok((outcomes, next))
+    }
+
     async fn idle(&self, tenant: &TenantId, enrollment: &EnrollmentId) -> Result<(), QueueError> {
         let mut conn = self.pool.acquire().await.db("connect")?;
         self.plan_and_write(&mut conn, tenant, enrollment, None, |slots, now| {

@@ -140,6 +140,32 @@ pub trait QueueStore: Send + Sync {
         Ok((outcome, next))
     }
 
+    /// Windows: records the reports of one session message (a device
+    /// answers several commands at once) and delivers up to `max` commands
+    /// for its reply, as one call.
+    ///
+    /// Each report's outcome comes back in order, with its own error (an
+    /// unknown or never-delivered command): one bad report stops neither
+    /// the others nor the delivery. The reports are recorded before
+    /// anything is delivered. The default runs [`report`](Self::report)
+    /// for each, then [`next_batch`](Self::next_batch); the SQL backends
+    /// plan everything over one read of the enrollment's rows and write
+    /// it in one transaction.
+    async fn report_all_and_next_batch(
+        &self,
+        tenant: &TenantId,
+        enrollment: &EnrollmentId,
+        reports: &[(CommandId, Report)],
+        max: usize,
+    ) -> Result<(Vec<Result<ReportOutcome, QueueError>>, Vec<Delivered>), QueueError> {
+        let mut outcomes = Vec::with_capacity(reports.len());
+        for (command, report) in reports {
+            outcomes.push(self.report(tenant, enrollment, *command, report).await);
+        }
+        let next = self.next_batch(tenant, enrollment, max).await?;
+        Ok((outcomes, next))
+    }
+
     /// Windows: up to `max` commands for one session.
     async fn next_batch(
         &self,
@@ -150,6 +176,27 @@ pub trait QueueStore: Send + Sync {
         self.deliver(tenant, enrollment, &DeliverOptions::batch(max))
             .await
     }
+}
+
+/// The outcomes of [`crate::machine::report_all_and_deliver`]: the reports whose
+/// command was not among the pending rows read are made on their own
+/// (such a command is final or unknown, so the order does not matter).
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub(crate) async fn report_the_rest<S: QueueStore + ?Sized>(
+    store: &S,
+    tenant: &TenantId,
+    enrollment: &EnrollmentId,
+    reports: &[(CommandId, Report)],
+    planned: Vec<Option<Result<ReportOutcome, QueueError>>>,
+) -> Vec<Result<ReportOutcome, QueueError>> {
+    let mut out = Vec::with_capacity(planned.len());
+    for ((command, report), p) in reports.iter().zip(planned) {
+        out.push(match p {
+            Some(o) => o,
+            None => store.report(tenant, enrollment, *command, report).await,
+        });
+    }
+    out
 }
 
 /// Sorts and deduplicates targets, refusing too many.

@@ -340,14 +340,10 @@ impl ServerSession {
         self.sent_refs.contains(queue_ref)
     }
 
-    /// Answers one device message. `queued` lists the device's pending
-    /// commands in order; the ones already sent in this session are
-    /// skipped.
-    pub fn respond(
-        &mut self,
-        incoming: &SyncMl,
-        queued: &[QueuedCommand],
-    ) -> Result<Reply, SessionError> {
+    /// Whether this session can answer `incoming` (what
+    /// [`respond`](Self::respond) checks first): not ended, SyncML 1.2 and
+    /// DM/1.2, its session, a message id not seen yet.
+    pub fn check(&self, incoming: &SyncMl) -> Result<(), SessionError> {
         if self.ended {
             return Err(SessionError::Ended);
         }
@@ -358,21 +354,72 @@ impl ServerSession {
                 ver_proto: crate::error::cut(&h.ver_proto),
             });
         }
-        match &self.session_id {
-            Some(id) if *id != h.session_id => {
-                return Err(SessionError::WrongSession {
-                    expected: id.as_str().to_owned(),
-                    found: crate::error::cut(h.session_id.as_str()),
-                });
-            }
-            Some(_) => {}
-            None => self.session_id = Some(h.session_id.clone()),
+        if let Some(id) = &self.session_id
+            && *id != h.session_id
+        {
+            return Err(SessionError::WrongSession {
+                expected: id.as_str().to_owned(),
+                found: crate::error::cut(h.session_id.as_str()),
+            });
         }
-        if !self.seen.insert(h.msg_id.as_str().to_owned()) {
+        if self.seen.contains(h.msg_id.as_str()) {
             return Err(SessionError::RepeatedMessage {
                 msg_id: crate::error::cut(h.msg_id.as_str()),
             });
         }
+        Ok(())
+    }
+
+    /// The statuses of `incoming` matched to the commands this session
+    /// sent, without answering it: what [`respond`](Self::respond) puts in
+    /// [`Reply::statuses`], for a caller that records the answers before
+    /// it fetches the commands of the reply (one store call for both).
+    /// Fails as `respond` would on a message this session cannot answer.
+    pub fn match_statuses(&self, incoming: &SyncMl) -> Result<Vec<MatchedStatus>, SessionError> {
+        self.check(incoming)?;
+        let mut out = Vec::new();
+        self.statuses_in(&incoming.commands, &mut out);
+        Ok(out)
+    }
+
+    fn statuses_in(&self, commands: &[Command], out: &mut Vec<MatchedStatus>) {
+        for c in commands {
+            match c {
+                Command::Status(s) => {
+                    if s.cmd_ref.as_ref().is_some_and(|r| r.as_str() == "0") && s.cmd == "SyncHdr" {
+                        continue;
+                    }
+                    if let Some((sent, id)) = self.lookup(Some(&s.msg_ref), s.cmd_ref.as_ref()) {
+                        out.push(MatchedStatus {
+                            queue_ref: sent.queue_ref.clone(),
+                            cmd_id: id,
+                            cmd: sent.cmd.to_owned(),
+                            nested: sent.nested,
+                            code: s.code,
+                            items: s.items.clone(),
+                        });
+                    }
+                }
+                Command::Atomic(k) | Command::Sequence(k) => self.statuses_in(&k.commands, out),
+                _ => {}
+            }
+        }
+    }
+
+    /// Answers one device message. `queued` lists the device's pending
+    /// commands in order; the ones already sent in this session are
+    /// skipped.
+    pub fn respond(
+        &mut self,
+        incoming: &SyncMl,
+        queued: &[QueuedCommand],
+    ) -> Result<Reply, SessionError> {
+        self.check(incoming)?;
+        let h = &incoming.header;
+        if self.session_id.is_none() {
+            self.session_id = Some(h.session_id.clone());
+        }
+        self.seen.insert(h.msg_id.as_str().to_owned());
 
         let msg_id = MsgId::from(self.next_msg);
         self.next_msg += 1;

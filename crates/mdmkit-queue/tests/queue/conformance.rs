@@ -140,6 +140,82 @@ async fn notnow_command_waits_for_a_non_notnow_report(h: &Harness) {
     assert_eq!(h.store.next(&t, &d).await.unwrap().unwrap().id, b);
 }
 
+/// `report_all_and_next_batch` is each `report` then `next_batch`, however
+/// a backend writes it: the reports are recorded first (what they release
+/// is delivered), one bad report is its own error, a repeated one is
+/// harmless, and results are kept.
+async fn report_all_and_next_batch_is_reports_then_a_batch(h: &Harness) {
+    let t = tenant("t1");
+    let d = dev("pc-1");
+    let mut ids = Vec::new();
+    for k in ["a", "b", "c", "d", "e"] {
+        ids.push(h.store.enqueue(&t, &cmd(k), &[d.clone()]).await.unwrap().id);
+    }
+    let [a, b, c, dd, e] = ids[..] else {
+        unreachable!()
+    };
+    let first = h.store.next_batch(&t, &d, 2).await.unwrap();
+    assert_eq!(first.iter().map(|x| x.id).collect::<Vec<_>>(), [a, b]);
+    let unknown = CommandId::new();
+    let reports = [
+        (a, ack().with_result(b"a-result".to_vec())),
+        (unknown, ack()),
+        (c, ack()),
+        (b, Report::new(ReportStatus::Error)),
+    ];
+    let (outcomes, next) = h
+        .store
+        .report_all_and_next_batch(&t, &d, &reports, 2)
+        .await
+        .unwrap();
+    assert_eq!(outcomes.len(), 4);
+    assert_eq!(
+        outcomes[0].as_ref().unwrap(),
+        &ReportOutcome::Recorded(CommandState::Acknowledged)
+    );
+    assert!(
+        matches!(outcomes[1], Err(QueueError::UnknownCommand { .. })),
+        "{:?}",
+        outcomes[1]
+    );
+    assert!(
+        matches!(outcomes[2], Err(QueueError::NotDelivered { .. })),
+        "{:?}",
+        outcomes[2]
+    );
+    assert_eq!(
+        outcomes[3].as_ref().unwrap(),
+        &ReportOutcome::Recorded(CommandState::Error)
+    );
+    // The bad reports withheld nothing: the next two in queue order.
+    assert_eq!(next.iter().map(|x| x.id).collect::<Vec<_>>(), [c, dd]);
+    assert_eq!(
+        (next[0].kind.as_str(), next[0].payload.as_slice()),
+        ("c", &b"c"[..])
+    );
+    // A repeated report is harmless; no room delivers nothing.
+    let (outcomes, next) = h
+        .store
+        .report_all_and_next_batch(&t, &d, &[(a, ack()), (c, ack())], 0)
+        .await
+        .unwrap();
+    assert_eq!(
+        outcomes[0].as_ref().unwrap(),
+        &ReportOutcome::AlreadyFinal(CommandState::Acknowledged)
+    );
+    assert_eq!(
+        outcomes[1].as_ref().unwrap(),
+        &ReportOutcome::Recorded(CommandState::Acknowledged)
+    );
+    assert!(next.is_empty());
+    assert_eq!(state_of(h, "t1", &d, e).await, CommandState::Queued);
+    let hist = h.store.history(&t, &d, Some(a)).await.unwrap();
+    assert_eq!(
+        hist.last().unwrap().result.as_deref(),
+        Some(&b"a-result"[..])
+    );
+}
+
 /// `report_and_next` is `report` then `next`, whichever way a backend
 /// writes it: what a report releases is delivered in queue order, a
 /// NotNow'd command waits, a repeated report is harmless, and a refused
@@ -886,6 +962,7 @@ suite!(
     notnow_command_waits_for_a_non_notnow_report,
     acknowledgement_releases_notnow_commands,
     report_and_next_is_a_report_then_a_delivery,
+    report_all_and_next_batch_is_reports_then_a_batch,
     ended_lease_redelivers_and_duplicate_reports_are_harmless,
     late_answer_after_lease_expiry_is_accepted,
     windows_batch_matches_results_by_command_id,

@@ -59,12 +59,27 @@ pub(super) async fn endpoint(
     span.record("message", "SyncML");
     let device =
         DeviceId::new(source).map_err(|e| RequestError::Invalid(format!("SyncHdr/Source: {e}")))?;
-    let mut enrollment = authenticate(&app, &ctx, &parts, &body, &device).await?;
-
     let config = SessionConfig::new(incoming.header.target.loc_uri.as_str())
         .with_max_msg_size(service.max_msg_size);
-    let mut loaded = session::load(&ctx, &device, &incoming, config).await?;
+    // The enrollment and the session are read side by side (two round
+    // trips' time in one); the session is used only once the certificate
+    // proved the device.
+    let (enrollment, loaded) = tokio::join!(
+        authenticate(&app, &ctx, &parts, &body, &device),
+        session::load(&ctx, &device, &incoming, config)
+    );
+    let mut enrollment = enrollment?;
+    let mut loaded = loaded?;
     let r = ctx.reconciler();
+    // The device's statuses, matched before anything is fetched, so that
+    // recording them and fetching the reply's commands are one queue call
+    // (and one compliance update). A message the session cannot answer is
+    // refused here, before the queue hands anything out.
+    let statuses = loaded
+        .session
+        .match_statuses(&incoming)
+        .map_err(|e| RequestError::Invalid(format!("OMA-DM session: {e}")))?;
+    let mut room = 0;
     if incoming.final_ {
         if loaded.fresh && enrollment.serial.is_none() {
             for (i, uri) in INVENTORY_NODES.iter().enumerate() {
@@ -106,22 +121,17 @@ pub(super) async fn endpoint(
                 loaded.pending.insert(at + i, c);
             }
         }
-        let room = MAX_PENDING.saturating_sub(loaded.pending.len());
-        if room > 0 {
-            let fetched = r.windows_commands(ctx.id(), &device, room).await?;
-            loaded.pending.extend(fetched);
-        }
+        room = MAX_PENDING.saturating_sub(loaded.pending.len());
     }
+    // What the device said first, then what goes out: one queue call.
+    let exchange = r
+        .windows_exchange(ctx.id(), &device, &statuses, room)
+        .await?;
+    loaded.pending.extend(exchange.commands);
     let reply = loaded
         .session
         .respond(&incoming, &loaded.pending)
         .map_err(|e| RequestError::Invalid(format!("OMA-DM session: {e}")))?;
-    // What the device said first (its answers are recorded even if the
-    // session cannot be written: a duplicate answer changes nothing).
-    if !reply.statuses.is_empty() {
-        r.windows_statuses(ctx.id(), &device, &reply.statuses)
-            .await?;
-    }
     for q in &reply.too_large {
         // Larger than a whole reply at this device's MaxMsgSize and not
         // splittable into a large object: recorded as failed with the

@@ -46,7 +46,10 @@ fn run_session(
     for _ in 0..100 {
         // Every message crosses the wire as XML.
         let msg_wire = SyncMl::read(msg.to_xml().as_bytes()).unwrap();
+        // What a server records before it fetches the reply's commands.
+        let early = server.match_statuses(&msg_wire).unwrap();
         let reply = server.respond(&msg_wire, queue).unwrap();
+        assert_eq!(early, reply.statuses, "match_statuses differs from respond");
         let done = reply.session_complete;
         let reply_wire = SyncMl::read(reply.message.to_xml().as_bytes()).unwrap();
         replies.push(reply);
@@ -140,6 +143,15 @@ fn messages_from_another_session_or_protocol_are_refused() {
     other.header.msg_id = "2".into();
     assert!(matches!(
         server.respond(&other, &[]),
+        Err(SessionError::WrongSession { .. })
+    ));
+    // Matching the statuses first refuses the same messages.
+    assert!(matches!(
+        server.match_statuses(&msg),
+        Err(SessionError::RepeatedMessage { .. })
+    ));
+    assert!(matches!(
+        server.match_statuses(&other),
         Err(SessionError::WrongSession { .. })
     ));
     let mut old = msg.clone();

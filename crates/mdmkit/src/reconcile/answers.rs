@@ -116,7 +116,7 @@ where
         if commands.is_empty() {
             return Ok(());
         }
-        self.update_compliance(tenant, device, None, commands)
+        self.update_compliance(tenant, device, &[], commands)
             .await
             .map(|_| ())
     }
@@ -143,8 +143,11 @@ where
             return Ok(out);
         }
         out.categories = self
-            .update_compliance(tenant, device, Some((command, answer)), &[])
-            .await?;
+            .update_compliance(tenant, device, &[(command, answer)], &[])
+            .await?
+            .into_iter()
+            .map(|(_, c, s)| (c, s))
+            .collect();
         Ok(out)
     }
 
@@ -174,42 +177,22 @@ where
         command: CommandId,
         answer: &Answer,
     ) -> Result<(), Error> {
-        let (status_text, error) = match answer {
-            Answer::Acknowledged => ("acknowledged".to_owned(), None),
-            Answer::Accepted { version } => (
-                format!(
-                    "accepted{}",
-                    version.map(|v| format!(" v{v}")).unwrap_or_default()
-                ),
-                None,
-            ),
-            Answer::NotNow => ("not-now".to_owned(), None),
-            Answer::Error(e) => ("error".to_owned(), Some(e.clone())),
-            Answer::FormatError(e) => ("format-error".to_owned(), Some(e.clone())),
-        };
-        tracing::debug!(%tenant, %device, %command, status = %status_text, error = error.as_deref(), "device answered");
-        self.journal(vec![crate::audit::Event::CommandAnswered {
-            tenant: tenant.clone(),
-            device: device.clone(),
-            command,
-            status: status_text,
-            error,
-        }])
-        .await
+        self.journal(vec![answered_event(tenant, device, command, answer)])
+            .await
     }
 
     /// One read of the device's compliance rows, one commit: the categories
-    /// an answer moves, and those whose commands were just delivered
-    /// (`pending` to `sent`). The categories the answer changed, with their
-    /// new state.
+    /// the answers move, and those whose commands were just delivered
+    /// (`pending` to `sent`). The categories the answers changed, with
+    /// their new state and the command whose answer moved them.
     async fn update_compliance(
         &self,
         tenant: &TenantId,
         device: &DeviceId,
-        answered: Option<(CommandId, &Answer)>,
+        answered: &[(CommandId, &Answer)],
         delivered: &[CommandId],
-    ) -> Result<Vec<(Category, ComplianceState)>, Error> {
-        if answered.is_none() && delivered.is_empty() {
+    ) -> Result<Vec<(CommandId, Category, ComplianceState)>, Error> {
+        if answered.is_empty() && delivered.is_empty() {
             return Ok(Vec::new());
         }
         let now = self.clock.now();
@@ -217,12 +200,13 @@ where
         let mut changed = Vec::new();
         for (d, mut s) in self.state.compliance(tenant, Some(device)).await? {
             let mut moved = false;
-            if let Some((command, answer)) = answered
-                && s.commands.contains(&command)
-                && apply_answer(&mut s, command, answer, now, &self.options.retry)
-            {
-                changed.push((s.category, s.state));
-                moved = true;
+            for (command, answer) in answered {
+                if s.commands.contains(command)
+                    && apply_answer(&mut s, *command, answer, now, &self.options.retry)
+                {
+                    changed.push((*command, s.category, s.state));
+                    moved = true;
+                }
             }
             if s.state == ComplianceState::Pending
                 && s.commands.iter().any(|c| delivered.contains(c))
@@ -237,6 +221,36 @@ where
         }
         self.commit_state(tenant, batch).await?;
         Ok(changed)
+    }
+}
+
+/// The journal's event for a device's answer to a command (traced too).
+fn answered_event(
+    tenant: &TenantId,
+    device: &DeviceId,
+    command: CommandId,
+    answer: &Answer,
+) -> crate::audit::Event {
+    let (status_text, error) = match answer {
+        Answer::Acknowledged => ("acknowledged".to_owned(), None),
+        Answer::Accepted { version } => (
+            format!(
+                "accepted{}",
+                version.map(|v| format!(" v{v}")).unwrap_or_default()
+            ),
+            None,
+        ),
+        Answer::NotNow => ("not-now".to_owned(), None),
+        Answer::Error(e) => ("error".to_owned(), Some(e.clone())),
+        Answer::FormatError(e) => ("format-error".to_owned(), Some(e.clone())),
+    };
+    tracing::debug!(%tenant, %device, %command, status = %status_text, error = error.as_deref(), "device answered");
+    crate::audit::Event::CommandAnswered {
+        tenant: tenant.clone(),
+        device: device.clone(),
+        command,
+        status: status_text,
+        error,
     }
 }
 
@@ -435,13 +449,10 @@ pub mod apple {
                     self.uncategorized.remember(d.id);
                 }
             }
-            self.update_compliance(
-                tenant,
-                device,
-                answered.as_ref().map(|(id, a)| (*id, a)),
-                &delivered,
-            )
-            .await?;
+            let answered: Vec<(CommandId, &Answer)> =
+                answered.iter().map(|(id, a)| (*id, a)).collect();
+            self.update_compliance(tenant, device, &answered, &delivered)
+                .await?;
             Ok(next)
         }
     }
@@ -473,27 +484,7 @@ pub mod windows {
         ) -> Result<Vec<QueuedCommand>, Error> {
             let enrollment = EnrollmentId::device(device.clone());
             let batch = self.queue.next_batch(tenant, &enrollment, max).await?;
-            let mut out = Vec::with_capacity(batch.len());
-            let mut ids = Vec::with_capacity(batch.len());
-            for d in batch {
-                let msg = SyncMl::read(&d.payload)
-                    .map_err(|e| Error::corrupt(format!("queued SyncML {}", d.id), e))?;
-                let mut commands = msg.commands;
-                // One queued command is one command in the session: a
-                // payload of several travels as a Sequence (run in order,
-                // answered together), so none is skipped as already sent.
-                let command = if commands.len() == 1 {
-                    commands.remove(0)
-                } else {
-                    Command::Sequence(Container {
-                        cmd_id: Some("1".into()),
-                        commands,
-                        ..Container::default()
-                    })
-                };
-                out.push(QueuedCommand::new(d.id.as_uuid().to_string(), command));
-                ids.push(d.id);
-            }
+            let (out, ids) = decode_batch(batch)?;
             self.mark_delivered(tenant, device, &ids).await?;
             Ok(out)
         }
@@ -510,32 +501,8 @@ pub mod windows {
             device: &DeviceId,
             statuses: &[MatchedStatus],
         ) -> Result<Vec<AnswerOutcome>, Error> {
-            // Every status of a queued command (a container's nested ones
-            // included) decides its answer: the first failure, else
-            // acknowledged.
-            let mut answers: Vec<(CommandId, Answer)> = Vec::new();
-            for s in statuses {
-                let Some(id) = command_of(&s.queue_ref) else {
-                    continue;
-                };
-                let code = s.code.code();
-                let ok = s.code.is_success() || (code == 418 && s.cmd == "Add");
-                let answer = if ok {
-                    Answer::Acknowledged
-                } else {
-                    Answer::Error(format!("{} status {code}", s.cmd))
-                };
-                match answers.iter_mut().find(|(c, _)| *c == id) {
-                    Some((_, a)) => {
-                        if *a == Answer::Acknowledged {
-                            *a = answer;
-                        }
-                    }
-                    None => answers.push((id, answer)),
-                }
-            }
-            let mut out = Vec::with_capacity(answers.len());
-            for (id, answer) in answers {
+            let mut out = Vec::new();
+            for (id, answer) in answers_of(statuses) {
                 out.push(
                     self.record_answer(tenant, device, id, &answer, None)
                         .await?,
@@ -543,6 +510,146 @@ pub mod windows {
             }
             Ok(out)
         }
+
+        /// One message of a device's session, as one call: records the
+        /// statuses it returned (as [`Reconciler::windows_statuses`]
+        /// does), then takes up to `max` queued commands for the reply (as
+        /// [`Reconciler::windows_commands`]). The queue plans both over one
+        /// read and writes them in one transaction, and the device's
+        /// compliance rows are read and written once for both: a message's
+        /// cost is its store round trips.
+        ///
+        /// A status the queue cannot take (its command unknown, purged or
+        /// never delivered) is that status's own error, in
+        /// [`WindowsExchange::answers`]: it neither stops the others nor
+        /// withholds the reply's commands, since a device that gets no
+        /// answer would be left with commands delivered to nobody.
+        #[tracing::instrument(name = "windows_exchange", level = "debug", skip_all, fields(%tenant, %device, statuses = statuses.len()))]
+        pub async fn windows_exchange(
+            &self,
+            tenant: &TenantId,
+            device: &DeviceId,
+            statuses: &[MatchedStatus],
+            max: usize,
+        ) -> Result<WindowsExchange, Error> {
+            let answers = answers_of(statuses);
+            let enrollment = EnrollmentId::device(device.clone());
+            let reports: Vec<(CommandId, Report)> = answers
+                .iter()
+                .map(|(id, a)| (*id, queue_report(a, None)))
+                .collect();
+            let (outcomes, batch) = if max == 0 && reports.is_empty() {
+                (Vec::new(), Vec::new())
+            } else {
+                self.queue
+                    .report_all_and_next_batch(tenant, &enrollment, &reports, max)
+                    .await?
+            };
+            let events = answers
+                .iter()
+                .zip(&outcomes)
+                .filter(|(_, o)| o.is_ok())
+                .map(|((id, a), _)| answered_event(tenant, device, *id, a))
+                .collect();
+            self.journal(events).await?;
+            let (commands, delivered) = decode_batch(batch)?;
+            let moving: Vec<(CommandId, &Answer)> = answers
+                .iter()
+                .zip(&outcomes)
+                .filter(|(_, o)| matches!(o, Ok(ReportOutcome::Recorded(_))))
+                .map(|((id, a), _)| (*id, a))
+                .collect();
+            let changed = self
+                .update_compliance(tenant, device, &moving, &delivered)
+                .await?;
+            let answers = answers
+                .iter()
+                .zip(outcomes)
+                .map(|((id, _), o)| {
+                    let o = o.map_err(Error::from).map(|queue| AnswerOutcome {
+                        queue,
+                        categories: changed
+                            .iter()
+                            .filter(|(c, ..)| c == id)
+                            .map(|(_, c, s)| (*c, *s))
+                            .collect(),
+                    });
+                    if let Err(e) = &o {
+                        tracing::warn!(%tenant, %device, command = %id, error = %e, "a status the queue cannot take");
+                    }
+                    (*id, o)
+                })
+                .collect();
+            Ok(WindowsExchange { answers, commands })
+        }
+    }
+
+    /// What [`Reconciler::windows_exchange`] did with one device message.
+    #[derive(Debug)]
+    #[non_exhaustive]
+    pub struct WindowsExchange {
+        /// Each queued command the statuses answered, with what recording
+        /// its answer did (or why the queue could not take it).
+        pub answers: Vec<(CommandId, Result<AnswerOutcome, Error>)>,
+        /// The commands for the reply, in queue order.
+        pub commands: Vec<QueuedCommand>,
+    }
+
+    /// The answer of each queued command the statuses speak of: the first
+    /// failure among its statuses (a container's nested ones included),
+    /// else acknowledged; in the order first seen.
+    fn answers_of(statuses: &[MatchedStatus]) -> Vec<(CommandId, Answer)> {
+        let mut answers: Vec<(CommandId, Answer)> = Vec::new();
+        for s in statuses {
+            let Some(id) = command_of(&s.queue_ref) else {
+                continue;
+            };
+            let code = s.code.code();
+            let ok = s.code.is_success() || (code == 418 && s.cmd == "Add");
+            let answer = if ok {
+                Answer::Acknowledged
+            } else {
+                Answer::Error(format!("{} status {code}", s.cmd))
+            };
+            match answers.iter_mut().find(|(c, _)| *c == id) {
+                Some((_, a)) => {
+                    if *a == Answer::Acknowledged {
+                        *a = answer;
+                    }
+                }
+                None => answers.push((id, answer)),
+            }
+        }
+        answers
+    }
+
+    /// Queued SyncML payloads as session commands (a payload of several
+    /// commands travels as one `Sequence`), and their ids.
+    fn decode_batch(
+        batch: Vec<mdmkit_queue::Delivered>,
+    ) -> Result<(Vec<QueuedCommand>, Vec<CommandId>), Error> {
+        let mut out = Vec::with_capacity(batch.len());
+        let mut ids = Vec::with_capacity(batch.len());
+        for d in batch {
+            let msg = SyncMl::read(&d.payload)
+                .map_err(|e| Error::corrupt(format!("queued SyncML {}", d.id), e))?;
+            let mut commands = msg.commands;
+            // One queued command is one command in the session: a payload
+            // of several travels as a Sequence (run in order, answered
+            // together), so none is skipped as already sent.
+            let command = if commands.len() == 1 {
+                commands.remove(0)
+            } else {
+                Command::Sequence(Container {
+                    cmd_id: Some("1".into()),
+                    commands,
+                    ..Container::default()
+                })
+            };
+            out.push(QueuedCommand::new(d.id.as_uuid().to_string(), command));
+            ids.push(d.id);
+        }
+        Ok((out, ids))
     }
 
     fn command_of(r: &QueueRef) -> Option<CommandId> {

@@ -57,6 +57,8 @@ pub(crate) mod vendor;
 pub use options::{Options, RetryPolicy};
 pub use plan::{EnqueuedCommand, Plan, UnsupportedSummary};
 
+#[cfg(feature = "windows")]
+pub use answers::windows::WindowsExchange;
 pub use answers::{Answer, AnswerOutcome};
 pub use query::{DeviceStatus, Finding, SettingSource};
 pub(crate) use summary::overall_states;
