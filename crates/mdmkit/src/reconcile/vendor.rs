@@ -313,8 +313,8 @@ fn android(old: &Settings, new: &Settings, changed: &[Category]) -> Result<Vendo
             .iter()
             .copied()
             .filter(|c| {
-                !mapping::to_policy(&only(new, &[*c])).policy.is_empty()
-                    || !mapping::to_policy(&only(old, &[*c])).policy.is_empty()
+                !android_category_fields(new, *c).is_empty()
+                    || !android_category_fields(old, *c).is_empty()
             })
             .collect();
         out.commands.push(Planned {
@@ -346,9 +346,84 @@ fn android(old: &Settings, new: &Settings, changed: &[Category]) -> Result<Vendo
 pub(crate) fn android_fields(settings: &Settings) -> Vec<(Category, Vec<String>)> {
     Category::ALL
         .into_iter()
-        .map(|c| {
-            let m = mdmkit_android::mapping::to_policy(&only(settings, &[c]));
-            (c, m.policy.keys().cloned().collect())
-        })
+        .map(|c| (c, android_category_fields(settings, c)))
         .collect()
+}
+
+/// The `Policy` fields a category writes among `settings`: those it writes
+/// alone, and those that change when it is taken away. A category can
+/// write nothing alone and still shape a field with another one: a
+/// single-app kiosk is the `KIOSK` install type of an app of `apps`, so
+/// judged alone it would ride on no command and be marked verified without
+/// the device ever being asked.
+#[cfg(feature = "android")]
+fn android_category_fields(settings: &Settings, c: Category) -> Vec<String> {
+    use mdmkit_android::mapping::to_policy;
+
+    let mut fields: std::collections::BTreeSet<String> = to_policy(&only(settings, &[c]))
+        .policy
+        .keys()
+        .cloned()
+        .collect();
+    let mut without = settings.clone();
+    copy_category(&mut without, &Settings::default(), c);
+    let with = to_policy(settings).policy;
+    let rest = to_policy(&without).policy;
+    for k in with.keys().chain(rest.keys()) {
+        if with.get(k) != rest.get(k) {
+            fields.insert(k.clone());
+        }
+    }
+    fields.into_iter().collect()
+}
+
+#[cfg(test)]
+#[cfg(feature = "android")]
+mod tests {
+    use super::*;
+
+    fn settings(toml: &str) -> Settings {
+        mdmkit_policy::Policy::from_toml(toml).unwrap().settings
+    }
+
+    #[test]
+    fn an_android_single_app_kiosk_rides_on_the_policy_patch_it_shapes() {
+        let s = settings(
+            "[policy]\nid = \"p\"\n[apps.cat]\nname = \"Catalogue\"\ninstall = \"required\"\n\
+             android = { package = \"org.example.cat\" }\n[kiosk]\nmode = \"single-app\"\napp = \"cat\"\n",
+        );
+        let plan = android(&Settings::default(), &s, &[Category::Apps, Category::Kiosk]).unwrap();
+        assert_eq!(plan.commands.len(), 1);
+        assert!(
+            plan.commands[0].categories.contains(&Category::Kiosk),
+            "{:?}",
+            plan.commands[0].categories
+        );
+        // The device's report on `applications` speaks for the kiosk too.
+        let fields = android_fields(&s);
+        let kiosk = &fields
+            .iter()
+            .find(|(c, _)| *c == Category::Kiosk)
+            .unwrap()
+            .1;
+        assert_eq!(kiosk, &["applications".to_owned()]);
+    }
+
+    #[test]
+    fn a_category_keeps_the_fields_it_writes_alone() {
+        let s = settings("[policy]\nid = \"p\"\n[passcode]\nmin_length = 6\n");
+        let fields = android_fields(&s);
+        let passcode = &fields
+            .iter()
+            .find(|(c, _)| *c == Category::Passcode)
+            .unwrap()
+            .1;
+        assert!(!passcode.is_empty());
+        assert!(
+            fields
+                .iter()
+                .filter(|(c, _)| *c != Category::Passcode)
+                .all(|(_, f)| f.is_empty())
+        );
+    }
 }
