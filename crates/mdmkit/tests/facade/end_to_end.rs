@@ -861,6 +861,50 @@ async fn a_setting_an_android_device_reports_non_compliant_fails_its_category_on
     );
 }
 
+/// A kiosk names an app of `apps`: when the kiosk alone changes, every
+/// platform still builds it with the app it names.
+#[tokio::test]
+async fn a_kiosk_changed_alone_is_built_with_the_app_it_names_on_every_platform() {
+    let (dir, db) = tmp_db();
+    let tree = dir.path().join("region");
+    copy_region(&tree);
+    // A supervised iPad and a PC join the library's Android terminals.
+    let mut devices = std::fs::read_to_string(tree.join("devices.toml")).unwrap();
+    devices.push_str(
+        "\n[[device]]\nid = \"00008101-CD1CD1CD1CD1CD1C\"\nnode = \"sainte-marie-cdi\"\n\
+         platform = \"apple\"\nos_version = \"18.1\"\nsupervised = true\n\
+         model = \"iPad (10th generation)\"\nserial = \"DMPCD1000001\"\n\
+         \n[[device]]\nid = \"CD1CD1CD-0000-0000-0000-000000000001\"\n\
+         node = \"sainte-marie-cdi\"\nplatform = \"windows\"\nos_version = \"10.0.22631\"\n\
+         model = \"Dell OptiPlex 3000\"\nserial = \"CD10001\"\n",
+    );
+    std::fs::write(tree.join("devices.toml"), devices).unwrap();
+    let clock = ManualClock::new(Timestamp::from_millis(1_800_000_000_000));
+    let r = open(&db, &clock).await;
+    let tenant = load_dir(&tree).unwrap();
+    r.reconcile(&tenant, &Scope::All).await.unwrap();
+    let mut fleet = Fleet::default();
+    fleet.answer_all(&r, &tenant).await;
+    assert_all_verified(&r, &tenant).await;
+    assert_devices_hold(&r, &tenant, &mut fleet).await;
+
+    // The terminals now show the school's timetable app instead.
+    let file = tree.join("policies/kiosque-cdi.toml");
+    let text = std::fs::read_to_string(&file).unwrap();
+    assert!(text.contains("app = \"esidoc\"\n"));
+    std::fs::write(
+        &file,
+        text.replace("app = \"esidoc\"\n", "app = \"pronote\"\n"),
+    )
+    .unwrap();
+    let tenant2 = load_dir(&tree).unwrap();
+    let plan = r.reconcile(&tenant2, &Scope::All).await.unwrap();
+    assert!(plan.queued > 0);
+    fleet.answer_all(&r, &tenant2).await;
+    assert_all_verified(&r, &tenant2).await;
+    assert_devices_hold(&r, &tenant2, &mut fleet).await;
+}
+
 #[tokio::test]
 async fn devices_leaving_the_tree_are_forgotten_and_their_queues_kept() {
     let (_dir, db) = tmp_db();
