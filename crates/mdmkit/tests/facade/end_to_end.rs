@@ -22,7 +22,8 @@
 //!   makes, field by field for each category;
 //! - a setting an Android device reports non-compliant fails its category
 //!   and no other; a profile an Apple device refuses fails its category
-//!   until it is retried after its backoff and installed.
+//!   until it is retried after its backoff and installed; a kiosk changed
+//!   alone is rebuilt with the app it names on Apple and Windows as well.
 //!
 //! The simulated devices (`sim_apple.rs`, `sim_android.rs`, and
 //! `mdmkit::windows::device::TestDevice`) parse what they receive with the
