@@ -306,8 +306,25 @@ pub fn compile_effective(policy: &EffectivePolicy, device: &Device) -> Compiled 
 /// `Delete` or keeps its value ([`OnDelete`]). Unchanged nodes send
 /// nothing. Unsupported settings of `new` are reported.
 pub fn compile_diff(old: &Settings, new: &Settings, device: Option<&Device>) -> Compiled {
-    let (old_mapped, _, _) = map::map_settings(old, device);
-    let (new_mapped, unsupported, notes) = map::map_settings(new, device);
+    compile_diff_where(old, new, device, &|_| true)
+}
+
+/// [`compile_diff`] of the settings whose path `keep` accepts. The others
+/// are read, not sent: a kiosk is mapped with the apps it names (their
+/// package family names), yet only the kiosk's own nodes, unsupported
+/// settings and notes come out.
+pub fn compile_diff_where(
+    old: &Settings,
+    new: &Settings,
+    device: Option<&Device>,
+    keep: &dyn Fn(&SettingPath) -> bool,
+) -> Compiled {
+    let (mut old_mapped, _, _) = map::map_settings(old, device);
+    let (mut new_mapped, mut unsupported, mut notes) = map::map_settings(new, device);
+    old_mapped.retain(|m| keep(&m.path));
+    new_mapped.retain(|m| keep(&m.path));
+    unsupported.retain(|u| keep(&u.path));
+    notes.retain(|n| keep(&n.path));
     let mut out = Compiled {
         unsupported,
         notes,

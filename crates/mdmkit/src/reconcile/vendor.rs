@@ -155,8 +155,11 @@ impl Vendors {
             platform: Platform::Apple,
             message: format!("device {} is not an Apple device", device.id),
         })?;
-        let old = only(old, changed);
-        let new_only = only(new, changed);
+        // Compiled with what the changed categories read (a kiosk, the
+        // apps it names); only the changed categories' output is kept.
+        let scope = with_context(changed);
+        let old = only(old, &scope);
+        let new_only = only(new, &scope);
         let plan = self
             .apple
             .plan_diff(&old, &new_only, &ctx)
@@ -165,7 +168,7 @@ impl Vendors {
                 message: e.to_string(),
             })?;
         let mut out = VendorPlan::default();
-        for (c, p) in &plan.install {
+        for (c, p) in plan.install.iter().filter(|(c, _)| changed.contains(c)) {
             out.commands.push(Planned {
                 categories: vec![*c],
                 kind: "InstallProfile".into(),
@@ -173,7 +176,7 @@ impl Vendors {
                 supersede: Some(format!("apple/profile/{}", p.identifier)),
             });
         }
-        for (c, id) in &plan.remove {
+        for (c, id) in plan.remove.iter().filter(|(c, _)| changed.contains(c)) {
             out.commands.push(Planned {
                 categories: vec![*c],
                 kind: "RemoveProfile".into(),
@@ -181,7 +184,12 @@ impl Vendors {
                 supersede: Some(format!("apple/profile/{id}")),
             });
         }
-        for a in &plan.apps {
+        let apps: &[AppAction] = if changed.contains(&Category::Apps) {
+            &plan.apps
+        } else {
+            &[]
+        };
+        for a in apps {
             let (kind, bundle) = match a {
                 AppAction::Install { bundle_id, .. } => ("InstallApplication", bundle_id),
                 AppAction::Remove { bundle_id, .. } => ("RemoveApplication", bundle_id),
@@ -217,7 +225,9 @@ impl Vendors {
             "an Apple plan made a kind that APPLE_PLANNED_KINDS does not list"
         );
         for u in unsupported.iter().filter(|u| !u.sent) {
-            if let Some(c) = category_of(&u.path) {
+            if let Some(c) = category_of(&u.path)
+                && changed.contains(&c)
+            {
                 out.unsupported.push((
                     c,
                     UnsupportedNote {
@@ -235,6 +245,15 @@ impl Vendors {
 pub(crate) fn category_of(path: &mdmkit_policy::SettingPath) -> Option<Category> {
     path.category()
         .and_then(|c| crate::state::parse_category(c).ok())
+}
+
+/// `changed` and the categories they read: a kiosk names apps of `apps`.
+fn with_context(changed: &[Category]) -> Vec<Category> {
+    let mut out = changed.to_vec();
+    if changed.contains(&Category::Kiosk) && !changed.contains(&Category::Apps) {
+        out.push(Category::Apps);
+    }
+    out
 }
 
 /// The settings of `categories` only; every other category empty.
@@ -270,7 +289,13 @@ fn windows(device: &Device, old: &Settings, new: &Settings, changed: &[Category]
     // The stored state has secret digests, not values: compare by digest.
     let old = old.carry_secrets(new);
     for c in changed {
-        let compiled = csp::compile_diff(&only(&old, &[*c]), &only(new, &[*c]), Some(device));
+        let scope = with_context(&[*c]);
+        let compiled = csp::compile_diff_where(
+            &only(&old, &scope),
+            &only(new, &scope),
+            Some(device),
+            &|p| category_of(p) == Some(*c),
+        );
         // The password rules travel as one Atomic command.
         for command in &csp::atomic_device_lock(compiled.commands.clone()) {
             let mut one = csp::Compiled::default();
@@ -313,8 +338,8 @@ fn android(old: &Settings, new: &Settings, changed: &[Category]) -> Result<Vendo
             .iter()
             .copied()
             .filter(|c| {
-                !mapping::to_policy(&only(new, &[*c])).policy.is_empty()
-                    || !mapping::to_policy(&only(old, &[*c])).policy.is_empty()
+                !android_category_fields(new, *c).is_empty()
+                    || !android_category_fields(old, *c).is_empty()
             })
             .collect();
         out.commands.push(Planned {
@@ -346,9 +371,107 @@ fn android(old: &Settings, new: &Settings, changed: &[Category]) -> Result<Vendo
 pub(crate) fn android_fields(settings: &Settings) -> Vec<(Category, Vec<String>)> {
     Category::ALL
         .into_iter()
-        .map(|c| {
-            let m = mdmkit_android::mapping::to_policy(&only(settings, &[c]));
-            (c, m.policy.keys().cloned().collect())
-        })
+        .map(|c| (c, android_category_fields(settings, c)))
         .collect()
+}
+
+/// The `Policy` fields a category writes among `settings`: those it writes
+/// alone, and those that change when it is taken away. A category can
+/// write nothing alone and still shape a field with another one: a
+/// single-app kiosk is the `KIOSK` install type of an app of `apps`, so
+/// judged alone it would ride on no command and be marked verified without
+/// the device ever being asked.
+#[cfg(feature = "android")]
+fn android_category_fields(settings: &Settings, c: Category) -> Vec<String> {
+    use mdmkit_android::mapping::to_policy;
+
+    let mut fields: std::collections::BTreeSet<String> = to_policy(&only(settings, &[c]))
+        .policy
+        .keys()
+        .cloned()
+        .collect();
+    let mut without = settings.clone();
+    copy_category(&mut without, &Settings::default(), c);
+    let with = to_policy(settings).policy;
+    let rest = to_policy(&without).policy;
+    for k in with.keys().chain(rest.keys()) {
+        if with.get(k) != rest.get(k) {
+            fields.insert(k.clone());
+        }
+    }
+    fields.into_iter().collect()
+}
+
+#[cfg(test)]
+#[cfg(feature = "android")]
+mod tests {
+    use super::*;
+
+    fn settings(toml: &str) -> Settings {
+        mdmkit_policy::Policy::from_toml(toml).unwrap().settings
+    }
+
+    #[test]
+    fn an_android_single_app_kiosk_rides_on_the_policy_patch_it_shapes() {
+        let s = settings(
+            "[policy]\nid = \"p\"\n[apps.cat]\nname = \"Catalogue\"\ninstall = \"required\"\n\
+             android = { package = \"org.example.cat\" }\n[kiosk]\nmode = \"single-app\"\napp = \"cat\"\n",
+        );
+        let plan = android(&Settings::default(), &s, &[Category::Apps, Category::Kiosk]).unwrap();
+        assert_eq!(plan.commands.len(), 1);
+        assert!(
+            plan.commands[0].categories.contains(&Category::Kiosk),
+            "{:?}",
+            plan.commands[0].categories
+        );
+        // The device's report on `applications` speaks for the kiosk too.
+        let fields = android_fields(&s);
+        let kiosk = &fields
+            .iter()
+            .find(|(c, _)| *c == Category::Kiosk)
+            .unwrap()
+            .1;
+        assert_eq!(kiosk, &["applications".to_owned()]);
+    }
+
+    #[test]
+    #[cfg(feature = "windows")]
+    fn a_windows_single_app_kiosk_is_mapped_with_the_app_it_names() {
+        let s = settings(
+            "[policy]\nid = \"p\"\n[apps.cat]\nname = \"Catalogue\"\ninstall = \"available\"\n\
+             windows = { package_family_name = \"Example.Cat_8wekyb3d8bbwe\" }\n\
+             [kiosk]\nmode = \"single-app\"\napp = \"cat\"\n",
+        );
+        let pc = Device::new(
+            mdmkit_core::DeviceId::new("pc").unwrap(),
+            "r".parse().unwrap(),
+            Platform::Windows,
+        );
+        let plan = windows(&pc, &Settings::default(), &s, &[Category::Kiosk]);
+        assert!(!plan.commands.is_empty());
+        assert!(
+            plan.commands
+                .iter()
+                .all(|c| c.categories == [Category::Kiosk])
+        );
+        assert!(plan.unsupported.is_empty(), "{:?}", plan.unsupported);
+    }
+
+    #[test]
+    fn a_category_keeps_the_fields_it_writes_alone() {
+        let s = settings("[policy]\nid = \"p\"\n[passcode]\nmin_length = 6\n");
+        let fields = android_fields(&s);
+        let passcode = &fields
+            .iter()
+            .find(|(c, _)| *c == Category::Passcode)
+            .unwrap()
+            .1;
+        assert!(!passcode.is_empty());
+        assert!(
+            fields
+                .iter()
+                .filter(|(c, _)| *c != Category::Passcode)
+                .all(|(_, f)| f.is_empty())
+        );
+    }
 }

@@ -23,5 +23,7 @@ mod push_state;
 mod reconcile_props;
 mod secrets;
 mod signing;
+mod sim_android;
+mod sim_apple;
 mod state_conformance;
 mod windows_payloads;
