@@ -338,8 +338,8 @@ fn android(old: &Settings, new: &Settings, changed: &[Category]) -> Result<Vendo
             .iter()
             .copied()
             .filter(|c| {
-                !android_category_fields(new, *c).is_empty()
-                    || !android_category_fields(old, *c).is_empty()
+                !android_category_fields(new, &mapped.policy, *c).is_empty()
+                    || !android_category_fields(old, &before.policy, *c).is_empty()
             })
             .collect();
         out.commands.push(Planned {
@@ -369,20 +369,26 @@ fn android(old: &Settings, new: &Settings, changed: &[Category]) -> Result<Vendo
 /// device's non-compliance report back to categories.
 #[cfg(feature = "android")]
 pub(crate) fn android_fields(settings: &Settings) -> Vec<(Category, Vec<String>)> {
+    let whole = mdmkit_android::mapping::to_policy(settings).policy;
     Category::ALL
         .into_iter()
-        .map(|c| (c, android_category_fields(settings, c)))
+        .map(|c| (c, android_category_fields(settings, &whole, c)))
         .collect()
 }
 
 /// The `Policy` fields a category writes among `settings`: those it writes
-/// alone, and those that change when it is taken away. A category can
+/// alone, and those that change when it is taken away (`whole` is the
+/// mapping of all of `settings`). A category can
 /// write nothing alone and still shape a field with another one: a
 /// single-app kiosk is the `KIOSK` install type of an app of `apps`, so
 /// judged alone it would ride on no command and be marked verified without
 /// the device ever being asked.
 #[cfg(feature = "android")]
-fn android_category_fields(settings: &Settings, c: Category) -> Vec<String> {
+fn android_category_fields(
+    settings: &Settings,
+    whole: &serde_json::Map<String, serde_json::Value>,
+    c: Category,
+) -> Vec<String> {
     use mdmkit_android::mapping::to_policy;
 
     let mut fields: std::collections::BTreeSet<String> = to_policy(&only(settings, &[c]))
@@ -392,10 +398,9 @@ fn android_category_fields(settings: &Settings, c: Category) -> Vec<String> {
         .collect();
     let mut without = settings.clone();
     copy_category(&mut without, &Settings::default(), c);
-    let with = to_policy(settings).policy;
     let rest = to_policy(&without).policy;
-    for k in with.keys().chain(rest.keys()) {
-        if with.get(k) != rest.get(k) {
+    for k in whole.keys().chain(rest.keys()) {
+        if whole.get(k) != rest.get(k) {
             fields.insert(k.clone());
         }
     }
