@@ -7,10 +7,16 @@
 //! embedded SQLite stores and over PostgreSQL. Every message reads and
 //! writes the session's state in the store (it spans requests).
 //!
-//! The baseline, in the same run: a minimal axum handler on loopback that
+//! The baselines, in the same run: a minimal axum handler on loopback that
 //! reads the body and answers a fixed SyncML message of the size mdmkit's
-//! replies have. One `reqwest` client sends everything; the servers run
-//! on a multi-threaded runtime of their own, as `mdmkit serve` does.
+//! replies have; and a durable baseline per store, what any OMA-DM server
+//! must do per message and nothing more: read the message (`SyncMl::read`),
+//! check the device's certificate (the `Client-Cert` header compared as
+//! bytes, as a verified-certificate cache does), record the message in one
+//! single-statement transaction on the same kind of store
+//! (`common/durable.rs`, shared with the Apple cycle's bench), and answer
+//! the fixed message. One `reqwest` client sends everything; the servers
+//! run on a multi-threaded runtime of their own, as `mdmkit serve` does.
 //!
 //! Timed: the PC's request and the whole response. Untimed, before each
 //! request: one command (`Replace` of a Policy CSP node) queued through
@@ -21,11 +27,16 @@
 //! closing messages are not timed.
 //!
 //! `server_windows_paired` (printed): mdmkit's rate as a share of the
-//! baseline's, measured in alternating blocks so both see the same machine.
+//! axum baseline's and of its store's durable baseline's, measured in
+//! alternating blocks so that all see the same machine.
 //!
 //! PostgreSQL runs when `MDMKIT_TEST_POSTGRES_URL` is set, in a fresh
 //! database.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+#[path = "common/durable.rs"]
+mod durable;
+use durable::BaselineDb;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -342,6 +353,63 @@ impl Bench {
         }
     }
 
+    /// The durable baseline over `db`: the message read, the PC's
+    /// certificate header checked, the message recorded, the fixed answer.
+    fn durable_baseline(
+        &self,
+        request: String,
+        answer: Bytes,
+        cert: &[u8],
+        db: BaselineDb,
+    ) -> Target {
+        use axum::serve::ListenerExt as _;
+        let fixed = answer.clone();
+        let b64 = base64::engine::general_purpose::STANDARD.encode(cert);
+        let expected = Arc::new(format!(":{b64}:"));
+        let app = axum::Router::new().route(
+            "/{tenant}/windows/ManagementServer/MDM.svc",
+            post(move |headers: axum::http::HeaderMap, body: Bytes| {
+                let (a, expected, db) = (fixed.clone(), expected.clone(), db.clone());
+                async move {
+                    let msg = SyncMl::read(&body).unwrap();
+                    assert_eq!(msg.header.source.loc_uri.as_str(), PC);
+                    let presented = headers
+                        .get("client-cert")
+                        .map(|v| v.as_bytes())
+                        .unwrap_or_default();
+                    assert_eq!(presented, expected.as_bytes(), "the baseline's certificate");
+                    db.record(&body).await;
+                    ([(CONTENT_TYPE, SYNCML)], a)
+                }
+            }),
+        );
+        let (listener, addr) = self.listen();
+        let listener = listener.tap_io(|tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
+        let (stop, stopped) = oneshot::channel::<()>();
+        self.server_rt.spawn(async move {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(async {
+                    let _ = stopped.await;
+                })
+                .await
+                .unwrap();
+        });
+        Target {
+            served: Served {
+                base: format!("http://{addr}"),
+                _stop: stop,
+            },
+            reconciler: None,
+            device: TestDevice::new(PC),
+            cert: cert.to_vec(),
+            next: None,
+            in_session: 0,
+            fixed: Some((request, answer)),
+        }
+    }
+
     /// `n` status batches in, next commands out; only the requests timed.
     fn cycles(&self, t: &mut Target, n: u64) -> Duration {
         let url = self.url(t);
@@ -352,7 +420,7 @@ impl Bench {
                 let start = Instant::now();
                 let (s, _) = self
                     .client_rt
-                    .block_on(post_to(&self.client, &url, req, &[]));
+                    .block_on(post_to(&self.client, &url, req, &t.cert));
                 total += start.elapsed();
                 assert_eq!(s, 200);
                 continue;
@@ -409,7 +477,9 @@ async fn sqlite_stores(db: &std::path::Path) -> Stores {
     )
 }
 
-async fn postgres_stores(url: &str) -> Stores {
+/// The stores in a fresh database of the server at `url`, and that
+/// database's URL.
+async fn postgres_stores(url: &str) -> (Stores, String) {
     use sqlx::Connection as _;
     let name = format!(
         "bench_windows_{}_{}",
@@ -427,14 +497,15 @@ async fn postgres_stores(url: &str) -> Stores {
     conn.close().await.unwrap();
     let (prefix, _) = url.rsplit_once('/').unwrap();
     let url = format!("{prefix}/{name}");
-    (
+    let stores: Stores = (
         Arc::new(
             PostgresStore::open(PostgresOptions::new(url.clone()))
                 .await
                 .unwrap(),
         ),
         Arc::new(PostgresState::open(&url).await.unwrap()),
-    )
+    );
+    (stores, url)
 }
 
 fn cycles(c: &mut Criterion) {
@@ -451,55 +522,80 @@ fn cycles(c: &mut Criterion) {
         req.len(),
         answer.len()
     );
-    let mut baseline = bench.baseline(req, answer);
+    let mut baseline = bench.baseline(req.clone(), answer.clone());
+    let mut durable_sqlite = bench.durable_baseline(
+        req.clone(),
+        answer.clone(),
+        &sqlite.cert,
+        bench
+            .server_rt
+            .block_on(BaselineDb::sqlite(&bench.dir.path().join("baseline.db"))),
+    );
     let url = std::env::var("MDMKIT_TEST_POSTGRES_URL")
         .ok()
         .filter(|u| !u.is_empty());
     if url.is_none() {
         eprintln!("note: MDMKIT_TEST_POSTGRES_URL is unset; skipping PostgreSQL");
     }
-    let mut postgres =
-        url.map(|u| bench.mdmkit("postgres", bench.server_rt.block_on(postgres_stores(&u))));
+    let mut postgres = url.map(|u| {
+        let (stores, db_url) = bench.server_rt.block_on(postgres_stores(&u));
+        let ours = bench.mdmkit("postgres", stores);
+        let db = bench.server_rt.block_on(BaselineDb::postgres(&db_url));
+        let durable = bench.durable_baseline(req.clone(), answer.clone(), &ours.cert, db);
+        (ours, durable)
+    });
 
     let mut g = c.benchmark_group("server_windows");
     g.throughput(Throughput::Elements(1));
     g.bench_function("baseline_axum", |b| {
         b.iter_custom(|n| bench.cycles(&mut baseline, n))
     });
+    g.bench_function("baseline_durable_sqlite", |b| {
+        b.iter_custom(|n| bench.cycles(&mut durable_sqlite, n))
+    });
     g.bench_function("sqlite", |b| {
         b.iter_custom(|n| bench.cycles(&mut sqlite, n))
     });
-    if let Some(pg) = postgres.as_mut() {
+    if let Some((pg, durable)) = postgres.as_mut() {
+        g.bench_function("baseline_durable_postgres", |b| {
+            b.iter_custom(|n| bench.cycles(durable, n))
+        });
         g.bench_function("postgres", |b| b.iter_custom(|n| bench.cycles(pg, n)));
     }
     g.finish();
 
-    paired(&bench, &mut baseline, &mut sqlite, postgres.as_mut());
+    let mut stores = vec![("sqlite", &mut durable_sqlite, &mut sqlite)];
+    if let Some((pg, durable)) = postgres.as_mut() {
+        stores.push(("postgres", durable, pg));
+    }
+    paired(&bench, &mut baseline, stores);
 }
 
 const ROUNDS: usize = 15;
 const BLOCK: u64 = 150;
 
-/// mdmkit's rate as a share of the baseline's, in alternating blocks.
-fn paired(bench: &Bench, baseline: &mut Target, sqlite: &mut Target, pg: Option<&mut Target>) {
+/// mdmkit's rate as a share of the axum baseline's and of its store's
+/// durable baseline's, in alternating blocks (the axum baseline, then per
+/// store its durable baseline and mdmkit).
+fn paired(bench: &Bench, baseline: &mut Target, mut stores: Vec<(&str, &mut Target, &mut Target)>) {
     if mdmkit_benches::criterion_filter()
         .is_some_and(|f| !"server_windows_paired".contains(f.as_str()))
     {
         return;
     }
-    let mut pg = pg;
-    let mut ratios: [Vec<f64>; 2] = [Vec::new(), Vec::new()];
-    let mut rates: [Vec<f64>; 3] = [Vec::new(), Vec::new(), Vec::new()];
+    let mut base_rates = Vec::new();
+    // Per store: [durable rate, mdmkit rate, share of axum, share of durable].
+    let mut figures: Vec<[Vec<f64>; 4]> = stores.iter().map(|_| Default::default()).collect();
     for _ in 0..ROUNDS {
-        let base = bench.cycles(baseline, BLOCK);
-        rates[0].push(BLOCK as f64 / base.as_secs_f64());
-        let ours = bench.cycles(sqlite, BLOCK);
-        rates[1].push(BLOCK as f64 / ours.as_secs_f64());
-        ratios[0].push(base.as_secs_f64() / ours.as_secs_f64());
-        if let Some(pg) = pg.as_deref_mut() {
-            let ours = bench.cycles(pg, BLOCK);
-            rates[2].push(BLOCK as f64 / ours.as_secs_f64());
-            ratios[1].push(base.as_secs_f64() / ours.as_secs_f64());
+        let base = bench.cycles(baseline, BLOCK).as_secs_f64();
+        base_rates.push(BLOCK as f64 / base);
+        for ((_, durable, ours), f) in stores.iter_mut().zip(&mut figures) {
+            let d = bench.cycles(durable, BLOCK).as_secs_f64();
+            let o = bench.cycles(ours, BLOCK).as_secs_f64();
+            f[0].push(BLOCK as f64 / d);
+            f[1].push(BLOCK as f64 / o);
+            f[2].push(base / o);
+            f[3].push(d / o);
         }
     }
     let median = |v: &mut Vec<f64>| {
@@ -508,21 +604,26 @@ fn paired(bench: &Bench, baseline: &mut Target, sqlite: &mut Target, pg: Option<
     };
     println!(
         "server_windows_paired/baseline_axum: {:.0} messages/s (median of {ROUNDS} blocks of {BLOCK})",
-        median(&mut rates[0])
+        median(&mut base_rates)
     );
-    for (i, store) in ["sqlite", "postgres"].into_iter().enumerate() {
-        let v = &mut ratios[i];
-        if v.is_empty() {
-            continue;
-        }
-        let rate = median(&mut rates[i + 1]);
-        let m = median(v);
+    for ((store, ..), f) in stores.iter().zip(&mut figures) {
+        let durable = median(&mut f[0]);
+        let rate = median(&mut f[1]);
+        let to_axum = median(&mut f[2]);
+        let to_durable = median(&mut f[3]);
         println!(
-            "server_windows_paired/{store}: {rate:.0} messages/s, {:.0} % of the baseline's rate \
-             (median of {ROUNDS} alternating rounds of {BLOCK}; range {:.0}-{:.0} %)",
-            100.0 * m,
-            100.0 * v[0],
-            100.0 * v[v.len() - 1],
+            "server_windows_paired/baseline_durable_{store}: {durable:.0} messages/s (median of {ROUNDS} blocks of {BLOCK})"
+        );
+        println!(
+            "server_windows_paired/{store}: {rate:.0} messages/s, {:.0} % of the axum baseline's rate \
+             (range {:.0}-{:.0} %), {:.0} % of the durable baseline's (range {:.0}-{:.0} %) \
+             (medians of {ROUNDS} alternating rounds of {BLOCK})",
+            100.0 * to_axum,
+            100.0 * f[2][0],
+            100.0 * f[2][f[2].len() - 1],
+            100.0 * to_durable,
+            100.0 * f[3][0],
+            100.0 * f[3][f[3].len() - 1],
         );
     }
 }

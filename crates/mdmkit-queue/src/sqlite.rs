@@ -1059,6 +1059,15 @@ impl QueueStore for SqliteStore {
         for (_, r) in reports {
             crate::memory::check_result(r)?;
         }
+        if reports.iter().filter(|(_, r)| r.result.is_some()).count() > 1 {
+            // One write carries one report's result (as its own parameter,
+            // not hex in the JSON): several results go one report each.
+            let mut outcomes = Vec::with_capacity(reports.len());
+            for (command, r) in reports {
+                outcomes.push(self.report(tenant, enrollment, *command, r).await);
+            }
+            return Ok((outcomes, self.next_batch(tenant, enrollment, max).await?));
+        }
         let mut conn = self.pool.acquire().await.db("connect")?;
         let opts = DeliverOptions::batch(max);
         let (now, outcomes, changes, payloads) = self

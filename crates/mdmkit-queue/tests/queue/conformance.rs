@@ -214,6 +214,34 @@ async fn report_all_and_next_batch_is_reports_then_a_batch(h: &Harness) {
         hist.last().unwrap().result.as_deref(),
         Some(&b"a-result"[..])
     );
+    // Several reports with results: each result is kept with its command.
+    let (outcomes, next) = h
+        .store
+        .report_all_and_next_batch(
+            &t,
+            &d,
+            &[
+                (dd, ack().with_result(b"d-result".to_vec())),
+                (c, ack().with_result(b"late".to_vec())),
+            ],
+            5,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        outcomes[0].as_ref().unwrap(),
+        &ReportOutcome::Recorded(CommandState::Acknowledged)
+    );
+    assert_eq!(
+        outcomes[1].as_ref().unwrap(),
+        &ReportOutcome::AlreadyFinal(CommandState::Acknowledged)
+    );
+    assert_eq!(next.iter().map(|x| x.id).collect::<Vec<_>>(), [e]);
+    let hist = h.store.history(&t, &d, Some(dd)).await.unwrap();
+    assert_eq!(
+        hist.last().unwrap().result.as_deref(),
+        Some(&b"d-result"[..])
+    );
 }
 
 /// `report_and_next` is `report` then `next`, whichever way a backend

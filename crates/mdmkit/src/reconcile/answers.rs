@@ -195,10 +195,24 @@ where
         if answered.is_empty() && delivered.is_empty() {
             return Ok(Vec::new());
         }
+        let rows = self.state.compliance(tenant, Some(device)).await?;
+        self.commit_compliance(tenant, rows, answered, delivered)
+            .await
+    }
+
+    /// [`update_compliance`](Self::update_compliance) over rows already
+    /// read: moves them and commits those that moved.
+    async fn commit_compliance(
+        &self,
+        tenant: &TenantId,
+        rows: Vec<(DeviceId, CategoryState)>,
+        answered: &[(CommandId, &Answer)],
+        delivered: &[CommandId],
+    ) -> Result<Vec<(CommandId, Category, ComplianceState)>, Error> {
         let now = self.clock.now();
         let mut batch = StateBatch::default();
         let mut changed = Vec::new();
-        for (d, mut s) in self.state.compliance(tenant, Some(device)).await? {
+        for (d, mut s) in rows {
             let mut moved = false;
             for (command, answer) in answered {
                 if s.commands.contains(command)
@@ -538,13 +552,22 @@ pub mod windows {
                 .iter()
                 .map(|(id, a)| (*id, queue_report(a, None)))
                 .collect();
-            let (outcomes, batch) = if max == 0 && reports.is_empty() {
-                (Vec::new(), Vec::new())
-            } else {
+            if max == 0 && reports.is_empty() {
+                return Ok(WindowsExchange {
+                    answers: Vec::new(),
+                    commands: Vec::new(),
+                });
+            }
+            // The device's compliance rows are read while the queue call
+            // runs (two stores, two connections): the answers and the
+            // deliveries then move them in one commit.
+            let (queued, rows) = tokio::join!(
                 self.queue
-                    .report_all_and_next_batch(tenant, &enrollment, &reports, max)
-                    .await?
-            };
+                    .report_all_and_next_batch(tenant, &enrollment, &reports, max),
+                self.state.compliance(tenant, Some(device))
+            );
+            let (outcomes, batch) = queued?;
+            let rows = rows?;
             let events = answers
                 .iter()
                 .zip(&outcomes)
@@ -560,7 +583,7 @@ pub mod windows {
                 .map(|((id, a), _)| (*id, a))
                 .collect();
             let changed = self
-                .update_compliance(tenant, device, &moving, &delivered)
+                .commit_compliance(tenant, rows, &moving, &delivered)
                 .await?;
             let answers = answers
                 .iter()

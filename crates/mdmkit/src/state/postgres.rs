@@ -120,8 +120,13 @@ impl PostgresState {
         if let Some(schema) = schema {
             options = options.options([("search_path", schema)]);
         }
+        // No ping before each use (sqlx's default): a round trip to the
+        // server per statement, where a device request makes several; a
+        // connection the server closed fails its statement instead (as
+        // the queue's pool).
         let pool = PgPoolOptions::new()
             .max_connections(opts.max_connections)
+            .test_before_acquire(false)
             .connect_with(options)
             .await
             .map_err(sql)?;

@@ -180,8 +180,12 @@ impl SqliteState {
             .pragma("cache_size", "-65536")
             // Reads through a memory map, as the queue's by default.
             .pragma("mmap_size", "1073741824");
+        // No ping before each use (sqlx's default): on SQLite it is one
+        // more hop to the connection's thread per statement, and a device
+        // request makes several (as the queue's pool).
         let pool = SqlitePoolOptions::new()
             .max_connections(2)
+            .test_before_acquire(false)
             .connect_with(options)
             .await
             .map_err(sql)?;
