@@ -27,6 +27,11 @@ use std::collections::{HashMap, HashSet};
 
 use serde::{Deserialize, Serialize};
 
+mod incoming;
+
+pub use incoming::{Abandoned, DeferredStatus, IncomingObject, ObjectFailure};
+use incoming::{Origin, Taken};
+
 use crate::error::SessionError;
 use crate::status::{AlertCode, StatusCode};
 use crate::syncml::{
@@ -94,6 +99,11 @@ pub struct SessionConfig {
     /// The status for the device's header (200; 212 once the device's
     /// `Cred` was checked and accepted).
     pub header_status: StatusCode,
+    /// The largest value the device may send as a large object, in bytes
+    /// (default 4 MiB): a larger one is refused with 413 and reported, so
+    /// that a device cannot grow the server's memory or the stored session
+    /// without bound.
+    pub max_object_size: usize,
 }
 
 impl SessionConfig {
@@ -103,7 +113,14 @@ impl SessionConfig {
             server_uri: server_uri.into(),
             max_msg_size: 64 * 1024,
             header_status: StatusCode::OK,
+            max_object_size: 4 * 1024 * 1024,
         }
+    }
+
+    /// Sets the largest value a device may send in chunks.
+    pub fn with_max_object_size(mut self, bytes: usize) -> Self {
+        self.max_object_size = bytes;
+        self
     }
 
     /// Sets the byte budget of a reply.
@@ -173,6 +190,10 @@ pub struct Reply {
     /// Whether the reply ends the session: it has `Final` and no command
     /// but statuses, so the device will not answer.
     pub session_complete: bool,
+    /// Large objects from the device that were refused or cut short (the
+    /// device was answered 413, 424, or Alert 1225): a `Get` whose results
+    /// are here has no complete value.
+    pub object_failures: Vec<ObjectFailure>,
 }
 
 #[derive(Debug, Clone)]
@@ -204,6 +225,9 @@ pub struct SessionSnapshot {
     /// The large object being sent, if one is.
     #[serde(default)]
     pub large_object: Option<LargeObject>,
+    /// The large object being received, if one is.
+    #[serde(default)]
+    pub incoming: Option<IncomingObject>,
 }
 
 /// One command a session sent (a nested one has its own entry).
@@ -234,6 +258,7 @@ pub struct ServerSession {
     last_msg: Option<MsgId>,
     ended: bool,
     large: Option<LargeObject>,
+    incoming: Option<IncomingObject>,
 }
 
 /// A large object (a value split over several messages with `MoreData`)
@@ -263,6 +288,7 @@ impl ServerSession {
             last_msg: None,
             ended: false,
             large: None,
+            incoming: None,
         }
     }
 
@@ -295,6 +321,7 @@ impl ServerSession {
             last_msg: self.last_msg.as_ref().map(|m| m.as_str().to_owned()),
             ended: self.ended,
             large_object: self.large.clone(),
+            incoming: self.incoming.clone(),
         }
     }
 
@@ -326,6 +353,7 @@ impl ServerSession {
             last_msg: s.last_msg.clone().map(MsgId::from),
             ended: s.ended,
             large: s.large_object.clone(),
+            incoming: s.incoming.clone(),
         }
     }
 
@@ -403,6 +431,7 @@ impl ServerSession {
             alerts: Vec::new(),
             device_commands: Vec::new(),
             session_complete: false,
+            object_failures: Vec::new(),
         };
 
         // 1. The header.
@@ -426,6 +455,7 @@ impl ServerSession {
         for c in &incoming.commands {
             self.take_in(c, &h.msg_id, &mut reply, &mut cmd_id);
         }
+        self.defer_statuses(&mut reply);
 
         if !incoming.final_ {
             // The device has more to send: ask for it, send nothing new.
@@ -539,6 +569,12 @@ impl ServerSession {
                 .all(|c| matches!(c, Command::Status(_)));
         if reply.session_complete {
             self.ended = true;
+            // A device that sent a chunk with `Final` will not send the
+            // rest.
+            if let Some(a) = self.abandon_incoming() {
+                reply.statuses.extend(a.statuses);
+                reply.object_failures.push(a.failure);
+            }
         }
         self.last_msg = Some(msg_id);
         Ok(reply)
@@ -659,39 +695,89 @@ impl ServerSession {
                 }
             }
             Command::Results(r) => {
-                match self.lookup(r.msg_ref.as_ref(), r.cmd_ref.as_ref()) {
-                    Some((sent, id)) => reply.results.push(MatchedResults {
-                        queue_ref: sent.queue_ref.clone(),
-                        cmd_id: id,
-                        items: r.items.clone(),
-                    }),
-                    None => reply.unmatched.push(c.clone()),
-                }
-                self.answer(c, msg_ref, reply, cmd_id);
+                let matched = self
+                    .lookup(r.msg_ref.as_ref(), r.cmd_ref.as_ref())
+                    .map(|(sent, id)| (sent.queue_ref.clone(), id));
+                let code = match matched {
+                    Some((queue_ref, id)) => {
+                        let origin = Origin {
+                            queue_ref: Some(queue_ref.clone()),
+                            msg_ref: r
+                                .msg_ref
+                                .as_ref()
+                                .or(self.last_msg.as_ref())
+                                .map(|m| m.as_str().to_owned()),
+                            cmd_ref: Some(id.as_str().to_owned()),
+                        };
+                        let items = match self.take_chunks(c, origin, reply, cmd_id) {
+                            Taken::Plain => Some(r.items.clone()),
+                            Taken::Whole(whole) => Some(whole.items().to_vec()),
+                            Taken::Held(code) | Taken::Refused(code) => {
+                                self.answer(c, msg_ref, reply, cmd_id, code);
+                                return;
+                            }
+                        };
+                        if let Some(items) = items {
+                            reply.results.push(MatchedResults {
+                                queue_ref,
+                                cmd_id: id,
+                                items,
+                            });
+                        }
+                        StatusCode::OK
+                    }
+                    None => {
+                        reply.unmatched.push(c.clone());
+                        StatusCode::OK
+                    }
+                };
+                self.answer(c, msg_ref, reply, cmd_id, code);
             }
             Command::Alert(a) => {
                 reply.alerts.push(a.clone());
-                self.answer(c, msg_ref, reply, cmd_id);
+                self.answer(c, msg_ref, reply, cmd_id, StatusCode::OK);
             }
             Command::Atomic(k) | Command::Sequence(k) => {
-                self.answer(c, msg_ref, reply, cmd_id);
+                self.answer(c, msg_ref, reply, cmd_id, StatusCode::OK);
                 for child in &k.commands {
                     self.take_in(child, msg_ref, reply, cmd_id);
                 }
             }
+            Command::Add(_) | Command::Replace(_) => {
+                let origin = Origin {
+                    queue_ref: None,
+                    msg_ref: None,
+                    cmd_ref: None,
+                };
+                let code = match self.take_chunks(c, origin, reply, cmd_id) {
+                    Taken::Plain => {
+                        reply.device_commands.push(c.clone());
+                        StatusCode::OK
+                    }
+                    Taken::Whole(whole) => {
+                        reply.device_commands.push(whole);
+                        StatusCode::OK
+                    }
+                    Taken::Held(code) | Taken::Refused(code) => code,
+                };
+                self.answer(c, msg_ref, reply, cmd_id, code);
+            }
             _ => {
                 reply.device_commands.push(c.clone());
-                self.answer(c, msg_ref, reply, cmd_id);
+                self.answer(c, msg_ref, reply, cmd_id, StatusCode::OK);
             }
         }
     }
 
+    /// Answers a device command: 400 without `CmdID` or with a `LocURI`
+    /// starting with `/`, else `code`.
     fn answer(
         &self,
         c: &Command,
         msg_ref: &MsgId,
         reply: &mut Reply,
         cmd_id: &mut impl FnMut() -> CmdId,
+        code: StatusCode,
     ) {
         if c.no_resp() {
             return;
@@ -704,7 +790,7 @@ impl ServerSession {
         let code = if c.cmd_id().is_none() || bad_uri {
             StatusCode::BAD_REQUEST
         } else {
-            StatusCode::OK
+            code
         };
         reply.message.commands.push(Command::Status(Status::new(
             cmd_id(),
