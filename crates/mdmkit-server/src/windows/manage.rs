@@ -112,15 +112,29 @@ pub(super) async fn endpoint(
             loaded.pending.extend(fetched);
         }
     }
-    let reply = loaded
+    let mut reply = loaded
         .session
         .respond(&incoming, &loaded.pending)
         .map_err(|e| RequestError::Invalid(format!("OMA-DM session: {e}")))?;
+    if let Some(a) = loaded.abandoned.take() {
+        reply.statuses.extend(a.statuses);
+        reply.object_failures.push(a.failure);
+    }
+    for f in &reply.object_failures {
+        tracing::warn!(%device, cmd = f.cmd, uri = f.uri, error = %f.error, "large object from the device not taken");
+    }
     // What the device said first (its answers are recorded even if the
     // session cannot be written: a duplicate answer changes nothing).
-    if !reply.statuses.is_empty() {
-        r.windows_statuses(ctx.id(), &device, &reply.statuses)
-            .await?;
+    if !reply.statuses.is_empty() || !reply.results.is_empty() || !reply.object_failures.is_empty()
+    {
+        r.windows_answers(
+            ctx.id(),
+            &device,
+            &reply.statuses,
+            &reply.results,
+            &reply.object_failures,
+        )
+        .await?;
     }
     for q in &reply.too_large {
         // Larger than a whole reply at this device's MaxMsgSize and not

@@ -453,8 +453,10 @@ pub mod apple {
 #[cfg_attr(docsrs, doc(cfg(feature = "windows")))]
 pub mod windows {
     use super::*;
-    use mdmkit_windows::session::{MatchedStatus, QueueRef, QueuedCommand};
-    use mdmkit_windows::syncml::{Command, Container, SyncMl};
+    use mdmkit_windows::session::{
+        MatchedResults, MatchedStatus, ObjectFailure, QueueRef, QueuedCommand,
+    };
+    use mdmkit_windows::syncml::{Command, Container, Results, SyncHdr, SyncMl};
 
     impl<Q, S> Reconciler<Q, S>
     where
@@ -510,6 +512,24 @@ pub mod windows {
             device: &DeviceId,
             statuses: &[MatchedStatus],
         ) -> Result<Vec<AnswerOutcome>, Error> {
+            self.windows_answers(tenant, device, statuses, &[], &[])
+                .await
+        }
+
+        /// [`Reconciler::windows_statuses`] with the results of `Get`s,
+        /// kept as the queue command's result (a SyncML message of its
+        /// `Results`, the codec's format), and the large objects that
+        /// failed ([`ObjectFailure`]): the command they answered is an
+        /// error naming the failure, never acknowledged without its value.
+        #[tracing::instrument(name = "windows_answers", level = "debug", skip_all, fields(%tenant, %device, statuses = statuses.len(), results = results.len()))]
+        pub async fn windows_answers(
+            &self,
+            tenant: &TenantId,
+            device: &DeviceId,
+            statuses: &[MatchedStatus],
+            results: &[MatchedResults],
+            failures: &[ObjectFailure],
+        ) -> Result<Vec<AnswerOutcome>, Error> {
             // Every status of a queued command (a container's nested ones
             // included) decides its answer: the first failure, else
             // acknowledged.
@@ -534,10 +554,71 @@ pub mod windows {
                     None => answers.push((id, answer)),
                 }
             }
+            for f in failures {
+                let Some(id) = f.queue_ref.as_ref().and_then(command_of) else {
+                    continue;
+                };
+                let answer = Answer::Error(format!("{} of {}: {}", f.cmd, f.uri, f.error));
+                match answers.iter_mut().find(|(c, _)| *c == id) {
+                    Some((_, a)) => {
+                        if !matches!(a, Answer::Error(_)) {
+                            *a = answer;
+                        }
+                    }
+                    None => answers.push((id, answer)),
+                }
+            }
+            let mut by_command: Vec<(CommandId, Vec<Command>)> = Vec::new();
+            for r in results {
+                let Some(id) = command_of(&r.queue_ref) else {
+                    continue;
+                };
+                let cmd = Command::Results(Results {
+                    cmd_id: None,
+                    msg_ref: None,
+                    cmd_ref: Some(r.cmd_id.clone()),
+                    meta: None,
+                    target_refs: Vec::new(),
+                    source_refs: Vec::new(),
+                    items: r.items.clone(),
+                });
+                match by_command.iter_mut().find(|(c, _)| *c == id) {
+                    Some((_, v)) => v.push(cmd),
+                    None => by_command.push((id, vec![cmd])),
+                }
+                if !answers.iter().any(|(c, _)| *c == id) {
+                    answers.push((id, Answer::Acknowledged));
+                }
+            }
             let mut out = Vec::with_capacity(answers.len());
-            for (id, answer) in answers {
+            for (id, mut answer) in answers {
+                let mut result =
+                    by_command
+                        .iter_mut()
+                        .find(|(c, _)| *c == id)
+                        .map(|(_, commands)| {
+                            SyncMl {
+                                header: SyncHdr::new("0", "0", "server", device.as_str()),
+                                commands: std::mem::take(commands),
+                                final_: true,
+                            }
+                            .to_xml()
+                            .into_bytes()
+                        });
+                if let Some(len) = result
+                    .as_ref()
+                    .map(Vec::len)
+                    .filter(|&n| n > mdmkit_queue::MAX_RESULT_LEN)
+                {
+                    // Refused by the queue: the command fails, saying why.
+                    result = None;
+                    answer = Answer::Error(format!(
+                        "results of {len} bytes, more than the queue keeps ({})",
+                        mdmkit_queue::MAX_RESULT_LEN
+                    ));
+                }
                 out.push(
-                    self.record_answer(tenant, device, id, &answer, None)
+                    self.record_answer(tenant, device, id, &answer, result)
                         .await?,
                 );
             }
