@@ -19,6 +19,18 @@
 //! (`MsgRef`, `CmdRef`), including commands nested in `Atomic` and
 //! `Sequence`.
 //!
+//! Large objects go both ways (OMA DM 1.2 large object handling). A queued
+//! `Add` or `Replace` whose value does not fit a reply is sent in chunks
+//! with `MoreData`, the first declaring the whole `Size`. A value the device
+//! sends in chunks (a `Results` item, or an item of its own `Add` /
+//! `Replace`) is buffered chunk by chunk, each answered 213, and handed up
+//! once, whole, with the held-back statuses of the `Get` it answers: one
+//! [`MatchedResults`]. A total other than the declared `Size` (424), more
+//! than [`SessionConfig::max_object_size`] (413), or an object cut short
+//! (Alert 1225) is reported in [`Reply::object_failures`] with a
+//! [`crate::LargeObjectError`]. Both objects in flight are part of the
+//! [`SessionSnapshot`].
+//!
 //! Queued commands are this module's own input type, [`QueuedCommand`]: a
 //! caller's reference (a queue row id) and a [`Command`]. The session
 //! assigns the `CmdID`s.
