@@ -17,12 +17,17 @@
 //! - a server message with `Final` and only statuses ends the session;
 //! - a value sent as a large object (chunks with `MoreData`) is buffered,
 //!   each chunk answered 213, and applied with the last one if it has the
-//!   `Size` the first declared (424 otherwise).
+//!   `Size` the first declared (424 otherwise);
+//! - a `Results` value that does not fit one message (the server's
+//!   `MaxMsgSize` when its header has one, else
+//!   [`TestDevice::with_chunk_size`]) goes in chunks: `MoreData` on each
+//!   but the last, the whole `Size` on the first, no `Final` until the last
+//!   chunk, the next chunk when the server asks with Alert 1222.
 //!
 //! It is a test double, not an emulator: CSP semantics (which nodes exist,
 //! tattooing, refused deletes) are not modelled.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashSet, VecDeque};
 
 use crate::enroll::{
     Credentials, DiscoverRequest, DiscoverResponse, ProtocolVersion, ProvisioningDoc,
@@ -58,6 +63,12 @@ pub struct TestDevice {
     /// A large object being received: its node (key), the value so far
     /// and the `Size` its first chunk declared.
     chunk: Option<(String, String, Option<usize>)>,
+    /// The largest message the device sends when the server announces no
+    /// `MaxMsgSize` (`None`: results are never split).
+    chunk_size: Option<usize>,
+    /// Results waiting to go out, and whether their first chunk (with the
+    /// `Size`) went already.
+    outbox: VecDeque<(Results, bool)>,
 }
 
 fn key(uri: &LocUri) -> String {
@@ -79,6 +90,8 @@ impl TestDevice {
             in_session: false,
             max_msg_size: 65536,
             chunk: None,
+            chunk_size: None,
+            outbox: VecDeque::new(),
         };
         d.set("./DevInfo/DevId", &device_id, Some(Format::Chr));
         d.set("./DevInfo/Man", "Contoso Ltd", Some(Format::Chr));
@@ -105,6 +118,14 @@ impl TestDevice {
     /// default).
     pub fn with_max_msg_size(mut self, bytes: usize) -> Self {
         self.max_msg_size = bytes;
+        self
+    }
+
+    /// Sets the largest message the device sends when the server announces
+    /// no `MaxMsgSize`: a `Results` value that does not fit goes as a large
+    /// object, in chunks (by default results are never split).
+    pub fn with_chunk_size(mut self, bytes: usize) -> Self {
+        self.chunk_size = Some(bytes);
         self
     }
 
@@ -282,6 +303,7 @@ impl TestDevice {
         self.msg = 0;
         self.cmd = 0;
         self.in_session = true;
+        self.outbox.clear();
         let header = self.header();
         let mut commands = vec![Command::Alert(Alert::new(
             self.next_cmd(),
@@ -346,15 +368,124 @@ impl TestDevice {
         for c in &server.commands {
             self.run(c, &msg_ref, &mut out);
         }
-        if !server.final_ {
-            let a = Alert::new(self.next_cmd(), AlertCode::NEXT_MESSAGE);
-            out.push(Command::Alert(a));
-        }
-        Some(SyncMl {
+        // Results go last, chunked when they do not fit.
+        let (results, mut out): (Vec<Command>, Vec<Command>) = out
+            .into_iter()
+            .partition(|c| matches!(c, Command::Results(_)));
+        self.outbox
+            .extend(results.into_iter().filter_map(|c| match c {
+                Command::Results(r) => Some((r, false)),
+                _ => None,
+            }));
+        let limit = server
+            .header
+            .meta
+            .as_ref()
+            .and_then(|m| m.max_msg_size.as_deref())
+            .and_then(|v| v.trim().parse::<usize>().ok())
+            .or(self.chunk_size);
+        let mut msg = SyncMl {
             header,
-            commands: out,
+            commands: out.split_off(0),
             final_: true,
-        })
+        };
+        self.fill(&mut msg, limit);
+        if !server.final_ && self.outbox.is_empty() {
+            let a = Alert::new(self.next_cmd(), AlertCode::NEXT_MESSAGE);
+            msg.commands.push(Command::Alert(a));
+        }
+        msg.final_ = self.outbox.is_empty();
+        Some(msg)
+    }
+
+    /// Moves results from the outbox into `msg` while they fit `limit`;
+    /// the first that does not fit goes in part, as a chunk with
+    /// `MoreData`, its rest first in the outbox.
+    fn fill(&mut self, msg: &mut SyncMl, limit: Option<usize>) {
+        // `</Final>` and some slack for the Alert that may follow.
+        const SLACK: usize = 160;
+        while let Some((mut r, continuing)) = self.outbox.pop_front() {
+            r.cmd_id = Some(self.next_cmd());
+            let size = msg.to_xml().len() + SLACK;
+            let whole = Command::Results(r.clone()).to_xml().len();
+            let Some(limit) = limit.filter(|&l| size + whole > l) else {
+                msg.commands.push(Command::Results(r));
+                continue;
+            };
+            let room = limit.saturating_sub(size);
+            let Some(last) = r.items.pop() else {
+                msg.commands.push(Command::Results(r));
+                continue;
+            };
+            let value = last.data.as_ref().map_or("", |d| d.as_str()).to_owned();
+            let mut n = value.len();
+            let mut chunk = None;
+            for _ in 0..64 {
+                let mut end = n.min(value.len());
+                while end > 0 && !value.is_char_boundary(end) {
+                    end -= 1;
+                }
+                if end == 0 {
+                    break;
+                }
+                let c = self.chunk_of(&r, &last, &value[..end], !continuing, value.len());
+                let len = Command::Results(c.clone()).to_xml().len();
+                chunk = Some((c, end));
+                if len <= room {
+                    break;
+                }
+                n = (end.saturating_mul(room) / len).min(end - 1);
+            }
+            let (c, end) = match chunk {
+                // Progress even when nothing fits: one character.
+                Some((c, end)) if end < value.len() => (c, end),
+                _ => {
+                    let end = value.chars().next().map_or(0, char::len_utf8);
+                    if end >= value.len() {
+                        r.items.push(last);
+                        msg.commands.push(Command::Results(r));
+                        continue;
+                    }
+                    (
+                        self.chunk_of(&r, &last, &value[..end], !continuing, value.len()),
+                        end,
+                    )
+                }
+            };
+            msg.commands.push(Command::Results(c));
+            let mut rest = last;
+            rest.data = Some(value[end..].into());
+            if let Some(m) = rest.meta.as_mut() {
+                m.size = None;
+            }
+            let continuation = Results {
+                items: vec![rest],
+                ..r
+            };
+            self.outbox.push_front((continuation, true));
+            return;
+        }
+    }
+
+    /// `r` with `last` cut to `piece` and `MoreData` (and, on the first
+    /// chunk, the whole value's `Size`).
+    fn chunk_of(
+        &self,
+        r: &Results,
+        last: &Item,
+        piece: &str,
+        first: bool,
+        total: usize,
+    ) -> Results {
+        let mut it = last.clone();
+        it.data = Some(piece.into());
+        it.more_data = true;
+        if first {
+            it.meta.get_or_insert_with(Box::default).size = Some(total.to_string());
+        }
+        let mut c = r.clone();
+        c.items.push(it);
+        c
     }
 
     fn status(&mut self, msg_ref: &MsgId, c: &Command, code: StatusCode) -> Status {

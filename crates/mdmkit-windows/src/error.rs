@@ -234,6 +234,63 @@ pub enum SessionError {
     Ended,
 }
 
+/// Why a large object a device sent in chunks (`MoreData`) was not taken:
+/// the device was answered with the status in
+/// [`LargeObjectError::status`], and the caller is told through
+/// [`crate::session::Reply::object_failures`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, serde::Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum LargeObjectError {
+    /// The chunks add up to another size than the first one declared.
+    #[error("the chunks hold {received} bytes or more, the first declared {declared}")]
+    SizeMismatch {
+        /// The `Size` of the first chunk.
+        declared: usize,
+        /// The bytes received (when more than declared: as soon as they
+        /// were).
+        received: usize,
+    },
+    /// The object is larger than the session accepts.
+    #[error("the object is {size} bytes or more, at most {max} are accepted")]
+    TooLarge {
+        /// Its declared size, or the bytes received so far.
+        size: usize,
+        /// The limit ([`crate::session::SessionConfig::max_object_size`]).
+        max: usize,
+    },
+    /// Another command carrying data arrived before the object's last
+    /// chunk.
+    #[error("interrupted by {by:?} before its last chunk")]
+    Interrupted {
+        /// What interrupted it: the command name and its item's `LocURI`.
+        by: String,
+    },
+    /// The session ended, or a new one began, before the last chunk.
+    #[error("the session ended before the object's last chunk")]
+    SessionEnded,
+    /// An item with `MoreData` that is not its command's last.
+    #[error("MoreData on an item that is not its command's last")]
+    MoreDataNotLast,
+    /// The object's stored state does not read back (a damaged store).
+    #[error("the stored chunks cannot be read back")]
+    Corrupt,
+}
+
+impl LargeObjectError {
+    /// The status answered to the device for the chunk that failed.
+    pub fn status(&self) -> crate::status::StatusCode {
+        use crate::status::StatusCode;
+        match self {
+            Self::SizeMismatch { .. } => StatusCode::SIZE_MISMATCH,
+            Self::TooLarge { .. } => StatusCode::REQUEST_ENTITY_TOO_LARGE,
+            Self::Interrupted { .. } | Self::SessionEnded => StatusCode::INCOMPLETE_COMMAND,
+            Self::MoreDataNotLast => StatusCode::BAD_REQUEST,
+            Self::Corrupt => StatusCode::COMMAND_FAILED,
+        }
+    }
+}
+
 /// An enrollment message that is wrong.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]

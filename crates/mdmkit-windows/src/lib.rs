@@ -62,8 +62,8 @@ pub mod wns;
 mod xml;
 
 pub use error::{
-    DataError, EnrollmentError, Error, LocUriError, ReadError, ReadErrorKind, SessionError,
-    XmlSyntaxError,
+    DataError, EnrollmentError, Error, LargeObjectError, LocUriError, ReadError, ReadErrorKind,
+    SessionError, XmlSyntaxError,
 };
 pub use locuri::LocUri;
 pub use status::{AlertCode, StatusCode};

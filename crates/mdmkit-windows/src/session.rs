@@ -19,6 +19,18 @@
 //! (`MsgRef`, `CmdRef`), including commands nested in `Atomic` and
 //! `Sequence`.
 //!
+//! Large objects go both ways (OMA DM 1.2 large object handling). A queued
+//! `Add` or `Replace` whose value does not fit a reply is sent in chunks
+//! with `MoreData`, the first declaring the whole `Size`. A value the device
+//! sends in chunks (a `Results` item, or an item of its own `Add` /
+//! `Replace`) is buffered chunk by chunk, each answered 213, and handed up
+//! once, whole, with the held-back statuses of the `Get` it answers: one
+//! [`MatchedResults`]. A total other than the declared `Size` (424), more
+//! than [`SessionConfig::max_object_size`] (413), or an object cut short
+//! (Alert 1225) is reported in [`Reply::object_failures`] with a
+//! [`crate::LargeObjectError`]. Both objects in flight are part of the
+//! [`SessionSnapshot`].
+//!
 //! Queued commands are this module's own input type, [`QueuedCommand`]: a
 //! caller's reference (a queue row id) and a [`Command`]. The session
 //! assigns the `CmdID`s.
@@ -26,6 +38,11 @@
 use std::collections::{HashMap, HashSet};
 
 use serde::{Deserialize, Serialize};
+
+mod incoming;
+
+pub use incoming::{Abandoned, DeferredStatus, IncomingObject, ObjectFailure};
+use incoming::{Origin, Taken};
 
 use crate::error::SessionError;
 use crate::status::{AlertCode, StatusCode};
@@ -94,6 +111,11 @@ pub struct SessionConfig {
     /// The status for the device's header (200; 212 once the device's
     /// `Cred` was checked and accepted).
     pub header_status: StatusCode,
+    /// The largest value the device may send as a large object, in bytes
+    /// (default 4 MiB): a larger one is refused with 413 and reported, so
+    /// that a device cannot grow the server's memory or the stored session
+    /// without bound.
+    pub max_object_size: usize,
 }
 
 impl SessionConfig {
@@ -103,7 +125,14 @@ impl SessionConfig {
             server_uri: server_uri.into(),
             max_msg_size: 64 * 1024,
             header_status: StatusCode::OK,
+            max_object_size: 4 * 1024 * 1024,
         }
+    }
+
+    /// Sets the largest value a device may send in chunks.
+    pub fn with_max_object_size(mut self, bytes: usize) -> Self {
+        self.max_object_size = bytes;
+        self
     }
 
     /// Sets the byte budget of a reply.
@@ -173,6 +202,10 @@ pub struct Reply {
     /// Whether the reply ends the session: it has `Final` and no command
     /// but statuses, so the device will not answer.
     pub session_complete: bool,
+    /// Large objects from the device that were refused or cut short (the
+    /// device was answered 413, 424, or Alert 1225): a `Get` whose results
+    /// are here has no complete value.
+    pub object_failures: Vec<ObjectFailure>,
 }
 
 #[derive(Debug, Clone)]
@@ -204,6 +237,59 @@ pub struct SessionSnapshot {
     /// The large object being sent, if one is.
     #[serde(default)]
     pub large_object: Option<LargeObject>,
+    /// The large object being received, if one is.
+    #[serde(default)]
+    pub incoming: Option<IncomingObject>,
+}
+
+/// A device message taken in by [`ServerSession::receive`], waiting for
+/// [`ServerSession::reply`] to choose the commands of the answer.
+#[derive(Debug)]
+pub struct Received {
+    reply: Reply,
+    msg_id: MsgId,
+    counter: CmdCounter,
+    floor: usize,
+    final_: bool,
+    budget: usize,
+    continuation: bool,
+    device_uri: String,
+}
+
+impl Received {
+    /// The device's statuses for the commands sent (those of a `Get`
+    /// whose large result is still arriving are held back with it).
+    pub fn statuses(&self) -> &[MatchedStatus] {
+        &self.reply.statuses
+    }
+
+    /// The results of `Get`s sent (a large object once whole).
+    pub fn results(&self) -> &[MatchedResults] {
+        &self.reply.results
+    }
+
+    /// The large objects from the device that were refused or cut short.
+    pub fn object_failures(&self) -> &[ObjectFailure] {
+        &self.reply.object_failures
+    }
+
+    /// Whether the device has more to send (its message had no `Final`):
+    /// the reply then carries no new command.
+    pub fn has_more(&self) -> bool {
+        !self.final_
+    }
+}
+
+/// The `CmdID`s of one reply, from 1.
+#[derive(Debug)]
+struct CmdCounter(u64);
+
+impl CmdCounter {
+    fn next(&mut self) -> CmdId {
+        let id = CmdId::from(self.0);
+        self.0 += 1;
+        id
+    }
 }
 
 /// One command a session sent (a nested one has its own entry).
@@ -234,6 +320,7 @@ pub struct ServerSession {
     last_msg: Option<MsgId>,
     ended: bool,
     large: Option<LargeObject>,
+    incoming: Option<IncomingObject>,
 }
 
 /// A large object (a value split over several messages with `MoreData`)
@@ -263,6 +350,7 @@ impl ServerSession {
             last_msg: None,
             ended: false,
             large: None,
+            incoming: None,
         }
     }
 
@@ -295,6 +383,7 @@ impl ServerSession {
             last_msg: self.last_msg.as_ref().map(|m| m.as_str().to_owned()),
             ended: self.ended,
             large_object: self.large.clone(),
+            incoming: self.incoming.clone(),
         }
     }
 
@@ -326,6 +415,7 @@ impl ServerSession {
             last_msg: s.last_msg.clone().map(MsgId::from),
             ended: s.ended,
             large: s.large_object.clone(),
+            incoming: s.incoming.clone(),
         }
     }
 
@@ -370,50 +460,26 @@ impl ServerSession {
         Ok(())
     }
 
-    /// The statuses of `incoming` matched to the commands this session
-    /// sent, without answering it: what [`respond`](Self::respond) puts in
-    /// [`Reply::statuses`], for a caller that records the answers before
-    /// it fetches the commands of the reply (one store call for both).
-    /// Fails as `respond` would on a message this session cannot answer.
-    pub fn match_statuses(&self, incoming: &SyncMl) -> Result<Vec<MatchedStatus>, SessionError> {
-        self.check(incoming)?;
-        let mut out = Vec::new();
-        self.statuses_in(&incoming.commands, &mut out);
-        Ok(out)
-    }
-
-    fn statuses_in(&self, commands: &[Command], out: &mut Vec<MatchedStatus>) {
-        for c in commands {
-            match c {
-                Command::Status(s) => {
-                    if s.cmd_ref.as_ref().is_some_and(|r| r.as_str() == "0") && s.cmd == "SyncHdr" {
-                        continue;
-                    }
-                    if let Some((sent, id)) = self.lookup(Some(&s.msg_ref), s.cmd_ref.as_ref()) {
-                        out.push(MatchedStatus {
-                            queue_ref: sent.queue_ref.clone(),
-                            cmd_id: id,
-                            cmd: sent.cmd.to_owned(),
-                            nested: sent.nested,
-                            code: s.code,
-                            items: s.items.clone(),
-                        });
-                    }
-                }
-                Command::Atomic(k) | Command::Sequence(k) => self.statuses_in(&k.commands, out),
-                _ => {}
-            }
-        }
-    }
-
     /// Answers one device message. `queued` lists the device's pending
     /// commands in order; the ones already sent in this session are
-    /// skipped.
+    /// skipped. The same as [`receive`](Self::receive) then
+    /// [`reply`](Self::reply).
     pub fn respond(
         &mut self,
         incoming: &SyncMl,
         queued: &[QueuedCommand],
     ) -> Result<Reply, SessionError> {
+        let received = self.receive(incoming)?;
+        Ok(self.reply(received, queued))
+    }
+
+    /// Takes in one device message: what the device said (its statuses
+    /// and results matched to the commands sent, its alerts and commands,
+    /// the large objects it sends) is known before the reply's commands
+    /// are chosen, so a server can record the answers and fetch the next
+    /// commands in one store call, then [`reply`](Self::reply). Fails on a
+    /// message this session cannot answer ([`check`](Self::check)).
+    pub fn receive(&mut self, incoming: &SyncMl) -> Result<Received, SessionError> {
         self.check(incoming)?;
         let h = &incoming.header;
         if self.session_id.is_none() {
@@ -423,12 +489,7 @@ impl ServerSession {
 
         let msg_id = MsgId::from(self.next_msg);
         self.next_msg += 1;
-        let mut next_cmd = 1u64;
-        let mut cmd_id = || {
-            let id = CmdId::from(next_cmd);
-            next_cmd += 1;
-            id
-        };
+        let mut counter = CmdCounter(1);
 
         let mut reply = Reply {
             message: SyncMl {
@@ -450,11 +511,12 @@ impl ServerSession {
             alerts: Vec::new(),
             device_commands: Vec::new(),
             session_complete: false,
+            object_failures: Vec::new(),
         };
 
         // 1. The header.
         let mut hs = Status::new(
-            cmd_id(),
+            counter.next(),
             h.msg_id.clone(),
             Some(CmdId::new("0")),
             "SyncHdr",
@@ -471,30 +533,59 @@ impl ServerSession {
 
         // 2. The device's commands.
         for c in &incoming.commands {
-            self.take_in(c, &h.msg_id, &mut reply, &mut cmd_id);
+            self.take_in(c, &h.msg_id, &mut reply, &mut || counter.next());
         }
+        self.defer_statuses(&mut reply);
 
-        if !incoming.final_ {
+        Ok(Received {
+            reply,
+            msg_id,
+            counter,
+            floor,
+            final_: incoming.final_,
+            budget: self.budget(h.meta.as_deref()),
+            continuation: incoming.commands.iter().all(|c| match c {
+                Command::Status(_) => true,
+                Command::Alert(a) => a.code == AlertCode::NEXT_MESSAGE,
+                _ => false,
+            }),
+            device_uri: h.source.loc_uri.as_str().to_owned(),
+        })
+    }
+
+    /// Completes the answer to a message [`receive`](Self::receive)d:
+    /// `queued` lists the device's pending commands in order (the ones
+    /// already sent in this session are skipped). When the device has
+    /// more to send (its message had no `Final`), nothing is sent but the
+    /// request for its next message.
+    pub fn reply(&mut self, received: Received, queued: &[QueuedCommand]) -> Reply {
+        let Received {
+            mut reply,
+            msg_id,
+            mut counter,
+            floor,
+            final_,
+            budget,
+            continuation,
+            device_uri,
+        } = received;
+        let mut cmd_id = || counter.next();
+
+        if !final_ {
             // The device has more to send: ask for it, send nothing new.
             let mut a = Alert::new(cmd_id(), AlertCode::NEXT_MESSAGE);
             a.items.push(Item {
-                target: Some(Location::new(h.source.loc_uri.clone())),
+                target: Some(Location::new(device_uri)),
                 source: Some(Location::new(self.config.server_uri.as_str())),
                 ..Item::default()
             });
             reply.message.commands.push(Command::Alert(a));
             self.last_msg = Some(msg_id);
-            return Ok(reply);
+            return reply;
         }
 
         // 3. Queued commands up to the budget.
-        let budget = self.budget(h.meta.as_deref());
         let mut size = reply.message.to_xml().len() + FINAL.len();
-        let continuation = incoming.commands.iter().all(|c| match c {
-            Command::Status(_) => true,
-            Command::Alert(a) => a.code == AlertCode::NEXT_MESSAGE,
-            _ => false,
-        });
         let mut all_out = true;
         // 3a. A large object being sent goes first, chunk by chunk; after
         // a chunk with `MoreData` nothing else goes in that message.
@@ -586,9 +677,15 @@ impl ServerSession {
                 .all(|c| matches!(c, Command::Status(_)));
         if reply.session_complete {
             self.ended = true;
+            // A device that sent a chunk with `Final` will not send the
+            // rest.
+            if let Some(a) = self.abandon_incoming() {
+                reply.statuses.extend(a.statuses);
+                reply.object_failures.push(a.failure);
+            }
         }
         self.last_msg = Some(msg_id);
-        Ok(reply)
+        reply
     }
 
     /// Sends the next chunk of `q`'s value from byte `offset`, as large as
@@ -706,39 +803,89 @@ impl ServerSession {
                 }
             }
             Command::Results(r) => {
-                match self.lookup(r.msg_ref.as_ref(), r.cmd_ref.as_ref()) {
-                    Some((sent, id)) => reply.results.push(MatchedResults {
-                        queue_ref: sent.queue_ref.clone(),
-                        cmd_id: id,
-                        items: r.items.clone(),
-                    }),
-                    None => reply.unmatched.push(c.clone()),
-                }
-                self.answer(c, msg_ref, reply, cmd_id);
+                let matched = self
+                    .lookup(r.msg_ref.as_ref(), r.cmd_ref.as_ref())
+                    .map(|(sent, id)| (sent.queue_ref.clone(), id));
+                let code = match matched {
+                    Some((queue_ref, id)) => {
+                        let origin = Origin {
+                            queue_ref: Some(queue_ref.clone()),
+                            msg_ref: r
+                                .msg_ref
+                                .as_ref()
+                                .or(self.last_msg.as_ref())
+                                .map(|m| m.as_str().to_owned()),
+                            cmd_ref: Some(id.as_str().to_owned()),
+                        };
+                        let items = match self.take_chunks(c, origin, reply, cmd_id) {
+                            Taken::Plain => Some(r.items.clone()),
+                            Taken::Whole(whole) => Some(whole.items().to_vec()),
+                            Taken::Held(code) | Taken::Refused(code) => {
+                                self.answer(c, msg_ref, reply, cmd_id, code);
+                                return;
+                            }
+                        };
+                        if let Some(items) = items {
+                            reply.results.push(MatchedResults {
+                                queue_ref,
+                                cmd_id: id,
+                                items,
+                            });
+                        }
+                        StatusCode::OK
+                    }
+                    None => {
+                        reply.unmatched.push(c.clone());
+                        StatusCode::OK
+                    }
+                };
+                self.answer(c, msg_ref, reply, cmd_id, code);
             }
             Command::Alert(a) => {
                 reply.alerts.push(a.clone());
-                self.answer(c, msg_ref, reply, cmd_id);
+                self.answer(c, msg_ref, reply, cmd_id, StatusCode::OK);
             }
             Command::Atomic(k) | Command::Sequence(k) => {
-                self.answer(c, msg_ref, reply, cmd_id);
+                self.answer(c, msg_ref, reply, cmd_id, StatusCode::OK);
                 for child in &k.commands {
                     self.take_in(child, msg_ref, reply, cmd_id);
                 }
             }
+            Command::Add(_) | Command::Replace(_) => {
+                let origin = Origin {
+                    queue_ref: None,
+                    msg_ref: None,
+                    cmd_ref: None,
+                };
+                let code = match self.take_chunks(c, origin, reply, cmd_id) {
+                    Taken::Plain => {
+                        reply.device_commands.push(c.clone());
+                        StatusCode::OK
+                    }
+                    Taken::Whole(whole) => {
+                        reply.device_commands.push(whole);
+                        StatusCode::OK
+                    }
+                    Taken::Held(code) | Taken::Refused(code) => code,
+                };
+                self.answer(c, msg_ref, reply, cmd_id, code);
+            }
             _ => {
                 reply.device_commands.push(c.clone());
-                self.answer(c, msg_ref, reply, cmd_id);
+                self.answer(c, msg_ref, reply, cmd_id, StatusCode::OK);
             }
         }
     }
 
+    /// Answers a device command: 400 without `CmdID` or with a `LocURI`
+    /// starting with `/`, else `code`.
     fn answer(
         &self,
         c: &Command,
         msg_ref: &MsgId,
         reply: &mut Reply,
         cmd_id: &mut impl FnMut() -> CmdId,
+        code: StatusCode,
     ) {
         if c.no_resp() {
             return;
@@ -751,7 +898,7 @@ impl ServerSession {
         let code = if c.cmd_id().is_none() || bad_uri {
             StatusCode::BAD_REQUEST
         } else {
-            StatusCode::OK
+            code
         };
         reply.message.commands.push(Command::Status(Status::new(
             cmd_id(),

@@ -78,3 +78,27 @@ fn the_signed_seed_presents_its_signer() {
     let header = String::from_utf8(signature).unwrap();
     assert!(mdmkit::apple::verify_mdm_signature(&header, &body).is_ok());
 }
+
+/// The seeds of the session path read as device messages and carry chunks
+/// (`MoreData`), so the fuzzer starts inside large object reassembly.
+#[test]
+fn the_large_object_seeds_are_chunked_device_messages() {
+    let dir = fuzz_dir().join("corpus").join("windows_syncml");
+    let mut n = 0;
+    for entry in fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        if !name.starts_with("large-object-") {
+            continue;
+        }
+        let m = mdmkit_windows::SyncMl::read(&fs::read(&path).unwrap())
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        let chunked = m
+            .commands
+            .iter()
+            .any(|c| c.items().iter().any(|i| i.more_data));
+        assert!(chunked || name.ends_with("-final"), "{name} has no chunk");
+        n += 1;
+    }
+    assert!(n >= 8, "{n} large object seeds");
+}

@@ -8,6 +8,7 @@ use axum::http::{Request, StatusCode};
 use axum::response::Response;
 use mdmkit::inventory::Enrollment;
 use mdmkit::queue::{Clock as _, SystemClock};
+use mdmkit::reconcile::DeviceSaid;
 use mdmkit::windows::session::{MatchedResults, QueuedCommand, SessionConfig};
 use mdmkit::windows::syncml::{Command, Item, ItemCommand, Limits, SyncMl};
 use mdmkit::{Answer, DeviceId, Platform};
@@ -71,14 +72,16 @@ pub(super) async fn endpoint(
     let mut enrollment = enrollment?;
     let mut loaded = loaded?;
     let r = ctx.reconciler();
-    // The device's statuses, matched before anything is fetched, so that
-    // recording them and fetching the reply's commands are one queue call
-    // (and one compliance update). A message the session cannot answer is
-    // refused here, before the queue hands anything out.
-    let statuses = loaded
+    // What the device said is taken in before anything is fetched, so
+    // that recording its answers and fetching the reply's commands are one
+    // queue call (and one compliance update). A message the session cannot
+    // answer is refused here, before the queue hands anything out.
+    let received = loaded
         .session
-        .match_statuses(&incoming)
+        .receive(&incoming)
         .map_err(|e| RequestError::Invalid(format!("OMA-DM session: {e}")))?;
+    // A large object the last session left unfinished fails its command.
+    let abandoned = loaded.abandoned.take();
     let mut room = 0;
     if incoming.final_ {
         if loaded.fresh && enrollment.serial.is_none() {
@@ -124,14 +127,46 @@ pub(super) async fn endpoint(
         room = MAX_PENDING.saturating_sub(loaded.pending.len());
     }
     // What the device said first, then what goes out: one queue call.
-    let exchange = r
-        .windows_exchange(ctx.id(), &device, &statuses, room)
-        .await?;
+    let exchange = {
+        let (statuses, failures);
+        let said = match &abandoned {
+            None => DeviceSaid::new(
+                received.statuses(),
+                received.results(),
+                received.object_failures(),
+            ),
+            Some(a) => {
+                statuses = [received.statuses(), &a.statuses].concat();
+                failures = [received.object_failures(), std::slice::from_ref(&a.failure)].concat();
+                DeviceSaid::new(&statuses, received.results(), &failures)
+            }
+        };
+        r.windows_exchange(ctx.id(), &device, &said, room).await?
+    };
+    let (said_statuses, said_failures) =
+        (received.statuses().len(), received.object_failures().len());
     loaded.pending.extend(exchange.commands);
-    let reply = loaded
-        .session
-        .respond(&incoming, &loaded.pending)
-        .map_err(|e| RequestError::Invalid(format!("OMA-DM session: {e}")))?;
+    let reply = loaded.session.reply(received, &loaded.pending);
+    // A session that ended with a large object unfinished fails it too
+    // (rare: a chunk sent with `Final`).
+    let (late_statuses, late_failures) = (
+        reply.statuses.get(said_statuses..).unwrap_or_default(),
+        reply
+            .object_failures
+            .get(said_failures..)
+            .unwrap_or_default(),
+    );
+    if !late_statuses.is_empty() || !late_failures.is_empty() {
+        r.windows_answers(ctx.id(), &device, late_statuses, &[], late_failures)
+            .await?;
+    }
+    for f in reply
+        .object_failures
+        .iter()
+        .chain(abandoned.as_ref().map(|a| &a.failure))
+    {
+        tracing::warn!(%device, cmd = f.cmd, uri = f.uri, error = %f.error, "large object from the device not taken");
+    }
     for q in &reply.too_large {
         // Larger than a whole reply at this device's MaxMsgSize and not
         // splittable into a large object: recorded as failed with the

@@ -7,7 +7,9 @@
 use mdmkit::DeviceId;
 use mdmkit::queue::{Clock as _, SystemClock};
 use mdmkit::state::DeviceSession;
-use mdmkit::windows::session::{QueuedCommand, ServerSession, SessionConfig, SessionSnapshot};
+use mdmkit::windows::session::{
+    Abandoned, QueuedCommand, ServerSession, SessionConfig, SessionSnapshot,
+};
 use mdmkit::windows::syncml::{Command, SyncHdr, SyncMl};
 use serde::{Deserialize, Serialize};
 
@@ -59,6 +61,9 @@ pub(super) struct Loaded {
     pub(super) pending: Vec<QueuedCommand>,
     /// Whether this message opened a new session.
     pub(super) fresh: bool,
+    /// The large object the stored session was receiving when this
+    /// message began another: the caller records its failure.
+    pub(super) abandoned: Option<Abandoned>,
     version: Option<i64>,
 }
 
@@ -86,15 +91,20 @@ pub(super) async fn load(
     let same = doc.snapshot.session_id.as_deref() == Some(h.session_id.as_str())
         && !doc.snapshot.ended
         && h.msg_id.as_str().trim() != "1";
-    let session = if same {
-        ServerSession::restore(config, &doc.snapshot)
+    let (session, abandoned) = if same {
+        (ServerSession::restore(config, &doc.snapshot), None)
     } else {
-        ServerSession::new(config)
+        let abandoned =
+            doc.snapshot.incoming.as_ref().and_then(|_| {
+                ServerSession::restore(config.clone(), &doc.snapshot).abandon_incoming()
+            });
+        (ServerSession::new(config), abandoned)
     };
     Ok(Loaded {
         session,
         pending,
         fresh: !same,
+        abandoned,
         version,
     })
 }

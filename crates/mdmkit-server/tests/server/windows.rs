@@ -340,6 +340,102 @@ async fn scenario(stores: Stores, tag: &str) {
         .unwrap();
     assert_eq!(entry.state, mdmkit::queue::CommandState::Acknowledged);
 
+    // The other way: a Get whose value (200 KB) is larger than the PC
+    // sends in one message comes back in chunks (213 each, Alert 1222 for
+    // the next), over several requests; a server started in the middle (as
+    // after a restart) continues from the store; the queue command ends
+    // with the whole value as its one result.
+    let report: String = (0..20_000)
+        .map(|i| format!("{:09}|", i))
+        .collect::<String>()[..200_000]
+        .to_owned();
+    let node = "./Vendor/MSFT/Test/Report";
+    pc.device.set_node(node, &report);
+    pc.device = pc.device.clone().with_chunk_size(16 * 1024);
+    let id = mdmkit::queue::CommandId::new();
+    let get = SyncMl {
+        header: mdmkit::windows::syncml::SyncHdr::new("1", "1", "device", "server"),
+        commands: vec![mdmkit::windows::syncml::Command::Get(
+            mdmkit::windows::syncml::ItemCommand::new(
+                "1",
+                mdmkit::windows::syncml::Item::target(node),
+            ),
+        )],
+        final_: true,
+    };
+    let enrollment_id = mdmkit::queue::EnrollmentId::device(dev.clone());
+    stores
+        .0
+        .enqueue(
+            &tid,
+            &mdmkit::queue::NewCommand::new("Get", get.to_xml().into_bytes()).with_id(id),
+            std::slice::from_ref(&enrollment_id),
+        )
+        .await
+        .unwrap();
+    let url = pc.device.provisioning().unwrap().server_url.clone();
+    let path = url.splitn(4, '/').nth(3).unwrap().to_owned();
+    let mut msg = Some(pc.device.open_session(&url));
+    let (mut n, mut chunks, mut stored_mid) = (0, 0, false);
+    let mut later: Option<String> = None;
+    while let Some(m) = msg.take() {
+        n += 1;
+        assert!(n < 50, "the session does not end");
+        chunks += usize::from(!m.final_);
+        let base = match &later {
+            Some(b) => b.clone(),
+            None => servers[n % 2].clone(),
+        };
+        let (s, body) = post(
+            &c,
+            &format!("{base}/{path}"),
+            SYNCML,
+            m.to_xml(),
+            pc.cert.as_deref(),
+        )
+        .await;
+        assert_eq!(s, 200, "{body}");
+        if chunks == 3 && later.is_none() {
+            // Half-way, the buffered chunks are in the store...
+            let kept = state.session(&tid, &dev).await.unwrap().unwrap();
+            let doc: serde_json::Value = serde_json::from_str(&kept.state).unwrap();
+            let incoming = &doc["snapshot"]["incoming"];
+            let held = incoming["value"].as_str().unwrap().len();
+            assert!(held > 0 && held < report.len(), "{held}");
+            stored_mid = true;
+            // ...and a server that was not running answers the rest.
+            later = Some(serve(&stores, &cas).await);
+        }
+        let reply = SyncMl::read(body.as_bytes()).unwrap();
+        msg = pc.device.handle(&reply);
+    }
+    assert!(
+        stored_mid && chunks >= 10,
+        "{chunks} chunks in {n} messages"
+    );
+    let history = stores
+        .0
+        .history(&tid, &enrollment_id, Some(id))
+        .await
+        .unwrap();
+    let results: Vec<&Vec<u8>> = history.iter().filter_map(|h| h.result.as_ref()).collect();
+    assert_eq!(results.len(), 1, "{history:?}");
+    let back = SyncMl::read(results[0]).unwrap();
+    assert_eq!(back.commands.len(), 1);
+    let items = back.commands[0].items();
+    assert_eq!(items.len(), 1);
+    assert_eq!(items[0].data.as_ref().unwrap().as_str(), report);
+    let entry = stores
+        .0
+        .list(&tid, &enrollment_id)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|e| e.id == id)
+        .unwrap();
+    assert_eq!(entry.state, mdmkit::queue::CommandState::Acknowledged);
+    pc.device = pc.device.clone().with_max_msg_size(1600);
+
     // Refusals: Source of another device, another tenant's certificate, no
     // certificate, garbage; 400 each, never 401 or 500.
     let mut other = Pc::new(&format!("PC-THREE{tag}"));

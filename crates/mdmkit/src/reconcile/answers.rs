@@ -478,8 +478,10 @@ pub mod apple {
 #[cfg_attr(docsrs, doc(cfg(feature = "windows")))]
 pub mod windows {
     use super::*;
-    use mdmkit_windows::session::{MatchedStatus, QueueRef, QueuedCommand};
-    use mdmkit_windows::syncml::{Command, Container, SyncMl};
+    use mdmkit_windows::session::{
+        MatchedResults, MatchedStatus, ObjectFailure, QueueRef, QueuedCommand,
+    };
+    use mdmkit_windows::syncml::{Command, Container, Results, SyncHdr, SyncMl};
 
     impl<Q, S> Reconciler<Q, S>
     where
@@ -515,19 +517,36 @@ pub mod windows {
             device: &DeviceId,
             statuses: &[MatchedStatus],
         ) -> Result<Vec<AnswerOutcome>, Error> {
+            self.windows_answers(tenant, device, statuses, &[], &[])
+                .await
+        }
+
+        /// [`Reconciler::windows_statuses`] with the results of `Get`s,
+        /// kept as the queue command's result (a SyncML message of its
+        /// `Results`, the codec's format), and the large objects that
+        /// failed ([`ObjectFailure`]): the command they answered is an
+        /// error naming the failure, never acknowledged without its value.
+        #[tracing::instrument(name = "windows_answers", level = "debug", skip_all, fields(%tenant, %device, statuses = statuses.len(), results = results.len()))]
+        pub async fn windows_answers(
+            &self,
+            tenant: &TenantId,
+            device: &DeviceId,
+            statuses: &[MatchedStatus],
+            results: &[MatchedResults],
+            failures: &[ObjectFailure],
+        ) -> Result<Vec<AnswerOutcome>, Error> {
             let mut out = Vec::new();
-            for (id, answer) in answers_of(statuses) {
+            for (id, answer, result) in answers_of(device, statuses, results, failures) {
                 out.push(
-                    self.record_answer(tenant, device, id, &answer, None)
+                    self.record_answer(tenant, device, id, &answer, result)
                         .await?,
                 );
             }
             Ok(out)
         }
 
-        /// One message of a device's session, as one call: records the
-        /// statuses it returned (as [`Reconciler::windows_statuses`]
-        /// does), then takes up to `max` queued commands for the reply (as
+        /// One message of a device's session, as one call: records what it
+        /// said (as [`Reconciler::windows_answers`] does), then takes up to `max` queued commands for the reply (as
         /// [`Reconciler::windows_commands`]). The queue plans both over one
         /// read and writes them in one transaction, and the device's
         /// compliance rows are read and written once for both: a message's
@@ -538,20 +557,21 @@ pub mod windows {
         /// [`WindowsExchange::answers`]: it neither stops the others nor
         /// withholds the reply's commands, since a device that gets no
         /// answer would be left with commands delivered to nobody.
-        #[tracing::instrument(name = "windows_exchange", level = "debug", skip_all, fields(%tenant, %device, statuses = statuses.len()))]
+        #[tracing::instrument(name = "windows_exchange", level = "debug", skip_all, fields(%tenant, %device, statuses = said.statuses.len(), results = said.results.len()))]
         pub async fn windows_exchange(
             &self,
             tenant: &TenantId,
             device: &DeviceId,
-            statuses: &[MatchedStatus],
+            said: &DeviceSaid<'_>,
             max: usize,
         ) -> Result<WindowsExchange, Error> {
-            let answers = answers_of(statuses);
+            let mut answers = Vec::new();
+            let mut reports: Vec<(CommandId, Report)> = Vec::new();
+            for (id, a, result) in answers_of(device, said.statuses, said.results, said.failures) {
+                reports.push((id, queue_report(&a, result)));
+                answers.push((id, a));
+            }
             let enrollment = EnrollmentId::device(device.clone());
-            let reports: Vec<(CommandId, Report)> = answers
-                .iter()
-                .map(|(id, a)| (*id, queue_report(a, None)))
-                .collect();
             if max == 0 && reports.is_empty() {
                 return Ok(WindowsExchange {
                     answers: Vec::new(),
@@ -607,6 +627,37 @@ pub mod windows {
         }
     }
 
+    /// What a device's message said about the server's commands, for
+    /// [`Reconciler::windows_exchange`]: its statuses, the results of
+    /// `Get`s (whole: large objects reassembled), and the large objects
+    /// that failed.
+    #[derive(Debug, Clone, Copy, Default)]
+    #[non_exhaustive]
+    pub struct DeviceSaid<'a> {
+        /// The statuses matched to queued commands.
+        pub statuses: &'a [MatchedStatus],
+        /// The results matched to queued `Get`s.
+        pub results: &'a [MatchedResults],
+        /// The large objects the device sent that were refused or cut
+        /// short.
+        pub failures: &'a [ObjectFailure],
+    }
+
+    impl<'a> DeviceSaid<'a> {
+        /// Statuses, results and failed large objects.
+        pub fn new(
+            statuses: &'a [MatchedStatus],
+            results: &'a [MatchedResults],
+            failures: &'a [ObjectFailure],
+        ) -> Self {
+            Self {
+                statuses,
+                results,
+                failures,
+            }
+        }
+    }
+
     /// What [`Reconciler::windows_exchange`] did with one device message.
     #[derive(Debug)]
     #[non_exhaustive]
@@ -618,10 +669,18 @@ pub mod windows {
         pub commands: Vec<QueuedCommand>,
     }
 
-    /// The answer of each queued command the statuses speak of: the first
-    /// failure among its statuses (a container's nested ones included),
-    /// else acknowledged; in the order first seen.
-    fn answers_of(statuses: &[MatchedStatus]) -> Vec<(CommandId, Answer)> {
+    /// The answer of each queued command a message speaks of, with its
+    /// result: the first failure among its statuses (a container's nested
+    /// ones included) or a failed large object, else acknowledged; the
+    /// `Results` of a `Get` kept as the command's result (a SyncML message
+    /// of them, the codec's format), unless larger than the queue keeps
+    /// (then the command fails, saying why). In the order first seen.
+    fn answers_of(
+        device: &DeviceId,
+        statuses: &[MatchedStatus],
+        results: &[MatchedResults],
+        failures: &[ObjectFailure],
+    ) -> Vec<(CommandId, Answer, Option<Vec<u8>>)> {
         let mut answers: Vec<(CommandId, Answer)> = Vec::new();
         for s in statuses {
             let Some(id) = command_of(&s.queue_ref) else {
@@ -643,7 +702,73 @@ pub mod windows {
                 None => answers.push((id, answer)),
             }
         }
+        for f in failures {
+            let Some(id) = f.queue_ref.as_ref().and_then(command_of) else {
+                continue;
+            };
+            let answer = Answer::Error(format!("{} of {}: {}", f.cmd, f.uri, f.error));
+            match answers.iter_mut().find(|(c, _)| *c == id) {
+                Some((_, a)) => {
+                    if !matches!(a, Answer::Error(_)) {
+                        *a = answer;
+                    }
+                }
+                None => answers.push((id, answer)),
+            }
+        }
+        let mut by_command: Vec<(CommandId, Vec<Command>)> = Vec::new();
+        for r in results {
+            let Some(id) = command_of(&r.queue_ref) else {
+                continue;
+            };
+            let cmd = Command::Results(Results {
+                cmd_id: None,
+                msg_ref: None,
+                cmd_ref: Some(r.cmd_id.clone()),
+                meta: None,
+                target_refs: Vec::new(),
+                source_refs: Vec::new(),
+                items: r.items.clone(),
+            });
+            match by_command.iter_mut().find(|(c, _)| *c == id) {
+                Some((_, v)) => v.push(cmd),
+                None => by_command.push((id, vec![cmd])),
+            }
+            if !answers.iter().any(|(c, _)| *c == id) {
+                answers.push((id, Answer::Acknowledged));
+            }
+        }
         answers
+            .into_iter()
+            .map(|(id, mut answer)| {
+                let mut result =
+                    by_command
+                        .iter_mut()
+                        .find(|(c, _)| *c == id)
+                        .map(|(_, commands)| {
+                            SyncMl {
+                                header: SyncHdr::new("0", "0", "server", device.as_str()),
+                                commands: std::mem::take(commands),
+                                final_: true,
+                            }
+                            .to_xml()
+                            .into_bytes()
+                        });
+                if let Some(len) = result
+                    .as_ref()
+                    .map(Vec::len)
+                    .filter(|&n| n > mdmkit_queue::MAX_RESULT_LEN)
+                {
+                    // Refused by the queue: the command fails, saying why.
+                    result = None;
+                    answer = Answer::Error(format!(
+                        "results of {len} bytes, more than the queue keeps ({})",
+                        mdmkit_queue::MAX_RESULT_LEN
+                    ));
+                }
+                (id, answer, result)
+            })
+            .collect()
     }
 
     /// Queued SyncML payloads as session commands (a payload of several

@@ -58,7 +58,7 @@ pub use options::{Options, RetryPolicy};
 pub use plan::{EnqueuedCommand, Plan, UnsupportedSummary};
 
 #[cfg(feature = "windows")]
-pub use answers::windows::WindowsExchange;
+pub use answers::windows::{DeviceSaid, WindowsExchange};
 pub use answers::{Answer, AnswerOutcome};
 pub use query::{DeviceStatus, Finding, SettingSource};
 pub(crate) use summary::overall_states;
