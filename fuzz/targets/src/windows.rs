@@ -19,7 +19,7 @@ pub const TARGETS: &[Target] = &[
 
 /// A SyncML message from a device: rejected with an error, or read, and
 /// then written and read back to the same message; then answered by a
-/// server session (see [`session`]).
+/// server session (three messages, its snapshot kept as JSON in between).
 pub fn syncml(data: &[u8]) {
     let _ = mdmkit_windows::artefact::detect(data);
     if let Ok(m) = SyncMl::read(data) {
