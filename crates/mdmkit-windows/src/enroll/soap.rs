@@ -204,7 +204,12 @@ pub(crate) fn esc(s: &str) -> String {
             '>' => out.push_str("&gt;"),
             '"' => out.push_str("&quot;"),
             '\'' => out.push_str("&apos;"),
+            // Written as references: in an attribute a literal newline,
+            // return or tab reads back as a space (XML's attribute-value
+            // normalisation); in text a reference is the same character.
             '\r' => out.push_str("&#13;"),
+            '\n' => out.push_str("&#10;"),
+            '\t' => out.push_str("&#9;"),
             c => out.push(c),
         }
     }
