@@ -13,7 +13,7 @@ mod error;
 
 /// mimalloc for the command: its runs allocate and free millions of small
 /// values (a directory's entries, plans, rows), where glibc's allocator
-/// spent about a third of the time (see `docs/performance.md`).
+/// spent about a third of the time (see `docs/performance-history.md`).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
