@@ -317,7 +317,6 @@ impl Bench {
 
     /// The baseline: a fixed answer (one of mdmkit's own replies).
     fn baseline(&self, request: String, answer: Bytes) -> Target {
-        use axum::serve::ListenerExt as _;
         let fixed = answer.clone();
         let app = axum::Router::new().route(
             "/{tenant}/windows/ManagementServer/MDM.svc",
@@ -326,31 +325,7 @@ impl Bench {
                 async move { ([(CONTENT_TYPE, SYNCML)], a) }
             }),
         );
-        let (listener, addr) = self.listen();
-        let listener = listener.tap_io(|tcp| {
-            let _ = tcp.set_nodelay(true);
-        });
-        let (stop, stopped) = oneshot::channel::<()>();
-        self.server_rt.spawn(async move {
-            axum::serve(listener, app)
-                .with_graceful_shutdown(async {
-                    let _ = stopped.await;
-                })
-                .await
-                .unwrap();
-        });
-        Target {
-            served: Served {
-                base: format!("http://{addr}"),
-                _stop: stop,
-            },
-            reconciler: None,
-            device: TestDevice::new(PC),
-            cert: Vec::new(),
-            next: None,
-            in_session: 0,
-            fixed: Some((request, answer)),
-        }
+        self.serve_baseline(app, request, answer, Vec::new())
     }
 
     /// The durable baseline over `db`: the message read, the PC's
@@ -362,7 +337,6 @@ impl Bench {
         cert: &[u8],
         db: BaselineDb,
     ) -> Target {
-        use axum::serve::ListenerExt as _;
         let fixed = answer.clone();
         let b64 = base64::engine::general_purpose::STANDARD.encode(cert);
         let expected = Arc::new(format!(":{b64}:"));
@@ -383,6 +357,20 @@ impl Bench {
                 }
             }),
         );
+        self.serve_baseline(app, request, answer, cert.to_vec())
+    }
+
+    /// A baseline `app` served by plain `axum::serve` (`TCP_NODELAY`, as
+    /// `serve::serve` sets it), sent `request` with `cert` and expected to
+    /// answer `answer`.
+    fn serve_baseline(
+        &self,
+        app: axum::Router,
+        request: String,
+        answer: Bytes,
+        cert: Vec<u8>,
+    ) -> Target {
+        use axum::serve::ListenerExt as _;
         let (listener, addr) = self.listen();
         let listener = listener.tap_io(|tcp| {
             let _ = tcp.set_nodelay(true);
@@ -403,7 +391,7 @@ impl Bench {
             },
             reconciler: None,
             device: TestDevice::new(PC),
-            cert: cert.to_vec(),
+            cert,
             next: None,
             in_session: 0,
             fixed: Some((request, answer)),

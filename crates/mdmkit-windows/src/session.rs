@@ -246,14 +246,14 @@ pub struct SessionSnapshot {
 /// [`ServerSession::reply`] to choose the commands of the answer.
 #[derive(Debug)]
 pub struct Received {
+    /// The reply so far: its header (the reply's `MsgID`, the device as
+    /// target) and the statuses of the device's message.
     reply: Reply,
-    msg_id: MsgId,
     counter: CmdCounter,
     floor: usize,
     final_: bool,
     budget: usize,
     continuation: bool,
-    device_uri: String,
 }
 
 impl Received {
@@ -495,7 +495,7 @@ impl ServerSession {
             message: SyncMl {
                 header: SyncHdr::new(
                     h.session_id.clone(),
-                    msg_id.clone(),
+                    msg_id,
                     h.source.loc_uri.clone(),
                     self.config.server_uri.as_str(),
                 ),
@@ -539,7 +539,6 @@ impl ServerSession {
 
         Ok(Received {
             reply,
-            msg_id,
             counter,
             floor,
             final_: incoming.final_,
@@ -549,7 +548,6 @@ impl ServerSession {
                 Command::Alert(a) => a.code == AlertCode::NEXT_MESSAGE,
                 _ => false,
             }),
-            device_uri: h.source.loc_uri.as_str().to_owned(),
         })
     }
 
@@ -561,21 +559,20 @@ impl ServerSession {
     pub fn reply(&mut self, received: Received, queued: &[QueuedCommand]) -> Reply {
         let Received {
             mut reply,
-            msg_id,
             mut counter,
             floor,
             final_,
             budget,
             continuation,
-            device_uri,
         } = received;
+        let msg_id = reply.message.header.msg_id.clone();
         let mut cmd_id = || counter.next();
 
         if !final_ {
             // The device has more to send: ask for it, send nothing new.
             let mut a = Alert::new(cmd_id(), AlertCode::NEXT_MESSAGE);
             a.items.push(Item {
-                target: Some(Location::new(device_uri)),
+                target: Some(reply.message.header.target.clone()),
                 source: Some(Location::new(self.config.server_uri.as_str())),
                 ..Item::default()
             });
