@@ -405,6 +405,53 @@ impl EffectiveCache {
         Ok(cache)
     }
 
+    /// Computes the effective policies of `devices` only, merging just the
+    /// nodes on their paths from the root.
+    ///
+    /// For planning a few devices of a large tree: the cost is their paths,
+    /// not the tree. [`EffectiveCache::node`] answers only for the nodes on
+    /// those paths, and a later [`EffectiveCache::refresh`] of a node whose
+    /// parent was not merged rebuilds the whole cache.
+    pub fn build_for<'a>(
+        tenant: &Tenant,
+        devices: impl IntoIterator<Item = &'a DeviceId>,
+    ) -> Result<Self, Error> {
+        let mut cache = Self::default();
+        for id in devices {
+            let d = tenant
+                .device(id)
+                .ok_or_else(|| Error::UnknownDevice(id.clone()))?;
+            let path = tenant.path_to(&d.node)?;
+            let mut state = MergeState::default();
+            for n in &path {
+                if let Some(e) = cache.nodes.get(n.id()) {
+                    state.clone_from(&e.state);
+                    continue;
+                }
+                tenant.apply_node(&mut state, n.idx());
+                let effective = Arc::new(EffectivePolicy::from_state(state.clone())?);
+                cache.nodes.insert(
+                    n.id().clone(),
+                    NodeEntry {
+                        state: state.clone(),
+                        effective,
+                    },
+                );
+            }
+            let eff = if d.policies.is_empty() {
+                match cache.nodes.get(&d.node) {
+                    Some(e) => e.effective.clone(),
+                    None => return Err(Error::UnknownNode(d.node.clone())),
+                }
+            } else {
+                tenant.apply_device(&mut state, d, path.len().saturating_sub(1));
+                Arc::new(EffectivePolicy::from_state(state)?)
+            };
+            cache.devices.insert(id.clone(), eff);
+        }
+        Ok(cache)
+    }
+
     /// A device's effective policy.
     pub fn get(&self, device: &DeviceId) -> Option<&Arc<EffectivePolicy>> {
         self.devices.get(device)

@@ -81,6 +81,10 @@ impl<'a> NodeRef<'a> {
         &self.tenant.nodes[self.idx]
     }
 
+    pub(crate) fn idx(&self) -> usize {
+        self.idx
+    }
+
     /// The node id.
     pub fn id(&self) -> &'a NodeId {
         &self.data().id
@@ -418,6 +422,52 @@ impl Tenant {
             .ok_or_else(|| Error::UnknownDevice(device.clone()))?;
         d.policies.push(policy);
         Ok(())
+    }
+
+    /// A copy of this tree (nodes, policies, authors, files) that keeps only
+    /// those of `devices` it lists; every other device is left out.
+    ///
+    /// The copy costs the nodes and the kept devices, not the tree's whole
+    /// inventory (policies are shared), so a server can plan or answer for a
+    /// few devices of a large tenant without copying the rest. An id the
+    /// tree does not list is skipped.
+    pub fn only_devices<'a>(&self, devices: impl IntoIterator<Item = &'a DeviceId>) -> Self {
+        let mut nodes: Vec<NodeData> = self
+            .nodes
+            .iter()
+            .map(|n| NodeData {
+                id: n.id.clone(),
+                name: n.name.clone(),
+                kind: n.kind.clone(),
+                parent: n.parent,
+                children: n.children.clone(),
+                depth: n.depth,
+                policies: n.policies.clone(),
+                devices: BTreeSet::new(),
+            })
+            .collect();
+        let mut kept = BTreeMap::new();
+        for id in devices {
+            let Some(d) = self.devices.get(id) else {
+                continue;
+            };
+            if let Some(&idx) = self.index.get(&d.node) {
+                nodes[idx].devices.insert(id.clone());
+                kept.insert(id.clone(), d.clone());
+            }
+        }
+        Self {
+            id: self.id.clone(),
+            name: self.name.clone(),
+            nodes,
+            index: self.index.clone(),
+            devices: kept,
+            policies: self.policies.clone(),
+            policy_files: self.policy_files.clone(),
+            dir: self.dir.clone(),
+            require_signatures: self.require_signatures,
+            authors: self.authors.clone(),
+        }
     }
 
     /// A device by id.

@@ -346,6 +346,14 @@ impl TenantContext {
             std::borrow::Cow::Owned(t) => Arc::new(t),
         })
     }
+
+    /// The current tree narrowed to `devices`, with their enrollments
+    /// ([`mdmkit::Reconciler::with_inventory_of`]): what a request about one
+    /// device needs, read without the tenant's whole inventory.
+    pub async fn tree_of(&self, devices: &[mdmkit::DeviceId]) -> Result<Tenant, RequestError> {
+        let tree = self.tree();
+        Ok(self.reconciler.with_inventory_of(&tree, devices).await?)
+    }
 }
 
 /// Every tenant a server serves, by id.

@@ -136,6 +136,43 @@ fn the_cache_agrees_with_a_direct_merge_for_every_device() {
     }
 }
 
+/// Planning a few devices merges only their paths, with the same result
+/// as the whole cache; a narrowed tree keeps only the devices it is given.
+#[test]
+fn a_cache_for_some_devices_agrees_with_the_whole_one() {
+    let t = tenant();
+    let whole = EffectiveCache::build(&t).unwrap();
+    let ids: Vec<DeviceId> = t.devices().map(|d| d.id.clone()).collect();
+    // Every device alone, then every other device together (shared paths
+    // are merged once and reused).
+    for id in &ids {
+        let one = EffectiveCache::build_for(&t, [id]).unwrap();
+        assert_eq!(one.len(), 1);
+        assert_eq!(**one.get(id).unwrap(), **whole.get(id).unwrap(), "{id}");
+    }
+    let some: Vec<&DeviceId> = ids.iter().step_by(2).collect();
+    let part = EffectiveCache::build_for(&t, some.iter().copied()).unwrap();
+    assert_eq!(part.len(), some.len());
+    for id in &some {
+        assert_eq!(**part.get(id).unwrap(), **whole.get(id).unwrap(), "{id}");
+    }
+    let narrow = t.only_devices(some.iter().copied());
+    assert_eq!(narrow.devices().count(), some.len());
+    let from_narrow = EffectiveCache::build(&narrow).unwrap();
+    for id in &some {
+        assert_eq!(
+            **from_narrow.get(id).unwrap(),
+            **whole.get(id).unwrap(),
+            "{id}"
+        );
+        assert_eq!(narrow.device(id), t.device(id));
+    }
+    // An unknown device is an error naming it, not an empty cache.
+    let nobody: DeviceId = "nobody".parse().unwrap();
+    let e = EffectiveCache::build_for(&t, [&nobody]).unwrap_err();
+    assert!(e.to_string().contains("nobody"), "{e}");
+}
+
 #[test]
 fn an_unsupervised_ipad_reports_what_it_cannot_enforce() {
     let t = tenant();

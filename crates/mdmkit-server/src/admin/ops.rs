@@ -65,7 +65,7 @@ pub(crate) async fn scoped_device(
     a: &Admin,
     device: &DeviceId,
 ) -> Result<(Arc<Tenant>, Device), RequestError> {
-    let tree = a.ctx.tree_with_inventory().await?;
+    let tree = Arc::new(a.ctx.tree_of(std::slice::from_ref(device)).await?);
     let d = tree
         .device(device)
         .filter(|d| a.covers(&tree, &d.node))
@@ -101,11 +101,7 @@ pub(crate) async fn devices(
 pub(crate) async fn device(a: &Admin, id: &DeviceId) -> Result<DeviceView, RequestError> {
     let (tree, d) = scoped_device(a, id).await?;
     let r = a.ctx.reconciler();
-    let status = r
-        .status(&tree, &d.node)
-        .await?
-        .into_iter()
-        .find(|s| s.device == *id);
+    let status = r.device_status(&tree, id).await?;
     let enrollment = r.state().enrollment(a.ctx.id(), id).await?;
     Ok(DeviceView {
         tree,

@@ -28,7 +28,7 @@ pub(crate) async fn respond(
         tracing::info!(device = %e.device, full = report.as_ref().is_some_and(|r| r.full_report), "DDM status report");
         return Ok(StatusCode::OK.into_response());
     }
-    let tree = ctx.tree_with_inventory().await?;
+    let tree = ctx.tree_of(std::slice::from_ref(&e.device)).await?;
     let device = tree
         .device(&e.device)
         .ok_or_else(|| RequestError::NotFound(format!("device {} is not in the tree", e.device)))?;

@@ -4,6 +4,7 @@
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 
+use mdmkit_core::DeviceId;
 use mdmkit_policy::{Device, Tenant};
 use mdmkit_queue::QueueStore;
 
@@ -33,6 +34,36 @@ where
     pub async fn with_inventory<'t>(&self, tenant: &'t Tenant) -> Result<Cow<'t, Tenant>, Error> {
         let enrolled = self.state.enrollments(tenant.id()).await?;
         merge(tenant, &enrolled)
+    }
+}
+
+impl<Q, S> Reconciler<Q, S>
+where
+    Q: QueueStore + ?Sized,
+    S: StateStore + ?Sized,
+{
+    /// The tree narrowed to `devices` ([`Tenant::only_devices`]), with their
+    /// enrollments merged as [`Reconciler::with_inventory`] merges the
+    /// tenant's.
+    ///
+    /// What a server needs to plan or answer for a few devices: it reads
+    /// their own enrollments (one read each), not the tenant's inventory,
+    /// so its cost does not grow with the tenant. An id that is neither in
+    /// the tree nor enrolled (or is checked out and not in the tree) is
+    /// left out.
+    pub async fn with_inventory_of(
+        &self,
+        tenant: &Tenant,
+        devices: &[DeviceId],
+    ) -> Result<Tenant, Error> {
+        let mut enrolled = Vec::with_capacity(devices.len());
+        for d in devices {
+            if let Some(e) = self.state.enrollment(tenant.id(), d).await? {
+                enrolled.push(e);
+            }
+        }
+        let narrow = tenant.only_devices(devices);
+        Ok(merge(&narrow, &enrolled)?.into_owned())
     }
 }
 

@@ -74,11 +74,37 @@ where
         self.status_of(&tenant, node).await
     }
 
+    /// One device's [`DeviceStatus`], read from its own enrollment and
+    /// rows only (not the tenant's); `None` when the device is neither in
+    /// the tree nor enrolled.
+    pub async fn device_status(
+        &self,
+        tenant: &Tenant,
+        device: &DeviceId,
+    ) -> Result<Option<DeviceStatus>, Error> {
+        let tenant = self
+            .with_inventory_of(tenant, std::slice::from_ref(device))
+            .await?;
+        Ok(self
+            .status_of_devices(&tenant, vec![device.clone()])
+            .await?
+            .pop())
+    }
+
     /// [`Reconciler::status`] of a tree that already includes the
     /// inventory.
     async fn status_of(&self, tenant: &Tenant, node: &NodeId) -> Result<Vec<DeviceStatus>, Error> {
         let mut devices = tenant.affected_devices(node)?;
         devices.sort();
+        self.status_of_devices(tenant, devices).await
+    }
+
+    /// The statuses of `devices` (sorted) that `tenant` lists.
+    async fn status_of_devices(
+        &self,
+        tenant: &Tenant,
+        devices: Vec<DeviceId>,
+    ) -> Result<Vec<DeviceStatus>, Error> {
         // The node's devices' rows only (an indexed read per batch of
         // devices), not the tenant's.
         let rows = self.state.compliance_of(tenant.id(), &devices).await?;

@@ -163,7 +163,9 @@ where
     /// for it (its record and category states) and plans it from scratch,
     /// so every category is queued anew (superseding what is still queued).
     pub async fn resend(&self, tenant: &Tenant, device: &DeviceId) -> Result<Plan, Error> {
-        let tenant = self.with_inventory(tenant).await?;
+        let tenant = self
+            .with_inventory_of(tenant, std::slice::from_ref(device))
+            .await?;
         if tenant.device(device).is_none() {
             return Err(mdmkit_policy::Error::UnknownDevice(device.clone()).into());
         }
@@ -172,7 +174,7 @@ where
             ..StateBatch::default()
         };
         self.commit_state(tenant.id(), batch).await?;
-        let cache = mdmkit_policy::EffectiveCache::build(&tenant)?;
+        let cache = mdmkit_policy::EffectiveCache::build_for(&tenant, [device])?;
         self.reconcile_with(&tenant, &cache, &Scope::Devices(vec![device.clone()]))
             .await
     }

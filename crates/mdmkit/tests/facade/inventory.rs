@@ -9,7 +9,7 @@ use std::sync::Arc;
 use mdmkit::access::{self, Role};
 use mdmkit::inventory::{BoundCertificate, Enrollment, EnrollmentStatus, PushTarget};
 use mdmkit::policy::{Device, NodeId, Policy, Tenant};
-use mdmkit::queue::{MemoryStore, Timestamp};
+use mdmkit::queue::{MemoryStore, QueueStore, Timestamp};
 use mdmkit::state::{MemoryState, SqliteState, StateStore};
 use mdmkit::{DeviceId, Error, Platform, Reconciler, Scope, TenantId};
 use proptest::prelude::*;
@@ -98,6 +98,74 @@ async fn a_device_enrolled_under_a_removed_node_is_planned_at_the_root() {
     assert_eq!(full.device(&dev("ipad-2")).unwrap().node, n("region"));
     let plan = r.reconcile(&t, &Scope::All).await.unwrap();
     assert!(plan.wake.contains(&dev("ipad-2")));
+}
+
+/// The kinds of the commands queued for a device, sorted.
+async fn kinds(r: &Reconciler<MemoryStore, MemoryState>, t: &Tenant, id: &str) -> Vec<String> {
+    let e = mdmkit::queue::EnrollmentId::device(dev(id));
+    let mut v: Vec<String> = r
+        .queue()
+        .list(t.id(), &e)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|q| q.kind)
+        .collect();
+    v.sort();
+    v
+}
+
+/// What a server does at each enrollment: plan one device. The run reads
+/// that device's own enrollment (not the tenant's) and must plan exactly
+/// what a whole run plans for it: same node (a removed node falls back to
+/// the root), same commands.
+#[tokio::test]
+async fn planning_one_enrolled_device_plans_what_a_whole_run_plans_for_it() {
+    let t = tenant();
+    let enrolled = [
+        enrollment("ipad-1", "school", EnrollmentStatus::Active),
+        enrollment("ipad-2", "closed-school", EnrollmentStatus::Authenticated),
+        enrollment("ipad-3", "region", EnrollmentStatus::Active),
+    ];
+    let whole = reconciler();
+    for e in &enrolled {
+        whole.state().put_enrollment(t.id(), e).await.unwrap();
+    }
+    whole.reconcile(&t, &Scope::All).await.unwrap();
+    for id in ["ipad-1", "ipad-2", "ipad-3", "tablet"] {
+        let one = reconciler();
+        for e in &enrolled {
+            one.state().put_enrollment(t.id(), e).await.unwrap();
+        }
+        let plan = one
+            .reconcile(&t, &Scope::Devices(vec![dev(id)]))
+            .await
+            .unwrap();
+        assert_eq!(plan.devices, 1, "{id}");
+        let narrow = one.with_inventory_of(&t, &[dev(id)]).await.unwrap();
+        let full = whole.with_inventory(&t).await.unwrap();
+        assert_eq!(narrow.devices().count(), 1, "{id}");
+        assert_eq!(narrow.device(&dev(id)), full.device(&dev(id)), "{id}");
+        let planned = kinds(&one, &t, id).await;
+        assert!(!planned.is_empty(), "{id}");
+        assert_eq!(planned, kinds(&whole, &t, id).await, "{id}");
+        // Nothing is planned for the other devices.
+        for other in ["ipad-1", "ipad-2", "ipad-3", "tablet"] {
+            if other != id {
+                assert!(
+                    one.next(t.id(), &dev(other)).await.unwrap().is_none(),
+                    "{other}"
+                );
+            }
+        }
+    }
+    // A device neither listed nor enrolled is still an error naming it.
+    let r = reconciler();
+    let e = r
+        .reconcile(&t, &Scope::Devices(vec![dev("nobody")]))
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("nobody"), "{e}");
 }
 
 #[tokio::test]
