@@ -495,6 +495,19 @@ impl Tenant {
         Ok(out)
     }
 
+    /// `node` and every node below it, each before its children.
+    pub fn subtree(&self, node: &NodeId) -> Result<Vec<NodeRef<'_>>, Error> {
+        let idx = self.node_idx(node)?;
+        Ok(self
+            .preorder(idx)
+            .into_iter()
+            .map(|i| NodeRef {
+                tenant: self,
+                idx: i,
+            })
+            .collect())
+    }
+
     /// The devices whose effective policy depends on `node`: every device
     /// at the node or below it, sorted by id.
     pub fn affected_devices(&self, node: &NodeId) -> Result<Vec<DeviceId>, Error> {

@@ -279,9 +279,7 @@ pub(crate) async fn audit(
     let Some(reader) = a.ctx.journal_reader() else {
         return Ok(Vec::new());
     };
-    let tree = a.ctx.tree_with_inventory().await?;
-    let scope = a.node(&tree, node)?;
-    let everything = scope == *tree.root().id();
+    let (tree, scope, everything) = audit_scope(a, node).await?;
     let limit = limit.min(MAX_AUDIT);
     let mut out = Vec::new();
     let mut cursor = after;
@@ -317,9 +315,7 @@ pub(crate) async fn audit_newest(
     let Some(reader) = a.ctx.journal_reader() else {
         return Ok(Vec::new());
     };
-    let tree = a.ctx.tree_with_inventory().await?;
-    let scope = a.node(&tree, node)?;
-    let everything = scope == *tree.root().id();
+    let (tree, scope, everything) = audit_scope(a, node).await?;
     let limit = limit.clamp(1, MAX_AUDIT);
     let mut out = std::collections::VecDeque::with_capacity(limit);
     let mut cursor = 0;
@@ -351,6 +347,27 @@ pub(crate) async fn audit_newest(
 /// Whether a journal entry concerns `scope`: an event about a device under
 /// it, or an admin action by a token at or below it or on a device or node
 /// under it (a school sees the region's lock of its own iPad).
+/// The tree an audit read filters with, its node, and whether that node is
+/// the root (then nothing is filtered and no inventory is read; otherwise
+/// only the node's own, [`mdmkit::Reconciler::with_inventory_under`]).
+async fn audit_scope(
+    a: &Admin,
+    node: Option<&str>,
+) -> Result<(Arc<Tenant>, NodeId, bool), RequestError> {
+    let tree = a.ctx.tree();
+    let scope = a.node(&tree, node)?;
+    if scope == *tree.root().id() {
+        return Ok((tree, scope, true));
+    }
+    let under = a
+        .ctx
+        .reconciler()
+        .with_inventory_under(&tree, &scope)
+        .await?
+        .into_owned();
+    Ok((Arc::new(under), scope, false))
+}
+
 fn in_scope(v: &Value, tree: &Tenant, scope: &NodeId) -> bool {
     let event = v.get("event");
     let text = |k: &str| event.and_then(|e| e.get(k)).and_then(Value::as_str);

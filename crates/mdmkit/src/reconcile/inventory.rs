@@ -5,7 +5,7 @@ use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use mdmkit_core::DeviceId;
-use mdmkit_policy::{Device, Tenant};
+use mdmkit_policy::{Device, NodeId, Tenant};
 use mdmkit_queue::QueueStore;
 
 use super::Reconciler;
@@ -64,6 +64,40 @@ where
         }
         let narrow = tenant.only_devices(devices);
         Ok(merge(&narrow, &enrolled)?.into_owned())
+    }
+
+    /// The tree with the inventory, for a question about `node` and below:
+    /// the devices the tree lists there and the enrollments placed there
+    /// ([`StateStore::enrollments_under`]), not the tenant's whole
+    /// inventory. The whole tree for the root (enrollments under a node the
+    /// tree no longer has are counted at the root, as
+    /// [`Reconciler::with_inventory`] places them).
+    ///
+    /// An enrolled device the tree lists at another node stays there (the
+    /// tree wins) and is left out; a device the tree lists under `node` gets
+    /// the facts of its enrollment only if the enrollment is under `node`
+    /// too (node queries do not read facts).
+    pub async fn with_inventory_under<'t>(
+        &self,
+        tenant: &'t Tenant,
+        node: &NodeId,
+    ) -> Result<Cow<'t, Tenant>, Error> {
+        if node == tenant.root().id() {
+            return self.with_inventory(tenant).await;
+        }
+        let nodes: Vec<NodeId> = tenant
+            .subtree(node)?
+            .iter()
+            .map(|n| n.id().clone())
+            .collect();
+        let mut enrolled = self.state.enrollments_under(tenant.id(), &nodes).await?;
+        let listed = tenant.affected_devices(node)?;
+        // Listed elsewhere: the tree's place wins.
+        enrolled.retain(|e| {
+            tenant.device(&e.device).is_none() || listed.binary_search(&e.device).is_ok()
+        });
+        let narrow = tenant.only_devices(&listed);
+        Ok(Cow::Owned(merge(&narrow, &enrolled)?.into_owned()))
     }
 }
 

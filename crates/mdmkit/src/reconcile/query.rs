@@ -68,9 +68,10 @@ where
     /// Every device of `node` and below (the whole tenant for the root),
     /// with its category states.
     ///
-    /// Enrolled devices count ([`Reconciler::with_inventory`]).
+    /// Enrolled devices count, read for the node only
+    /// ([`Reconciler::with_inventory_under`]).
     pub async fn status(&self, tenant: &Tenant, node: &NodeId) -> Result<Vec<DeviceStatus>, Error> {
-        let tenant = self.with_inventory(tenant).await?;
+        let tenant = self.with_inventory_under(tenant, node).await?;
         self.status_of(&tenant, node).await
     }
 
@@ -135,13 +136,14 @@ where
     /// unsupported, with the device's error and the provenance of each
     /// setting of the category.
     ///
-    /// Enrolled devices count ([`Reconciler::with_inventory`]).
+    /// Enrolled devices count, read for the node only
+    /// ([`Reconciler::with_inventory_under`]).
     pub async fn noncompliant(
         &self,
         tenant: &Tenant,
         node: &NodeId,
     ) -> Result<Vec<Finding>, Error> {
-        let tenant = self.with_inventory(tenant).await?;
+        let tenant = self.with_inventory_under(tenant, node).await?;
         let statuses = self.status_of(&tenant, node).await?;
         let findings = statuses.iter().filter(|s| !s.compliant).count();
         // Effective policies of the devices with findings only: one by one

@@ -139,13 +139,14 @@ where
     /// devices and platforms, and the counting is one pass over the nodes.
     /// A device of the tree that the store has not placed at its node yet
     /// (never reconciled, or moved since) counts as unplanned there.
-    /// Enrolled devices count ([`Reconciler::with_inventory`]).
+    /// Enrolled devices count, read for the node only
+    /// ([`Reconciler::with_inventory_under`]).
     pub async fn node_summaries(
         &self,
         tenant: &Tenant,
         node: &NodeId,
     ) -> Result<Vec<NodeSummary>, Error> {
-        let tenant = self.with_inventory(tenant).await?;
+        let tenant = self.with_inventory_under(tenant, node).await?;
         let start = tenant
             .node(node)
             .ok_or_else(|| mdmkit_policy::Error::UnknownNode(node.clone()))?;

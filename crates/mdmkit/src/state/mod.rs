@@ -461,6 +461,23 @@ pub trait StateStore: Send + Sync {
     /// sorted by device.
     async fn enrollments(&self, tenant: &TenantId) -> Result<Vec<Enrollment>, Error>;
 
+    /// The enrolled devices of a tenant (checked-out ones included) whose
+    /// enrollment places them at one of `nodes`, sorted by device.
+    ///
+    /// What a console's query about one node reads instead of the tenant's
+    /// whole inventory. The built-in SQL stores keep the node as an indexed
+    /// column; the default filters [`StateStore::enrollments`].
+    async fn enrollments_under(
+        &self,
+        tenant: &TenantId,
+        nodes: &[NodeId],
+    ) -> Result<Vec<Enrollment>, Error> {
+        let wanted: std::collections::HashSet<&NodeId> = nodes.iter().collect();
+        let mut all = self.enrollments(tenant).await?;
+        all.retain(|e| wanted.contains(&e.node));
+        Ok(all)
+    }
+
     /// The enrollment a certificate (SHA-256, hex) is bound to.
     async fn enrollment_by_certificate(
         &self,

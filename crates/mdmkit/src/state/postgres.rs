@@ -24,6 +24,13 @@ use mdmkit_queue::PostgresOptions;
 /// append). Version 1 predates the version table, so it is idempotent: a
 /// database made before the table existed runs it again harmlessly and is
 /// then version 1.
+///
+/// Compliance rows are keyed device first here, where the SQLite store
+/// keys them category first (its migration 2). That order exists for
+/// SQLite's clustered `WITHOUT ROWID` table, where the key places the
+/// rows on pages; a PostgreSQL heap places rows by insertion whatever the
+/// key, so category first would only slow the per-device reads (or cost a
+/// second index on every write).
 const MIGRATIONS: &[&str] = &[
     "
 CREATE TABLE IF NOT EXISTS mdmkit_content (
@@ -77,6 +84,8 @@ CREATE TABLE IF NOT EXISTS mdmkit_policy (
     records::NODE_COLUMNS,
     // 7: the audit journal's heads.
     records::AUDIT_HEAD_TABLE,
+    // 8: each enrollment's node, indexed for per-node queries.
+    records::ENROLLMENT_NODE_POSTGRES,
 ];
 
 /// The schema, through the migration runner the queue stores use.
@@ -477,6 +486,29 @@ impl StateStore for PostgresState {
         self.all_enrollments(tenant).await
     }
 
+    async fn enrollments_under(
+        &self,
+        tenant: &TenantId,
+        nodes: &[mdmkit_policy::NodeId],
+    ) -> Result<Vec<Enrollment>, Error> {
+        let names: Vec<&str> = nodes.iter().map(mdmkit_policy::NodeId::as_str).collect();
+        let docs: Vec<String> = sqlx::query_scalar(
+            "SELECT doc FROM mdmkit_enrollment WHERE tenant = $1 AND node = ANY($2)",
+        )
+        .bind(tenant.as_str())
+        .bind(&names)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(sql)?;
+        let mut out = docs
+            .iter()
+            .map(|d| records::enrollment(d))
+            .collect::<Result<Vec<_>, Error>>()?;
+        // By id as Rust orders it (a PostgreSQL collation may not).
+        out.sort_by(|a, b| a.device.cmp(&b.device));
+        Ok(out)
+    }
+
     async fn enrollment_by_certificate(
         &self,
         tenant: &TenantId,
@@ -609,6 +641,61 @@ impl StateStore for PostgresState {
 mod tests {
     use super::*;
     use sqlx::Connection as _;
+
+    /// Enrollments written before they had a node column (schema 7) get
+    /// their node from their document when the store migrates.
+    #[tokio::test]
+    async fn enrollments_written_before_the_node_column_are_found_per_node() {
+        let url = match std::env::var("MDMKIT_TEST_POSTGRES_URL") {
+            Ok(u) if !u.is_empty() => u,
+            _ => panic!("MDMKIT_TEST_POSTGRES_URL is unset: run the tests through scripts/test"),
+        };
+        let schema = format!(
+            "s_enr_node_{}_{}",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos()
+        );
+        let t = TenantId::new("region").unwrap();
+        let e = Enrollment::new(
+            DeviceId::new("ipad-1").unwrap(),
+            mdmkit_core::Platform::Apple,
+            "school".parse().unwrap(),
+            mdmkit_queue::Timestamp::from_millis(1),
+        );
+        let connect = PgConnectOptions::from_str(&url).unwrap();
+        let mut c = sqlx::PgConnection::connect_with(&connect).await.unwrap();
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+            "CREATE SCHEMA \"{schema}\"; SET search_path TO \"{schema}\""
+        )))
+        .execute(&mut c)
+        .await
+        .unwrap();
+        let mut tx = c.begin().await.unwrap();
+        mdmkit_queue::migrate::apply_postgres(&mut tx, &SCHEMA.up_to(MIGRATIONS.len() - 1), 0)
+            .await
+            .unwrap();
+        sqlx::query("INSERT INTO mdmkit_enrollment (tenant, device, doc) VALUES ($1, $2, $3)")
+            .bind(t.as_str())
+            .bind("ipad-1")
+            .bind(records::doc(&e).unwrap())
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        let opts = PostgresOptions::new(url.clone())
+            .with_schema(schema.clone())
+            .with_max_connections(2);
+        let s = PostgresState::open_with(&opts).await.unwrap();
+        let found = s
+            .enrollments_under(&t, &["school".parse().unwrap()])
+            .await
+            .unwrap();
+        assert_eq!(found, [e]);
+        c.close().await.unwrap();
+    }
 
     /// A store as each released schema version left it (each in a schema
     /// of its own, through `open_with`) opens at the latest and works; an

@@ -135,9 +135,28 @@ pub(crate) const ENROLLMENT_BY_CERT: &str =
     "SELECT doc FROM mdmkit_enrollment WHERE tenant = $1 AND cert_sha256 = $2";
 pub(crate) const ENROLLMENT_HOLDER: &str =
     "SELECT device FROM mdmkit_enrollment WHERE tenant = $1 AND cert_sha256 = $2 AND device <> $3";
-pub(crate) const PUT_ENROLLMENT: &str = "INSERT INTO mdmkit_enrollment (tenant, device, cert_sha256, doc) \
-     VALUES ($1, $2, $3, $4) ON CONFLICT (tenant, device) \
-     DO UPDATE SET cert_sha256 = excluded.cert_sha256, doc = excluded.doc";
+pub(crate) const PUT_ENROLLMENT: &str = "INSERT INTO mdmkit_enrollment (tenant, device, cert_sha256, doc, node) \
+     VALUES ($1, $2, $3, $4, $5) ON CONFLICT (tenant, device) \
+     DO UPDATE SET cert_sha256 = excluded.cert_sha256, doc = excluded.doc, node = excluded.node";
+
+/// The migration that gives each enrollment row its node as a column
+/// (9 of the SQLite store, 8 of the PostgreSQL store), indexed, so a
+/// console's query about one node reads that node's enrollments only. The
+/// rows already there take the node from their document, in each
+/// dialect's JSON syntax (the only difference between the two).
+macro_rules! enrollment_node {
+    ($node_of_doc:literal) => {
+        concat!(
+            "ALTER TABLE mdmkit_enrollment ADD COLUMN node TEXT;\n",
+            "UPDATE mdmkit_enrollment SET node = ",
+            $node_of_doc,
+            ";\n",
+            "CREATE INDEX mdmkit_enrollment_by_node ON mdmkit_enrollment (tenant, node);\n",
+        )
+    };
+}
+pub(crate) const ENROLLMENT_NODE_SQLITE: &str = enrollment_node!("json_extract(doc, '$.node')");
+pub(crate) const ENROLLMENT_NODE_POSTGRES: &str = enrollment_node!("doc::jsonb ->> 'node'");
 /// Each device's worst category state as a severity rank (decoded by
 /// `state_of_severity`: 0 unsupported, 1 verified, 2 sent, 3 pending, 4
 /// failed): one row per device instead of one per category.
@@ -482,6 +501,7 @@ macro_rules! record_methods {
                     .bind(e.device.as_str().to_owned())
                     .bind(cert.clone())
                     .bind(records::doc(e)?)
+                    .bind(e.node.as_str().to_owned())
                     .execute(&self.pool)
                     .await;
                 match r {

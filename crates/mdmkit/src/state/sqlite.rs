@@ -109,6 +109,8 @@ CREATE INDEX mdmkit_compliance_retry
     super::records::NODE_COLUMNS,
     // 8: the audit journal's heads.
     super::records::AUDIT_HEAD_TABLE,
+    // 9: each enrollment's node, indexed for per-node queries.
+    super::records::ENROLLMENT_NODE_SQLITE,
 ];
 
 /// The schema, through the migration runner the queue stores use.
@@ -569,6 +571,33 @@ impl StateStore for SqliteState {
         self.all_enrollments(tenant).await
     }
 
+    async fn enrollments_under(
+        &self,
+        tenant: &TenantId,
+        nodes: &[mdmkit_policy::NodeId],
+    ) -> Result<Vec<Enrollment>, Error> {
+        let names: Vec<&str> = nodes.iter().map(mdmkit_policy::NodeId::as_str).collect();
+        let mut out = Vec::new();
+        for chunk in names.chunks(JSON_CHUNK) {
+            let list = serde_json::to_string(chunk)
+                .map_err(|e| Error::corrupt("node list".to_owned(), e))?;
+            let docs: Vec<String> = sqlx::query_scalar(
+                "SELECT doc FROM mdmkit_enrollment WHERE tenant = ?1 \
+                 AND node IN (SELECT value FROM json_each(?2))",
+            )
+            .bind(tenant.as_str())
+            .bind(list)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(sql)?;
+            for d in &docs {
+                out.push(super::records::enrollment(d)?);
+            }
+        }
+        out.sort_by(|a, b| a.device.cmp(&b.device));
+        Ok(out)
+    }
+
     async fn enrollment_by_certificate(
         &self,
         tenant: &TenantId,
@@ -757,6 +786,53 @@ mod tests {
                 assert!(text.contains("migration 3"), "{text}");
             }
         }
+    }
+
+    /// Enrollments written before they had a node column (schema 8) get
+    /// their node from their document when the store migrates, and are
+    /// then found per node.
+    #[tokio::test]
+    async fn enrollments_written_before_the_node_column_are_found_per_node() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v8.db");
+        let t = TenantId::new("region").unwrap();
+        let e = Enrollment::new(
+            DeviceId::new("ipad-1").unwrap(),
+            mdmkit_core::Platform::Apple,
+            "school".parse().unwrap(),
+            mdmkit_queue::Timestamp::from_millis(1),
+        );
+        {
+            let opts = SqliteConnectOptions::new()
+                .filename(&path)
+                .create_if_missing(true);
+            let mut c = sqlx::SqliteConnection::connect_with(&opts).await.unwrap();
+            let mut tx = c.begin().await.unwrap();
+            mdmkit_queue::migrate::apply_sqlite(&mut tx, &SCHEMA.up_to(MIGRATIONS.len() - 1), 0)
+                .await
+                .unwrap();
+            sqlx::query("INSERT INTO mdmkit_enrollment (tenant, device, doc) VALUES (?, ?, ?)")
+                .bind(t.as_str())
+                .bind("ipad-1")
+                .bind(super::super::records::doc(&e).unwrap())
+                .execute(&mut *tx)
+                .await
+                .unwrap();
+            tx.commit().await.unwrap();
+            c.close().await.unwrap();
+        }
+        let s = SqliteState::open(&path).await.unwrap();
+        let found = s
+            .enrollments_under(&t, &["school".parse().unwrap()])
+            .await
+            .unwrap();
+        assert_eq!(found, [e]);
+        assert!(
+            s.enrollments_under(&t, &["region".parse().unwrap()])
+                .await
+                .unwrap()
+                .is_empty()
+        );
     }
 
     /// A store written before the version table existed (schema 1, keyed by

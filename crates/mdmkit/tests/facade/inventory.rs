@@ -168,6 +168,68 @@ async fn planning_one_enrolled_device_plans_what_a_whole_run_plans_for_it() {
     assert!(e.to_string().contains("nobody"), "{e}");
 }
 
+/// A console's question about one node reads that node's enrollments
+/// only, and answers what the whole inventory answers for that node: an
+/// enrolled device the tree lists elsewhere stays where the tree puts it,
+/// and one enrolled under a removed node counts at the root only.
+#[tokio::test]
+async fn node_queries_read_the_nodes_enrollments_and_agree_with_the_whole_inventory() {
+    let mut t = tenant();
+    t.add_node(n("other"), &n("region"), None, None).unwrap();
+    t.add_node(n("class"), &n("school"), None, None).unwrap();
+    let r = reconciler();
+    for e in [
+        enrollment("ipad-1", "school", EnrollmentStatus::Active),
+        enrollment("ipad-2", "other", EnrollmentStatus::Active),
+        enrollment("ipad-3", "class", EnrollmentStatus::Active),
+        enrollment("ipad-4", "closed-school", EnrollmentStatus::Active),
+        // Listed by the tree at the root: the tree wins.
+        enrollment("tablet", "school", EnrollmentStatus::Active),
+        enrollment("gone", "school", EnrollmentStatus::CheckedOut),
+    ] {
+        r.state().put_enrollment(t.id(), &e).await.unwrap();
+    }
+    r.reconcile(&t, &Scope::All).await.unwrap();
+    let everything = r.status(&t, &n("region")).await.unwrap();
+    let names = |v: &[mdmkit::reconcile::DeviceStatus]| {
+        v.iter().map(|s| s.device.to_string()).collect::<Vec<_>>()
+    };
+    assert_eq!(
+        names(&everything),
+        ["ipad-1", "ipad-2", "ipad-3", "ipad-4", "tablet"]
+    );
+    let full = r.with_inventory(&t).await.unwrap();
+    for node in ["school", "class", "other"] {
+        let under: Vec<NodeId> = full
+            .subtree(&n(node))
+            .unwrap()
+            .iter()
+            .map(|x| x.id().clone())
+            .collect();
+        let expected: Vec<_> = everything
+            .iter()
+            .filter(|s| under.contains(&s.node))
+            .cloned()
+            .collect();
+        assert_eq!(r.status(&t, &n(node)).await.unwrap(), expected, "{node}");
+        let summary = r.node_summaries(&t, &n(node)).await.unwrap();
+        assert_eq!(summary[0].devices, expected.len() as u64, "{node}");
+        let findings = r.noncompliant(&t, &n(node)).await.unwrap();
+        assert!(
+            findings
+                .iter()
+                .all(|f| expected.iter().any(|s| s.device == f.device)),
+            "{node}: {findings:?}"
+        );
+    }
+    assert_eq!(
+        names(&r.status(&t, &n("school")).await.unwrap()),
+        ["ipad-1", "ipad-3"]
+    );
+    let root = r.node_summaries(&t, &n("region")).await.unwrap();
+    assert_eq!(root[0].devices, 5);
+}
+
 #[tokio::test]
 async fn a_checked_out_device_is_forgotten_like_a_device_removed_from_the_file() {
     let t = tenant();
@@ -323,6 +385,47 @@ async fn store_contract<S: StateStore + ?Sized>(s: &S, tag: &str) {
     s.put_enrollment(&t, &d).await.unwrap();
     assert_eq!(s.enrollments(&t).await.unwrap().len(), 4);
     assert_eq!(s.enrollments(&other).await.unwrap().len(), 1);
+
+    // Per node: the enrollments placed at the nodes asked for, sorted by
+    // device, in this tenant only; an upsert that moves a device moves it
+    // between nodes.
+    let ids = |v: Vec<Enrollment>| {
+        v.into_iter()
+            .map(|e| e.device.to_string())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        ids(s.enrollments_under(&t, &[n("region")]).await.unwrap()),
+        ["a", "c", "d"]
+    );
+    assert_eq!(
+        ids(s.enrollments_under(&t, &[n("school")]).await.unwrap()),
+        ["b"]
+    );
+    let mut moved = d.clone();
+    moved.node = n("school");
+    s.put_enrollment(&t, &moved).await.unwrap();
+    assert_eq!(
+        ids(s.enrollments_under(&t, &[n("school")]).await.unwrap()),
+        ["b", "d"]
+    );
+    assert_eq!(
+        ids(s.enrollments_under(&t, &[n("region")]).await.unwrap()),
+        ["a", "c"]
+    );
+    assert_eq!(
+        ids(s
+            .enrollments_under(&t, &[n("school"), n("region"), n("nowhere")])
+            .await
+            .unwrap()),
+        ["a", "b", "c", "d"]
+    );
+    assert!(s.enrollments_under(&t, &[]).await.unwrap().is_empty());
+    assert_eq!(
+        ids(s.enrollments_under(&other, &[n("region")]).await.unwrap()),
+        ["c"]
+    );
+    s.put_enrollment(&t, &d).await.unwrap();
 
     // Tokens: upsert by (tenant, id), listed by id, tenants apart.
     let now = Timestamp::from_millis(5);
