@@ -195,6 +195,12 @@ impl QueueStore for AnyStore {
     async fn counts(&self, tenant: &TenantId) -> Result<StateCounts, QueueError> {
         self.inner().counts(tenant).await
     }
+    async fn pending_enrollments(
+        &self,
+        tenant: &TenantId,
+    ) -> Result<Vec<EnrollmentId>, QueueError> {
+        self.inner().pending_enrollments(tenant).await
+    }
     async fn counts_by_tenant(&self) -> Result<BTreeMap<TenantId, StateCounts>, QueueError> {
         self.inner().counts_by_tenant().await
     }

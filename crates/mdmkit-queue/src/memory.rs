@@ -369,6 +369,31 @@ impl QueueStore for MemoryStore {
         Ok(c)
     }
 
+    async fn pending_enrollments(
+        &self,
+        tenant: &TenantId,
+    ) -> Result<Vec<EnrollmentId>, QueueError> {
+        let guard = self.lock();
+        Ok(guard
+            .tenants
+            .get(tenant)
+            .map(|t| {
+                t.queues
+                    .iter()
+                    .filter(|(_, rows)| {
+                        rows.iter().any(|r| {
+                            matches!(
+                                r.slot.state,
+                                crate::CommandState::Queued | crate::CommandState::Delivered
+                            )
+                        })
+                    })
+                    .map(|(e, _)| e.clone())
+                    .collect()
+            })
+            .unwrap_or_default())
+    }
+
     async fn counts_by_tenant(&self) -> Result<BTreeMap<TenantId, StateCounts>, QueueError> {
         let guard = self.lock();
         let mut out = BTreeMap::new();

@@ -810,6 +810,18 @@ impl QueueStore for PostgresStore {
         sql::state_counts(&rows)
     }
 
+    async fn pending_enrollments(
+        &self,
+        tenant: &TenantId,
+    ) -> Result<Vec<EnrollmentId>, QueueError> {
+        let rows: Vec<(String, String)> = sqlx::query_as(sql::PENDING_ENROLLMENTS)
+            .bind(tenant.as_str())
+            .fetch_all(&self.pool)
+            .await
+            .db("list the enrollments with pending commands")?;
+        sql::pending_enrollments(rows)
+    }
+
     async fn counts_by_tenant(&self) -> Result<BTreeMap<TenantId, StateCounts>, QueueError> {
         let rows =
             sqlx::query("SELECT tenant, state, COUNT(*) FROM mdmkit_queue GROUP BY tenant, state")

@@ -292,6 +292,24 @@ impl ChangeColumns {
     }
 }
 
+/// [`crate::QueueStore::pending_enrollments`] in the SQL both dialects
+/// agree on: the enrollments with a row queued (0) or delivered (1).
+pub(crate) const PENDING_ENROLLMENTS: &str = "SELECT DISTINCT device, channel FROM mdmkit_queue \
+     WHERE tenant = $1 AND state IN (0, 1)";
+
+/// The rows of [`PENDING_ENROLLMENTS`] as enrollments, sorted.
+pub(crate) fn pending_enrollments(
+    rows: Vec<(String, String)>,
+) -> Result<Vec<crate::EnrollmentId>, QueueError> {
+    let mut out = rows
+        .iter()
+        .map(|(d, c)| crate::EnrollmentId::from_parts(d, c))
+        .collect::<Result<Vec<_>, _>>()?;
+    // In the order of the typed ids, whatever the database's collation.
+    out.sort();
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -101,6 +101,16 @@ pub trait QueueStore: Send + Sync {
     /// Every tenant's counts: for the operator of a hosted deployment.
     async fn counts_by_tenant(&self) -> Result<BTreeMap<TenantId, StateCounts>, QueueError>;
 
+    /// The enrollments of a tenant with a command queued or delivered and
+    /// not yet answered, sorted.
+    ///
+    /// What a server that delivers on its own schedule (Android commands go
+    /// to Google, not to the device) sweeps instead of asking every
+    /// device's queue: one read of the queue, however many devices have
+    /// nothing waiting.
+    async fn pending_enrollments(&self, tenant: &TenantId)
+    -> Result<Vec<EnrollmentId>, QueueError>;
+
     /// Deletes a tenant's finished rows (and their history) whose last
     /// transition is older than `before`, and commands left without rows;
     /// returns how many rows were deleted.

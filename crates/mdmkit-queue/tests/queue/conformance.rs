@@ -825,6 +825,51 @@ async fn counts_are_per_tenant(h: &Harness) {
     assert_eq!(all[&tenant("t1")], c1);
 }
 
+/// The enrollments with something queued or delivered and unanswered, in
+/// order, per tenant; answered, cancelled and user-channel queues are
+/// told apart.
+async fn pending_enrollments_are_those_with_unanswered_commands(h: &Harness) {
+    let t = tenant("t1");
+    let (a, b, c) = (dev("a-ipad"), dev("b-tablet"), dev("c-pc"));
+    let user = EnrollmentId::user(DeviceId::new("a-ipad").unwrap(), "alice").unwrap();
+    assert!(h.store.pending_enrollments(&t).await.unwrap().is_empty());
+    h.store
+        .enqueue(
+            &t,
+            &cmd("one"),
+            &[c.clone(), a.clone(), b.clone(), user.clone()],
+        )
+        .await
+        .unwrap();
+    h.store
+        .enqueue(&tenant("t2"), &cmd("other"), &[dev("z-elsewhere")])
+        .await
+        .unwrap();
+    assert_eq!(
+        h.store.pending_enrollments(&t).await.unwrap(),
+        [a.clone(), user.clone(), b.clone(), c.clone()]
+    );
+    // Delivered and unanswered: still pending. Answered: not.
+    let delivered = h.store.next(&t, &b).await.unwrap().unwrap();
+    deliver_ack(h, "t1", &a).await.unwrap();
+    let cancelled = h
+        .store
+        .enqueue(&t, &cmd("two"), &[dev("d-gone")])
+        .await
+        .unwrap();
+    h.store.cancel(&t, cancelled.id).await.unwrap();
+    assert_eq!(
+        h.store.pending_enrollments(&t).await.unwrap(),
+        [user.clone(), b.clone(), c.clone()]
+    );
+    h.store.report(&t, &b, delivered.id, &ack()).await.unwrap();
+    assert_eq!(h.store.pending_enrollments(&t).await.unwrap(), [user, c]);
+    assert_eq!(
+        h.store.pending_enrollments(&tenant("t2")).await.unwrap(),
+        [dev("z-elsewhere")]
+    );
+}
+
 async fn tenants_never_see_each_other(h: &Harness) {
     let d = dev("shared-udid");
     let id = CommandId::new();
@@ -1004,6 +1049,7 @@ suite!(
     clearing_an_enrollment_is_explicit_and_keeps_history,
     history_keeps_every_transition_and_each_notnow,
     counts_are_per_tenant,
+    pending_enrollments_are_those_with_unanswered_commands,
     tenants_never_see_each_other,
     user_channels_are_queues_of_their_own,
     reports_on_unknown_or_undelivered_commands_are_refused,

@@ -218,19 +218,41 @@ pub async fn drain_device(
 
 /// Drains every Android device of the tenant (enrolled, or listed in the
 /// tree) that has queued commands; what each drain did.
+///
+/// The devices come from one read of the queue
+/// ([`mdmkit::queue::QueueStore::pending_enrollments`]): a sweep costs the
+/// devices with something waiting, not the tenant's inventory.
 pub async fn drain_tenant(
     ctx: &TenantContext,
     android: &AndroidService,
 ) -> Result<Vec<(DeviceId, Delivery)>, RequestError> {
-    let tree = ctx.tree_with_inventory().await?;
+    let r = ctx.reconciler();
+    let pending = r
+        .queue()
+        .pending_enrollments(ctx.id())
+        .await
+        .map_err(|e| RequestError::from_facade(e.into()))?;
+    let tree = ctx.tree();
     let mut out = Vec::new();
-    for d in tree.devices() {
-        if d.platform != mdmkit::Platform::Android {
+    for e in pending {
+        let id = e.device_id();
+        if e.user_channel().is_some() || DeviceName::parse(id.as_str()).is_err() {
             continue;
         }
-        let done = drain_device(ctx, android, &d.id).await?;
+        // A device the tree lists, or one enrolled and not checked out.
+        let known = match tree.device(id) {
+            Some(d) => d.platform == mdmkit::Platform::Android,
+            None => r.state().enrollment(ctx.id(), id).await?.is_some_and(|en| {
+                en.platform == mdmkit::Platform::Android
+                    && en.status != mdmkit::inventory::EnrollmentStatus::CheckedOut
+            }),
+        };
+        if !known {
+            continue;
+        }
+        let done = drain_device(ctx, android, id).await?;
         if done != Delivery::default() {
-            out.push((d.id.clone(), done));
+            out.push((id.clone(), done));
         }
     }
     Ok(out)
