@@ -1,19 +1,29 @@
 //! The admin API's handlers: decode, authorise, call the facade, encode.
 
-use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, Uri};
+use axum::http::{HeaderMap, Uri, header};
+use axum::response::{IntoResponse, Response};
 use mdmkit::access::Role;
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::json;
 
 use super::auth::authorize;
 use super::ops::{self, parse_device};
 use crate::error::RequestError;
 use crate::state::AppState;
 
-type Answer = Result<Json<Value>, RequestError>;
+type Answer = Result<Response, RequestError>;
+
+/// A node and its answer for it, written straight to JSON text (a
+/// node's device list of a large school is tens of megabytes: no
+/// intermediate `Value` tree).
+#[derive(serde::Serialize)]
+struct ForNode<'a, T: serde::Serialize> {
+    node: &'a mdmkit::policy::NodeId,
+    #[serde(flatten)]
+    answer: T,
+}
 
 /// The query string, read after the token was checked (a caller without
 /// a token learns nothing, not even that a parameter is wrong).
@@ -23,10 +33,10 @@ fn query<T: serde::de::DeserializeOwned>(uri: &Uri) -> Result<T, RequestError> {
         .map_err(|e| RequestError::BadAdminRequest(format!("query: {}", e.body_text())))
 }
 
+/// `v` as a JSON answer, serialised once into the body.
 fn to_json(v: impl serde::Serialize) -> Answer {
-    serde_json::to_value(v)
-        .map(Json)
-        .map_err(RequestError::internal)
+    let body = serde_json::to_vec(&v).map_err(RequestError::internal)?;
+    Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
 }
 
 /// `GET whoami`.
@@ -36,12 +46,12 @@ pub(crate) async fn whoami(
     headers: HeaderMap,
 ) -> Answer {
     let a = authorize(&app, &tenant, &headers, Role::Read).await?;
-    Ok(Json(json!({
+    to_json(json!({
         "tenant": a.ctx.id(),
         "token": a.token.id,
         "node": a.token.node,
         "role": a.token.role,
-    })))
+    }))
 }
 
 #[derive(Debug, Deserialize)]
@@ -59,7 +69,14 @@ pub(crate) async fn devices(
     let a = authorize(&app, &tenant, &headers, Role::Read).await?;
     let q: NodeQuery = query(&uri)?;
     let (node, status) = ops::devices(&a, q.node.as_deref()).await?;
-    to_json(json!({ "node": node, "devices": status }))
+    #[derive(serde::Serialize)]
+    struct Devices<'a> {
+        devices: &'a [mdmkit::reconcile::DeviceStatus],
+    }
+    to_json(ForNode {
+        node: &node,
+        answer: Devices { devices: &status },
+    })
 }
 
 /// `GET nodes[?node=N]`: N (default: the token's node) and every node
@@ -73,7 +90,14 @@ pub(crate) async fn nodes(
     let a = authorize(&app, &tenant, &headers, Role::Read).await?;
     let q: NodeQuery = query(&uri)?;
     let (node, nodes) = ops::summary(&a, q.node.as_deref()).await?;
-    to_json(json!({ "node": node, "nodes": nodes }))
+    #[derive(serde::Serialize)]
+    struct Nodes<'a> {
+        nodes: &'a [mdmkit::reconcile::NodeSummary],
+    }
+    to_json(ForNode {
+        node: &node,
+        answer: Nodes { nodes: &nodes },
+    })
 }
 
 /// `GET devices/{device}`.
@@ -119,7 +143,7 @@ pub(crate) async fn effective(
     let mut eff = tree.effective(&id).map_err(RequestError::internal)?;
     // Never a secret in clear over the API (references are shown).
     eff.redact_secrets();
-    Ok(Json(eff.to_json_explained()))
+    to_json(eff.to_json_explained())
 }
 
 #[derive(Debug, Deserialize)]
