@@ -18,7 +18,9 @@
 //!   console's queries without HTTP, each beside the whole-tenant read it
 //!   replaced (see [`parts`]): per-node counts, the whole tree view,
 //!   `status` of one class and `noncompliant` of one school (issue 19's
-//!   node-sized queries).
+//!   node-sized queries);
+//! - `console_enrolled*`: the same questions with the devices enrolled in
+//!   the state store instead of listed by the tree (see [`enrolled`]).
 //!
 //! Run: `bash -c '. scripts/lib.sh; start_throwaway_postgres; cargo bench
 //! -p mdmkit-benches --bench console'` (PostgreSQL is skipped, with a
@@ -233,6 +235,7 @@ fn bench(c: &mut Criterion) {
     g.finish();
 
     parts(c, "console_parts", &server, &f.reconciler, &f.tree);
+    enrolled(c, "console_enrolled", &server, &f.reconciler, &f.tree);
 
     // The same queries on PostgreSQL, in a database of their own.
     let Some(url) = std::env::var("MDMKIT_TEST_POSTGRES_URL")
@@ -257,6 +260,74 @@ fn bench(c: &mut Criterion) {
         r
     });
     parts(c, "console_parts_postgres", &server, &pg, &f.tree);
+    enrolled(c, "console_enrolled_postgres", &server, &pg, &f.tree);
+}
+
+/// The same questions when the devices are enrolled (a server's inventory,
+/// in the state store) instead of listed by the tree: the tree keeps its
+/// nodes and policies and lists no device, and each device has an
+/// enrollment at its node. Each query beside the read it replaced (the
+/// baseline, in the same run):
+///
+/// - `baseline_whole_inventory`: every enrollment of the tenant merged into
+///   the tree (`Reconciler::with_inventory`), what `status`, `noncompliant`
+///   and a request about one device read before;
+/// - `status_class` and `noncompliant_school` of a class and a school;
+/// - `device_status`: one device (the admin API's device page).
+fn enrolled(
+    c: &mut Criterion,
+    group: &str,
+    rt: &Runtime,
+    r: &Arc<DynReconciler>,
+    tree: &mdmkit::policy::Tenant,
+) {
+    use mdmkit::inventory::{Enrollment, EnrollmentStatus};
+    let tid = tree.id().clone();
+    let bare = tree.only_devices(std::iter::empty());
+    rt.block_on(async {
+        for d in tree.devices() {
+            let mut e = Enrollment::new(
+                d.id.clone(),
+                d.platform,
+                d.node.clone(),
+                Timestamp::from_millis(1),
+            );
+            e.status = EnrollmentStatus::Active;
+            r.state().put_enrollment(&tid, &e).await.unwrap();
+        }
+    });
+    let class: NodeId = "g3-t2-s1-c4".parse().unwrap();
+    let school: NodeId = "g3-t2-s1".parse().unwrap();
+    let listed = rt.block_on(r.status(tree, &class)).unwrap();
+    let status = rt.block_on(r.status(&bare, &class)).unwrap();
+    assert_eq!(status, listed, "the enrolled class reads as the listed one");
+    let one = status[0].device.clone();
+    let whole = rt.block_on(r.with_inventory(&bare)).unwrap();
+    assert_eq!(whole.devices().count(), 100_000);
+    drop(whole);
+    eprintln!("{group}: class of {} enrolled devices", status.len());
+
+    let mut g = c.benchmark_group(group);
+    g.sample_size(10);
+    g.measurement_time(Duration::from_secs(8));
+    g.bench_function("baseline_whole_inventory", |b| {
+        b.iter(|| {
+            rt.block_on(r.with_inventory(&bare))
+                .unwrap()
+                .devices()
+                .count()
+        })
+    });
+    g.bench_function("status_class", |b| {
+        b.iter(|| rt.block_on(r.status(&bare, &class)).unwrap())
+    });
+    g.bench_function("noncompliant_school", |b| {
+        b.iter(|| rt.block_on(r.noncompliant(&bare, &school)).unwrap())
+    });
+    g.bench_function("device_status", |b| {
+        b.iter(|| rt.block_on(r.device_status(&bare, &one)).unwrap())
+    });
+    g.finish();
 }
 
 /// The console's queries, each beside the whole-tenant read it replaced
