@@ -63,6 +63,15 @@ macro_rules! guard_cte {
 /// If any of that fails, another call changed the queue since the read:
 /// `mdmkit_check` fails the statement with SQLSTATE 40001, so nothing of
 /// the plan is written, and the caller reads again.
+///
+/// What is checked is decided in Rust (each row's state as read, how many
+/// rows must move: [`ChangeColumns`]); the database function only fails the
+/// statement, atomically, when the comparison is false. The comparison
+/// stays in the statement, unlike the SQLite store's, which compares in
+/// Rust: this statement runs outside a transaction and commits by itself,
+/// so a count compared in Rust afterwards would come after a partial write
+/// was committed, and a transaction around it would add `BEGIN` and
+/// `COMMIT`, two more round trips per call (four instead of two).
 pub(crate) async fn write_changes(
     conn: &mut sqlx::PgConnection,
     tenant: &TenantId,

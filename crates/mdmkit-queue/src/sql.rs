@@ -1,14 +1,14 @@
-//! What the SQLite and PostgreSQL stores share: row decoding and the
-//! column list.
+//! What the SQLite and PostgreSQL stores share: row decoding, the column
+//! list, and the rows a plan moves ([`row_moves`]).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use mdmkit_core::TenantId;
 use uuid::Uuid;
 
 use crate::error::{DbContext, QueueError};
 use crate::ids::CommandId;
-use crate::machine::Slot;
+use crate::machine::{Change, Slot};
 use crate::model::{CommandState, QueueEntry, StateCounts};
 use crate::time::Timestamp;
 
@@ -99,6 +99,35 @@ pub(crate) fn targets_json<'a>(
         .map(|e| [e.device_id().as_str(), e.channel_key()])
         .collect();
     serde_json::to_string(&pairs).unwrap_or_else(|_| "[]".into())
+}
+
+/// The targets as the JSON object `{device: channel, ...}` the fan-out's
+/// insert reads with `jsonb_each`, as its `key` and `value` columns, with
+/// no function call per row (see the SQLite store's enqueue). A device with
+/// several channels is a repeated member: `jsonb_each` returns every
+/// member, in order (a test pins it).
+#[cfg(feature = "sqlite")]
+pub(crate) fn targets_object<'a>(
+    targets: impl IntoIterator<Item = &'a crate::ids::EnrollmentId>,
+) -> Result<String, QueueError> {
+    let mut out = vec![b'{'];
+    for (i, e) in targets.into_iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        serde_json::to_writer(&mut out, e.device_id().as_str())
+            .and_then(|()| {
+                out.push(b':');
+                serde_json::to_writer(&mut out, e.channel_key())
+            })
+            .map_err(|e| QueueError::Corrupt {
+                what: format!("targets as JSON: {e}"),
+            })?;
+    }
+    out.push(b'}');
+    String::from_utf8(out).map_err(|e| QueueError::Corrupt {
+        what: format!("targets as JSON: {e}"),
+    })
 }
 
 /// Reads the [`slot_columns!`] starting at column `at`.
@@ -203,10 +232,55 @@ where
     Ok(out)
 }
 
+/// One queue row that a plan of one enrollment moves, once however many of
+/// the plan's changes move it: a plan may move a row twice (a lease runs out
+/// and the command is delivered again). Both stores write it the same way:
+/// the row moves only if it is still in the state the plan found it in
+/// (`from`, its first change's; otherwise another call changed the queue
+/// since the read), and it ends in its last change's state, attempts, lease
+/// and time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct RowMove {
+    pub(crate) command: CommandId,
+    pub(crate) from: CommandState,
+    pub(crate) to: CommandState,
+    pub(crate) attempts: u32,
+    pub(crate) lease_until: Option<Timestamp>,
+    pub(crate) at: Timestamp,
+}
+
+/// The rows the `changes` of one enrollment move, in the order of their
+/// first change.
+pub(crate) fn row_moves(changes: &[Change]) -> Vec<RowMove> {
+    let mut out: Vec<RowMove> = Vec::with_capacity(changes.len());
+    let mut index: HashMap<CommandId, usize> = HashMap::with_capacity(changes.len());
+    for c in changes {
+        let last = RowMove {
+            command: c.command,
+            from: c.from,
+            to: c.to,
+            attempts: c.attempts,
+            lease_until: c.lease_until,
+            at: c.at,
+        };
+        match index.get(&c.command).and_then(|&i| out.get_mut(i)) {
+            Some(row) => {
+                let from = row.from;
+                *row = RowMove { from, ..last };
+            }
+            None => {
+                index.insert(c.command, out.len());
+                out.push(last);
+            }
+        }
+    }
+    out
+}
+
 /// Planned transitions as columns, for a store that writes a whole plan in
 /// one statement (PostgreSQL binds each column as an array).
 ///
-/// `events` has one row per [`Change`](crate::machine::Change), in order:
+/// `events` has one row per [`Change`], in order:
 /// the history. `rows` has one row per queue row touched, with its last
 /// change only: a plan may move one row twice (a lease runs out and the
 /// command is delivered again), and the row must end in the last state.
@@ -247,7 +321,6 @@ impl ChangeColumns {
     ) {
         let device = e.device_id().as_str();
         let channel = e.channel_key();
-        let first_row = self.row_command.len();
         for c in changes {
             let command = c.command.as_uuid();
             self.ev_device.push(device.to_owned());
@@ -262,27 +335,16 @@ impl ChangeColumns {
             if c.reason == crate::model::Reason::Delivered {
                 self.delivered.push(command);
             }
-            let at = match self.row_command[first_row..]
-                .iter()
-                .position(|r| *r == command)
-            {
-                Some(i) => first_row + i,
-                None => {
-                    self.row_device.push(device.to_owned());
-                    self.row_channel.push(channel.to_owned());
-                    self.row_command.push(command);
-                    self.row_from.push(i64::from(c.from.code()));
-                    self.row_state.push(0);
-                    self.row_attempts.push(0);
-                    self.row_lease.push(None);
-                    self.row_at.push(0);
-                    self.row_command.len() - 1
-                }
-            };
-            self.row_state[at] = i64::from(c.to.code());
-            self.row_attempts[at] = i64::from(c.attempts);
-            self.row_lease[at] = c.lease_until.map(Timestamp::as_millis);
-            self.row_at[at] = c.at.as_millis();
+        }
+        for r in row_moves(changes) {
+            self.row_device.push(device.to_owned());
+            self.row_channel.push(channel.to_owned());
+            self.row_command.push(r.command.as_uuid());
+            self.row_from.push(i64::from(r.from.code()));
+            self.row_state.push(i64::from(r.to.code()));
+            self.row_attempts.push(i64::from(r.attempts));
+            self.row_lease.push(r.lease_until.map(Timestamp::as_millis));
+            self.row_at.push(r.at.as_millis());
         }
     }
 

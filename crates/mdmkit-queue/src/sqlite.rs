@@ -1,13 +1,20 @@
 //! The embedded store: one SQLite file in WAL mode, migrations built in.
 //!
 //! Writers (tasks, or processes sharing the file) queue on SQLite's write
-//! lock; throughput is that of one writer. Calls on one enrollment are a
-//! read and one checked write ([`write_plan`]), an enqueue without a
-//! supersede key is one statement ([`enqueue_plain`]); every other writing
-//! call is one `BEGIN IMMEDIATE` transaction, which takes the write lock up
-//! front instead of failing on a lock upgrade.
+//! lock; throughput is that of one writer. Calls on one enrollment are an
+//! optimistic read outside any transaction and a write checked against it
+//! ([`write_plan`]); every write is one `BEGIN IMMEDIATE` transaction, which
+//! takes the write lock up front instead of failing on a lock upgrade.
+//!
+//! The queue's rules live in Rust, not in the database: the state machine
+//! plans, and the write code checks what the statements report (rows moved,
+//! the enrollment's last event, a command id taken) and rolls the
+//! transaction back when a check fails. The statements are set-based
+//! (fan-outs, supersedes and plans travel as JSON arrays read with
+//! `jsonb_each`), so a fan-out to 100,000 enrollments stays a few
+//! statements.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,15 +25,15 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
     SqliteSynchronous,
 };
-use sqlx::{Row, Sqlite, Transaction};
+use sqlx::{Connection as _, Row, Sqlite, Transaction};
 use uuid::Uuid;
 
 use crate::error::{DbContext, QueueError};
 use crate::ids::{CommandId, EnrollmentId};
 use crate::machine::{self, Change, Slot};
 use crate::model::{
-    DeliverOptions, Delivered, Enqueued, HistoryEvent, NewCommand, QueueEntry, Reason, Report,
-    ReportOutcome, StateCounts,
+    CommandState, DeliverOptions, Delivered, Enqueued, HistoryEvent, NewCommand, QueueEntry,
+    Reason, Report, ReportOutcome, StateCounts,
 };
 use crate::sql::{self, slot_columns};
 use crate::store::log_enqueued;
@@ -199,7 +206,8 @@ CREATE INDEX mdmkit_queue_by_enrollment
     // longer in the state the plan moves it from; otherwise it moves the row
     // and records the event. Inserting into `mdmkit_enqueue` stores a command
     // (refusing a duplicate id) and queues it for a JSON array of targets: an
-    // enqueue without a supersede key is one statement.
+    // enqueue without a supersede key is one statement. (Migration 5 drops
+    // these views and triggers: the store's Rust code makes the same checks.)
     r#"
 CREATE VIEW mdmkit_transitions AS
     SELECT NULL AS tenant, NULL AS device, NULL AS channel, NULL AS command_id,
@@ -247,7 +255,8 @@ END;
     // 4: a supersede is one UPDATE over the whole fan-out. It names the
     // superseding command in `superseded_by`, and this trigger records the
     // transition, instead of a second statement finding the same rows again
-    // to record them. The reason is `Reason::Superseded` (a test pins it).
+    // to record them. The reason is `Reason::Superseded`. (Migration 5 drops
+    // the trigger: `supersede` records the events itself.)
     r#"
 ALTER TABLE mdmkit_queue ADD COLUMN superseded_by BLOB;
 CREATE TRIGGER mdmkit_queue_superseded AFTER UPDATE OF superseded_by ON mdmkit_queue
@@ -258,6 +267,19 @@ BEGIN
     VALUES (NEW.tenant, NEW.device, NEW.channel, NEW.command_id, NEW.updated_at, OLD.state,
         NEW.state, 'superseded', NEW.superseded_by, NULL);
 END;
+"#,
+    // 5: the queue's rules leave the database (issue 18). The store's Rust
+    // code checks an optimistic write against its read (rows moved, the
+    // enrollment's last event), refuses a taken command id and records a
+    // supersede's events, in the statements of one transaction, so the views
+    // and triggers of migrations 3 and 4 go. `superseded_by` stays: a
+    // supersede still names the superseding command there.
+    r#"
+DROP TRIGGER IF EXISTS mdmkit_queue_superseded;
+DROP TRIGGER IF EXISTS mdmkit_transitions_apply;
+DROP TRIGGER IF EXISTS mdmkit_enqueue_apply;
+DROP VIEW IF EXISTS mdmkit_transitions;
+DROP VIEW IF EXISTS mdmkit_enqueue;
 "#,
 ];
 
@@ -316,11 +338,12 @@ impl SqliteStore {
             .db("begin a transaction")
     }
 
-    /// Reads an enrollment's pending rows, plans with the state machine and
-    /// writes the plan checked against the read ([`write_plan`]), with no
-    /// transaction: SQLite runs one writer at a time, and the write's
-    /// checks see everything committed before it. A write refused because
-    /// another call changed the queue in between starts again from the read.
+    /// Reads an enrollment's pending rows outside any transaction (taking
+    /// no lock), plans with the state machine and writes the plan checked
+    /// against the read ([`write_plan`]): the write's transaction holds the
+    /// write lock, so its checks see everything committed before it. A
+    /// write refused because another call changed the queue in between
+    /// starts again from the read.
     async fn plan_and_write<T>(
         &self,
         conn: &mut SqliteConnection,
@@ -335,7 +358,7 @@ impl SqliteStore {
             let read = load_slots(conn, tenant, enrollment, also).await?;
             let mut slots = read.slots;
             let (out, changes) = plan(&mut slots, now)?;
-            match write_plan(conn, tenant, enrollment, &changes, Some(read.event)).await {
+            match write_plan(conn, tenant, enrollment, &changes, read.event).await {
                 Err(e) if tries < 64 && is_stale(&e) => tries += 1,
                 Err(e) => return Err(e),
                 Ok(payloads) => return Ok((now, out, changes, payloads)),
@@ -436,140 +459,266 @@ async fn load_slots(
     Ok(ReadSet { event, slots })
 }
 
-/// The message of the trigger's refusal (migration 3).
+/// The message of a refused optimistic write.
 const STALE: &str = "mdmkit: the queue changed since it was read";
 
-/// Whether `e` is the trigger refusing a plan computed from an outdated read.
-fn is_stale(e: &QueueError) -> bool {
-    let QueueError::Database { source, .. } = e else {
-        return false;
-    };
-    source
-        .downcast_ref::<sqlx::Error>()
-        .and_then(|e| e.as_database_error())
-        .is_some_and(|d| d.message().contains(STALE))
+/// Why an optimistic write was refused: another call changed the
+/// enrollment's queue between the plan's read and its write. It travels as
+/// the source of a [`QueueError::Database`] (the kind the refusal of
+/// schema 3's trigger had), and [`SqliteStore::plan_and_write`] reads and
+/// plans again.
+#[derive(Debug, thiserror::Error)]
+#[error("{STALE}")]
+struct Stale;
+
+/// The refusal of a plan computed from an outdated read.
+fn stale(op: &'static str) -> QueueError {
+    QueueError::Database {
+        op,
+        source: Box::new(Stale),
+    }
 }
 
-/// Writes an enrollment's planned transitions in one statement, an insert
-/// into `mdmkit_transitions` whose trigger (migration 3) moves each row and
-/// records its event, in plan order. With `read` (the enrollment's last
-/// event id when the plan read it) the first transition checks the
-/// enrollment has had no transition since, and each checks its row is still
-/// in the state it moves it from; if not,
-/// the statement writes nothing and fails with [`STALE`]. Outside a
-/// transaction the statement commits by itself: an optimistic call is a
-/// read and this write, two hand-offs to SQLite's worker thread instead of
-/// a transaction's five.
+/// Whether `e` is the refusal of a plan computed from an outdated read.
+fn is_stale(e: &QueueError) -> bool {
+    matches!(e, QueueError::Database { source, .. } if source.is::<Stale>())
+}
+
+/// Writes an enrollment's planned transitions in one `BEGIN IMMEDIATE`
+/// transaction, checked against `read`, the enrollment's last event id when
+/// the plan read its rows ([`apply_plan`]). A plan from an outdated read
+/// writes nothing and fails with [`Stale`]. Returns the kind and payload of
+/// each delivery, in plan order.
 async fn write_plan(
+    conn: &mut SqliteConnection,
+    tenant: &TenantId,
+    e: &EnrollmentId,
+    changes: &[Change],
+    read: i64,
+) -> Result<Vec<(String, Vec<u8>)>, QueueError> {
+    if changes.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut tx = conn
+        .begin_with("BEGIN IMMEDIATE")
+        .await
+        .db("begin a transaction")?;
+    // An error drops `tx`: nothing of the plan is written.
+    let out = apply_plan(&mut tx, tenant, e, changes, Some(read)).await?;
+    tx.commit().await.db("commit transitions")?;
+    Ok(out)
+}
+
+/// What an update of a plan's rows returns per row moved: the command, the
+/// enrollment's last event id before the plan's events (the same in every
+/// row: the events go in after the update), and for a row the plan leaves
+/// delivered (only a delivery moves a row into `Delivered`, `?5`) the
+/// command's kind and payload.
+macro_rules! moved_returning {
+    () => {
+        " RETURNING command_id, ifnull((SELECT e.id FROM mdmkit_events e \
+         WHERE e.tenant = ?1 AND e.device = ?2 AND e.channel = ?3 ORDER BY e.id DESC LIMIT 1), 0), \
+         (SELECT c.kind FROM mdmkit_commands c WHERE c.tenant = ?1 \
+         AND c.id = mdmkit_queue.command_id AND mdmkit_queue.state = ?5), \
+         (SELECT c.payload FROM mdmkit_commands c WHERE c.tenant = ?1 \
+         AND c.id = mdmkit_queue.command_id AND mdmkit_queue.state = ?5)"
+    };
+}
+
+/// Moves one row of an enrollment (`?1` to `?4`) from state `?10` to `?6`
+/// with attempts `?7`, lease `?8` and time `?9`: one primary-key seek.
+const MOVE_ROW: &str = concat!(
+    "UPDATE mdmkit_queue SET state = ?6, attempts = ?7, lease_until = ?8, updated_at = ?9 \
+     WHERE tenant = ?1 AND command_id = ?4 AND device = ?2 AND channel = ?3 AND state = ?10",
+    moved_returning!()
+);
+
+/// Moves rows of an enrollment (`?1` to `?3`) listed in the JSON array
+/// `?4` (per row: `[command hex, from, to, attempts, lease_until, at]`),
+/// each from its `from` state, one primary-key seek per listed row (a test
+/// pins the plan). The list is materialized with the whole key in each of
+/// its rows: with the key's columns compared to the parameters instead,
+/// SQLite reads the enrollment's (or the tenant's) whole index range,
+/// finished rows too, and probes the list per row.
+const MOVE_ROWS: &str = concat!(
+    "WITH r AS MATERIALIZED (SELECT ?1 AS tenant, ?2 AS device, ?3 AS channel, \
+     unhex(value ->> 0) AS command_id, value ->> 1 AS from_state, value ->> 2 AS to_state, \
+     value ->> 3 AS attempts, value ->> 4 AS lease_until, value ->> 5 AS at \
+     FROM jsonb_each(?4)) \
+     UPDATE mdmkit_queue SET state = r.to_state, attempts = r.attempts, \
+     lease_until = r.lease_until, updated_at = r.at FROM r \
+     WHERE mdmkit_queue.tenant = r.tenant AND mdmkit_queue.command_id = r.command_id \
+     AND mdmkit_queue.device = r.device AND mdmkit_queue.channel = r.channel \
+     AND mdmkit_queue.state = r.from_state",
+    moved_returning!()
+);
+
+/// Applies an enrollment's planned transitions inside the caller's
+/// transaction, in two statements whatever the plan's size: one update of
+/// the rows the plan moves, each only from the state the plan found it in,
+/// then one insert of every transition's event, in plan order. The checks
+/// are made here, on what the update returns: every row moved (else another
+/// call moved one since the read), and with `read`, the enrollment's last
+/// event is still the one the plan read (else another call changed the
+/// enrollment since). A failed check returns [`Stale`] before the events go
+/// in; the caller's transaction then rolls the update back. Returns the
+/// kind and payload of each delivery, in plan order.
+async fn apply_plan(
     conn: &mut SqliteConnection,
     tenant: &TenantId,
     e: &EnrollmentId,
     changes: &[Change],
     read: Option<i64>,
 ) -> Result<Vec<(String, Vec<u8>)>, QueueError> {
-    // Per transition: for a delivery (`reason` = the parameter `$r`, bound
-    // to `Reason::Delivered`), the command's kind and payload, read after
-    // the trigger moved the row.
-    macro_rules! returning {
-        ($r:literal) => {
-            concat!(
-                " RETURNING (SELECT c.kind FROM mdmkit_commands c WHERE c.tenant = ?1 \
-                 AND c.id = mdmkit_transitions.command_id AND mdmkit_transitions.reason = ",
-                $r,
-                "), (SELECT c.payload FROM mdmkit_commands c WHERE c.tenant = ?1 \
-                 AND c.id = mdmkit_transitions.command_id AND mdmkit_transitions.reason = ",
-                $r,
-                ")"
-            )
-        };
+    let moves = sql::row_moves(changes);
+    let delivered_code = i64::from(CommandState::Delivered.code());
+    let (op, moved) = match (changes, moves.as_slice()) {
+        ([], _) => return Ok(Vec::new()),
+        (_, [m]) => {
+            let moved = sqlx::query(MOVE_ROW)
+                .bind(tenant.as_str())
+                .bind(e.device_id().as_str())
+                .bind(e.channel_key())
+                .bind(m.command.as_uuid())
+                .bind(delivered_code)
+                .bind(i64::from(m.to.code()))
+                .bind(i64::from(m.attempts))
+                .bind(m.lease_until.map(Timestamp::as_millis))
+                .bind(m.at.as_millis())
+                .bind(i64::from(m.from.code()))
+                .fetch_all(&mut *conn)
+                .await
+                .db("record a transition")?;
+            ("record a transition", moved)
+        }
+        _ => {
+            // Per row: `[command hex, from, to, attempts, lease_until, at]`.
+            let rows: Vec<serde_json::Value> = moves
+                .iter()
+                .map(|m| {
+                    serde_json::json!([
+                        hex(m.command.as_uuid().as_bytes()),
+                        m.from.code(),
+                        m.to.code(),
+                        m.attempts,
+                        m.lease_until.map(Timestamp::as_millis),
+                        m.at.as_millis(),
+                    ])
+                })
+                .collect();
+            let moved = sqlx::query(MOVE_ROWS)
+                .bind(tenant.as_str())
+                .bind(e.device_id().as_str())
+                .bind(e.channel_key())
+                .bind(serde_json::Value::Array(rows).to_string())
+                .bind(delivered_code)
+                .fetch_all(&mut *conn)
+                .await
+                .db("record transitions")?;
+            ("record transitions", moved)
+        }
+    };
+    // The checks of the optimistic write.
+    if moved.len() != moves.len() {
+        return Err(stale(op));
     }
-    let rows = match changes {
-        [] => return Ok(Vec::new()),
-        [c] => sqlx::query(concat!(
-            "INSERT INTO mdmkit_transitions (tenant, device, channel, command_id, from_state, \
-             to_state, attempts, lease_until, at, reason, by_command, result, read_event) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
-            returning!("?14")
-        ))
+    let mut payloads = HashMap::new();
+    for r in &moved {
+        let last_event: i64 = r.try_get(1).db(op)?;
+        if read.is_some_and(|read| read != last_event) {
+            return Err(stale(op));
+        }
+        let kind: Option<String> = r.try_get(2).db("read a command")?;
+        let payload: Option<Vec<u8>> = r.try_get(3).db("read a command")?;
+        if let (Some(kind), Some(payload)) = (kind, payload) {
+            let command: Uuid = r.try_get(0).db("read a command")?;
+            payloads.insert(CommandId::from_uuid(command), (kind, payload));
+        }
+    }
+    insert_events(conn, tenant, e, changes, op).await?;
+    // One kind and payload per delivery, in plan order.
+    changes
+        .iter()
+        .filter(|c| c.reason == Reason::Delivered)
+        .map(|c| {
+            payloads
+                .remove(&c.command)
+                .ok_or_else(|| QueueError::Corrupt {
+                    what: format!("command {} has no stored payload", c.command),
+                })
+        })
+        .collect()
+}
+
+/// Records the events of an enrollment's transitions, in plan order, in
+/// one statement.
+async fn insert_events(
+    conn: &mut SqliteConnection,
+    tenant: &TenantId,
+    e: &EnrollmentId,
+    changes: &[Change],
+    op: &'static str,
+) -> Result<(), QueueError> {
+    if let [c] = changes {
+        sqlx::query(
+            "INSERT INTO mdmkit_events (tenant, device, channel, command_id, at, from_state, \
+             to_state, reason, by_command, result) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+        )
         .bind(tenant.as_str())
         .bind(e.device_id().as_str())
         .bind(e.channel_key())
         .bind(c.command.as_uuid())
+        .bind(c.at.as_millis())
         .bind(i64::from(c.from.code()))
         .bind(i64::from(c.to.code()))
-        .bind(i64::from(c.attempts))
-        .bind(c.lease_until.map(Timestamp::as_millis))
-        .bind(c.at.as_millis())
         .bind(c.reason.as_str())
         .bind(c.by.map(|b| b.as_uuid()))
         .bind(c.result.as_deref())
-        .bind(read)
-        .bind(Reason::Delivered.as_str())
-        .fetch_all(&mut *conn)
+        .execute(&mut *conn)
         .await
-        .db("record a transition")?,
-        _ => {
-            if changes.iter().filter(|c| c.result.is_some()).count() > 1 {
-                return Err(QueueError::Corrupt {
-                    what: "a plan carries more than one report result".into(),
-                });
-            }
-            // A report's result travels as its own parameter (`?4`), not as
-            // hex inside the JSON; only the reported command carries one.
-            let result = changes.iter().find_map(|c| c.result.as_deref());
-            let rows: Vec<serde_json::Value> = changes
-                .iter()
-                .map(|c| {
-                    serde_json::json!([
-                        hex(c.command.as_uuid().as_bytes()),
-                        c.from.code(),
-                        c.to.code(),
-                        c.attempts,
-                        c.lease_until.map(Timestamp::as_millis),
-                        c.at.as_millis(),
-                        c.reason.as_str(),
-                        c.by.map(|b| hex(b.as_uuid().as_bytes())),
-                        c.result.is_some(),
-                    ])
-                })
-                .collect();
-            sqlx::query(concat!(
-                "INSERT INTO mdmkit_transitions (tenant, device, channel, command_id, \
-                 from_state, to_state, attempts, lease_until, at, reason, by_command, result, \
-                 read_event) \
-                 SELECT ?1, ?2, ?3, unhex(value ->> 0), value ->> 1, value ->> 2, \
-                 value ->> 3, value ->> 4, value ->> 5, value ->> 6, unhex(value ->> 7), \
-                 CASE WHEN value ->> 8 THEN ?4 END, CASE WHEN key = 0 THEN ?5 END \
-                 FROM jsonb_each(?6) ORDER BY key",
-                returning!("?7")
-            ))
-            .bind(tenant.as_str())
-            .bind(e.device_id().as_str())
-            .bind(e.channel_key())
-            .bind(result)
-            .bind(read)
-            .bind(serde_json::Value::Array(rows).to_string())
-            .bind(Reason::Delivered.as_str())
-            .fetch_all(&mut *conn)
-            .await
-            .db("record transitions")?
-        }
-    };
-    // One row per transition, in plan order; the deliveries carry a payload.
-    let mut out = Vec::new();
-    for (c, r) in changes.iter().zip(&rows) {
-        if c.reason == Reason::Delivered {
-            let kind: Option<String> = r.try_get(0).db("read a command")?;
-            let payload: Option<Vec<u8>> = r.try_get(1).db("read a command")?;
-            let (Some(kind), Some(payload)) = (kind, payload) else {
-                return Err(QueueError::Corrupt {
-                    what: format!("command {} has no stored payload", c.command),
-                });
-            };
-            out.push((kind, payload));
-        }
+        .db(op)?;
+        return Ok(());
     }
-    Ok(out)
+    if changes.iter().filter(|c| c.result.is_some()).count() > 1 {
+        return Err(QueueError::Corrupt {
+            what: "a plan carries more than one report result".into(),
+        });
+    }
+    // A report's result travels as its own parameter (`?4`), not as hex
+    // inside the JSON; only the reported command carries one. Per event:
+    // `[command hex, at, from, to, reason, by hex, has result]`.
+    let result = changes.iter().find_map(|c| c.result.as_deref());
+    let events: Vec<serde_json::Value> = changes
+        .iter()
+        .map(|c| {
+            serde_json::json!([
+                hex(c.command.as_uuid().as_bytes()),
+                c.at.as_millis(),
+                c.from.code(),
+                c.to.code(),
+                c.reason.as_str(),
+                c.by.map(|b| hex(b.as_uuid().as_bytes())),
+                c.result.is_some(),
+            ])
+        })
+        .collect();
+    sqlx::query(
+        "INSERT INTO mdmkit_events (tenant, device, channel, command_id, at, from_state, \
+         to_state, reason, by_command, result) \
+         SELECT ?1, ?2, ?3, unhex(value ->> 0), value ->> 1, value ->> 2, value ->> 3, \
+         value ->> 4, unhex(value ->> 5), CASE WHEN value ->> 6 THEN ?4 END \
+         FROM jsonb_each(?5) ORDER BY key",
+    )
+    .bind(tenant.as_str())
+    .bind(e.device_id().as_str())
+    .bind(e.channel_key())
+    .bind(result)
+    .bind(serde_json::Value::Array(events).to_string())
+    .execute(&mut *conn)
+    .await
+    .db(op)?;
+    Ok(())
 }
 
 /// The deliveries of a written plan, in plan order, with the kinds and
@@ -594,14 +743,15 @@ fn delivered(
 }
 
 /// Supersedes the undelivered commands carrying `key` of the targets in
-/// `targets_json`, inside an enqueue's transaction, as one `UPDATE` over the
-/// whole fan-out (one probe of the enrollment index per target) that returns
-/// what it replaced; migration 4's trigger records each transition as its
-/// row moves. (Two set statements, one recording and one moving, found
-/// every row twice.) The rule (which states, to which state)
-/// is the state machine's ([`machine::supersede_rule`]); row by row through
-/// [`machine::supersede`] a fan-out to 100,000 enrollments spent most of its
-/// time decoding rows and writing them back one by one.
+/// `targets_json`, inside an enqueue's transaction, as two set statements
+/// over the whole fan-out (each one probe of the enrollment index per
+/// target): one records the transitions, reading each row's state before
+/// the move, and returns what is replaced; one moves the same rows (the
+/// transaction holds the write lock, so both find the same rows; a count
+/// that differs is refused). The rule (which states, to which state, the
+/// reason) is the state machine's ([`machine::supersede_rule`]); row by row
+/// through [`machine::supersede`] a fan-out to 100,000 enrollments spent
+/// most of its time decoding rows and writing them back one by one.
 async fn supersede(
     tx: &mut Tx,
     tenant: &TenantId,
@@ -616,14 +766,18 @@ async fn supersede(
         .map(|s| s.code().to_string())
         .collect::<Vec<_>>()
         .join(", ");
-    // The state list holds the machine's integer codes only. The trigger of
-    // migration 4 records each transition as the row moves.
+    // The rows replaced; the state list holds the machine's integer codes
+    // only.
+    let replaced = format!(
+        "tenant = ?1 AND (device, channel) IN (SELECT value ->> 0, value ->> 1 \
+         FROM jsonb_each(?2)) AND state IN ({states}) AND supersede_key = ?3 \
+         AND command_id <> ?4"
+    );
     let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "UPDATE mdmkit_queue INDEXED BY mdmkit_queue_by_enrollment \
-         SET state = ?6, lease_until = NULL, updated_at = ?5, superseded_by = ?4 \
-         WHERE tenant = ?1 AND (device, channel) IN \
-         (SELECT value ->> 0, value ->> 1 FROM jsonb_each(?2)) \
-         AND state IN ({states}) AND supersede_key = ?3 AND command_id <> ?4 \
+        "INSERT INTO mdmkit_events (tenant, device, channel, command_id, at, from_state, \
+         to_state, reason, by_command, result) \
+         SELECT tenant, device, channel, command_id, ?5, state, ?6, ?7, ?4, NULL \
+         FROM mdmkit_queue INDEXED BY mdmkit_queue_by_enrollment WHERE {replaced} \
          RETURNING device, channel, command_id"
     )))
     .bind(tenant.as_str())
@@ -632,9 +786,36 @@ async fn supersede(
     .bind(by.as_uuid())
     .bind(now.as_millis())
     .bind(i64::from(to.code()))
+    .bind(Reason::Superseded.as_str())
     .fetch_all(&mut **tx)
     .await
-    .db("supersede commands")?;
+    .db("record superseded commands")?;
+    if rows.is_empty() {
+        return Ok(Vec::new());
+    }
+    let moved = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "UPDATE mdmkit_queue INDEXED BY mdmkit_queue_by_enrollment \
+         SET state = ?6, lease_until = NULL, updated_at = ?5, superseded_by = ?4 \
+         WHERE {replaced}"
+    )))
+    .bind(tenant.as_str())
+    .bind(targets_json)
+    .bind(key)
+    .bind(by.as_uuid())
+    .bind(now.as_millis())
+    .bind(i64::from(to.code()))
+    .execute(&mut **tx)
+    .await
+    .db("supersede commands")?
+    .rows_affected();
+    if moved != rows.len() as u64 {
+        return Err(QueueError::Corrupt {
+            what: format!(
+                "a supersede recorded {} transitions but moved {moved} rows",
+                rows.len()
+            ),
+        });
+    }
     let mut out = Vec::with_capacity(rows.len());
     for r in &rows {
         let device: &str = r.try_get(0).db("read a superseded row")?;
@@ -645,7 +826,7 @@ async fn supersede(
             CommandId::from_uuid(command),
         ));
     }
-    // `RETURNING` gives the rows in whatever order the update visited
+    // `RETURNING` gives the rows in whatever order the statement visited
     // them; the trait promises enrollment order, as the other stores give.
     out.sort();
     Ok(out)
@@ -669,7 +850,7 @@ async fn write_many_changes(
 ) -> Result<(), QueueError> {
     if changes.len() <= 1 {
         for (e, c) in changes {
-            write_plan(tx, tenant, e, std::slice::from_ref(c), None).await?;
+            apply_plan(tx, tenant, e, std::slice::from_ref(c), None).await?;
         }
         return Ok(());
     }
@@ -768,95 +949,47 @@ fn mark_busy(busy: &mut [bool], rest: &[usize], found: impl IntoIterator<Item = 
     }
 }
 
-/// Stores the command once and returns its sequence number.
+/// Stores the command once, refusing a taken id
+/// ([`QueueError::DuplicateCommand`]), and returns its sequence number and
+/// the positions of the targets in `probe` (a JSON array of `[device,
+/// channel]`; `None`: no probe) that have a pending command, read before
+/// the command's rows go in (one index probe per target: `EXISTS` over the
+/// `state < 3` range).
 async fn store_command(
     tx: &mut Tx,
     tenant: &TenantId,
     command: &NewCommand,
     now: Timestamp,
-) -> Result<i64, QueueError> {
-    let inserted = sqlx::query(
+    probe: Option<&str>,
+) -> Result<(i64, Vec<i64>), QueueError> {
+    let row = sqlx::query(
         "INSERT INTO mdmkit_commands (tenant, id, kind, payload, created_at) \
-         VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (tenant, id) DO NOTHING",
+         VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (tenant, id) DO NOTHING \
+         RETURNING seq, (SELECT json_group_array(t.key) FROM jsonb_each(?6) AS t \
+         WHERE EXISTS (SELECT 1 FROM mdmkit_queue q WHERE q.tenant = ?1 \
+         AND q.device = t.value ->> 0 AND q.channel = t.value ->> 1 AND q.state < 3))",
     )
     .bind(tenant.as_str())
     .bind(command.id.as_uuid())
     .bind(command.kind.as_str())
     .bind(command.payload.as_slice())
     .bind(now.as_millis())
-    .execute(&mut **tx)
+    .bind(probe)
+    .fetch_optional(&mut **tx)
     .await
     .db("store a command")?;
-    if inserted.rows_affected() == 0 {
+    // No row: the insert did nothing, the id is taken.
+    let Some(row) = row else {
         return Err(QueueError::DuplicateCommand {
             command: command.id,
         });
-    }
-    Ok(inserted.last_insert_rowid())
-}
-
-/// The message of the enqueue trigger's refusal of a taken id (migration 3).
-const DUPLICATE: &str = "mdmkit: duplicate command";
-
-/// An enqueue without a supersede key, in one statement: an insert into
-/// `mdmkit_enqueue`, whose trigger (migration 3) stores the command and
-/// queues its rows, and whose `RETURNING` finds the targets that have
-/// another pending command (push hints), atomically with the insert. Outside
-/// a transaction the statement commits by itself.
-async fn enqueue_plain(
-    conn: &mut SqliteConnection,
-    tenant: &TenantId,
-    command: &NewCommand,
-    targets: &[EnrollmentId],
-    now: Timestamp,
-) -> Result<Enqueued, QueueError> {
-    let json = sql::targets_json(targets);
-    let row = sqlx::query(
-        "INSERT INTO mdmkit_enqueue (tenant, id, kind, payload, created_at, targets, priority, \
-         not_before, expires_at, max_attempts) \
-         VALUES (?1, ?3, ?4, ?5, ?6, jsonb(?2), ?7, ?8, ?9, ?10) \
-         RETURNING (SELECT json_group_array(t.key) FROM jsonb_each(?2) AS t \
-         WHERE EXISTS (SELECT 1 FROM mdmkit_queue q WHERE q.tenant = ?1 \
-         AND q.device = t.value ->> 0 AND q.channel = t.value ->> 1 AND q.state < 3 \
-         AND q.command_id <> ?3))",
-    )
-    .bind(tenant.as_str())
-    .bind(json.as_str())
-    .bind(command.id.as_uuid())
-    .bind(command.kind.as_str())
-    .bind(command.payload.as_slice())
-    .bind(now.as_millis())
-    .bind(i64::from(command.priority))
-    .bind(command.not_before.map(Timestamp::as_millis))
-    .bind(command.expires_at.map(Timestamp::as_millis))
-    .bind(command.max_attempts.map(i64::from))
-    .fetch_one(&mut *conn)
-    .await
-    .map_err(|e| match e.as_database_error() {
-        Some(d) if d.message().contains(DUPLICATE) => QueueError::DuplicateCommand {
-            command: command.id,
-        },
-        _ => QueueError::Database {
-            op: "queue a command",
-            source: Box::new(e),
-        },
-    })?;
-    let found: String = row.try_get(0).db("find busy enrollments")?;
+    };
+    let seq: i64 = row.try_get(0).db("store a command")?;
+    let found: String = row.try_get(1).db("find busy enrollments")?;
     let found: Vec<i64> = serde_json::from_str(&found).map_err(|e| QueueError::Corrupt {
         what: format!("busy enrollments: {e}"),
     })?;
-    let mut busy = vec![false; targets.len()];
-    for k in found {
-        if let Some(b) = usize::try_from(k).ok().and_then(|k| busy.get_mut(k)) {
-            *b = true;
-        }
-    }
-    Ok(Enqueued {
-        id: command.id,
-        queued: targets.len() as u64,
-        wake: wake(targets, &busy),
-        superseded: Vec::new(),
-    })
+    Ok((seq, found))
 }
 
 /// The targets not marked busy: they get a push.
@@ -869,7 +1002,9 @@ fn wake(targets: &[EnrollmentId], busy: &[bool]) -> Vec<EnrollmentId> {
         .collect()
 }
 
-/// One enqueue inside `tx` (targets prepared, command validated).
+/// One enqueue inside `tx` (targets prepared, command validated): the
+/// command, the supersedes, the push hints and one set-based insert of the
+/// command's rows for the whole fan-out.
 async fn enqueue_in(
     tx: &mut Tx,
     tenant: &TenantId,
@@ -877,45 +1012,66 @@ async fn enqueue_in(
     targets: &[EnrollmentId],
     now: Timestamp,
 ) -> Result<Enqueued, QueueError> {
-    let Some(key) = &command.supersede_key else {
-        return enqueue_plain(tx, tenant, command, targets, now).await;
-    };
     let json = sql::targets_json(targets);
-    let seq = store_command(tx, tenant, command, now).await?;
-    // Supersede first: an enrollment that had a command to replace had a
-    // pending one, so it needs no push (hint), and only the others are
-    // probed.
-    let superseded = supersede(tx, tenant, command.id, key, &json, now).await?;
-    let replaced: HashSet<&EnrollmentId> = superseded.iter().map(|(e, _)| e).collect();
-    let mut busy: Vec<bool> = targets.iter().map(|e| replaced.contains(e)).collect();
-    let rest: Vec<usize> = (0..targets.len()).filter(|i| !busy[*i]).collect();
-    if !rest.is_empty() {
-        // Superseding changed none of their rows, so this reads what was
-        // there before the enqueue.
-        let rest_json = sql::targets_json(rest.iter().map(|i| &targets[*i]));
-        // One index probe per target (`EXISTS` over the `state < 3` range).
-        let found: Vec<i64> = sqlx::query_scalar(
-            "SELECT t.key FROM jsonb_each(?2) AS t WHERE EXISTS (SELECT 1 \
-             FROM mdmkit_queue q WHERE q.tenant = ?1 AND q.device = t.value ->> 0 \
-             AND q.channel = t.value ->> 1 AND q.state < 3)",
-        )
-        .bind(tenant.as_str())
-        .bind(rest_json.as_str())
-        .fetch_all(&mut **tx)
-        .await
-        .db("find busy enrollments")?;
-        mark_busy(&mut busy, &rest, found);
-    }
-
+    let (seq, superseded, busy) = match &command.supersede_key {
+        // Without a supersede key the command's insert also probes every
+        // target (one statement fewer).
+        None => {
+            let (seq, found) = store_command(tx, tenant, command, now, Some(&json)).await?;
+            let mut busy = vec![false; targets.len()];
+            for k in found {
+                if let Some(b) = usize::try_from(k).ok().and_then(|k| busy.get_mut(k)) {
+                    *b = true;
+                }
+            }
+            (seq, Vec::new(), busy)
+        }
+        Some(key) => {
+            let (seq, _) = store_command(tx, tenant, command, now, None).await?;
+            // Supersede first: an enrollment that had a command to replace
+            // had a pending one, so it needs no push (hint), and only the
+            // others are probed.
+            let superseded = supersede(tx, tenant, command.id, key, &json, now).await?;
+            let replaced: HashSet<&EnrollmentId> = superseded.iter().map(|(e, _)| e).collect();
+            let mut busy: Vec<bool> = targets.iter().map(|e| replaced.contains(e)).collect();
+            let rest: Vec<usize> = (0..targets.len()).filter(|i| !busy[*i]).collect();
+            if !rest.is_empty() {
+                // Superseding changed none of their rows, so this reads what
+                // was there before the enqueue.
+                let rest_json = sql::targets_json(rest.iter().map(|i| &targets[*i]));
+                let found: Vec<i64> = sqlx::query_scalar(
+                    "SELECT t.key FROM jsonb_each(?2) AS t WHERE EXISTS (SELECT 1 \
+                     FROM mdmkit_queue q WHERE q.tenant = ?1 AND q.device = t.value ->> 0 \
+                     AND q.channel = t.value ->> 1 AND q.state < 3)",
+                )
+                .bind(tenant.as_str())
+                .bind(rest_json.as_str())
+                .fetch_all(&mut **tx)
+                .await
+                .db("find busy enrollments")?;
+                mark_busy(&mut busy, &rest, found);
+            }
+            (seq, superseded, busy)
+        }
+    };
+    // The rows, from the targets as `{device: channel, ...}` read as the
+    // `key` and `value` columns: no function is called per row, and `OR
+    // FAIL` (a conflict cannot happen: the command is new and the targets
+    // distinct; if one did, the error rolls the transaction back) means the
+    // statement never aborts half way. Otherwise SQLite, inside a
+    // transaction, keeps a statement journal of every page the insert
+    // changes (its enrollment index is touched all over): about 90 ms of a
+    // fan-out to 100,000 enrollments.
+    let rows = sql::targets_object(targets)?;
     let queued = sqlx::query(
-        "INSERT INTO mdmkit_queue (tenant, device, channel, command_id, seq, priority, \
+        "INSERT OR FAIL INTO mdmkit_queue (tenant, device, channel, command_id, seq, priority, \
          created_at, not_before, expires_at, supersede_key, max_attempts, state, attempts, \
          lease_until, updated_at) \
-         SELECT ?1, value ->> 0, value ->> 1, ?3, ?4, ?5, ?6, \
-         ?7, ?8, ?9, ?10, 0, 0, NULL, ?6 FROM jsonb_each(?2)",
+         SELECT ?1, key, value, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 0, 0, NULL, ?6 \
+         FROM jsonb_each(?2)",
     )
     .bind(tenant.as_str())
-    .bind(json.as_str())
+    .bind(rows.as_str())
     .bind(command.id.as_uuid())
     .bind(seq)
     .bind(i64::from(command.priority))
@@ -948,11 +1104,6 @@ impl QueueStore for SqliteStore {
         command.validate()?;
         let targets = prepare_targets(targets)?;
         let now = self.clock.now();
-        if command.supersede_key.is_none() {
-            // One statement: atomic without an explicit transaction.
-            let mut conn = self.pool.acquire().await.db("connect")?;
-            return enqueue_plain(&mut conn, tenant, command, &targets, now).await;
-        }
         let mut tx = self.begin().await?;
         let out = enqueue_in(&mut tx, tenant, command, &targets, now).await?;
         tx.commit().await.db("commit an enqueue")?;
@@ -1532,7 +1683,7 @@ mod tests {
         .await
         .unwrap();
         let mut conn = s.pool.acquire().await.unwrap();
-        let err = write_plan(&mut conn, &t, &e, &changes, Some(read))
+        let err = write_plan(&mut conn, &t, &e, &changes, read)
             .await
             .unwrap_err();
         assert!(is_stale(&err), "{err}");
@@ -1553,7 +1704,7 @@ mod tests {
         let (read, changes) = read_and_plan(&s, &t, &e).await;
         assert_eq!(s.cancel(&t, id).await.unwrap(), 1);
         let mut conn = s.pool.acquire().await.unwrap();
-        let err = write_plan(&mut conn, &t, &e, &changes, Some(read))
+        let err = write_plan(&mut conn, &t, &e, &changes, read)
             .await
             .unwrap_err();
         assert!(is_stale(&err), "{err}");
@@ -1619,9 +1770,164 @@ mod tests {
         assert_eq!((seen.len(), unique.len()), (40, 40));
     }
 
-    /// Migration 4's trigger writes the superseded reason as a literal.
-    #[test]
-    fn the_supersede_trigger_names_the_machines_reason() {
-        assert!(MIGRATIONS[3].contains(&format!("'{}'", crate::Reason::Superseded.as_str())));
+    /// A store written through schema 4 (its views and triggers) migrates
+    /// to the latest: the views and triggers are gone, its rows and history
+    /// stay, and the store's own code delivers, reports and supersedes them.
+    #[tokio::test]
+    async fn a_version_4_store_loses_its_triggers_and_keeps_its_queue() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v4.db");
+        let tenant = TenantId::new("t").unwrap();
+        let device = EnrollmentId::device(DeviceId::new("ipad-1").unwrap());
+        let (old, delivered) = (CommandId::new(), CommandId::new());
+        {
+            let opts = SqliteConnectOptions::new()
+                .filename(&path)
+                .create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal);
+            let mut c = sqlx::SqliteConnection::connect_with(&opts).await.unwrap();
+            let mut tx = c.begin().await.unwrap();
+            crate::migrate::apply_sqlite(&mut tx, &SCHEMA.up_to(4), 0)
+                .await
+                .unwrap();
+            tx.commit().await.unwrap();
+            // Two commands queued through schema 4's enqueue view, then one
+            // delivered through its transition view, as that release wrote
+            // them. (The view takes no supersede key: that release queued
+            // keyed commands with plain inserts. The key is set by hand.)
+            for (id, key) in [(old, Some("k")), (delivered, None)] {
+                sqlx::query(
+                    "INSERT INTO mdmkit_enqueue (tenant, id, kind, payload, created_at, targets, \
+                     priority) VALUES ('t', ?1, 'Old', x'00', 1, jsonb(?2), 0)",
+                )
+                .bind(id.as_uuid())
+                .bind(sql::targets_json([&device]))
+                .execute(&mut c)
+                .await
+                .unwrap();
+                if let Some(key) = key {
+                    sqlx::query("UPDATE mdmkit_queue SET supersede_key = ?1 WHERE command_id = ?2")
+                        .bind(key)
+                        .bind(id.as_uuid())
+                        .execute(&mut c)
+                        .await
+                        .unwrap();
+                }
+            }
+            sqlx::query(
+                "INSERT INTO mdmkit_transitions (tenant, device, channel, command_id, \
+                 from_state, to_state, attempts, lease_until, at, reason, read_event) \
+                 VALUES ('t', 'ipad-1', ?1, ?2, 0, 1, 1, 9999999999999, 2, 'delivered', 0)",
+            )
+            .bind(device.channel_key())
+            .bind(delivered.as_uuid())
+            .execute(&mut c)
+            .await
+            .unwrap();
+            c.close().await.unwrap();
+        }
+        let store = SqliteStore::open(SqliteOptions::new(&path)).await.unwrap();
+        let left: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM sqlite_master WHERE type IN ('trigger', 'view')",
+        )
+        .fetch_one(&store.pool)
+        .await
+        .unwrap();
+        assert_eq!(left, 0);
+        // The delivered command is answered; the old one is superseded.
+        let outcome = store
+            .report(
+                &tenant,
+                &device,
+                delivered,
+                &crate::Report::new(crate::ReportStatus::Acknowledged),
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            outcome,
+            crate::ReportOutcome::Recorded(CommandState::Acknowledged)
+        );
+        let new = store
+            .enqueue(
+                &tenant,
+                &NewCommand::new("New", vec![1]).with_supersede_key("k"),
+                std::slice::from_ref(&device),
+            )
+            .await
+            .unwrap();
+        assert_eq!(new.superseded, vec![(device.clone(), old)]);
+        let history: Vec<(CommandId, Option<CommandState>, CommandState, Reason)> = store
+            .history(&tenant, &device, None)
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|h| h.from.is_some())
+            .map(|h| (h.command, h.from, h.to, h.reason))
+            .collect();
+        assert_eq!(
+            history,
+            [
+                (
+                    delivered,
+                    Some(CommandState::Queued),
+                    CommandState::Delivered,
+                    Reason::Delivered
+                ),
+                (
+                    delivered,
+                    Some(CommandState::Delivered),
+                    CommandState::Acknowledged,
+                    Reason::Reported
+                ),
+                (
+                    old,
+                    Some(CommandState::Queued),
+                    CommandState::Superseded,
+                    Reason::Superseded
+                ),
+            ]
+        );
+        assert_eq!(
+            store.next(&tenant, &device).await.unwrap().unwrap().id,
+            new.id
+        );
+    }
+
+    /// A plan's rows are moved by primary key, one seek per row, never by
+    /// a scan of the enrollment's index range (finished rows too) per row.
+    #[tokio::test]
+    async fn a_plans_rows_are_one_key_seek_each() {
+        let dir = tempfile::tempdir().unwrap();
+        let (s, ..) = fixture(&dir).await;
+        let mut plans = Vec::new();
+        for sql in [MOVE_ROW, MOVE_ROWS] {
+            let plan: Vec<String> =
+                sqlx::query(sqlx::AssertSqlSafe(format!("EXPLAIN QUERY PLAN {sql}")))
+                    .fetch_all(&s.pool)
+                    .await
+                    .unwrap()
+                    .iter()
+                    .map(|r| r.get::<String, _>(3))
+                    .filter(|p| {
+                        !p.contains("SUBQUERY")
+                            && !p.starts_with("SEARCH e ")
+                            && !p.starts_with("SEARCH c ")
+                    })
+                    .collect();
+            plans.push(plan);
+        }
+        let seek = "SEARCH mdmkit_queue USING PRIMARY KEY \
+                    (tenant=? AND command_id=? AND device=? AND channel=?)";
+        assert_eq!(plans[0], [seek]);
+        assert_eq!(
+            plans[1],
+            [
+                "MATERIALIZE r",
+                "SCAN jsonb_each VIRTUAL TABLE INDEX 1:",
+                "SCAN r",
+                seek
+            ]
+        );
     }
 }

@@ -921,6 +921,24 @@ async fn user_channels_are_queues_of_their_own(h: &Harness) {
         next_kind(h, "t1", &device).await.as_deref(),
         Some("for-device")
     );
+    // One fan-out to both queues of the device queues a row in each.
+    let both = h
+        .store
+        .enqueue(&t, &cmd("for-both"), &[device.clone(), user.clone()])
+        .await
+        .unwrap();
+    assert_eq!(both.queued, 2);
+    for e in [&device, &user] {
+        let kinds: Vec<String> = h
+            .store
+            .list(&t, e)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|q| q.kind)
+            .collect();
+        assert!(kinds.iter().any(|k| k == "for-both"), "{e}: {kinds:?}");
+    }
 }
 
 async fn reports_on_unknown_or_undelivered_commands_are_refused(h: &Harness) {
