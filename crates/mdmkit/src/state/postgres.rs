@@ -642,14 +642,38 @@ mod tests {
     use super::*;
     use sqlx::Connection as _;
 
+    /// The throwaway server's URL (a missing one fails the test).
+    fn test_url() -> String {
+        match std::env::var("MDMKIT_TEST_POSTGRES_URL") {
+            Ok(u) if !u.is_empty() => u,
+            _ => panic!("MDMKIT_TEST_POSTGRES_URL is unset: run the tests through scripts/test"),
+        }
+    }
+
+    /// A connection whose search path is a new schema `schema`, migrated
+    /// to version `n` as a released store left it.
+    async fn schema_at(url: &str, schema: &str, n: usize) -> sqlx::PgConnection {
+        let connect = PgConnectOptions::from_str(url).unwrap();
+        let mut c = sqlx::PgConnection::connect_with(&connect).await.unwrap();
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+            "CREATE SCHEMA \"{schema}\"; SET search_path TO \"{schema}\""
+        )))
+        .execute(&mut c)
+        .await
+        .unwrap();
+        let mut tx = c.begin().await.unwrap();
+        mdmkit_queue::migrate::apply_postgres(&mut tx, &SCHEMA.up_to(n), 0)
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        c
+    }
+
     /// Enrollments written before they had a node column (schema 7) get
     /// their node from their document when the store migrates.
     #[tokio::test]
     async fn enrollments_written_before_the_node_column_are_found_per_node() {
-        let url = match std::env::var("MDMKIT_TEST_POSTGRES_URL") {
-            Ok(u) if !u.is_empty() => u,
-            _ => panic!("MDMKIT_TEST_POSTGRES_URL is unset: run the tests through scripts/test"),
-        };
+        let url = test_url();
         let schema = format!(
             "s_enr_node_{}_{}",
             std::process::id(),
@@ -665,26 +689,14 @@ mod tests {
             "school".parse().unwrap(),
             mdmkit_queue::Timestamp::from_millis(1),
         );
-        let connect = PgConnectOptions::from_str(&url).unwrap();
-        let mut c = sqlx::PgConnection::connect_with(&connect).await.unwrap();
-        sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
-            "CREATE SCHEMA \"{schema}\"; SET search_path TO \"{schema}\""
-        )))
-        .execute(&mut c)
-        .await
-        .unwrap();
-        let mut tx = c.begin().await.unwrap();
-        mdmkit_queue::migrate::apply_postgres(&mut tx, &SCHEMA.up_to(MIGRATIONS.len() - 1), 0)
-            .await
-            .unwrap();
+        let mut c = schema_at(&url, &schema, MIGRATIONS.len() - 1).await;
         sqlx::query("INSERT INTO mdmkit_enrollment (tenant, device, doc) VALUES ($1, $2, $3)")
             .bind(t.as_str())
             .bind("ipad-1")
             .bind(records::doc(&e).unwrap())
-            .execute(&mut *tx)
+            .execute(&mut c)
             .await
             .unwrap();
-        tx.commit().await.unwrap();
         let opts = PostgresOptions::new(url.clone())
             .with_schema(schema.clone())
             .with_max_connections(2);
@@ -702,29 +714,14 @@ mod tests {
     /// edited released migration is refused.
     #[tokio::test]
     async fn every_schema_version_migrates_forward_and_an_edited_one_is_refused() {
-        let url = match std::env::var("MDMKIT_TEST_POSTGRES_URL") {
-            Ok(u) if !u.is_empty() => u,
-            _ => panic!("MDMKIT_TEST_POSTGRES_URL is unset: run the tests through scripts/test"),
-        };
+        let url = test_url();
         let tag = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap()
             .as_nanos();
         for n in 0..=MIGRATIONS.len() {
             let schema = format!("s_mig_{}_{tag}_{n}", std::process::id());
-            let connect = PgConnectOptions::from_str(&url).unwrap();
-            let mut c = sqlx::PgConnection::connect_with(&connect).await.unwrap();
-            sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
-                "CREATE SCHEMA \"{schema}\"; SET search_path TO \"{schema}\""
-            )))
-            .execute(&mut c)
-            .await
-            .unwrap();
-            let mut tx = c.begin().await.unwrap();
-            mdmkit_queue::migrate::apply_postgres(&mut tx, &SCHEMA.up_to(n), 0)
-                .await
-                .unwrap();
-            tx.commit().await.unwrap();
+            let mut c = schema_at(&url, &schema, n).await;
             let opts = PostgresOptions::new(url.clone())
                 .with_schema(schema.clone())
                 .with_max_connections(2);

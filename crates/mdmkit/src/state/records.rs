@@ -155,7 +155,9 @@ macro_rules! enrollment_node {
         )
     };
 }
+#[cfg(feature = "sqlite")]
 pub(crate) const ENROLLMENT_NODE_SQLITE: &str = enrollment_node!("json_extract(doc, '$.node')");
+#[cfg(feature = "postgres")]
 pub(crate) const ENROLLMENT_NODE_POSTGRES: &str = enrollment_node!("doc::jsonb ->> 'node'");
 /// Each device's worst category state as a severity rank (decoded by
 /// `state_of_severity`: 0 unsupported, 1 verified, 2 sent, 3 pending, 4
