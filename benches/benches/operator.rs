@@ -38,8 +38,9 @@
 //!   reconcile` opens its store (the insert floor).
 //!
 //! After the first reconcile it reports the store's size: the file, the
-//! queue's tables (commands, queue rows, events, with their indexes, from
-//! SQLite's `dbstat`) and the bytes per queued command beyond the payload.
+//! queue's tables (commands, queue rows, events, the interned enrollments
+//! and supersede keys, with their indexes, from SQLite's `dbstat`) and the
+//! bytes per queued command beyond the payload.
 //!
 //! Run (the bench runs the release binary `target/release/mdmkit`, beside
 //! its own executable's `deps/`, and is skipped with a note when it is
@@ -695,7 +696,11 @@ fn bench(_c: &mut Criterion) {
         .filter(|(t, _)| {
             matches!(
                 t.as_str(),
-                "mdmkit_queue" | "mdmkit_commands" | "mdmkit_events"
+                "mdmkit_queue"
+                    | "mdmkit_commands"
+                    | "mdmkit_events"
+                    | "mdmkit_queue_enrollments"
+                    | "mdmkit_queue_keys"
             )
         })
         .map(|(_, b)| b)
@@ -718,7 +723,8 @@ fn bench(_c: &mut Criterion) {
     if !size.tables.is_empty() {
         let beyond = (queue_side - size.payload_bytes) as f64 / rows;
         println!(
-            "queue tables (commands, queue, events, with indexes): {:.1} MB; beyond the payloads: \
+            "queue tables (commands, queue, events, interned enrollments and supersede keys, with \
+             indexes): {:.1} MB; beyond the payloads: \
              {beyond:.0} bytes per queued command (target ≤ 150: {}); raw floor table: {raw_per_row:.0} bytes per row",
             queue_side as f64 / 1e6,
             if beyond <= 150.0 { "met" } else { "not met" }

@@ -1,5 +1,7 @@
-//! What the SQLite and PostgreSQL stores share: row decoding, the column
-//! list, and the rows a plan moves ([`row_moves`]).
+//! What the SQLite and PostgreSQL stores share: row decoding and the rows
+//! a plan moves ([`row_moves`]). Their layouts differ (SQLite's queue rows
+//! name their command and enrollment by integer), so each store has its
+//! own queries.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -12,14 +14,17 @@ use crate::machine::{Change, Slot};
 use crate::model::{CommandState, QueueEntry, StateCounts};
 use crate::time::Timestamp;
 
-/// The columns of a queue row (aliased `q`) the planners need, in the
-/// order [`RawSlot`] reads them.
+/// The columns of a PostgreSQL queue row (aliased `q`) the planners need,
+/// in the order [`RawSlot`] reads them. (SQLite's rows keep what is the
+/// same for every target in the command's row: its store has its own list.)
+#[cfg(feature = "postgres")]
 macro_rules! slot_columns {
     () => {
         "q.command_id, q.state, q.attempts, q.lease_until, q.priority, q.created_at, q.seq, \
          q.not_before, q.expires_at, q.max_attempts, q.supersede_key"
     };
 }
+#[cfg(feature = "postgres")]
 pub(crate) use slot_columns;
 
 /// A queue row as read from either database.
@@ -101,36 +106,8 @@ pub(crate) fn targets_json<'a>(
     serde_json::to_string(&pairs).unwrap_or_else(|_| "[]".into())
 }
 
-/// The targets as the JSON object `{device: channel, ...}` the fan-out's
-/// insert reads with `jsonb_each`, as its `key` and `value` columns, with
-/// no function call per row (see the SQLite store's enqueue). A device with
-/// several channels is a repeated member: `jsonb_each` returns every
-/// member, in order (a test pins it).
-#[cfg(feature = "sqlite")]
-pub(crate) fn targets_object<'a>(
-    targets: impl IntoIterator<Item = &'a crate::ids::EnrollmentId>,
-) -> Result<String, QueueError> {
-    let mut out = vec![b'{'];
-    for (i, e) in targets.into_iter().enumerate() {
-        if i > 0 {
-            out.push(b',');
-        }
-        serde_json::to_writer(&mut out, e.device_id().as_str())
-            .and_then(|()| {
-                out.push(b':');
-                serde_json::to_writer(&mut out, e.channel_key())
-            })
-            .map_err(|e| QueueError::Corrupt {
-                what: format!("targets as JSON: {e}"),
-            })?;
-    }
-    out.push(b'}');
-    String::from_utf8(out).map_err(|e| QueueError::Corrupt {
-        what: format!("targets as JSON: {e}"),
-    })
-}
-
-/// Reads the [`slot_columns!`] starting at column `at`.
+/// Reads a queue row's slot columns (each store's `slot_columns!`, in
+/// the same order) starting at column `at`.
 pub(crate) fn raw_slot<'r, R>(row: &'r R, at: usize) -> Result<RawSlot, sqlx::Error>
 where
     R: sqlx::Row,
@@ -354,12 +331,15 @@ impl ChangeColumns {
     }
 }
 
-/// [`crate::QueueStore::pending_enrollments`] in the SQL both dialects
-/// agree on: the enrollments with a row queued (0) or delivered (1).
+/// [`crate::QueueStore::pending_enrollments`] on PostgreSQL: the
+/// enrollments with a row queued (0) or delivered (1). (SQLite's rows name
+/// their enrollment by an interned id: its store has its own query.)
+#[cfg(feature = "postgres")]
 pub(crate) const PENDING_ENROLLMENTS: &str = "SELECT DISTINCT device, channel FROM mdmkit_queue \
      WHERE tenant = $1 AND state IN (0, 1)";
 
-/// The rows of [`PENDING_ENROLLMENTS`] as enrollments, sorted.
+/// The `(device, channel)` rows of the pending enrollments query as
+/// enrollments, sorted.
 pub(crate) fn pending_enrollments(
     rows: Vec<(String, String)>,
 ) -> Result<Vec<crate::EnrollmentId>, QueueError> {

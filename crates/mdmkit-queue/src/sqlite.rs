@@ -14,7 +14,7 @@
 //! `jsonb_each`), so a fan-out to 100,000 enrollments stays a few
 //! statements.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -35,7 +35,7 @@ use crate::model::{
     CommandState, DeliverOptions, Delivered, Enqueued, HistoryEvent, NewCommand, QueueEntry,
     Reason, Report, ReportOutcome, StateCounts,
 };
-use crate::sql::{self, slot_columns};
+use crate::sql;
 use crate::store::log_enqueued;
 use crate::store::{QueueStore, prepare_batch, prepare_targets};
 use crate::time::{Clock, SystemClock, Timestamp};
@@ -134,15 +134,23 @@ impl SqliteOptions {
 
 /// The schema, one entry per version. Never edit a released entry: append.
 ///
-/// A queue row lives in the primary-key B-tree (`WITHOUT ROWID`) and has one
-/// more index entry, no more: each entry is paid on every insert and state
-/// change. The key leads with the command, so a fan-out to 100,000
-/// enrollments appends one run of adjacent pages instead of touching
-/// 100,000 scattered ones, and finds a command's rows (cancel, purge);
-/// `mdmkit_queue_by_enrollment` finds an enrollment's rows, its pending ones
-/// (`state IN (0, 1, 2)`, the lowest codes) first. Events are ordered by
-/// their rowid, which a plain `INTEGER PRIMARY KEY` keeps increasing
-/// without the extra write of `AUTOINCREMENT`.
+/// The layout (migration 6): a queue row is the command's `seq` and the
+/// enrollment's interned id (`mdmkit_queue_enrollments`) plus what differs
+/// per target (state, attempts, lease, time, the supersede key's interned
+/// id, the superseding command's `seq`); what is the same for every target
+/// of a command (kind, payload, priority, times, supersede key, max
+/// attempts) is stored once, in `mdmkit_commands`. A queue row lives in the
+/// primary-key B-tree (`WITHOUT ROWID`) and has one more index entry, no
+/// more: each entry is paid on every insert and state change. The key
+/// leads with the command, so a fan-out to 100,000 enrollments appends one
+/// run of adjacent pages instead of touching 100,000 scattered ones, and
+/// finds a command's rows (cancel, purge); `mdmkit_queue_by_enrollment`
+/// `(enrollment, state, key)` finds an enrollment's rows, its pending ones
+/// (`state < 3`, the lowest codes) first, and the ones a supersede replaces
+/// without reading them. Events name the enrollment and commands by
+/// integer too, and are ordered by their rowid, which a plain `INTEGER
+/// PRIMARY KEY` keeps increasing without the extra write of
+/// `AUTOINCREMENT`.
 const MIGRATIONS: &[&str] = &[
     r#"
 CREATE TABLE mdmkit_commands (
@@ -281,6 +289,132 @@ DROP TRIGGER IF EXISTS mdmkit_enqueue_apply;
 DROP VIEW IF EXISTS mdmkit_transitions;
 DROP VIEW IF EXISTS mdmkit_enqueue;
 "#,
+    // 6: the compact layout (issue 19 must 2: at most 150 bytes per queued
+    // command beyond its payload; schema 5 stored about 269). A queue row
+    // repeated its enrollment's tenant, device and channel, its command's
+    // 16-byte id and the command's own fields (priority, times, supersede
+    // key, max attempts), and both of its index entries repeated the
+    // strings again. Now:
+    //
+    // - `mdmkit_queue_enrollments` interns each enrollment once as a small
+    //   integer (created by the first command queued for it, never
+    //   deleted: its events and the optimistic check refer to it);
+    // - `mdmkit_queue_keys` interns each tenant's supersede keys the same
+    //   way, so that the enrollment index can still find the rows a
+    //   supersede replaces without reading them;
+    // - `mdmkit_commands` holds every per-command field (the small ones
+    //   before the payload, so that reading them never reads a large
+    //   payload's overflow pages); its `seq` (`AUTOINCREMENT`: never handed
+    //   out twice, an event may outlive its command by one purge) is what
+    //   queue rows and events refer to;
+    // - a queue row is `(seq, enrollment)` plus what changes per target:
+    //   state, attempts, lease, time, the key's integer and the
+    //   superseding command's `seq`. The key still leads with the command
+    //   (a fan-out appends one run of pages), and the one index is
+    //   `(enrollment, state, key)`;
+    // - events refer to the enrollment and commands by integer too.
+    //
+    // Every row is carried over: the tables are rebuilt and renamed (SQLite
+    // cannot change a primary key in place), ids and sequence numbers kept.
+    // An event whose command is gone (the store's newest event, which a
+    // purge keeps so that event ids are never handed out twice) keeps its
+    // id with command `seq` 0, which names no command.
+    r#"
+CREATE TABLE mdmkit_queue_enrollments (
+    id      INTEGER PRIMARY KEY,
+    tenant  TEXT    NOT NULL,
+    device  TEXT    NOT NULL,
+    channel TEXT    NOT NULL,
+    UNIQUE (tenant, device, channel)
+);
+INSERT INTO mdmkit_queue_enrollments (tenant, device, channel)
+    SELECT tenant, device, channel FROM mdmkit_queue
+    UNION SELECT tenant, device, channel FROM mdmkit_events
+    ORDER BY 1, 2, 3;
+CREATE TABLE mdmkit_queue_keys (
+    id     INTEGER PRIMARY KEY,
+    tenant TEXT    NOT NULL,
+    key    TEXT    NOT NULL,
+    UNIQUE (tenant, key)
+);
+INSERT INTO mdmkit_queue_keys (tenant, key)
+    SELECT DISTINCT tenant, supersede_key FROM mdmkit_queue
+    WHERE supersede_key IS NOT NULL ORDER BY 1, 2;
+CREATE TABLE mdmkit_commands_v6 (
+    seq           INTEGER PRIMARY KEY AUTOINCREMENT,
+    tenant        TEXT    NOT NULL,
+    id            BLOB    NOT NULL,
+    kind          TEXT    NOT NULL,
+    created_at    INTEGER NOT NULL,
+    priority      INTEGER NOT NULL,
+    not_before    INTEGER,
+    expires_at    INTEGER,
+    max_attempts  INTEGER,
+    supersede_key TEXT,
+    payload       BLOB    NOT NULL,
+    UNIQUE (tenant, id)
+);
+INSERT INTO mdmkit_commands_v6 (seq, tenant, id, kind, created_at, priority, not_before,
+    expires_at, max_attempts, supersede_key, payload)
+SELECT c.seq, c.tenant, c.id, c.kind, ifnull(q.created_at, c.created_at), ifnull(q.priority, 0),
+    q.not_before, q.expires_at, q.max_attempts, q.supersede_key, c.payload
+FROM mdmkit_commands c LEFT JOIN (SELECT tenant, command_id, priority, created_at, not_before,
+    expires_at, max_attempts, supersede_key FROM mdmkit_queue GROUP BY tenant, command_id) q
+    ON q.tenant = c.tenant AND q.command_id = c.id
+ORDER BY c.seq;
+DELETE FROM sqlite_sequence WHERE name = 'mdmkit_commands_v6';
+INSERT INTO sqlite_sequence (name, seq)
+    SELECT 'mdmkit_commands_v6', seq FROM sqlite_sequence WHERE name = 'mdmkit_commands';
+CREATE TABLE mdmkit_queue_v6 (
+    seq           INTEGER NOT NULL,
+    enrollment    INTEGER NOT NULL,
+    state         INTEGER NOT NULL,
+    attempts      INTEGER NOT NULL,
+    lease_until   INTEGER,
+    updated_at    INTEGER NOT NULL,
+    key           INTEGER,
+    superseded_by INTEGER,
+    PRIMARY KEY (seq, enrollment)
+) WITHOUT ROWID;
+INSERT INTO mdmkit_queue_v6 (seq, enrollment, state, attempts, lease_until, updated_at, key,
+    superseded_by)
+SELECT c.seq, n.id, q.state, q.attempts, q.lease_until, q.updated_at, k.id, s.seq
+FROM mdmkit_queue q
+JOIN mdmkit_commands_v6 c ON c.tenant = q.tenant AND c.id = q.command_id
+JOIN mdmkit_queue_enrollments n
+    ON n.tenant = q.tenant AND n.device = q.device AND n.channel = q.channel
+LEFT JOIN mdmkit_queue_keys k ON k.tenant = q.tenant AND k.key = q.supersede_key
+LEFT JOIN mdmkit_commands_v6 s ON s.tenant = q.tenant AND s.id = q.superseded_by
+ORDER BY 1, 2;
+CREATE TABLE mdmkit_events_v6 (
+    id         INTEGER PRIMARY KEY,
+    enrollment INTEGER NOT NULL,
+    seq        INTEGER NOT NULL,
+    at         INTEGER NOT NULL,
+    from_state INTEGER,
+    to_state   INTEGER NOT NULL,
+    reason     TEXT    NOT NULL,
+    by_seq     INTEGER,
+    result     BLOB
+);
+INSERT INTO mdmkit_events_v6 (id, enrollment, seq, at, from_state, to_state, reason, by_seq,
+    result)
+SELECT e.id, n.id, ifnull(c.seq, 0), e.at, e.from_state, e.to_state, e.reason, b.seq, e.result
+FROM mdmkit_events e
+JOIN mdmkit_queue_enrollments n
+    ON n.tenant = e.tenant AND n.device = e.device AND n.channel = e.channel
+LEFT JOIN mdmkit_commands_v6 c ON c.tenant = e.tenant AND c.id = e.command_id
+LEFT JOIN mdmkit_commands_v6 b ON b.tenant = e.tenant AND b.id = e.by_command
+ORDER BY e.id;
+DROP TABLE mdmkit_events;
+DROP TABLE mdmkit_queue;
+DROP TABLE mdmkit_commands;
+ALTER TABLE mdmkit_commands_v6 RENAME TO mdmkit_commands;
+ALTER TABLE mdmkit_queue_v6 RENAME TO mdmkit_queue;
+ALTER TABLE mdmkit_events_v6 RENAME TO mdmkit_events;
+CREATE INDEX mdmkit_queue_by_enrollment ON mdmkit_queue (enrollment, state, key);
+CREATE INDEX mdmkit_events_by_enrollment ON mdmkit_events (enrollment);
+"#,
 ];
 
 /// A queue store in one SQLite file.
@@ -358,7 +492,8 @@ impl SqliteStore {
             let read = load_slots(conn, tenant, enrollment, also).await?;
             let mut slots = read.slots;
             let (out, changes) = plan(&mut slots, now)?;
-            match write_plan(conn, tenant, enrollment, &changes, read.event).await {
+            let rows = RowKeys::of(read.enrollment, &slots);
+            match write_plan(conn, tenant, &rows, &changes, read.event).await {
                 Err(e) if tries < 64 && is_stale(&e) => tries += 1,
                 Err(e) => return Err(e),
                 Ok(payloads) => return Ok((now, out, changes, payloads)),
@@ -397,25 +532,71 @@ pub fn create_owner_only(path: &Path) -> std::io::Result<()> {
     }
 }
 
-/// An enrollment's pending rows, after what the plan read of them (the
-/// enrollment's last event id, the same in every row), in one statement so
-/// both come from one snapshot. `state < 3` (not `IN (0, 1, 2)`): with the
-/// `IN` list SQLite's planner preferred the primary key's `tenant` prefix,
-/// a scan of every row of the tenant on each delivery and report, over the
-/// enrollment index's four-column range (a test pins the plan).
+/// The columns of a queue row (`q`) and its command (`c`) the planners
+/// need, in the order [`sql::raw_slot`] reads them: what is the same for
+/// every target of a command is the command's.
+macro_rules! slot_columns {
+    () => {
+        "c.id, q.state, q.attempts, q.lease_until, c.priority, c.created_at, c.seq, \
+         c.not_before, c.expires_at, c.max_attempts, c.supersede_key"
+    };
+}
+
+/// An enrollment (`?1` to `?3`) by its interned id, the enrollment's last
+/// event id, and its pending rows, in one statement so that all come from
+/// one snapshot. The enrollment is one row however many pending rows it has
+/// (a row of `NULL`s when it has none; no row when it was never queued
+/// for). `state < 3` (not `IN (0, 1, 2)`) reads one range of the
+/// enrollment index (a test pins the plan).
 const LOAD_PENDING: &str = concat!(
-    "SELECT ifnull((SELECT e.id FROM mdmkit_events e WHERE e.tenant = ?1 \
-     AND e.device = ?2 AND e.channel = ?3 ORDER BY e.id DESC LIMIT 1), 0), ",
+    "SELECT n.id, ifnull((SELECT e.id FROM mdmkit_events e WHERE e.enrollment = n.id \
+     ORDER BY e.id DESC LIMIT 1), 0), ",
     slot_columns!(),
-    " FROM mdmkit_queue q WHERE q.tenant = ?1 AND q.device = ?2 AND q.channel = ?3 \
-     AND q.state < 3"
+    " FROM mdmkit_queue_enrollments n \
+     LEFT JOIN mdmkit_queue q ON q.enrollment = n.id AND q.state < 3 \
+     LEFT JOIN mdmkit_commands c ON c.seq = q.seq \
+     WHERE n.tenant = ?1 AND n.device = ?2 AND n.channel = ?3"
 );
 
-/// What a plan read: the enrollment's last event id (0: none), and its
-/// pending rows.
+/// What a plan read: the enrollment's interned id (`None`: never queued
+/// for), its last event id (0: none), and its pending rows.
 struct ReadSet {
+    enrollment: Option<i64>,
     event: i64,
     slots: Vec<Slot>,
+}
+
+/// How a plan's rows are found in the tables: the enrollment's interned id
+/// and each command's `seq`.
+struct RowKeys {
+    enrollment: Option<i64>,
+    seqs: HashMap<CommandId, i64>,
+}
+
+impl RowKeys {
+    /// The keys of the rows a plan read (every row a plan moves is one it
+    /// read).
+    fn of(enrollment: Option<i64>, slots: &[Slot]) -> Self {
+        Self {
+            enrollment,
+            seqs: slots.iter().map(|s| (s.command, s.seq)).collect(),
+        }
+    }
+
+    fn enrollment(&self) -> Result<i64, QueueError> {
+        self.enrollment.ok_or_else(|| QueueError::Corrupt {
+            what: "a plan moves rows of an enrollment that has none".into(),
+        })
+    }
+
+    fn seq(&self, command: CommandId) -> Result<i64, QueueError> {
+        self.seqs
+            .get(&command)
+            .copied()
+            .ok_or_else(|| QueueError::Corrupt {
+                what: format!("a plan moves command {command}, which it did not read"),
+            })
+    }
 }
 
 async fn load_slots(
@@ -431,32 +612,43 @@ async fn load_slots(
         .fetch_all(&mut *conn)
         .await
         .db("read a queue")?;
-    let mut event = 0;
-    let mut slots = Vec::with_capacity(rows.len());
+    let mut read = ReadSet {
+        enrollment: None,
+        event: 0,
+        slots: Vec::with_capacity(rows.len()),
+    };
     for r in &rows {
-        event = r.try_get(0).db("read a queue")?;
-        slots.push(sql::raw_slot(r, 1).db("read a queue row")?.into_slot()?);
+        read.enrollment = Some(r.try_get(0).db("read a queue")?);
+        read.event = r.try_get(1).db("read a queue")?;
+        // The enrollment's row without a pending one: no slot.
+        let state: Option<i64> = r.try_get(3).db("read a queue")?;
+        if state.is_some() {
+            read.slots
+                .push(sql::raw_slot(r, 2).db("read a queue row")?.into_slot()?);
+        }
     }
     // A report may name a finished command: read it too (it cannot change).
-    if let Some(c) = also.filter(|c| slots.iter().all(|s| s.command != *c)) {
+    if let (Some(c), Some(enrollment)) = (also, read.enrollment)
+        && read.slots.iter().all(|s| s.command != c)
+    {
         let row = sqlx::query(concat!(
             "SELECT ",
             slot_columns!(),
-            " FROM mdmkit_queue q WHERE q.tenant = ?1 AND q.command_id = ?4 \
-             AND q.device = ?2 AND q.channel = ?3"
+            " FROM mdmkit_commands c JOIN mdmkit_queue q ON q.seq = c.seq AND q.enrollment = ?3 \
+             WHERE c.tenant = ?1 AND c.id = ?2"
         ))
         .bind(tenant.as_str())
-        .bind(e.device_id().as_str())
-        .bind(e.channel_key())
         .bind(c.as_uuid())
+        .bind(enrollment)
         .fetch_optional(&mut *conn)
         .await
         .db("read a queue row")?;
         if let Some(r) = row {
-            slots.push(sql::raw_slot(&r, 0).db("read a queue row")?.into_slot()?);
+            read.slots
+                .push(sql::raw_slot(&r, 0).db("read a queue row")?.into_slot()?);
         }
     }
-    Ok(ReadSet { event, slots })
+    Ok(read)
 }
 
 /// The message of a refused optimistic write.
@@ -492,7 +684,7 @@ fn is_stale(e: &QueueError) -> bool {
 async fn write_plan(
     conn: &mut SqliteConnection,
     tenant: &TenantId,
-    e: &EnrollmentId,
+    rows: &RowKeys,
     changes: &[Change],
     read: i64,
 ) -> Result<Vec<(String, Vec<u8>)>, QueueError> {
@@ -504,51 +696,49 @@ async fn write_plan(
         .await
         .db("begin a transaction")?;
     // An error drops `tx`: nothing of the plan is written.
-    let out = apply_plan(&mut tx, tenant, e, changes, Some(read)).await?;
+    let out = apply_plan(&mut tx, tenant, rows, changes, Some(read)).await?;
     tx.commit().await.db("commit transitions")?;
     Ok(out)
 }
 
-/// What an update of a plan's rows returns per row moved: the command, the
-/// enrollment's last event id before the plan's events (the same in every
-/// row: the events go in after the update), and for a row the plan leaves
-/// delivered (only a delivery moves a row into `Delivered`, `?5`) the
-/// command's kind and payload.
+/// What an update of a plan's rows returns per row moved: the command's
+/// `seq`, the enrollment's last event id before the plan's events (the same
+/// in every row: the events go in after the update), and for a row the plan
+/// leaves delivered (only a delivery moves a row into `Delivered`, `?3`)
+/// the command's kind and payload. `?1` is the enrollment.
 macro_rules! moved_returning {
     () => {
-        " RETURNING command_id, ifnull((SELECT e.id FROM mdmkit_events e \
-         WHERE e.tenant = ?1 AND e.device = ?2 AND e.channel = ?3 ORDER BY e.id DESC LIMIT 1), 0), \
-         (SELECT c.kind FROM mdmkit_commands c WHERE c.tenant = ?1 \
-         AND c.id = mdmkit_queue.command_id AND mdmkit_queue.state = ?5), \
-         (SELECT c.payload FROM mdmkit_commands c WHERE c.tenant = ?1 \
-         AND c.id = mdmkit_queue.command_id AND mdmkit_queue.state = ?5)"
+        " RETURNING seq, ifnull((SELECT e.id FROM mdmkit_events e \
+         WHERE e.enrollment = ?1 ORDER BY e.id DESC LIMIT 1), 0), \
+         (SELECT c.kind FROM mdmkit_commands c WHERE c.seq = mdmkit_queue.seq \
+         AND mdmkit_queue.state = ?3), \
+         (SELECT c.payload FROM mdmkit_commands c WHERE c.seq = mdmkit_queue.seq \
+         AND mdmkit_queue.state = ?3)"
     };
 }
 
-/// Moves one row of an enrollment (`?1` to `?4`) from state `?10` to `?6`
-/// with attempts `?7`, lease `?8` and time `?9`: one primary-key seek.
+/// Moves one row (enrollment `?1`, command `?2`) from state `?8` to `?4`
+/// with attempts `?5`, lease `?6` and time `?7`: one primary-key seek.
 const MOVE_ROW: &str = concat!(
-    "UPDATE mdmkit_queue SET state = ?6, attempts = ?7, lease_until = ?8, updated_at = ?9 \
-     WHERE tenant = ?1 AND command_id = ?4 AND device = ?2 AND channel = ?3 AND state = ?10",
+    "UPDATE mdmkit_queue SET state = ?4, attempts = ?5, lease_until = ?6, updated_at = ?7 \
+     WHERE seq = ?2 AND enrollment = ?1 AND state = ?8",
     moved_returning!()
 );
 
-/// Moves rows of an enrollment (`?1` to `?3`) listed in the JSON array
-/// `?4` (per row: `[command hex, from, to, attempts, lease_until, at]`),
-/// each from its `from` state, one primary-key seek per listed row (a test
-/// pins the plan). The list is materialized with the whole key in each of
-/// its rows: with the key's columns compared to the parameters instead,
-/// SQLite reads the enrollment's (or the tenant's) whole index range,
-/// finished rows too, and probes the list per row.
+/// Moves rows of enrollment `?1` listed in the JSON array `?2` (per row:
+/// `[seq, from, to, attempts, lease_until, at]`), each from its `from`
+/// state, one primary-key seek per listed row (a test pins the plan). The
+/// list is materialized with the whole key in each of its rows: with the
+/// enrollment compared to the parameter instead, SQLite may read the
+/// enrollment's whole index range, finished rows too, and probe the list
+/// per row.
 const MOVE_ROWS: &str = concat!(
-    "WITH r AS MATERIALIZED (SELECT ?1 AS tenant, ?2 AS device, ?3 AS channel, \
-     unhex(value ->> 0) AS command_id, value ->> 1 AS from_state, value ->> 2 AS to_state, \
-     value ->> 3 AS attempts, value ->> 4 AS lease_until, value ->> 5 AS at \
-     FROM jsonb_each(?4)) \
+    "WITH r AS MATERIALIZED (SELECT ?1 AS enrollment, value ->> 0 AS seq, \
+     value ->> 1 AS from_state, value ->> 2 AS to_state, value ->> 3 AS attempts, \
+     value ->> 4 AS lease_until, value ->> 5 AS at FROM jsonb_each(?2)) \
      UPDATE mdmkit_queue SET state = r.to_state, attempts = r.attempts, \
      lease_until = r.lease_until, updated_at = r.at FROM r \
-     WHERE mdmkit_queue.tenant = r.tenant AND mdmkit_queue.command_id = r.command_id \
-     AND mdmkit_queue.device = r.device AND mdmkit_queue.channel = r.channel \
+     WHERE mdmkit_queue.seq = r.seq AND mdmkit_queue.enrollment = r.enrollment \
      AND mdmkit_queue.state = r.from_state",
     moved_returning!()
 );
@@ -566,20 +756,21 @@ const MOVE_ROWS: &str = concat!(
 async fn apply_plan(
     conn: &mut SqliteConnection,
     tenant: &TenantId,
-    e: &EnrollmentId,
+    keys: &RowKeys,
     changes: &[Change],
     read: Option<i64>,
 ) -> Result<Vec<(String, Vec<u8>)>, QueueError> {
+    if changes.is_empty() {
+        return Ok(Vec::new());
+    }
+    let enrollment = keys.enrollment()?;
     let moves = sql::row_moves(changes);
     let delivered_code = i64::from(CommandState::Delivered.code());
-    let (op, moved) = match (changes, moves.as_slice()) {
-        ([], _) => return Ok(Vec::new()),
-        (_, [m]) => {
+    let (op, moved) = match moves.as_slice() {
+        [m] => {
             let moved = sqlx::query(MOVE_ROW)
-                .bind(tenant.as_str())
-                .bind(e.device_id().as_str())
-                .bind(e.channel_key())
-                .bind(m.command.as_uuid())
+                .bind(enrollment)
+                .bind(keys.seq(m.command)?)
                 .bind(delivered_code)
                 .bind(i64::from(m.to.code()))
                 .bind(i64::from(m.attempts))
@@ -592,24 +783,22 @@ async fn apply_plan(
             ("record a transition", moved)
         }
         _ => {
-            // Per row: `[command hex, from, to, attempts, lease_until, at]`.
-            let rows: Vec<serde_json::Value> = moves
+            // Per row: `[seq, from, to, attempts, lease_until, at]`.
+            let rows = moves
                 .iter()
                 .map(|m| {
-                    serde_json::json!([
-                        hex(m.command.as_uuid().as_bytes()),
+                    Ok(serde_json::json!([
+                        keys.seq(m.command)?,
                         m.from.code(),
                         m.to.code(),
                         m.attempts,
                         m.lease_until.map(Timestamp::as_millis),
                         m.at.as_millis(),
-                    ])
+                    ]))
                 })
-                .collect();
+                .collect::<Result<Vec<_>, QueueError>>()?;
             let moved = sqlx::query(MOVE_ROWS)
-                .bind(tenant.as_str())
-                .bind(e.device_id().as_str())
-                .bind(e.channel_key())
+                .bind(enrollment)
                 .bind(serde_json::Value::Array(rows).to_string())
                 .bind(delivered_code)
                 .fetch_all(&mut *conn)
@@ -631,18 +820,19 @@ async fn apply_plan(
         let kind: Option<String> = r.try_get(2).db("read a command")?;
         let payload: Option<Vec<u8>> = r.try_get(3).db("read a command")?;
         if let (Some(kind), Some(payload)) = (kind, payload) {
-            let command: Uuid = r.try_get(0).db("read a command")?;
-            payloads.insert(CommandId::from_uuid(command), (kind, payload));
+            let seq: i64 = r.try_get(0).db("read a command")?;
+            payloads.insert(seq, (kind, payload));
         }
     }
-    insert_events(conn, tenant, e, changes, op).await?;
+    insert_events(conn, tenant, enrollment, keys, changes, op).await?;
     // One kind and payload per delivery, in plan order.
     changes
         .iter()
         .filter(|c| c.reason == Reason::Delivered)
         .map(|c| {
-            payloads
-                .remove(&c.command)
+            keys.seq(c.command)
+                .ok()
+                .and_then(|seq| payloads.remove(&seq))
                 .ok_or_else(|| QueueError::Corrupt {
                     what: format!("command {} has no stored payload", c.command),
                 })
@@ -650,31 +840,46 @@ async fn apply_plan(
         .collect()
 }
 
+/// The `seq` of the command whose id is `?N` (hex in a JSON field with
+/// `unhex`), or `NULL`: what an event's `by_seq` records.
+macro_rules! seq_of {
+    ($tenant:literal, $id:literal) => {
+        concat!(
+            "(SELECT b.seq FROM mdmkit_commands b WHERE b.tenant = ",
+            $tenant,
+            " AND b.id = ",
+            $id,
+            ")"
+        )
+    };
+}
+
 /// Records the events of an enrollment's transitions, in plan order, in
 /// one statement.
 async fn insert_events(
     conn: &mut SqliteConnection,
     tenant: &TenantId,
-    e: &EnrollmentId,
+    enrollment: i64,
+    keys: &RowKeys,
     changes: &[Change],
     op: &'static str,
 ) -> Result<(), QueueError> {
     if let [c] = changes {
-        sqlx::query(
-            "INSERT INTO mdmkit_events (tenant, device, channel, command_id, at, from_state, \
-             to_state, reason, by_command, result) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-        )
-        .bind(tenant.as_str())
-        .bind(e.device_id().as_str())
-        .bind(e.channel_key())
-        .bind(c.command.as_uuid())
+        sqlx::query(concat!(
+            "INSERT INTO mdmkit_events (enrollment, seq, at, from_state, to_state, reason, \
+             by_seq, result) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ",
+            seq_of!("?9", "?7"),
+            ", ?8)"
+        ))
+        .bind(enrollment)
+        .bind(keys.seq(c.command)?)
         .bind(c.at.as_millis())
         .bind(i64::from(c.from.code()))
         .bind(i64::from(c.to.code()))
         .bind(c.reason.as_str())
         .bind(c.by.map(|b| b.as_uuid()))
         .bind(c.result.as_deref())
+        .bind(tenant.as_str())
         .execute(&mut *conn)
         .await
         .db(op)?;
@@ -685,34 +890,33 @@ async fn insert_events(
             what: "a plan carries more than one report result".into(),
         });
     }
-    // A report's result travels as its own parameter (`?4`), not as hex
+    // A report's result travels as its own parameter (`?3`), not as hex
     // inside the JSON; only the reported command carries one. Per event:
-    // `[command hex, at, from, to, reason, by hex, has result]`.
+    // `[seq, at, from, to, reason, by hex, has result]`.
     let result = changes.iter().find_map(|c| c.result.as_deref());
-    let events: Vec<serde_json::Value> = changes
+    let events = changes
         .iter()
         .map(|c| {
-            serde_json::json!([
-                hex(c.command.as_uuid().as_bytes()),
+            Ok(serde_json::json!([
+                keys.seq(c.command)?,
                 c.at.as_millis(),
                 c.from.code(),
                 c.to.code(),
                 c.reason.as_str(),
                 c.by.map(|b| hex(b.as_uuid().as_bytes())),
                 c.result.is_some(),
-            ])
+            ]))
         })
-        .collect();
-    sqlx::query(
-        "INSERT INTO mdmkit_events (tenant, device, channel, command_id, at, from_state, \
-         to_state, reason, by_command, result) \
-         SELECT ?1, ?2, ?3, unhex(value ->> 0), value ->> 1, value ->> 2, value ->> 3, \
-         value ->> 4, unhex(value ->> 5), CASE WHEN value ->> 6 THEN ?4 END \
-         FROM jsonb_each(?5) ORDER BY key",
-    )
+        .collect::<Result<Vec<_>, QueueError>>()?;
+    sqlx::query(concat!(
+        "INSERT INTO mdmkit_events (enrollment, seq, at, from_state, to_state, reason, by_seq, \
+         result) \
+         SELECT ?1, value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, ",
+        seq_of!("?2", "unhex(value ->> 5)"),
+        ", CASE WHEN value ->> 6 THEN ?3 END FROM jsonb_each(?4) ORDER BY key"
+    ))
+    .bind(enrollment)
     .bind(tenant.as_str())
-    .bind(e.device_id().as_str())
-    .bind(e.channel_key())
     .bind(result)
     .bind(serde_json::Value::Array(events).to_string())
     .execute(&mut *conn)
@@ -742,24 +946,27 @@ fn delivered(
         .collect()
 }
 
-/// Supersedes the undelivered commands carrying `key` of the targets in
-/// `targets_json`, inside an enqueue's transaction, as two set statements
-/// over the whole fan-out (each one probe of the enrollment index per
-/// target): one records the transitions, reading each row's state before
-/// the move, and returns what is replaced; one moves the same rows (the
-/// transaction holds the write lock, so both find the same rows; a count
-/// that differs is refused). The rule (which states, to which state, the
-/// reason) is the state machine's ([`machine::supersede_rule`]); row by row
-/// through [`machine::supersede`] a fan-out to 100,000 enrollments spent
-/// most of its time decoding rows and writing them back one by one.
+/// Supersedes the undelivered commands carrying the supersede key `key` (its
+/// interned id) of the enrollments listed in `busy_json` (a JSON array of
+/// interned ids: only an enrollment with a pending row can have one to
+/// replace), inside an enqueue's transaction, as two set statements over
+/// the whole fan-out (each one range of the enrollment index per listed
+/// enrollment, `(enrollment, state, key)`, no row read): one records the
+/// transitions, reading each row's state before the move, and returns what
+/// is replaced; one moves the same rows (the transaction holds the write
+/// lock, so both find the same rows; a count that differs is refused). The
+/// rule (which states, to which state, the reason) is the state machine's
+/// ([`machine::supersede_rule`]); row by row through [`machine::supersede`]
+/// a fan-out to 100,000 enrollments spent most of its time decoding rows
+/// and writing them back one by one. Returns the enrollments (their
+/// interned ids) and the commands replaced.
 async fn supersede(
     tx: &mut Tx,
-    tenant: &TenantId,
-    by: CommandId,
-    key: &str,
-    targets_json: &str,
+    by: i64,
+    key: i64,
+    busy_json: &str,
     now: Timestamp,
-) -> Result<Vec<(EnrollmentId, CommandId)>, QueueError> {
+) -> Result<Vec<(i64, CommandId)>, QueueError> {
     let (from, to) = machine::supersede_rule()?;
     let states = from
         .iter()
@@ -769,21 +976,20 @@ async fn supersede(
     // The rows replaced; the state list holds the machine's integer codes
     // only.
     let replaced = format!(
-        "tenant = ?1 AND (device, channel) IN (SELECT value ->> 0, value ->> 1 \
-         FROM jsonb_each(?2)) AND state IN ({states}) AND supersede_key = ?3 \
-         AND command_id <> ?4"
+        "enrollment IN (SELECT value FROM jsonb_each(?1)) AND state IN ({states}) \
+         AND key = ?3 AND seq <> ?2"
     );
     let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "INSERT INTO mdmkit_events (tenant, device, channel, command_id, at, from_state, \
-         to_state, reason, by_command, result) \
-         SELECT tenant, device, channel, command_id, ?5, state, ?6, ?7, ?4, NULL \
+        "INSERT INTO mdmkit_events (enrollment, seq, at, from_state, to_state, reason, by_seq, \
+         result) \
+         SELECT enrollment, seq, ?4, state, ?5, ?6, ?2, NULL \
          FROM mdmkit_queue INDEXED BY mdmkit_queue_by_enrollment WHERE {replaced} \
-         RETURNING device, channel, command_id"
+         RETURNING enrollment, (SELECT c.id FROM mdmkit_commands c \
+         WHERE c.seq = mdmkit_events.seq)"
     )))
-    .bind(tenant.as_str())
-    .bind(targets_json)
+    .bind(busy_json)
+    .bind(by)
     .bind(key)
-    .bind(by.as_uuid())
     .bind(now.as_millis())
     .bind(i64::from(to.code()))
     .bind(Reason::Superseded.as_str())
@@ -795,13 +1001,12 @@ async fn supersede(
     }
     let moved = sqlx::query(sqlx::AssertSqlSafe(format!(
         "UPDATE mdmkit_queue INDEXED BY mdmkit_queue_by_enrollment \
-         SET state = ?6, lease_until = NULL, updated_at = ?5, superseded_by = ?4 \
+         SET state = ?5, lease_until = NULL, updated_at = ?4, superseded_by = ?2 \
          WHERE {replaced}"
     )))
-    .bind(tenant.as_str())
-    .bind(targets_json)
+    .bind(busy_json)
+    .bind(by)
     .bind(key)
-    .bind(by.as_uuid())
     .bind(now.as_millis())
     .bind(i64::from(to.code()))
     .execute(&mut **tx)
@@ -816,47 +1021,48 @@ async fn supersede(
             ),
         });
     }
-    let mut out = Vec::with_capacity(rows.len());
-    for r in &rows {
-        let device: &str = r.try_get(0).db("read a superseded row")?;
-        let channel: &str = r.try_get(1).db("read a superseded row")?;
-        let command: Uuid = r.try_get(2).db("read a superseded row")?;
-        out.push((
-            EnrollmentId::from_parts(device, channel)?,
-            CommandId::from_uuid(command),
-        ));
-    }
-    // `RETURNING` gives the rows in whatever order the statement visited
-    // them; the trait promises enrollment order, as the other stores give.
-    out.sort();
-    Ok(out)
+    rows.iter()
+        .map(|r| {
+            let enrollment: i64 = r.try_get(0).db("read a superseded row")?;
+            let command: Uuid = r.try_get(1).db("read a superseded row")?;
+            Ok((enrollment, CommandId::from_uuid(command)))
+        })
+        .collect()
 }
+
+/// One row a cancel moves: the enrollment's interned id, the command's
+/// `seq`, and the change.
+type RowChange = (i64, i64, Change);
 
 /// Writes the changes of many enrollments in a few statements, whatever
 /// their number: a fan-out superseding 100,000 older commands would otherwise
 /// make 200,000 statement round trips, each far dearer than SQLite's own work.
 ///
-/// The rows to change travel as JSON arrays (command ids in hex): one UPDATE
-/// per distinct outcome (new state, attempts, lease, time; a supersede has one
-/// or two), whose `IN (SELECT ... FROM json_each)` SQLite runs as one
-/// primary-key seek per listed row (`EXPLAIN QUERY PLAN`: "SEARCH mdmkit_queue
-/// USING PRIMARY KEY ... LIST SUBQUERY"; an `UPDATE ... FROM json_each` was
-/// planned as a scan of the tenant's index per row instead), then one INSERT
+/// The rows to change travel as JSON arrays of `[seq, enrollment]`: one
+/// UPDATE per distinct outcome (new state, attempts, lease, time; a
+/// supersede has one or two), whose `IN (SELECT ... FROM json_each)` SQLite
+/// runs as one primary-key seek per listed row (`EXPLAIN QUERY PLAN`:
+/// "SEARCH mdmkit_queue USING PRIMARY KEY ... LIST SUBQUERY"; an `UPDATE ...
+/// FROM json_each` was planned as a scan per row instead), then one INSERT
 /// of every transition.
 async fn write_many_changes(
     tx: &mut Tx,
     tenant: &TenantId,
-    changes: &[(EnrollmentId, Change)],
+    changes: &[RowChange],
 ) -> Result<(), QueueError> {
     if changes.len() <= 1 {
-        for (e, c) in changes {
-            apply_plan(tx, tenant, e, std::slice::from_ref(c), None).await?;
+        for (enrollment, seq, c) in changes {
+            let keys = RowKeys {
+                enrollment: Some(*enrollment),
+                seqs: HashMap::from([(c.command, *seq)]),
+            };
+            apply_plan(tx, tenant, &keys, std::slice::from_ref(c), None).await?;
         }
         return Ok(());
     }
     type Outcome = (i16, u32, Option<i64>, i64);
-    let mut groups: BTreeMap<Outcome, Vec<[String; 3]>> = BTreeMap::new();
-    for (e, c) in changes {
+    let mut groups: BTreeMap<Outcome, Vec<[i64; 2]>> = BTreeMap::new();
+    for (enrollment, seq, c) in changes {
         groups
             .entry((
                 c.to.code(),
@@ -865,20 +1071,15 @@ async fn write_many_changes(
                 c.at.as_millis(),
             ))
             .or_default()
-            .push([
-                e.device_id().as_str().to_owned(),
-                e.channel_key().to_owned(),
-                hex(c.command.as_uuid().as_bytes()),
-            ]);
+            .push([*seq, *enrollment]);
     }
     for ((to, attempts, lease_until, at), rows) in groups {
         let json = serde_json::to_string(&rows).unwrap_or_else(|_| "[]".into());
         sqlx::query(
-            "UPDATE mdmkit_queue SET state = ?3, attempts = ?4, lease_until = ?5, \
-             updated_at = ?6 WHERE (tenant, command_id, device, channel) IN \
-             (SELECT ?1, unhex(value ->> 2), value ->> 0, value ->> 1 FROM jsonb_each(?2))",
+            "UPDATE mdmkit_queue SET state = ?2, attempts = ?3, lease_until = ?4, \
+             updated_at = ?5 WHERE (seq, enrollment) IN \
+             (SELECT value ->> 0, value ->> 1 FROM jsonb_each(?1))",
         )
-        .bind(tenant.as_str())
         .bind(json.as_str())
         .bind(i64::from(to))
         .bind(i64::from(attempts))
@@ -888,13 +1089,13 @@ async fn write_many_changes(
         .await
         .db("update queue rows")?;
     }
-    sqlx::query(
-        "INSERT INTO mdmkit_events (tenant, device, channel, command_id, at, from_state, \
-         to_state, reason, by_command, result) \
-         SELECT ?1, value ->> 0, value ->> 1, unhex(value ->> 2), value ->> 7, value ->> 3, \
-         value ->> 4, value ->> 8, unhex(value ->> 9), unhex(value ->> 10) \
-         FROM jsonb_each(?2) ORDER BY key",
-    )
+    sqlx::query(concat!(
+        "INSERT INTO mdmkit_events (enrollment, seq, at, from_state, to_state, reason, by_seq, \
+         result) \
+         SELECT value ->> 0, value ->> 1, value ->> 5, value ->> 2, value ->> 3, value ->> 6, ",
+        seq_of!("?1", "unhex(value ->> 7)"),
+        ", unhex(value ->> 8) FROM jsonb_each(?2) ORDER BY key"
+    ))
     .bind(tenant.as_str())
     .bind(changes_json(changes).as_str())
     .execute(&mut **tx)
@@ -915,21 +1116,18 @@ fn hex(bytes: &[u8]) -> String {
 }
 
 /// The JSON array of transitions [`write_many_changes`] records: per change
-/// `[device, channel, command hex, from, to, attempts, lease_until, at,
-/// reason, by hex, result hex]`.
-fn changes_json(changes: &[(EnrollmentId, Change)]) -> String {
+/// `[enrollment, seq, from, to, attempts, at, reason, by hex, result hex]`.
+fn changes_json(changes: &[RowChange]) -> String {
     use serde_json::Value;
     let rows: Vec<Value> = changes
         .iter()
-        .map(|(e, c)| {
+        .map(|(enrollment, seq, c)| {
             Value::Array(vec![
-                e.device_id().as_str().into(),
-                e.channel_key().into(),
-                hex(c.command.as_uuid().as_bytes()).into(),
+                (*enrollment).into(),
+                (*seq).into(),
                 i64::from(c.from.code()).into(),
                 i64::from(c.to.code()).into(),
                 i64::from(c.attempts).into(),
-                c.lease_until.map(Timestamp::as_millis).into(),
                 c.at.as_millis().into(),
                 c.reason.as_str().into(),
                 c.by.map(|b| hex(b.as_uuid().as_bytes())).into(),
@@ -940,41 +1138,80 @@ fn changes_json(changes: &[(EnrollmentId, Change)]) -> String {
     Value::Array(rows).to_string()
 }
 
-/// Sets `busy[rest[k]]` for every probed position `k`.
-fn mark_busy(busy: &mut [bool], rest: &[usize], found: impl IntoIterator<Item = i64>) {
-    for k in found {
-        if let Some(i) = usize::try_from(k).ok().and_then(|k| rest.get(k)) {
-            busy[*i] = true;
-        }
+/// What [`store_command`] found: the command's `seq`, its supersede key's
+/// interned id (`None`: no key, or a key this tenant never used), and per
+/// target position the enrollment's interned id and whether it has a
+/// pending row (`None`: never queued for).
+struct Stored {
+    seq: i64,
+    key: Option<i64>,
+    targets: Vec<Option<(i64, bool)>>,
+}
+
+/// The targets of `?T` (a JSON array of `[device, channel]`) that have an
+/// interned id, as the JSON array `[[position, id, has a pending row],
+/// ...]` (one index probe per target, and for a known one an `EXISTS` over
+/// its `state < 3` range). `CROSS JOIN` keeps the list the outer loop.
+macro_rules! resolve_targets {
+    ($tenant:literal, $targets:literal) => {
+        concat!(
+            "(SELECT json_group_array(json_array(t.key, n.id, EXISTS (SELECT 1 \
+             FROM mdmkit_queue q WHERE q.enrollment = n.id AND q.state < 3))) \
+             FROM jsonb_each(",
+            $targets,
+            ") AS t CROSS JOIN mdmkit_queue_enrollments n ON n.tenant = ",
+            $tenant,
+            " AND n.device = t.value ->> 0 AND n.channel = t.value ->> 1)"
+        )
+    };
+}
+
+/// Reads the JSON of [`resolve_targets!`] into `out` (by position).
+fn read_resolved(json: &str, out: &mut [Option<(i64, bool)>]) -> Result<(), QueueError> {
+    let found: Vec<(usize, i64, i64)> =
+        serde_json::from_str(json).map_err(|e| QueueError::Corrupt {
+            what: format!("resolved enrollments: {e}"),
+        })?;
+    for (i, id, busy) in found {
+        let slot = out.get_mut(i).ok_or_else(|| QueueError::Corrupt {
+            what: format!("resolved enrollment at position {i}"),
+        })?;
+        *slot = Some((id, busy != 0));
     }
+    Ok(())
 }
 
 /// Stores the command once, refusing a taken id
-/// ([`QueueError::DuplicateCommand`]), and returns its sequence number and
-/// the positions of the targets in `probe` (a JSON array of `[device,
-/// channel]`; `None`: no probe) that have a pending command, read before
-/// the command's rows go in (one index probe per target: `EXISTS` over the
-/// `state < 3` range).
+/// ([`QueueError::DuplicateCommand`]), and in the same statement resolves
+/// its supersede key and its targets (`targets_json`, a JSON array of
+/// `[device, channel]`), read before the command's rows go in.
 async fn store_command(
     tx: &mut Tx,
     tenant: &TenantId,
     command: &NewCommand,
     now: Timestamp,
-    probe: Option<&str>,
-) -> Result<(i64, Vec<i64>), QueueError> {
-    let row = sqlx::query(
-        "INSERT INTO mdmkit_commands (tenant, id, kind, payload, created_at) \
-         VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (tenant, id) DO NOTHING \
-         RETURNING seq, (SELECT json_group_array(t.key) FROM jsonb_each(?6) AS t \
-         WHERE EXISTS (SELECT 1 FROM mdmkit_queue q WHERE q.tenant = ?1 \
-         AND q.device = t.value ->> 0 AND q.channel = t.value ->> 1 AND q.state < 3))",
-    )
+    targets: usize,
+    targets_json: &str,
+) -> Result<Stored, QueueError> {
+    let row = sqlx::query(concat!(
+        "INSERT INTO mdmkit_commands (tenant, id, kind, created_at, priority, not_before, \
+         expires_at, max_attempts, supersede_key, payload) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) ON CONFLICT (tenant, id) DO NOTHING \
+         RETURNING seq, (SELECT k.id FROM mdmkit_queue_keys k WHERE k.tenant = ?1 \
+         AND k.key = ?9), ",
+        resolve_targets!("?1", "?11")
+    ))
     .bind(tenant.as_str())
     .bind(command.id.as_uuid())
     .bind(command.kind.as_str())
-    .bind(command.payload.as_slice())
     .bind(now.as_millis())
-    .bind(probe)
+    .bind(i64::from(command.priority))
+    .bind(command.not_before.map(Timestamp::as_millis))
+    .bind(command.expires_at.map(Timestamp::as_millis))
+    .bind(command.max_attempts.map(i64::from))
+    .bind(command.supersede_key.as_deref())
+    .bind(command.payload.as_slice())
+    .bind(targets_json)
     .fetch_optional(&mut **tx)
     .await
     .db("store a command")?;
@@ -985,11 +1222,15 @@ async fn store_command(
         });
     };
     let seq: i64 = row.try_get(0).db("store a command")?;
-    let found: String = row.try_get(1).db("find busy enrollments")?;
-    let found: Vec<i64> = serde_json::from_str(&found).map_err(|e| QueueError::Corrupt {
-        what: format!("busy enrollments: {e}"),
-    })?;
-    Ok((seq, found))
+    let key: Option<i64> = row.try_get(1).db("store a command")?;
+    let found: String = row.try_get(2).db("resolve enrollments")?;
+    let mut resolved = vec![None; targets];
+    read_resolved(&found, &mut resolved)?;
+    Ok(Stored {
+        seq,
+        key,
+        targets: resolved,
+    })
 }
 
 /// The targets not marked busy: they get a push.
@@ -1003,8 +1244,9 @@ fn wake(targets: &[EnrollmentId], busy: &[bool]) -> Vec<EnrollmentId> {
 }
 
 /// One enqueue inside `tx` (targets prepared, command validated): the
-/// command, the supersedes, the push hints and one set-based insert of the
-/// command's rows for the whole fan-out.
+/// command, the enrollments and supersede key it is the first for, the
+/// supersedes, the push hints and one set-based insert of the command's
+/// rows for the whole fan-out.
 async fn enqueue_in(
     tx: &mut Tx,
     tenant: &TenantId,
@@ -1013,73 +1255,108 @@ async fn enqueue_in(
     now: Timestamp,
 ) -> Result<Enqueued, QueueError> {
     let json = sql::targets_json(targets);
-    let (seq, superseded, busy) = match &command.supersede_key {
-        // Without a supersede key the command's insert also probes every
-        // target (one statement fewer).
-        None => {
-            let (seq, found) = store_command(tx, tenant, command, now, Some(&json)).await?;
-            let mut busy = vec![false; targets.len()];
-            for k in found {
-                if let Some(b) = usize::try_from(k).ok().and_then(|k| busy.get_mut(k)) {
-                    *b = true;
+    let Stored {
+        seq,
+        key,
+        targets: mut resolved,
+    } = store_command(tx, tenant, command, now, targets.len(), &json).await?;
+    // Busy: had a pending command before this enqueue (no push). Read
+    // before the supersede, which moves only rows that were pending.
+    let busy: Vec<bool> = resolved.iter().map(|r| r.is_some_and(|r| r.1)).collect();
+    // The enrollments queued for the first time get their ids.
+    let new: Vec<usize> = (0..targets.len())
+        .filter(|i| resolved[*i].is_none())
+        .collect();
+    if !new.is_empty() {
+        let new_json = sql::targets_json(new.iter().map(|i| &targets[*i]));
+        sqlx::query(
+            "INSERT OR FAIL INTO mdmkit_queue_enrollments (tenant, device, channel) \
+             SELECT ?1, value ->> 0, value ->> 1 FROM jsonb_each(?2) ORDER BY key",
+        )
+        .bind(tenant.as_str())
+        .bind(new_json.as_str())
+        .execute(&mut **tx)
+        .await
+        .db("store enrollments")?;
+        let found: String = sqlx::query_scalar(concat!("SELECT ", resolve_targets!("?1", "?2")))
+            .bind(tenant.as_str())
+            .bind(new_json.as_str())
+            .fetch_one(&mut **tx)
+            .await
+            .db("resolve enrollments")?;
+        let mut fresh = vec![None; new.len()];
+        read_resolved(&found, &mut fresh)?;
+        for (i, r) in new.iter().zip(fresh) {
+            resolved[*i] = r;
+        }
+    }
+    let mut ids = Vec::with_capacity(targets.len());
+    let mut position = HashMap::with_capacity(targets.len());
+    for (i, r) in resolved.iter().enumerate() {
+        let (id, _) = r.ok_or_else(|| QueueError::Corrupt {
+            what: format!("enrollment {} has no id after it was stored", targets[i]),
+        })?;
+        ids.push(id);
+        position.insert(id, i);
+    }
+    // The supersede key's id: a key this tenant never used has no rows to
+    // replace.
+    let mut superseded = Vec::new();
+    let key = match (&command.supersede_key, key) {
+        (None, _) => None,
+        (Some(_), Some(key)) => {
+            let busy_ids: Vec<i64> = ids
+                .iter()
+                .zip(&busy)
+                .filter(|(_, b)| **b)
+                .map(|(id, _)| *id)
+                .collect();
+            if !busy_ids.is_empty() {
+                let busy_json = serde_json::to_string(&busy_ids).unwrap_or_else(|_| "[]".into());
+                for (enrollment, old) in supersede(tx, seq, key, &busy_json, now).await? {
+                    let i = position
+                        .get(&enrollment)
+                        .ok_or_else(|| QueueError::Corrupt {
+                            what: format!("superseded a row of enrollment {enrollment}"),
+                        })?;
+                    superseded.push((targets[*i].clone(), old));
                 }
+                // `RETURNING` gives the rows in whatever order the statement
+                // visited them; the trait promises enrollment order, as the
+                // other stores give.
+                superseded.sort();
             }
-            (seq, Vec::new(), busy)
+            Some(key)
         }
-        Some(key) => {
-            let (seq, _) = store_command(tx, tenant, command, now, None).await?;
-            // Supersede first: an enrollment that had a command to replace
-            // had a pending one, so it needs no push (hint), and only the
-            // others are probed.
-            let superseded = supersede(tx, tenant, command.id, key, &json, now).await?;
-            let replaced: HashSet<&EnrollmentId> = superseded.iter().map(|(e, _)| e).collect();
-            let mut busy: Vec<bool> = targets.iter().map(|e| replaced.contains(e)).collect();
-            let rest: Vec<usize> = (0..targets.len()).filter(|i| !busy[*i]).collect();
-            if !rest.is_empty() {
-                // Superseding changed none of their rows, so this reads what
-                // was there before the enqueue.
-                let rest_json = sql::targets_json(rest.iter().map(|i| &targets[*i]));
-                let found: Vec<i64> = sqlx::query_scalar(
-                    "SELECT t.key FROM jsonb_each(?2) AS t WHERE EXISTS (SELECT 1 \
-                     FROM mdmkit_queue q WHERE q.tenant = ?1 AND q.device = t.value ->> 0 \
-                     AND q.channel = t.value ->> 1 AND q.state < 3)",
-                )
-                .bind(tenant.as_str())
-                .bind(rest_json.as_str())
-                .fetch_all(&mut **tx)
-                .await
-                .db("find busy enrollments")?;
-                mark_busy(&mut busy, &rest, found);
-            }
-            (seq, superseded, busy)
-        }
+        (Some(k), None) => Some(
+            sqlx::query_scalar::<_, i64>(
+                "INSERT INTO mdmkit_queue_keys (tenant, key) VALUES (?1, ?2) RETURNING id",
+            )
+            .bind(tenant.as_str())
+            .bind(k.as_str())
+            .fetch_one(&mut **tx)
+            .await
+            .db("store a supersede key")?,
+        ),
     };
-    // The rows, from the targets as `{device: channel, ...}` read as the
-    // `key` and `value` columns: no function is called per row, and `OR
+    // The rows, from the enrollment ids in increasing order (the key is
+    // `(seq, enrollment)`: the fan-out appends one run of full pages). `OR
     // FAIL` (a conflict cannot happen: the command is new and the targets
     // distinct; if one did, the error rolls the transaction back) means the
     // statement never aborts half way. Otherwise SQLite, inside a
     // transaction, keeps a statement journal of every page the insert
     // changes (its enrollment index is touched all over): about 90 ms of a
     // fan-out to 100,000 enrollments.
-    let rows = sql::targets_object(targets)?;
+    ids.sort_unstable();
+    let rows = serde_json::to_string(&ids).unwrap_or_else(|_| "[]".into());
     let queued = sqlx::query(
-        "INSERT OR FAIL INTO mdmkit_queue (tenant, device, channel, command_id, seq, priority, \
-         created_at, not_before, expires_at, supersede_key, max_attempts, state, attempts, \
-         lease_until, updated_at) \
-         SELECT ?1, key, value, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 0, 0, NULL, ?6 \
-         FROM jsonb_each(?2)",
+        "INSERT OR FAIL INTO mdmkit_queue (seq, enrollment, state, attempts, lease_until, \
+         updated_at, key) SELECT ?1, value, 0, 0, NULL, ?2, ?3 FROM jsonb_each(?4)",
     )
-    .bind(tenant.as_str())
-    .bind(rows.as_str())
-    .bind(command.id.as_uuid())
     .bind(seq)
-    .bind(i64::from(command.priority))
     .bind(now.as_millis())
-    .bind(command.not_before.map(Timestamp::as_millis))
-    .bind(command.expires_at.map(Timestamp::as_millis))
-    .bind(command.supersede_key.as_deref())
-    .bind(command.max_attempts.map(i64::from))
+    .bind(key)
+    .bind(rows.as_str())
     .execute(&mut **tx)
     .await
     .db("queue a command")?
@@ -1090,6 +1367,14 @@ async fn enqueue_in(
         wake: wake(targets, &busy),
         superseded,
     })
+}
+
+/// The interned id of the enrollment `?1` to `?3`, as a subquery.
+macro_rules! enrollment_id {
+    () => {
+        "(SELECT n.id FROM mdmkit_queue_enrollments n \
+         WHERE n.tenant = ?1 AND n.device = ?2 AND n.channel = ?3)"
+    };
 }
 
 #[async_trait]
@@ -1247,34 +1532,33 @@ impl QueueStore for SqliteStore {
     async fn cancel(&self, tenant: &TenantId, command: CommandId) -> Result<u64, QueueError> {
         let now = self.clock.now();
         let mut tx = self.begin().await?;
-        let exists: Option<i64> =
-            sqlx::query_scalar("SELECT 1 FROM mdmkit_commands WHERE tenant = ?1 AND id = ?2")
+        let seq: Option<i64> =
+            sqlx::query_scalar("SELECT seq FROM mdmkit_commands WHERE tenant = ?1 AND id = ?2")
                 .bind(tenant.as_str())
                 .bind(command.as_uuid())
                 .fetch_optional(&mut *tx)
                 .await
                 .db("find a command")?;
-        if exists.is_none() {
+        let Some(seq) = seq else {
             return Err(QueueError::UnknownCommand { command });
-        }
+        };
+        // The command's run of the primary key, its pending rows.
         let rows = sqlx::query(concat!(
-            "SELECT q.device, q.channel, ",
+            "SELECT q.enrollment, ",
             slot_columns!(),
-            " FROM mdmkit_queue q WHERE q.tenant = ?1 AND q.command_id = ?2 AND q.state IN (0, 1, 2)"
+            " FROM mdmkit_queue q JOIN mdmkit_commands c ON c.seq = q.seq \
+             WHERE q.seq = ?1 AND q.state IN (0, 1, 2)"
         ))
-        .bind(tenant.as_str())
-        .bind(command.as_uuid())
+        .bind(seq)
         .fetch_all(&mut *tx)
         .await
         .db("find a command's rows")?;
         let mut changes = Vec::new();
         for r in &rows {
-            let device: String = r.try_get(0).db("read a queue row")?;
-            let channel: String = r.try_get(1).db("read a queue row")?;
-            let e = EnrollmentId::from_parts(&device, &channel)?;
-            let mut slot = sql::raw_slot(r, 2).db("read a queue row")?.into_slot()?;
+            let enrollment: i64 = r.try_get(0).db("read a queue row")?;
+            let mut slot = sql::raw_slot(r, 1).db("read a queue row")?.into_slot()?;
             if let Some(c) = machine::cancel(&mut slot, now, false)? {
-                changes.push((e, c));
+                changes.push((enrollment, seq, c));
             }
         }
         // Cancelling a fan-out ends every enrollment's row at once.
@@ -1311,9 +1595,9 @@ impl QueueStore for SqliteStore {
             "SELECT ",
             slot_columns!(),
             ", c.kind, q.updated_at FROM mdmkit_queue q JOIN mdmkit_commands c \
-             ON c.tenant = q.tenant AND c.id = q.command_id \
-             WHERE q.tenant = ?1 AND q.device = ?2 AND q.channel = ?3 \
-             ORDER BY q.priority DESC, q.created_at, q.seq"
+             ON c.seq = q.seq WHERE q.enrollment = ",
+            enrollment_id!(),
+            " ORDER BY c.priority DESC, c.created_at, c.seq"
         ))
         .bind(tenant.as_str())
         .bind(enrollment.device_id().as_str())
@@ -1339,10 +1623,12 @@ impl QueueStore for SqliteStore {
     ) -> Result<Vec<HistoryEvent>, QueueError> {
         let filter = command.map(|c| c.as_uuid());
         let mut tx = self.pool.begin().await.db("begin a read")?;
-        let created = sqlx::query(
-            "SELECT created_at, seq, command_id FROM mdmkit_queue \
-             WHERE tenant = ?1 AND device = ?2 AND channel = ?3 AND (?4 IS NULL OR command_id = ?4)",
-        )
+        let created = sqlx::query(concat!(
+            "SELECT c.created_at, c.seq, c.id FROM mdmkit_queue q JOIN mdmkit_commands c \
+             ON c.seq = q.seq WHERE q.enrollment = ",
+            enrollment_id!(),
+            " AND (?4 IS NULL OR c.id = ?4)"
+        ))
         .bind(tenant.as_str())
         .bind(enrollment.device_id().as_str())
         .bind(enrollment.channel_key())
@@ -1360,11 +1646,15 @@ impl QueueStore for SqliteStore {
         })
         .collect::<Result<Vec<_>, sqlx::Error>>()
         .db("read a history")?;
-        let rows = sqlx::query(
-            "SELECT id, command_id, at, from_state, to_state, reason, by_command, result \
-             FROM mdmkit_events WHERE tenant = ?1 AND device = ?2 AND channel = ?3 \
-             AND (?4 IS NULL OR command_id = ?4) ORDER BY id",
-        )
+        // An event whose command is gone (purged, but kept as the store's
+        // newest event) joins no command: its history was purged.
+        let rows = sqlx::query(concat!(
+            "SELECT e.id, c.id, e.at, e.from_state, e.to_state, e.reason, b.id, e.result \
+             FROM mdmkit_events e JOIN mdmkit_commands c ON c.seq = e.seq \
+             LEFT JOIN mdmkit_commands b ON b.seq = e.by_seq WHERE e.enrollment = ",
+            enrollment_id!(),
+            " AND (?4 IS NULL OR c.id = ?4) ORDER BY e.id"
+        ))
         .bind(tenant.as_str())
         .bind(enrollment.device_id().as_str())
         .bind(enrollment.channel_key())
@@ -1385,7 +1675,8 @@ impl QueueStore for SqliteStore {
 
     async fn counts(&self, tenant: &TenantId) -> Result<StateCounts, QueueError> {
         let rows = sqlx::query(
-            "SELECT state, COUNT(*) FROM mdmkit_queue WHERE tenant = ?1 GROUP BY state",
+            "SELECT q.state, COUNT(*) FROM mdmkit_queue_enrollments n \
+             JOIN mdmkit_queue q ON q.enrollment = n.id WHERE n.tenant = ?1 GROUP BY q.state",
         )
         .bind(tenant.as_str())
         .fetch_all(&self.pool)
@@ -1398,20 +1689,28 @@ impl QueueStore for SqliteStore {
         &self,
         tenant: &TenantId,
     ) -> Result<Vec<EnrollmentId>, QueueError> {
-        let rows: Vec<(String, String)> = sqlx::query_as(sql::PENDING_ENROLLMENTS)
-            .bind(tenant.as_str())
-            .fetch_all(&self.pool)
-            .await
-            .db("list the enrollments with pending commands")?;
+        // The tenant's enrollments, each one probe of the enrollment index
+        // for a row queued (0) or delivered (1).
+        let rows: Vec<(String, String)> = sqlx::query_as(
+            "SELECT n.device, n.channel FROM mdmkit_queue_enrollments n WHERE n.tenant = ?1 \
+             AND EXISTS (SELECT 1 FROM mdmkit_queue q WHERE q.enrollment = n.id \
+             AND q.state IN (0, 1))",
+        )
+        .bind(tenant.as_str())
+        .fetch_all(&self.pool)
+        .await
+        .db("list the enrollments with pending commands")?;
         sql::pending_enrollments(rows)
     }
 
     async fn counts_by_tenant(&self) -> Result<BTreeMap<TenantId, StateCounts>, QueueError> {
-        let rows =
-            sqlx::query("SELECT tenant, state, COUNT(*) FROM mdmkit_queue GROUP BY tenant, state")
-                .fetch_all(&self.pool)
-                .await
-                .db("count queues")?;
+        let rows = sqlx::query(
+            "SELECT n.tenant, q.state, COUNT(*) FROM mdmkit_queue_enrollments n \
+             JOIN mdmkit_queue q ON q.enrollment = n.id GROUP BY n.tenant, q.state",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .db("count queues")?;
         sql::tenant_state_counts(&rows)
     }
 
@@ -1422,10 +1721,10 @@ impl QueueStore for SqliteStore {
             // The store's newest event stays: a new event takes the largest
             // id plus one, and ids must never be handed out twice (an
             // optimistic write compares its enrollment's last event id).
-            "DELETE FROM mdmkit_events AS e WHERE e.tenant = ?1 AND EXISTS (SELECT 1 FROM \
-             mdmkit_queue q WHERE q.tenant = e.tenant AND q.command_id = e.command_id \
-             AND q.device = e.device AND q.channel = e.channel AND q.state >= 3 \
-             AND q.updated_at < ?2) AND e.id < (SELECT max(id) FROM mdmkit_events)",
+            "DELETE FROM mdmkit_events AS e WHERE e.enrollment IN (SELECT n.id FROM \
+             mdmkit_queue_enrollments n WHERE n.tenant = ?1) AND EXISTS (SELECT 1 FROM \
+             mdmkit_queue q WHERE q.seq = e.seq AND q.enrollment = e.enrollment \
+             AND q.state >= 3 AND q.updated_at < ?2) AND e.id < (SELECT max(id) FROM mdmkit_events)",
         )
         .bind(tenant.as_str())
         .bind(before.as_millis())
@@ -1433,7 +1732,8 @@ impl QueueStore for SqliteStore {
         .await
         .db("purge history")?;
         let n = sqlx::query(
-            "DELETE FROM mdmkit_queue WHERE tenant = ?1 AND state >= 3 AND updated_at < ?2",
+            "DELETE FROM mdmkit_queue WHERE enrollment IN (SELECT n.id FROM \
+             mdmkit_queue_enrollments n WHERE n.tenant = ?1) AND state >= 3 AND updated_at < ?2",
         )
         .bind(tenant.as_str())
         .bind(before.as_millis())
@@ -1441,9 +1741,11 @@ impl QueueStore for SqliteStore {
         .await
         .db("purge finished rows")?
         .rows_affected();
+        // Interned enrollments and keys stay: events and later commands
+        // refer to them, and they are a few bytes per device.
         sqlx::query(
             "DELETE FROM mdmkit_commands AS c WHERE c.tenant = ?1 AND NOT EXISTS \
-             (SELECT 1 FROM mdmkit_queue q WHERE q.tenant = c.tenant AND q.command_id = c.id)",
+             (SELECT 1 FROM mdmkit_queue q WHERE q.seq = c.seq)",
         )
         .bind(tenant.as_str())
         .execute(&mut *tx)
@@ -1460,6 +1762,7 @@ mod tests {
     use crate::model::NewCommand;
     use mdmkit_core::DeviceId;
     use sqlx::Connection;
+    use std::collections::HashSet;
 
     /// A store as each released schema version left it opens at the
     /// latest and queues; a store whose recorded checksum differs from the
@@ -1589,10 +1892,7 @@ mod tests {
                 .fetch_all(&store.pool)
                 .await
                 .unwrap();
-        assert_eq!(
-            columns,
-            ["tenant", "device", "channel", "state", "supersede_key"]
-        );
+        assert_eq!(columns, ["enrollment", "state", "key"]);
         // The old row is still there and is superseded like any other.
         let done = store
             .enqueue(
@@ -1606,9 +1906,9 @@ mod tests {
         assert!(done.wake.is_empty());
     }
 
-    /// Delivering and reporting read an enrollment's pending rows through the
-    /// enrollment index's four-column range, never the tenant's whole key
-    /// range: the plan stays flat however much history the tenant keeps.
+    /// Delivering and reporting read an enrollment's pending rows through one
+    /// range of the enrollment index, never the tenant's whole key range:
+    /// the plan stays flat however much history the tenant keeps.
     #[tokio::test]
     async fn pending_rows_are_one_index_range() {
         let dir = tempfile::tempdir().unwrap();
@@ -1627,29 +1927,37 @@ mod tests {
         .iter()
         .map(|r| r.get::<String, _>(3))
         .collect();
-        // The rows: one range of the enrollment index; the enrollment's last
-        // event: the end of its range of the event index (no sort).
+        // The enrollment: one probe of its unique index; its rows: one range
+        // of the enrollment index, each command by its rowid; the
+        // enrollment's last event: the end of its range of the event index
+        // (no sort).
         assert_eq!(
             plan,
             [
-                "SEARCH q USING INDEX mdmkit_queue_by_enrollment \
-                 (tenant=? AND device=? AND channel=? AND state<?)",
-                "SCALAR SUBQUERY 1",
-                "SEARCH e USING COVERING INDEX mdmkit_events_by_enrollment \
+                "SEARCH n USING COVERING INDEX sqlite_autoindex_mdmkit_queue_enrollments_1 \
                  (tenant=? AND device=? AND channel=?)",
+                "SEARCH q USING INDEX mdmkit_queue_by_enrollment (enrollment=? AND state<?) \
+                 LEFT-JOIN",
+                "SEARCH c USING INTEGER PRIMARY KEY (rowid=?) LEFT-JOIN",
+                "CORRELATED SCALAR SUBQUERY 1",
+                "SEARCH e USING COVERING INDEX mdmkit_events_by_enrollment (enrollment=?)",
             ],
         );
     }
 
     /// Plans a delivery from a read of `e`'s queue, as `deliver` does.
-    async fn read_and_plan(s: &SqliteStore, t: &TenantId, e: &EnrollmentId) -> (i64, Vec<Change>) {
+    async fn read_and_plan(
+        s: &SqliteStore,
+        t: &TenantId,
+        e: &EnrollmentId,
+    ) -> (i64, RowKeys, Vec<Change>) {
         let mut conn = s.pool.acquire().await.unwrap();
         let read = load_slots(&mut conn, t, e, None).await.unwrap();
         let mut slots = read.slots;
         let changes =
             machine::deliver(&mut slots, s.clock.now(), &crate::DeliverOptions::single()).unwrap();
         assert_eq!(changes.len(), 1);
-        (read.event, changes)
+        (read.event, RowKeys::of(read.enrollment, &slots), changes)
     }
 
     async fn fixture(dir: &tempfile::TempDir) -> (SqliteStore, TenantId, EnrollmentId, CommandId) {
@@ -1671,7 +1979,7 @@ mod tests {
     async fn a_plan_from_an_outdated_read_is_refused() {
         let dir = tempfile::tempdir().unwrap();
         let (s, t, e, _) = fixture(&dir).await;
-        let (read, changes) = read_and_plan(&s, &t, &e).await;
+        let (read, keys, changes) = read_and_plan(&s, &t, &e).await;
         // Another task delivers and the device answers in between.
         let d = s.next(&t, &e).await.unwrap().unwrap();
         s.report(
@@ -1683,7 +1991,7 @@ mod tests {
         .await
         .unwrap();
         let mut conn = s.pool.acquire().await.unwrap();
-        let err = write_plan(&mut conn, &t, &e, &changes, read)
+        let err = write_plan(&mut conn, &t, &keys, &changes, read)
             .await
             .unwrap_err();
         assert!(is_stale(&err), "{err}");
@@ -1701,10 +2009,10 @@ mod tests {
     async fn a_plan_over_a_row_that_changed_state_is_refused() {
         let dir = tempfile::tempdir().unwrap();
         let (s, t, e, id) = fixture(&dir).await;
-        let (read, changes) = read_and_plan(&s, &t, &e).await;
+        let (read, keys, changes) = read_and_plan(&s, &t, &e).await;
         assert_eq!(s.cancel(&t, id).await.unwrap(), 1);
         let mut conn = s.pool.acquire().await.unwrap();
-        let err = write_plan(&mut conn, &t, &e, &changes, read)
+        let err = write_plan(&mut conn, &t, &keys, &changes, read)
             .await
             .unwrap_err();
         assert!(is_stale(&err), "{err}");
@@ -1894,6 +2202,398 @@ mod tests {
         );
     }
 
+    /// A store written through schema 5 (one row per target repeating the
+    /// enrollment's strings and the command's fields) migrates to the
+    /// compact layout of schema 6 with every row, event and sequence number:
+    /// queues, histories, counts and pending enrollments read back as they
+    /// were written, and the store's code goes on from them.
+    #[tokio::test]
+    async fn a_version_5_store_is_carried_over_to_the_compact_layout() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v5.db");
+        let (t, u) = (TenantId::new("t").unwrap(), TenantId::new("u").unwrap());
+        let ipad = EnrollmentId::device(DeviceId::new("ipad-1").unwrap());
+        let mac = EnrollmentId::user(DeviceId::new("mac-1").unwrap(), "alice").unwrap();
+        // A: keyed, queued on both; B: delivered on the iPad; C: answered on
+        // the Mac, with a result; D: superseded by A on the iPad; E: another
+        // tenant's; X: purged, its last event kept as the store's newest.
+        let [a, b, c, d, e, x] = std::array::from_fn(|_| CommandId::new());
+        // A's expiry, far enough ahead for the store (on the system clock)
+        // to deliver it after the migration.
+        const FAR: i64 = 4_102_444_800_000;
+        let max_event: i64;
+        {
+            let opts = SqliteConnectOptions::new()
+                .filename(&path)
+                .create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal);
+            let mut conn = sqlx::SqliteConnection::connect_with(&opts).await.unwrap();
+            let mut tx = conn.begin().await.unwrap();
+            crate::migrate::apply_sqlite(&mut tx, &SCHEMA.up_to(5), 0)
+                .await
+                .unwrap();
+            tx.commit().await.unwrap();
+            for (seq, tenant, id, kind, payload, created) in [
+                (1, "t", a, "Keyed", vec![0x0a], 10),
+                (2, "t", b, "Delivered", vec![0x0b], 20),
+                (3, "t", c, "Done", vec![0x0c], 5),
+                (4, "t", d, "Old", vec![0x0d], 1),
+                (5, "u", e, "Other", vec![0x0e], 7),
+            ] {
+                sqlx::query(
+                    "INSERT INTO mdmkit_commands (seq, tenant, id, kind, payload, created_at) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                )
+                .bind(seq)
+                .bind(tenant)
+                .bind(id.as_uuid())
+                .bind(kind)
+                .bind(payload)
+                .bind(created)
+                .execute(&mut conn)
+                .await
+                .unwrap();
+            }
+            // Commands 6 to 9 were purged: their numbers are never reused.
+            sqlx::query("UPDATE sqlite_sequence SET seq = 9 WHERE name = 'mdmkit_commands'")
+                .execute(&mut conn)
+                .await
+                .unwrap();
+            type V5Row<'a> = (
+                &'a str,
+                &'a EnrollmentId,
+                CommandId,
+                i64,
+                (i64, i64, Option<i64>, Option<&'a str>, Option<i64>),
+                (i64, i64, Option<i64>, i64, Option<CommandId>),
+            );
+            let rows: [V5Row<'_>; 6] = [
+                (
+                    "t",
+                    &ipad,
+                    a,
+                    1,
+                    (5, 10, Some(FAR), Some("k"), Some(3)),
+                    (0, 0, None, 10, None),
+                ),
+                (
+                    "t",
+                    &mac,
+                    a,
+                    1,
+                    (5, 10, Some(FAR), Some("k"), Some(3)),
+                    (0, 0, None, 10, None),
+                ),
+                (
+                    "t",
+                    &ipad,
+                    b,
+                    2,
+                    (0, 20, None, None, None),
+                    (1, 1, Some(5_000), 30, None),
+                ),
+                (
+                    "t",
+                    &mac,
+                    c,
+                    3,
+                    (0, 5, None, None, None),
+                    (3, 1, None, 40, None),
+                ),
+                (
+                    "t",
+                    &ipad,
+                    d,
+                    4,
+                    (0, 1, None, Some("k"), None),
+                    (8, 0, None, 10, Some(a)),
+                ),
+                (
+                    "u",
+                    &ipad,
+                    e,
+                    5,
+                    (0, 7, None, None, None),
+                    (0, 0, None, 7, None),
+                ),
+            ];
+            for (
+                tenant,
+                en,
+                id,
+                seq,
+                (prio, created, expires, key, max),
+                (state, att, lease, upd, by),
+            ) in rows
+            {
+                sqlx::query(
+                    "INSERT INTO mdmkit_queue (tenant, device, channel, command_id, seq, \
+                     priority, created_at, not_before, expires_at, supersede_key, max_attempts, \
+                     state, attempts, lease_until, updated_at, superseded_by) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, NULL, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+                )
+                .bind(tenant)
+                .bind(en.device_id().as_str())
+                .bind(en.channel_key())
+                .bind(id.as_uuid())
+                .bind(seq)
+                .bind(prio)
+                .bind(created)
+                .bind(expires)
+                .bind(key)
+                .bind(max)
+                .bind(state)
+                .bind(att)
+                .bind(lease)
+                .bind(upd)
+                .bind(by.map(|b| b.as_uuid()))
+                .execute(&mut conn)
+                .await
+                .unwrap();
+            }
+            type V5Event<'a> = (
+                &'a EnrollmentId,
+                CommandId,
+                i64,
+                i64,
+                i64,
+                &'a str,
+                Option<CommandId>,
+                Option<Vec<u8>>,
+            );
+            let events: [V5Event<'_>; 5] = [
+                (&ipad, d, 10, 0, 8, "superseded", Some(a), None),
+                (&ipad, b, 30, 0, 1, "delivered", None, None),
+                (&mac, c, 35, 0, 1, "delivered", None, None),
+                (&mac, c, 40, 1, 3, "reported", None, Some(vec![0xca, 0xfe])),
+                (&ipad, x, 50, 1, 3, "reported", None, None),
+            ];
+            for (en, id, at, from, to, reason, by, result) in events {
+                sqlx::query(
+                    "INSERT INTO mdmkit_events (tenant, device, channel, command_id, at, \
+                     from_state, to_state, reason, by_command, result) \
+                     VALUES ('t', ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                )
+                .bind(en.device_id().as_str())
+                .bind(en.channel_key())
+                .bind(id.as_uuid())
+                .bind(at)
+                .bind(from)
+                .bind(to)
+                .bind(reason)
+                .bind(by.map(|b| b.as_uuid()))
+                .bind(result)
+                .execute(&mut conn)
+                .await
+                .unwrap();
+            }
+            max_event = sqlx::query_scalar("SELECT max(id) FROM mdmkit_events")
+                .fetch_one(&mut conn)
+                .await
+                .unwrap();
+            conn.close().await.unwrap();
+        }
+        let store = SqliteStore::open(SqliteOptions::new(&path)).await.unwrap();
+        // The queues, field by field, in queue order.
+        let list = |en: &EnrollmentId| {
+            let (store, t, en) = (store.clone(), t.clone(), en.clone());
+            async move {
+                store
+                    .list(&t, &en)
+                    .await
+                    .unwrap()
+                    .into_iter()
+                    .map(|q| {
+                        (
+                            q.id,
+                            q.kind,
+                            q.priority,
+                            q.state,
+                            q.attempts,
+                            q.created_at.as_millis(),
+                            q.expires_at.map(Timestamp::as_millis),
+                            q.lease_until.map(Timestamp::as_millis),
+                            q.supersede_key,
+                            q.max_attempts,
+                            q.updated_at.as_millis(),
+                        )
+                    })
+                    .collect::<Vec<_>>()
+            }
+        };
+        let keyed = |state| {
+            (
+                a,
+                "Keyed".to_string(),
+                5,
+                state,
+                0,
+                10,
+                Some(FAR),
+                None,
+                Some("k".to_string()),
+                Some(3),
+                10,
+            )
+        };
+        assert_eq!(
+            list(&ipad).await,
+            [
+                keyed(CommandState::Queued),
+                (
+                    d,
+                    "Old".into(),
+                    0,
+                    CommandState::Superseded,
+                    0,
+                    1,
+                    None,
+                    None,
+                    Some("k".into()),
+                    None,
+                    10
+                ),
+                (
+                    b,
+                    "Delivered".into(),
+                    0,
+                    CommandState::Delivered,
+                    1,
+                    20,
+                    None,
+                    Some(5_000),
+                    None,
+                    None,
+                    30
+                ),
+            ]
+        );
+        assert_eq!(
+            list(&mac).await,
+            [
+                keyed(CommandState::Queued),
+                (
+                    c,
+                    "Done".into(),
+                    0,
+                    CommandState::Acknowledged,
+                    1,
+                    5,
+                    None,
+                    None,
+                    None,
+                    None,
+                    40
+                ),
+            ]
+        );
+        // The histories: enqueues from the rows, stored events with their
+        // superseding command and result; the purged command's event is
+        // not part of any history.
+        let history = |en: &EnrollmentId| {
+            let (store, t, en) = (store.clone(), t.clone(), en.clone());
+            async move {
+                store
+                    .history(&t, &en, None)
+                    .await
+                    .unwrap()
+                    .into_iter()
+                    .map(|h| (h.command, h.at.as_millis(), h.to, h.reason, h.by, h.result))
+                    .collect::<Vec<_>>()
+            }
+        };
+        use CommandState as S;
+        assert_eq!(
+            history(&ipad).await,
+            [
+                (d, 1, S::Queued, Reason::Enqueued, None, None),
+                (a, 10, S::Queued, Reason::Enqueued, None, None),
+                (d, 10, S::Superseded, Reason::Superseded, Some(a), None),
+                (b, 20, S::Queued, Reason::Enqueued, None, None),
+                (b, 30, S::Delivered, Reason::Delivered, None, None),
+            ]
+        );
+        assert_eq!(
+            history(&mac).await,
+            [
+                (c, 5, S::Queued, Reason::Enqueued, None, None),
+                (a, 10, S::Queued, Reason::Enqueued, None, None),
+                (c, 35, S::Delivered, Reason::Delivered, None, None),
+                (
+                    c,
+                    40,
+                    S::Acknowledged,
+                    Reason::Reported,
+                    None,
+                    Some(vec![0xca, 0xfe])
+                ),
+            ]
+        );
+        let counts = store.counts(&t).await.unwrap();
+        assert_eq!(
+            (
+                counts.get(S::Queued),
+                counts.get(S::Delivered),
+                counts.get(S::Acknowledged),
+                counts.get(S::Superseded),
+                counts.total()
+            ),
+            (2, 1, 1, 1, 5)
+        );
+        assert_eq!(store.counts(&u).await.unwrap().total(), 1);
+        assert_eq!(store.counts_by_tenant().await.unwrap().len(), 2);
+        let mut both = vec![ipad.clone(), mac.clone()];
+        both.sort();
+        assert_eq!(store.pending_enrollments(&t).await.unwrap(), both);
+        // Event ids and command numbers go on from where they were.
+        let kept: i64 = sqlx::query_scalar("SELECT max(id) FROM mdmkit_events")
+            .fetch_one(&store.pool)
+            .await
+            .unwrap();
+        assert_eq!(kept, max_event);
+        // The store's code goes on from the carried-over rows.
+        assert_eq!(
+            store
+                .report(
+                    &t,
+                    &ipad,
+                    b,
+                    &crate::Report::new(crate::ReportStatus::Acknowledged)
+                )
+                .await
+                .unwrap(),
+            ReportOutcome::Recorded(S::Acknowledged)
+        );
+        let next = store.next(&t, &ipad).await.unwrap().unwrap();
+        assert_eq!(
+            (next.id, next.kind.as_str(), next.payload.as_slice()),
+            (a, "Keyed", &[0x0a][..])
+        );
+        let new = store
+            .enqueue(
+                &t,
+                &NewCommand::new("New", vec![1]).with_supersede_key("k"),
+                &[ipad.clone(), mac.clone()],
+            )
+            .await
+            .unwrap();
+        // On the Mac, A was queued: replaced; on the iPad it is in flight.
+        assert_eq!(new.superseded, vec![(mac.clone(), a)]);
+        assert!(new.wake.is_empty());
+        let seq: i64 = sqlx::query_scalar("SELECT seq FROM mdmkit_commands WHERE id = ?1")
+            .bind(new.id.as_uuid())
+            .fetch_one(&store.pool)
+            .await
+            .unwrap();
+        assert_eq!(seq, 10);
+        assert_eq!(store.next(&u, &ipad).await.unwrap().unwrap().id, e);
+        assert_eq!(store.cancel(&t, d).await.unwrap(), 0);
+        assert!(matches!(
+            store.cancel(&t, x).await,
+            Err(QueueError::UnknownCommand { .. })
+        ));
+    }
+
     /// A plan's rows are moved by primary key, one seek per row, never by
     /// a scan of the enrollment's index range (finished rows too) per row.
     #[tokio::test]
@@ -1917,8 +2617,7 @@ mod tests {
                     .collect();
             plans.push(plan);
         }
-        let seek = "SEARCH mdmkit_queue USING PRIMARY KEY \
-                    (tenant=? AND command_id=? AND device=? AND channel=?)";
+        let seek = "SEARCH mdmkit_queue USING PRIMARY KEY (seq=? AND enrollment=?)";
         assert_eq!(plans[0], [seek]);
         assert_eq!(
             plans[1],

@@ -360,7 +360,7 @@ fn killing_reconcile_at_any_moment_loses_nothing() {
         .args([
             "-c",
             "import sqlite3,sys,uuid,json\n\
-             rows=sqlite3.connect(sys.argv[1]).execute('SELECT device, command_id FROM mdmkit_queue').fetchall()\n\
+             rows=sqlite3.connect(sys.argv[1]).execute('SELECT n.device, c.id FROM mdmkit_queue q JOIN mdmkit_queue_enrollments n ON n.id = q.enrollment JOIN mdmkit_commands c ON c.seq = q.seq').fetchall()\n\
              q={}\n\
              for d,c in rows: q.setdefault(d,[]).append(str(uuid.UUID(bytes=bytes(c))))\n\
              print(json.dumps(q))",

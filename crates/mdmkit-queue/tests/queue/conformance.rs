@@ -619,6 +619,66 @@ async fn a_batch_is_queued_whole_or_not_at_all(h: &Harness) {
     assert!(h.store.enqueue_batch(&t, &[]).await.unwrap().is_empty());
 }
 
+/// A supersede key and enrollments used for the first time inside a batch
+/// act at once (a later command of the batch replaces an earlier one), a
+/// key is the tenant's own (the same key in another tenant replaces
+/// nothing there), and a refused batch leaves nothing behind that a later
+/// enqueue would see.
+async fn a_key_first_used_in_a_batch_supersedes_within_its_tenant(h: &Harness) {
+    let (t1, t2) = (tenant("t1"), tenant("t2"));
+    let key = "fresh-key";
+    let (x, y) = (dev("new-x"), dev("new-y"));
+    // Refused whole (the second id is taken): the key and the enrollments
+    // it would have introduced are not kept in any way that shows.
+    let taken = cmd("taken");
+    h.store
+        .enqueue(&t1, &taken, std::slice::from_ref(&y))
+        .await
+        .unwrap();
+    assert!(matches!(
+        h.store
+            .enqueue_batch(
+                &t1,
+                &[
+                    (cmd("lost").with_supersede_key(key), vec![x.clone()]),
+                    (taken, vec![x.clone()]),
+                ],
+            )
+            .await,
+        Err(QueueError::DuplicateCommand { .. })
+    ));
+    assert!(h.store.list(&t1, &x).await.unwrap().is_empty());
+    let other = h
+        .store
+        .enqueue(&t2, &cmd("other").with_supersede_key(key), &[x.clone()])
+        .await
+        .unwrap();
+    let a = cmd("a").with_supersede_key(key);
+    let c = cmd("c").with_supersede_key(key);
+    let done = h
+        .store
+        .enqueue_batch(
+            &t1,
+            &[
+                (a.clone(), vec![x.clone(), y.clone()]),
+                (c.clone(), vec![x.clone()]),
+            ],
+        )
+        .await
+        .unwrap();
+    assert!(done[0].superseded.is_empty(), "{:?}", done[0].superseded);
+    // x's queue was empty in t1 (t2's row is another tenant's); y had a
+    // command.
+    assert_eq!(done[0].wake, vec![x.clone()]);
+    assert_eq!(done[1].superseded, vec![(x.clone(), a.id)]);
+    assert!(done[1].wake.is_empty());
+    assert_eq!(state_of(h, "t1", &x, a.id).await, CommandState::Superseded);
+    assert_eq!(state_of(h, "t1", &y, a.id).await, CommandState::Queued);
+    assert_eq!(state_of(h, "t2", &x, other.id).await, CommandState::Queued);
+    assert_eq!(next_kind(h, "t1", &x).await.as_deref(), Some("c"));
+    assert_eq!(next_kind(h, "t2", &x).await.as_deref(), Some("other"));
+}
+
 async fn fan_out_queues_once_per_enrollment_and_wakes_empty_queues(h: &Harness) {
     let t = tenant("t1");
     let devices: Vec<EnrollmentId> = (0..500).map(|i| dev(&format!("d{i}"))).collect();
@@ -1060,6 +1120,7 @@ suite!(
     supersede_replaces_only_undelivered_commands,
     fan_out_supersedes_each_enrollments_older_command,
     a_batch_is_queued_whole_or_not_at_all,
+    a_key_first_used_in_a_batch_supersedes_within_its_tenant,
     fan_out_queues_once_per_enrollment_and_wakes_empty_queues,
     not_before_holds_back_and_expiry_expires,
     attempts_run_out_into_expired,
