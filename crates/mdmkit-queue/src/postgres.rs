@@ -39,7 +39,7 @@ use crate::model::{
     DeliverOptions, Delivered, Enqueued, HistoryEvent, NewCommand, QueueEntry, Reason, Report,
     ReportOutcome, StateCounts,
 };
-use crate::sql::{self, ChangeColumns, slot_columns};
+use crate::sql::{self, ChangeColumns};
 use crate::store::log_enqueued;
 use crate::store::{QueueStore, prepare_batch, prepare_targets};
 use crate::time::{Clock, Timestamp};
@@ -47,6 +47,16 @@ use crate::time::{Clock, Timestamp};
 pub use crate::pg_setup::PostgresOptions;
 use crate::pg_setup::{check_schema, migrate};
 use crate::pg_write::{Guard, insert_command, write_changes};
+
+/// The columns of a queue row (aliased `q`) the planners need, in the
+/// order [`sql::raw_slot`] reads them. (SQLite keeps what is the same for
+/// every target in the command's row: its store has its own list.)
+macro_rules! slot_columns {
+    () => {
+        "q.command_id, q.state, q.attempts, q.lease_until, q.priority, q.created_at, q.seq, \
+         q.not_before, q.expires_at, q.max_attempts, q.supersede_key"
+    };
+}
 
 /// A queue store in a PostgreSQL database.
 #[derive(Debug, Clone)]
@@ -814,11 +824,15 @@ impl QueueStore for PostgresStore {
         &self,
         tenant: &TenantId,
     ) -> Result<Vec<EnrollmentId>, QueueError> {
-        let rows: Vec<(String, String)> = sqlx::query_as(sql::PENDING_ENROLLMENTS)
-            .bind(tenant.as_str())
-            .fetch_all(&self.pool)
-            .await
-            .db("list the enrollments with pending commands")?;
+        // The enrollments with a row queued (0) or delivered (1).
+        let rows: Vec<(String, String)> = sqlx::query_as(
+            "SELECT DISTINCT device, channel FROM mdmkit_queue \
+             WHERE tenant = $1 AND state IN (0, 1)",
+        )
+        .bind(tenant.as_str())
+        .fetch_all(&self.pool)
+        .await
+        .db("list the enrollments with pending commands")?;
         sql::pending_enrollments(rows)
     }
 

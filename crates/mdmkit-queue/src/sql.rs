@@ -14,19 +14,6 @@ use crate::machine::{Change, Slot};
 use crate::model::{CommandState, QueueEntry, StateCounts};
 use crate::time::Timestamp;
 
-/// The columns of a PostgreSQL queue row (aliased `q`) the planners need,
-/// in the order [`RawSlot`] reads them. (SQLite's rows keep what is the
-/// same for every target in the command's row: its store has its own list.)
-#[cfg(feature = "postgres")]
-macro_rules! slot_columns {
-    () => {
-        "q.command_id, q.state, q.attempts, q.lease_until, q.priority, q.created_at, q.seq, \
-         q.not_before, q.expires_at, q.max_attempts, q.supersede_key"
-    };
-}
-#[cfg(feature = "postgres")]
-pub(crate) use slot_columns;
-
 /// A queue row as read from either database.
 #[derive(Debug)]
 pub(crate) struct RawSlot {
@@ -330,13 +317,6 @@ impl ChangeColumns {
         self.ev_command.is_empty()
     }
 }
-
-/// [`crate::QueueStore::pending_enrollments`] on PostgreSQL: the
-/// enrollments with a row queued (0) or delivered (1). (SQLite's rows name
-/// their enrollment by an interned id: its store has its own query.)
-#[cfg(feature = "postgres")]
-pub(crate) const PENDING_ENROLLMENTS: &str = "SELECT DISTINCT device, channel FROM mdmkit_queue \
-     WHERE tenant = $1 AND state IN (0, 1)";
 
 /// The `(device, channel)` rows of the pending enrollments query as
 /// enrollments, sorted.

@@ -1268,37 +1268,44 @@ async fn enqueue_in(
         .filter(|i| resolved[*i].is_none())
         .collect();
     if !new.is_empty() {
+        // Their ids come back with the insert (`RETURNING` names no order:
+        // each row says whose id it is; a new enrollment has no pending row).
         let new_json = sql::targets_json(new.iter().map(|i| &targets[*i]));
-        sqlx::query(
+        let stored: Vec<(String, String, i64)> = sqlx::query_as(
             "INSERT OR FAIL INTO mdmkit_queue_enrollments (tenant, device, channel) \
-             SELECT ?1, value ->> 0, value ->> 1 FROM jsonb_each(?2) ORDER BY key",
+             SELECT ?1, value ->> 0, value ->> 1 FROM jsonb_each(?2) ORDER BY key \
+             RETURNING device, channel, id",
         )
         .bind(tenant.as_str())
         .bind(new_json.as_str())
-        .execute(&mut **tx)
+        .fetch_all(&mut **tx)
         .await
         .db("store enrollments")?;
-        let found: String = sqlx::query_scalar(concat!("SELECT ", resolve_targets!("?1", "?2")))
-            .bind(tenant.as_str())
-            .bind(new_json.as_str())
-            .fetch_one(&mut **tx)
-            .await
-            .db("resolve enrollments")?;
-        let mut fresh = vec![None; new.len()];
-        read_resolved(&found, &mut fresh)?;
-        for (i, r) in new.iter().zip(fresh) {
-            resolved[*i] = r;
+        let at: HashMap<(&str, &str), usize> = new
+            .iter()
+            .map(|i| {
+                let e = &targets[*i];
+                ((e.device_id().as_str(), e.channel_key()), *i)
+            })
+            .collect();
+        for (device, channel, id) in &stored {
+            let i = at
+                .get(&(device.as_str(), channel.as_str()))
+                .ok_or_else(|| QueueError::Corrupt {
+                    what: format!("stored enrollment {device} {channel}, which was not asked for"),
+                })?;
+            resolved[*i] = Some((*id, false));
         }
     }
-    let mut ids = Vec::with_capacity(targets.len());
-    let mut position = HashMap::with_capacity(targets.len());
-    for (i, r) in resolved.iter().enumerate() {
-        let (id, _) = r.ok_or_else(|| QueueError::Corrupt {
-            what: format!("enrollment {} has no id after it was stored", targets[i]),
-        })?;
-        ids.push(id);
-        position.insert(id, i);
-    }
+    let mut ids = resolved
+        .iter()
+        .zip(targets)
+        .map(|(r, e)| {
+            r.map(|(id, _)| id).ok_or_else(|| QueueError::Corrupt {
+                what: format!("enrollment {e} has no id after it was stored"),
+            })
+        })
+        .collect::<Result<Vec<i64>, QueueError>>()?;
     // The supersede key's id: a key this tenant never used has no rows to
     // replace.
     let mut superseded = Vec::new();
@@ -1313,6 +1320,8 @@ async fn enqueue_in(
                 .collect();
             if !busy_ids.is_empty() {
                 let busy_json = serde_json::to_string(&busy_ids).unwrap_or_else(|_| "[]".into());
+                let position: HashMap<i64, usize> =
+                    ids.iter().enumerate().map(|(i, id)| (*id, i)).collect();
                 for (enrollment, old) in supersede(tx, seq, key, &busy_json, now).await? {
                     let i = position
                         .get(&enrollment)
