@@ -948,8 +948,8 @@ fn delivered(
 
 /// Supersedes the undelivered commands carrying the supersede key `key` (its
 /// interned id) of the enrollments listed in `busy_json` (a JSON array of
-/// interned ids: only an enrollment with a pending row can have one to
-/// replace), inside an enqueue's transaction, as two set statements over
+/// interned ids: only an enrollment holding a row with the key can have one
+/// to replace), inside an enqueue's transaction, as two set statements over
 /// the whole fan-out (each one range of the enrollment index per listed
 /// enrollment, `(enrollment, state, key)`, no row read): one records the
 /// transitions, reading each row's state before the move, and returns what
@@ -967,14 +967,9 @@ async fn supersede(
     busy_json: &str,
     now: Timestamp,
 ) -> Result<Vec<(i64, CommandId)>, QueueError> {
-    let (from, to) = machine::supersede_rule()?;
-    let states = from
-        .iter()
-        .map(|s| s.code().to_string())
-        .collect::<Vec<_>>()
-        .join(", ");
-    // The rows replaced; the state list holds the machine's integer codes
-    // only.
+    let (_, to) = machine::supersede_rule()?;
+    let states = supersede_states()?;
+    // The rows replaced.
     let replaced = format!(
         "enrollment IN (SELECT value FROM jsonb_each(?1)) AND state IN ({states}) \
          AND key = ?3 AND seq <> ?2"
@@ -1138,99 +1133,252 @@ fn changes_json(changes: &[RowChange]) -> String {
     Value::Array(rows).to_string()
 }
 
-/// What [`store_command`] found: the command's `seq`, its supersede key's
-/// interned id (`None`: no key, or a key this tenant never used), and per
-/// target position the enrollment's interned id and whether it has a
-/// pending row (`None`: never queued for).
-struct Stored {
-    seq: i64,
-    key: Option<i64>,
-    targets: Vec<Option<(i64, bool)>>,
+/// A target of an enqueue as the store knew it when the enqueue began.
+#[derive(Debug, Clone)]
+struct Known {
+    /// The enrollment's interned id.
+    id: i64,
+    /// It had a pending row (`state < 3`).
+    busy: bool,
+    /// The interned supersede keys of its rows a supersede could replace.
+    keys: Vec<i64>,
 }
 
-/// The targets of `?T` (a JSON array of `[device, channel]`) that have an
-/// interned id, as the JSON array `[[position, id, has a pending row],
-/// ...]` (one index probe per target, and for a known one an `EXISTS` over
-/// its `state < 3` range). `CROSS JOIN` keeps the list the outer loop.
-macro_rules! resolve_targets {
-    ($tenant:literal, $targets:literal) => {
-        concat!(
-            "(SELECT json_group_array(json_array(t.key, n.id, EXISTS (SELECT 1 \
-             FROM mdmkit_queue q WHERE q.enrollment = n.id AND q.state < 3))) \
-             FROM jsonb_each(",
-            $targets,
-            ") AS t CROSS JOIN mdmkit_queue_enrollments n ON n.tenant = ",
-            $tenant,
-            " AND n.device = t.value ->> 0 AND n.channel = t.value ->> 1)"
+/// The states a supersede replaces, as the SQL list of their codes (the
+/// machine's integer codes only).
+fn supersede_states() -> Result<String, QueueError> {
+    let (from, _) = machine::supersede_rule()?;
+    Ok(from
+        .iter()
+        .map(|s| s.code().to_string())
+        .collect::<Vec<_>>()
+        .join(", "))
+}
+
+/// Up to how many targets, commands or bytes of payload one statement of
+/// an enqueue carries.
+const TARGETS_PER_STATEMENT: usize = 50_000;
+const COMMANDS_PER_STATEMENT: usize = 10_000;
+const PAYLOAD_BYTES_PER_STATEMENT: usize = 8 << 20;
+
+/// What the store holds for each of `targets` (distinct), by position:
+/// `None` for an enrollment never queued for. One statement per chunk
+/// returns the whole chunk as one JSON array `[[position, id, has a pending
+/// row, [keys a supersede could replace]], ...]`: per target one probe of
+/// the interned enrollments, and for a known one ranges of its
+/// `(enrollment, state, key)` index. `CROSS JOIN` keeps the list the outer
+/// loop.
+async fn resolve_targets(
+    tx: &mut Tx,
+    tenant: &TenantId,
+    targets: &[&EnrollmentId],
+    states: &str,
+) -> Result<Vec<Option<Known>>, QueueError> {
+    let statement = format!(
+        "SELECT json_group_array(json_array(t.key, n.id, EXISTS (SELECT 1 \
+         FROM mdmkit_queue q WHERE q.enrollment = n.id AND q.state < 3), \
+         json((SELECT json_group_array(q.key) FROM mdmkit_queue q \
+         WHERE q.enrollment = n.id AND q.state IN ({states}) AND q.key IS NOT NULL)))) \
+         FROM jsonb_each(?2) AS t CROSS JOIN mdmkit_queue_enrollments n \
+         ON n.tenant = ?1 AND n.device = t.value ->> 0 AND n.channel = t.value ->> 1"
+    );
+    let mut out = vec![None; targets.len()];
+    for (c, chunk) in targets.chunks(TARGETS_PER_STATEMENT).enumerate() {
+        let json: String = sqlx::query_scalar(sqlx::AssertSqlSafe(statement.clone()))
+            .bind(tenant.as_str())
+            .bind(sql::targets_json(chunk.iter().copied()))
+            .fetch_one(&mut **tx)
+            .await
+            .db("resolve enrollments")?;
+        let found: Vec<(usize, i64, i64, Vec<i64>)> =
+            serde_json::from_str(&json).map_err(|e| QueueError::Corrupt {
+                what: format!("resolved enrollments: {e}"),
+            })?;
+        for (i, id, busy, keys) in found {
+            let slot =
+                out.get_mut(c * TARGETS_PER_STATEMENT + i)
+                    .ok_or_else(|| QueueError::Corrupt {
+                        what: format!("resolved enrollment at position {i}"),
+                    })?;
+            *slot = Some(Known {
+                id,
+                busy: busy != 0,
+                keys,
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// Interns the enrollments of `targets` that `known` lacks (queued for the
+/// first time), filling their slots. Their ids come back with the insert
+/// (`RETURNING` names no order: each row says whose id it is).
+async fn store_enrollments(
+    tx: &mut Tx,
+    tenant: &TenantId,
+    targets: &[&EnrollmentId],
+    known: &mut [Option<Known>],
+) -> Result<(), QueueError> {
+    let new: Vec<usize> = (0..targets.len()).filter(|i| known[*i].is_none()).collect();
+    for chunk in new.chunks(TARGETS_PER_STATEMENT) {
+        let stored: Vec<(String, String, i64)> = sqlx::query_as(
+            "INSERT OR FAIL INTO mdmkit_queue_enrollments (tenant, device, channel) \
+             SELECT ?1, value ->> 0, value ->> 1 FROM jsonb_each(?2) ORDER BY key \
+             RETURNING device, channel, id",
         )
-    };
-}
-
-/// Reads the JSON of [`resolve_targets!`] into `out` (by position).
-fn read_resolved(json: &str, out: &mut [Option<(i64, bool)>]) -> Result<(), QueueError> {
-    let found: Vec<(usize, i64, i64)> =
-        serde_json::from_str(json).map_err(|e| QueueError::Corrupt {
-            what: format!("resolved enrollments: {e}"),
-        })?;
-    for (i, id, busy) in found {
-        let slot = out.get_mut(i).ok_or_else(|| QueueError::Corrupt {
-            what: format!("resolved enrollment at position {i}"),
-        })?;
-        *slot = Some((id, busy != 0));
+        .bind(tenant.as_str())
+        .bind(sql::targets_json(chunk.iter().map(|i| targets[*i])))
+        .fetch_all(&mut **tx)
+        .await
+        .db("store enrollments")?;
+        let at: HashMap<(&str, &str), usize> = chunk
+            .iter()
+            .map(|i| {
+                let e = targets[*i];
+                ((e.device_id().as_str(), e.channel_key()), *i)
+            })
+            .collect();
+        for (device, channel, id) in &stored {
+            let i = at
+                .get(&(device.as_str(), channel.as_str()))
+                .ok_or_else(|| QueueError::Corrupt {
+                    what: format!("stored enrollment {device} {channel}, which was not asked for"),
+                })?;
+            known[*i] = Some(Known {
+                id: *id,
+                busy: false,
+                keys: Vec::new(),
+            });
+        }
     }
     Ok(())
 }
 
-/// Stores the command once, refusing a taken id
-/// ([`QueueError::DuplicateCommand`]), and in the same statement resolves
-/// its supersede key and its targets (`targets_json`, a JSON array of
-/// `[device, channel]`), read before the command's rows go in.
-async fn store_command(
+/// The interned id of every supersede key of `commands`, interning the
+/// keys this tenant never used (a few per batch: one statement each).
+async fn store_keys(
     tx: &mut Tx,
     tenant: &TenantId,
-    command: &NewCommand,
-    now: Timestamp,
-    targets: usize,
-    targets_json: &str,
-) -> Result<Stored, QueueError> {
-    let row = sqlx::query(concat!(
-        "INSERT INTO mdmkit_commands (tenant, id, kind, created_at, priority, not_before, \
-         expires_at, max_attempts, supersede_key, payload) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) ON CONFLICT (tenant, id) DO NOTHING \
-         RETURNING seq, (SELECT k.id FROM mdmkit_queue_keys k WHERE k.tenant = ?1 \
-         AND k.key = ?9), ",
-        resolve_targets!("?1", "?11")
-    ))
+    commands: &[&NewCommand],
+) -> Result<HashMap<String, i64>, QueueError> {
+    let keys: std::collections::BTreeSet<&str> = commands
+        .iter()
+        .filter_map(|c| c.supersede_key.as_deref())
+        .collect();
+    if keys.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let keys_json = serde_json::to_string(&keys).unwrap_or_else(|_| "[]".into());
+    let json: String = sqlx::query_scalar(
+        "SELECT json_group_array(json_array(k.key, k.id)) FROM jsonb_each(?2) AS t \
+         CROSS JOIN mdmkit_queue_keys k ON k.tenant = ?1 AND k.key = t.value",
+    )
     .bind(tenant.as_str())
-    .bind(command.id.as_uuid())
-    .bind(command.kind.as_str())
-    .bind(now.as_millis())
-    .bind(i64::from(command.priority))
-    .bind(command.not_before.map(Timestamp::as_millis))
-    .bind(command.expires_at.map(Timestamp::as_millis))
-    .bind(command.max_attempts.map(i64::from))
-    .bind(command.supersede_key.as_deref())
-    .bind(command.payload.as_slice())
-    .bind(targets_json)
-    .fetch_optional(&mut **tx)
+    .bind(keys_json)
+    .fetch_one(&mut **tx)
     .await
-    .db("store a command")?;
-    // No row: the insert did nothing, the id is taken.
-    let Some(row) = row else {
-        return Err(QueueError::DuplicateCommand {
-            command: command.id,
-        });
-    };
-    let seq: i64 = row.try_get(0).db("store a command")?;
-    let key: Option<i64> = row.try_get(1).db("store a command")?;
-    let found: String = row.try_get(2).db("resolve enrollments")?;
-    let mut resolved = vec![None; targets];
-    read_resolved(&found, &mut resolved)?;
-    Ok(Stored {
-        seq,
-        key,
-        targets: resolved,
-    })
+    .db("resolve supersede keys")?;
+    let mut ids: HashMap<String, i64> = serde_json::from_str::<Vec<(String, i64)>>(&json)
+        .map_err(|e| QueueError::Corrupt {
+            what: format!("resolved supersede keys: {e}"),
+        })?
+        .into_iter()
+        .collect();
+    for k in keys {
+        if !ids.contains_key(k) {
+            let id = sqlx::query_scalar::<_, i64>(
+                "INSERT INTO mdmkit_queue_keys (tenant, key) VALUES (?1, ?2) RETURNING id",
+            )
+            .bind(tenant.as_str())
+            .bind(k)
+            .fetch_one(&mut **tx)
+            .await
+            .db("store a supersede key")?;
+            ids.insert(k.to_owned(), id);
+        }
+    }
+    Ok(ids)
+}
+
+/// Stores the commands, in order, refusing a taken id
+/// ([`QueueError::DuplicateCommand`]); returns each one's `seq`. A
+/// statement per chunk of commands (by count and payload bytes), which
+/// travel as one JSON array with ids and payloads in hex.
+async fn store_commands(
+    tx: &mut Tx,
+    tenant: &TenantId,
+    commands: &[&NewCommand],
+    now: Timestamp,
+) -> Result<Vec<i64>, QueueError> {
+    type Row<'a> = (
+        String,
+        &'a str,
+        i64,
+        Option<i64>,
+        Option<i64>,
+        Option<i64>,
+        Option<&'a str>,
+        String,
+    );
+    let mut seqs = Vec::with_capacity(commands.len());
+    let mut start = 0;
+    while start < commands.len() {
+        let mut end = start;
+        let mut bytes = 0;
+        while end < commands.len()
+            && end - start < COMMANDS_PER_STATEMENT
+            && (end == start || bytes + commands[end].payload.len() <= PAYLOAD_BYTES_PER_STATEMENT)
+        {
+            bytes += commands[end].payload.len();
+            end += 1;
+        }
+        let chunk = &commands[start..end];
+        let rows: Vec<Row<'_>> = chunk
+            .iter()
+            .map(|c| {
+                (
+                    hex(c.id.as_uuid().as_bytes()),
+                    c.kind.as_str(),
+                    i64::from(c.priority),
+                    c.not_before.map(Timestamp::as_millis),
+                    c.expires_at.map(Timestamp::as_millis),
+                    c.max_attempts.map(i64::from),
+                    c.supersede_key.as_deref(),
+                    hex(&c.payload),
+                )
+            })
+            .collect();
+        let json = serde_json::to_string(&rows).map_err(|e| QueueError::Corrupt {
+            what: format!("commands to store: {e}"),
+        })?;
+        drop(rows);
+        // `WHERE true`: an upsert's SELECT needs a WHERE clause, or SQLite
+        // reads `ON CONFLICT` as a join's `ON`.
+        let stored: Vec<(Uuid, i64)> = sqlx::query_as(
+            "INSERT INTO mdmkit_commands (tenant, id, kind, created_at, priority, not_before, \
+             expires_at, max_attempts, supersede_key, payload) \
+             SELECT ?1, unhex(value ->> 0), value ->> 1, ?2, value ->> 2, value ->> 3, \
+             value ->> 4, value ->> 5, value ->> 6, unhex(value ->> 7) \
+             FROM jsonb_each(?3) WHERE true ORDER BY key \
+             ON CONFLICT (tenant, id) DO NOTHING RETURNING id, seq",
+        )
+        .bind(tenant.as_str())
+        .bind(now.as_millis())
+        .bind(json)
+        .fetch_all(&mut **tx)
+        .await
+        .db("store commands")?;
+        let by_id: HashMap<Uuid, i64> = stored.into_iter().collect();
+        for c in chunk {
+            // No row: the insert did nothing, the id is taken.
+            let seq = by_id
+                .get(&c.id.as_uuid())
+                .ok_or(QueueError::DuplicateCommand { command: c.id })?;
+            seqs.push(*seq);
+        }
+        start = end;
+    }
+    Ok(seqs)
 }
 
 /// The targets not marked busy: they get a push.
@@ -1243,139 +1391,191 @@ fn wake(targets: &[EnrollmentId], busy: &[bool]) -> Vec<EnrollmentId> {
         .collect()
 }
 
-/// One enqueue inside `tx` (targets prepared, command validated): the
-/// command, the enrollments and supersede key it is the first for, the
-/// supersedes, the push hints and one set-based insert of the command's
-/// rows for the whole fan-out.
-async fn enqueue_in(
+/// Up to how many queue rows an enqueue holds back before writing them in
+/// one statement.
+const ROWS_PER_WRITE: usize = 100_000;
+
+/// The queue rows of an enqueue (one command or a batch) not yet written,
+/// and what the batch has queued so far.
+///
+/// A batch of many small fan-outs (a first reconcile: 40,000 commands of a
+/// few targets each) would otherwise pay a statement, a round trip to the
+/// connection's thread, per command for its rows. The rows wait here and
+/// go in together, in `(seq, enrollment)` order (appended: `seq` grows
+/// command by command, and each command's enrollments are sorted), before
+/// any statement that must see them (a supersede) and at the end. What the
+/// store cannot yet see of them, whether an enrollment has a pending row of
+/// this batch and with which supersede key, the sets say (rows of a batch
+/// stay pending to its end: a supersede moves older rows and queues one of
+/// its own).
+#[derive(Default)]
+struct HeldRows {
+    /// `(seq, enrollment, key)`, not yet written.
+    rows: Vec<(i64, i64, Option<i64>)>,
+    /// Enrollments the batch queued for.
+    enrollments: std::collections::HashSet<i64>,
+    /// `(enrollment, key)` pairs the batch queued.
+    keyed: std::collections::HashSet<(i64, i64)>,
+}
+
+impl HeldRows {
+    /// Writes the held rows in one statement.
+    async fn write(&mut self, tx: &mut Tx, now: Timestamp) -> Result<(), QueueError> {
+        if self.rows.is_empty() {
+            return Ok(());
+        }
+        // `OR FAIL` (a conflict cannot happen: each command is new and its
+        // targets distinct; if one did, the error rolls the transaction
+        // back) means the statement never aborts half way. Otherwise
+        // SQLite, inside a transaction, keeps a statement journal of every
+        // page the insert changes (its enrollment index is touched all
+        // over): about 90 ms of a fan-out to 100,000 enrollments.
+        let rows = serde_json::to_string(&self.rows).unwrap_or_else(|_| "[]".into());
+        let written = sqlx::query(
+            "INSERT OR FAIL INTO mdmkit_queue (seq, enrollment, state, attempts, lease_until, \
+             updated_at, key) SELECT value ->> 0, value ->> 1, 0, 0, NULL, ?1, value ->> 2 \
+             FROM jsonb_each(?2)",
+        )
+        .bind(now.as_millis())
+        .bind(rows.as_str())
+        .execute(&mut **tx)
+        .await
+        .db("queue commands")?
+        .rows_affected();
+        if written != self.rows.len() as u64 {
+            return Err(QueueError::Corrupt {
+                what: format!("queued {written} rows of {}", self.rows.len()),
+            });
+        }
+        self.rows.clear();
+        Ok(())
+    }
+}
+
+/// Enqueues `batch` inside `tx` (targets prepared, commands validated and
+/// distinct), in order, as if one by one: what each command finds (a
+/// pending row, so no push; a row its supersede key replaces) includes the
+/// rows of the commands before it.
+///
+/// A batch of many small fan-outs (a first reconcile: 40,000 commands of a
+/// few targets each) costs a few statements for the whole batch rather
+/// than several per command, each a round trip to the connection's thread:
+/// what the store holds for every target and key is read first, the
+/// commands are stored together, and then each command is planned in
+/// memory, its rows held back ([`HeldRows`]) and written together; only a
+/// supersede (a statement pair per command that replaces rows) is per
+/// command.
+async fn enqueue_all(
     tx: &mut Tx,
     tenant: &TenantId,
-    command: &NewCommand,
-    targets: &[EnrollmentId],
+    batch: &[(&NewCommand, Vec<EnrollmentId>)],
     now: Timestamp,
-) -> Result<Enqueued, QueueError> {
-    let json = sql::targets_json(targets);
-    let Stored {
-        seq,
-        key,
-        targets: mut resolved,
-    } = store_command(tx, tenant, command, now, targets.len(), &json).await?;
-    // Busy: had a pending command before this enqueue (no push). Read
-    // before the supersede, which moves only rows that were pending.
-    let busy: Vec<bool> = resolved.iter().map(|r| r.is_some_and(|r| r.1)).collect();
-    // The enrollments queued for the first time get their ids.
-    let new: Vec<usize> = (0..targets.len())
-        .filter(|i| resolved[*i].is_none())
-        .collect();
-    if !new.is_empty() {
-        // Their ids come back with the insert (`RETURNING` names no order:
-        // each row says whose id it is; a new enrollment has no pending row).
-        let new_json = sql::targets_json(new.iter().map(|i| &targets[*i]));
-        let stored: Vec<(String, String, i64)> = sqlx::query_as(
-            "INSERT OR FAIL INTO mdmkit_queue_enrollments (tenant, device, channel) \
-             SELECT ?1, value ->> 0, value ->> 1 FROM jsonb_each(?2) ORDER BY key \
-             RETURNING device, channel, id",
-        )
-        .bind(tenant.as_str())
-        .bind(new_json.as_str())
-        .fetch_all(&mut **tx)
-        .await
-        .db("store enrollments")?;
-        let at: HashMap<(&str, &str), usize> = new
-            .iter()
-            .map(|i| {
-                let e = &targets[*i];
-                ((e.device_id().as_str(), e.channel_key()), *i)
-            })
-            .collect();
-        for (device, channel, id) in &stored {
-            let i = at
-                .get(&(device.as_str(), channel.as_str()))
-                .ok_or_else(|| QueueError::Corrupt {
-                    what: format!("stored enrollment {device} {channel}, which was not asked for"),
-                })?;
-            resolved[*i] = Some((*id, false));
+) -> Result<Vec<Enqueued>, QueueError> {
+    let states = supersede_states()?;
+    // Every distinct target, and where each command's targets are in it.
+    let mut position: HashMap<&EnrollmentId, usize> = HashMap::new();
+    let mut distinct: Vec<&EnrollmentId> = Vec::new();
+    for (_, targets) in batch {
+        for e in targets {
+            position.entry(e).or_insert_with(|| {
+                distinct.push(e);
+                distinct.len() - 1
+            });
         }
     }
-    let mut ids = resolved
-        .iter()
-        .zip(targets)
-        .map(|(r, e)| {
-            r.map(|(id, _)| id).ok_or_else(|| QueueError::Corrupt {
+    let mut known = resolve_targets(tx, tenant, &distinct, &states).await?;
+    store_enrollments(tx, tenant, &distinct, &mut known).await?;
+    let known = known
+        .into_iter()
+        .zip(&distinct)
+        .map(|(k, e)| {
+            k.ok_or_else(|| QueueError::Corrupt {
                 what: format!("enrollment {e} has no id after it was stored"),
             })
         })
-        .collect::<Result<Vec<i64>, QueueError>>()?;
-    // The supersede key's id: a key this tenant never used has no rows to
-    // replace.
-    let mut superseded = Vec::new();
-    let key = match (&command.supersede_key, key) {
-        (None, _) => None,
-        (Some(_), Some(key)) => {
-            let busy_ids: Vec<i64> = ids
-                .iter()
-                .zip(&busy)
-                .filter(|(_, b)| **b)
-                .map(|(id, _)| *id)
-                .collect();
-            if !busy_ids.is_empty() {
-                let busy_json = serde_json::to_string(&busy_ids).unwrap_or_else(|_| "[]".into());
-                let position: HashMap<i64, usize> =
-                    ids.iter().enumerate().map(|(i, id)| (*id, i)).collect();
-                for (enrollment, old) in supersede(tx, seq, key, &busy_json, now).await? {
-                    let i = position
+        .collect::<Result<Vec<Known>, QueueError>>()?;
+    let commands: Vec<&NewCommand> = batch.iter().map(|(c, _)| *c).collect();
+    let key_ids = store_keys(tx, tenant, &commands).await?;
+    let seqs = store_commands(tx, tenant, &commands, now).await?;
+    drop(commands);
+    let mut held = HeldRows::default();
+    let mut out = Vec::with_capacity(batch.len());
+    for ((command, targets), seq) in batch.iter().zip(seqs) {
+        let key = match &command.supersede_key {
+            Some(k) => Some(*key_ids.get(k).ok_or_else(|| QueueError::Corrupt {
+                what: format!("supersede key {k} has no id after it was stored"),
+            })?),
+            None => None,
+        };
+        // Busy: had a pending command before this one (no push). Keyed:
+        // holds a row this command's key replaces. The store's rows as the
+        // batch began, and the batch's own.
+        let mut busy = Vec::with_capacity(targets.len());
+        let mut keyed = Vec::new();
+        let mut ids = Vec::with_capacity(targets.len());
+        for e in targets {
+            let k =
+                position
+                    .get(e)
+                    .and_then(|i| known.get(*i))
+                    .ok_or_else(|| QueueError::Corrupt {
+                        what: format!("enrollment {e} was not resolved"),
+                    })?;
+            busy.push(k.busy || held.enrollments.contains(&k.id));
+            if let Some(key) = key
+                && (k.keys.contains(&key) || held.keyed.contains(&(k.id, key)))
+            {
+                keyed.push(k.id);
+            }
+            ids.push(k.id);
+        }
+        let mut superseded = Vec::new();
+        if let Some(key) = key
+            && !keyed.is_empty()
+        {
+            // The rows it replaces may be held back still.
+            held.write(tx, now).await?;
+            let keyed_json = serde_json::to_string(&keyed).unwrap_or_else(|_| "[]".into());
+            let replaced = supersede(tx, seq, key, &keyed_json, now).await?;
+            if !replaced.is_empty() {
+                let target_of: HashMap<i64, &EnrollmentId> =
+                    ids.iter().copied().zip(targets).collect();
+                for (enrollment, old) in replaced {
+                    let e = target_of
                         .get(&enrollment)
                         .ok_or_else(|| QueueError::Corrupt {
                             what: format!("superseded a row of enrollment {enrollment}"),
                         })?;
-                    superseded.push((targets[*i].clone(), old));
+                    superseded.push(((*e).clone(), old));
                 }
                 // `RETURNING` gives the rows in whatever order the statement
                 // visited them; the trait promises enrollment order, as the
                 // other stores give.
                 superseded.sort();
             }
-            Some(key)
         }
-        (Some(k), None) => Some(
-            sqlx::query_scalar::<_, i64>(
-                "INSERT INTO mdmkit_queue_keys (tenant, key) VALUES (?1, ?2) RETURNING id",
-            )
-            .bind(tenant.as_str())
-            .bind(k.as_str())
-            .fetch_one(&mut **tx)
-            .await
-            .db("store a supersede key")?,
-        ),
-    };
-    // The rows, from the enrollment ids in increasing order (the key is
-    // `(seq, enrollment)`: the fan-out appends one run of full pages). `OR
-    // FAIL` (a conflict cannot happen: the command is new and the targets
-    // distinct; if one did, the error rolls the transaction back) means the
-    // statement never aborts half way. Otherwise SQLite, inside a
-    // transaction, keeps a statement journal of every page the insert
-    // changes (its enrollment index is touched all over): about 90 ms of a
-    // fan-out to 100,000 enrollments.
-    ids.sort_unstable();
-    let rows = serde_json::to_string(&ids).unwrap_or_else(|_| "[]".into());
-    let queued = sqlx::query(
-        "INSERT OR FAIL INTO mdmkit_queue (seq, enrollment, state, attempts, lease_until, \
-         updated_at, key) SELECT ?1, value, 0, 0, NULL, ?2, ?3 FROM jsonb_each(?4)",
-    )
-    .bind(seq)
-    .bind(now.as_millis())
-    .bind(key)
-    .bind(rows.as_str())
-    .execute(&mut **tx)
-    .await
-    .db("queue a command")?
-    .rows_affected();
-    Ok(Enqueued {
-        id: command.id,
-        queued,
-        wake: wake(targets, &busy),
-        superseded,
-    })
+        // The rows, from the enrollment ids in increasing order (the key is
+        // `(seq, enrollment)`: the fan-out appends one run of full pages).
+        ids.sort_unstable();
+        for id in &ids {
+            held.enrollments.insert(*id);
+            if let Some(k) = key {
+                held.keyed.insert((*id, k));
+            }
+        }
+        held.rows.extend(ids.iter().map(|id| (seq, *id, key)));
+        if held.rows.len() >= ROWS_PER_WRITE {
+            held.write(tx, now).await?;
+        }
+        out.push(Enqueued {
+            id: command.id,
+            queued: ids.len() as u64,
+            wake: wake(targets, &busy),
+            superseded,
+        });
+    }
+    held.write(tx, now).await?;
+    Ok(out)
 }
 
 /// The interned id of the enrollment `?1` to `?3`, as a subquery.
@@ -1399,7 +1599,12 @@ impl QueueStore for SqliteStore {
         let targets = prepare_targets(targets)?;
         let now = self.clock.now();
         let mut tx = self.begin().await?;
-        let out = enqueue_in(&mut tx, tenant, command, &targets, now).await?;
+        let out = enqueue_all(&mut tx, tenant, &[(command, targets)], now)
+            .await?
+            .pop()
+            .ok_or_else(|| QueueError::Corrupt {
+                what: "an enqueue returned nothing".into(),
+            })?;
         tx.commit().await.db("commit an enqueue")?;
         Ok(out)
     }
@@ -1413,11 +1618,8 @@ impl QueueStore for SqliteStore {
         let batch = prepare_batch(batch)?;
         let now = self.clock.now();
         let mut tx = self.begin().await?;
-        let mut out = Vec::with_capacity(batch.len());
-        for (command, targets) in &batch {
-            // An error drops `tx`: the whole batch rolls back.
-            out.push(enqueue_in(&mut tx, tenant, command, targets, now).await?);
-        }
+        // An error drops `tx`: the whole batch rolls back.
+        let out = enqueue_all(&mut tx, tenant, &batch, now).await?;
         tx.commit().await.db("commit an enqueue")?;
         log_enqueued(&out);
         Ok(out)

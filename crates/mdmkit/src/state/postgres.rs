@@ -279,13 +279,18 @@ impl StateStore for PostgresState {
             );
             q.build().execute(&mut *tx).await.map_err(sql)?;
         }
-        for (d, c) in &batch.cleared {
+        // Cleared categories in one statement per chunk (two parallel
+        // arrays), not a round trip per pair.
+        for chunk in batch.cleared.chunks(CHUNK) {
+            let devices: Vec<&str> = chunk.iter().map(|(d, _)| d.as_str()).collect();
+            let categories: Vec<&str> = chunk.iter().map(|(_, c)| c.as_str()).collect();
             sqlx::query(
-                "DELETE FROM mdmkit_compliance WHERE tenant = $1 AND device = $2 AND category = $3",
+                "DELETE FROM mdmkit_compliance WHERE tenant = $1 AND (device, category) IN \
+                 (SELECT * FROM UNNEST($2::text[], $3::text[]))",
             )
             .bind(t)
-            .bind(d.as_str())
-            .bind(c.as_str())
+            .bind(devices)
+            .bind(categories)
             .execute(&mut *tx)
             .await
             .map_err(sql)?;

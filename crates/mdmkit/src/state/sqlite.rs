@@ -347,13 +347,24 @@ impl StateStore for SqliteState {
             .await
             .map_err(sql)?;
         }
-        for (d, c) in &batch.cleared {
+        // Cleared categories as one JSON array of `[device, category]` per
+        // statement: one primary-key seek per pair (`EXPLAIN QUERY PLAN`:
+        // "SEARCH mdmkit_compliance USING PRIMARY KEY ... LIST SUBQUERY"),
+        // where a statement per pair cost a round trip to the connection's
+        // thread each (90,000 of them in a first run at 100,000 devices).
+        for chunk in batch.cleared.chunks(JSON_CHUNK) {
+            let pairs: Vec<(&str, &str)> = chunk
+                .iter()
+                .map(|(d, c)| (d.as_str(), c.as_str()))
+                .collect();
+            let json =
+                serde_json::to_string(&pairs).map_err(|e| Error::corrupt("cleared rows", e))?;
             sqlx::query(
-                "DELETE FROM mdmkit_compliance WHERE tenant = ? AND device = ? AND category = ?",
+                "DELETE FROM mdmkit_compliance WHERE tenant = ?1 AND (category, device) IN \
+                 (SELECT value ->> 1, value ->> 0 FROM jsonb_each(?2))",
             )
             .bind(t)
-            .bind(d.as_str())
-            .bind(c.as_str())
+            .bind(json)
             .execute(&mut *tx)
             .await
             .map_err(sql)?;
