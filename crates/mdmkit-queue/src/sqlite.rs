@@ -947,9 +947,9 @@ fn delivered(
 }
 
 /// Supersedes the undelivered commands carrying the supersede key `key` (its
-/// interned id) of the enrollments listed in `busy_json` (a JSON array of
+/// interned id) of the enrollments listed in `keyed_json` (a JSON array of
 /// interned ids: only an enrollment holding a row with the key can have one
-/// to replace), inside an enqueue's transaction, as two set statements over
+/// to replace), in the states `states` ([`supersede_states`]), inside an enqueue's transaction, as two set statements over
 /// the whole fan-out (each one range of the enrollment index per listed
 /// enrollment, `(enrollment, state, key)`, no row read): one records the
 /// transitions, reading each row's state before the move, and returns what
@@ -964,11 +964,11 @@ async fn supersede(
     tx: &mut Tx,
     by: i64,
     key: i64,
-    busy_json: &str,
+    keyed_json: &str,
+    states: &str,
     now: Timestamp,
 ) -> Result<Vec<(i64, CommandId)>, QueueError> {
     let (_, to) = machine::supersede_rule()?;
-    let states = supersede_states()?;
     // The rows replaced.
     let replaced = format!(
         "enrollment IN (SELECT value FROM jsonb_each(?1)) AND state IN ({states}) \
@@ -982,7 +982,7 @@ async fn supersede(
          RETURNING enrollment, (SELECT c.id FROM mdmkit_commands c \
          WHERE c.seq = mdmkit_events.seq)"
     )))
-    .bind(busy_json)
+    .bind(keyed_json)
     .bind(by)
     .bind(key)
     .bind(now.as_millis())
@@ -999,7 +999,7 @@ async fn supersede(
          SET state = ?5, lease_until = NULL, updated_at = ?4, superseded_by = ?2 \
          WHERE {replaced}"
     )))
-    .bind(busy_json)
+    .bind(keyed_json)
     .bind(by)
     .bind(key)
     .bind(now.as_millis())
@@ -1395,19 +1395,14 @@ fn wake(targets: &[EnrollmentId], busy: &[bool]) -> Vec<EnrollmentId> {
 /// one statement.
 const ROWS_PER_WRITE: usize = 100_000;
 
-/// The queue rows of an enqueue (one command or a batch) not yet written,
-/// and what the batch has queued so far.
-///
-/// A batch of many small fan-outs (a first reconcile: 40,000 commands of a
-/// few targets each) would otherwise pay a statement, a round trip to the
-/// connection's thread, per command for its rows. The rows wait here and
-/// go in together, in `(seq, enrollment)` order (appended: `seq` grows
-/// command by command, and each command's enrollments are sorted), before
-/// any statement that must see them (a supersede) and at the end. What the
-/// store cannot yet see of them, whether an enrollment has a pending row of
-/// this batch and with which supersede key, the sets say (rows of a batch
-/// stay pending to its end: a supersede moves older rows and queues one of
-/// its own).
+/// The queue rows of an enqueue ([`enqueue_all`]) not yet written, and
+/// what the batch has queued so far. The rows go in together, in `(seq,
+/// enrollment)` order (appended: `seq` grows command by command, and each
+/// command's enrollments are sorted), before any statement that must see
+/// them (a supersede) and at the end. What the store cannot yet see of
+/// them, whether an enrollment has a pending row of this batch and with
+/// which supersede key, the sets say (rows of a batch stay pending to its
+/// end: a supersede moves older rows and queues one of its own).
 #[derive(Default)]
 struct HeldRows {
     /// `(seq, enrollment, key)`, not yet written.
@@ -1497,7 +1492,6 @@ async fn enqueue_all(
     let commands: Vec<&NewCommand> = batch.iter().map(|(c, _)| *c).collect();
     let key_ids = store_keys(tx, tenant, &commands).await?;
     let seqs = store_commands(tx, tenant, &commands, now).await?;
-    drop(commands);
     let mut held = HeldRows::default();
     let mut out = Vec::with_capacity(batch.len());
     for ((command, targets), seq) in batch.iter().zip(seqs) {
@@ -1536,7 +1530,7 @@ async fn enqueue_all(
             // The rows it replaces may be held back still.
             held.write(tx, now).await?;
             let keyed_json = serde_json::to_string(&keyed).unwrap_or_else(|_| "[]".into());
-            let replaced = supersede(tx, seq, key, &keyed_json, now).await?;
+            let replaced = supersede(tx, seq, key, &keyed_json, &states, now).await?;
             if !replaced.is_empty() {
                 let target_of: HashMap<i64, &EnrollmentId> =
                     ids.iter().copied().zip(targets).collect();
