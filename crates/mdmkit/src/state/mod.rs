@@ -737,6 +737,44 @@ pub(crate) fn commands_text(ids: &[CommandId]) -> String {
     out
 }
 
+/// The severity rank of a category state, as the SQL stores rank it
+/// (`records::OVERALL_OF_ROWS`): 0 unsupported ... 4 failed.
+#[cfg(feature = "sqlite")]
+pub(crate) fn severity(state: ComplianceState) -> i64 {
+    match state {
+        ComplianceState::Unsupported => 0,
+        ComplianceState::Verified => 1,
+        ComplianceState::Sent => 2,
+        ComplianceState::Pending => 3,
+        ComplianceState::Failed => 4,
+    }
+}
+
+/// The overall severity of each device whose every category the batch
+/// writes or clears, so that its stored rows do not matter: the worst rank
+/// of its rows after the batch (`None`: no rows). Applied as the stores
+/// apply a batch: clears first, then the rows, a later row of a category
+/// replacing an earlier one.
+#[cfg(feature = "sqlite")]
+pub(crate) fn overall_of_covered(batch: &StateBatch) -> HashMap<&DeviceId, Option<i64>> {
+    let index = |c: Category| Category::ALL.iter().position(|a| *a == c);
+    let mut per: HashMap<&DeviceId, [Option<Option<i64>>; Category::ALL.len()]> = HashMap::new();
+    for (d, c) in &batch.cleared {
+        if let Some(i) = index(*c) {
+            per.entry(d).or_default()[i] = Some(None);
+        }
+    }
+    for (d, s) in &batch.compliance {
+        if let Some(i) = index(s.category) {
+            per.entry(d).or_default()[i] = Some(Some(severity(s.state)));
+        }
+    }
+    per.into_iter()
+        .filter(|(_, cats)| cats.iter().all(Option::is_some))
+        .map(|(d, cats)| (d, cats.into_iter().flatten().flatten().max()))
+        .collect()
+}
+
 /// The overall state of a device from the grouped SQL query's severity
 /// rank (see [`crate::reconcile`]'s ranking: 0 unsupported ... 4 failed).
 #[cfg(any(feature = "sqlite", feature = "postgres"))]

@@ -299,3 +299,76 @@ async fn the_postgres_state_store_conforms() {
     );
     conformance(&s, &tag).await;
 }
+
+/// One device's part of a generated batch: whether it gets a record, and
+/// per category nothing, a cleared row, or a row in a state.
+type DevicePart = (bool, Vec<Option<Option<ComplianceState>>>);
+
+fn device_part() -> impl proptest::strategy::Strategy<Value = DevicePart> {
+    use proptest::prelude::*;
+    let state = prop_oneof![
+        Just(ComplianceState::Pending),
+        Just(ComplianceState::Sent),
+        Just(ComplianceState::Verified),
+        Just(ComplianceState::Failed),
+        Just(ComplianceState::Unsupported),
+    ];
+    // Either every category written or cleared (the SQLite store then
+    // computes the overall state from the batch alone), or any mix.
+    let every = proptest::collection::vec(proptest::option::of(state.clone()).prop_map(Some), 10);
+    let some = proptest::collection::vec(proptest::option::of(proptest::option::of(state)), 10);
+    (any::<bool>(), prop_oneof![every, some])
+}
+
+fn batch_of(parts: &[DevicePart], at: i64) -> StateBatch {
+    let mut batch = StateBatch::default();
+    for (i, (recorded, cats)) in parts.iter().enumerate() {
+        let d = dev(&format!("dev-{i}"));
+        if *recorded {
+            batch
+                .devices
+                .push((d.clone(), record(Platform::Apple, i as u8, "school-1")));
+        }
+        for (c, part) in Category::ALL.iter().zip(cats) {
+            match part {
+                None => {}
+                Some(None) => batch.cleared.push((d.clone(), *c)),
+                Some(Some(s)) => batch.compliance.push((d.clone(), category(*c, *s, at))),
+            }
+        }
+    }
+    batch
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(
+        mdmkit::core::proptest_cases(48)
+    ))]
+
+    /// The per-node counts of the SQLite store (each device's overall state
+    /// kept in a column, from the batch alone when the batch covers every
+    /// category of the device, else from its stored rows) equal the counts
+    /// computed from every compliance row, after any sequence of batches.
+    #[test]
+    fn sqlite_node_counts_follow_every_batch(
+        batches in proptest::collection::vec(proptest::collection::vec(device_part(), 3), 1..4)
+    ) {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        rt.block_on(async {
+            let tmp = tempfile::tempdir().unwrap();
+            let lite = SqliteState::open(tmp.path().join("s.db")).await.unwrap();
+            let mem = MemoryState::new();
+            let t = TenantId::new("counts").unwrap();
+            for (n, parts) in batches.iter().enumerate() {
+                let batch = batch_of(parts, n as i64);
+                lite.commit(&t, &batch).await.unwrap();
+                mem.commit(&t, &batch).await.unwrap();
+                assert_eq!(
+                    lite.node_counts(&t).await.unwrap(),
+                    mem.node_counts(&t).await.unwrap(),
+                    "after batch {n}"
+                );
+            }
+        });
+    }
+}
