@@ -6,6 +6,11 @@
 //! 200 schools, 1,000 classes, the example region's policies; half iPads, a
 //! quarter Windows PCs, a quarter Android tablets), written to a temporary
 //! directory, with the embedded store (`DIR/.mdmkit/mdmkit.db`, SQLite).
+//! The inventory is `devices.json` (the loader's fast path for large
+//! fleets) unless `MDMKIT_BENCH_INVENTORY=toml`; after the unchanged run,
+//! `policy check` and the unchanged run are measured again with the same
+//! devices in the other format, which shows what the inventory's format
+//! costs.
 //! Each step runs `mdmkit` as an operator does, one process per command,
 //! timed from spawn to exit (loading the directory included), with the
 //! process's peak resident memory (`VmHWM` of `/proc/PID/status`, sampled
@@ -26,7 +31,8 @@
 //! The floors, in the same run:
 //!
 //! - reading every file of the region (the read floor), and reading them
-//!   and parsing each TOML file raw into a `toml::Table` (the parse floor:
+//!   and parsing each file raw into a `toml::Table` or a
+//!   `serde_json::Value` (the parse floor:
 //!   what any command that loads the directory pays at least); beside
 //!   them, not a floor, the facade's own loader (`mdmkit::policy::load_dir`)
 //!   in the bench's process, which shows how much of each command is
@@ -67,7 +73,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use mdmkit_benches::directory::{self, Region, Shape};
+use mdmkit_benches::directory::{self, Inventory, Region, Shape};
 use sqlx::Connection as _;
 
 /// One run of the command.
@@ -205,6 +211,11 @@ fn read_floor(files: &[PathBuf], parse: bool) -> u64 {
                 .parse()
                 .unwrap_or_else(|e| panic!("{}: {e}", f.display()));
             std::hint::black_box(table);
+        }
+        if parse && f.extension().is_some_and(|e| e == "json") {
+            let value: serde_json::Value =
+                serde_json::from_slice(&data).unwrap_or_else(|e| panic!("{}: {e}", f.display()));
+            std::hint::black_box(value);
         }
     }
     bytes
@@ -437,6 +448,11 @@ fn bench(_c: &mut Criterion) {
     }
     let devices = env_usize("MDMKIT_BENCH_DEVICES", 100_000);
     let repeat = env_usize("MDMKIT_BENCH_REPEAT", 3);
+    let inventory = match std::env::var("MDMKIT_BENCH_INVENTORY").as_deref() {
+        Ok("toml") => Inventory::Toml,
+        Ok("json") | Err(_) => Inventory::Json,
+        Ok(other) => panic!("MDMKIT_BENCH_INVENTORY={other:?}: json or toml"),
+    };
     let Some(bin) = locate_cli() else { return };
     let tmp = tempfile::tempdir().unwrap();
     let dir = match std::env::var_os("MDMKIT_BENCH_DIR") {
@@ -455,7 +471,8 @@ fn bench(_c: &mut Criterion) {
     );
 
     let start = Instant::now();
-    let region: Region = directory::write(&dir, &Shape::with_devices(devices)).unwrap();
+    let shape = Shape::with_devices(devices);
+    let region: Region = directory::write_with(&dir, &shape, inventory).unwrap();
     let generated = start.elapsed();
     let files = region_files(&dir);
     let ids: Vec<String> = (0..devices.max(1)).map(directory::device_id).collect();
@@ -520,7 +537,7 @@ fn bench(_c: &mut Criterion) {
     });
 
     let floor_dir = tempfile::tempdir().unwrap();
-    let reconcile = |step: &str, target: (&str, Option<f64>), runs: usize| {
+    let reconcile = |step: &str, target: (&str, Option<f64>), runs: usize, parse: Duration| {
         let (t, times, r) = median(runs, || {
             let r = mdmkit(&bin, &args(&["reconcile"]));
             (r.wall, r)
@@ -562,19 +579,78 @@ fn bench(_c: &mut Criterion) {
 
     // 2. first reconcile
     let (line, first, peak, raw_per_row) =
-        reconcile("first `reconcile`", ("≤ 20 s", Some(20.0)), 1);
+        reconcile("first `reconcile`", ("≤ 20 s", Some(20.0)), 1, parse);
     lines.push(line);
     peaks.push(peak);
     let size = store_size(&rt, &dir.join(".mdmkit").join("mdmkit.db"));
 
     // 3. unchanged
-    let (line, _, peak, _) = reconcile("unchanged `reconcile`", ("≤ 1.5 s", Some(1.5)), repeat);
+    let (line, _, peak, _) = reconcile(
+        "unchanged `reconcile`",
+        ("≤ 1.5 s", Some(1.5)),
+        repeat,
+        parse,
+    );
     lines.push(line);
     peaks.push(peak);
 
+    // The other inventory format, same devices: what loading the
+    // inventory costs in each (check and the unchanged run, where loading
+    // is most of the time).
+    let other = match inventory {
+        Inventory::Json => Inventory::Toml,
+        Inventory::Toml => Inventory::Json,
+    };
+    let other_tmp = tempfile::tempdir().unwrap();
+    let other_dir = other_tmp.path().join("region");
+    directory::write_with(&other_dir, &shape, other).unwrap();
+    let aside = dir.join(format!("{}.aside", inventory.file_name()));
+    std::fs::rename(dir.join(inventory.file_name()), &aside).unwrap();
+    std::fs::copy(
+        other_dir.join(other.file_name()),
+        dir.join(other.file_name()),
+    )
+    .unwrap();
+    let other_files = region_files(&dir);
+    let (other_parse, _, _) = median(repeat, || {
+        let s = Instant::now();
+        let b = read_floor(&other_files, true);
+        (s.elapsed(), b)
+    });
+    let (other_load, other_load_runs, _) = median(repeat, || {
+        let s = Instant::now();
+        let t = mdmkit::policy::load_dir(&dir).unwrap();
+        let e = s.elapsed();
+        drop(t);
+        (e, ())
+    });
+    let (other_check, other_check_runs, run) = median(repeat, || {
+        let r = mdmkit(&bin, &args(&["policy", "check"]));
+        (r.wall, r)
+    });
+    lines.push(Line {
+        step: format!("`policy check`, with {} instead", other.file_name()),
+        wall: format!("{}{}", secs(other_check), spread(&other_check_runs)),
+        peak: mib(run.peak_kib),
+        what: format!(
+            "`load_dir` in the bench's process: {}{}",
+            secs(other_load),
+            spread(&other_load_runs)
+        ),
+        floor: format!("parse {}", secs(other_parse)),
+        ratio: ratio(other_check, other_parse),
+        target: String::new(),
+    });
+    let (mut line, _, _, _) = reconcile("", ("≤ 1.5 s", Some(1.5)), repeat, other_parse);
+    line.step = format!("unchanged `reconcile`, with {} instead", other.file_name());
+
+    lines.push(line);
+    std::fs::remove_file(dir.join(other.file_name())).unwrap();
+    std::fs::rename(&aside, dir.join(inventory.file_name())).unwrap();
+
     // 4-6. the changes
     region.change_root().unwrap();
-    let (line, _, peak, _) = reconcile("root change, `reconcile`", ("≤ 3 s", Some(3.0)), 1);
+    let (line, _, peak, _) = reconcile("root change, `reconcile`", ("≤ 3 s", Some(3.0)), 1, parse);
     lines.push(line);
     peaks.push(peak);
     region.change_school().unwrap();
@@ -585,6 +661,7 @@ fn bench(_c: &mut Criterion) {
         ),
         ("≤ 0.5 s", Some(0.5)),
         1,
+        parse,
     );
     lines.push(line);
     peaks.push(peak);
@@ -597,6 +674,7 @@ fn bench(_c: &mut Criterion) {
         ),
         ("", None),
         1,
+        parse,
     );
     lines.push(line);
     peaks.push(peak);

@@ -2,22 +2,25 @@
 //! 100,000-device region by default; `mdmkit_benches::directory`):
 //!
 //! ```sh
-//! cargo run --release -p mdmkit-benches --example gen-region -- DIR [--devices N]
+//! cargo run --release -p mdmkit-benches --example gen-region -- DIR [--devices N] [--json]
 //! target/release/mdmkit policy check DIR
 //! ```
 //!
-//! DIR must not exist or be empty.
+//! DIR must not exist or be empty. `--json` writes the inventory as
+//! `devices.json` (the loader's fast path for large fleets) instead of
+//! `devices.toml`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use mdmkit_benches::directory::{self, Shape};
+use mdmkit_benches::directory::{self, Inventory, Shape};
 
-const USAGE: &str = "usage: gen-region DIR [--devices N]";
+const USAGE: &str = "usage: gen-region DIR [--devices N] [--json]";
 
 fn main() -> ExitCode {
     let mut dir: Option<PathBuf> = None;
     let mut shape = Shape::REGION;
+    let mut inventory = Inventory::Toml;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
@@ -28,6 +31,7 @@ fn main() -> ExitCode {
                     return ExitCode::from(2);
                 }
             },
+            "--json" => inventory = Inventory::Json,
             "-h" | "--help" => {
                 println!("{USAGE}");
                 return ExitCode::SUCCESS;
@@ -44,7 +48,7 @@ fn main() -> ExitCode {
         return ExitCode::from(2);
     };
     let start = std::time::Instant::now();
-    match directory::write(&dir, &shape) {
+    match directory::write_with(&dir, &shape, inventory) {
         Ok(r) => {
             println!(
                 "{}: {} nodes, {} devices, {} policies; {} files, {} bytes in {:.2?}",

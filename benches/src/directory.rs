@@ -364,9 +364,37 @@ impl Out {
     }
 }
 
+/// The format of a generated inventory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Inventory {
+    /// `devices.toml`, `[[device]]` entries (the format for hand-written
+    /// trees).
+    Toml,
+    /// `devices.json`, `{"device": [...]}` (the loader's fast path for
+    /// large fleets, see `docs/performance.md`).
+    Json,
+}
+
+impl Inventory {
+    /// The inventory's file name.
+    pub fn file_name(self) -> &'static str {
+        match self {
+            Inventory::Toml => "devices.toml",
+            Inventory::Json => "devices.json",
+        }
+    }
+}
+
 /// Writes the region of `shape` into `dir` (created; it must not exist or
-/// be empty). Deterministic: the same shape writes the same bytes.
+/// be empty) with a TOML inventory. Deterministic: the same shape writes
+/// the same bytes.
 pub fn write(dir: &Path, shape: &Shape) -> io::Result<Region> {
+    write_with(dir, shape, Inventory::Toml)
+}
+
+/// [`write`] with the inventory in `inventory`'s format: the same devices
+/// either way.
+pub fn write_with(dir: &Path, shape: &Shape, inventory: Inventory) -> io::Result<Region> {
     if dir.exists() && std::fs::read_dir(dir)?.next().is_some() {
         return Err(io::Error::new(
             io::ErrorKind::AlreadyExists,
@@ -512,11 +540,17 @@ pub fn write(dir: &Path, shape: &Shape) -> io::Result<Region> {
     out.write(&dir.join("tree.toml"), &tree)?;
 
     // The inventory, streamed.
-    let path = dir.join("devices.toml");
+    let path = dir.join(inventory.file_name());
     let mut w = io::BufWriter::with_capacity(1 << 20, std::fs::File::create(&path)?);
-    let header = "# Device inventory of a generated region (mdmkit_benches::directory).\n";
+    let header = match inventory {
+        Inventory::Toml => {
+            "# Device inventory of a generated region (mdmkit_benches::directory).\n"
+        }
+        Inventory::Json => "{\"device\": [",
+    };
     w.write_all(header.as_bytes())?;
     let mut bytes = header.len() as u64;
+    let mut json = String::with_capacity(512);
     let classes = shape.classes();
     let (per, extra) = (shape.devices / classes, shape.devices % classes);
     let changed = shape.changed_school();
@@ -557,11 +591,24 @@ pub fn write(dir: &Path, shape: &Shape) -> io::Result<Region> {
                     entry.push_str("policies = [\"poste-direction\"]\n");
                     head_teacher = true;
                 }
-                w.write_all(entry.as_bytes())?;
-                bytes += entry.len() as u64;
+                let text = match inventory {
+                    Inventory::Toml => &entry,
+                    Inventory::Json => {
+                        json.clear();
+                        json.push_str(if i == 0 { "\n" } else { ",\n" });
+                        entry_as_json(&entry, &mut json);
+                        &json
+                    }
+                };
+                w.write_all(text.as_bytes())?;
+                bytes += text.len() as u64;
                 i += 1;
             }
         }
+    }
+    if inventory == Inventory::Json {
+        w.write_all(b"\n]}\n")?;
+        bytes += 4;
     }
     w.into_inner().map_err(|e| e.into_error())?.sync_all()?;
     out.files += 1;
@@ -602,6 +649,25 @@ fn school_policy(s: usize) -> io::Result<String> {
 }
 
 /// Appends the `[[device]]` entry of device number `i` in `class`.
+/// One `[[device]]` entry of [`device_entry`] as a JSON object. Its
+/// values (plain strings, booleans, arrays of plain strings) are written
+/// alike in both formats, so each `key = value` line becomes `"key": value`.
+fn entry_as_json(entry: &str, out: &mut String) {
+    out.push('{');
+    let mut first = true;
+    for line in entry.lines() {
+        let Some((key, value)) = line.split_once(" = ") else {
+            continue;
+        };
+        if !first {
+            out.push_str(", ");
+        }
+        first = false;
+        let _ = write!(out, "\"{key}\": {value}");
+    }
+    out.push('}');
+}
+
 fn device_entry(out: &mut String, i: usize, class: &str) {
     let m = mix(i);
     let id = device_id(i);
@@ -665,6 +731,24 @@ mod tests {
         for id in ids.iter().take(100) {
             assert!(mdmkit::DeviceId::new(id.clone()).is_ok(), "{id}");
         }
+    }
+
+    #[test]
+    fn both_inventory_formats_load_the_same_devices() {
+        let tmp = tempfile::tempdir().unwrap();
+        let shape = Shape::with_devices(2_345);
+        let mut loaded = Vec::new();
+        for inventory in [Inventory::Toml, Inventory::Json] {
+            let dir = tmp.path().join(inventory.file_name());
+            let region = write_with(&dir, &shape, inventory).unwrap();
+            assert!(dir.join(inventory.file_name()).is_file());
+            let tenant = mdmkit::policy::load_dir(&dir).unwrap();
+            let devices: Vec<_> = tenant.devices().cloned().collect();
+            assert_eq!(devices.len(), 2_345);
+            assert!(devices.iter().any(|d| !d.policies.is_empty()));
+            loaded.push((devices, region.school_devices, region.bytes > 0));
+        }
+        assert_eq!(loaded[0], loaded[1]);
     }
 
     #[test]

@@ -383,27 +383,141 @@ fn add_authors(
     }
 }
 
+/// One issue of a device entry found by [`check_device`]: its kind, the
+/// entry's field (`None`: the entry itself) and the message.
+type EntryIssue = (IssueKind, Option<&'static str>, String);
+
+/// Checks one inventory entry against the tree, the policies and the
+/// entries before it (`seen`), shared by both inventory paths. An entry
+/// with a duplicate id, an unknown platform or an unknown node yields no
+/// device; a bad version or an unknown policy is an issue beside the
+/// device.
+fn check_device(
+    e: DeviceEntry,
+    seen: &mut HashSet<DeviceId>,
+    node_exists: &dyn Fn(&NodeId) -> bool,
+    policy_exists: &dyn Fn(&PolicyId) -> bool,
+    issues: &mut Vec<EntryIssue>,
+) -> Option<Device> {
+    if !seen.insert(e.id.clone()) {
+        let msg = format!("device {} is listed twice", e.id);
+        issues.push((IssueKind::Conflict, Some("id"), msg));
+        return None;
+    }
+    let platform = match e.platform.parse::<Platform>() {
+        Ok(p) => p,
+        Err(err) => {
+            issues.push((IssueKind::Schema, Some("platform"), err.to_string()));
+            return None;
+        }
+    };
+    if !node_exists(&e.node) {
+        let msg = format!("unknown node {}", e.node);
+        issues.push((IssueKind::Reference, Some("node"), msg));
+        return None;
+    }
+    if let Some(v) = &e.os_version
+        && crate::validate::parse_version(v).is_none()
+    {
+        let msg = format!("{v:?} is not a dotted numeric version");
+        issues.push((IssueKind::Invalid, Some("os_version"), msg));
+    }
+    for p in &e.policies {
+        if !policy_exists(p) {
+            let msg = format!("policy {p} is not defined in policies/");
+            issues.push((IssueKind::Reference, Some("policies"), msg));
+        }
+    }
+    let mut d = Device::new(e.id, e.node, platform);
+    d.os_version = e.os_version;
+    d.supervised = e.supervised;
+    d.model = e.model;
+    d.serial = e.serial;
+    d.policies = e.policies;
+    Some(d)
+}
+
+/// A JSON inventory read straight into its entries (`devices.json`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct JsonInventory {
+    #[serde(default)]
+    device: Vec<DeviceEntry>,
+}
+
+/// The fast path of a JSON inventory: the text deserialised straight into
+/// typed entries, with no document tree and no line index (at 100,000
+/// devices about a tenth of the memory of the located path, see
+/// `docs/performance.md`). `None` when anything is wrong, in which case the
+/// located path reads the file again and reports every issue with its
+/// line; a valid inventory gives the same devices either way.
+fn fast_json_devices(
+    text: &str,
+    node_exists: &dyn Fn(&NodeId) -> bool,
+    policy_exists: &dyn Fn(&PolicyId) -> bool,
+) -> Option<Vec<Device>> {
+    let inventory: JsonInventory = serde_json::from_str(text).ok()?;
+    let mut seen = HashSet::with_capacity(inventory.device.len());
+    let mut issues = Vec::new();
+    let mut out = Vec::with_capacity(inventory.device.len());
+    for e in inventory.device {
+        let d = check_device(e, &mut seen, node_exists, policy_exists, &mut issues);
+        if !issues.is_empty() {
+            return None;
+        }
+        out.extend(d);
+    }
+    Some(out)
+}
+
 fn load_devices(
     path: &Path,
     node_exists: &dyn Fn(&NodeId) -> bool,
     policy_exists: &dyn Fn(&PolicyId) -> bool,
     all: &mut Vec<Issue>,
 ) -> Vec<Device> {
-    let mut out = Vec::new();
-    let parsed = match parse_file(path, MAX_TREE_BYTES) {
-        Ok(p) => p,
-        Err(issues) => {
-            all.extend(issues);
-            return out;
+    let text = match document::read_at_most(path, MAX_TREE_BYTES) {
+        Ok(t) => t,
+        Err(e) => {
+            all.push(Issue::whole(IssueKind::Syntax, crate::error_chain(&e)).in_file(path));
+            return Vec::new();
         }
     };
+    let format = Format::from_path(path).unwrap_or(Format::Toml);
+    if format == Format::Json
+        && let Some(devices) = fast_json_devices(&text, node_exists, policy_exists)
+    {
+        return devices;
+    }
+    let (devices, issues) = located_devices(text, format, node_exists, policy_exists);
+    let mut issues = Issues(issues);
+    issues.set_file(path);
+    all.extend(issues.0);
+    devices
+}
+
+/// The located path of an inventory: the document with its line index,
+/// every issue at its entry, field and line (the file is set by the
+/// caller).
+fn located_devices(
+    text: String,
+    format: Format,
+    node_exists: &dyn Fn(&NodeId) -> bool,
+    policy_exists: &dyn Fn(&PolicyId) -> bool,
+) -> (Vec<Device>, Vec<Issue>) {
+    let mut out = Vec::new();
+    let parsed = match source::parse_limited(&text, format, MAX_TREE_BYTES) {
+        Ok(p) => p,
+        Err(issues) => return (out, issues),
+    };
+    drop(text);
     let mut r = Reader {
         locator: &parsed.locator,
         issues: Vec::new(),
     };
     let Value::Object(mut map) = parsed.value else {
-        all.push(Issue::whole(IssueKind::Schema, "expected a table at the top").in_file(path));
-        return out;
+        let issue = Issue::whole(IssueKind::Schema, "expected a table at the top");
+        return (out, vec![issue]);
     };
     let entries = read_entries::<DeviceEntry>(&mut r, "device", "id", map.remove("device"));
     for key in map.keys() {
@@ -414,88 +528,16 @@ fn load_devices(
         );
     }
     let mut seen = HashSet::new();
+    let mut issues = Vec::new();
     for (i, _, e) in entries {
-        let id = Some(e.id.as_str().to_owned());
-        let id = id.as_deref();
-        if !seen.insert(e.id.clone()) {
-            let msg = format!("device {} is listed twice", e.id);
-            located(
-                &mut r,
-                IssueKind::Conflict,
-                "device",
-                i,
-                id,
-                Some("id"),
-                msg,
-            );
-            continue;
+        let id = e.id.as_str().to_owned();
+        let d = check_device(e, &mut seen, node_exists, policy_exists, &mut issues);
+        for (kind, field, msg) in issues.drain(..) {
+            located(&mut r, kind, "device", i, Some(&id), field, msg);
         }
-        let platform = match e.platform.parse::<Platform>() {
-            Ok(p) => p,
-            Err(err) => {
-                located(
-                    &mut r,
-                    IssueKind::Schema,
-                    "device",
-                    i,
-                    id,
-                    Some("platform"),
-                    err.to_string(),
-                );
-                continue;
-            }
-        };
-        if !node_exists(&e.node) {
-            let msg = format!("unknown node {}", e.node);
-            located(
-                &mut r,
-                IssueKind::Reference,
-                "device",
-                i,
-                id,
-                Some("node"),
-                msg,
-            );
-            continue;
-        }
-        if let Some(v) = &e.os_version
-            && crate::validate::parse_version(v).is_none()
-        {
-            let msg = format!("{v:?} is not a dotted numeric version");
-            located(
-                &mut r,
-                IssueKind::Invalid,
-                "device",
-                i,
-                id,
-                Some("os_version"),
-                msg,
-            );
-        }
-        for p in &e.policies {
-            if !policy_exists(p) {
-                let msg = format!("policy {p} is not defined in policies/");
-                located(
-                    &mut r,
-                    IssueKind::Reference,
-                    "device",
-                    i,
-                    id,
-                    Some("policies"),
-                    msg,
-                );
-            }
-        }
-        let mut d = Device::new(e.id, e.node, platform);
-        d.os_version = e.os_version;
-        d.supervised = e.supervised;
-        d.model = e.model;
-        d.serial = e.serial;
-        d.policies = e.policies;
-        out.push(d);
+        out.extend(d);
     }
-    all.extend(r.issues.into_iter().map(|i| i.in_file(path)));
-    out
+    (out, r.issues)
 }
 
 fn load_policies(dir: &Path, all: &mut Vec<Issue>) -> BTreeMap<PolicyId, (Policy, PathBuf)> {
@@ -681,5 +723,72 @@ pub fn check_file(path: &Path) -> (FileKind, Issues) {
                 Issue::whole(IssueKind::Syntax, crate::error_chain(&e)).in_file(path),
             ]),
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// One generated entry: its id (small, so ids repeat), its node (one
+    /// of them unknown), its platform (one of them unknown), its version
+    /// and its policies (one of them unknown), or a field no entry has.
+    fn entry() -> impl Strategy<Value = serde_json::Value> {
+        (
+            0u8..12,
+            prop_oneof![Just("school"), Just("class"), Just("nowhere")],
+            prop_oneof![
+                Just("apple"),
+                Just("windows"),
+                Just("android"),
+                Just("palm")
+            ],
+            proptest::option::of(prop_oneof![Just("17.5"), Just("10.0.22631"), Just("x.1")]),
+            proptest::option::of(any::<bool>()),
+            proptest::collection::vec(prop_oneof![Just("p"), Just("missing")], 0..2),
+            prop_oneof![8 => Just(false), 1 => Just(true)],
+        )
+            .prop_map(|(id, node, platform, os, supervised, policies, extra)| {
+                let mut e = serde_json::json!({
+                    "id": format!("dev-{id}"),
+                    "node": node,
+                    "platform": platform,
+                    "policies": policies,
+                });
+                if let Some(v) = os {
+                    e["os_version"] = v.into();
+                }
+                if let Some(s) = supervised {
+                    e["supervised"] = s.into();
+                }
+                if extra {
+                    e["colour"] = "blue".into();
+                }
+                e
+            })
+    }
+
+    proptest! {
+        /// The fast path of a JSON inventory gives the devices of the
+        /// located path when the inventory is valid, and gives way to it
+        /// (so that every issue is reported with its line) when it is not.
+        #[test]
+        fn the_fast_json_path_agrees_with_the_located_path(
+            entries in proptest::collection::vec(entry(), 0..8),
+        ) {
+            let text = serde_json::to_string_pretty(&serde_json::json!({ "device": entries }))
+                .map_err(|e| TestCaseError::fail(e.to_string()))?;
+            let node = |n: &NodeId| n.as_str() != "nowhere";
+            let policy = |p: &PolicyId| p.as_str() == "p";
+            let (located, issues) = located_devices(text.clone(), Format::Json, &node, &policy);
+            match fast_json_devices(&text, &node, &policy) {
+                Some(fast) => {
+                    prop_assert!(issues.is_empty(), "fast path accepted {issues:?}");
+                    prop_assert_eq!(fast, located);
+                }
+                None => prop_assert!(!issues.is_empty(), "fast path refused a valid inventory"),
+            }
+        }
     }
 }
