@@ -735,7 +735,7 @@ fn bench(_c: &mut Criterion) {
         spread(&read_runs)
     );
     println!(
-        "- parse floor (read, and each TOML file parsed raw into a toml::Table): {}{}",
+        "- parse floor (read, and each TOML or JSON file parsed raw into a toml::Table or a serde_json::Value): {}{}",
         secs(parse),
         spread(&parse_runs)
     );

@@ -222,7 +222,10 @@ pub(crate) fn read_at_most(path: &Path, max: usize) -> Result<String, Error> {
         source,
     })?;
     let max = max as u64;
-    let mut text = String::new();
+    // Sized from the file's length (within the limit), the read fills the
+    // buffer once instead of doubling it through the file.
+    let hint = file.metadata().map_or(0, |m| m.len().min(max + 1));
+    let mut text = String::with_capacity(usize::try_from(hint).unwrap_or(0));
     file.take(max + 1)
         .read_to_string(&mut text)
         .map_err(|source| Error::Io {
