@@ -431,7 +431,7 @@ pub(crate) fn run_status(args: StatusArgs) -> Result<ExitCode, CliError> {
                             .map(|e| format!(" ({e})"))
                             .unwrap_or_default()
                     ));
-                    for u in &f.state.unsupported {
+                    for u in f.state.unsupported.iter() {
                         s.push_str(&format!("    cannot enforce {}: {}\n", u.path, u.reason));
                     }
                     for set in &f.settings {

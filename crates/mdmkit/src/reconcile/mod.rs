@@ -398,16 +398,19 @@ where
             "commands planned"
         );
         let encoded = steps::commands::encode(&commands.merged)?;
-        let rows = steps::rows::rows(&commands.merged, commands.units, now);
-        batch.compliance = rows.compliance;
-        batch.cleared = rows.cleared;
-        plan.unsupported = rows.unsupported;
 
         // Commit: the queue first (a crash before the state is saved plans
         // the same change again), then the journal, then the state.
         let wake = self
             .enqueue(&tid, &commands.merged, encoded, &mut plan, &mut events)
             .await?;
+        // The compliance rows are built once the encoded commands are gone:
+        // at 100,000 devices each is a few hundred megabytes, and holding
+        // both at once set the run's peak memory.
+        let rows = steps::rows::rows(&commands.merged, commands.units, now);
+        batch.compliance = rows.compliance;
+        batch.cleared = rows.cleared;
+        plan.unsupported = rows.unsupported;
         plan.wake = wake.into_iter().collect();
         if let Some(p) = &self.options.progress {
             p(plan.devices, plan.devices);

@@ -20,6 +20,7 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::str::FromStr;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use mdmkit_core::{DeviceId, Platform, TenantId};
@@ -123,6 +124,10 @@ pub struct UnsupportedNote {
     pub reason: String,
 }
 
+fn notes_empty(notes: &Arc<[UnsupportedNote]>) -> bool {
+    notes.is_empty()
+}
+
 /// The compliance of one category of one device.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
@@ -145,8 +150,10 @@ pub struct CategoryState {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub next_retry: Option<Timestamp>,
     /// Settings of the category the platform does not enforce here.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub unsupported: Vec<UnsupportedNote>,
+    /// Shared: every device planned alike carries the same notes, so a run
+    /// over 100,000 devices holds them once per group, not once per row.
+    #[serde(default, skip_serializing_if = "notes_empty")]
+    pub unsupported: Arc<[UnsupportedNote]>,
     /// Android: the policy version Google assigned to the accepted patch,
     /// which the device must report as applied.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -171,7 +178,7 @@ impl CategoryState {
             error: None,
             attempts: 0,
             next_retry: None,
-            unsupported: Vec::new(),
+            unsupported: Arc::from([]),
             version: None,
             updated_at: now,
         }
@@ -703,7 +710,7 @@ impl RawCategoryRow {
                     .map_err(|e| Error::corrupt(format!("command id {s:?}"), e))
             })
             .collect::<Result<Vec<_>, _>>()?;
-        let unsupported: Vec<UnsupportedNote> = serde_json::from_str(&self.unsupported)
+        let unsupported: Arc<[UnsupportedNote]> = serde_json::from_str(&self.unsupported)
             .map_err(|e| Error::corrupt("unsupported notes", e))?;
         Ok((
             device,

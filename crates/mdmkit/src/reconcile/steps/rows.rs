@@ -10,6 +10,7 @@
 //!   it cannot enforce.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use mdmkit_core::{DeviceId, Platform};
 use mdmkit_policy::{Category, ContentHash, Settings, category_hashes};
@@ -40,6 +41,7 @@ pub(crate) fn rows(merged: &[Merged], units: Vec<PlannedUnit<'_>>, now: Timestam
         let mut per_category = planned.per_category;
         let group = unit.group;
         let mut notes: BTreeMap<Category, Vec<UnsupportedNote>> = BTreeMap::new();
+        let empty_notes: Arc<[UnsupportedNote]> = Arc::from([]);
         for (c, n) in planned.unsupported {
             *unsupported
                 .entry((
@@ -63,7 +65,10 @@ pub(crate) fn rows(merged: &[Merged], units: Vec<PlannedUnit<'_>>, now: Timestam
                 .into_iter()
                 .map(|i| merged[i].id)
                 .collect();
-            let cat_notes = notes.remove(c).unwrap_or_default();
+            let cat_notes: Arc<[UnsupportedNote]> = match notes.remove(c) {
+                Some(v) => v.into(),
+                None => empty_notes.clone(),
+            };
             for d in &unit.devices {
                 let state = if !commands.is_empty() {
                     let mut s = CategoryState::pending(*c, &target, commands.clone(), now);
