@@ -137,8 +137,10 @@ pub struct CategoryState {
     pub category: Category,
     /// Where it stands.
     pub state: ComplianceState,
-    /// The content hash of the category's settings being enforced.
-    pub target: String,
+    /// The content hash of the category's settings being enforced (64
+    /// hex digits in JSON).
+    #[serde(with = "hash_serde")]
+    pub target: ContentHash,
     /// The commands not yet answered (or the last ones sent, once answered).
     pub commands: Vec<CommandId>,
     /// The device's error, when failed.
@@ -173,7 +175,7 @@ impl CategoryState {
         Self {
             category,
             state: ComplianceState::Pending,
-            target: target.to_string(),
+            target: *target,
             commands,
             error: None,
             attempts: 0,
@@ -717,7 +719,7 @@ impl RawCategoryRow {
             CategoryState {
                 category: parse_category(&self.category)?,
                 state: ComplianceState::from_str(&self.state)?,
-                target: self.target,
+                target: parse_hash(&self.target)?,
                 commands,
                 error: self.error,
                 attempts: u32::try_from(self.attempts).unwrap_or(u32::MAX),
@@ -828,6 +830,20 @@ pub(crate) fn parse_hash(s: &str) -> Result<ContentHash, Error> {
         out[i] = u8::from_str_radix(text, 16).map_err(|_| bad())?;
     }
     Ok(ContentHash(out))
+}
+
+mod hash_serde {
+    use mdmkit_policy::ContentHash;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub(super) fn serialize<S: Serializer>(h: &ContentHash, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(h)
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<ContentHash, D::Error> {
+        let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        super::parse_hash(&s).map_err(serde::de::Error::custom)
+    }
 }
 
 mod category_serde {

@@ -311,7 +311,7 @@ impl StateStore for PostgresState {
                     .push_bind(d.as_str())
                     .push_bind(s.category.as_str())
                     .push_bind(s.state.as_str())
-                    .push_bind(s.target.as_str())
+                    .push_bind(s.target.to_string())
                     .push_bind(commands)
                     .push_bind(s.error.as_deref())
                     .push_bind(i64::from(s.attempts))

@@ -384,7 +384,7 @@ impl StateStore for SqliteState {
                     d.as_str(),
                     s.category.as_str(),
                     s.state.as_str(),
-                    s.target.as_str(),
+                    s.target.to_string(),
                     commands_text(&s.commands),
                     s.error.as_deref(),
                     s.attempts,
@@ -867,12 +867,16 @@ mod tests {
                 .journal_mode(SqliteJournalMode::Wal);
             let mut c = sqlx::SqliteConnection::connect_with(&opts).await.unwrap();
             sqlx::raw_sql(MIGRATIONS[0]).execute(&mut c).await.unwrap();
+            // Targets are content hashes, 64 hex digits.
             sqlx::query(
                 "INSERT INTO mdmkit_compliance VALUES \
-                 ('t', 'ipad-1', 'passcode', 'verified', 'aa', '', NULL, 0, NULL, '[]', NULL, 1), \
-                 ('t', 'ipad-1', 'wifi', 'pending', 'bb', '', NULL, 0, NULL, '[]', NULL, 1), \
-                 ('t', 'ipad-2', 'passcode', 'pending', 'cc', '', NULL, 0, NULL, '[]', NULL, 1)",
+                 ('t', 'ipad-1', 'passcode', 'verified', ?1, '', NULL, 0, NULL, '[]', NULL, 1), \
+                 ('t', 'ipad-1', 'wifi', 'pending', ?2, '', NULL, 0, NULL, '[]', NULL, 1), \
+                 ('t', 'ipad-2', 'passcode', 'pending', ?3, '', NULL, 0, NULL, '[]', NULL, 1)",
             )
+            .bind("a".repeat(64))
+            .bind("b".repeat(64))
+            .bind("c".repeat(64))
             .execute(&mut c)
             .await
             .unwrap();

@@ -96,11 +96,11 @@ async fn targets(r: &Reconciler<MemoryStore, MemoryState>, t: &Tenant) -> Target
         .await
         .unwrap()
         .into_iter()
-        .filter(|(_, s)| Some(&s.target) != empty.get(&s.category).map(|h| h.to_string()).as_ref())
+        .filter(|(_, s)| Some(&s.target) != empty.get(&s.category))
         .map(|(d, s)| {
             (
                 (d.to_string(), s.category.as_str().to_owned()),
-                s.target.clone(),
+                s.target.to_string(),
             )
         })
         .collect()
