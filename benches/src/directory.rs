@@ -392,7 +392,7 @@ pub fn write(dir: &Path, shape: &Shape) -> io::Result<Region> {
     write_with(dir, shape, Inventory::Toml)
 }
 
-/// [`write`] with the inventory in `inventory`'s format: the same devices
+/// [`write()`] with the inventory in `inventory`'s format: the same devices
 /// either way.
 pub fn write_with(dir: &Path, shape: &Shape, inventory: Inventory) -> io::Result<Region> {
     if dir.exists() && std::fs::read_dir(dir)?.next().is_some() {
