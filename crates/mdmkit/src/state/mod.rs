@@ -815,7 +815,6 @@ pub(crate) fn parse_category(s: &str) -> Result<Category, Error> {
 }
 
 /// Parses a hex content hash.
-#[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub(crate) fn parse_hash(s: &str) -> Result<ContentHash, Error> {
     let bad = || Error::Corrupt {
         what: format!("content hash {s:?} (not 64 hex digits)"),
