@@ -221,6 +221,30 @@ fn read_floor(files: &[PathBuf], parse: bool) -> u64 {
     bytes
 }
 
+/// The parse floor of `files` (see [`read_floor`]): the median of `n`
+/// runs, with the runs.
+fn parse_floor(files: &[PathBuf], n: usize) -> (Duration, Vec<Duration>) {
+    let (t, runs, _) = median(n, || {
+        let s = Instant::now();
+        let b = read_floor(files, true);
+        (s.elapsed(), b)
+    });
+    (t, runs)
+}
+
+/// The facade's loader on `dir` in this process (not a floor: where a
+/// command's loading goes): the median of `n` runs, with the runs.
+fn load_time(dir: &Path, n: usize) -> (Duration, Vec<Duration>) {
+    let (t, runs, _) = median(n, || {
+        let s = Instant::now();
+        let t = mdmkit::policy::load_dir(dir).unwrap();
+        let e = s.elapsed();
+        drop(t);
+        (e, ())
+    });
+    (t, runs)
+}
+
 /// The median of `n` runs of `f`, with the runs.
 fn median<T>(n: usize, mut f: impl FnMut() -> (Duration, T)) -> (Duration, Vec<Duration>, T) {
     let mut times = Vec::new();
@@ -496,19 +520,8 @@ fn bench(_c: &mut Criterion) {
         let b = read_floor(&files, false);
         (s.elapsed(), b)
     });
-    let (parse, parse_runs, _) = median(repeat, || {
-        let s = Instant::now();
-        let b = read_floor(&files, true);
-        (s.elapsed(), b)
-    });
-    // Not a floor: where loading goes, the facade's loader in this process.
-    let (load, load_runs, _) = median(repeat, || {
-        let s = Instant::now();
-        let t = mdmkit::policy::load_dir(&dir).unwrap();
-        let e = s.elapsed();
-        drop(t);
-        (e, ())
-    });
+    let (parse, parse_runs) = parse_floor(&files, repeat);
+    let (load, load_runs) = load_time(&dir, repeat);
 
     let mut lines = Vec::new();
     let mut peaks = Vec::new();
@@ -611,19 +624,8 @@ fn bench(_c: &mut Criterion) {
         dir.join(other.file_name()),
     )
     .unwrap();
-    let other_files = region_files(&dir);
-    let (other_parse, _, _) = median(repeat, || {
-        let s = Instant::now();
-        let b = read_floor(&other_files, true);
-        (s.elapsed(), b)
-    });
-    let (other_load, other_load_runs, _) = median(repeat, || {
-        let s = Instant::now();
-        let t = mdmkit::policy::load_dir(&dir).unwrap();
-        let e = s.elapsed();
-        drop(t);
-        (e, ())
-    });
+    let (other_parse, _) = parse_floor(&region_files(&dir), repeat);
+    let (other_load, other_load_runs) = load_time(&dir, repeat);
     let (other_check, other_check_runs, run) = median(repeat, || {
         let r = mdmkit(&bin, &args(&["policy", "check"]));
         (r.wall, r)
@@ -641,9 +643,12 @@ fn bench(_c: &mut Criterion) {
         ratio: ratio(other_check, other_parse),
         target: String::new(),
     });
-    let (mut line, _, _, _) = reconcile("", ("≤ 1.5 s", Some(1.5)), repeat, other_parse);
-    line.step = format!("unchanged `reconcile`, with {} instead", other.file_name());
-
+    let (line, _, _, _) = reconcile(
+        &format!("unchanged `reconcile`, with {} instead", other.file_name()),
+        ("≤ 1.5 s", Some(1.5)),
+        repeat,
+        other_parse,
+    );
     lines.push(line);
     std::fs::remove_file(dir.join(other.file_name())).unwrap();
     std::fs::rename(&aside, dir.join(inventory.file_name())).unwrap();

@@ -949,8 +949,8 @@ fn delivered(
 /// Supersedes the undelivered commands carrying the supersede key `key` (its
 /// interned id) of the enrollments listed in `keyed_json` (a JSON array of
 /// interned ids: only an enrollment holding a row with the key can have one
-/// to replace), in the states `states` ([`supersede_states`]), inside an enqueue's transaction, as two set statements over
-/// the whole fan-out (each one range of the enrollment index per listed
+/// to replace), in the states `states` ([`supersede_states`]), inside an
+/// enqueue's transaction, as two set statements over the whole fan-out (each one range of the enrollment index per listed
 /// enrollment, `(enrollment, state, key)`, no row read): one records the
 /// transitions, reading each row's state before the move, and returns what
 /// is replaced; one moves the same rows (the transaction holds the write

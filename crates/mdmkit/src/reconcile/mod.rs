@@ -62,6 +62,8 @@ pub use answers::windows::{DeviceSaid, WindowsExchange};
 pub use answers::{Answer, AnswerOutcome};
 pub use query::{DeviceStatus, Finding, SettingSource};
 pub(crate) use summary::overall_states;
+#[cfg(feature = "sqlite")]
+pub(crate) use summary::severity;
 pub use summary::{ComplianceCounts, NodeSummary};
 
 /// Which devices a run considers.

@@ -746,22 +746,10 @@ pub(crate) fn commands_text(ids: &[CommandId]) -> String {
     out
 }
 
-/// The severity rank of a category state, as the SQL stores rank it
-/// (`records::OVERALL_OF_ROWS`): 0 unsupported ... 4 failed.
-#[cfg(feature = "sqlite")]
-pub(crate) fn severity(state: ComplianceState) -> i64 {
-    match state {
-        ComplianceState::Unsupported => 0,
-        ComplianceState::Verified => 1,
-        ComplianceState::Sent => 2,
-        ComplianceState::Pending => 3,
-        ComplianceState::Failed => 4,
-    }
-}
-
 /// The overall severity of each device whose every category the batch
 /// writes or clears, so that its stored rows do not matter: the worst rank
-/// of its rows after the batch (`None`: no rows). Applied as the stores
+/// of its rows after the batch (`None`: no rows), ranked as the SQL stores
+/// rank them (`records::OVERALL_OF_ROWS`, the reconciler's severity). Applied as the stores
 /// apply a batch: clears first, then the rows, a later row of a category
 /// replacing an earlier one.
 #[cfg(feature = "sqlite")]
@@ -775,7 +763,8 @@ pub(crate) fn overall_of_covered(batch: &StateBatch) -> HashMap<&DeviceId, Optio
     }
     for (d, s) in &batch.compliance {
         if let Some(i) = index(s.category) {
-            per.entry(d).or_default()[i] = Some(Some(severity(s.state)));
+            per.entry(d).or_default()[i] =
+                Some(Some(i64::from(crate::reconcile::severity(s.state))));
         }
     }
     per.into_iter()

@@ -36,12 +36,12 @@ pub(crate) fn rows(merged: &[Merged], units: Vec<PlannedUnit<'_>>, now: Timestam
     let empty = category_hashes(&Settings::default());
     let mut out = Rows::default();
     let mut unsupported: BTreeMap<(Platform, String, String), u64> = BTreeMap::new();
+    let no_notes: Arc<[UnsupportedNote]> = Arc::from([]);
     for planned in units {
         let unit = planned.unit;
         let mut per_category = planned.per_category;
         let group = unit.group;
         let mut notes: BTreeMap<Category, Vec<UnsupportedNote>> = BTreeMap::new();
-        let empty_notes: Arc<[UnsupportedNote]> = Arc::from([]);
         for (c, n) in planned.unsupported {
             *unsupported
                 .entry((
@@ -65,10 +65,7 @@ pub(crate) fn rows(merged: &[Merged], units: Vec<PlannedUnit<'_>>, now: Timestam
                 .into_iter()
                 .map(|i| merged[i].id)
                 .collect();
-            let cat_notes: Arc<[UnsupportedNote]> = match notes.remove(c) {
-                Some(v) => v.into(),
-                None => empty_notes.clone(),
-            };
+            let cat_notes = notes.remove(c).map_or_else(|| no_notes.clone(), Arc::from);
             for d in &unit.devices {
                 let state = if !commands.is_empty() {
                     let mut s = CategoryState::pending(*c, &target, commands.clone(), now);
